@@ -1,0 +1,138 @@
+//! Probes: one file per kind of evidence.
+//!
+//! A probe observes and reports; it never judges (the collector's rules do).
+//! When it cannot observe something it returns error evidence saying why, so
+//! that "could not check" can never be mistaken for "passed". Every probe
+//! bounds its own work with timeouts; the scheduler bounds it again.
+
+pub mod backup;
+pub mod encryption;
+pub mod host;
+pub mod http;
+pub mod kube;
+pub mod port_scan;
+pub mod ports;
+pub mod procs;
+pub mod region;
+pub mod time_sync;
+pub mod tls;
+
+use crate::config::Config;
+use gamsa_proto::v1::{evidence::Payload, Evidence};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every probe run can see: who and where it is, and the collector's
+/// latest instructions.
+#[derive(Clone)]
+pub struct ProbeContext {
+    pub agent_id: String,
+    pub host: String,
+    /// The host's root filesystem: "/" on a VM, "/host" in a DaemonSet.
+    pub host_root: PathBuf,
+    pub labels: BTreeMap<String, String>,
+    pub control: Arc<ControlState>,
+}
+
+/// State the collector can change at run time over the ingest stream.
+#[derive(Default)]
+pub struct ControlState {
+    /// Active scanning is paused (scan consent: the applicant may pause).
+    pub scanning_paused: AtomicBool,
+    /// Local clock minus collector clock at the last connect, in ms.
+    pub collector_offset_ms: AtomicI64,
+    pub collector_offset_known: AtomicBool,
+    /// A scan scope pushed by the collector, narrowing the configured one.
+    pub scan_scope: std::sync::Mutex<Option<gamsa_proto::v1::ScanScope>>,
+}
+
+impl ControlState {
+    pub fn set_collector_offset(&self, ms: i64) {
+        self.collector_offset_ms.store(ms, Ordering::Relaxed);
+        self.collector_offset_known.store(true, Ordering::Relaxed);
+    }
+}
+
+impl ProbeContext {
+    pub fn observed(&self, probe: &str, subject: &str, payload: Payload) -> Evidence {
+        crate::evidence::observed(&self.agent_id, &self.host, probe, subject, payload)
+    }
+
+    pub fn error(&self, probe: &str, subject: &str, why: impl std::fmt::Display) -> Evidence {
+        crate::evidence::error(&self.agent_id, &self.host, probe, subject, why)
+    }
+
+    /// A path under the host root: `/proc/net/tcp` → `/host/proc/net/tcp`.
+    pub fn host_path(&self, path: &str) -> PathBuf {
+        self.host_root.join(path.trim_start_matches('/'))
+    }
+}
+
+/// One kind of evidence gathering.
+#[async_trait::async_trait]
+pub trait Probe: Send + Sync {
+    /// The evidence `probe` name, e.g. "tls".
+    fn name(&self) -> &'static str;
+    /// How often the scheduler runs it.
+    fn interval(&self) -> Duration;
+    /// Observes once. Never panics on what it reads; errors become evidence.
+    async fn run(&self, ctx: &ProbeContext) -> Vec<Evidence>;
+}
+
+/// The probes enabled in `config`, in a stable order.
+pub fn enabled(config: &Config) -> Vec<Arc<dyn Probe>> {
+    let p = &config.probes;
+    let mut out: Vec<Arc<dyn Probe>> = Vec::new();
+    if p.host.enabled {
+        out.push(Arc::new(host::HostProbe::new(p.host.clone())));
+    }
+    if p.ports.enabled {
+        out.push(Arc::new(ports::PortsProbe::new(p.ports.clone())));
+    }
+    if p.tls.enabled {
+        out.push(Arc::new(tls::TlsProbe::new(p.tls.clone())));
+    }
+    if p.scan.enabled {
+        out.push(Arc::new(port_scan::PortScanProbe::new(p.scan.clone())));
+    }
+    if p.backup.enabled && !p.backup.sources.is_empty() {
+        out.push(Arc::new(backup::BackupProbe::new(
+            p.backup.clone(),
+            config.kubernetes.clone(),
+        )));
+    }
+    if p.encryption.enabled {
+        out.push(Arc::new(encryption::EncryptionProbe::new(
+            p.encryption.clone(),
+        )));
+    }
+    if p.region.enabled {
+        out.push(Arc::new(region::RegionProbe::new(
+            p.region.clone(),
+            config.kubernetes.clone(),
+        )));
+    }
+    if p.time_sync.enabled {
+        out.push(Arc::new(time_sync::TimeSyncProbe::new(p.time_sync.clone())));
+    }
+    out
+}
+
+/// Reads a small text file, refusing to read more than `limit` bytes so that
+/// a hostile or enormous `/proc` file cannot exhaust memory.
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let mut buf = String::new();
+    f.take(limit + 1).read_to_string(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "{} is larger than {limit} bytes",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}

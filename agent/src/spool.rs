@@ -1,0 +1,541 @@
+//! The agent's on-disk spool: evidence waits here until the collector acks it.
+//!
+//! Evidence is appended to segment files as length-delimited protobuf before
+//! it is sent, and synced to disk before the batch carrying it leaves. An ack
+//! moves the persisted ack cursor past the batch; a reconnect (or a restart,
+//! even after `kill -9`) resends everything after the cursor, and the
+//! collector's idempotent insert turns replays into no duplicates. When the
+//! spool exceeds its size limit the oldest segment is dropped and counted, so
+//! loss is reported, never silent.
+
+use gamsa_proto::v1::Evidence;
+use prost::Message;
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Segment files rotate at this size.
+const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest single record accepted when reading back (a corrupt length stops there).
+const MAX_RECORD: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[error("spool {path}: {source}")]
+pub struct SpoolError {
+    path: String,
+    source: std::io::Error,
+}
+
+type Result<T> = std::result::Result<T, SpoolError>;
+
+/// A position in the spool: segment number and byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+struct Pos {
+    seg: u64,
+    off: u64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    id: u64,
+    len: u64,
+    /// Record end offsets, in order (to count and to find batch ends).
+    ends: Vec<u64>,
+}
+
+pub struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    segments: VecDeque<Segment>,
+    writer: File,
+    /// Everything before this is acked (persisted in `cursor`).
+    acked: Pos,
+    /// Next record to send.
+    send: Pos,
+    /// Batches sent and not acked: seq → position after the batch.
+    in_flight: BTreeMap<u64, Pos>,
+    /// Batches acked out of order, waiting for earlier ones.
+    acked_early: BTreeMap<u64, Pos>,
+    next_seq: u64,
+    dropped: u64,
+    unsynced: bool,
+}
+
+fn seg_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:016}.seg"))
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`, recovering after a crash: a
+    /// record cut short by the crash is truncated away.
+    pub fn open(dir: &Path, max_bytes: u64) -> Result<Spool> {
+        let err = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| SpoolError { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(err(dir))?;
+        let mut ids: Vec<u64> = std::fs::read_dir(dir)
+            .map_err(err(dir))?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".seg")?.parse().ok()
+            })
+            .collect();
+        ids.sort();
+        let mut segments = VecDeque::new();
+        for id in ids {
+            let path = seg_path(dir, id);
+            let (ends, good) = scan(&path).map_err(err(&path))?;
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(err(&path))?;
+            f.set_len(good).map_err(err(&path))?;
+            segments.push_back(Segment {
+                id,
+                len: good,
+                ends,
+            });
+        }
+        let cursor = read_cursor(&dir.join("cursor"));
+        if segments.is_empty() {
+            let id = cursor.map(|c| c.seg).unwrap_or(0);
+            segments.push_back(Segment {
+                id,
+                len: 0,
+                ends: vec![],
+            });
+        }
+        let first = segments.front().map(|s| s.id).unwrap_or(0);
+        let acked = match cursor {
+            Some(c) if c.seg >= first => c,
+            _ => Pos { seg: first, off: 0 },
+        };
+        let last = segments.back().map(|s| s.id).unwrap_or(0);
+        let path = seg_path(dir, last);
+        let writer = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(err(&path))?;
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+            max_bytes: max_bytes.max(SEGMENT_BYTES),
+            segments,
+            writer,
+            acked,
+            send: acked,
+            in_flight: BTreeMap::new(),
+            acked_early: BTreeMap::new(),
+            next_seq: 1,
+            dropped: 0,
+            unsynced: false,
+        })
+    }
+
+    fn io<T>(&self, r: std::io::Result<T>) -> Result<T> {
+        r.map_err(|source| SpoolError {
+            path: self.dir.display().to_string(),
+            source,
+        })
+    }
+
+    /// Appends evidence (written, not yet synced; `next_batch` syncs).
+    pub fn push(&mut self, ev: &Evidence) -> Result<()> {
+        if self.segments.back().is_some_and(|s| s.len >= SEGMENT_BYTES) {
+            self.rotate()?;
+        }
+        let bytes = ev.encode_length_delimited_to_vec();
+        let r = self.writer.write_all(&bytes);
+        self.io(r)?;
+        let seg = self.segments.back_mut().expect("a segment is always open");
+        seg.len += bytes.len() as u64;
+        seg.ends.push(seg.len);
+        self.unsynced = true;
+        self.enforce_limit()
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        let r = self.writer.sync_data();
+        self.io(r)?;
+        let id = self.segments.back().map(|s| s.id + 1).unwrap_or(0);
+        let path = seg_path(&self.dir, id);
+        let r = OpenOptions::new().create(true).append(true).open(&path);
+        self.writer = self.io(r)?;
+        self.segments.push_back(Segment {
+            id,
+            len: 0,
+            ends: vec![],
+        });
+        Ok(())
+    }
+
+    fn total_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.len).sum()
+    }
+
+    /// Over the limit: drop the oldest whole segment and count what in it
+    /// was not yet acked.
+    fn enforce_limit(&mut self) -> Result<()> {
+        while self.total_bytes() > self.max_bytes && self.segments.len() > 1 {
+            let seg = self.segments.pop_front().expect("more than one segment");
+            let unacked = if self.acked.seg > seg.id {
+                0
+            } else {
+                seg.ends.iter().filter(|e| **e > self.acked.off).count() as u64
+            };
+            self.dropped += unacked;
+            let r = std::fs::remove_file(seg_path(&self.dir, seg.id));
+            self.io(r)?;
+            let next = Pos {
+                seg: seg.id + 1,
+                off: 0,
+            };
+            if self.acked < next {
+                self.acked = next;
+                self.save_cursor()?;
+            }
+            if self.send < next {
+                self.send = next;
+            }
+            self.in_flight.retain(|_, end| *end > next);
+        }
+        Ok(())
+    }
+
+    /// Evidence held and not yet acked.
+    pub fn len(&self) -> usize {
+        self.segments
+            .iter()
+            .map(|s| match s.id.cmp(&self.acked.seg) {
+                std::cmp::Ordering::Less => 0,
+                std::cmp::Ordering::Equal => s.ends.iter().filter(|e| **e > self.acked.off).count(),
+                std::cmp::Ordering::Greater => s.ends.len(),
+            })
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Evidence not yet sent.
+    pub fn unsent(&self) -> usize {
+        self.segments
+            .iter()
+            .map(|s| match s.id.cmp(&self.send.seg) {
+                std::cmp::Ordering::Less => 0,
+                std::cmp::Ordering::Equal => s.ends.iter().filter(|e| **e > self.send.off).count(),
+                std::cmp::Ordering::Greater => s.ends.len(),
+            })
+            .sum()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Takes the count of evidence dropped since the last call.
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// The next batch to send (synced to disk first), with its sequence number.
+    pub fn next_batch(&mut self, max: usize) -> Result<Option<(u64, Vec<Evidence>)>> {
+        if self.unsent() == 0 {
+            return Ok(None);
+        }
+        if self.unsynced {
+            let r = self.writer.sync_data();
+            self.io(r)?;
+            self.unsynced = false;
+        }
+        let mut batch = Vec::new();
+        let mut pos = self.send;
+        while batch.len() < max {
+            let Some(seg) = self.segments.iter().find(|s| s.id >= pos.seg) else {
+                break;
+            };
+            if seg.id != pos.seg {
+                pos = Pos {
+                    seg: seg.id,
+                    off: 0,
+                };
+            }
+            if pos.off >= seg.len {
+                match self.segments.iter().find(|s| s.id > pos.seg) {
+                    Some(next) => {
+                        pos = Pos {
+                            seg: next.id,
+                            off: 0,
+                        };
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            let path = seg_path(&self.dir, seg.id);
+            let r = read_records(&path, pos.off, max - batch.len());
+            let (records, end) = self.io(r)?;
+            if records.is_empty() {
+                break;
+            }
+            batch.extend(records);
+            pos.off = end;
+        }
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        self.send = pos;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.in_flight.insert(seq, pos);
+        Ok(Some((seq, batch)))
+    }
+
+    /// The collector committed batch `seq`: persist the new ack cursor and
+    /// delete segments that are wholly acked.
+    pub fn ack(&mut self, seq: u64) -> Result<()> {
+        let Some(end) = self.in_flight.remove(&seq) else {
+            return Ok(());
+        };
+        self.acked_early.insert(seq, end);
+        // Advance only over a contiguous prefix of acked batches.
+        let mut advanced = false;
+        while let Some((&first, &end)) = self.acked_early.iter().next() {
+            if self.in_flight.keys().next().is_some_and(|&f| f < first) {
+                break;
+            }
+            self.acked_early.remove(&first);
+            if end > self.acked {
+                self.acked = end;
+                advanced = true;
+            }
+        }
+        if advanced {
+            self.save_cursor()?;
+            while self.segments.len() > 1
+                && self.segments.front().is_some_and(|s| {
+                    s.id < self.acked.seg
+                        || (s.id == self.acked.seg
+                            && self.acked.off >= s.len
+                            && s.id != self.segments.back().map(|b| b.id).unwrap_or(0))
+                })
+            {
+                let seg = self.segments.pop_front().expect("checked");
+                let r = std::fs::remove_file(seg_path(&self.dir, seg.id));
+                self.io(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection dropped: everything unacked will be sent again.
+    pub fn requeue(&mut self) {
+        self.in_flight.clear();
+        self.acked_early.clear();
+        self.send = self.acked;
+    }
+
+    fn save_cursor(&self) -> Result<()> {
+        let tmp = self.dir.join("cursor.tmp");
+        let body = format!("{} {}\n", self.acked.seg, self.acked.off);
+        let r = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(body.as_bytes())?;
+            f.sync_data()?;
+            std::fs::rename(&tmp, self.dir.join("cursor"))
+        })();
+        self.io(r)
+    }
+}
+
+fn read_cursor(path: &Path) -> Option<Pos> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut it = text.split_whitespace();
+    Some(Pos {
+        seg: it.next()?.parse().ok()?,
+        off: it.next()?.parse().ok()?,
+    })
+}
+
+/// Reads a varint length prefix; None at a clean end of data.
+fn read_len(r: &mut impl Read) -> std::io::Result<Option<(usize, u64)>> {
+    let mut value: u64 = 0;
+    let mut byte = [0u8; 1];
+    for i in 0..10 {
+        if r.read(&mut byte)? == 0 {
+            return if i == 0 {
+                Ok(None)
+            } else {
+                Err(std::io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        value |= u64::from(byte[0] & 0x7f) << (7 * i);
+        if byte[0] & 0x80 == 0 {
+            return Ok(Some((value as usize, i as u64 + 1)));
+        }
+    }
+    Err(std::io::Error::other("bad length prefix"))
+}
+
+/// The record ends of a segment and the length of its intact prefix.
+fn scan(path: &Path) -> std::io::Result<(Vec<u64>, u64)> {
+    let mut r = BufReader::new(File::open(path)?);
+    let (mut ends, mut off) = (Vec::new(), 0u64);
+    loop {
+        match read_len(&mut r) {
+            Ok(Some((len, prefix))) if len <= MAX_RECORD => {
+                let mut buf = vec![0u8; len];
+                if r.read_exact(&mut buf).is_err() || Evidence::decode(buf.as_slice()).is_err() {
+                    break;
+                }
+                off += prefix + len as u64;
+                ends.push(off);
+            }
+            _ => break,
+        }
+    }
+    Ok((ends, off))
+}
+
+/// Reads up to `max` records from `off`; returns them and the offset after.
+fn read_records(path: &Path, off: u64, max: usize) -> std::io::Result<(Vec<Evidence>, u64)> {
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(off))?;
+    let mut r = BufReader::new(f);
+    let (mut out, mut pos) = (Vec::new(), off);
+    while out.len() < max {
+        match read_len(&mut r)? {
+            Some((len, prefix)) if len <= MAX_RECORD => {
+                let mut buf = vec![0u8; len];
+                r.read_exact(&mut buf)?;
+                out.push(Evidence::decode(buf.as_slice()).map_err(std::io::Error::other)?);
+                pos += prefix + len as u64;
+            }
+            Some(_) => return Err(std::io::Error::other("record larger than the spool allows")),
+            None => break,
+        }
+    }
+    Ok((out, pos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(i: usize) -> Evidence {
+        Evidence {
+            id: format!("ev-{i:06}"),
+            subject: "x".repeat(200),
+            ..Default::default()
+        }
+    }
+
+    fn ids(b: &[Evidence]) -> Vec<String> {
+        b.iter().map(|e| e.id.clone()).collect()
+    }
+
+    #[test]
+    fn acked_evidence_is_gone_after_restart_and_unacked_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        for i in 0..10 {
+            s.push(&ev(i)).unwrap();
+        }
+        let (a, first) = s.next_batch(4).unwrap().unwrap();
+        let (_b, second) = s.next_batch(4).unwrap().unwrap();
+        assert_eq!(ids(&first)[0], "ev-000000");
+        assert_eq!(ids(&second)[0], "ev-000004");
+        s.ack(a).unwrap();
+        drop(s); // as after kill -9: nothing else is written
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(s.len(), 6);
+        let (_, again) = s.next_batch(100).unwrap().unwrap();
+        assert_eq!(
+            ids(&again),
+            (4..10).map(|i| format!("ev-{i:06}")).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn out_of_order_acks_wait_for_earlier_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        for i in 0..6 {
+            s.push(&ev(i)).unwrap();
+        }
+        let (a, _) = s.next_batch(2).unwrap().unwrap();
+        let (b, _) = s.next_batch(2).unwrap().unwrap();
+        s.ack(b).unwrap();
+        assert_eq!(
+            s.len(),
+            6,
+            "batch a is not acked, so nothing may be released"
+        );
+        s.ack(a).unwrap();
+        assert_eq!(s.len(), 2);
+        s.requeue();
+        let (_, rest) = s.next_batch(10).unwrap().unwrap();
+        assert_eq!(ids(&rest), ["ev-000004", "ev-000005"]);
+    }
+
+    #[test]
+    fn a_torn_last_record_is_truncated_on_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        for i in 0..3 {
+            s.push(&ev(i)).unwrap();
+        }
+        drop(s);
+        let seg = seg_path(dir.path(), 0);
+        let len = std::fs::metadata(&seg).unwrap().len();
+        let f = OpenOptions::new().write(true).open(&seg).unwrap();
+        f.set_len(len - 10).unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(s.len(), 2);
+        s.push(&ev(3)).unwrap();
+        let (_, all) = s.next_batch(10).unwrap().unwrap();
+        assert_eq!(ids(&all), ["ev-000000", "ev-000001", "ev-000003"]);
+    }
+
+    #[test]
+    fn over_the_limit_the_oldest_segment_is_dropped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), SEGMENT_BYTES).unwrap();
+        let n = (3 * SEGMENT_BYTES / 210) as usize;
+        for i in 0..n {
+            s.push(&ev(i)).unwrap();
+        }
+        let dropped = s.take_dropped();
+        assert!(dropped > 0);
+        assert_eq!(s.len() as u64 + dropped, n as u64);
+        assert!(s.total_bytes() <= SEGMENT_BYTES + SEGMENT_BYTES / 100);
+        let (_, batch) = s.next_batch(1).unwrap().unwrap();
+        assert_eq!(batch[0].id, format!("ev-{:06}", dropped), "oldest first");
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert!(files <= 3, "dropped segments are deleted ({files} files)");
+    }
+
+    #[test]
+    fn acked_segments_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        let n = (2 * SEGMENT_BYTES / 210) as usize + 10;
+        for i in 0..n {
+            s.push(&ev(i)).unwrap();
+        }
+        while let Some((seq, _)) = s.next_batch(5000).unwrap() {
+            s.ack(seq).unwrap();
+        }
+        assert!(s.is_empty());
+        let segs = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+            .count();
+        assert_eq!(segs, 1, "only the open segment remains");
+    }
+}

@@ -1,0 +1,95 @@
+//! Shared by the probe integration tests: a probe context over a host root,
+//! and helpers to build sysfs/procfs-shaped trees from real files.
+#![allow(dead_code)] // each test binary uses its own share of these helpers
+
+use gamsa_agent::probes::{ControlState, ProbeContext};
+use gamsa_proto::v1::{evidence::Payload, Evidence, Status};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub fn ctx(root: &Path) -> ProbeContext {
+    ProbeContext {
+        agent_id: "test-agent".into(),
+        host: "test-host".into(),
+        host_root: root.to_path_buf(),
+        labels: BTreeMap::new(),
+        control: Arc::new(ControlState::default()),
+    }
+}
+
+/// Writes `text` to `root/rel`, creating parent directories.
+pub fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel.trim_start_matches('/'));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, text).unwrap();
+}
+
+/// Makes `root/link` a symlink to `target` (relative, as sysfs links are).
+pub fn symlink(root: &Path, link: &str, target: &str) {
+    let p = root.join(link.trim_start_matches('/'));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(target, &p).unwrap();
+}
+
+/// The one evidence, which must be observed; panics with its error otherwise.
+pub fn observed(evidence: &[Evidence]) -> &Payload {
+    assert_eq!(evidence.len(), 1, "{evidence:#?}");
+    let ev = &evidence[0];
+    assert_eq!(ev.status, Status::Observed as i32, "error: {}", ev.error);
+    ev.payload.as_ref().expect("payload")
+}
+
+pub fn is_error(ev: &Evidence) -> bool {
+    ev.status == Status::Error as i32 && ev.payload.is_none() && !ev.error.is_empty()
+}
+
+/// Serves `app` on a fresh loopback port; returns its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// A loopback URL where nothing listens (the port was just freed).
+pub fn closed_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", l.local_addr().unwrap())
+}
+
+/// A loopback server that accepts connections and never answers.
+pub async fn silent_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A Kubernetes API stand-in: `routes` answer only requests that carry
+/// `Authorization: Bearer <token>`; others get the API server's 401.
+pub fn kube_api(token: &'static str, routes: axum::Router) -> axum::Router {
+    use axum::http::{Request, StatusCode};
+    use axum::middleware::Next;
+    use axum::response::{IntoResponse, Response};
+    routes.layer(axum::middleware::from_fn(
+        move |req: Request<axum::body::Body>, next: Next| async move {
+            let auth = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            if auth.as_deref() != Some(&format!("Bearer {token}")) {
+                let body = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#;
+                return (StatusCode::UNAUTHORIZED, body).into_response();
+            }
+            let resp: Response = next.run(req).await;
+            resp
+        },
+    ))
+}
