@@ -1,0 +1,216 @@
+//! The HTTP/JSON API (axum), authenticated by bearer token.
+//!
+//! Evidence is returned in its proto3 canonical JSON form, the same form the
+//! agent prints, so what an auditor downloads is what the agent observed.
+
+use crate::state::AppState;
+use crate::store::{EvidenceQuery, TokenKind, TokenRecord};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use gamsa_proto::v1::{collector_message, CollectorMessage, Control};
+use serde::Deserialize;
+use serde_json::json;
+
+mod checklists;
+
+/// An error answered as `{"error": "..."}` with a status code.
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/agents", get(list_agents))
+        .route("/api/v1/agents/{id}/control", post(control_agent))
+        .route("/api/v1/evidence", get(list_evidence))
+        .route("/api/v1/catalogs", get(checklists::list_catalogs))
+        .route(
+            "/api/v1/catalogs/{catalog}/items",
+            get(checklists::list_items),
+        )
+        .route(
+            "/api/v1/catalogs/{catalog}/items/{id}",
+            get(checklists::get_item),
+        )
+        .route(
+            "/api/v1/catalogs/{catalog}/items/{id}/attestations",
+            post(checklists::add_attestation),
+        )
+        .route(
+            "/api/v1/catalogs/{catalog}/items/{id}/na",
+            post(checklists::mark_na),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .merge(api)
+        .merge(crate::dashboard::router(state.clone()))
+        .layer(axum::extract::DefaultBodyLimit::max(32 * 1024 * 1024))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state.store.count_evidence().await?;
+    Ok("ready")
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::render(),
+    )
+}
+
+async fn require_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        crate::metrics::refusal("api_no_token");
+        return Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token".into(),
+        ));
+    };
+    let record = state
+        .store
+        .use_token(
+            &crate::tokens::hash(token),
+            TokenKind::Api,
+            crate::state::now_ms(),
+        )
+        .await?;
+    let Some(record) = record else {
+        crate::metrics::refusal("api_bad_token");
+        return Err(ApiError(StatusCode::UNAUTHORIZED, "invalid token".into()));
+    };
+    req.extensions_mut().insert(record);
+    Ok(next.run(req).await)
+}
+
+/// Only admins and operators change anything; auditors are read-only.
+fn require_writer(caller: &TokenRecord) -> Result<(), ApiError> {
+    if matches!(caller.role.as_str(), "admin" | "operator") {
+        Ok(())
+    } else {
+        crate::metrics::refusal("api_read_only");
+        Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("role {} is read-only", caller.role),
+        ))
+    }
+}
+
+async fn list_agents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let agents = state.store.list_agents().await?;
+    let connected: Vec<String> = state
+        .agents
+        .lock()
+        .map(|a| a.keys().cloned().collect())
+        .unwrap_or_default();
+    let list: Vec<_> = agents
+        .into_iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            v["connected"] = json!(connected.contains(&a.agent_id));
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "agents": list })))
+}
+
+#[derive(Deserialize)]
+struct EvidenceParams {
+    probe: Option<String>,
+    host: Option<String>,
+    agent: Option<String>,
+    /// RFC 3339 time, or a duration back from now ("15m", "24h").
+    since: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Parses `since`: an RFC 3339 time or a duration back from now.
+pub fn parse_since(s: &str, now_ms: i64) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    humantime::parse_duration(s)
+        .map(|d| now_ms - d.as_millis() as i64)
+        .map_err(|_| format!("since={s:?}: expected an RFC 3339 time or a duration like 15m"))
+}
+
+async fn list_evidence(
+    State(state): State<AppState>,
+    Query(p): Query<EvidenceParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let since_ms = p
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, crate::state::now_ms()))
+        .transpose()
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    let evidence = state
+        .store
+        .query_evidence(EvidenceQuery {
+            probe: p.probe,
+            host: p.host,
+            agent_id: p.agent,
+            since_ms,
+            limit: p.limit.unwrap_or(1000).min(10_000),
+        })
+        .await?;
+    Ok(Json(
+        json!({ "count": evidence.len(), "evidence": evidence }),
+    ))
+}
+
+async fn control_agent(
+    State(state): State<AppState>,
+    Extension(caller): Extension<TokenRecord>,
+    Path(id): Path<String>,
+    Json(control): Json<Control>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_writer(&caller)?;
+    let sender = state.agents.lock().ok().and_then(|a| a.get(&id).cloned());
+    let Some(sender) = sender else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("agent {id} is not connected"),
+        ));
+    };
+    let msg = CollectorMessage {
+        msg: Some(collector_message::Msg::Control(control)),
+    };
+    sender
+        .send(Ok(msg))
+        .await
+        .map_err(|_| ApiError(StatusCode::GONE, format!("agent {id} disconnected")))?;
+    tracing::info!(agent_id = %id, by = %caller.name, "control message sent");
+    Ok(Json(json!({ "sent": true })))
+}

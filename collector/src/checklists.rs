@@ -1,0 +1,66 @@
+//! Catalogs and rules loaded together, and evaluated against the store:
+//! "for every item of every catalog, is it met, on which hosts, by which
+//! evidence, as of when".
+
+use crate::catalog::{self, Catalog};
+use crate::rules::evaluate::{Evaluator, ItemResult};
+use crate::rules::input::HostFacts;
+use crate::rules::{self, Rule};
+use crate::store::Store;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct Checklists {
+    pub catalogs: Vec<Catalog>,
+    pub rules: BTreeMap<String, Arc<Rule>>,
+}
+
+impl Checklists {
+    /// Built-in catalogs and rules, plus catalogs from `extra_dirs`.
+    pub fn load(extra_dirs: &[PathBuf]) -> anyhow::Result<Self> {
+        let rules = rules::built_in()?;
+        let names: HashSet<String> = rules.keys().cloned().collect();
+        let catalogs = catalog::load_all(extra_dirs, &names)?;
+        Ok(Self { catalogs, rules })
+    }
+
+    pub fn catalog(&self, id: &str) -> Option<&Catalog> {
+        self.catalogs.iter().find(|c| c.catalog.id == id)
+    }
+
+    /// Evaluates `catalog_ids` (all when empty) against the store now.
+    pub async fn evaluate(
+        &self,
+        store: &dyn Store,
+        catalog_ids: &[&str],
+        group: Option<&str>,
+    ) -> anyhow::Result<Vec<ItemResult>> {
+        let latest = store.latest_evidence().await?;
+        let known: BTreeMap<String, HostFacts> = store
+            .list_agents()
+            .await?
+            .into_iter()
+            .filter(|a| !a.revoked && !a.host.is_empty())
+            .map(|a| {
+                (
+                    a.host.clone(),
+                    HostFacts {
+                        agent_id: a.agent_id,
+                        labels: a.labels,
+                    },
+                )
+            })
+            .collect();
+        let documents = store.documents().await?;
+        let now = crate::state::now_ms();
+        let mut eval = Evaluator::new(&self.rules, &latest, &known, &documents, now);
+        let mut out = Vec::new();
+        for c in &self.catalogs {
+            if catalog_ids.is_empty() || catalog_ids.contains(&c.catalog.id.as_str()) {
+                out.extend(eval.catalog(c, group));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,203 @@
+//! The collector's TOML configuration. Every field has a default so that a
+//! missing file section means "the documented default", and unknown fields
+//! are errors (a typo must not silently disable a setting).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Directories of extra catalog files (`*.toml`), beside the built-in ones.
+    pub catalog_dirs: Vec<PathBuf>,
+    pub grpc: GrpcConfig,
+    pub http: HttpConfig,
+    pub store: StoreConfig,
+    pub log: LogConfig,
+    pub snapshots: crate::snapshot::SnapshotConfig,
+    pub export: crate::export::ExportConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    pub listen: SocketAddr,
+    /// Names and addresses agents use to reach the collector (server cert SANs).
+    pub server_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Mark session cookies `Secure`: set when the dashboard is reached over
+    /// HTTPS (e.g. behind a TLS-terminating ingress).
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite:///path/to/file.db`; empty means `<data_dir>/gamsa.db`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// "text" or "json".
+    pub format: String,
+    /// A tracing filter such as "info" or "gamsa_collector=debug".
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./gamsa-data"),
+            catalog_dirs: vec![],
+            grpc: GrpcConfig::default(),
+            http: HttpConfig::default(),
+            store: StoreConfig::default(),
+            log: LogConfig::default(),
+            snapshots: Default::default(),
+            export: Default::default(),
+        }
+    }
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
+            server_names: vec![],
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7080)),
+            secure_cookies: false,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: store.url {url:?}: only sqlite:// URLs are supported by this build")]
+    StoreUrl { path: String, url: String },
+    #[error("{path}: log.format {0:?}: expected \"text\" or \"json\"", .format)]
+    LogFormat { path: String, format: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: crate::config::toml_error(text, &e),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::LogFormat {
+                path: origin.into(),
+                format: self.log.format.clone(),
+            });
+        }
+        self.snapshots
+            .validate()
+            .map_err(|message| ConfigError::Invalid {
+                path: origin.into(),
+                message,
+            })?;
+        if !self.store.url.is_empty() && !self.store.url.starts_with("sqlite://") {
+            return Err(ConfigError::StoreUrl {
+                path: origin.into(),
+                url: self.store.url.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        match self.store.url.strip_prefix("sqlite://") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => self.data_dir.join("gamsa.db"),
+        }
+    }
+}
+
+/// One line naming line, column and the problem of a TOML error.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {msg}")
+        }
+        None => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_and_unknown_fields_are_named() {
+        let c = Config::parse("[grpc]\nlisten = \"0.0.0.0:9443\"\n", "t.toml").unwrap();
+        assert_eq!(c.grpc.listen.port(), 9443);
+        assert_eq!(c.http.listen.port(), 7080);
+        let err = Config::parse("[grpc]\nlisten = \"0.0.0.0:9443\"\nlistn = 1\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("t.toml: line 3:"), "{err}");
+        assert!(err.contains("listn"), "{err}");
+        let err = Config::parse("[log]\nformat = \"xml\"\n", "t.toml").unwrap_err();
+        assert!(err.to_string().contains("log.format"), "{err}");
+    }
+
+    #[test]
+    fn example_configs_parse_and_show_the_defaults() {
+        let example = include_str!("../../deploy/collector.example.toml");
+        let parsed = Config::parse(example, "collector.example.toml").unwrap();
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
+        let k8s = include_str!("../../deploy/kubernetes/overlays/single/collector.toml");
+        let parsed = Config::parse(k8s, "single/collector.toml").unwrap();
+        assert_eq!(parsed.grpc.listen.port(), 7443);
+        assert_eq!(
+            parsed.database_path(),
+            std::path::Path::new("/var/lib/gamsa/db/gamsa.db")
+        );
+    }
+}

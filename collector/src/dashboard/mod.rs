@@ -1,0 +1,409 @@
+//! The auditor dashboard, served by the collector itself (no separate
+//! front-end server): sign-in, catalog overviews worst-first, item detail
+//! with the evidence behind each verdict, hosts, and — for operators —
+//! documentary evidence and NA marks. Auditors are strictly read-only.
+
+pub mod auth;
+pub mod i18n;
+pub mod pages;
+
+use crate::rules::evaluate::{Attestation, NaMark, Verdict};
+use crate::state::AppState;
+use auth::Session;
+use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
+use i18n::Lang;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let _ = state;
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/catalogs/emr-s014") }))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/hosts", get(hosts))
+        .route("/catalogs/{catalog}", get(overview))
+        .route("/catalogs/{catalog}/items/{id}", get(item))
+        .route("/catalogs/{catalog}/items/{id}/attest", post(attest))
+        .route("/catalogs/{catalog}/items/{id}/na", post(mark_na))
+}
+
+/// The page language: `?lang=` (remembered in a cookie), else the cookie, else Korean.
+struct Language(Lang, Option<Cookie<'static>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Language {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_request_parts(parts, s).await?;
+        let query = parts.uri.query().unwrap_or("");
+        let asked = query.split('&').find_map(|kv| kv.strip_prefix("lang="));
+        Ok(match asked {
+            Some(l) => {
+                let lang = Lang::parse(l);
+                let mut c = Cookie::new("gamsa_lang", lang.code());
+                c.set_path("/");
+                c.set_same_site(axum_extra::extract::cookie::SameSite::Strict);
+                Language(lang, Some(c))
+            }
+            None => Language(
+                Lang::parse(jar.get("gamsa_lang").map(|c| c.value()).unwrap_or("ko")),
+                None,
+            ),
+        })
+    }
+}
+
+/// Pages for signed-in users only: anyone else is sent to sign in.
+struct SignedIn(Session);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_request_parts(parts, state)
+            .await
+            .map_err(|e| match e {})?;
+        let Some(token) = jar.get(auth::COOKIE).map(|c| c.value().to_string()) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match auth::session(state, &token).await {
+            Some(s) => Ok(SignedIn(s)),
+            None => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}
+
+fn page(
+    state: &AppState,
+    lang: Language,
+    title: &str,
+    who: Option<&Session>,
+    body: maud::Markup,
+) -> Response {
+    let html = pages::layout(
+        lang.0,
+        title,
+        who.map(|s| (s.user.as_str(), s.role.as_str(), s.csrf.as_str())),
+        &state.checklists.catalogs,
+        body,
+    );
+    let mut resp = Html(html.into_string()).into_response();
+    if let Some(c) = lang.1 {
+        if let Ok(v) = c.to_string().parse() {
+            resp.headers_mut().append(axum::http::header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response {
+    crate::metrics::refusal("dashboard");
+    (status, why.to_string()).into_response()
+}
+
+/// Why a form was refused.
+struct Refused(&'static str);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        refuse(StatusCode::FORBIDDEN, self.0)
+    }
+}
+
+/// A state-changing request must carry the session's CSRF token.
+fn check_csrf(s: &Session, given: &str) -> Result<(), Refused> {
+    if !given.is_empty() && given == s.csrf {
+        Ok(())
+    } else {
+        tracing::warn!(user = %s.user, "refused form: missing or wrong CSRF token");
+        Err(Refused("missing or wrong CSRF token"))
+    }
+}
+
+fn require_writer(s: &Session) -> Result<(), Refused> {
+    if s.can_write() {
+        Ok(())
+    } else {
+        tracing::warn!(user = %s.user, role = %s.role, "refused write by a read-only user");
+        Err(Refused("auditors are read-only"))
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginError {
+    error: Option<String>,
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    lang: Language,
+    Query(q): Query<LoginError>,
+) -> Response {
+    let l = lang.0;
+    page(
+        &state,
+        lang,
+        l.t("sign_in"),
+        None,
+        pages::login(l, q.error.is_some()),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    user: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    match auth::sign_in(&state, &f.user, &f.password, state.secure_cookies).await {
+        Ok(Some(cookie)) => {
+            tracing::info!(user = %f.user, "signed in");
+            (jar.add(cookie), Redirect::to("/")).into_response()
+        }
+        Ok(None) => {
+            crate::metrics::refusal("dashboard_login");
+            tracing::warn!(user = %f.user, "refused sign-in: wrong user name or password");
+            Redirect::to("/login?error=1").into_response()
+        }
+        Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn,
+    jar: CookieJar,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&s, &f.csrf) {
+        return r.into_response();
+    }
+    auth::sign_out(&state, &s).await;
+    (
+        jar.remove(Cookie::build(auth::COOKIE).path("/")),
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct GroupQuery {
+    group: Option<String>,
+}
+
+async fn overview(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn,
+    lang: Language,
+    Path(catalog): Path<String>,
+    Query(q): Query<GroupQuery>,
+) -> Response {
+    let Some(c) = state.checklists.catalog(&catalog) else {
+        return refuse(StatusCode::NOT_FOUND, "no such catalog");
+    };
+    let group = q.group.filter(|g| c.group(g).is_some());
+    let mut items = match state
+        .checklists
+        .evaluate(state.store.as_ref(), &[&catalog], group.as_deref())
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
+    };
+    crate::report::worst_first(&mut items);
+    let body = pages::overview(lang.0, c, group.as_deref(), &items);
+    page(&state, lang, &catalog, Some(&s), body)
+}
+
+async fn item(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn,
+    lang: Language,
+    Path((catalog, id)): Path<(String, String)>,
+    Query(q): Query<GroupQuery>,
+) -> Response {
+    let Some((c, item)) = state
+        .checklists
+        .catalog(&catalog)
+        .and_then(|c| Some((c, c.item(&id)?)))
+    else {
+        return refuse(StatusCode::NOT_FOUND, "no such item");
+    };
+    let group = q.group.filter(|g| c.group(g).is_some());
+    let items = match state
+        .checklists
+        .evaluate(state.store.as_ref(), &[&catalog], group.as_deref())
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
+    };
+    let Some(result) = items.iter().find(|i| i.id == id) else {
+        return refuse(StatusCode::NOT_FOUND, "no such item");
+    };
+    let evidence = state
+        .store
+        .evidence_by_ids(result.evidence.clone())
+        .await
+        .unwrap_or_default();
+    tracing::info!(user = %s.user, role = %s.role, catalog = %catalog, item = %id, "item viewed");
+    let body = pages::item(pages::ItemPage {
+        lang: lang.0,
+        catalog: c,
+        item,
+        result,
+        evidence: &evidence,
+        can_write: s.can_write(),
+        csrf: &s.csrf,
+    });
+    page(&state, lang, &format!("{catalog}/{id}"), Some(&s), body)
+}
+
+async fn hosts(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Language) -> Response {
+    let agents = state.store.list_agents().await.unwrap_or_default();
+    let connected: Vec<String> = state
+        .agents
+        .lock()
+        .map(|a| a.keys().cloned().collect())
+        .unwrap_or_default();
+    let body = pages::hosts(lang.0, &agents, &connected, crate::state::now_ms());
+    page(&state, lang, "hosts", Some(&s), body)
+}
+
+/// Largest uploaded document.
+const MAX_UPLOAD: usize = 20 * 1024 * 1024;
+
+async fn attest(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn,
+    Path((catalog, id)): Path<(String, String)>,
+    mut form: Multipart,
+) -> Response {
+    let (mut csrf, mut row, mut verdict, mut comment, mut file_name, mut file) = (
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        None::<Vec<u8>>,
+    );
+    while let Ok(Some(field)) = form.next_field().await {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            file_name = field.file_name().unwrap_or("").to_string();
+            match field.bytes().await {
+                Ok(b) if b.len() <= MAX_UPLOAD => file = (!b.is_empty()).then(|| b.to_vec()),
+                _ => {
+                    return refuse(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "file too large or unreadable",
+                    )
+                }
+            }
+        } else {
+            let value = field.text().await.unwrap_or_default();
+            match name.as_str() {
+                "csrf" => csrf = value,
+                "row" => row = value,
+                "verdict" => verdict = value,
+                "comment" => comment = value,
+                _ => {}
+            }
+        }
+    }
+    if let Err(r) = check_csrf(&s, &csrf).and_then(|_| require_writer(&s)) {
+        return r.into_response();
+    }
+    let Some(item) = state.checklists.catalog(&catalog).and_then(|c| c.item(&id)) else {
+        return refuse(StatusCode::NOT_FOUND, "no such item");
+    };
+    if !item.rows.iter().any(|r| r.id == row) || Verdict::parse(&verdict).is_none() {
+        return refuse(StatusCode::BAD_REQUEST, "unknown row or verdict");
+    }
+    let now = crate::state::now_ms();
+    let a = Attestation {
+        catalog: catalog.clone(),
+        item: id.clone(),
+        row,
+        verdict,
+        comment,
+        file_name: if file.is_some() {
+            file_name
+        } else {
+            String::new()
+        },
+        file_sha256: file
+            .as_ref()
+            .map(|b| hex::encode(Sha256::digest(b)))
+            .unwrap_or_default(),
+        by: s.user.clone(),
+        at_ms: now,
+        expires_ms: Some(now + 365 * 86_400_000),
+    };
+    if let Err(e) = state.store.add_attestation(a, file).await {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+    }
+    tracing::info!(user = %s.user, %catalog, item = %id, "attestation recorded");
+    Redirect::to(&format!("/catalogs/{catalog}/items/{id}")).into_response()
+}
+
+#[derive(Deserialize)]
+struct NaForm {
+    #[serde(default)]
+    csrf: String,
+    justification: String,
+}
+
+async fn mark_na(
+    State(state): State<AppState>,
+    SignedIn(s): SignedIn,
+    Path((catalog, id)): Path<(String, String)>,
+    Form(f): Form<NaForm>,
+) -> Response {
+    if let Err(r) = check_csrf(&s, &f.csrf).and_then(|_| require_writer(&s)) {
+        return r.into_response();
+    }
+    if state
+        .checklists
+        .catalog(&catalog)
+        .and_then(|c| c.item(&id))
+        .is_none()
+        || f.justification.trim().is_empty()
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "unknown item or empty justification",
+        );
+    }
+    let m = NaMark {
+        catalog: catalog.clone(),
+        item: id.clone(),
+        justification: f.justification,
+        by: s.user.clone(),
+        at_ms: crate::state::now_ms(),
+    };
+    if let Err(e) = state.store.add_na_mark(m).await {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+    }
+    tracing::info!(user = %s.user, %catalog, item = %id, "item marked not applicable");
+    Redirect::to(&format!("/catalogs/{catalog}/items/{id}")).into_response()
+}

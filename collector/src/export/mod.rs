@@ -1,0 +1,416 @@
+//! Filled-form exports: the seed 001 forms (양식2A, 2B, 2-1, 2-4, 2-5, 3) or
+//! a whole checklist, filled from the current verdicts and evidence, as
+//! printable HTML, PDF, CSV of the verdict rows, JSON, or the cited evidence
+//! as NDJSON.
+//!
+//! Evidence holds IP inventories (seed 003 forbids leaking them), so an
+//! export that leaves the organisation can have every IP address replaced by
+//! a keyed label (`redact`) and be encrypted to an age recipient (`encrypt`).
+
+pub mod csv;
+pub mod encrypt;
+pub mod forms;
+pub mod html;
+pub mod location;
+pub mod model;
+pub mod network;
+pub mod pdf;
+pub mod redact;
+
+use crate::checklists::Checklists;
+use crate::rules::evaluate::{ItemResult, Outcome};
+use crate::store::Store;
+use forms::{ItemLabel, Kind};
+use gamsa_proto::v1::Evidence;
+use model::FilledForm;
+use serde::Deserialize;
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// `[export]` in the collector configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// TrueType font with Hangul glyphs embedded (subset) into PDF exports.
+    pub pdf_font: PathBuf,
+}
+
+/// Debian's fonts-nanum.
+pub const DEFAULT_PDF_FONT: &str = "/usr/share/fonts/truetype/nanum/NanumGothic.ttf";
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        Self {
+            pdf_font: PathBuf::from(DEFAULT_PDF_FONT),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    Pdf,
+    Csv,
+    Json,
+    Ndjson,
+}
+
+impl FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "html" => Format::Html,
+            "pdf" => Format::Pdf,
+            "csv" => Format::Csv,
+            "json" => Format::Json,
+            "ndjson" => Format::Ndjson,
+            _ => {
+                return Err(format!(
+                    "format {s:?}: expected html, pdf, csv, json or ndjson"
+                ))
+            }
+        })
+    }
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Html => "html",
+            Format::Pdf => "pdf",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Html => "text/html; charset=utf-8",
+            Format::Pdf => "application/pdf",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Ndjson => "application/x-ndjson",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub catalog: String,
+    /// A seed form id; None exports the whole checklist.
+    pub form: Option<String>,
+    pub format: Format,
+    pub group: Option<String>,
+    pub redact_ips: bool,
+}
+
+impl Request {
+    /// "emr-s014 form 2B pdf group II-2 redacted", for the access log.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} ", self.catalog);
+        match &self.form {
+            Some(f) => s.push_str(&format!("form {f} ")),
+            None => s.push_str("checklist "),
+        }
+        s.push_str(self.format.extension());
+        if let Some(g) = &self.group {
+            s.push_str(&format!(" group {g}"));
+        }
+        if self.redact_ips {
+            s.push_str(" redacted");
+        }
+        s
+    }
+}
+
+/// An export ready to send or write.
+#[derive(Debug)]
+pub struct Output {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+    pub file_name: String,
+}
+
+impl Output {
+    /// Encrypts the output to age recipients (when any).
+    pub fn encrypted_to(self, recipients: &[String]) -> Result<Output, ExportError> {
+        if recipients.is_empty() {
+            return Ok(self);
+        }
+        let r = encrypt::parse_recipients(recipients).map_err(ExportError::BadRequest)?;
+        Ok(Output {
+            bytes: encrypt::encrypt(&self.bytes, &r).map_err(|e| ExportError::Failed(e.into()))?,
+            content_type: "application/octet-stream",
+            file_name: format!("{}.age", self.file_name),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The request names something that does not exist.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Pdf(#[from] pdf::PdfError),
+    #[error("{0:#}")]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<crate::store::StoreError> for ExportError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ExportError::Failed(e.into())
+    }
+}
+
+/// What an export reads.
+pub struct Source<'a> {
+    pub checklists: &'a Checklists,
+    pub store: &'a dyn Store,
+    pub data_dir: &'a Path,
+    pub config: &'a ExportConfig,
+    pub collector_id: &'a str,
+}
+
+/// Korean time for forms, e.g. "2025-03-02 09:00 KST".
+pub fn kst(ms: i64) -> String {
+    if ms <= 0 {
+        return String::new();
+    }
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono_tz::Asia::Seoul)
+                .format("%Y-%m-%d %H:%M KST")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+pub fn outcome_ko(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "충족",
+        Outcome::Fail => "미충족",
+        Outcome::Unknown => "확인 불가",
+        Outcome::Na => "해당 없음",
+    }
+}
+
+/// The latest evidence of `probes` observed within `freshness` of now, from
+/// hosts that are not revoked: what the verdicts were computed from.
+async fn fresh_evidence(
+    store: &dyn Store,
+    probes: &[&str],
+    freshness: std::time::Duration,
+) -> anyhow::Result<Vec<Evidence>> {
+    let since = crate::state::now_ms() - freshness.as_millis() as i64;
+    let revoked: HashSet<String> = store
+        .list_agents()
+        .await?
+        .into_iter()
+        .filter(|a| a.revoked)
+        .map(|a| a.host)
+        .collect();
+    let mut out: Vec<Evidence> = store
+        .latest_evidence()
+        .await?
+        .into_iter()
+        .filter(|e| probes.contains(&e.probe.as_str()) && !revoked.contains(&e.host))
+        .filter(|e| e.observed_at.map(|t| t.unix_millis()).unwrap_or(0) >= since)
+        .collect();
+    out.sort_by(|a, b| (&a.host, &a.probe, &a.subject).cmp(&(&b.host, &b.probe, &b.subject)));
+    Ok(out)
+}
+
+/// Builds the export `req` asks for.
+pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportError> {
+    let bad = ExportError::BadRequest;
+    let catalog = src.checklists.catalog(&req.catalog).ok_or_else(|| {
+        let known: Vec<&str> = src
+            .checklists
+            .catalogs
+            .iter()
+            .map(|c| c.catalog.id.as_str())
+            .collect();
+        bad(format!(
+            "catalog {}: unknown (known: {})",
+            req.catalog,
+            known.join(", ")
+        ))
+    })?;
+    let group = match &req.group {
+        Some(g) => Some(catalog.group(g).ok_or_else(|| {
+            let known: Vec<&str> = catalog.groups.iter().map(|g| g.id.as_str()).collect();
+            bad(format!(
+                "group {g}: {} has no such applicant group (known: {})",
+                req.catalog,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?),
+        None => None,
+    };
+    let spec = req
+        .form
+        .as_deref()
+        .map(|f| forms::find(&req.catalog, f))
+        .transpose()
+        .map_err(bad)?;
+    let kind = spec.map_or(Kind::Checklist(ItemLabel::Generic), |s| s.kind);
+    let all = src
+        .checklists
+        .evaluate(
+            src.store,
+            &[catalog.catalog.id.as_str()],
+            group.map(|g| g.id.as_str()),
+        )
+        .await?;
+    let wanted: Vec<String> = match kind {
+        Kind::Checklist(_) => forms::items_on(catalog, req.form.as_deref())
+            .into_iter()
+            .map(|i| i.id.clone())
+            .collect(),
+        Kind::Redundancy => vec!["2.1".into()],
+        Kind::Location | Kind::Services => vec!["4.3".into()],
+    };
+    let items: Vec<&ItemResult> = wanted
+        .iter()
+        .filter_map(|id| all.iter().find(|i| &i.id == id))
+        .collect();
+    let probes: &[&str] = match kind {
+        Kind::Checklist(_) => &[],
+        Kind::Redundancy => &["redundancy"],
+        Kind::Location | Kind::Services => &["region", "backup"],
+    };
+    let freshness = items
+        .first()
+        .and_then(|i| catalog.item(&i.id))
+        .and_then(|d| d.freshness)
+        .unwrap_or(catalog.catalog.freshness);
+    let shown = if probes.is_empty() {
+        vec![]
+    } else {
+        fresh_evidence(src.store, probes, freshness).await?
+    };
+    let shown_refs: Vec<&Evidence> = shown.iter().collect();
+
+    let now = crate::state::now_ms();
+    let mut fields = vec![(
+        "점검 기준".to_string(),
+        format!("{} ({})", catalog.catalog.title_ko, catalog.catalog.version),
+    )];
+    if let Some(g) = group {
+        fields.push(("신청 유형".into(), g.title_ko.clone()));
+    }
+    fields.push(("작성 시각".into(), kst(now)));
+    fields.push(("수집기".into(), src.collector_id.to_string()));
+    let mut form = FilledForm {
+        catalog: catalog.catalog.id.clone(),
+        catalog_title_ko: catalog.catalog.title_ko.clone(),
+        catalog_version: catalog.catalog.version.clone(),
+        form: req.form.clone().unwrap_or_default(),
+        title_ko: spec.map_or(catalog.catalog.title_ko.clone(), |s| s.title_ko.to_string()),
+        notes_ko: spec.map_or(vec![], |s| {
+            s.notes_ko.iter().map(|n| n.to_string()).collect()
+        }),
+        fields,
+        tables: vec![],
+        rows: forms::verdict_rows(catalog, &items),
+        generated_at: chrono::DateTime::from_timestamp_millis(now)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        redacted: req.redact_ips,
+    };
+    form.tables = match kind {
+        Kind::Checklist(label) => {
+            let split = req.catalog == "cloud-notice" && req.form.as_deref() == Some("3");
+            let caption = |item: &str| {
+                if split {
+                    forms::cloud_notice_part(item)
+                } else {
+                    String::new()
+                }
+            };
+            forms::checklist_tables(label, &form, &caption)
+        }
+        Kind::Redundancy => match items.first() {
+            Some(item) => network::tables(catalog, item, &shown_refs),
+            None => vec![],
+        },
+        Kind::Location => match items.first() {
+            Some(item) => location::location_tables(item, &shown_refs),
+            None => vec![],
+        },
+        Kind::Services => {
+            form.notes_ko.push(
+                "gamsa는 리전 위치의 국내 여부를 증적(리전·백업)으로 표기합니다. 리전 한정 서비스 여부는 계약서(SLA)로 확인하여 표기하십시오."
+                    .into(),
+            );
+            vec![location::services_table(&shown_refs)]
+        }
+    };
+    let redactor = if req.redact_ips {
+        Some(
+            redact::Redactor::load_or_create(src.data_dir)
+                .map_err(|e| ExportError::Failed(e.into()))?,
+        )
+    } else {
+        None
+    };
+    if let Some(r) = &redactor {
+        form = r.apply(&form).map_err(|e| ExportError::Failed(e.into()))?;
+    }
+    let stem = format!(
+        "gamsa-{}-{}{}",
+        req.catalog,
+        req.form
+            .as_deref()
+            .map_or("checklist".to_string(), |f| format!("form-{f}")),
+        req.group
+            .as_deref()
+            .map_or(String::new(), |g| format!("-{g}"))
+    );
+    let bytes = match req.format {
+        Format::Html => html::render(&form).into_bytes(),
+        Format::Pdf => pdf::render(&form, &src.config.pdf_font)?,
+        Format::Csv => csv::render(&form.rows).map_err(|e| ExportError::Failed(e.into()))?,
+        Format::Json => {
+            let mut v = serde_json::json!({ "form": form, "items": items });
+            if let Some(r) = &redactor {
+                r.value(&mut v);
+            }
+            serde_json::to_vec_pretty(&v).map_err(|e| ExportError::Failed(e.into()))?
+        }
+        Format::Ndjson => {
+            let cited: BTreeSet<String> = items
+                .iter()
+                .flat_map(|i| i.evidence.iter().cloned())
+                .chain(shown.iter().map(|e| e.id.clone()))
+                .collect();
+            let mut evidence = src
+                .store
+                .evidence_by_ids(cited.into_iter().collect())
+                .await?;
+            evidence.sort_by(|a, b| a.id.cmp(&b.id));
+            let mut out = Vec::new();
+            for e in &evidence {
+                let mut v = serde_json::to_value(e).map_err(|e| ExportError::Failed(e.into()))?;
+                if let Some(r) = &redactor {
+                    r.value(&mut v);
+                }
+                serde_json::to_writer(&mut out, &v).map_err(|e| ExportError::Failed(e.into()))?;
+                out.push(b'\n');
+            }
+            out
+        }
+    };
+    Ok(Output {
+        bytes,
+        content_type: req.format.content_type(),
+        file_name: format!("{stem}.{}", req.format.extension()),
+    })
+}

@@ -1,0 +1,259 @@
+//! The ingest stream: Hello, then numbered batches, each acked only after the
+//! store has durably committed it.
+//!
+//! Identity is the client certificate's common name. Every piece of evidence
+//! must carry that same `agent_id`; one that does not ends the stream, because
+//! an agent speaking for another is an attack, not a data error.
+
+use crate::state::AppState;
+use crate::store::AgentRecord;
+use gamsa_proto::v1::{
+    agent_message, collector_message, ingest_server::Ingest, Ack, AgentMessage, CollectorMessage,
+    Evidence, Welcome,
+};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+pub struct IngestService {
+    state: AppState,
+}
+
+impl IngestService {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+type Outbound = Pin<Box<dyn Stream<Item = Result<CollectorMessage, Status>> + Send>>;
+
+/// How often a stream re-checks whether its agent was revoked.
+const REVOCATION_CHECK: Duration = Duration::from_secs(5);
+
+fn refuse(peer: &str, agent: &str, reason: &'static str, detail: String) -> Status {
+    crate::metrics::refusal(reason);
+    tracing::warn!(%peer, agent_id = %agent, reason, "refused agent: {detail}");
+    match reason {
+        "no_certificate" | "bad_certificate" => Status::unauthenticated(detail),
+        _ => Status::permission_denied(detail),
+    }
+}
+
+/// Checks one evidence envelope before it is stored.
+pub fn validate(ev: &Evidence, agent_id: &str) -> Result<(), String> {
+    if ev.agent_id != agent_id {
+        return Err(format!(
+            "evidence {} claims agent_id {:?} but the certificate identity is {:?}",
+            ev.id, ev.agent_id, agent_id
+        ));
+    }
+    if ev.id.is_empty() || ev.id.len() > 128 {
+        return Err("evidence id must be 1-128 characters".into());
+    }
+    if ev.probe.is_empty() {
+        return Err(format!("evidence {} has no probe", ev.id));
+    }
+    if ev.observed_at.is_none() {
+        return Err(format!("evidence {} has no observedAt", ev.id));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    type StreamStream = Outbound;
+
+    async fn stream(
+        &self,
+        req: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Outbound>, Status> {
+        let peer = super::peer(&req);
+        let certs = req.peer_certs().filter(|c| !c.is_empty()).ok_or_else(|| {
+            refuse(
+                &peer,
+                "",
+                "no_certificate",
+                "no client certificate presented".into(),
+            )
+        })?;
+        let agent_id = crate::pki::common_name(certs[0].as_ref()).ok_or_else(|| {
+            refuse(
+                &peer,
+                "",
+                "bad_certificate",
+                "client certificate has no common name".into(),
+            )
+        })?;
+        let store = self.state.store.clone();
+        if store
+            .is_revoked(&agent_id)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?
+        {
+            return Err(refuse(
+                &peer,
+                &agent_id,
+                "revoked",
+                "agent is revoked".into(),
+            ));
+        }
+        let mut inbound = req.into_inner();
+        let hello = match inbound.next().await {
+            Some(Ok(AgentMessage {
+                msg: Some(agent_message::Msg::Hello(h)),
+            })) => h,
+            Some(Err(e)) => return Err(e),
+            _ => {
+                return Err(refuse(
+                    &peer,
+                    &agent_id,
+                    "protocol",
+                    "the first message must be Hello".into(),
+                ))
+            }
+        };
+        if hello.agent_id != agent_id {
+            return Err(refuse(
+                &peer,
+                &agent_id,
+                "impersonation",
+                format!(
+                    "hello claims agent_id {:?} but the certificate identity is {:?}",
+                    hello.agent_id, agent_id
+                ),
+            ));
+        }
+        let now = crate::state::now_ms();
+        store
+            .upsert_agent(AgentRecord {
+                agent_id: agent_id.clone(),
+                host: hello.host.clone(),
+                version: hello.agent_version.clone(),
+                os: hello.os.clone(),
+                kernel: hello.kernel.clone(),
+                capabilities: hello.capabilities.clone(),
+                labels: hello.labels.clone().into_iter().collect(),
+                first_seen_ms: now,
+                last_seen_ms: now,
+                peer: peer.clone(),
+                revoked: false,
+            })
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        tracing::info!(%peer, %agent_id, host = %hello.host, version = %hello.agent_version, "agent connected");
+
+        let (tx, rx) = mpsc::channel(64);
+        let _ = tx
+            .send(Ok(CollectorMessage {
+                msg: Some(collector_message::Msg::Welcome(Welcome {
+                    collector_id: self.state.collector_id.clone(),
+                    server_time: Some(crate::state::timestamp_now()),
+                })),
+            }))
+            .await;
+        self.state
+            .agents
+            .lock()
+            .map_err(|_| Status::internal("agent registry poisoned"))?
+            .insert(agent_id.clone(), tx.clone());
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let _guard = crate::metrics::StreamGuard::open();
+            let result = pump(&state, &agent_id, &peer, &mut inbound, &tx).await;
+            if let Err(status) = result {
+                let _ = tx.send(Err(status)).await;
+            }
+            if let Ok(mut agents) = state.agents.lock() {
+                if agents.get(&agent_id).is_some_and(|s| s.same_channel(&tx)) {
+                    agents.remove(&agent_id);
+                }
+            }
+            tracing::info!(%peer, %agent_id, "agent stream closed");
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+/// Reads batches until the agent hangs up; commits and acks each in order.
+async fn pump(
+    state: &AppState,
+    agent_id: &str,
+    peer: &str,
+    inbound: &mut Streaming<AgentMessage>,
+    tx: &mpsc::Sender<Result<CollectorMessage, Status>>,
+) -> Result<(), Status> {
+    let mut last_check = Instant::now();
+    while let Some(msg) = inbound.next().await {
+        let batch = match msg?.msg {
+            Some(agent_message::Msg::Batch(b)) => b,
+            Some(agent_message::Msg::Hello(_)) => {
+                return Err(refuse(
+                    peer,
+                    agent_id,
+                    "protocol",
+                    "Hello sent twice".into(),
+                ))
+            }
+            None => continue,
+        };
+        if last_check.elapsed() >= REVOCATION_CHECK {
+            last_check = Instant::now();
+            let revoked = state
+                .store
+                .is_revoked(agent_id)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            if revoked {
+                return Err(refuse(
+                    peer,
+                    agent_id,
+                    "revoked",
+                    "agent was revoked".into(),
+                ));
+            }
+            let _ = state
+                .store
+                .touch_agent(agent_id, crate::state::now_ms())
+                .await;
+        }
+        for ev in &batch.evidence {
+            if let Err(detail) = validate(ev, agent_id) {
+                let reason = if ev.agent_id != agent_id {
+                    "impersonation"
+                } else {
+                    "invalid_evidence"
+                };
+                return Err(refuse(peer, agent_id, reason, detail));
+            }
+        }
+        let started = Instant::now();
+        let outcome = state
+            .store
+            .insert_batch(batch.evidence)
+            .await
+            .map_err(|e| {
+                tracing::error!(%agent_id, seq = batch.seq, error = %e, "batch not stored");
+                Status::unavailable(format!("batch {} not stored: {e}", batch.seq))
+            })?;
+        crate::metrics::batch(
+            outcome.accepted,
+            outcome.duplicates,
+            started.elapsed().as_secs_f64(),
+        );
+        let ack = CollectorMessage {
+            msg: Some(collector_message::Msg::Ack(Ack {
+                seq: batch.seq,
+                accepted: outcome.accepted,
+                duplicates: outcome.duplicates,
+            })),
+        };
+        if tx.send(Ok(ack)).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! `gamsa-collector`: serve, manage the CA and tokens, or try everything at
+//! once with `quickstart`.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use gamsa_collector::config::Config;
+use gamsa_collector::pki::{self, PkiPaths};
+use gamsa_collector::store::{sqlite::SqliteStore, Store, TokenKind, TokenRecord};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "gamsa-collector",
+    version,
+    about = "gamsa collector: evidence in, checklist answers out"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Collector configuration file (TOML); see deploy/collector.example.toml.
+    #[arg(long, short, env = "GAMSA_COLLECTOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the config's data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl Common {
+    fn load(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        if let Some(d) = &self.data_dir {
+            config.data_dir = d.clone();
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the collector: gRPC ingest (mutual TLS) and the HTTP API.
+    Serve(Common),
+    /// Create a data directory, CA and local agent, run both, print a summary.
+    Quickstart {
+        #[arg(long, default_value = "./gamsa-data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:7443")]
+        grpc_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:7080")]
+        http_listen: SocketAddr,
+        /// Exit after the first summary instead of running until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+    },
+    /// The collector's certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Enrolment and API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Registered agents.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Dashboard users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Evaluate a catalog against the stored evidence and print the verdicts
+    /// (exit 0 even when items are N: it is a report).
+    Report {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        catalog: String,
+        /// Applicant group (emr-s014: I-1, I-2, II-1, II-2, II-3).
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create the CA and the collector's server certificate.
+    Init {
+        #[command(flatten)]
+        common: Common,
+        /// Extra names/addresses agents use to reach the collector.
+        #[arg(long = "server-name")]
+        server_names: Vec<String>,
+    },
+    /// Issue an agent key and certificate (when not enrolling by token).
+    Issue {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        agent: String,
+        /// Directory to write agent.key, agent.crt and ca.crt into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored).
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// An API bearer token instead of an enrolment token.
+        #[arg(long)]
+        api: bool,
+        /// Enrolment: bind the token to this agent name. API: the token's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// API token role: admin, operator or auditor.
+        #[arg(long, default_value = "auditor")]
+        role: String,
+        /// Enrolment: how many agents may enrol with it (a DaemonSet: the node count).
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Lifetime, e.g. 24h; default 24h for enrolment, none for API tokens.
+        #[arg(long)]
+        ttl: Option<humantime::Duration>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (or reset its role and password).
+    Add {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+        /// admin, operator or auditor (read-only).
+        #[arg(long)]
+        role: String,
+        /// Read the password from this file; without it one is generated and printed once.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// List agents.
+    List(Common),
+    /// Revoke an agent: its streams are refused from now on, without restart.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gamsa-collector: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gamsa-collector: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    Ok(SqliteStore::open(&config.database_path())?)
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(common) => {
+            let config = common.load()?;
+            gamsa_agent::logging::init(&config.log.format, &config.log.level);
+            let running = gamsa_collector::server::start(&config).await?;
+            running.run_until(shutdown_signal()).await
+        }
+        Command::Quickstart {
+            data_dir,
+            grpc_listen,
+            http_listen,
+            once,
+        } => {
+            gamsa_agent::logging::init("text", "warn");
+            gamsa_collector::quickstart::run(gamsa_collector::quickstart::Options {
+                data_dir,
+                grpc_listen,
+                http_listen,
+                once,
+            })
+            .await
+        }
+        Command::Ca(CaCommand::Init {
+            common,
+            server_names,
+        }) => {
+            let config = common.load()?;
+            let mut names = config.grpc.server_names.clone();
+            names.extend(server_names);
+            let paths = PkiPaths::new(&config.data_dir);
+            pki::init_ca(&paths, &names)?;
+            println!(
+                "CA and collector certificate written to {}",
+                paths.dir.display()
+            );
+            Ok(())
+        }
+        Command::Ca(CaCommand::Issue {
+            common,
+            agent,
+            out,
+            days,
+        }) => {
+            let config = common.load()?;
+            let creds = pki::issue_agent(&PkiPaths::new(&config.data_dir), &agent, days)?;
+            pki::write_private(&out.join("agent.key"), creds.key_pem.as_bytes())?;
+            pki::write_private(&out.join("agent.crt"), creds.cert_pem.as_bytes())?;
+            pki::write_private(&out.join("ca.crt"), creds.ca_pem.as_bytes())?;
+            println!(
+                "agent {agent}: key, certificate and CA written to {}",
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            common,
+            api,
+            name,
+            role,
+            uses,
+            ttl,
+        }) => {
+            let config = common.load()?;
+            let store = open_store(&config)?;
+            let kind = if api {
+                TokenKind::Api
+            } else {
+                TokenKind::Enrol
+            };
+            if api && !matches!(role.as_str(), "admin" | "operator" | "auditor") {
+                anyhow::bail!("--role {role}: expected admin, operator or auditor");
+            }
+            if let (false, Some(n)) = (api, &name) {
+                pki::validate_agent_name(n)?;
+            }
+            let ttl: Option<std::time::Duration> = match (ttl, kind) {
+                (Some(t), _) => Some(t.into()),
+                (None, TokenKind::Enrol) => Some(std::time::Duration::from_secs(24 * 3600)),
+                (None, _) => None,
+            };
+            let token =
+                gamsa_collector::tokens::generate(if api { "gamsa" } else { "gamsa-enrol" });
+            store
+                .create_token(
+                    &gamsa_collector::tokens::hash(&token),
+                    TokenRecord {
+                        kind,
+                        name: name.unwrap_or_default(),
+                        role: if api { role } else { String::new() },
+                        expires_at_ms: ttl
+                            .map(|t| gamsa_collector::state::now_ms() + t.as_millis() as i64),
+                        max_uses: uses,
+                    },
+                )
+                .await
+                .context("storing the token")?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Report {
+            common,
+            catalog,
+            group,
+            format,
+        } => {
+            let config = common.load()?;
+            let store = open_store(&config)?;
+            let checklists = gamsa_collector::checklists::Checklists::load(&config.catalog_dirs)?;
+            let Some(c) = checklists.catalog(&catalog) else {
+                let known: Vec<&str> = checklists
+                    .catalogs
+                    .iter()
+                    .map(|c| c.catalog.id.as_str())
+                    .collect();
+                anyhow::bail!(
+                    "--catalog {catalog}: unknown catalog (known: {})",
+                    known.join(", ")
+                );
+            };
+            if let Some(g) = &group {
+                if c.group(g).is_none() {
+                    let known: Vec<&str> = c.groups.iter().map(|g| g.id.as_str()).collect();
+                    anyhow::bail!(
+                        "--group {g}: {catalog} has no such applicant group (known: {})",
+                        known.join(", ")
+                    );
+                }
+            }
+            let items = checklists
+                .evaluate(&store, &[catalog.as_str()], group.as_deref())
+                .await?;
+            match format {
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&items)?),
+                ReportFormat::Table => {
+                    println!("{} — {}", c.catalog.id, c.catalog.title_ko);
+                    println!("{}\n", gamsa_collector::report::counts(&items));
+                    print!("{}", gamsa_collector::report::table(&items, false));
+                }
+            }
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            common,
+            name,
+            role,
+            password_file,
+        }) => {
+            let store = open_store(&common.load()?)?;
+            let (password, generated) = match password_file {
+                Some(f) => (
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("{}", f.display()))?
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string(),
+                    false,
+                ),
+                None => (gamsa_collector::tokens::generate("pw"), true),
+            };
+            gamsa_collector::dashboard::auth::add_user(&store, &name, &role, &password).await?;
+            if generated {
+                println!("user {name} ({role}) password: {password}");
+            } else {
+                println!("user {name} ({role}) saved");
+            }
+            Ok(())
+        }
+        Command::Agent(AgentCommand::List(common)) => {
+            let store = open_store(&common.load()?)?;
+            for a in store.list_agents().await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    a.agent_id,
+                    a.host,
+                    a.version,
+                    if a.revoked { "revoked" } else { "active" }
+                );
+            }
+            Ok(())
+        }
+        Command::Agent(AgentCommand::Revoke { common, name }) => {
+            let store = open_store(&common.load()?)?;
+            store.set_revoked(&name, true).await?;
+            println!("agent {name} revoked; its streams are refused from now on");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

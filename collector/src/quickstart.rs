@@ -1,0 +1,216 @@
+//! `gamsa-collector quickstart`: everything a newcomer needs in one command.
+//!
+//! In one process tree: a data directory, a CA and certificates, the collector
+//! on loopback, and a local agent scanning this machine over real mutual TLS.
+//! After the first scan cycle it prints what was found.
+
+use crate::config::Config;
+use crate::pki::{self, PkiPaths};
+use crate::store::{EvidenceQuery, Store, TokenKind, TokenRecord};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub struct Options {
+    pub data_dir: PathBuf,
+    pub grpc_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    /// Exit after printing the first summary (for scripts and tests).
+    pub once: bool,
+}
+
+/// A certificate-safe agent name for this machine.
+fn local_agent_name() -> String {
+    let host = sysinfo::System::host_name().unwrap_or_else(|| "local".into());
+    let name: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if name.is_empty() {
+        "local".into()
+    } else {
+        name
+    }
+}
+
+/// The API token saved for quickstart, or a new one.
+async fn api_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("api-token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        let t = t.trim().to_string();
+        if store
+            .use_token(
+                &crate::tokens::hash(&t),
+                TokenKind::Api,
+                crate::state::now_ms(),
+            )
+            .await?
+            .is_some()
+        {
+            return Ok(t);
+        }
+    }
+    let token = crate::tokens::generate("gamsa");
+    store
+        .create_token(
+            &crate::tokens::hash(&token),
+            TokenRecord {
+                kind: TokenKind::Api,
+                name: "quickstart".into(),
+                role: "admin".into(),
+                expires_at_ms: None,
+                max_uses: 0,
+            },
+        )
+        .await?;
+    pki::write_private(&path, token.as_bytes())?;
+    Ok(token)
+}
+
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let mut config = Config {
+        data_dir: opts.data_dir.clone(),
+        ..Config::default()
+    };
+    config.grpc.listen = opts.grpc_listen;
+    config.http.listen = opts.http_listen;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "{}: cannot create data directory",
+            config.data_dir.display()
+        )
+    })?;
+    let paths = PkiPaths::new(&config.data_dir);
+    if !paths.ca_key().exists() {
+        pki::init_ca(&paths, &[])?;
+        println!("created a CA in {}", paths.dir.display());
+    }
+    let agent = local_agent_name();
+    let agent_dir = config.data_dir.join("agents").join(&agent);
+    let (cert, key) = (agent_dir.join("agent.crt"), agent_dir.join("agent.key"));
+    if !cert.exists() || !key.exists() {
+        let creds = pki::issue_agent(&paths, &agent, 365)?;
+        pki::write_private(&key, creds.key_pem.as_bytes())?;
+        pki::write_private(&cert, creds.cert_pem.as_bytes())?;
+    }
+
+    let running = crate::server::start(&config).await?;
+    let token = api_token(running.state.store.as_ref(), &config.data_dir).await?;
+    let api = format!("http://{}", running.http_addr);
+    println!(
+        "gamsa collector on {} (gRPC, mutual TLS) and {api} (HTTP)",
+        running.grpc_addr
+    );
+    println!("API token: {token}");
+    let password = crate::tokens::generate("pw");
+    crate::dashboard::auth::add_user(running.state.store.as_ref(), "admin", "admin", &password)
+        .await?;
+    println!("dashboard: {api}/  (user admin, password {password})");
+    println!("try:  curl -H 'Authorization: Bearer {token}' {api}/api/v1/evidence?limit=5");
+
+    let mut agent_config = gamsa_agent::config::Config {
+        agent_id: agent.clone(),
+        ..Default::default()
+    };
+    agent_config.collector.endpoints = vec![format!("https://{}", running.grpc_addr)];
+    agent_config.state_dir = agent_dir.join("state");
+    // The active scan: this machine's loopback, well-known ports, quickly.
+    agent_config.probes.scan.scan_log = agent_dir.join("state").join("scan.log");
+    agent_config.probes.scan.ports = "1-1024".into();
+    agent_config.probes.scan.max_rate = 5000;
+    agent_config.collector.ca = paths.ca_cert();
+    agent_config.collector.cert = cert;
+    agent_config.collector.key = key;
+    agent_config.collector.batch_interval = Duration::from_millis(200);
+    let expected = gamsa_agent::probes::enabled(&agent_config).len();
+    let (stop_agent, agent_rx) = tokio::sync::watch::channel(false);
+    let agent_task = tokio::spawn(gamsa_agent::run(agent_config, agent_rx));
+    println!("agent {agent} is scanning this machine…");
+
+    let store = running.state.store.clone();
+    let summary = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let evidence = store
+                .query_evidence(EvidenceQuery {
+                    limit: 10_000,
+                    ..Default::default()
+                })
+                .await?;
+            let probes: std::collections::BTreeSet<_> =
+                evidence.iter().map(|e| e.probe.clone()).collect();
+            if probes.len() >= expected || tokio::time::Instant::now() > deadline {
+                print_summary(store.as_ref(), &evidence).await?;
+                let items = running
+                    .state
+                    .checklists
+                    .evaluate(store.as_ref(), &["emr-s014"], None)
+                    .await?;
+                println!("\n== emr-s014 (EMR external storage), automated items ==");
+                println!("{}", crate::report::counts(&items));
+                print!("{}", crate::report::table(&items, true));
+                println!(
+                    "(full report: gamsa-collector report --data-dir {} --catalog emr-s014)",
+                    opts.data_dir.display()
+                );
+                return anyhow::Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    let result = tokio::select! {
+        r = summary => r,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    if result.is_ok() && !opts.once {
+        println!("running; press Ctrl-C to stop");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let _ = stop_agent.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), agent_task).await;
+    running.stop().await?;
+    println!("stopped");
+    result
+}
+
+async fn print_summary(
+    store: &dyn Store,
+    evidence: &[gamsa_proto::v1::Evidence],
+) -> anyhow::Result<()> {
+    let agents = store.list_agents().await?;
+    println!("\n== first scan ==");
+    println!(
+        "hosts: {}",
+        agents
+            .iter()
+            .map(|a| format!("{} ({})", a.host, a.agent_id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut by_probe: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for e in evidence {
+        let entry = by_probe.entry(e.probe.as_str()).or_default();
+        if e.status == gamsa_proto::v1::Status::Error as i32 {
+            entry.1 += 1;
+        } else {
+            entry.0 += 1;
+        }
+    }
+    println!("{:<12} {:>8} {:>8}", "PROBE", "OBSERVED", "ERRORS");
+    for (probe, (ok, err)) in &by_probe {
+        println!("{probe:<12} {ok:>8} {err:>8}");
+    }
+    for e in evidence {
+        println!("  {:<10} {}", e.probe, gamsa_agent::output::summary(e));
+    }
+    Ok(())
+}

@@ -1,0 +1,761 @@
+//! From rule results to checklist answers.
+//!
+//! host results (PASS / FAIL / UNKNOWN / NA per host) → a row verdict →
+//! an item verdict over its rows. Every verdict carries its reason in Korean
+//! and English, the hosts behind it and the evidence ids it stands on.
+
+use super::input::{self, HostFacts, HostInput};
+use super::{Missing, Rule, Scope};
+use crate::catalog::{Catalog, Item, Row};
+use cel_interpreter::{Context, Value};
+use gamsa_proto::v1::Evidence;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    #[serde(rename = "N")]
+    N,
+    #[serde(rename = "P")]
+    P,
+    #[serde(rename = "UNKNOWN")]
+    Unknown,
+    #[serde(rename = "Y")]
+    Y,
+    #[serde(rename = "NA")]
+    Na,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Y => "Y",
+            Verdict::P => "P",
+            Verdict::N => "N",
+            Verdict::Na => "NA",
+            Verdict::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        Some(match s {
+            "Y" => Verdict::Y,
+            "P" => Verdict::P,
+            "N" => Verdict::N,
+            "NA" => Verdict::Na,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Unknown,
+    Na,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostResult {
+    pub host: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detail: Vec<String>,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleResult {
+    pub rule: String,
+    pub verdict: Verdict,
+    pub reason_en: String,
+    pub reason_ko: String,
+    pub hosts: Vec<HostResult>,
+}
+
+/// Documentary evidence or an attestation for a manual row (or any row).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Attestation {
+    pub catalog: String,
+    pub item: String,
+    pub row: String,
+    pub verdict: String,
+    pub comment: String,
+    pub file_name: String,
+    pub file_sha256: String,
+    pub by: String,
+    pub at_ms: i64,
+    pub expires_ms: Option<i64>,
+}
+
+/// An operator's mark that an item does not apply, with why.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NaMark {
+    pub catalog: String,
+    pub item: String,
+    pub justification: String,
+    pub by: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Documents {
+    pub attestations: Vec<Attestation>,
+    pub na_marks: Vec<NaMark>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RowResult {
+    pub id: String,
+    pub question_ko: String,
+    pub question_en: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual: Option<String>,
+    pub verdict: Verdict,
+    pub reason_en: String,
+    pub reason_ko: String,
+    pub hosts: Vec<HostResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemResult {
+    pub catalog: String,
+    pub id: String,
+    pub title_ko: String,
+    pub title_en: String,
+    pub verdict: Verdict,
+    pub reason_en: String,
+    pub reason_ko: String,
+    /// Hosts and their worst outcome across the item's automated rows.
+    pub hosts: BTreeMap<String, Outcome>,
+    pub rows: Vec<RowResult>,
+    pub evidence: Vec<String>,
+    pub evaluated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub na_mark: Option<NaMark>,
+}
+
+fn list(names: &[&str]) -> String {
+    const SHOWN: usize = 10;
+    let mut s = names
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(" (+{})", names.len() - SHOWN));
+    }
+    s
+}
+
+/// Evaluates one host rule on one host.
+fn host_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
+    let needed: Vec<&String> = rule.def.needs.iter().collect();
+    let has = |p: &&String| h.observed.contains(p.as_str());
+    let have = if rule.def.needs_any {
+        needed.iter().any(has)
+    } else {
+        needed.iter().all(has)
+    };
+    let errors: Vec<String> = needed
+        .iter()
+        .flat_map(|p| h.errors.get(p.as_str()).cloned().unwrap_or_default())
+        .collect();
+    let evidence: Vec<String> = needed
+        .iter()
+        .flat_map(|p| h.evidence.get(p.as_str()).cloned().unwrap_or_default())
+        .collect();
+    let result = |outcome, reason: String, detail| HostResult {
+        host: h.name.clone(),
+        outcome,
+        reason,
+        detail,
+        evidence: evidence.clone(),
+    };
+    let needs = rule
+        .def
+        .needs
+        .join(if rule.def.needs_any { " or " } else { " and " });
+    if !have {
+        if !errors.is_empty() {
+            return result(
+                Outcome::Unknown,
+                format!("could not check: {}", errors.join("; ")),
+                vec![],
+            );
+        }
+        return match rule.def.missing {
+            Missing::Na => result(Outcome::Na, format!("no {needs} evidence"), vec![]),
+            Missing::Unknown => result(
+                Outcome::Unknown,
+                format!("no fresh {needs} evidence"),
+                vec![],
+            ),
+        };
+    }
+    let mut ctx = base.new_inner_scope();
+    ctx.add_variable_from_value("host", h.value.clone());
+    if let Some(applies) = &rule.applies {
+        match run(applies, &ctx) {
+            Ok(Value::Bool(false)) => {
+                return result(
+                    Outcome::Na,
+                    "rule does not apply to this host".into(),
+                    vec![],
+                )
+            }
+            Ok(Value::Bool(true)) => {}
+            Ok(other) => {
+                return result(
+                    Outcome::Unknown,
+                    format!("applies gave {other:?}, not a bool"),
+                    vec![],
+                )
+            }
+            Err(e) => return result(Outcome::Unknown, format!("rule error: {e}"), vec![]),
+        }
+    }
+    match run(&rule.pass, &ctx) {
+        Ok(Value::Bool(true)) if errors.is_empty() => {
+            result(Outcome::Pass, "passes".into(), vec![])
+        }
+        Ok(Value::Bool(true)) => result(
+            Outcome::Unknown,
+            format!(
+                "observed evidence passes, but could not check: {}",
+                errors.join("; ")
+            ),
+            vec![],
+        ),
+        Ok(Value::Bool(false)) => {
+            let detail = rule
+                .detail
+                .as_ref()
+                .and_then(|d| run(d, &ctx).ok())
+                .map(flatten_strings)
+                .unwrap_or_default();
+            result(Outcome::Fail, "fails".into(), detail)
+        }
+        Ok(Value::Null) => result(Outcome::Unknown, "evidence does not tell".into(), vec![]),
+        Ok(other) => result(
+            Outcome::Unknown,
+            format!("pass gave {other:?}, not a bool"),
+            vec![],
+        ),
+        Err(e) => result(Outcome::Unknown, format!("rule error: {e}"), vec![]),
+    }
+}
+
+/// Runs a CEL program; a panic inside the interpreter (it has unfinished
+/// corners) becomes an error for this host instead of taking the collector down.
+fn run(program: &cel_interpreter::Program, ctx: &Context) -> Result<Value, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(ctx)))
+        .map_err(|_| "the CEL interpreter cannot evaluate this expression".to_string())?
+        .map_err(|e| e.to_string())
+}
+
+fn flatten_strings(v: Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.to_string()],
+        Value::List(l) => l.iter().cloned().flat_map(flatten_strings).collect(),
+        _ => vec![],
+    }
+}
+
+/// The variables every rule sees besides `host` / `hosts`.
+#[derive(Clone)]
+struct Vars {
+    params: Value,
+    fleet: Value,
+    now: Value,
+}
+
+impl Vars {
+    fn context(&self) -> Context<'_> {
+        let mut ctx = Context::default();
+        ctx.add_variable_from_value("params", self.params.clone());
+        ctx.add_variable_from_value("fleet", self.fleet.clone());
+        ctx.add_variable_from_value("now", self.now.clone());
+        ctx
+    }
+}
+
+/// Host results for `hosts`, reusing `cache` for hosts whose evidence is the
+/// same as when last evaluated, and using every core for the rest.
+fn host_results(
+    rule: &Rule,
+    vars: &Vars,
+    hosts: &[HostInput],
+    cache: &mut HashMap<(String, String, u64), HostResult>,
+) -> Vec<HostResult> {
+    let key = |h: &HostInput| (rule.def.id.clone(), h.name.clone(), h.fingerprint);
+    let todo: Vec<&HostInput> = hosts
+        .iter()
+        .filter(|h| !cache.contains_key(&key(h)))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let chunk = todo.len().div_ceil(threads).max(1);
+    let fresh: Vec<HostResult> = std::thread::scope(|s| {
+        let handles: Vec<_> = todo
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let base = vars.context();
+                    part.iter()
+                        .map(|h| host_result(rule, &base, h))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (h, r) in todo.iter().zip(fresh) {
+        cache.insert(key(h), r);
+    }
+    hosts.iter().map(|h| cache[&key(h)].clone()).collect()
+}
+
+fn host_rule(rule: &Rule, results: Vec<HostResult>) -> RuleResult {
+    let names = |o: Outcome| -> Vec<&str> {
+        results
+            .iter()
+            .filter(|r| r.outcome == o)
+            .map(|r| r.host.as_str())
+            .collect()
+    };
+    let (pass, fail, unknown) = (
+        names(Outcome::Pass),
+        names(Outcome::Fail),
+        names(Outcome::Unknown),
+    );
+    let considered = pass.len() + fail.len() + unknown.len();
+    let title = &rule.def.title_en;
+    let (verdict, en, ko) = if considered == 0 {
+        let by_applies = !results.is_empty()
+            && results
+                .iter()
+                .all(|r| r.reason.starts_with("rule does not apply"));
+        if by_applies {
+            (
+                Verdict::Na,
+                format!("{title}: applies to no host"),
+                "해당 호스트 없음".to_string(),
+            )
+        } else {
+            let needs = rule.def.needs.join("/");
+            (
+                Verdict::Unknown,
+                format!("{title}: no host reports fresh {needs} evidence"),
+                format!("최신 {needs} 증적을 보고한 호스트 없음"),
+            )
+        }
+    } else {
+        let verdict = if !fail.is_empty() && rule.def.strict {
+            Verdict::N
+        } else if fail.is_empty() && unknown.is_empty() {
+            Verdict::Y
+        } else if pass.is_empty() && fail.is_empty() {
+            Verdict::Unknown
+        } else if pass.is_empty() {
+            Verdict::N
+        } else {
+            Verdict::P
+        };
+        let mut en = format!("{title}: {}/{considered} hosts pass", pass.len());
+        let mut ko = format!("{considered}개 호스트 중 {}개 충족", pass.len());
+        if !fail.is_empty() {
+            en.push_str(&format!("; failing: {}", list(&fail)));
+            ko.push_str(&format!("; 미충족: {}", list(&fail)));
+        }
+        if !unknown.is_empty() {
+            en.push_str(&format!("; could not check: {}", list(&unknown)));
+            ko.push_str(&format!("; 확인 불가: {}", list(&unknown)));
+        }
+        (verdict, en, ko)
+    };
+    RuleResult {
+        rule: rule.def.id.clone(),
+        verdict,
+        reason_en: en,
+        reason_ko: ko,
+        hosts: results,
+    }
+}
+
+fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
+    let base = vars.context();
+    let with: Vec<&HostInput> = hosts
+        .iter()
+        .filter(|h| rule.def.needs.iter().any(|p| h.observed.contains(p)))
+        .collect();
+    let title = &rule.def.title_en;
+    let mk = |verdict, en: String, ko: String, results| RuleResult {
+        rule: rule.def.id.clone(),
+        verdict,
+        reason_en: en,
+        reason_ko: ko,
+        hosts: results,
+    };
+    if with.is_empty() {
+        let needs = rule.def.needs.join("/");
+        return mk(
+            Verdict::Unknown,
+            format!("{title}: no host reports fresh {needs} evidence"),
+            format!("최신 {needs} 증적을 보고한 호스트 없음"),
+            vec![],
+        );
+    }
+    let mut ctx = base.new_inner_scope();
+    ctx.add_variable_from_value(
+        "hosts",
+        Value::List(Arc::new(with.iter().map(|h| h.value.clone()).collect())),
+    );
+    let offenders: Vec<String> = rule
+        .offenders
+        .as_ref()
+        .and_then(|o| run(o, &ctx).ok())
+        .map(flatten_strings)
+        .unwrap_or_default();
+    let results: Vec<HostResult> = with
+        .iter()
+        .map(|h| {
+            let bad = offenders.contains(&h.name);
+            HostResult {
+                host: h.name.clone(),
+                outcome: if bad { Outcome::Fail } else { Outcome::Pass },
+                reason: if bad { "fails".into() } else { "passes".into() },
+                detail: vec![],
+                evidence: rule
+                    .def
+                    .needs
+                    .iter()
+                    .flat_map(|p| h.evidence.get(p).cloned().unwrap_or_default())
+                    .collect(),
+            }
+        })
+        .collect();
+    let named: Vec<&str> = offenders.iter().map(String::as_str).collect();
+    match run(&rule.pass, &ctx) {
+        Ok(Value::Bool(true)) => mk(
+            Verdict::Y,
+            format!("{title}: holds across {} hosts", with.len()),
+            format!("{}개 호스트 전체에서 충족", with.len()),
+            results,
+        ),
+        Ok(Value::Bool(false)) => {
+            let verdict = if rule.def.strict || offenders.len() >= with.len() {
+                Verdict::N
+            } else {
+                Verdict::P
+            };
+            mk(
+                verdict,
+                format!("{title}: fails for {}", list(&named)),
+                format!("미충족: {}", list(&named)),
+                results,
+            )
+        }
+        Ok(other) => mk(
+            Verdict::Unknown,
+            format!("{title}: evidence does not tell ({other:?})"),
+            "증적으로 판단 불가".into(),
+            results,
+        ),
+        Err(e) => mk(
+            Verdict::Unknown,
+            format!("{title}: rule error: {e}"),
+            "규칙 오류".into(),
+            results,
+        ),
+    }
+}
+
+/// Combines row verdicts into an item verdict.
+pub fn combine(rows: &[Verdict]) -> Verdict {
+    let considered: Vec<Verdict> = rows.iter().copied().filter(|v| *v != Verdict::Na).collect();
+    let all = |v: Verdict| considered.iter().all(|x| *x == v);
+    let any = |v: Verdict| considered.contains(&v);
+    if considered.is_empty() {
+        Verdict::Na
+    } else if all(Verdict::Y) {
+        Verdict::Y
+    } else if all(Verdict::N) {
+        Verdict::N
+    } else if all(Verdict::Unknown) {
+        Verdict::Unknown
+    } else if any(Verdict::Y) || any(Verdict::P) {
+        Verdict::P
+    } else {
+        // N beside UNKNOWN: a violation is known whatever the rest says.
+        Verdict::N
+    }
+}
+
+/// Evaluates catalogs against evidence; caches rule results per freshness
+/// window so that a rule shared by many items runs once.
+pub struct Evaluator<'a> {
+    pub rules: &'a BTreeMap<String, Arc<Rule>>,
+    pub known: &'a BTreeMap<String, HostFacts>,
+    pub documents: &'a Documents,
+    pub now_ms: i64,
+    converted: Vec<input::Converted<'a>>,
+    inputs: HashMap<i64, Vec<HostInput>>,
+    fleet: HashMap<i64, Value>,
+    results: HashMap<(String, i64), RuleResult>,
+    host_cache: HashMap<(String, String, u64), HostResult>,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(
+        rules: &'a BTreeMap<String, Arc<Rule>>,
+        latest: &'a [Evidence],
+        known: &'a BTreeMap<String, HostFacts>,
+        documents: &'a Documents,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            rules,
+            known,
+            documents,
+            now_ms,
+            converted: input::convert(latest),
+            inputs: HashMap::new(),
+            fleet: HashMap::new(),
+            results: HashMap::new(),
+            host_cache: HashMap::new(),
+        }
+    }
+
+    fn rule_result(&mut self, rule_id: &str, freshness_ms: i64) -> RuleResult {
+        let key = (rule_id.to_string(), freshness_ms);
+        if let Some(r) = self.results.get(&key) {
+            return r.clone();
+        }
+        let since = self.now_ms - freshness_ms;
+        if !self.inputs.contains_key(&freshness_ms) {
+            let (hosts, fleet) = input::build(&self.converted, since, self.known);
+            self.inputs.insert(freshness_ms, hosts);
+            self.fleet.insert(freshness_ms, fleet);
+        }
+        let hosts = &self.inputs[&freshness_ms];
+        let result = match self.rules.get(rule_id) {
+            None => RuleResult {
+                rule: rule_id.into(),
+                verdict: Verdict::Unknown,
+                reason_en: format!("unknown rule {rule_id}"),
+                reason_ko: "알 수 없는 규칙".into(),
+                hosts: vec![],
+            },
+            Some(rule) => {
+                let vars = Vars {
+                    params: rule.params.clone(),
+                    fleet: self.fleet[&freshness_ms].clone(),
+                    now: Value::Timestamp(
+                        chrono::DateTime::from_timestamp_millis(self.now_ms)
+                            .unwrap_or_default()
+                            .fixed_offset(),
+                    ),
+                };
+                match rule.def.scope {
+                    Scope::Host => {
+                        let results = host_results(rule, &vars, hosts, &mut self.host_cache);
+                        host_rule(rule, results)
+                    }
+                    Scope::Fleet => fleet_rule(rule, &vars, hosts),
+                }
+            }
+        };
+        self.results.insert(key, result.clone());
+        result
+    }
+
+    fn manual_row(&self, catalog: &str, item: &Item, row: &Row) -> RowResult {
+        let att = self
+            .documents
+            .attestations
+            .iter()
+            .filter(|a| a.catalog == catalog && a.item == item.id && a.row == row.id)
+            .filter(|a| a.expires_ms.is_none_or(|e| e > self.now_ms))
+            .max_by_key(|a| a.at_ms)
+            .cloned();
+        let (verdict, en, ko) = match &att {
+            Some(a) => (
+                Verdict::parse(&a.verdict).unwrap_or(Verdict::Unknown),
+                format!("attested by {}: {}", a.by, a.comment),
+                format!("{} 확인: {}", a.by, a.comment),
+            ),
+            None => (
+                Verdict::Unknown,
+                format!(
+                    "manual check, no documentary evidence yet ({})",
+                    row.manual.clone().unwrap_or_default()
+                ),
+                "수동 확인 항목: 증빙 자료 미제출".to_string(),
+            ),
+        };
+        RowResult {
+            id: row.id.clone(),
+            question_ko: row.question_ko.clone(),
+            question_en: row.question_en.clone(),
+            rule: None,
+            manual: row.manual.clone(),
+            verdict,
+            reason_en: en,
+            reason_ko: ko,
+            hosts: vec![],
+            attestation: att,
+        }
+    }
+
+    /// Evaluates one item; `applicable` false makes it NA (applicant group).
+    pub fn item(&mut self, catalog: &Catalog, item: &Item, applicable: bool) -> ItemResult {
+        let freshness_ms = item
+            .freshness
+            .unwrap_or(catalog.catalog.freshness)
+            .as_millis() as i64;
+        let cat = &catalog.catalog.id;
+        let mut rows = Vec::new();
+        for row in &item.rows {
+            rows.push(match &row.rule {
+                Some(rule) => {
+                    let r = self.rule_result(rule, freshness_ms);
+                    RowResult {
+                        id: row.id.clone(),
+                        question_ko: row.question_ko.clone(),
+                        question_en: row.question_en.clone(),
+                        rule: Some(rule.clone()),
+                        manual: None,
+                        verdict: r.verdict,
+                        reason_en: r.reason_en,
+                        reason_ko: r.reason_ko,
+                        hosts: r.hosts,
+                        attestation: None,
+                    }
+                }
+                None => self.manual_row(cat, item, row),
+            });
+        }
+        let mut hosts: BTreeMap<String, Outcome> = BTreeMap::new();
+        let mut evidence = Vec::new();
+        for h in rows.iter().flat_map(|r| &r.hosts) {
+            let rank = |o: Outcome| match o {
+                Outcome::Fail => 0,
+                Outcome::Unknown => 1,
+                Outcome::Pass => 2,
+                Outcome::Na => 3,
+            };
+            let e = hosts.entry(h.host.clone()).or_insert(h.outcome);
+            if rank(h.outcome) < rank(*e) {
+                *e = h.outcome;
+            }
+            evidence.extend(h.evidence.iter().cloned());
+        }
+        evidence.sort();
+        evidence.dedup();
+        let na_mark = self
+            .documents
+            .na_marks
+            .iter()
+            .filter(|m| &m.catalog == cat && m.item == item.id)
+            .max_by_key(|m| m.at_ms)
+            .cloned();
+        let row_verdicts: Vec<Verdict> = rows.iter().map(|r| r.verdict).collect();
+        let (verdict, en, ko) = if !applicable {
+            (
+                Verdict::Na,
+                "not applicable to the chosen applicant group".to_string(),
+                "선택한 신청 유형에 해당하지 않음".to_string(),
+            )
+        } else if let Some(m) = &na_mark {
+            (
+                Verdict::Na,
+                format!("marked not applicable by {}: {}", m.by, m.justification),
+                format!("{} 해당없음 지정: {}", m.by, m.justification),
+            )
+        } else {
+            let v = combine(&row_verdicts);
+            let worst = rows
+                .iter()
+                .filter(|r| r.verdict == v)
+                .chain(rows.iter())
+                .next();
+            let (en, ko) = worst
+                .map(|r| {
+                    (
+                        format!("{} — {}", r.id, r.reason_en),
+                        format!("{} — {}", r.id, r.reason_ko),
+                    )
+                })
+                .unwrap_or_default();
+            (v, en, ko)
+        };
+        ItemResult {
+            catalog: cat.clone(),
+            id: item.id.clone(),
+            title_ko: item.title_ko.clone(),
+            title_en: item.title_en.clone(),
+            verdict,
+            reason_en: en,
+            reason_ko: ko,
+            hosts,
+            rows,
+            evidence,
+            evaluated_at: gamsa_proto::Timestamp::from_unix_millis(self.now_ms)
+                .serialize(serde_json::value::Serializer)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            na_mark,
+        }
+    }
+
+    /// Evaluates a whole catalog, optionally for one applicant group.
+    pub fn catalog(&mut self, catalog: &Catalog, group: Option<&str>) -> Vec<ItemResult> {
+        let group = group.and_then(|g| catalog.group(g));
+        catalog
+            .items
+            .iter()
+            .map(|item| {
+                let applicable = group.is_none_or(|g| g.items.contains(&item.id));
+                self.item(catalog, item, applicable)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_combine_into_item_verdicts() {
+        use Verdict::*;
+        assert_eq!(combine(&[Y, Y, Na]), Y);
+        assert_eq!(combine(&[Y, Unknown]), P);
+        assert_eq!(combine(&[N, N]), N);
+        assert_eq!(combine(&[N, Unknown]), N);
+        assert_eq!(combine(&[Unknown, Unknown]), Unknown);
+        assert_eq!(combine(&[Na, Na]), Na);
+        assert_eq!(combine(&[Y, N]), P);
+    }
+}

@@ -1,0 +1,255 @@
+//! Rules: how evidence answers a checklist row, written in CEL so that a
+//! reviewer can read them (`collector/rules/rules.toml`) and nobody has to
+//! learn a home-made language.
+//!
+//! A `host` rule is evaluated once per host against `host` (that host's
+//! latest fresh evidence, grouped by probe); a `fleet` rule once against
+//! `hosts` (all of them) and `fleet` (precomputed cross-host facts). A `pass`
+//! expression answers true, false, or null for "cannot tell" — which becomes
+//! UNKNOWN, never a pass.
+
+pub mod evaluate;
+pub mod input;
+
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+
+pub const BUILT_IN: &str = include_str!("../../rules/rules.toml");
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Host,
+    Fleet,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// A host without the needed evidence cannot be judged.
+    #[default]
+    Unknown,
+    /// A host without the needed evidence is outside the rule (e.g. it keeps
+    /// no backups); if no host has it at all, the row is UNKNOWN.
+    Na,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDef {
+    pub id: String,
+    pub title_en: String,
+    pub title_ko: String,
+    pub scope: Scope,
+    /// Probes whose fresh evidence the rule needs (any one of them suffices
+    /// when `needs_any` is true).
+    pub needs: Vec<String>,
+    #[serde(default)]
+    pub needs_any: bool,
+    #[serde(default)]
+    pub missing: Missing,
+    #[serde(default)]
+    pub applies: Option<String>,
+    pub pass: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub offenders: Option<String>,
+    /// One failing host makes the row N (a hard violation), not P.
+    #[serde(default)]
+    pub strict: bool,
+    #[serde(default)]
+    pub params: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    rule: Vec<RuleDef>,
+}
+
+/// A rule with its expressions compiled.
+pub struct Rule {
+    pub def: RuleDef,
+    pub applies: Option<cel_interpreter::Program>,
+    pub pass: cel_interpreter::Program,
+    pub detail: Option<cel_interpreter::Program>,
+    pub offenders: Option<cel_interpreter::Program>,
+    pub params: cel_interpreter::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct RuleError {
+    pub file: String,
+    pub message: String,
+}
+
+/// Names a rule may select besides evidence fields: the shape of the rule
+/// input built in `input.rs`.
+const INPUT_FIELDS: &[&str] = &[
+    "name",
+    "agentId",
+    "labels",
+    "role",
+    "zone",
+    "region",
+    "country",
+    "subject",
+    "observedAt",
+    "zonesByRole",
+    "hostCount",
+    "previous",
+];
+
+/// Every JSON field name in gamsa.v1, for checking what rules select.
+fn evidence_fields() -> HashSet<String> {
+    let mut names = HashSet::new();
+    for m in gamsa_proto::descriptor_pool().all_messages() {
+        for f in m.fields() {
+            names.insert(f.json_name().to_string());
+        }
+    }
+    names.extend(input::PROBE_KEYS.iter().map(|(probe, _)| probe.to_string()));
+    names.extend(INPUT_FIELDS.iter().map(|s| s.to_string()));
+    names
+}
+
+/// Field names selected anywhere in `expr` (`a.b.c` → b, c).
+fn selected_fields(expr: &cel_parser::ast::IdedExpr, out: &mut Vec<String>) {
+    use cel_parser::ast::{EntryExpr, Expr};
+    match &expr.expr {
+        Expr::Select(s) => {
+            out.push(s.field.clone());
+            selected_fields(&s.operand, out);
+        }
+        Expr::Call(c) => {
+            if let Some(t) = &c.target {
+                selected_fields(t, out);
+            }
+            for a in &c.args {
+                selected_fields(a, out);
+            }
+        }
+        Expr::Comprehension(c) => {
+            for e in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
+                selected_fields(e, out);
+            }
+        }
+        Expr::List(l) => l.elements.iter().for_each(|e| selected_fields(e, out)),
+        Expr::Map(m) => m.entries.iter().for_each(|e| {
+            if let EntryExpr::MapEntry(me) = &e.expr {
+                selected_fields(&me.key, out);
+                selected_fields(&me.value, out);
+            }
+        }),
+        _ => {}
+    }
+}
+
+fn compile(
+    rule: &RuleDef,
+    field: &str,
+    src: &str,
+    known: &HashSet<String>,
+) -> Result<cel_interpreter::Program, String> {
+    let program = cel_interpreter::Program::compile(src)
+        .map_err(|e| format!("rule {}: {field}: {e}", rule.id))?;
+    let ast = cel_parser::Parser::default()
+        .parse(src)
+        .map_err(|e| format!("rule {}: {field}: {e}", rule.id))?;
+    let mut fields = Vec::new();
+    selected_fields(&ast, &mut fields);
+    let params: HashSet<&str> = rule.params.keys().map(String::as_str).collect();
+    for f in fields {
+        if !known.contains(&f) && !params.contains(f.as_str()) {
+            return Err(format!(
+                "rule {}: {field}: unknown evidence field {f:?} (not in gamsa.v1 nor the rule input)",
+                rule.id
+            ));
+        }
+    }
+    Ok(program)
+}
+
+/// Parses and compiles a rules file; errors name the rule and field.
+pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
+    let err = |message: String| RuleError {
+        file: file.to_string(),
+        message,
+    };
+    let parsed: RulesFile =
+        toml::from_str(text).map_err(|e| err(crate::config::toml_error(text, &e)))?;
+    let known = evidence_fields();
+    let probes: HashSet<&str> = input::PROBE_KEYS.iter().map(|(p, _)| *p).collect();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for def in parsed.rule {
+        if !seen.insert(def.id.clone()) {
+            return Err(err(format!("rule {}: duplicate id", def.id)));
+        }
+        for p in &def.needs {
+            if !probes.contains(p.as_str()) {
+                return Err(err(format!("rule {}: needs: unknown probe {p:?}", def.id)));
+            }
+        }
+        if def.scope == Scope::Fleet && def.offenders.is_none() {
+            return Err(err(format!(
+                "rule {}: a fleet rule needs `offenders`",
+                def.id
+            )));
+        }
+        let c = |field: &str, src: &Option<String>| {
+            src.as_deref()
+                .map(|s| compile(&def, field, s, &known))
+                .transpose()
+        };
+        let rule = Rule {
+            applies: c("applies", &def.applies).map_err(err)?,
+            pass: compile(&def, "pass", &def.pass, &known).map_err(err)?,
+            detail: c("detail", &def.detail).map_err(err)?,
+            offenders: c("offenders", &def.offenders).map_err(err)?,
+            params: cel_interpreter::to_value(&def.params)
+                .map_err(|e| err(format!("rule {}: params: {e}", def.id)))?,
+            def,
+        };
+        out.push(rule);
+    }
+    Ok(out)
+}
+
+/// The built-in rules, by id.
+pub fn built_in() -> Result<BTreeMap<String, std::sync::Arc<Rule>>, RuleError> {
+    Ok(parse(BUILT_IN, "built-in rules.toml")?
+        .into_iter()
+        .map(|r| (r.def.id.clone(), std::sync::Arc::new(r)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_rules_compile_and_typos_are_named() {
+        let rules = built_in().unwrap();
+        assert!(rules.contains_key("domestic-location"));
+        let bad = BUILT_IN.replacen("activeUplinks", "activeUplinkz", 1);
+        let e = parse(&bad, "r.toml")
+            .err()
+            .expect("typo must be refused")
+            .to_string();
+        assert!(
+            e.contains("unknown evidence field \"activeUplinkz\""),
+            "{e}"
+        );
+        let bad = BUILT_IN.replacen("needs = [\"redundancy\"]", "needs = [\"redundancyy\"]", 1);
+        assert!(parse(&bad, "r.toml").is_err());
+    }
+}

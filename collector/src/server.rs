@@ -1,0 +1,110 @@
+//! Starting the collector: open the store, bind both listeners, serve until
+//! shutdown. Every startup failure names the file or setting at fault.
+
+use crate::config::Config;
+use crate::pki::PkiPaths;
+use crate::state::AppState;
+use crate::store::sqlite::SqliteStore;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// A running collector.
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub state: AppState,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+async fn bind(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{setting} = \"{addr}\": cannot listen"))
+}
+
+pub fn open_state(config: &Config) -> anyhow::Result<AppState> {
+    let pki = PkiPaths::new(&config.data_dir);
+    for f in [pki.ca_cert(), pki.server_cert(), pki.server_key()] {
+        if !f.exists() {
+            anyhow::bail!(
+                "{}: missing; run `gamsa-collector ca init --data-dir {}` first",
+                f.display(),
+                config.data_dir.display()
+            );
+        }
+    }
+    let db = config.database_path();
+    let store = SqliteStore::open(&db)?;
+    let collector_id = crate::pki::common_name(
+        &crate::tls::certs_from_pem(&crate::pki::read(&pki.server_cert())?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", pki.server_cert().display()))?[0],
+    )
+    .unwrap_or_else(|| "gamsa collector".into());
+    let checklists = crate::checklists::Checklists::load(&config.catalog_dirs)?;
+    let mut state = AppState::new(Arc::new(store), pki, collector_id, Arc::new(checklists));
+    state.secure_cookies = config.http.secure_cookies;
+    Ok(state)
+}
+
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    let state = open_state(config)?;
+    let grpc = bind(config.grpc.listen, "grpc.listen").await?;
+    let http = bind(config.http.listen, "http.listen").await?;
+    let grpc_addr = grpc.local_addr()?;
+    let http_addr = http.local_addr()?;
+    let (shutdown, rx) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let grpc_task = tokio::spawn(crate::grpc::serve(grpc, state.clone(), wait(rx.clone())));
+    let app = crate::api::router(state.clone());
+    let http_shutdown = wait(rx);
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, app)
+            .with_graceful_shutdown(http_shutdown)
+            .await
+            .context("http server")
+    });
+    tracing::info!(%grpc_addr, %http_addr, "collector listening");
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        state,
+        shutdown,
+        tasks: vec![grpc_task, http_task],
+    })
+}
+
+impl Running {
+    /// Waits until a server fails or `stop` resolves, then shuts down.
+    pub async fn run_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let first = futures::future::select_all(self.tasks.iter_mut());
+        tokio::select! {
+            (res, _, _) = first => {
+                res.context("server task")??;
+                anyhow::bail!("a server stopped unexpectedly");
+            }
+            _ = stop => {}
+        }
+        self.stop().await
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            if let Ok(Err(e)) = tokio::time::timeout(std::time::Duration::from_secs(10), t)
+                .await
+                .unwrap_or(Ok(Ok(())))
+            {
+                tracing::warn!(error = %e, "server shut down with an error");
+            }
+        }
+        Ok(())
+    }
+}

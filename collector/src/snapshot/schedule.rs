@@ -1,0 +1,125 @@
+//! Taking snapshots on a cron schedule in a named time zone (default: daily
+//! at 00:00 Asia/Seoul, the day boundary Korean auditors count in).
+//!
+//! Collectors sharing one PostgreSQL store all wake at the same instant; the
+//! snapshot must be taken once for the fleet. `fleet_lock` is where the
+//! store's lock decides which collector takes it.
+
+use super::Snapshots;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    cron: cron::Schedule,
+    tz: chrono_tz::Tz,
+}
+
+impl Schedule {
+    /// `expr` has six fields (sec min hour day month weekday), `tz` is an
+    /// IANA name such as `Asia/Seoul`.
+    pub fn parse(expr: &str, tz: &str) -> Result<Self, String> {
+        let cron = cron::Schedule::from_str(expr).map_err(|e| {
+            format!("snapshots.schedule {expr:?}: {e} (six fields: sec min hour day month weekday, e.g. \"0 0 0 * * *\")")
+        })?;
+        let tz = chrono_tz::Tz::from_str(tz).map_err(|_| {
+            format!("snapshots.timezone {tz:?}: not an IANA time zone name such as \"Asia/Seoul\"")
+        })?;
+        Ok(Self { cron, tz })
+    }
+
+    /// The first scheduled time strictly after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron
+            .after(&t.with_timezone(&self.tz))
+            .next()
+            .map(|n| n.with_timezone(&Utc))
+    }
+}
+
+/// Whether this collector takes the snapshot due at `slot`.
+///
+/// Plug the fleet-wide lock in here: `store.try_lock(&format!("snapshot:{slot}"))`
+/// (being added to `Store` for PostgreSQL). Until it exists, every collector
+/// takes its own snapshot, which is right for the single SQLite collector.
+async fn fleet_lock(_store: &dyn Store, _slot: &str) -> anyhow::Result<bool> {
+    Ok(true)
+}
+
+/// Sleeps until `at` by the wall clock, in steps, so that a clock that is
+/// corrected (NTP) while waiting does not shift the snapshot.
+async fn sleep_until(at: DateTime<Utc>) {
+    loop {
+        let left = (at - Utc::now()).to_std().unwrap_or_default();
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left.min(Duration::from_secs(30))).await;
+    }
+}
+
+/// Takes a snapshot at every scheduled time until `stop` turns true.
+pub async fn run(
+    snapshots: Arc<Snapshots>,
+    store: Arc<dyn Store>,
+    schedule: Schedule,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let Some(next) = schedule.next_after(Utc::now()) else {
+            tracing::warn!("snapshot schedule has no future time; scheduled snapshots stop");
+            return;
+        };
+        tracing::debug!(%next, "next scheduled snapshot");
+        tokio::select! {
+            _ = sleep_until(next) => {}
+            _ = stop.wait_for(|v| *v) => return,
+        }
+        let slot = next.to_rfc3339();
+        match fleet_lock(store.as_ref(), &slot).await {
+            Ok(true) => match snapshots.create().await {
+                Ok(c) => tracing::info!(
+                    id = %c.entry.id, sha256 = %c.sha256, removed = c.removed.len(),
+                    "scheduled snapshot taken"
+                ),
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "scheduled snapshot failed"),
+            },
+            Ok(false) => tracing::info!(%slot, "another collector takes this snapshot"),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "snapshot lock failed; snapshot skipped")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_schedule_is_midnight_in_seoul() {
+        let s = Schedule::parse("0 0 0 * * *", "Asia/Seoul").unwrap();
+        let t = DateTime::parse_from_rfc3339("2025-03-01T14:59:59Z")
+            .unwrap()
+            .to_utc();
+        // 2025-03-01 23:59:59 KST: next is 2025-03-02 00:00 KST = 15:00 UTC.
+        assert_eq!(
+            s.next_after(t).unwrap().to_rfc3339(),
+            "2025-03-01T15:00:00+00:00"
+        );
+        let t = DateTime::parse_from_rfc3339("2025-03-01T15:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            s.next_after(t).unwrap().to_rfc3339(),
+            "2025-03-02T15:00:00+00:00"
+        );
+        let e = Schedule::parse("0 0 0 * *", "Asia/Seoul").unwrap_err();
+        assert!(e.contains("snapshots.schedule"), "{e}");
+        let e = Schedule::parse("0 0 0 * * *", "Asia/Busan").unwrap_err();
+        assert!(e.contains("snapshots.timezone \"Asia/Busan\""), "{e}");
+    }
+}

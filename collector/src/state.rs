@@ -1,0 +1,58 @@
+//! What the collector's servers share: the store, the CA files and the
+//! control channels of connected agents.
+
+use crate::pki::PkiPaths;
+use crate::store::Store;
+use gamsa_proto::v1::CollectorMessage;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Where control messages for one connected agent go.
+pub type AgentSender = mpsc::Sender<Result<CollectorMessage, tonic::Status>>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub pki: PkiPaths,
+    pub collector_id: String,
+    pub checklists: Arc<crate::checklists::Checklists>,
+    /// Session cookies carry `Secure` (the dashboard is served over TLS,
+    /// directly or behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
+    /// Open ingest streams by agent id: how control messages reach agents.
+    pub agents: Arc<Mutex<HashMap<String, AgentSender>>>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        pki: PkiPaths,
+        collector_id: String,
+        checklists: Arc<crate::checklists::Checklists>,
+    ) -> Self {
+        Self {
+            store,
+            pki,
+            collector_id,
+            checklists,
+            secure_cookies: false,
+            agents: Arc::default(),
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn timestamp_now() -> gamsa_proto::Timestamp {
+    let ms = now_ms();
+    gamsa_proto::Timestamp {
+        seconds: ms / 1000,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    }
+}

@@ -1,0 +1,513 @@
+//! Golden tests of checklist verdicts: crafted fleets of several hosts stored
+//! in a real SQLite store, evaluated with the built-in catalogs and rules.
+//! Each automated rule is driven to Y, P, N, NA and UNKNOWN where it can be.
+
+use gamsa_collector::checklists::Checklists;
+use gamsa_collector::rules::evaluate::{Attestation, ItemResult, Verdict};
+use gamsa_collector::store::{sqlite::SqliteStore, AgentRecord, Store};
+use gamsa_proto::v1::{evidence::Payload, *};
+use std::collections::BTreeMap;
+
+const DAY: i64 = 86_400_000;
+
+fn now() -> i64 {
+    gamsa_collector::state::now_ms()
+}
+
+/// One host's evidence, built fluently.
+struct Host {
+    name: String,
+    evidence: Vec<Evidence>,
+    observed_ms: i64,
+}
+
+impl Host {
+    fn new(name: &str) -> Self {
+        Host {
+            name: name.into(),
+            evidence: vec![],
+            observed_ms: now() - 60_000,
+        }
+    }
+
+    fn add(mut self, probe: &str, subject: &str, payload: Payload) -> Self {
+        let n = self.evidence.len();
+        self.evidence.push(Evidence {
+            id: format!("{}-{probe}-{n}-{}", self.name, self.observed_ms),
+            agent_id: self.name.clone(),
+            host: self.name.clone(),
+            observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(self.observed_ms)),
+            probe: probe.into(),
+            subject: subject.into(),
+            status: Status::Observed as i32,
+            error: String::new(),
+            payload: Some(payload),
+        });
+        self
+    }
+
+    fn error(mut self, probe: &str, why: &str) -> Self {
+        let n = self.evidence.len();
+        self.evidence.push(Evidence {
+            id: format!("{}-{probe}-err-{n}-{}", self.name, self.observed_ms),
+            agent_id: self.name.clone(),
+            host: self.name.clone(),
+            observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(self.observed_ms)),
+            probe: probe.into(),
+            subject: self.name.clone(),
+            status: Status::Error as i32,
+            error: why.into(),
+            payload: None,
+        });
+        self
+    }
+
+    fn region(self, region: &str, zone: &str, country: &str) -> Self {
+        let name = self.name.clone();
+        self.add(
+            "region",
+            &name,
+            Payload::CloudRegion(CloudRegion {
+                provider: "aws".into(),
+                region: region.into(),
+                zone: zone.into(),
+                country: country.into(),
+                source: "aws-imds".into(),
+                instance_id: "i-0".into(),
+            }),
+        )
+    }
+
+    fn uplinks(self, n: usize) -> Self {
+        let name = self.name.clone();
+        self.add(
+            "redundancy",
+            &name,
+            Payload::NetworkRedundancy(NetworkRedundancy {
+                active_uplinks: (0..n)
+                    .map(|i| NetInterface {
+                        name: format!("eth{i}"),
+                        ..Default::default()
+                    })
+                    .collect(),
+                default_routes: vec![Route {
+                    family: "ipv4".into(),
+                    gateway: "10.0.0.1".into(),
+                    interface: "eth0".into(),
+                    metric: 0,
+                }],
+                ..Default::default()
+            }),
+        )
+    }
+
+    fn backup(self, fresh: bool, location: &str, country: &str) -> Self {
+        self.add(
+            "backup",
+            "backup:pg-nightly",
+            Payload::BackupArtifact(BackupArtifact {
+                source: "pg-nightly".into(),
+                kind: "files".into(),
+                fresh,
+                location: location.into(),
+                country: country.into(),
+                age_seconds: if fresh { 3600 } else { 10 * 86400 },
+                max_age_seconds: 86400,
+                ..Default::default()
+            }),
+        )
+    }
+
+    fn disk(self, mount: &str, encrypted: bool) -> Self {
+        self.add(
+            "encryption",
+            mount,
+            Payload::DiskEncryption(DiskEncryption {
+                mount_point: mount.into(),
+                device: "/dev/nvme0n1p2".into(),
+                fs_type: "ext4".into(),
+                encrypted,
+                scheme: if encrypted { "luks2" } else { "none" }.into(),
+                ..Default::default()
+            }),
+        )
+    }
+
+    fn tls(self, port: u32, versions: &[TlsVersion], days: i64) -> Self {
+        self.add(
+            "tls",
+            &format!("{}:{port}", "10.0.0.5"),
+            Payload::TlsEndpoint(TlsEndpoint {
+                host: "10.0.0.5".into(),
+                port,
+                accepted_versions: versions.iter().map(|v| *v as i32).collect(),
+                leaf: Some(Certificate {
+                    days_remaining: days,
+                    ..Default::default()
+                }),
+                chain_trusted: true,
+                hostname_matches: true,
+                ..Default::default()
+            }),
+        )
+    }
+
+    fn listening(self, ports: &[(u32, &str)]) -> Self {
+        let name = self.name.clone();
+        self.add(
+            "ports",
+            &name,
+            Payload::ListeningSockets(ListeningSockets {
+                sockets: ports
+                    .iter()
+                    .map(|(p, exp)| ListeningSocket {
+                        protocol: "tcp".into(),
+                        address: "0.0.0.0".into(),
+                        port: *p,
+                        process: None,
+                        exposure: exp.to_string(),
+                    })
+                    .collect(),
+            }),
+        )
+    }
+}
+
+struct Fleet {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    checklists: Checklists,
+}
+
+impl Fleet {
+    async fn new(hosts: Vec<(Host, &str)>) -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
+        let fleet = Fleet {
+            _dir: dir,
+            store,
+            checklists: Checklists::load(&[]).unwrap(),
+        };
+        for (h, role) in hosts {
+            fleet.add(h, role).await;
+        }
+        fleet
+    }
+
+    async fn add(&self, h: Host, role: &str) {
+        self.store
+            .upsert_agent(AgentRecord {
+                agent_id: h.name.clone(),
+                host: h.name.clone(),
+                labels: BTreeMap::from([("role".to_string(), role.to_string())]),
+                last_seen_ms: now(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        self.store.insert_batch(h.evidence).await.unwrap();
+    }
+
+    async fn items(&self, catalog: &str, group: Option<&str>) -> Vec<ItemResult> {
+        self.checklists
+            .evaluate(&self.store, &[catalog], group)
+            .await
+            .unwrap()
+    }
+
+    async fn item(&self, path: &str) -> ItemResult {
+        let (catalog, id) = path.split_once('/').unwrap();
+        self.items(catalog, None)
+            .await
+            .into_iter()
+            .find(|i| i.id == id)
+            .unwrap()
+    }
+
+    async fn row(&self, path: &str, row: &str) -> gamsa_collector::rules::evaluate::RowResult {
+        self.item(path)
+            .await
+            .rows
+            .into_iter()
+            .find(|r| r.id == row)
+            .unwrap()
+    }
+}
+
+fn seoul(name: &str, zone: &str) -> Host {
+    Host::new(name).region("ap-northeast-2", zone, "KR")
+}
+
+#[tokio::test]
+async fn domestic_location_turns_n_naming_the_host_that_moved_abroad() {
+    let fleet = Fleet::new(vec![
+        (seoul("web-1", "ap-northeast-2a"), "web"),
+        (seoul("web-2", "ap-northeast-2c"), "web"),
+        (
+            seoul("db-1", "ap-northeast-2a").backup(true, "s3://emr-backup-kr", "KR"),
+            "db",
+        ),
+    ])
+    .await;
+    let item = fleet.item("emr-s014/4.3").await;
+    assert_eq!(item.verdict, Verdict::Y, "{}", item.reason_en);
+    assert!(!item.evidence.is_empty());
+
+    // web-2 is redeployed in us-east-1: newer evidence replaces the old.
+    let moved = Host {
+        observed_ms: now(),
+        ..Host::new("web-2")
+    }
+    .region("us-east-1", "us-east-1a", "US");
+    fleet.add(moved, "web").await;
+    let item = fleet.item("emr-s014/4.3").await;
+    assert_eq!(item.verdict, Verdict::N);
+    assert!(
+        item.reason_en.contains("failing: web-2"),
+        "{}",
+        item.reason_en
+    );
+    assert!(
+        item.reason_ko.contains("미충족: web-2"),
+        "{}",
+        item.reason_ko
+    );
+    let row = &item.rows[0];
+    let web2 = row.hosts.iter().find(|h| h.host == "web-2").unwrap();
+    assert!(
+        web2.detail.iter().any(|d| d.contains("us-east-1 is in US")),
+        "{:?}",
+        web2.detail
+    );
+}
+
+#[tokio::test]
+async fn domestic_location_is_unknown_without_region_evidence_and_n_for_foreign_backups() {
+    let fleet = Fleet::new(vec![(Host::new("web-1").uplinks(2), "web")]).await;
+    assert_eq!(fleet.item("emr-s014/4.3").await.verdict, Verdict::Unknown);
+
+    let fleet = Fleet::new(vec![
+        (
+            seoul("db-1", "ap-northeast-2a").backup(true, "s3://dr-tokyo", "JP"),
+            "db",
+        ),
+        (seoul("web-1", "ap-northeast-2a"), "web"),
+    ])
+    .await;
+    let item = fleet.item("emr-s014/4.3").await;
+    assert_eq!(
+        item.verdict,
+        Verdict::N,
+        "a backup abroad is a hard violation"
+    );
+    assert!(item.reason_en.contains("db-1"));
+
+    // A backup whose location country is unknown cannot make the item Y.
+    let fleet = Fleet::new(vec![(
+        seoul("db-1", "ap-northeast-2a").backup(true, "nas-1", ""),
+        "db",
+    )])
+    .await;
+    assert_eq!(fleet.item("emr-s014/4.3").await.verdict, Verdict::Unknown);
+}
+
+#[tokio::test]
+async fn network_redundancy_rows_reach_y_p_n_and_the_manual_row_stays_open() {
+    let fleet = Fleet::new(vec![
+        (seoul("web-1", "ap-northeast-2a").uplinks(2), "web"),
+        (seoul("web-2", "ap-northeast-2c").uplinks(1), "web"),
+        (seoul("db-1", "ap-northeast-2a").uplinks(2), "db"),
+    ])
+    .await;
+    let item = fleet.item("emr-s014/2.1").await;
+    let v = |id: &str| item.rows.iter().find(|r| r.id == id).unwrap().verdict;
+    assert_eq!(v("2.1-1"), Verdict::P, "web-2 has one uplink");
+    assert_eq!(v("2.1-2"), Verdict::P, "web spans two zones, db only one");
+    assert!(
+        item.rows[1].reason_en.contains("db-1"),
+        "{}",
+        item.rows[1].reason_en
+    );
+    assert_eq!(v("2.1-3"), Verdict::Na, "no router hosts");
+    assert_eq!(v("2.1-4"), Verdict::Unknown, "manual row without documents");
+    assert_eq!(item.verdict, Verdict::P);
+
+    let all_single = Fleet::new(vec![
+        (seoul("web-1", "ap-northeast-2a").uplinks(1), "web"),
+        (seoul("web-2", "ap-northeast-2a").uplinks(1), "web"),
+    ])
+    .await;
+    assert_eq!(
+        all_single.row("emr-s014/2.1", "2.1-1").await.verdict,
+        Verdict::N
+    );
+    assert_eq!(
+        all_single.row("emr-s014/2.1", "2.1-2").await.verdict,
+        Verdict::N
+    );
+
+    let good = Fleet::new(vec![
+        (seoul("web-1", "ap-northeast-2a").uplinks(2), "web"),
+        (seoul("web-2", "ap-northeast-2c").uplinks(2), "web"),
+    ])
+    .await;
+    assert_eq!(good.row("emr-s014/2.1", "2.1-1").await.verdict, Verdict::Y);
+    assert_eq!(good.row("emr-s014/2.1", "2.1-2").await.verdict, Verdict::Y);
+}
+
+#[tokio::test]
+async fn stale_or_failed_evidence_never_counts_as_passed() {
+    let stale = Host {
+        observed_ms: now() - 30 * DAY,
+        ..Host::new("web-1")
+    }
+    .region("ap-northeast-2", "ap-northeast-2a", "KR")
+    .uplinks(2);
+    let fleet = Fleet::new(vec![(stale, "web")]).await;
+    let row = fleet.row("emr-s014/2.1", "2.1-1").await;
+    assert_eq!(
+        row.verdict,
+        Verdict::Unknown,
+        "30-day-old evidence is past the 7d window: {}",
+        row.reason_en
+    );
+
+    let failed = Fleet::new(vec![(
+        seoul("web-1", "ap-northeast-2a")
+            .error("redundancy", "permission denied: /proc/net/bonding"),
+        "web",
+    )])
+    .await;
+    let row = failed.row("emr-s014/2.1", "2.1-1").await;
+    assert_eq!(row.verdict, Verdict::Unknown);
+    assert!(
+        row.hosts[0].reason.contains("could not check"),
+        "{}",
+        row.hosts[0].reason
+    );
+    assert!(row.hosts[0].reason.contains("permission denied"));
+}
+
+#[tokio::test]
+async fn encryption_channels_time_and_ports() {
+    use TlsVersion::*;
+    let fleet = Fleet::new(vec![
+        (
+            Host::new("web-1")
+                .disk("/", true)
+                .disk("/var/lib/emr", true)
+                .tls(443, &[Tls12, Tls13], 200)
+                .listening(&[(22, "any"), (443, "any"), (5432, "loopback")]),
+            "web",
+        ),
+        (
+            Host::new("web-2")
+                .disk("/", true)
+                .disk("/data", false)
+                .tls(443, &[Tls10, Tls12], 10)
+                .listening(&[(22, "any"), (8080, "any")]),
+            "web",
+        ),
+    ])
+    .await;
+    let enc = fleet.row("cloud-notice/12.3.1", "12.3.1-1").await;
+    assert_eq!(enc.verdict, Verdict::P);
+    let web2 = enc.hosts.iter().find(|h| h.host == "web-2").unwrap();
+    assert_eq!(web2.detail, vec!["/data on /dev/nvme0n1p2 (none)"]);
+
+    let tls = fleet.row("cloud-notice/11.1.4", "11.1.4-1").await;
+    assert_eq!(tls.verdict, Verdict::P);
+    let web2 = tls.hosts.iter().find(|h| h.host == "web-2").unwrap();
+    assert!(
+        web2.detail.iter().any(|d| d.contains("legacy protocol")),
+        "{:?}",
+        web2.detail
+    );
+    assert!(
+        web2.detail.iter().any(|d| d.contains("expires in 10 days")),
+        "{:?}",
+        web2.detail
+    );
+
+    let ports = fleet.item("cloud-notice/11.1.2").await;
+    assert_eq!(ports.verdict, Verdict::P);
+    let web2 = ports.rows[0]
+        .hosts
+        .iter()
+        .find(|h| h.host == "web-2")
+        .unwrap();
+    assert_eq!(web2.detail, vec!["tcp/8080 on 0.0.0.0"]);
+
+    // No host offers TLS at all: the channel row cannot be answered.
+    let none = Fleet::new(vec![(Host::new("web-1").disk("/", true), "web")]).await;
+    assert_eq!(
+        none.row("cloud-notice/11.1.4", "11.1.4-1").await.verdict,
+        Verdict::Unknown
+    );
+}
+
+#[tokio::test]
+async fn groups_na_marks_and_attestations() {
+    let fleet = Fleet::new(vec![(
+        seoul("db-1", "ap-northeast-2a").backup(false, "s3://b", "KR"),
+        "db",
+    )])
+    .await;
+    // Group I-1 answers only 2.1, 2.2, 3.1, 4.3: backups (1.1) are NA there.
+    let i1 = fleet.items("emr-s014", Some("I-1")).await;
+    assert_eq!(
+        i1.iter().find(|i| i.id == "1.1").unwrap().verdict,
+        Verdict::Na
+    );
+    assert_eq!(
+        i1.iter().find(|i| i.id == "4.3").unwrap().verdict,
+        Verdict::Y
+    );
+    let all = fleet.item("emr-s014/1.1").await;
+    assert_eq!(
+        all.verdict,
+        Verdict::N,
+        "the only backup is stale: {}",
+        all.reason_en
+    );
+
+    fleet
+        .store
+        .add_na_mark(gamsa_collector::rules::evaluate::NaMark {
+            catalog: "emr-s014".into(),
+            item: "1.1".into(),
+            justification: "no EMR data stored here".into(),
+            by: "kim".into(),
+            at_ms: now(),
+        })
+        .await
+        .unwrap();
+    let marked = fleet.item("emr-s014/1.1").await;
+    assert_eq!(marked.verdict, Verdict::Na);
+    assert!(marked.reason_en.contains("kim") && marked.reason_en.contains("no EMR data"));
+
+    let before = fleet.row("emr-s014/2.1", "2.1-4").await;
+    assert_eq!(before.verdict, Verdict::Unknown);
+    fleet
+        .store
+        .add_attestation(
+            Attestation {
+                catalog: "emr-s014".into(),
+                item: "2.1".into(),
+                row: "2.1-4".into(),
+                verdict: "Y".into(),
+                comment: "HA runbook v3 reviewed".into(),
+                file_name: "runbook.pdf".into(),
+                file_sha256: "ab".into(),
+                by: "lee".into(),
+                at_ms: now(),
+                expires_ms: Some(now() + DAY),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let after = fleet.row("emr-s014/2.1", "2.1-4").await;
+    assert_eq!(after.verdict, Verdict::Y);
+    assert!(after.reason_en.contains("HA runbook v3"));
+}
