@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole gamsa test suite, on a fresh machine: installs the real
+# counterparts the tests drive (TLS servers, nmap, sslyze, ...) and runs every
+# test of the workspace. Usage: tests/run.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests run against (real servers and tools, not mocks).
+APT_PACKAGES=(openssl nginx chromium chromium-driver fonts-noto-cjk)
+# PyPI packages (reference tools whose answers ours must equal).
+PIP_PACKAGES=(sslyze aiosmtpd)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "tests/run.sh: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ ${#PIP_PACKAGES[@]} -gt 0 ]; then
+  python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
+fi
+
+cargo test --workspace "$@"

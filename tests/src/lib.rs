@@ -1,0 +1,241 @@
+//! Harness for end-to-end tests: real `gamsa-collector` and `gamsa-agent`
+//! processes on loopback, talking mutual TLS, observed through the HTTP API
+//! and their logs.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to the test
+//! executables (`target/<profile>/`).
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `target/<profile>/NAME`, built by `cargo test --workspace`.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|d| {
+            if d.ends_with("deps") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: run the suite with `cargo test --workspace` so the binaries are built",
+        path.display()
+    );
+    path
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Runs a command to completion, failing with its stderr when it fails.
+pub fn run(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("{cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Polls `f` until it returns `Some`, or fails after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child process killed when dropped, with its stderr in a file.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(mut cmd: Command, log: PathBuf) -> Result<Proc> {
+        let file = std::fs::File::create(&log)?;
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(file))
+            .spawn()
+            .with_context(|| format!("{cmd:?}"))?;
+        Ok(Proc { child, log })
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A collector in a temporary data directory.
+pub struct Collector {
+    pub dir: tempfile::TempDir,
+    pub grpc: u16,
+    pub http: u16,
+    pub token: String,
+    pub proc: Option<Proc>,
+}
+
+impl Collector {
+    /// Creates the CA and config, starts `gamsa-collector serve`, waits for
+    /// readiness and creates an admin API token.
+    pub fn start() -> Result<Collector> {
+        let dir = tempfile::tempdir()?;
+        let (grpc, http) = (free_port(), free_port());
+        let data = dir.path().join("data");
+        std::fs::write(
+            dir.path().join("collector.toml"),
+            format!(
+                "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"info\"\n",
+                data.display()
+            ),
+        )?;
+        let mut c = Collector {
+            dir,
+            grpc,
+            http,
+            token: String::new(),
+            proc: None,
+        };
+        run(c.cmd().args(["ca", "init"]))?;
+        c.restart()?;
+        c.token = run(c.cmd().args([
+            "token", "create", "--api", "--role", "admin", "--name", "e2e",
+        ]))?
+        .trim()
+        .to_string();
+        Ok(c)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("collector.toml")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `gamsa-collector` with `--config` set, for any subcommand.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(binary("gamsa-collector"));
+        cmd.env("GAMSA_COLLECTOR_CONFIG", self.config());
+        cmd
+    }
+
+    /// (Re)starts the server process and waits for `/readyz`.
+    pub fn restart(&mut self) -> Result<()> {
+        let mut cmd = self.cmd();
+        cmd.arg("serve");
+        let log = self.dir.path().join("collector.log");
+        // Keep earlier logs: append a run marker instead of truncating.
+        let previous = std::fs::read_to_string(&log).unwrap_or_default();
+        std::fs::write(self.dir.path().join("collector.previous.log"), previous)?;
+        self.proc = Some(Proc::spawn(cmd, log)?);
+        let url = format!("http://127.0.0.1:{}/readyz", self.http);
+        let start = Instant::now();
+        while ureq::get(&url).call().is_err() {
+            if start.elapsed() > Duration::from_secs(20) {
+                bail!("collector not ready: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    pub fn log(&self) -> String {
+        self.proc.as_ref().map(Proc::log_text).unwrap_or_default()
+    }
+
+    /// GET an API path with the admin token.
+    pub fn get(&self, path_and_query: &str) -> Result<Value> {
+        let url = format!("http://127.0.0.1:{}{path_and_query}", self.http);
+        Ok(ureq::get(&url)
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .with_context(|| url.clone())?
+            .into_json()?)
+    }
+
+    /// Issues key, certificate and CA for `agent` into a new directory.
+    pub fn issue(&self, agent: &str) -> Result<PathBuf> {
+        let out = self.dir.path().join(format!("agent-{agent}"));
+        std::fs::create_dir_all(&out)?;
+        run(self
+            .cmd()
+            .args(["ca", "issue", "--agent", agent, "--out"])
+            .arg(&out))?;
+        Ok(out)
+    }
+
+    /// Evidence stored for `host`, newest first.
+    pub fn evidence(&self, query: &str) -> Vec<Value> {
+        self.get(&format!("/api/v1/evidence?limit=10000&{query}"))
+            .ok()
+            .and_then(|v| v["evidence"].as_array().cloned())
+            .unwrap_or_default()
+    }
+}
+
+/// Writes an agent config for `collector` using credentials in `creds`.
+pub fn agent_config(
+    dir: &Path,
+    name: &str,
+    collector: &Collector,
+    creds: &Path,
+    extra: &str,
+) -> Result<PathBuf> {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "agent_id = \"{name}\"\nhost = \"{name}\"\nstate_dir = \"{}\"\n{extra}\n[collector]\nendpoints = [\"https://127.0.0.1:{}\"]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nbatch_interval = \"100ms\"\n[probes.host]\ninterval = \"2s\"\n[probes.ports]\ninterval = \"2s\"\n[probes.tls]\ndiscover_local = false\n[probes.scan]\nenabled = false\n",
+            dir.join(format!("{name}-state")).display(),
+            collector.grpc,
+            creds.join("ca.crt").display(),
+            creds.join("agent.crt").display(),
+            creds.join("agent.key").display(),
+        ),
+    )?;
+    Ok(path)
+}
+
+/// Starts `gamsa-agent run` with `config`.
+pub fn start_agent(config: &Path, log: PathBuf) -> Result<Proc> {
+    let mut cmd = Command::new(binary("gamsa-agent"));
+    cmd.arg("run").arg("--config").arg(config);
+    Proc::spawn(cmd, log)
+}
