@@ -120,12 +120,14 @@ fn evidence(agent: &str, batch: u64, i: u64) -> Evidence {
 /// Evidence per batch; 2,000 batches stay within one API page (10,000).
 const PER_BATCH: u64 = 5;
 
-/// Streams batches until the stream breaks; returns the acked batch numbers.
+/// Streams batches until the stream breaks or all are acked; returns the
+/// acked batch numbers. `on_ack` sees the count of acks so far.
 async fn stream_until_broken(
     c: &Collector,
     creds: &std::path::Path,
     first: u64,
     batches: u64,
+    mut on_ack: impl FnMut(usize),
 ) -> BTreeSet<u64> {
     let mut acked = BTreeSet::new();
     let Some(mut client) = client(c, creds).await else {
@@ -164,6 +166,7 @@ async fn stream_until_broken(
     while let Ok(Some(m)) = inbound.message().await {
         if let Some(collector_message::Msg::Ack(a)) = m.msg {
             acked.insert(a.seq);
+            on_ack(acked.len());
             if acked.len() as u64 == batches {
                 break;
             }
@@ -178,15 +181,18 @@ async fn collector_killed_during_heavy_ingest_keeps_every_acked_batch() {
     let mut collector = Collector::start().unwrap();
     let creds = collector.issue("node-l").unwrap();
     let pid = collector.proc.as_ref().unwrap().child.id();
-    // Kill the collector while batches are in flight.
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status();
-    });
-    let acked = stream_until_broken(&collector, &creds, 1, 2000).await;
-    killer.join().unwrap();
+    // Kill the collector while batches are in flight: after the 300th ack,
+    // with the sender still far from done, whatever the machine's speed.
+    let mut killed = false;
+    let kill = |n: usize| {
+        if n == 300 && !killed {
+            killed = true;
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+    };
+    let acked = stream_until_broken(&collector, &creds, 1, 2000, kill).await;
     assert!(!acked.is_empty(), "some batches were acked before the kill");
     assert!((acked.len() as u64) < 2000, "the kill landed mid-ingest");
 
@@ -214,7 +220,7 @@ async fn collector_killed_during_heavy_ingest_keeps_every_acked_batch() {
     );
 
     // Replaying everything after the restart stores nothing twice.
-    let replay = stream_until_broken(&collector, &creds, 1, 50).await;
+    let replay = stream_until_broken(&collector, &creds, 1, 50, |_| {}).await;
     assert_eq!(replay.len(), 50);
     let again = collector.evidence("host=node-l");
     assert_eq!(
