@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests run against (real servers and tools, not mocks).
-APT_PACKAGES=(openssl nginx nmap restic pgbackrest chromium chromium-driver fonts-noto-cjk fonts-nanum poppler-utils)
+APT_PACKAGES=(openssl nginx nmap restic pgbackrest chromium chromium-driver fonts-noto-cjk fonts-nanum
+  poppler-utils kubernetes-client systemd)
 # PyPI packages (reference tools whose answers ours must equal).
-PIP_PACKAGES=(sslyze aiosmtpd)
+PIP_PACKAGES=(sslyze aiosmtpd kubernetes-validate)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -24,3 +25,7 @@ if [ ${#PIP_PACKAGES[@]} -gt 0 ]; then
 fi
 
 cargo test --workspace "$@"
+
+# deploy/: render and validate the manifests, verify the systemd units, with
+# the binaries the tests just built.
+GAMSA_BIN_DIR="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug" tests/deploy/validate.sh
