@@ -354,6 +354,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
             .is_err(),
         "no create button for auditors"
     );
+    screenshot(&b, &collector, "dashboard-snapshots.png").await;
     let fingerprint = text(&b, "code.fingerprint").await;
     let id = text(&b, "a.download").await;
     let snapshot = download(&b, "a.download", &downloads, &id).await;
@@ -466,10 +467,33 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
         !printed_text.contains("로그아웃"),
         "the printout is the form, not the dashboard"
     );
+    // The hosts page: the agent, its version, probes and health.
+    b.goto(&format!("{base}/hosts")).await.unwrap();
+    let hosts = rows(&b, "table.hosts tr").await;
+    let node = hosts
+        .iter()
+        .find(|r| r.contains("node-a"))
+        .unwrap_or_else(|| panic!("{hosts:?}"));
+    assert!(
+        node.contains(env!("CARGO_PKG_VERSION"))
+            && node.contains("Connected")
+            && node.contains("host")
+            && node.contains("ports")
+            && node.contains("time_sync"),
+        "{node}"
+    );
+    screenshot(&b, &collector, "dashboard-hosts.png").await;
+    // A probe that could not observe is shown as the host's health problem:
+    // there is no cloud metadata service here, so the region is unknown.
+    assert!(
+        node.contains("region node-a: no cloud metadata service answered"),
+        "{node}"
+    );
     b.goto(&format!("{base}/catalogs/emr-s014?lang=ko"))
         .await
         .unwrap();
     assert!(b.source().await.unwrap().contains("판정"));
+    screenshot(&b, &collector, "dashboard-overview-ko.png").await;
     sign_out(&b).await;
 
     // An operator uploads documentary evidence for a manual row (1.2-2, a
@@ -573,6 +597,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
         .for_element(Locator::Css("table.changes"))
         .await
         .unwrap();
+    screenshot(&b, &collector, "dashboard-diff.png").await;
     let changes = text(&b, "table.changes").await;
     assert!(
         changes.contains("emr-s014/1.2") && changes.contains("UNKNOWN") && changes.contains("P"),
@@ -624,6 +649,92 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
             log.iter().any(|r| r.contains(expected)),
             "{expected:?} in {log:#?}"
         );
+    }
+
+    // The same over the API, with an auditor's token.
+    let token = gamsa_tests::run(collector.cmd().args([
+        "token",
+        "create",
+        "--api",
+        "--role",
+        "auditor",
+        "--name",
+        "audit-bot",
+    ]))
+    .unwrap()
+    .trim()
+    .to_string();
+    let api = |method: &str, path: &str| {
+        let r = ureq::request(method, &format!("{base}{path}"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call();
+        match r {
+            Ok(r) => (r.status(), {
+                let mut body = Vec::new();
+                std::io::Read::read_to_end(&mut r.into_reader(), &mut body).unwrap();
+                body
+            }),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap().into_bytes()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (status, body) = api("GET", "/api/v1/snapshots");
+    assert_eq!(status, 200);
+    let listed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(listed["snapshots"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["publicKeyFingerprint"], fingerprint.as_str());
+    assert_eq!(
+        api("POST", "/api/v1/snapshots").0,
+        403,
+        "auditors are read-only"
+    );
+    let (status, body) = api("GET", "/api/v1/snapshots/diff?from=1&to=2");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains(r#""id":"1.2""#));
+    let identity = collector.dir.path().join("auditor.age");
+    gamsa_tests::run(Command::new("age-keygen").arg("-o").arg(&identity)).unwrap();
+    let recipient = std::fs::read_to_string(&identity)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_string))
+        .unwrap();
+    let (status, sealed) = api("GET", &format!("/api/v1/snapshots/2?encryptTo={recipient}"));
+    assert_eq!(status, 200);
+    assert!(sealed.starts_with(b"age-encryption.org/v1\n"));
+    let sealed_path = collector.dir.path().join("snapshot-2.json.age");
+    std::fs::write(&sealed_path, &sealed).unwrap();
+    let out = Command::new(gamsa_tests::binary("gamsa-collector"))
+        .env_remove("GAMSA_COLLECTOR_CONFIG")
+        .args(["snapshot", "verify"])
+        .arg(&sealed_path)
+        .arg("--public-key")
+        .arg(&key)
+        .arg("--identity")
+        .arg(&identity)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("snapshot #2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, body) = api(
+        "GET",
+        "/api/v1/exports?catalog=emr-s014&form=2B&format=json&redactIps=true",
+    );
+    assert_eq!(status, 200);
+    let exported: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(exported["form"]["form"], "2B");
+    assert_eq!(exported["form"]["redacted"], true);
+    assert_eq!(api("GET", "/api/v1/access-log").0, 403);
+    let log = collector.get("/api/v1/access-log").unwrap();
+    let log = serde_json::to_string(&log["accessLog"]).unwrap();
+    for expected in [
+        r#""action":"snapshot-download","at""#,
+        r#""what":"emr-s014 form 2B json redacted","who":"token:audit-bot""#,
+        r#""what":"00000002"#,
+    ] {
+        assert!(log.contains(expected), "{expected} in {log}");
     }
     b.close().await.unwrap();
 }

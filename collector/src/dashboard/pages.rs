@@ -17,7 +17,7 @@ h1{font-size:22px;margin:6px 0 8px;line-height:1.3}h2{font-size:18px}h3{font-siz
 select,input{max-width:100%}
 table{border-collapse:collapse;width:100%;background:#fff;margin:8px 0 16px}
 th,td{border:1px solid #d5d9de;padding:5px 8px;text-align:left;vertical-align:top;font-size:14px}
-th{background:#eef1f4}
+th{background:#eef1f4;white-space:nowrap}
 .v{font-weight:700;padding:1px 8px;border-radius:3px;display:inline-block;min-width:18px;text-align:center}
 .v-Y{background:#d8f3dc;color:#1b5e20}.v-P{background:#fff3c4;color:#7a5b00}.v-N{background:#ffd6d6;color:#8b0000}
 .v-NA{background:#e7e9ec;color:#444}.v-UNKNOWN{background:#e3e8ff;color:#243a8f}
@@ -294,7 +294,7 @@ pub fn item(p: ItemPage<'_>) -> Markup {
         }
         h3 { (lang.t("evidence")) " (" (p.evidence.len()) ")" }
         table {
-            tr { th { (lang.t("host")) } th { "probe" } th { "subject" } th { (lang.t("observed_at")) } th { (lang.t("evidence")) } }
+            tr { th { (lang.t("host")) } th { (lang.t("probe")) } th { (lang.t("subject")) } th { (lang.t("observed_at")) } th { (lang.t("evidence")) } }
             @for e in p.evidence {
                 tr {
                     td { (e.host) } td { (e.probe) } td { (e.subject) }
@@ -370,7 +370,7 @@ pub fn hosts(
             p.err { (stale_count) " " (lang.t("stale_hosts")) }
         }
         table.hosts {
-            tr { th { (lang.t("host")) } th { "agent" } th { (lang.t("version")) } th { (lang.t("last_seen")) } th { (lang.t("status")) } th { (lang.t("probes")) } th { (lang.t("health")) } }
+            tr { th { (lang.t("host")) } th { (lang.t("agent")) } th { (lang.t("version")) } th { (lang.t("last_seen")) } th { (lang.t("status")) } th { (lang.t("probes")) } th { (lang.t("health")) } }
             @for a in agents {
                 @let stale = !a.revoked && now_ms - a.last_seen_ms > STALE_MS;
                 @let host_probes = probes.get(&a.host);
@@ -404,5 +404,57 @@ pub fn hosts(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_flag_stale_agents_and_probe_errors() {
+        let now = 1_800_000_000_000;
+        let agent = |id: &str, last_seen_ms| AgentRecord {
+            agent_id: id.into(),
+            host: id.into(),
+            version: "0.1.0".into(),
+            last_seen_ms,
+            ..Default::default()
+        };
+        let agents = [
+            agent("fresh", now - 5_000),
+            agent("quiet", now - STALE_MS - 1),
+        ];
+        let mut probes = std::collections::BTreeMap::new();
+        probes.insert(
+            "fresh".to_string(),
+            std::collections::BTreeMap::from([(
+                "tls".to_string(),
+                ProbeHealth {
+                    subjects: 1,
+                    errors: vec!["10.0.0.5:443: connection refused".into()],
+                    newest_ms: now - 1_000,
+                },
+            )]),
+        );
+        let html = hosts(Lang::En, &agents, &["fresh".into()], &probes, now).into_string();
+        let rows: Vec<&str> = html.split("<tr").skip(2).collect();
+        assert_eq!(rows.len(), 2, "{html}");
+        assert!(
+            rows[0].contains("fresh") && !rows[0].contains("stale"),
+            "{}",
+            rows[0]
+        );
+        assert!(
+            rows[0].contains("connection refused") && rows[0].contains("5s ago"),
+            "{}",
+            rows[0]
+        );
+        assert!(
+            rows[1].contains("class=\"stale\"") && rows[1].contains("Stale"),
+            "{}",
+            rows[1]
+        );
+        assert!(html.contains("1 host(s) not heard from"), "{html}");
     }
 }
