@@ -344,7 +344,15 @@ async fn item(
 }
 
 async fn hosts(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Language) -> Response {
-    let agents = state.store.list_agents().await.unwrap_or_default();
+    let (agents, latest) = match (
+        state.store.list_agents().await,
+        state.store.latest_evidence().await,
+    ) {
+        (Ok(a), Ok(l)) => (a, l),
+        (Err(e), _) | (_, Err(e)) => {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
+    };
     let connected: Vec<String> = state
         .agents
         .lock()
@@ -354,7 +362,7 @@ async fn hosts(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Langu
         String,
         std::collections::BTreeMap<String, pages::ProbeHealth>,
     > = Default::default();
-    for e in state.store.latest_evidence().await.unwrap_or_default() {
+    for e in latest {
         let h = probes
             .entry(e.host.clone())
             .or_default()
