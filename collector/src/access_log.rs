@@ -1,135 +1,93 @@
-//! Who took what out of the collector, and when: every export and snapshot
-//! download is one JSON line in `<data_dir>/access.log` (0600, append-only).
-//! Evidence holds IP inventories and vulnerability results, so an admin must
-//! be able to see where copies went. Recording comes before serving: a
-//! download that cannot be recorded is refused.
+//! Who looked at or took what out of the collector, and when (cloud notice
+//! 7.2.2, 13.1.3): every item view, export, snapshot download and document
+//! download — by the dashboard, the API or the command line — is one record
+//! appended to the store's access log, which admins read. The log is in the
+//! store, not a local file, so every collector sharing a store writes to and
+//! reads the same log. Recording comes before serving: what cannot be
+//! recorded is refused.
 
+use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-
-/// How much of the log's end `read` looks at.
-const READ_TAIL: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Access {
     /// RFC 3339, UTC.
     pub at: String,
-    /// Token name, or `cli:<user>` for the command line.
+    /// User or token name; `cli:<login>` for the command line.
     pub who: String,
     pub role: String,
-    /// What was done: "export", "snapshot-download", "snapshot-create", ...
+    /// What was done: "item-view", "export", "snapshot-download", ...
     pub action: String,
-    /// What it was done to: "emr-s014 form 2B pdf group II-2", a snapshot id, ...
+    /// What it was done to: "emr-s014/2.1", "emr-s014 form 2B pdf", a snapshot id, ...
     pub what: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("access log {path}: {source}")]
-pub struct AccessLogError {
-    pub path: PathBuf,
-    pub source: std::io::Error,
-}
-
-pub fn path(data_dir: &Path) -> PathBuf {
-    data_dir.join("access.log")
-}
+/// The actions recorded.
+pub const ITEM_VIEW: &str = "item-view";
+pub const EXPORT: &str = "export";
+pub const SNAPSHOT_CREATE: &str = "snapshot-create";
+pub const SNAPSHOT_DOWNLOAD: &str = "snapshot-download";
+pub const DOCUMENT_DOWNLOAD: &str = "document-download";
 
 /// Appends one access record.
-pub fn record(
-    data_dir: &Path,
+pub async fn record(
+    store: &dyn Store,
     who: &str,
     role: &str,
     action: &str,
     what: &str,
-) -> Result<(), AccessLogError> {
-    let path = path(data_dir);
-    let err = |source| AccessLogError {
-        path: path.clone(),
-        source,
-    };
-    let entry = Access {
-        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        who: who.into(),
-        role: role.into(),
-        action: action.into(),
-        what: what.into(),
-    };
-    let mut line = serde_json::to_vec(&entry).map_err(|e| err(e.into()))?;
-    line.push(b'\n');
-    std::fs::create_dir_all(data_dir).map_err(err)?;
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(err)?;
-    // One write of the whole line: appends from several requests never interleave.
-    f.write_all(&line).map_err(err)?;
-    f.sync_data().map_err(err)
+) -> Result<(), StoreError> {
+    store
+        .append_access(Access {
+            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            who: who.into(),
+            role: role.into(),
+            action: action.into(),
+            what: what.into(),
+        })
+        .await
 }
 
-/// The newest `limit` records, oldest first (from the log's last 8 MiB).
-pub fn read(data_dir: &Path, limit: usize) -> Result<Vec<Access>, AccessLogError> {
-    let path = path(data_dir);
-    let err = |source| AccessLogError {
-        path: path.clone(),
-        source,
-    };
-    let mut f = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(err(e)),
-    };
-    let len = f.metadata().map_err(err)?.len();
-    let start = len.saturating_sub(READ_TAIL);
-    f.seek(SeekFrom::Start(start)).map_err(err)?;
-    let mut text = String::new();
-    f.take(READ_TAIL).read_to_string(&mut text).map_err(err)?;
-    let mut lines: Vec<&str> = text.lines().collect();
-    if start > 0 && !lines.is_empty() {
-        lines.remove(0); // partial first line
-    }
-    let records: Vec<Access> = lines
-        .iter()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let skip = records.len().saturating_sub(limit);
-    Ok(records.into_iter().skip(skip).collect())
+/// Who runs the command line, for its records.
+pub fn cli_user() -> String {
+    let login = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| format!("uid-{}", own_uid()));
+    format!("cli:{login}")
+}
+
+fn own_uid() -> u32 {
+    // The owner of /proc/self is the calling user.
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use crate::store::sqlite::SqliteStore;
 
-    #[test]
-    fn records_append_and_read_back_newest_last() {
+    #[tokio::test]
+    async fn records_append_and_read_back_newest_first() {
         let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
         for i in 0..5 {
-            record(
-                dir.path(),
-                "alice",
-                "auditor",
-                "export",
-                &format!("thing {i}"),
-            )
-            .unwrap();
+            record(&store, "alice", "auditor", EXPORT, &format!("thing {i}"))
+                .await
+                .unwrap();
         }
-        let all = read(dir.path(), 3).unwrap();
+        let last = store.access_log(3).await.unwrap();
         assert_eq!(
-            all.iter().map(|a| a.what.as_str()).collect::<Vec<_>>(),
-            ["thing 2", "thing 3", "thing 4"]
+            last.iter().map(|a| a.what.as_str()).collect::<Vec<_>>(),
+            ["thing 4", "thing 3", "thing 2"]
         );
-        assert_eq!(all[0].who, "alice");
-        let mode = std::fs::metadata(path(dir.path()))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let text = std::fs::read_to_string(path(dir.path())).unwrap();
-        assert_eq!(text.lines().count(), 5);
+        assert_eq!(last[0].who, "alice");
+        assert_eq!(last[0].action, "export");
+        drop(store);
+        let store = SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
+        assert_eq!(store.access_log(100).await.unwrap().len(), 5, "durable");
     }
 }

@@ -72,6 +72,37 @@ enum Command {
     /// Dashboard users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Signed evidence snapshots: take, list, verify offline, compare.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Fill a seed form (양식2A, 2B, 2-1, 2-4, 2-5, 3) or a whole checklist
+    /// from the current verdicts.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        catalog: String,
+        /// Seed form id (emr-s014: 2A, 2B, 2-1, 2-4, 2-5; cloud-notice: 3);
+        /// without it the whole checklist.
+        #[arg(long)]
+        form: Option<String>,
+        /// html, pdf, csv, json or ndjson (the cited evidence).
+        #[arg(long, value_parser = parse_format)]
+        format: gamsa_collector::export::Format,
+        /// Applicant group (emr-s014: I-1, I-2, II-1, II-2, II-3).
+        #[arg(long)]
+        group: Option<String>,
+        /// Replace every IP address by a keyed label (for copies that leave
+        /// the organisation).
+        #[arg(long)]
+        redact_ips: bool,
+        /// Encrypt the export to this age recipient (age1…); repeatable.
+        #[arg(long = "encrypt-to")]
+        encrypt_to: Vec<String>,
+        /// Write here (mode 0600) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Evaluate a catalog against the stored evidence and print the verdicts
     /// (exit 0 even when items are N: it is a report).
     Report {
@@ -155,6 +186,47 @@ enum UserCommand {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Take a snapshot now (into <data_dir>/snapshots).
+    Create(Common),
+    /// List the stored snapshots, newest first.
+    List(Common),
+    /// Check a snapshot file offline: its bytes, hash and signature, and with
+    /// --chain its place in an unbroken chain. Exits non-zero naming the
+    /// file and what is wrong.
+    Verify {
+        file: PathBuf,
+        /// The collector's public key (`snapshot-signing.pub`, SPKI PEM).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// A directory of snapshot files the file must belong to; every file
+        /// in it is checked and the chain must have no gap.
+        #[arg(long)]
+        chain: Option<PathBuf>,
+        /// age identity file, for a snapshot downloaded encrypted.
+        #[arg(long)]
+        identity: Option<PathBuf>,
+    },
+    /// Which items changed verdict between two snapshots (files, or ids of
+    /// this collector's snapshots).
+    Diff {
+        #[command(flatten)]
+        common: Common,
+        from: String,
+        to: String,
+        /// The collector's public key; default <data_dir>/pki/snapshot-signing.pub.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReportFormat,
+    },
+}
+
+fn parse_format(s: &str) -> Result<gamsa_collector::export::Format, String> {
+    s.parse()
 }
 
 #[derive(Subcommand)]
@@ -358,6 +430,54 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Snapshot(cmd) => snapshot(cmd).await,
+        Command::Export {
+            common,
+            catalog,
+            form,
+            format,
+            group,
+            redact_ips,
+            encrypt_to,
+            output,
+        } => {
+            let state = gamsa_collector::server::open_state(&common.load()?)?;
+            let req = gamsa_collector::export::Request {
+                catalog,
+                form,
+                format,
+                group,
+                redact_ips,
+            };
+            let out = gamsa_collector::export::deliver(
+                &gamsa_collector::export::Source::of(&state),
+                &req,
+                &encrypt_to,
+                &gamsa_collector::access_log::cli_user(),
+                "cli",
+            )
+            .await?;
+            match output {
+                Some(path) => {
+                    write_private_file(&path, &out.bytes)?;
+                    eprintln!(
+                        "{}: {} ({} bytes)",
+                        path.display(),
+                        req.describe(),
+                        out.bytes.len()
+                    );
+                }
+                None => {
+                    use std::io::Write;
+                    let mut stdout = std::io::stdout().lock();
+                    stdout
+                        .write_all(&out.bytes)
+                        .and_then(|()| stdout.flush())
+                        .context("standard output")?;
+                }
+            }
+            Ok(())
+        }
         Command::Agent(AgentCommand::List(common)) => {
             let store = open_store(&common.load()?)?;
             for a in store.list_agents().await? {
@@ -375,6 +495,145 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let store = open_store(&common.load()?)?;
             store.set_revoked(&name, true).await?;
             println!("agent {name} revoked; its streams are refused from now on");
+            Ok(())
+        }
+    }
+}
+
+/// Writes `bytes` to `path`, readable by the owner only (exports and
+/// snapshots hold IP inventories and findings).
+fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| f.write_all(bytes))
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("{}: cannot write", path.display()))
+}
+
+async fn snapshot(cmd: SnapshotCommand) -> anyhow::Result<()> {
+    use gamsa_collector::snapshot::{chain, diff, key, seal};
+    match cmd {
+        SnapshotCommand::Create(common) => {
+            let state = gamsa_collector::server::open_state(&common.load()?)?;
+            let who = gamsa_collector::access_log::cli_user();
+            let c = state.snapshots.create(&who).await?;
+            gamsa_collector::access_log::record(
+                state.store.as_ref(),
+                &who,
+                "cli",
+                gamsa_collector::access_log::SNAPSHOT_CREATE,
+                &c.entry.id,
+            )
+            .await?;
+            println!("{}	{}", c.entry.path.display(), c.sha256);
+            for r in &c.removed {
+                eprintln!("{}: removed by retention", r.path.display());
+            }
+            Ok(())
+        }
+        SnapshotCommand::List(common) => {
+            let state = gamsa_collector::server::open_state(&common.load()?)?;
+            for s in state.snapshots.list().await? {
+                println!(
+                    "{}	#{}	{}	{}	{}	{} bytes",
+                    s.id, s.sequence, s.created_at, s.taken_by, s.sha256, s.bytes
+                );
+            }
+            Ok(())
+        }
+        SnapshotCommand::Verify {
+            file,
+            public_key,
+            chain: chain_dir,
+            identity,
+        } => {
+            let key = key::read_public(&public_key)?;
+            let key_name = public_key.display().to_string();
+            let mut bytes =
+                std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?;
+            if gamsa_collector::export::encrypt::is_encrypted(&bytes) {
+                let Some(id) = identity else {
+                    anyhow::bail!(
+                        "{}: is age-encrypted; pass --identity with the recipient's identity file",
+                        file.display()
+                    );
+                };
+                let id = gamsa_collector::export::encrypt::read_identity(&id)
+                    .map_err(anyhow::Error::msg)?;
+                bytes = gamsa_collector::export::encrypt::decrypt(&bytes, &id)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot decrypt: {e}", file.display()))?;
+            }
+            let v = seal::verify(&file, &bytes, &key, &key_name)?;
+            println!(
+                "{}: verified: snapshot #{} of collector {:?}, taken {} by {}, sha256 {}, signed by the key in {} (fingerprint {})",
+                file.display(),
+                v.header.sequence,
+                v.header.collector.id,
+                v.header.created_at,
+                v.header.taken_by,
+                v.sha256,
+                key_name,
+                key::fingerprint(&key)
+            );
+            if let Some(dir) = chain_dir {
+                let c = chain::verify_chain(&dir, &key, &key_name)?;
+                if c.contains(&v.sha256).is_none() {
+                    return Err(seal::VerifyError::NotInChain {
+                        file,
+                        dir,
+                        sha256: v.sha256,
+                    }
+                    .into());
+                }
+                println!("{}", c.summary());
+            }
+            Ok(())
+        }
+        SnapshotCommand::Diff {
+            common,
+            from,
+            to,
+            public_key,
+            format,
+        } => {
+            let config = common.load()?;
+            let archive = gamsa_collector::snapshot::archive::Archive::new(&config.data_dir);
+            let key_path = public_key.unwrap_or_else(|| key::public_path(&config.data_dir));
+            let key = key::read_public(&key_path).with_context(|| {
+                "the snapshots are checked before they are compared: pass --public-key FILE"
+            })?;
+            let load = |arg: &str| -> anyhow::Result<diff::Verdicts> {
+                let path = if std::path::Path::new(arg).is_file() {
+                    PathBuf::from(arg)
+                } else {
+                    archive
+                        .find(arg)?
+                        .with_context(|| {
+                            format!(
+                                "{arg}: no such file, nor a snapshot id in {}",
+                                archive.dir.display()
+                            )
+                        })?
+                        .path
+                };
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("{}: cannot read", path.display()))?;
+                seal::verify(&path, &bytes, &key, &key_path.display().to_string())?;
+                Ok(diff::verdicts(&path, &bytes)?)
+            };
+            let d = diff::diff(&load(&from)?, &load(&to)?);
+            match format {
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&d)?),
+                ReportFormat::Table => print!("{}", d.text()),
+            }
             Ok(())
         }
     }

@@ -46,6 +46,14 @@ pub fn open_state(config: &Config) -> anyhow::Result<AppState> {
     let checklists = crate::checklists::Checklists::load(&config.catalog_dirs)?;
     let mut state = AppState::new(Arc::new(store), pki, collector_id, Arc::new(checklists));
     state.secure_cookies = config.http.secure_cookies;
+    state.snapshots = Arc::new(crate::snapshot::Snapshots::new(
+        &config.data_dir,
+        config.snapshots.clone(),
+        state.collector_id.clone(),
+        state.checklists.clone(),
+        state.store.clone(),
+    ));
+    state.export = Arc::new(config.export.clone());
     Ok(state)
 }
 
@@ -56,6 +64,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let grpc_addr = grpc.local_addr()?;
     let http_addr = http.local_addr()?;
     let (shutdown, rx) = tokio::sync::watch::channel(false);
+    crate::snapshot::schedule::spawn(&config.snapshots, state.snapshots.clone(), rx.clone())?;
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };

@@ -22,6 +22,9 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Open ingest streams by agent id: how control messages reach agents.
     pub agents: Arc<Mutex<HashMap<String, AgentSender>>>,
+    /// This collector's signed snapshots (`<data_dir>/snapshots`).
+    pub snapshots: Arc<crate::snapshot::Snapshots>,
+    pub export: Arc<crate::export::ExportConfig>,
 }
 
 impl AppState {
@@ -31,6 +34,15 @@ impl AppState {
         collector_id: String,
         checklists: Arc<crate::checklists::Checklists>,
     ) -> Self {
+        // The data directory is where `PkiPaths` put pki/.
+        let data_dir = pki.dir.parent().unwrap_or(&pki.dir).to_path_buf();
+        let snapshots = crate::snapshot::Snapshots::new(
+            &data_dir,
+            Default::default(),
+            collector_id.clone(),
+            checklists.clone(),
+            store.clone(),
+        );
         Self {
             store,
             pki,
@@ -38,7 +50,14 @@ impl AppState {
             checklists,
             secure_cookies: false,
             agents: Arc::default(),
+            snapshots: Arc::new(snapshots),
+            export: Arc::default(),
         }
+    }
+
+    /// The collector's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.snapshots.data_dir
     }
 }
 

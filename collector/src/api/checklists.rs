@@ -97,6 +97,7 @@ pub async fn list_items(
 
 pub async fn get_item(
     State(state): State<AppState>,
+    Extension(caller): Extension<TokenRecord>,
     Path((catalog, id)): Path<(String, String)>,
     Query(q): Query<GroupParam>,
 ) -> Result<Json<Value>, ApiError> {
@@ -111,6 +112,14 @@ pub async fn get_item(
         .and_then(|c| c.item(&id))
         .cloned();
     let evidence = state.store.evidence_by_ids(result.evidence.clone()).await?;
+    crate::access_log::record(
+        state.store.as_ref(),
+        &super::caller_name(&caller),
+        &caller.role,
+        crate::access_log::ITEM_VIEW,
+        &format!("{catalog}/{id}"),
+    )
+    .await?;
     Ok(Json(
         json!({ "item": def, "result": result, "evidence": evidence }),
     ))

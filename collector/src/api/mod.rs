@@ -16,6 +16,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 mod checklists;
+pub mod exports;
+pub mod snapshots;
 
 /// An error answered as `{"error": "..."}` with a status code.
 pub struct ApiError(pub StatusCode, pub String);
@@ -54,6 +56,8 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/catalogs/{catalog}/items/{id}/na",
             post(checklists::mark_na),
         )
+        .merge(snapshots::routes())
+        .merge(exports::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -112,6 +116,11 @@ async fn require_token(
     };
     req.extensions_mut().insert(record);
     Ok(next.run(req).await)
+}
+
+/// How an API caller is named in the access log and snapshots.
+pub fn caller_name(caller: &TokenRecord) -> String {
+    format!("token:{}", caller.name)
 }
 
 /// Only admins and operators change anything; auditors are read-only.

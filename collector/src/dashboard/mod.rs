@@ -1,11 +1,17 @@
 //! The auditor dashboard, served by the collector itself (no separate
 //! front-end server): sign-in, catalog overviews worst-first, item detail
-//! with the evidence behind each verdict, hosts, and — for operators —
-//! documentary evidence and NA marks. Auditors are strictly read-only.
+//! with the evidence behind each verdict and its history, hosts, snapshots
+//! (`snapshots`), exports and uploaded documents (`exports`), the access log
+//! for admins (`access_log`), and — for operators — documentary evidence
+//! and NA marks. Auditors are strictly read-only; every state-changing form
+//! carries a CSRF token, sign-in included.
 
+pub mod access_log;
 pub mod auth;
+pub mod exports;
 pub mod i18n;
 pub mod pages;
+pub mod snapshots;
 
 use crate::rules::evaluate::{Attestation, NaMark, Verdict};
 use crate::state::AppState;
@@ -24,7 +30,7 @@ use sha2::{Digest, Sha256};
 pub fn router(state: AppState) -> Router<AppState> {
     let _ = state;
     Router::new()
-        .route("/", get(|| async { Redirect::to("/catalogs/emr-s014") }))
+        .route("/", get(index))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/hosts", get(hosts))
@@ -32,6 +38,22 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/catalogs/{catalog}/items/{id}", get(item))
         .route("/catalogs/{catalog}/items/{id}/attest", post(attest))
         .route("/catalogs/{catalog}/items/{id}/na", post(mark_na))
+        .merge(snapshots::routes())
+        .merge(exports::routes())
+        .merge(access_log::routes())
+}
+
+/// How a dashboard user is named in the access log and snapshots.
+fn who(s: &Session) -> String {
+    format!("user:{}", s.user)
+}
+
+/// Records an access before the page or file is served; refuses when it
+/// cannot be recorded.
+async fn record(state: &AppState, s: &Session, action: &str, what: &str) -> Result<(), Response> {
+    crate::access_log::record(state.store.as_ref(), &who(s), &s.role, action, what)
+        .await
+        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("access log: {e}")))
 }
 
 /// The page language: `?lang=` (remembered in a cookie), else the cookie, else Korean.
@@ -142,25 +164,35 @@ struct LoginError {
     error: Option<String>,
 }
 
+/// The cookie that carries the sign-in form's CSRF token (there is no
+/// session yet to bind it to): the form must echo it, which a page of
+/// another origin cannot do.
+const LOGIN_COOKIE: &str = "gamsa_login";
+
 async fn login_page(
     State(state): State<AppState>,
     lang: Language,
+    jar: CookieJar,
     Query(q): Query<LoginError>,
 ) -> Response {
     let l = lang.0;
-    page(
-        &state,
-        lang,
-        l.t("sign_in"),
-        None,
-        pages::login(l, q.error.is_some()),
-    )
+    let token = crate::tokens::generate("login");
+    let mut cookie = Cookie::new(LOGIN_COOKIE, token.clone());
+    cookie.set_http_only(true);
+    cookie.set_same_site(axum_extra::extract::cookie::SameSite::Strict);
+    cookie.set_secure(state.secure_cookies);
+    cookie.set_path("/login");
+    let body = pages::login(l, q.error.is_some(), &token);
+    let resp = page(&state, lang, l.t("sign_in"), None, body);
+    (jar.add(cookie), resp).into_response()
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     user: String,
     password: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 async fn login(
@@ -168,6 +200,12 @@ async fn login(
     jar: CookieJar,
     Form(f): Form<LoginForm>,
 ) -> Response {
+    let expected = jar.get(LOGIN_COOKIE).map(|c| c.value().to_string());
+    if f.csrf.is_empty() || expected.as_deref() != Some(f.csrf.as_str()) {
+        tracing::warn!(user = %f.user, "refused sign-in: missing or wrong CSRF token");
+        return Refused("missing or wrong CSRF token; reload the sign-in page").into_response();
+    }
+    let jar = jar.remove(Cookie::build(LOGIN_COOKIE).path("/login"));
     match auth::sign_in(&state, &f.user, &f.password, state.secure_cookies).await {
         Ok(Some(cookie)) => {
             tracing::info!(user = %f.user, "signed in");
@@ -203,6 +241,20 @@ async fn logout(
         Redirect::to("/login"),
     )
         .into_response()
+}
+
+async fn index(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Language) -> Response {
+    let items = match state
+        .checklists
+        .evaluate(state.store.as_ref(), &[], None)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
+    };
+    let body = pages::index(lang.0, &state.checklists.catalogs, &items);
+    let title = lang.0.t("catalogs");
+    page(&state, lang, title, Some(&s), body)
 }
 
 #[derive(Deserialize)]
@@ -265,13 +317,26 @@ async fn item(
         .evidence_by_ids(result.evidence.clone())
         .await
         .unwrap_or_default();
+    if let Err(r) = record(
+        &state,
+        &s,
+        crate::access_log::ITEM_VIEW,
+        &format!("{catalog}/{id}"),
+    )
+    .await
+    {
+        return r;
+    }
     tracing::info!(user = %s.user, role = %s.role, catalog = %catalog, item = %id, "item viewed");
+    let history = state.snapshots.history(&catalog, &id).await;
     let body = pages::item(pages::ItemPage {
         lang: lang.0,
         catalog: c,
         item,
         result,
         evidence: &evidence,
+        history: &history,
+        group: group.as_deref(),
         can_write: s.can_write(),
         csrf: &s.csrf,
     });
@@ -279,13 +344,39 @@ async fn item(
 }
 
 async fn hosts(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Language) -> Response {
-    let agents = state.store.list_agents().await.unwrap_or_default();
+    let (agents, latest) = match (
+        state.store.list_agents().await,
+        state.store.latest_evidence().await,
+    ) {
+        (Ok(a), Ok(l)) => (a, l),
+        (Err(e), _) | (_, Err(e)) => {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
+    };
     let connected: Vec<String> = state
         .agents
         .lock()
         .map(|a| a.keys().cloned().collect())
         .unwrap_or_default();
-    let body = pages::hosts(lang.0, &agents, &connected, crate::state::now_ms());
+    let mut probes: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, pages::ProbeHealth>,
+    > = Default::default();
+    for e in latest {
+        let h = probes
+            .entry(e.host.clone())
+            .or_default()
+            .entry(e.probe.clone())
+            .or_default();
+        h.subjects += 1;
+        h.newest_ms = h
+            .newest_ms
+            .max(e.observed_at.map(|t| t.unix_millis()).unwrap_or(0));
+        if e.status == gamsa_proto::v1::Status::Error as i32 {
+            h.errors.push(format!("{}: {}", e.subject, e.error));
+        }
+    }
+    let body = pages::hosts(lang.0, &agents, &connected, &probes, crate::state::now_ms());
     page(&state, lang, "hosts", Some(&s), body)
 }
 

@@ -174,6 +174,77 @@ pub struct Source<'a> {
     pub collector_id: &'a str,
 }
 
+impl<'a> Source<'a> {
+    /// What the running collector exports from.
+    pub fn of(state: &'a crate::state::AppState) -> Self {
+        Self {
+            checklists: &state.checklists,
+            store: state.store.as_ref(),
+            data_dir: state.data_dir(),
+            config: &state.export,
+            collector_id: &state.collector_id,
+        }
+    }
+}
+
+/// An export as the API and the dashboard ask for it (query parameters).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Query {
+    pub catalog: String,
+    #[serde(default)]
+    pub form: String,
+    pub format: String,
+    #[serde(default)]
+    pub group: String,
+    /// "true", "1" or "on" (an HTML checkbox).
+    #[serde(default)]
+    pub redact_ips: String,
+    /// age recipients, separated by commas or white space.
+    #[serde(default)]
+    pub encrypt_to: String,
+}
+
+/// Splits a list of age recipients given in one field.
+pub fn recipients(field: &str) -> Vec<String> {
+    field
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Query {
+    pub fn request(&self) -> Result<Request, ExportError> {
+        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        Ok(Request {
+            catalog: self.catalog.clone(),
+            form: some(&self.form),
+            format: self.format.parse().map_err(ExportError::BadRequest)?,
+            group: some(&self.group),
+            redact_ips: matches!(self.redact_ips.as_str(), "true" | "1" | "on"),
+        })
+    }
+}
+
+/// Builds the export, encrypts it to `recipients` (when any) and records in
+/// the access log who took it, before it is handed out.
+pub async fn deliver(
+    src: &Source<'_>,
+    req: &Request,
+    recipients: &[String],
+    who: &str,
+    role: &str,
+) -> Result<Output, ExportError> {
+    let out = export(src, req).await?.encrypted_to(recipients)?;
+    let mut what = req.describe();
+    if !recipients.is_empty() {
+        what.push_str(" encrypted");
+    }
+    crate::access_log::record(src.store, who, role, crate::access_log::EXPORT, &what).await?;
+    Ok(out)
+}
+
 /// Korean time for forms, e.g. "2025-03-02 09:00 KST".
 pub fn kst(ms: i64) -> String {
     if ms <= 0 {

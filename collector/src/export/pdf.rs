@@ -13,6 +13,8 @@ use printpdf::{
     Color, FontId, Greyscale, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
     PdfSaveOptions, Point, Pt, Rect, TextItem,
 };
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,18 +37,22 @@ struct Font {
     parsed: ParsedFont,
     id: FontId,
     units_per_em: f32,
+    /// Advance width per character, in font units: the cmap lookup is slow
+    /// and line breaking measures the same characters again and again.
+    advances: RefCell<HashMap<char, f32>>,
 }
 
 impl Font {
+    fn advance(&self, c: char) -> f32 {
+        *self.advances.borrow_mut().entry(c).or_insert_with(|| {
+            let gid = self.parsed.lookup_glyph_index(c as u32).unwrap_or(0);
+            f32::from(self.parsed.get_horizontal_advance(gid))
+        })
+    }
+
     /// Width of `text` in millimetres at `size` points.
     fn width(&self, text: &str, size: f32) -> f32 {
-        let units: f32 = text
-            .chars()
-            .map(|c| {
-                let gid = self.parsed.lookup_glyph_index(c as u32).unwrap_or(0);
-                f32::from(self.parsed.get_horizontal_advance(gid))
-            })
-            .sum();
+        let units: f32 = text.chars().map(|c| self.advance(c)).sum();
         units / self.units_per_em * size * PT_MM
     }
 
@@ -100,6 +106,7 @@ fn load_font(path: &Path, doc: &mut PdfDocument) -> Result<Font, PdfError> {
         parsed,
         id,
         units_per_em,
+        advances: RefCell::default(),
     })
 }
 

@@ -47,6 +47,8 @@ pub struct Body {
     /// SHA-256 of the previous snapshot's body; None for the first.
     pub previous: Option<String>,
     pub created_at: String,
+    /// Who asked for it: "schedule", "cli:<login>", "dashboard:<user>", "api:<token>".
+    pub taken_by: String,
     pub collector: CollectorIdentity,
     pub catalogs: Vec<CatalogVersion>,
     pub items: Vec<ItemResult>,
@@ -61,6 +63,7 @@ pub struct Header {
     pub sequence: u64,
     pub previous: Option<String>,
     pub created_at: String,
+    pub taken_by: String,
     pub collector: CollectorIdentity,
 }
 

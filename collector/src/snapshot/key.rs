@@ -92,6 +92,15 @@ pub fn public_pem(key: &VerifyingKey) -> String {
     key.to_public_key_pem(LineEnding::LF).unwrap_or_default()
 }
 
+/// SHA-256 of the key's SPKI DER form, lower-case hex: what an auditor
+/// compares with the fingerprint the collector's admin published
+/// (`openssl pkey -pubin -in snapshot-signing.pub -outform DER | sha256sum`).
+pub fn fingerprint(key: &VerifyingKey) -> String {
+    key.to_public_key_der()
+        .map(|d| super::canonical::sha256_hex(d.as_bytes()))
+        .unwrap_or_default()
+}
+
 /// Reads an auditor's copy of the public key.
 pub fn read_public(path: &Path) -> Result<VerifyingKey, KeyError> {
     let pem = std::fs::read_to_string(path).map_err(io(path))?;
@@ -120,6 +129,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let public = read_public(&public_path(dir.path())).unwrap();
         assert_eq!(public, a.verifying_key());
+        assert_eq!(fingerprint(&public).len(), 64);
         let e = read_public(&private_path(dir.path()))
             .unwrap_err()
             .to_string();

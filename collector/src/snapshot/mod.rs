@@ -6,23 +6,29 @@
 //! chained to the previous snapshot and signed with the collector's Ed25519
 //! key (`key`, `seal`), written once into `<data_dir>/snapshots/`
 //! (`archive`), taken on a schedule (`schedule`) or on demand, and checked
-//! offline with nothing but the public key (`seal::verify`, `chain`).
+//! offline with nothing but the public key (`seal::verify`, `chain`), and
+//! compared (`diff`): which items changed verdict between two days. The
+//! snapshots are also the source of an item's verdict history, so the
+//! history an auditor reads is exactly what was signed.
 
 pub mod archive;
 pub mod canonical;
 pub mod chain;
 pub mod contents;
+pub mod diff;
 pub mod key;
 pub mod schedule;
 pub mod seal;
 
 use crate::checklists::Checklists;
+use crate::export::{ExportError, Output};
 use crate::store::Store;
 use anyhow::Context;
 use archive::{Archive, Entry};
 use chrono::{DateTime, SecondsFormat, Utc};
 use contents::{Body, CollectorIdentity};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +77,31 @@ pub struct Created {
     pub removed: Vec<Entry>,
 }
 
+/// A stored snapshot as listed: its file and the hash it records.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listed {
+    pub id: String,
+    pub sequence: u64,
+    pub created_at: String,
+    pub sha256: String,
+    pub taken_by: String,
+    pub bytes: u64,
+}
+
+/// One point of an item's verdict history: what a snapshot froze for it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPoint {
+    pub snapshot: String,
+    pub sequence: u64,
+    pub created_at: String,
+    /// None when the item is not in that snapshot.
+    pub verdict: Option<String>,
+    /// Set when the snapshot could not be read or does not verify.
+    pub error: Option<String>,
+}
+
 /// Takes and finds this collector's snapshots.
 pub struct Snapshots {
     pub data_dir: PathBuf,
@@ -80,6 +111,9 @@ pub struct Snapshots {
     checklists: Arc<Checklists>,
     store: Arc<dyn Store>,
     creating: tokio::sync::Mutex<()>,
+    /// Verified verdicts by snapshot id. Files are never rewritten, so an
+    /// entry stays true for as long as its file exists.
+    verdicts: std::sync::Mutex<HashMap<String, Arc<diff::Verdicts>>>,
 }
 
 impl Snapshots {
@@ -98,7 +132,22 @@ impl Snapshots {
             checklists,
             store,
             creating: tokio::sync::Mutex::new(()),
+            verdicts: Default::default(),
         }
+    }
+
+    pub fn config(&self) -> &SnapshotConfig {
+        &self.config
+    }
+
+    /// The public half of the signing key (made on first use), the file
+    /// auditors verify with.
+    pub fn public_key(&self) -> anyhow::Result<ed25519_dalek::VerifyingKey> {
+        Ok(key::load_or_create(&self.data_dir)?.verifying_key())
+    }
+
+    fn key_name(&self) -> String {
+        key::public_path(&self.data_dir).display().to_string()
     }
 
     /// The newest stored snapshot, checked with this collector's own key
@@ -109,15 +158,15 @@ impl Snapshots {
         };
         let bytes = std::fs::read(&newest.path)
             .with_context(|| format!("{}: cannot read", newest.path.display()))?;
-        let name = key::public_path(&self.data_dir).display().to_string();
-        let v = seal::verify(&newest.path, &bytes, key, &name)
+        let v = seal::verify(&newest.path, &bytes, key, &self.key_name())
             .context("the newest snapshot does not verify; refusing to chain onto it")?;
         Ok(Some(v))
     }
 
     /// Freezes the current verdicts into a new signed snapshot, then applies
-    /// retention.
-    pub async fn create(&self) -> anyhow::Result<Created> {
+    /// retention. `taken_by` says who asked ("schedule", "cli:root",
+    /// "dashboard:lee", "api:ci").
+    pub async fn create(&self, taken_by: &str) -> anyhow::Result<Created> {
         let _one_at_a_time = self.creating.lock().await;
         let key = key::load_or_create(&self.data_dir)?;
         let head = self.head(&key.verifying_key())?;
@@ -134,6 +183,7 @@ impl Snapshots {
             sequence,
             previous: head.map(|h| h.sha256),
             created_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            taken_by: taken_by.to_string(),
             collector: CollectorIdentity {
                 id: self.collector_id.clone(),
                 public_key: key::public_pem(&key.verifying_key()),
@@ -151,6 +201,11 @@ impl Snapshots {
         let removed = self
             .archive
             .prune(self.config.keep, self.config.max_age, Utc::now())?;
+        if let Ok(mut cache) = self.verdicts.lock() {
+            for r in &removed {
+                cache.remove(&r.id);
+            }
+        }
         let entry = archive::list_dir(&self.archive.dir)?
             .into_iter()
             .find(|e| e.path == path)
@@ -160,5 +215,152 @@ impl Snapshots {
             sha256,
             removed,
         })
+    }
+
+    /// The snapshot `id` (file stem or sequence number) and its bytes.
+    pub fn read(&self, id: &str) -> anyhow::Result<Option<(Entry, Vec<u8>)>> {
+        let Some(entry) = self.archive.find(id)? else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(&entry.path)
+            .with_context(|| format!("{}: cannot read", entry.path.display()))?;
+        Ok(Some((entry, bytes)))
+    }
+
+    /// The snapshot `id` as a download, encrypted to `recipients` when any;
+    /// who took it is recorded in the access log before it is handed out.
+    pub async fn download(
+        &self,
+        id: &str,
+        recipients: &[String],
+        who: &str,
+        role: &str,
+    ) -> Result<Option<Output>, ExportError> {
+        let Some((entry, bytes)) = self.read(id)? else {
+            return Ok(None);
+        };
+        let out = Output {
+            bytes,
+            content_type: "application/json",
+            file_name: format!("{}.json", entry.id),
+        }
+        .encrypted_to(recipients)?;
+        let mut what = entry.id.clone();
+        if !recipients.is_empty() {
+            what.push_str(" encrypted");
+        }
+        crate::access_log::record(
+            self.store.as_ref(),
+            who,
+            role,
+            crate::access_log::SNAPSHOT_DOWNLOAD,
+            &what,
+        )
+        .await?;
+        Ok(Some(out))
+    }
+
+    /// Stored snapshots, newest first, with the hash and author each records.
+    pub async fn list(&self) -> anyhow::Result<Vec<Listed>> {
+        let entries = self.archive.list()?;
+        tokio::task::spawn_blocking(move || {
+            let mut out: Vec<Listed> = entries
+                .into_iter()
+                .map(|e| {
+                    let bytes = std::fs::read(&e.path).unwrap_or_default();
+                    #[derive(serde::Deserialize)]
+                    struct File {
+                        sha256: String,
+                        body: contents::Header,
+                    }
+                    let file: Option<File> = serde_json::from_slice(&bytes).ok();
+                    Listed {
+                        id: e.id,
+                        sequence: e.sequence,
+                        created_at: e.created.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        sha256: file.as_ref().map(|f| f.sha256.clone()).unwrap_or_default(),
+                        taken_by: file.map(|f| f.body.taken_by).unwrap_or_default(),
+                        bytes: bytes.len() as u64,
+                    }
+                })
+                .collect();
+            out.reverse();
+            out
+        })
+        .await
+        .context("listing snapshots")
+    }
+
+    /// The verdicts of snapshot `entry`, verified with this collector's key.
+    fn verified_verdicts(&self, entry: &Entry) -> Result<Arc<diff::Verdicts>, String> {
+        if let Some(v) = self
+            .verdicts
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&entry.id).cloned())
+        {
+            return Ok(v);
+        }
+        let key = self.public_key().map_err(|e| format!("{e:#}"))?;
+        let bytes = std::fs::read(&entry.path)
+            .map_err(|e| format!("{}: cannot read: {e}", entry.path.display()))?;
+        seal::verify(&entry.path, &bytes, &key, &self.key_name()).map_err(|e| e.to_string())?;
+        let v = Arc::new(diff::verdicts(&entry.path, &bytes).map_err(|e| e.to_string())?);
+        if let Ok(mut cache) = self.verdicts.lock() {
+            cache.insert(entry.id.clone(), v.clone());
+        }
+        Ok(v)
+    }
+
+    /// Compares two stored snapshots (ids or sequence numbers), both verified.
+    pub async fn diff(self: &Arc<Self>, from: &str, to: &str) -> anyhow::Result<diff::Diff> {
+        let this = self.clone();
+        let (from, to) = (from.to_string(), to.to_string());
+        tokio::task::spawn_blocking(move || {
+            let side = |id: &str| -> anyhow::Result<Arc<diff::Verdicts>> {
+                let entry = this
+                    .archive
+                    .find(id)?
+                    .with_context(|| format!("no snapshot {id}"))?;
+                this.verified_verdicts(&entry).map_err(anyhow::Error::msg)
+            };
+            let (a, b) = (side(&from)?, side(&to)?);
+            Ok(diff::diff(&a, &b))
+        })
+        .await
+        .context("comparing snapshots")?
+    }
+
+    /// The verdict of `catalog`/`item` in every stored snapshot, oldest first.
+    pub async fn history(self: &Arc<Self>, catalog: &str, item: &str) -> Vec<HistoryPoint> {
+        let this = self.clone();
+        let key = (catalog.to_string(), item.to_string());
+        tokio::task::spawn_blocking(move || {
+            let entries = match this.archive.list() {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list snapshots for the verdict history");
+                    return vec![];
+                }
+            };
+            entries
+                .into_iter()
+                .map(|e| {
+                    let v = this.verified_verdicts(&e);
+                    HistoryPoint {
+                        snapshot: e.id.clone(),
+                        sequence: e.sequence,
+                        created_at: e.created.to_rfc3339_opts(SecondsFormat::Secs, true),
+                        verdict: v
+                            .as_ref()
+                            .ok()
+                            .and_then(|v| v.items.get(&key).map(|i| i.verdict.clone())),
+                        error: v.err(),
+                    }
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
     }
 }

@@ -2,11 +2,10 @@
 //! at 00:00 Asia/Seoul, the day boundary Korean auditors count in).
 //!
 //! Collectors sharing one PostgreSQL store all wake at the same instant; the
-//! snapshot must be taken once for the fleet. `fleet_lock` is where the
-//! store's lock decides which collector takes it.
+//! snapshot must be taken once for the fleet: `take_due` is the step a
+//! store lease wraps.
 
 use super::Snapshots;
-use crate::store::Store;
 use chrono::{DateTime, Utc};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -40,15 +39,6 @@ impl Schedule {
     }
 }
 
-/// Whether this collector takes the snapshot due at `slot`.
-///
-/// Plug the fleet-wide lock in here: `store.try_lock(&format!("snapshot:{slot}"))`
-/// (being added to `Store` for PostgreSQL). Until it exists, every collector
-/// takes its own snapshot, which is right for the single SQLite collector.
-async fn fleet_lock(_store: &dyn Store, _slot: &str) -> anyhow::Result<bool> {
-    Ok(true)
-}
-
 /// Sleeps until `at` by the wall clock, in steps, so that a clock that is
 /// corrected (NTP) while waiting does not shift the snapshot.
 async fn sleep_until(at: DateTime<Utc>) {
@@ -61,10 +51,25 @@ async fn sleep_until(at: DateTime<Utc>) {
     }
 }
 
+/// Takes the snapshot due at `slot` now and logs the outcome: the one step
+/// a fleet-wide lease wraps, so that collectors sharing a store take each
+/// slot's snapshot once.
+pub async fn take_due(snapshots: &Snapshots, slot: DateTime<Utc>) {
+    match snapshots.create(TAKEN_BY).await {
+        Ok(c) => tracing::info!(
+            %slot, id = %c.entry.id, sha256 = %c.sha256, removed = c.removed.len(),
+            "scheduled snapshot taken"
+        ),
+        Err(e) => tracing::error!(%slot, error = %format!("{e:#}"), "scheduled snapshot failed"),
+    }
+}
+
+/// The `takenBy` of scheduled snapshots.
+pub const TAKEN_BY: &str = "schedule";
+
 /// Takes a snapshot at every scheduled time until `stop` turns true.
 pub async fn run(
     snapshots: Arc<Snapshots>,
-    store: Arc<dyn Store>,
     schedule: Schedule,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -78,21 +83,26 @@ pub async fn run(
             _ = sleep_until(next) => {}
             _ = stop.wait_for(|v| *v) => return,
         }
-        let slot = next.to_rfc3339();
-        match fleet_lock(store.as_ref(), &slot).await {
-            Ok(true) => match snapshots.create().await {
-                Ok(c) => tracing::info!(
-                    id = %c.entry.id, sha256 = %c.sha256, removed = c.removed.len(),
-                    "scheduled snapshot taken"
-                ),
-                Err(e) => tracing::error!(error = %format!("{e:#}"), "scheduled snapshot failed"),
-            },
-            Ok(false) => tracing::info!(%slot, "another collector takes this snapshot"),
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "snapshot lock failed; snapshot skipped")
-            }
-        }
+        take_due(&snapshots, next).await;
     }
+}
+
+/// Starts the scheduler of `[snapshots]` (when enabled) as a background task
+/// that ends when `stop` turns true. It is not one of the collector's
+/// server tasks: a schedule without a future time ends the scheduler, not
+/// the collector.
+pub fn spawn(
+    config: &super::SnapshotConfig,
+    snapshots: Arc<Snapshots>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    if config.enabled {
+        let schedule =
+            Schedule::parse(&config.schedule, &config.timezone).map_err(anyhow::Error::msg)?;
+        tracing::info!(schedule = %config.schedule, timezone = %config.timezone, "snapshots scheduled");
+        tokio::spawn(run(snapshots, schedule, stop));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -131,6 +131,10 @@ pub trait Store: Send + Sync {
     async fn delete_token(&self, hash: &str) -> Result<()>;
     /// An uploaded document by SHA-256: (file name, content).
     async fn file(&self, sha256: &str) -> Result<Option<(String, Vec<u8>)>>;
+    /// Appends one record to the access log (never rewritten).
+    async fn append_access(&self, a: crate::access_log::Access) -> Result<()>;
+    /// The newest `limit` access records, newest first.
+    async fn access_log(&self, limit: u32) -> Result<Vec<crate::access_log::Access>>;
     /// Stores a token's hash.
     async fn create_token(&self, hash: &str, token: TokenRecord) -> Result<()>;
     /// Finds a live token by hash. Enrolment tokens are consumed: once used

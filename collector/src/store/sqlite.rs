@@ -93,6 +93,12 @@ CREATE TABLE users (
     password_hash TEXT NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE access_log (
+    id          INTEGER PRIMARY KEY,
+    body        TEXT NOT NULL
+);
+"#,
 ];
 
 /// Upper bound of rows in one group commit.
@@ -617,6 +623,37 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn append_access(&self, a: crate::access_log::Access) -> Result<()> {
+        self.with_conn(move |c| {
+            let body = serde_json::to_string(&a).map_err(|e| StoreError::Db(e.to_string()))?;
+            c.execute("INSERT INTO access_log (body) VALUES (?1)", [body])
+                .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn access_log(&self, limit: u32) -> Result<Vec<crate::access_log::Access>> {
+        self.with_conn(move |c| {
+            let mut stmt = c
+                .prepare("SELECT body FROM access_log ORDER BY id DESC LIMIT ?1")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([limit.max(1)], |r| r.get::<_, String>(0))
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for body in rows {
+                let body = body.map_err(db_err)?;
+                out.push(
+                    serde_json::from_str(&body)
+                        .map_err(|e| StoreError::Db(format!("access_log: {e}")))?,
+                );
+            }
+            Ok(out)
         })
         .await
     }

@@ -1,0 +1,123 @@
+//! Snapshots over HTTP: list, take one (admins and operators), download
+//! (anyone signed in, recorded in the access log, optionally encrypted to an
+//! age recipient), the public key auditors verify with, and the items that
+//! changed verdict between two snapshots.
+
+use super::{caller_name, require_writer, ApiError};
+use crate::state::AppState;
+use crate::store::TokenRecord;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/snapshots", get(list).post(create))
+        .route("/api/v1/snapshots/public-key", get(public_key))
+        .route("/api/v1/snapshots/diff", get(diff))
+        .route("/api/v1/snapshots/{id}", get(download))
+}
+
+fn internal(e: anyhow::Error) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let key = state.snapshots.public_key().map_err(internal)?;
+    Ok(Json(json!({
+        "snapshots": state.snapshots.list().await.map_err(internal)?,
+        "publicKeyFingerprint": crate::snapshot::key::fingerprint(&key),
+    })))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<TokenRecord>,
+) -> Result<Json<Value>, ApiError> {
+    require_writer(&caller)?;
+    let who = caller_name(&caller);
+    let c = state.snapshots.create(&who).await.map_err(internal)?;
+    crate::access_log::record(
+        state.store.as_ref(),
+        &who,
+        &caller.role,
+        crate::access_log::SNAPSHOT_CREATE,
+        &c.entry.id,
+    )
+    .await?;
+    tracing::info!(by = %who, id = %c.entry.id, "snapshot taken");
+    Ok(Json(json!({
+        "id": c.entry.id,
+        "sequence": c.entry.sequence,
+        "sha256": c.sha256,
+        "removed": c.removed.iter().map(|e| &e.id).collect::<Vec<_>>(),
+    })))
+}
+
+/// The SPKI PEM of the snapshot signing key.
+pub fn public_key_response(state: &AppState) -> Result<Response, ApiError> {
+    let key = state.snapshots.public_key().map_err(internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-pem-file".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"snapshot-signing.pub\"".to_string(),
+            ),
+            (
+                header::HeaderName::from_static("x-gamsa-key-fingerprint"),
+                crate::snapshot::key::fingerprint(&key),
+            ),
+        ],
+        crate::snapshot::key::public_pem(&key),
+    )
+        .into_response())
+}
+
+async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError> {
+    public_key_response(&state)
+}
+
+#[derive(Deserialize)]
+pub struct DiffParams {
+    from: String,
+    to: String,
+}
+
+async fn diff(
+    State(state): State<AppState>,
+    Query(p): Query<DiffParams>,
+) -> Result<Json<crate::snapshot::diff::Diff>, ApiError> {
+    state
+        .snapshots
+        .diff(&p.from, &p.to)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("{e:#}")))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadParams {
+    #[serde(default)]
+    encrypt_to: String,
+}
+
+async fn download(
+    State(state): State<AppState>,
+    Extension(caller): Extension<TokenRecord>,
+    Path(id): Path<String>,
+    Query(p): Query<DownloadParams>,
+) -> Result<Response, ApiError> {
+    let recipients = crate::export::recipients(&p.encrypt_to);
+    let out = state
+        .snapshots
+        .download(&id, &recipients, &caller_name(&caller), &caller.role)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot {id}")))?;
+    Ok(super::exports::response(out))
+}

@@ -1,0 +1,387 @@
+//! Signed snapshots through the real command line: `snapshot create`,
+//! `list`, `verify` (offline, with only the public key), `diff`, and the
+//! schedule while serving. A changed byte or a removed snapshot fails with
+//! a message naming the file and what is wrong.
+
+mod fixture;
+
+use fixture::{ok, run, stderr, stdout, DataDir, Host};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Snapshot files in `dir`, oldest first.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut f: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    f.sort();
+    f
+}
+
+/// `snapshot verify FILE --public-key KEY [--chain DIR]`, run offline: no
+/// configuration, in a directory of its own.
+fn verify(file: &Path, key: &Path, chain: Option<&Path>) -> std::process::Output {
+    let mut args = vec![
+        "snapshot",
+        "verify",
+        file.to_str().unwrap(),
+        "--public-key",
+        key.to_str().unwrap(),
+    ];
+    if let Some(c) = chain {
+        args.extend(["--chain", c.to_str().unwrap()]);
+    }
+    run(&args)
+}
+
+/// Copies the snapshots and public key away from the collector, as an
+/// auditor receives them.
+fn auditor_copy(d: &DataDir) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let copy = tempfile::tempdir().unwrap();
+    let chain = copy.path().join("chain");
+    std::fs::create_dir(&chain).unwrap();
+    for f in files(&d.snapshots()) {
+        std::fs::copy(&f, chain.join(f.file_name().unwrap())).unwrap();
+    }
+    let key = copy.path().join("collector.pub");
+    std::fs::copy(d.public_key(), &key).unwrap();
+    (copy, chain, key)
+}
+
+#[tokio::test]
+async fn create_list_verify_and_diff() {
+    let d = DataDir::new();
+    d.add(fixture::fleet()).await;
+    let first = d.cli_ok(&["snapshot", "create"]);
+    let (path1, hash1) = first.trim().split_once('\t').unwrap();
+    assert!(path1.ends_with(".json") && hash1.len() == 64, "{first}");
+    let mode = std::fs::metadata(path1).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "snapshots are private");
+
+    // db-1's backups move home from Tokyo, and an operator attests the
+    // restore test.
+    d.add(vec![Host {
+        observed_ms: fixture::now(),
+        ..Host::new("db-1", "db")
+    }
+    .backup("s3://emr-backup-kr", "KR")])
+        .await;
+    d.attest("emr-s014", "1.2", "1.2-1", "Y").await;
+    let second = d.cli_ok(&["snapshot", "create"]);
+    let (path2, hash2) = second.trim().split_once('\t').unwrap();
+    assert_ne!(hash1, hash2);
+
+    let list = d.cli_ok(&["snapshot", "list"]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(
+        lines[0].contains("#2") && lines[0].contains(hash2),
+        "{list}"
+    );
+    assert!(
+        lines[1].contains("#1") && lines[1].contains(hash1),
+        "{list}"
+    );
+    assert!(lines[0].contains("cli:"), "who took it: {list}");
+
+    // Offline: only the copied files and the public key.
+    let (_copy, chain, key) = auditor_copy(&d);
+    let copied2 = chain.join(Path::new(path2).file_name().unwrap());
+    let o = verify(&copied2, &key, Some(&chain));
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("{}: verified: snapshot #2", copied2.display())),
+        "{out}"
+    );
+    assert!(out.contains(hash2), "{out}");
+    assert!(
+        out.contains("2 snapshot(s) verified, #1 to #2") && out.contains("first snapshot"),
+        "{out}"
+    );
+
+    // What changed: 4.3 (backups home) and 1.2 (attested), by id and by file.
+    let diff = d.cli_ok(&["snapshot", "diff", "1", "2"]);
+    assert!(diff.contains("emr-s014/4.3\tN → Y"), "{diff}");
+    assert!(diff.contains("emr-s014/1.2\tUNKNOWN → P"), "{diff}");
+    assert!(diff.contains("unchanged"), "{diff}");
+    let copied1 = chain.join(Path::new(path1).file_name().unwrap());
+    let json = ok(&[
+        "snapshot",
+        "diff",
+        copied1.to_str().unwrap(),
+        copied2.to_str().unwrap(),
+        "--public-key",
+        key.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let changed: Vec<(String, String, String)> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                format!(
+                    "{}/{}",
+                    c["catalog"].as_str().unwrap(),
+                    c["id"].as_str().unwrap()
+                ),
+                c["from"].as_str().unwrap_or("—").to_string(),
+                c["to"].as_str().unwrap_or("—").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        changed.contains(&("emr-s014/4.3".into(), "N".into(), "Y".into())),
+        "{changed:?}"
+    );
+    assert_eq!(v["from"]["sha256"], hash1);
+    assert_eq!(v["to"]["sha256"], hash2);
+
+    // Snapshots are never rewritten: the first file is byte for byte what it was.
+    let o = verify(&copied1, &key, None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(path1).unwrap(),
+        std::fs::read(&copied1).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn one_changed_byte_fails_naming_the_file() {
+    let d = DataDir::new();
+    d.add(fixture::fleet()).await;
+    d.cli_ok(&["snapshot", "create"]);
+    d.cli_ok(&["snapshot", "create"]);
+    let (copy, chain, key) = auditor_copy(&d);
+    let original = files(&chain)[1].clone();
+    let bytes = std::fs::read(&original).unwrap();
+
+    // Each way of changing one byte, and the message that names it.
+    let verdict_at = bytes
+        .windows(13)
+        .position(|w| w == b"\"verdict\":\"N\"")
+        .unwrap()
+        + 11;
+    let signature_at = bytes
+        .windows(13)
+        .rposition(|w| w == b"\"signature\":\"")
+        .unwrap()
+        + 14;
+    let hash_at = bytes
+        .windows(10)
+        .rposition(|w| w == b"\"sha256\":\"")
+        .unwrap()
+        + 12;
+    let mut spaced = bytes.clone();
+    spaced.insert(1, b' ');
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "a verdict",
+            flip(&bytes, verdict_at, b'Y'),
+            "content hash mismatch",
+        ),
+        (
+            "the signature",
+            flip(&bytes, signature_at, other_than(bytes[signature_at])),
+            "signature does not verify",
+        ),
+        (
+            "the recorded hash",
+            flip(&bytes, hash_at, other_than(bytes[hash_at])),
+            "content hash mismatch",
+        ),
+        (
+            "a quote",
+            flip(&bytes, verdict_at - 1, b' '),
+            "not a gamsa snapshot",
+        ),
+        ("an added space", spaced, "not the canonical form"),
+    ];
+    for (what, changed, message) in cases {
+        assert_ne!(changed, bytes, "{what}");
+        let file = copy
+            .path()
+            .join(format!("changed-{}.json", what.replace(' ', "-")));
+        std::fs::write(&file, &changed).unwrap();
+        let o = verify(&file, &key, None);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{what}: accepted");
+        assert!(
+            err.contains(&file.display().to_string()) && err.contains(message),
+            "{what}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+
+    // In the chain directory, the chain check names the changed member.
+    std::fs::write(&original, flip(&bytes, verdict_at, b'Y')).unwrap();
+    let o = verify(&files(&chain)[0], &key, Some(&chain));
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(&original.display().to_string()) && err.contains("altered"),
+        "{err}"
+    );
+
+    // Another collector's key: the signature does not verify.
+    let other = DataDir::new();
+    other.cli_ok(&["snapshot", "create"]);
+    let o = verify(&files(&chain)[0], &other.public_key(), None);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("signature does not verify") && err.contains("different key"),
+        "{err}"
+    );
+}
+
+/// A base64 or hex digit other than `b`.
+fn other_than(b: u8) -> u8 {
+    if b == b'0' {
+        b'1'
+    } else {
+        b'0'
+    }
+}
+
+fn flip(bytes: &[u8], at: usize, to: u8) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[at] = to;
+    b
+}
+
+#[tokio::test]
+async fn a_removed_snapshot_breaks_the_chain() {
+    let d = DataDir::new();
+    d.add(fixture::fleet()).await;
+    for _ in 0..4 {
+        d.cli_ok(&["snapshot", "create"]);
+    }
+    let (_copy, chain, key) = auditor_copy(&d);
+    let all = files(&chain);
+    assert_eq!(all.len(), 4);
+
+    // The middle one removed: named, with its neighbours.
+    std::fs::remove_file(&all[1]).unwrap();
+    let o = verify(&all[3], &key, Some(&chain));
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("snapshot #2 is missing from the chain")
+            && err.contains(&all[2].display().to_string())
+            && err.contains(&all[0].display().to_string()),
+        "{err}"
+    );
+    // A file that is not part of the chain is named too.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let lone = elsewhere.path().join("00000001-20250101T000000Z.json");
+    std::fs::copy(&all[0], &lone).unwrap();
+    let o = verify(&all[3], &key, Some(elsewhere.path()));
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("not part of the chain"), "{err}");
+
+    // The oldest removed (as retention does): the rest still verifies, and
+    // the summary says the predecessor was not checked.
+    std::fs::copy(d.snapshots().join(all[1].file_name().unwrap()), &all[1]).unwrap();
+    std::fs::remove_file(&all[0]).unwrap();
+    let o = verify(&all[3], &key, Some(&chain));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3 snapshot(s) verified, #2 to #4")
+            && stdout(&o).contains("not present (removed by retention)"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Renamed files are caught: #3's content under #2's name.
+    std::fs::remove_file(&all[1]).unwrap();
+    std::fs::rename(&all[2], &all[1]).unwrap();
+    let o = verify(&all[3], &key, Some(&chain));
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("the file name says snapshot #2 but it holds snapshot #3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn scheduled_snapshots_while_serving_with_retention() {
+    let d = DataDir::new();
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let config = d.dir.path().join("collector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[snapshots]\nschedule = \"* * * * * *\"\ntimezone = \"Asia/Seoul\"\nkeep = 3\n",
+            d.data().display(),
+            port(),
+            port()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(d.dir.path().join("serve.log")).unwrap();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_gamsa-collector"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env_remove("GAMSA_COLLECTOR_CONFIG")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // Every second a snapshot; wait until retention has removed some.
+    let start = std::time::Instant::now();
+    let newest = loop {
+        let f = if d.snapshots().exists() {
+            files(&d.snapshots())
+        } else {
+            vec![]
+        };
+        let newest_seq = f
+            .last()
+            .and_then(|p| p.file_name()?.to_str()?.get(..8)?.parse::<u64>().ok())
+            .unwrap_or(0);
+        if newest_seq >= 5 {
+            break f;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "no scheduled snapshots: {}",
+            fixture::read(&d.dir.path().join("serve.log"))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(
+        newest.len() <= 4,
+        "retention keeps 3 (a fourth may be mid-prune): {newest:?}"
+    );
+    let remaining = files(&d.snapshots());
+    assert!(remaining.len() <= 3 + 1, "{remaining:?}");
+    let o = verify(
+        remaining.last().unwrap(),
+        &d.public_key(),
+        Some(&d.snapshots()),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("removed by retention"),
+        "{}",
+        stdout(&o)
+    );
+    let last: serde_json::Value =
+        serde_json::from_str(&fixture::read(remaining.last().unwrap())).unwrap();
+    assert_eq!(last["body"]["takenBy"], "schedule");
+    assert!(fixture::read(&d.dir.path().join("serve.log")).contains("scheduled snapshot taken"));
+}
