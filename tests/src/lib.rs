@@ -210,6 +210,10 @@ impl Collector {
     }
 }
 
+/// Test agents ask for cloud metadata on loopback, where nothing answers:
+/// tests send no traffic beyond this machine (not even to 169.254.169.254).
+pub const NO_METADATA: &str = "[probes.region]\naws_url = \"http://127.0.0.1:9\"\ngcp_url = \"http://127.0.0.1:9\"\nazure_url = \"http://127.0.0.1:9\"\nopenstack_url = \"http://127.0.0.1:9\"\n";
+
 /// Writes an agent config for `collector` using credentials in `creds`.
 pub fn agent_config(
     dir: &Path,
@@ -222,7 +226,7 @@ pub fn agent_config(
     std::fs::write(
         &path,
         format!(
-            "agent_id = \"{name}\"\nhost = \"{name}\"\nstate_dir = \"{}\"\n{extra}\n[collector]\nendpoints = [\"https://127.0.0.1:{}\"]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nbatch_interval = \"100ms\"\n[probes.host]\ninterval = \"2s\"\n[probes.ports]\ninterval = \"2s\"\n[probes.tls]\ndiscover_local = false\n[probes.scan]\nenabled = false\n",
+            "agent_id = \"{name}\"\nhost = \"{name}\"\nstate_dir = \"{}\"\n{extra}\n[collector]\nendpoints = [\"https://127.0.0.1:{}\"]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nbatch_interval = \"100ms\"\n[probes.host]\ninterval = \"2s\"\n[probes.ports]\ninterval = \"2s\"\n[probes.tls]\ndiscover_local = false\n[probes.scan]\nenabled = false\n{NO_METADATA}",
             dir.join(format!("{name}-state")).display(),
             collector.grpc,
             creds.join("ca.crt").display(),
