@@ -126,6 +126,7 @@ pub fn summary(ev: &Evidence) -> String {
             },
             r.source
         ),
+        Some(Payload::NetworkRedundancy(r)) => redundancy_summary(r),
         Some(Payload::TimeSync(t)) => format!(
             "{} · daemon {} · est. error {} µs · offset {} µs · collector offset {}",
             if t.synchronised {
@@ -158,6 +159,35 @@ pub fn summary(ev: &Evidence) -> String {
         }
         None => String::new(),
     }
+}
+
+/// "2 uplinks (eno1 eno2) · bond0 active-backup 2/2 slaves up · 2 default
+/// routes, ECMP · resolvers 10.0.0.2 · VRRP keepalived · zone a".
+fn redundancy_summary(r: &gamsa_proto::v1::NetworkRedundancy) -> String {
+    let uplinks: Vec<&str> = r.active_uplinks.iter().map(|i| i.name.as_str()).collect();
+    let mut parts = vec![format!("{} uplinks ({})", uplinks.len(), uplinks.join(" "))];
+    for b in &r.bonds {
+        parts.push(format!(
+            "{} {} {}/{} slaves up",
+            b.name,
+            b.mode,
+            b.active_slaves.len(),
+            b.slaves.len()
+        ));
+    }
+    parts.push(format!(
+        "{} default routes{}",
+        r.default_routes.len(),
+        if r.ecmp { ", ECMP" } else { "" }
+    ));
+    parts.push(format!("resolvers {}", r.resolvers.join(" ")));
+    if r.vrrp_present {
+        parts.push(format!("VRRP {}", r.vrrp_processes.join(" ")));
+    }
+    if !r.zone.is_empty() {
+        parts.push(format!("zone {}", r.zone));
+    }
+    parts.join(" · ")
 }
 
 /// "TLS1.2 TLS1.3 · 0 weak suites · cert 89d left · trusted · name ok".
@@ -338,6 +368,46 @@ mod tests {
         assert_eq!(
             summary(&ev),
             "2 open: 22 443 · 1021 closed · 1 filtered · ports 1-1024 in 40 ms from 127.0.0.1"
+        );
+    }
+
+    #[test]
+    fn redundancy_rows_name_the_links() {
+        use gamsa_proto::v1::{Bond, NetInterface, NetworkRedundancy, Route};
+        let link = |n: &str| NetInterface {
+            name: n.into(),
+            ..Default::default()
+        };
+        let route = Route {
+            family: "ipv4".into(),
+            ..Default::default()
+        };
+        let ev = crate::evidence::observed(
+            "a",
+            "h",
+            "redundancy",
+            "h",
+            Payload::NetworkRedundancy(NetworkRedundancy {
+                active_uplinks: vec![link("eno1"), link("eno2")],
+                bonds: vec![Bond {
+                    name: "bond0".into(),
+                    mode: "active-backup".into(),
+                    slaves: vec!["eno1".into(), "eno2".into()],
+                    active_slaves: vec!["eno1".into()],
+                    ..Default::default()
+                }],
+                default_routes: vec![route.clone(), route],
+                ecmp: true,
+                resolvers: vec!["10.0.0.2".into()],
+                vrrp_present: true,
+                vrrp_processes: vec!["keepalived".into()],
+                zone: "a".into(),
+                ..Default::default()
+            }),
+        );
+        assert_eq!(
+            summary(&ev),
+            "2 uplinks (eno1 eno2) · bond0 active-backup 1/2 slaves up · 2 default routes, ECMP · resolvers 10.0.0.2 · VRRP keepalived · zone a"
         );
     }
 }
