@@ -8,11 +8,13 @@
 //! no real bond can be made; bonds are covered by the captured shapes.
 
 mod common;
+mod netns;
 
 use gamsa_agent::probes::kube::KubernetesConfig;
 use gamsa_agent::probes::redundancy::{RedundancyConfig, RedundancyProbe};
 use gamsa_agent::probes::Probe;
 use gamsa_proto::v1::{evidence::Payload, NetworkRedundancy};
+use netns::Netns;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -729,78 +731,33 @@ async fn this_machine_agrees_with_iproute2() {
     }
 }
 
-/// A network namespace made (and removed) by this test.
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Self {
-        let name = format!("gamsa-red-{}", std::process::id());
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(std::process::Stdio::null())
-            .status();
-        let out = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ip netns add (needs root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Netns(name)
-    }
-
-    fn ip(&self, args: &str) {
-        let out = Command::new("ip")
-            .args(["-n", &self.0])
-            .args(args.split_whitespace())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ip -n {} {args}: {}",
-            self.0,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// The real agent binary, run inside the namespace.
-    fn scan(&self, config: &Path) -> NetworkRedundancy {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.0])
-            .arg(env!("CARGO_BIN_EXE_gamsa-agent"))
-            .arg("-c")
-            .arg(config)
-            .args(["scan", "--once", "--probe", "redundancy"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let ev: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(ev["status"], "STATUS_OBSERVED", "{ev}");
-        serde_json::from_value(ev["networkRedundancy"].clone()).unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
+/// The real agent binary, run inside `ns`.
+fn scan_in(ns: &Netns, config: &Path) -> NetworkRedundancy {
+    let out = ns
+        .command(env!("CARGO_BIN_EXE_gamsa-agent"))
+        .arg("-c")
+        .arg(config)
+        .args(["scan", "--once", "--probe", "redundancy"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ev["status"], "STATUS_OBSERVED", "{ev}");
+    serde_json::from_value(ev["networkRedundancy"].clone()).unwrap()
 }
 
 #[test]
 fn network_namespace_with_two_links_and_multipath_defaults() {
-    let ns = Netns::new();
+    let ns = Netns::new("red");
     for (link, peer) in [("up0", "up0p"), ("up1", "up1p"), ("veth7", "veth7p")] {
         ns.ip(&format!("link add {link} type veth peer name {peer}"));
         ns.ip(&format!("link set {link} up"));
         ns.ip(&format!("link set {peer} up"));
     }
-    ns.ip("link set lo up");
     ns.ip("addr add 203.0.113.2/24 dev up0");
     ns.ip("addr add 198.51.100.2/24 dev up1");
     ns.ip("-6 addr add 2001:db8:1::2/64 dev up0 nodad");
@@ -817,9 +774,9 @@ fn network_namespace_with_two_links_and_multipath_defaults() {
         "host = \"ns-host\"\n[probes.redundancy]\nzone = \"zone-b\"\n",
     )
     .unwrap();
-    let r = ns.scan(&config);
+    let r = scan_in(&ns, &config);
     // procfs shows one IPv4 next hop; netlink shows both.
-    assert_eq!(agent_defaults(&r), iproute2_defaults(Some(&ns.0)));
+    assert_eq!(agent_defaults(&r), iproute2_defaults(Some(&ns.name)));
     assert_eq!(
         agent_defaults(&r),
         [
@@ -852,8 +809,8 @@ fn network_namespace_with_two_links_and_multipath_defaults() {
 
     // One link down: its next hops leave, as iproute2 agrees.
     ns.ip("link set up1 down");
-    let r = ns.scan(&config);
-    assert_eq!(agent_defaults(&r), iproute2_defaults(Some(&ns.0)));
+    let r = scan_in(&ns, &config);
+    assert_eq!(agent_defaults(&r), iproute2_defaults(Some(&ns.name)));
     assert!(
         agent_defaults(&r).iter().all(|(_, _, dev)| dev == "up0"),
         "{:?}",

@@ -6,10 +6,12 @@
 //! any connection), with the impact kept small (`max_rate`, `concurrency`,
 //! `connect_timeout`, addresses interleaved so no host takes the full rate),
 //! paused and resumed at the applicant's request (the collector's control
-//! message), and documented: every scan appends one JSON line to a local scan
-//! log (window, targets, ports, scanner addresses, counts). The log is the
-//! consent record, so a scan whose log cannot be opened does not run. The log
-//! keeps counts, not open ports: results stay in the (confidential) evidence.
+//! message), and documented: every scan appends two JSON lines to a local
+//! scan log, one (synced) before the first connection with the targets,
+//! ports and scanner addresses, one after with the window and counts. The
+//! log is the consent record, so a scan whose start cannot be logged does
+//! not run, and one cut short by a crash is still on record. The log keeps
+//! counts, not open ports: results stay in the (confidential) evidence.
 //!
 //! A port is open when the handshake completes, closed on RST (connection
 //! refused), and filtered on timeout or an ICMP unreachable, as nmap counts
@@ -332,6 +334,12 @@ fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// Appends one JSON line and syncs it to disk.
+fn append(log: &mut std::fs::File, record: &serde_json::Value) -> std::io::Result<()> {
+    log.write_all(format!("{record}\n").as_bytes())?;
+    log.sync_data()
+}
+
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
@@ -446,22 +454,10 @@ impl Probe for PortScanProbe {
         } else {
             None
         };
-        let log = match refusal {
-            Some(why) => Err(why),
-            None => open_log(log_path).map_err(|e| {
-                format!(
-                    "scan log {}: {e}; the log is the consent record, so nothing was scanned",
-                    log_path.display()
-                )
-            }),
-        };
-        let mut log = match log {
-            Ok(f) => f,
-            Err(why) => {
-                out.extend(targets.iter().map(|t| ctx.error(NAME, &t.subject, &why)));
-                return out;
-            }
-        };
+        if let Some(why) = refusal {
+            out.extend(targets.iter().map(|t| ctx.error(NAME, &t.subject, &why)));
+            return out;
+        }
 
         let sources: Vec<String> = targets
             .iter()
@@ -471,12 +467,6 @@ impl Probe for PortScanProbe {
                     .unwrap_or_default()
             })
             .collect();
-        let started = SystemTime::now();
-        let clock = Instant::now();
-        let (tallies, stop) = scan(&targets, ports, &self.config, budget, ctx).await;
-        let duration_ms = clock.elapsed().as_millis() as u64;
-        let ended = SystemTime::now();
-
         let mut distinct_sources: Vec<&str> = sources
             .iter()
             .map(String::as_str)
@@ -484,10 +474,10 @@ impl Probe for PortScanProbe {
             .collect();
         distinct_sources.sort_unstable();
         distinct_sources.dedup();
-        let record = serde_json::json!({
+        let started = SystemTime::now();
+        let mut record = serde_json::json!({
+            "event": "start",
             "start": rfc3339(started),
-            "end": rfc3339(ended),
-            "outcome": stop.as_str(),
             "agentId": ctx.agent_id,
             "host": ctx.host,
             "targets": scope.targets(),
@@ -498,22 +488,49 @@ impl Probe for PortScanProbe {
             "maxRate": self.config.max_rate,
             "concurrency": self.config.concurrency,
             "connectTimeoutMs": self.config.connect_timeout.as_millis() as u64,
-            "addresses": targets.iter().zip(&tallies).zip(&sources).map(|((t, r), src)| serde_json::json!({
-                "address": t.addr().to_string(),
-                "target": t.target,
-                "source": src,
-                "open": r.open.len(),
-                "closed": r.closed,
-                "filtered": r.filtered,
-                "failed": r.failed,
-                "untested": ports.len() - r.tested() - r.failed as usize,
-            })).collect::<Vec<_>>(),
+            "addresses": targets.iter().map(|t| t.addr().to_string()).collect::<Vec<_>>(),
         });
-        let line = format!("{record}\n");
-        if let Err(e) = log
-            .write_all(line.as_bytes())
-            .and_then(|()| log.sync_data())
+        // The start record is written (and synced) before the first
+        // connection, so a scan cut short by a crash is still on record.
+        let mut log = match open_log(log_path).and_then(|mut f| append(&mut f, &record).map(|()| f))
         {
+            Ok(f) => f,
+            Err(e) => {
+                let why = format!(
+                    "scan log {}: {e}; the log is the consent record, so nothing was scanned",
+                    log_path.display()
+                );
+                out.extend(targets.iter().map(|t| ctx.error(NAME, &t.subject, &why)));
+                return out;
+            }
+        };
+
+        let clock = Instant::now();
+        let (tallies, stop) = scan(&targets, ports, &self.config, budget, ctx).await;
+        let duration_ms = clock.elapsed().as_millis() as u64;
+        let ended = SystemTime::now();
+
+        record["event"] = "end".into();
+        record["end"] = rfc3339(ended).into();
+        record["outcome"] = stop.as_str().into();
+        record["addresses"] = targets
+            .iter()
+            .zip(&tallies)
+            .zip(&sources)
+            .map(|((t, r), src)| {
+                serde_json::json!({
+                    "address": t.addr().to_string(),
+                    "target": t.target,
+                    "source": src,
+                    "open": r.open.len(),
+                    "closed": r.closed,
+                    "filtered": r.filtered,
+                    "failed": r.failed,
+                    "untested": ports.len() - r.tested() - r.failed as usize,
+                })
+            })
+            .collect();
+        if let Err(e) = append(&mut log, &record) {
             out.push(ctx.error(
                 NAME,
                 &log_path.display().to_string(),
