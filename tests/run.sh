@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests run against (real servers and tools, not mocks).
-APT_PACKAGES=(openssl nginx nmap iproute2 nftables restic pgbackrest chromium chromium-driver fonts-noto-cjk fonts-nanum poppler-utils)
+APT_PACKAGES=(openssl nginx nmap iproute2 nftables time restic pgbackrest chromium chromium-driver fonts-noto-cjk fonts-nanum poppler-utils)
 # PyPI packages (reference tools whose answers ours must equal).
 PIP_PACKAGES=(sslyze aiosmtpd)
 
