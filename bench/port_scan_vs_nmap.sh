@@ -60,7 +60,7 @@ allow = ["127.0.0.0/8"]
 ports = "1-65535"
 # Loopback only: no rate limit worth the name, and many attempts in flight.
 max_rate = 1000000
-concurrency = 1024
+concurrency = 64
 connect_timeout = "1s"
 scan_log = "$work/scan.log"
 EOF
