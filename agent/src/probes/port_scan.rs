@@ -275,6 +275,10 @@ async fn scan(
     let limiter = Arc::new(RateLimiter::direct(
         Quota::per_second(rate).allow_burst(burst),
     ));
+    // One worker at a time waits for the bucket, the others queue (fairly)
+    // for the turn: hundreds of workers all sleeping on the bucket would
+    // all wake for every token and burn CPU finding it taken.
+    let turn = Arc::new(tokio::sync::Mutex::new(()));
     let next = Arc::new(AtomicUsize::new(0));
     // Workers add their results here themselves: handing each of 65,535
     // results to another task would cost a wake-up apiece.
@@ -283,10 +287,11 @@ async fn scan(
     ));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..config.concurrency.min(total) {
-        let (addrs, ports, limiter, next, tallies) = (
+        let (addrs, ports, limiter, turn, next, tallies) = (
             addrs.clone(),
             ports.clone(),
             limiter.clone(),
+            turn.clone(),
             next.clone(),
             tallies.clone(),
         );
@@ -299,7 +304,10 @@ async fn scan(
                 }
                 // Addresses interleave, so each host sees a share of the rate.
                 let (a, port) = (job % addrs.len(), ports[job / addrs.len()]);
-                limiter.until_ready().await;
+                {
+                    let _turn = turn.lock().await;
+                    limiter.until_ready().await;
+                }
                 if control.scanning_paused.load(Ordering::Relaxed) {
                     return;
                 }
