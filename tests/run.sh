@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests run against (real servers and tools, not mocks).
-APT_PACKAGES=(openssl nginx nmap restic pgbackrest chromium chromium-driver fonts-noto-cjk fonts-nanum
-  poppler-utils age kubernetes-client systemd)
+APT_PACKAGES=(openssl nginx nmap iproute2 nftables time restic pgbackrest chromium chromium-driver
+  fonts-noto-cjk fonts-nanum poppler-utils age kubernetes-client systemd)
 # PyPI packages (reference tools whose answers ours must equal).
 PIP_PACKAGES=(sslyze aiosmtpd kubernetes-validate)
 

@@ -64,6 +64,7 @@ pub struct ProbesConfig {
     /// The active `port_scan` probe (`[probes.scan]`).
     pub scan: crate::probes::port_scan::ScanConfig,
     pub region: crate::probes::region::RegionConfig,
+    pub redundancy: crate::probes::redundancy::RedundancyConfig,
     pub time_sync: crate::probes::time_sync::TimeSyncConfig,
 }
 

@@ -107,19 +107,11 @@ async fn scan(config: Config, once: bool, format: Format, only: Vec<String>) -> 
         probes.retain(|p| only.iter().any(|n| n == p.name()));
     }
     loop {
-        let total = probes.len();
-        let tty = std::io::stderr().is_terminal();
-        let finished = std::sync::atomic::AtomicUsize::new(0);
-        let evidence = scheduler::run_once(&probes, &ctx, |name| {
-            let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if tty {
-                eprint!("\r\x1b[2Kscanning: {n}/{total} probes done ({name})");
-            }
-        })
-        .await;
-        if tty {
-            eprint!("\r\x1b[2K");
-        }
+        let names = probes.iter().map(|p| p.name()).collect();
+        let progress =
+            output::Progress::start(names, std::io::stderr().is_terminal(), std::io::stderr());
+        let evidence = scheduler::run_once(&probes, &ctx, |name| progress.done(name)).await;
+        progress.finish().await;
         let mut out = std::io::stdout().lock();
         match format {
             Format::Json => {

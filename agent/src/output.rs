@@ -1,5 +1,6 @@
 //! Printing evidence for people and pipes: NDJSON (one canonical-JSON evidence
-//! per line) or a table with one row per evidence.
+//! per line) or a table with one row per evidence, and, on a terminal, a
+//! progress line while probes run (a full port scan takes a minute).
 
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status};
 use std::io::Write;
@@ -126,6 +127,7 @@ pub fn summary(ev: &Evidence) -> String {
             },
             r.source
         ),
+        Some(Payload::NetworkRedundancy(r)) => redundancy_summary(r),
         Some(Payload::TimeSync(t)) => format!(
             "{} · daemon {} · est. error {} µs · offset {} µs · collector offset {}",
             if t.synchronised {
@@ -158,6 +160,35 @@ pub fn summary(ev: &Evidence) -> String {
         }
         None => String::new(),
     }
+}
+
+/// "2 uplinks (eno1 eno2) · bond0 active-backup 2/2 slaves up · 2 default
+/// routes, ECMP · resolvers 10.0.0.2 · VRRP keepalived · zone a".
+fn redundancy_summary(r: &gamsa_proto::v1::NetworkRedundancy) -> String {
+    let uplinks: Vec<&str> = r.active_uplinks.iter().map(|i| i.name.as_str()).collect();
+    let mut parts = vec![format!("{} uplinks ({})", uplinks.len(), uplinks.join(" "))];
+    for b in &r.bonds {
+        parts.push(format!(
+            "{} {} {}/{} slaves up",
+            b.name,
+            b.mode,
+            b.active_slaves.len(),
+            b.slaves.len()
+        ));
+    }
+    parts.push(format!(
+        "{} default routes{}",
+        r.default_routes.len(),
+        if r.ecmp { ", ECMP" } else { "" }
+    ));
+    parts.push(format!("resolvers {}", r.resolvers.join(" ")));
+    if r.vrrp_present {
+        parts.push(format!("VRRP {}", r.vrrp_processes.join(" ")));
+    }
+    if !r.zone.is_empty() {
+        parts.push(format!("zone {}", r.zone));
+    }
+    parts.join(" · ")
 }
 
 /// "TLS1.2 TLS1.3 · 0 weak suites · cert 89d left · trusted · name ok".
@@ -275,6 +306,97 @@ pub fn write_table(out: &mut impl Write, evidence: &[Evidence]) -> std::io::Resu
     Ok(())
 }
 
+/// Frames of the spinner.
+const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+/// Quiet this long, so that a quick scan prints no progress at all.
+const PROGRESS_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
+const PROGRESS_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// One progress line: "⠹ 12s · 6/8 probes done · running: port_scan, tls".
+pub fn progress_line(
+    frame: usize,
+    elapsed: std::time::Duration,
+    total: usize,
+    running: &[&str],
+) -> String {
+    format!(
+        "{} {}s · {}/{total} probes done · running: {}",
+        SPINNER[frame % SPINNER.len()],
+        elapsed.as_secs(),
+        total - running.len(),
+        running.join(", ")
+    )
+}
+
+/// A progress line on a terminal, redrawn in place until [`Progress::finish`].
+/// Draws nothing during the first moment, nor when `out` is not a terminal.
+pub struct Progress {
+    running: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+    ticker: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+}
+
+impl Progress {
+    /// Starts drawing to `out` (stderr) when `tty`; `probes` are the names
+    /// of the probes about to run.
+    pub fn start(
+        probes: Vec<&'static str>,
+        tty: bool,
+        mut out: impl Write + Send + 'static,
+    ) -> Self {
+        let total = probes.len();
+        let running = std::sync::Arc::new(std::sync::Mutex::new(probes));
+        let ticker = tty.then(|| {
+            let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+            let running = running.clone();
+            let task = tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
+                tokio::select! {
+                    _ = tokio::time::sleep(PROGRESS_DELAY) => {}
+                    _ = &mut stopped => return,
+                }
+                let mut tick = tokio::time::interval(PROGRESS_TICK);
+                let mut drawn = false;
+                for frame in 0.. {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = &mut stopped => break,
+                    }
+                    let names = running.lock().map(|r| r.clone()).unwrap_or_default();
+                    let line = progress_line(frame, started.elapsed(), total, &names);
+                    drawn = write!(out, "\r\x1b[2K{line}")
+                        .and_then(|()| out.flush())
+                        .is_ok();
+                }
+                if drawn {
+                    let _ = write!(out, "\r\x1b[2K").and_then(|()| out.flush());
+                }
+            });
+            (stop, task)
+        });
+        Self { running, ticker }
+    }
+
+    /// `probe` has finished.
+    pub fn done(&self, probe: &str) {
+        if let Ok(mut r) = self.running.lock() {
+            if let Some(i) = r.iter().position(|n| *n == probe) {
+                r.remove(i);
+            }
+        }
+    }
+
+    /// Stops drawing and clears the line.
+    pub async fn finish(self) {
+        if let Some((stop, task)) = self.ticker {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,5 +461,56 @@ mod tests {
             summary(&ev),
             "2 open: 22 443 · 1021 closed · 1 filtered · ports 1-1024 in 40 ms from 127.0.0.1"
         );
+    }
+
+    #[test]
+    fn redundancy_rows_name_the_links() {
+        use gamsa_proto::v1::{Bond, NetInterface, NetworkRedundancy, Route};
+        let link = |n: &str| NetInterface {
+            name: n.into(),
+            ..Default::default()
+        };
+        let route = Route {
+            family: "ipv4".into(),
+            ..Default::default()
+        };
+        let ev = crate::evidence::observed(
+            "a",
+            "h",
+            "redundancy",
+            "h",
+            Payload::NetworkRedundancy(NetworkRedundancy {
+                active_uplinks: vec![link("eno1"), link("eno2")],
+                bonds: vec![Bond {
+                    name: "bond0".into(),
+                    mode: "active-backup".into(),
+                    slaves: vec!["eno1".into(), "eno2".into()],
+                    active_slaves: vec!["eno1".into()],
+                    ..Default::default()
+                }],
+                default_routes: vec![route.clone(), route],
+                ecmp: true,
+                resolvers: vec!["10.0.0.2".into()],
+                vrrp_present: true,
+                vrrp_processes: vec!["keepalived".into()],
+                zone: "a".into(),
+                ..Default::default()
+            }),
+        );
+        assert_eq!(
+            summary(&ev),
+            "2 uplinks (eno1 eno2) · bond0 active-backup 1/2 slaves up · 2 default routes, ECMP · resolvers 10.0.0.2 · VRRP keepalived · zone a"
+        );
+    }
+
+    #[test]
+    fn progress_names_what_still_runs() {
+        let line = progress_line(
+            2,
+            std::time::Duration::from_millis(12_400),
+            8,
+            &["port_scan", "tls"],
+        );
+        assert_eq!(line, "⠹ 12s · 6/8 probes done · running: port_scan, tls");
     }
 }

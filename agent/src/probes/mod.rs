@@ -13,6 +13,7 @@ pub mod kube;
 pub mod port_scan;
 pub mod ports;
 pub mod procs;
+pub mod redundancy;
 pub mod region;
 pub mod time_sync;
 pub mod tls;
@@ -115,6 +116,12 @@ pub fn enabled(config: &Config) -> Vec<Arc<dyn Probe>> {
             config.kubernetes.clone(),
         )));
     }
+    if p.redundancy.enabled {
+        out.push(Arc::new(redundancy::RedundancyProbe::new(
+            p.redundancy.clone(),
+            config.kubernetes.clone(),
+        )));
+    }
     if p.time_sync.enabled {
         out.push(Arc::new(time_sync::TimeSyncProbe::new(p.time_sync.clone())));
     }
@@ -135,4 +142,55 @@ pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
         )));
     }
     Ok(buf)
+}
+
+/// Longest line [`read_lines`] accepts: kernel tables have short lines, so a
+/// longer one means the file is not what it claims to be.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Streams a text file line by line (without the newline) to `each`, in
+/// constant memory, refusing files larger than `limit` bytes or with a line
+/// longer than [`MAX_LINE`]: a huge `/proc/net` table or a hostile file in
+/// a host root cannot exhaust memory. Invalid UTF-8 is replaced, not fatal.
+pub fn read_lines(path: &Path, limit: u64, mut each: impl FnMut(&str)) -> std::io::Result<()> {
+    use std::io::{BufRead, Read};
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut line = Vec::new();
+    let mut total: u64 = 0;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(());
+        }
+        total += n as u64;
+        if total > limit {
+            return Err(std::io::Error::other(format!(
+                "{} is larger than {limit} bytes",
+                path.display()
+            )));
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        } else if n > MAX_LINE {
+            return Err(std::io::Error::other(format!(
+                "{} has a line longer than {MAX_LINE} bytes",
+                path.display()
+            )));
+        }
+        each(&String::from_utf8_lossy(&line));
+    }
+}
+
+/// "path: error", without naming the path twice when the error already
+/// starts with it (as [`read_bounded`]'s and [`read_lines`]' limits do).
+pub fn io_error(path: &Path, e: &std::io::Error) -> String {
+    let (p, e) = (path.display().to_string(), e.to_string());
+    if e.starts_with(&p) {
+        e
+    } else {
+        format!("{p}: {e}")
+    }
 }

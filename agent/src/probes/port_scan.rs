@@ -6,10 +6,12 @@
 //! any connection), with the impact kept small (`max_rate`, `concurrency`,
 //! `connect_timeout`, addresses interleaved so no host takes the full rate),
 //! paused and resumed at the applicant's request (the collector's control
-//! message), and documented: every scan appends one JSON line to a local scan
-//! log (window, targets, ports, scanner addresses, counts). The log is the
-//! consent record, so a scan whose log cannot be opened does not run. The log
-//! keeps counts, not open ports: results stay in the (confidential) evidence.
+//! message), and documented: every scan appends two JSON lines to a local
+//! scan log, one (synced) before the first connection with the targets,
+//! ports and scanner addresses, one after with the window and counts. The
+//! log is the consent record, so a scan whose start cannot be logged does
+//! not run, and one cut short by a crash is still on record. The log keeps
+//! counts, not open ports: results stay in the (confidential) evidence.
 //!
 //! A port is open when the handshake completes, closed on RST (connection
 //! refused), and filtered on timeout or an ICMP unreachable, as nmap counts
@@ -21,15 +23,15 @@ use crate::scope::{Permitted, PortSet, Scope, ScopeError};
 use gamsa_proto::v1::{evidence::Payload, AgentNotice, Evidence, PortScan};
 use governor::{Quota, RateLimiter};
 use serde::Deserialize;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::net::TcpSocket;
-use tokio::sync::mpsc;
+use tokio::io::Interest;
 
 const NAME: &str = "port_scan";
 /// Most concurrent connection attempts; each holds a file descriptor.
@@ -144,20 +146,55 @@ fn classify(e: std::io::Error) -> PortState {
     }
 }
 
+/// The answer already on a connecting socket, if there is one: an error
+/// (refused, unreachable), or a completed handshake. A connection that met
+/// itself (loopback, local port equal to the target port) is closed.
+fn settled(socket: SockRef<'_>, addr: SocketAddr) -> Option<PortState> {
+    match socket.take_error() {
+        Err(e) => Some(PortState::Failed(e)),
+        Ok(Some(e)) => Some(classify(e)),
+        Ok(None) => match socket.peer_addr() {
+            Err(_) => None,
+            Ok(_) if socket.local_addr().ok().and_then(|a| a.as_socket()) == Some(addr) => {
+                Some(PortState::Closed)
+            }
+            Ok(_) => Some(PortState::Open),
+        },
+    }
+}
+
+/// One non-blocking connect. A near host (loopback above all) has often
+/// answered by the time `connect` returns, so the socket is asked first and
+/// waited on (epoll, with the timeout) only when it has no answer yet: a
+/// refused port then costs four system calls, not eight.
 async fn connect_once(addr: SocketAddr, timeout: Duration) -> PortState {
-    let socket = match addr {
-        SocketAddr::V4(_) => TcpSocket::new_v4(),
-        SocketAddr::V6(_) => TcpSocket::new_v6(),
-    };
-    let socket = match socket {
+    let socket = match Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    ) {
         Ok(s) => s,
         Err(e) => return PortState::Failed(e),
     };
-    match tokio::time::timeout(timeout, socket.connect(addr)).await {
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return classify(e),
+    }
+    if let Some(state) = settled(SockRef::from(&socket), addr) {
+        return state;
+    }
+    let stream = match tokio::net::TcpStream::from_std(socket.into()) {
+        Ok(s) => s,
+        Err(e) => return PortState::Failed(e),
+    };
+    let answer = stream.async_io(Interest::WRITABLE, || {
+        settled(SockRef::from(&stream), addr).ok_or_else(|| ErrorKind::WouldBlock.into())
+    });
+    match tokio::time::timeout(timeout, answer).await {
         Err(_) => PortState::Filtered,
-        Ok(Err(e)) => classify(e),
-        Ok(Ok(stream)) if stream.local_addr().ok() == Some(addr) => PortState::Closed,
-        Ok(Ok(_)) => PortState::Open,
+        Ok(Ok(state)) => state,
+        Ok(Err(e)) => PortState::Failed(e),
     }
 }
 
@@ -238,16 +275,25 @@ async fn scan(
     let limiter = Arc::new(RateLimiter::direct(
         Quota::per_second(rate).allow_burst(burst),
     ));
+    // One worker at a time waits for the bucket, the others queue (fairly)
+    // for the turn: hundreds of workers all sleeping on the bucket would
+    // all wake for every token and burn CPU finding it taken.
+    let turn = Arc::new(tokio::sync::Mutex::new(()));
     let next = Arc::new(AtomicUsize::new(0));
-    let (tx, mut rx) = mpsc::channel::<(usize, u16, PortState)>(4096);
+    // Workers add their results here themselves: handing each of 65,535
+    // results to another task would cost a wake-up apiece.
+    let tallies = Arc::new(Mutex::new(
+        addrs.iter().map(|_| Tally::default()).collect::<Vec<_>>(),
+    ));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..config.concurrency.min(total) {
-        let (addrs, ports, limiter, next, tx) = (
+        let (addrs, ports, limiter, turn, next, tallies) = (
             addrs.clone(),
             ports.clone(),
             limiter.clone(),
+            turn.clone(),
             next.clone(),
-            tx.clone(),
+            tallies.clone(),
         );
         let (control, timeout) = (ctx.control.clone(), config.connect_timeout);
         workers.spawn(async move {
@@ -258,26 +304,26 @@ async fn scan(
                 }
                 // Addresses interleave, so each host sees a share of the rate.
                 let (a, port) = (job % addrs.len(), ports[job / addrs.len()]);
-                limiter.until_ready().await;
+                {
+                    let _turn = turn.lock().await;
+                    limiter.until_ready().await;
+                }
                 if control.scanning_paused.load(Ordering::Relaxed) {
                     return;
                 }
                 let state = probe_port(SocketAddr::new(addrs[a], port), timeout).await;
-                if tx.send((a, port, state)).await.is_err() {
-                    return;
+                if let Ok(mut t) = tallies.lock() {
+                    t[a].add(port, state);
                 }
             }
         });
     }
-    drop(tx);
-    let mut tallies: Vec<Tally> = addrs.iter().map(|_| Tally::default()).collect();
     let deadline = tokio::time::Instant::now() + budget;
     let mut poll = tokio::time::interval(PAUSE_POLL);
     let stop = loop {
         tokio::select! {
-            r = rx.recv() => match r {
-                Some((a, port, state)) => tallies[a].add(port, state),
-                None => break Stop::Completed,
+            r = workers.join_next() => if r.is_none() {
+                break Stop::Completed;
             },
             _ = tokio::time::sleep_until(deadline) => break Stop::Budget,
             _ = poll.tick() => if ctx.control.scanning_paused.load(Ordering::Relaxed) {
@@ -287,9 +333,8 @@ async fn scan(
     };
     // Aborting drops every connection attempt still in flight.
     workers.abort_all();
-    while let Ok((a, port, state)) = rx.try_recv() {
-        tallies[a].add(port, state);
-    }
+    while workers.join_next().await.is_some() {}
+    let mut tallies = std::mem::take(&mut *tallies.lock().unwrap_or_else(|e| e.into_inner()));
     for t in &mut tallies {
         t.open.sort_unstable();
     }
@@ -330,6 +375,12 @@ fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
         .create(true)
         .mode(0o600)
         .open(path)
+}
+
+/// Appends one JSON line and syncs it to disk.
+fn append(log: &mut std::fs::File, record: &serde_json::Value) -> std::io::Result<()> {
+    log.write_all(format!("{record}\n").as_bytes())?;
+    log.sync_data()
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -446,22 +497,10 @@ impl Probe for PortScanProbe {
         } else {
             None
         };
-        let log = match refusal {
-            Some(why) => Err(why),
-            None => open_log(log_path).map_err(|e| {
-                format!(
-                    "scan log {}: {e}; the log is the consent record, so nothing was scanned",
-                    log_path.display()
-                )
-            }),
-        };
-        let mut log = match log {
-            Ok(f) => f,
-            Err(why) => {
-                out.extend(targets.iter().map(|t| ctx.error(NAME, &t.subject, &why)));
-                return out;
-            }
-        };
+        if let Some(why) = refusal {
+            out.extend(targets.iter().map(|t| ctx.error(NAME, &t.subject, &why)));
+            return out;
+        }
 
         let sources: Vec<String> = targets
             .iter()
@@ -471,12 +510,6 @@ impl Probe for PortScanProbe {
                     .unwrap_or_default()
             })
             .collect();
-        let started = SystemTime::now();
-        let clock = Instant::now();
-        let (tallies, stop) = scan(&targets, ports, &self.config, budget, ctx).await;
-        let duration_ms = clock.elapsed().as_millis() as u64;
-        let ended = SystemTime::now();
-
         let mut distinct_sources: Vec<&str> = sources
             .iter()
             .map(String::as_str)
@@ -484,10 +517,10 @@ impl Probe for PortScanProbe {
             .collect();
         distinct_sources.sort_unstable();
         distinct_sources.dedup();
-        let record = serde_json::json!({
+        let started = SystemTime::now();
+        let mut record = serde_json::json!({
+            "event": "start",
             "start": rfc3339(started),
-            "end": rfc3339(ended),
-            "outcome": stop.as_str(),
             "agentId": ctx.agent_id,
             "host": ctx.host,
             "targets": scope.targets(),
@@ -498,22 +531,49 @@ impl Probe for PortScanProbe {
             "maxRate": self.config.max_rate,
             "concurrency": self.config.concurrency,
             "connectTimeoutMs": self.config.connect_timeout.as_millis() as u64,
-            "addresses": targets.iter().zip(&tallies).zip(&sources).map(|((t, r), src)| serde_json::json!({
-                "address": t.addr().to_string(),
-                "target": t.target,
-                "source": src,
-                "open": r.open.len(),
-                "closed": r.closed,
-                "filtered": r.filtered,
-                "failed": r.failed,
-                "untested": ports.len() - r.tested() - r.failed as usize,
-            })).collect::<Vec<_>>(),
+            "addresses": targets.iter().map(|t| t.addr().to_string()).collect::<Vec<_>>(),
         });
-        let line = format!("{record}\n");
-        if let Err(e) = log
-            .write_all(line.as_bytes())
-            .and_then(|()| log.sync_data())
+        // The start record is written (and synced) before the first
+        // connection, so a scan cut short by a crash is still on record.
+        let mut log = match open_log(log_path).and_then(|mut f| append(&mut f, &record).map(|()| f))
         {
+            Ok(f) => f,
+            Err(e) => {
+                let why = format!(
+                    "scan log {}: {e}; the log is the consent record, so nothing was scanned",
+                    log_path.display()
+                );
+                out.extend(targets.iter().map(|t| ctx.error(NAME, &t.subject, &why)));
+                return out;
+            }
+        };
+
+        let clock = Instant::now();
+        let (tallies, stop) = scan(&targets, ports, &self.config, budget, ctx).await;
+        let duration_ms = clock.elapsed().as_millis() as u64;
+        let ended = SystemTime::now();
+
+        record["event"] = "end".into();
+        record["end"] = rfc3339(ended).into();
+        record["outcome"] = stop.as_str().into();
+        record["addresses"] = targets
+            .iter()
+            .zip(&tallies)
+            .zip(&sources)
+            .map(|((t, r), src)| {
+                serde_json::json!({
+                    "address": t.addr().to_string(),
+                    "target": t.target,
+                    "source": src,
+                    "open": r.open.len(),
+                    "closed": r.closed,
+                    "filtered": r.filtered,
+                    "failed": r.failed,
+                    "untested": ports.len() - r.tested() - r.failed as usize,
+                })
+            })
+            .collect();
+        if let Err(e) = append(&mut log, &record) {
             out.push(ctx.error(
                 NAME,
                 &log_path.display().to_string(),

@@ -10,7 +10,7 @@
 use super::{Probe, ProbeContext};
 use gamsa_proto::v1::{evidence::Payload, Evidence, ListeningSocket, ListeningSockets, ProcessRef};
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
@@ -42,7 +42,8 @@ impl PortsProbe {
     }
 }
 
-/// Largest `/proc/net/*` table read (a busy host has many connections).
+/// Largest `/proc/net/*` table read (a busy host has many connections:
+/// about 150 bytes each).
 const TABLE_LIMIT: u64 = 64 * 1024 * 1024;
 /// TCP_LISTEN in the kernel's `st` column.
 const TCP_LISTEN: &str = "0A";
@@ -76,31 +77,26 @@ fn parse_addr(hex: &str, v6: bool) -> Option<IpAddr> {
     }
 }
 
-/// Parses one `/proc/net/{tcp,udp}[6]` table, keeping listening sockets.
-/// Malformed rows are skipped, never fatal.
-pub fn parse_table(text: &str, protocol: &'static str) -> Vec<RawSocket> {
+/// One row of a `/proc/net/{tcp,udp}[6]` table, if it is a listening
+/// socket. Malformed rows (and the header) are skipped, never fatal.
+pub fn parse_row(line: &str, protocol: &'static str) -> Option<RawSocket> {
     let v6 = protocol.ends_with('6');
     let listening = if protocol.starts_with("tcp") {
         TCP_LISTEN
     } else {
         UDP_UNCONNECTED
     };
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() < 10 || cols[3] != listening {
-                return None;
-            }
-            let (addr, port) = cols[1].split_once(':')?;
-            Some(RawSocket {
-                protocol,
-                address: parse_addr(addr, v6)?,
-                port: u16::from_str_radix(port, 16).ok()?,
-                inode: cols[9].parse().ok()?,
-            })
-        })
-        .collect()
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    if cols.len() < 10 || cols[3] != listening {
+        return None;
+    }
+    let (addr, port) = cols[1].split_once(':')?;
+    Some(RawSocket {
+        protocol,
+        address: parse_addr(addr, v6)?,
+        port: u16::from_str_radix(port, 16).ok()?,
+        inode: cols[9].parse().ok()?,
+    })
 }
 
 /// "loopback", "any", or the specific address.
@@ -121,7 +117,7 @@ pub fn exposure(addr: &IpAddr) -> String {
 }
 
 /// Maps socket inodes to their owning process by walking `/proc/<pid>/fd`.
-fn socket_owners(proc_root: &Path, wanted: &HashMap<u64, ()>) -> HashMap<u64, ProcessRef> {
+fn socket_owners(proc_root: &Path, wanted: &HashSet<u64>) -> HashMap<u64, ProcessRef> {
     let mut owners = HashMap::new();
     let Ok(entries) = std::fs::read_dir(proc_root) else {
         return owners;
@@ -146,7 +142,7 @@ fn socket_owners(proc_root: &Path, wanted: &HashMap<u64, ()>) -> HashMap<u64, Pr
             else {
                 continue;
             };
-            if wanted.contains_key(&inode) && !owners.contains_key(&inode) {
+            if wanted.contains(&inode) && !owners.contains_key(&inode) {
                 let comm = super::read_bounded(&entry.path().join("comm"), 4096)
                     .map(|s| s.trim().to_string())
                     .unwrap_or_default();
@@ -178,14 +174,19 @@ pub fn read_listeners(
     let mut errors = Vec::new();
     for &protocol in protocols {
         let path = ctx.host_path(&format!("/proc/net/{protocol}"));
-        match super::read_bounded(&path, TABLE_LIMIT) {
-            Ok(text) => {
+        // Streamed: a host with a million connections costs time, not
+        // memory; only the listening rows are kept.
+        let mut rows = Vec::new();
+        match super::read_lines(&path, TABLE_LIMIT, |line| {
+            rows.extend(parse_row(line, protocol))
+        }) {
+            Ok(()) => {
                 readable += 1;
-                raw.extend(parse_table(&text, protocol));
+                raw.extend(rows);
             }
             // A kernel without IPv6 has no tcp6/udp6: that is not an error.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && protocol.ends_with('6') => {}
-            Err(e) => errors.push(format!("{}: {e}", path.display())),
+            Err(e) => errors.push(super::io_error(&path, &e)),
         }
     }
     if readable == 0 || !errors.is_empty() {
@@ -196,7 +197,7 @@ pub fn read_listeners(
 
 fn observe(ctx: &ProbeContext) -> Result<ListeningSockets, String> {
     let raw = read_listeners(ctx, &["tcp", "tcp6", "udp", "udp6"])?;
-    let wanted: HashMap<u64, ()> = raw.iter().map(|r| (r.inode, ())).collect();
+    let wanted: HashSet<u64> = raw.iter().map(|r| r.inode).collect();
     let owners = socket_owners(&ctx.host_path("/proc"), &wanted);
     let mut sockets: Vec<ListeningSocket> = raw
         .into_iter()
@@ -254,14 +255,19 @@ mod tests {
    2: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 4 1\n\
    garbage line\n\
    3: ZZZZ:1F90 00000000:0000 0A 0 0 0 0 0 77\n";
-        let rows = parse_table(tcp, "tcp");
+        let table = |text: &str, protocol| -> Vec<RawSocket> {
+            text.lines()
+                .filter_map(|l| parse_row(l, protocol))
+                .collect()
+        };
+        let rows = table(tcp, "tcp");
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].address, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(rows[0].port, 8080);
         assert_eq!(rows[0].inode, 12345);
         assert_eq!(exposure(&rows[1].address), "any");
         let tcp6 = "header\n 0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 0 0 0 0 0 55 1\n";
-        let rows = parse_table(tcp6, "tcp6");
+        let rows = table(tcp6, "tcp6");
         assert_eq!(rows[0].address, "::1".parse::<IpAddr>().unwrap());
         assert_eq!(exposure(&rows[0].address), "loopback");
     }

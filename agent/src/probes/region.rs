@@ -62,6 +62,10 @@ pub struct StaticRegion {
     pub country: String,
 }
 
+/// Largest metadata answer read: real ones are a few KiB, and a service
+/// that sends more (or never stops) must not cost the agent its memory.
+const METADATA_LIMIT: usize = 1024 * 1024;
+
 /// The link-local address every supported provider serves metadata on.
 const METADATA: &str = "http://169.254.169.254";
 
@@ -254,7 +258,7 @@ async fn azure(client: &reqwest::Client, base: &str) -> Result<CloudRegion, Fetc
         client
             .get(format!("{base}/metadata/instance?api-version=2021-02-01"))
             .header("Metadata", "true"),
-        http::BODY_LIMIT,
+        METADATA_LIMIT,
     )
     .await?;
     let c = resp.json::<AzureInstance>()?.compute;
@@ -270,7 +274,7 @@ async fn azure(client: &reqwest::Client, base: &str) -> Result<CloudRegion, Fetc
 async fn openstack(client: &reqwest::Client, base: &str) -> Result<CloudRegion, String> {
     let resp = http::send(
         client.get(format!("{base}/openstack/latest/meta_data.json")),
-        http::BODY_LIMIT,
+        METADATA_LIMIT,
     )
     .await
     .map_err(|e| e.to_string())?;
