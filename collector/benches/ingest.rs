@@ -1,10 +1,13 @@
 //! Ingest throughput: N simulated agents, each with its own certificate and
 //! mutual-TLS stream, send synthetic evidence to one collector (SQLite,
-//! `synchronous=FULL`). Reports evidence/s and batch ack latency.
+//! `synchronous=FULL`, or PostgreSQL). Reports evidence/s and batch ack
+//! latency.
 //!
 //! `cargo bench -p gamsa-collector --bench ingest`
 //! Environment: GAMSA_BENCH_AGENTS (1000), GAMSA_BENCH_EVIDENCE (1000000),
-//! GAMSA_BENCH_BATCH (500), GAMSA_BENCH_WINDOW (4).
+//! GAMSA_BENCH_BATCH (500), GAMSA_BENCH_WINDOW (4), GAMSA_BENCH_PG_URL
+//! (unset: SQLite in a temporary directory; set: a scratch schema on that
+//! PostgreSQL server, dropped afterwards).
 
 use gamsa_collector::{config::Config, pki, server};
 use gamsa_proto::v1::{
@@ -126,6 +129,17 @@ fn main() {
         data_dir: dir.path().to_path_buf(),
         ..Default::default()
     };
+    let scratch = std::env::var("GAMSA_BENCH_PG_URL")
+        .ok()
+        .map(|url| gamsa_tests::pg::Scratch::create_on(&url, "gamsa_bench"));
+    if let Some(s) = &scratch {
+        config.store.url = s.url.clone();
+    }
+    let store = if scratch.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     config.grpc.listen = "127.0.0.1:0".parse().unwrap();
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     let paths = pki::PkiPaths::new(dir.path());
@@ -162,7 +176,7 @@ fn main() {
         let sent = per_agent * agents as u64;
         assert_eq!(stored, sent, "every evidence stored exactly once");
         println!(
-            "agents={agents} evidence={sent} batch={batch} window={window} elapsed={:.2}s \
+            "store={store} agents={agents} evidence={sent} batch={batch} window={window} elapsed={:.2}s \
              rate={:.0} evidence/s ack_latency p50={:.1}ms p99={:.1}ms max={:.1}ms",
             elapsed.as_secs_f64(),
             sent as f64 / elapsed.as_secs_f64(),

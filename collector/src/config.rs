@@ -2,6 +2,7 @@
 //! missing file section means "the documented default", and unknown fields
 //! are errors (a typo must not silently disable a setting).
 
+use crate::store::Location;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,7 +41,9 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite:///path/to/file.db`; empty means `<data_dir>/gamsa.db`.
+    /// `sqlite:///path/to/file.db` (one collector) or
+    /// `postgres://user@host:5432/db` (collectors sharing it); empty means
+    /// `<data_dir>/gamsa.db`.
     pub url: String,
 }
 
@@ -101,8 +104,13 @@ pub enum ConfigError {
     Read { path: String, message: String },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
-    #[error("{path}: store.url {url:?}: only sqlite:// URLs are supported by this build")]
-    StoreUrl { path: String, url: String },
+    #[error("{path}: store.url {url:?}: {message}")]
+    StoreUrl {
+        path: String,
+        /// Without its password.
+        url: String,
+        message: String,
+    },
     #[error("{path}: log.format {0:?}: expected \"text\" or \"json\"", .format)]
     LogFormat { path: String, format: String },
     #[error("{path}: {message}")]
@@ -140,19 +148,34 @@ impl Config {
                 path: origin.into(),
                 message,
             })?;
-        if !self.store.url.is_empty() && !self.store.url.starts_with("sqlite://") {
-            return Err(ConfigError::StoreUrl {
-                path: origin.into(),
-                url: self.store.url.clone(),
-            });
+        let url = &self.store.url;
+        let invalid = |url: String, message: String| ConfigError::StoreUrl {
+            path: origin.into(),
+            url,
+            message,
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            crate::store::postgres::parse_url(url)
+                .map_err(|e| invalid(crate::store::postgres::redact(url), e))?;
+        } else if !url.is_empty() && !url.starts_with("sqlite://") {
+            let shown = url.split_once("://").map_or("", |(scheme, _)| scheme);
+            return Err(invalid(
+                format!("{shown}://…"),
+                "expected sqlite:///path/to/file.db or postgres://user@host:5432/database".into(),
+            ));
         }
         Ok(())
     }
 
-    pub fn database_path(&self) -> PathBuf {
-        match self.store.url.strip_prefix("sqlite://") {
-            Some(p) if !p.is_empty() => PathBuf::from(p),
-            _ => self.data_dir.join("gamsa.db"),
+    /// Where `store.url` puts the store.
+    pub fn store_location(&self) -> Location {
+        let url = &self.store.url;
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Location::Postgres(url.clone());
+        }
+        match url.strip_prefix("sqlite://") {
+            Some(p) if !p.is_empty() => Location::Sqlite(PathBuf::from(p)),
+            _ => Location::Sqlite(self.data_dir.join("gamsa.db")),
         }
     }
 }
@@ -196,8 +219,35 @@ mod tests {
         let parsed = Config::parse(k8s, "single/collector.toml").unwrap();
         assert_eq!(parsed.grpc.listen.port(), 7443);
         assert_eq!(
-            parsed.database_path(),
-            std::path::Path::new("/var/lib/gamsa/db/gamsa.db")
+            parsed.store_location(),
+            Location::Sqlite("/var/lib/gamsa/db/gamsa.db".into())
         );
+        let ha = include_str!("../../deploy/kubernetes/overlays/ha/collector.toml.example");
+        let parsed = Config::parse(ha, "ha/collector.toml.example").unwrap();
+        assert!(matches!(parsed.store_location(), Location::Postgres(_)));
+    }
+
+    #[test]
+    fn store_urls_select_the_backend_and_errors_hide_the_password() {
+        let c = Config::parse("data_dir = \"/d\"\n", "t.toml").unwrap();
+        assert_eq!(c.store_location(), Location::Sqlite("/d/gamsa.db".into()));
+        let c = Config::parse("[store]\nurl = \"sqlite:///x/y.db\"\n", "t.toml").unwrap();
+        assert_eq!(c.store_location(), Location::Sqlite("/x/y.db".into()));
+        let url = "postgres://gamsa:s3cret@db.internal:5432/gamsa?sslmode=verify-full";
+        let c = Config::parse(&format!("[store]\nurl = \"{url}\"\n"), "t.toml").unwrap();
+        assert_eq!(c.store_location(), Location::Postgres(url.into()));
+
+        let err = Config::parse("[store]\nurl = \"mysql://root:pw@h/db\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("t.toml: store.url \"mysql://…\""), "{err}");
+        assert!(!err.contains("pw"), "{err}");
+        let bad = "postgres://gamsa:s3cret@db:5432/gamsa?sslmode=sometimes";
+        let err = Config::parse(&format!("[store]\nurl = \"{bad}\"\n"), "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("postgres://gamsa@db:5432/gamsa"), "{err}");
+        assert!(err.contains("\"sometimes\""), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use gamsa_collector::config::Config;
 use gamsa_collector::pki::{self, PkiPaths};
-use gamsa_collector::store::{sqlite::SqliteStore, Store, TokenKind, TokenRecord};
+use gamsa_collector::store::{Store, TokenKind, TokenRecord};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -259,8 +259,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    Ok(SqliteStore::open(&config.database_path())?)
+async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    Ok(gamsa_collector::store::open(&config.store_location()).await?)
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -327,7 +327,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             ttl,
         }) => {
             let config = common.load()?;
-            let store = open_store(&config)?;
+            let store = open_store(&config).await?;
             let kind = if api {
                 TokenKind::Api
             } else {
@@ -370,7 +370,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             format,
         } => {
             let config = common.load()?;
-            let store = open_store(&config)?;
+            let store = open_store(&config).await?;
             let checklists = gamsa_collector::checklists::Checklists::load(&config.catalog_dirs)?;
             let Some(c) = checklists.catalog(&catalog) else {
                 let known: Vec<&str> = checklists
@@ -393,7 +393,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 }
             }
             let items = checklists
-                .evaluate(&store, &[catalog.as_str()], group.as_deref())
+                .evaluate(store.as_ref(), &[catalog.as_str()], group.as_deref())
                 .await?;
             match format {
                 ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&items)?),
@@ -411,7 +411,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             role,
             password_file,
         }) => {
-            let store = open_store(&common.load()?)?;
+            let store = open_store(&common.load()?).await?;
             let (password, generated) = match password_file {
                 Some(f) => (
                     std::fs::read_to_string(&f)
@@ -422,7 +422,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 ),
                 None => (gamsa_collector::tokens::generate("pw"), true),
             };
-            gamsa_collector::dashboard::auth::add_user(&store, &name, &role, &password).await?;
+            gamsa_collector::dashboard::auth::add_user(store.as_ref(), &name, &role, &password)
+                .await?;
             if generated {
                 println!("user {name} ({role}) password: {password}");
             } else {
@@ -441,7 +442,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             encrypt_to,
             output,
         } => {
-            let state = gamsa_collector::server::open_state(&common.load()?)?;
+            let state = gamsa_collector::server::open_state(&common.load()?).await?;
             let req = gamsa_collector::export::Request {
                 catalog,
                 form,
@@ -479,7 +480,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agent(AgentCommand::List(common)) => {
-            let store = open_store(&common.load()?)?;
+            let store = open_store(&common.load()?).await?;
             for a in store.list_agents().await? {
                 println!(
                     "{}\t{}\t{}\t{}",
@@ -492,7 +493,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Agent(AgentCommand::Revoke { common, name }) => {
-            let store = open_store(&common.load()?)?;
+            let store = open_store(&common.load()?).await?;
             store.set_revoked(&name, true).await?;
             println!("agent {name} revoked; its streams are refused from now on");
             Ok(())
@@ -522,7 +523,7 @@ async fn snapshot(cmd: SnapshotCommand) -> anyhow::Result<()> {
     use gamsa_collector::snapshot::{chain, diff, key, seal};
     match cmd {
         SnapshotCommand::Create(common) => {
-            let state = gamsa_collector::server::open_state(&common.load()?)?;
+            let state = gamsa_collector::server::open_state(&common.load()?).await?;
             let who = gamsa_collector::access_log::cli_user();
             let c = state.snapshots.create(&who).await?;
             gamsa_collector::access_log::record(
@@ -540,7 +541,7 @@ async fn snapshot(cmd: SnapshotCommand) -> anyhow::Result<()> {
             Ok(())
         }
         SnapshotCommand::List(common) => {
-            let state = gamsa_collector::server::open_state(&common.load()?)?;
+            let state = gamsa_collector::server::open_state(&common.load()?).await?;
             for s in state.snapshots.list().await? {
                 println!(
                     "{}	#{}	{}	{}	{}	{} bytes",

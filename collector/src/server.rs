@@ -4,7 +4,6 @@
 use crate::config::Config;
 use crate::pki::PkiPaths;
 use crate::state::AppState;
-use crate::store::sqlite::SqliteStore;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +24,7 @@ async fn bind(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("{setting} = \"{addr}\": cannot listen"))
 }
 
-pub fn open_state(config: &Config) -> anyhow::Result<AppState> {
+pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     let pki = PkiPaths::new(&config.data_dir);
     for f in [pki.ca_cert(), pki.server_cert(), pki.server_key()] {
         if !f.exists() {
@@ -36,15 +35,14 @@ pub fn open_state(config: &Config) -> anyhow::Result<AppState> {
             );
         }
     }
-    let db = config.database_path();
-    let store = SqliteStore::open(&db)?;
+    let store = crate::store::open(&config.store_location()).await?;
     let collector_id = crate::pki::common_name(
         &crate::tls::certs_from_pem(&crate::pki::read(&pki.server_cert())?)
             .map_err(|e| anyhow::anyhow!("{}: {e}", pki.server_cert().display()))?[0],
     )
     .unwrap_or_else(|| "gamsa collector".into());
     let checklists = crate::checklists::Checklists::load(&config.catalog_dirs)?;
-    let mut state = AppState::new(Arc::new(store), pki, collector_id, Arc::new(checklists));
+    let mut state = AppState::new(store, pki, collector_id, Arc::new(checklists));
     state.secure_cookies = config.http.secure_cookies;
     state.snapshots = Arc::new(crate::snapshot::Snapshots::new(
         &config.data_dir,
@@ -58,7 +56,7 @@ pub fn open_state(config: &Config) -> anyhow::Result<AppState> {
 }
 
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
-    let state = open_state(config)?;
+    let state = open_state(config).await?;
     let grpc = bind(config.grpc.listen, "grpc.listen").await?;
     let http = bind(config.http.listen, "http.listen").await?;
     let grpc_addr = grpc.local_addr()?;

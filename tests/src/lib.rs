@@ -5,6 +5,8 @@
 //! The binaries are the ones `cargo test --workspace` builds next to the test
 //! executables (`target/<profile>/`).
 
+pub mod pg;
+
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::net::TcpListener;
@@ -108,29 +110,20 @@ pub struct Collector {
     pub http: u16,
     pub token: String,
     pub proc: Option<Proc>,
+    /// `store.url`; `None` is the default SQLite file in the data directory.
+    pub store_url: Option<String>,
 }
 
 impl Collector {
     /// Creates the CA and config, starts `gamsa-collector serve`, waits for
     /// readiness and creates an admin API token.
     pub fn start() -> Result<Collector> {
-        let dir = tempfile::tempdir()?;
-        let (grpc, http) = (free_port(), free_port());
-        let data = dir.path().join("data");
-        std::fs::write(
-            dir.path().join("collector.toml"),
-            format!(
-                "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n[log]\nlevel = \"info\"\n",
-                data.display()
-            ),
-        )?;
-        let mut c = Collector {
-            dir,
-            grpc,
-            http,
-            token: String::new(),
-            proc: None,
-        };
+        Self::start_on(None)
+    }
+
+    /// As `start`, with the store at `store_url` (e.g. a PostgreSQL URL).
+    pub fn start_on(store_url: Option<&str>) -> Result<Collector> {
+        let mut c = Self::prepare(store_url)?;
         run(c.cmd().args(["ca", "init"]))?;
         c.restart()?;
         c.token = run(c.cmd().args([
@@ -139,6 +132,47 @@ impl Collector {
         .trim()
         .to_string();
         Ok(c)
+    }
+
+    /// Another collector on this one's store, with a copy of its CA and
+    /// server key (as replicas share them in production): the same agents,
+    /// tokens and evidence, its own ports.
+    pub fn replica(&self) -> Result<Collector> {
+        let mut c = Self::prepare(self.store_url.as_deref())?;
+        let (from, to) = (self.data().join("pki"), c.data().join("pki"));
+        std::fs::create_dir_all(&to)?;
+        for entry in std::fs::read_dir(&from).with_context(|| from.display().to_string())? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+        c.restart()?;
+        c.token = self.token.clone();
+        Ok(c)
+    }
+
+    /// A temporary directory with a collector.toml on free ports.
+    fn prepare(store_url: Option<&str>) -> Result<Collector> {
+        let dir = tempfile::tempdir()?;
+        let (grpc, http) = (free_port(), free_port());
+        let data = dir.path().join("data");
+        let store = store_url
+            .map(|u| format!("[store]\nurl = \"{u}\"\n"))
+            .unwrap_or_default();
+        std::fs::write(
+            dir.path().join("collector.toml"),
+            format!(
+                "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n{store}[log]\nlevel = \"info\"\n",
+                data.display()
+            ),
+        )?;
+        Ok(Collector {
+            dir,
+            grpc,
+            http,
+            token: String::new(),
+            proc: None,
+            store_url: store_url.map(str::to_string),
+        })
     }
 
     pub fn config(&self) -> PathBuf {
@@ -222,19 +256,46 @@ pub fn agent_config(
     creds: &Path,
     extra: &str,
 ) -> Result<PathBuf> {
+    agent_config_for(dir, name, &[collector], creds, extra)
+}
+
+/// As `agent_config`, with every collector in `collectors` as an endpoint,
+/// in that order (the agent fails over from one to the next).
+pub fn agent_config_for(
+    dir: &Path,
+    name: &str,
+    collectors: &[&Collector],
+    creds: &Path,
+    extra: &str,
+) -> Result<PathBuf> {
+    let endpoints: Vec<String> = collectors
+        .iter()
+        .map(|c| format!("\"https://127.0.0.1:{}\"", c.grpc))
+        .collect();
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(
         &path,
         format!(
-            "agent_id = \"{name}\"\nhost = \"{name}\"\nstate_dir = \"{}\"\n{extra}\n[collector]\nendpoints = [\"https://127.0.0.1:{}\"]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nbatch_interval = \"100ms\"\n[probes.host]\ninterval = \"2s\"\n[probes.ports]\ninterval = \"2s\"\n[probes.tls]\ndiscover_local = false\n[probes.scan]\nenabled = false\n{NO_METADATA}",
+            "agent_id = \"{name}\"\nhost = \"{name}\"\nstate_dir = \"{}\"\n{extra}\n[collector]\nendpoints = [{}]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nbatch_interval = \"100ms\"\n[probes.host]\ninterval = \"2s\"\n[probes.ports]\ninterval = \"2s\"\n[probes.tls]\ndiscover_local = false\n[probes.scan]\nenabled = false\n{NO_METADATA}",
             dir.join(format!("{name}-state")).display(),
-            collector.grpc,
+            endpoints.join(", "),
             creds.join("ca.crt").display(),
             creds.join("agent.crt").display(),
             creds.join("agent.key").display(),
         ),
     )?;
     Ok(path)
+}
+
+/// Evidence ids an agent wrote to its spool, from its log with
+/// `gamsa_agent::transport=debug`.
+pub fn spooled_ids(log: &str) -> std::collections::BTreeSet<String> {
+    log.lines()
+        .filter(|l| l.contains("evidence spooled"))
+        .filter_map(|l| l.split("id=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Starts `gamsa-agent run` with `config`.

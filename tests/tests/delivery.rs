@@ -5,19 +5,9 @@ use gamsa_proto::v1::{
     agent_message, collector_message, ingest_client::IngestClient, AgentMessage, Batch, Evidence,
     Hello, Status,
 };
-use gamsa_tests::{agent_config, wait_for, Collector};
+use gamsa_tests::{agent_config, spooled_ids, wait_for, Collector};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
-
-/// Evidence ids the agent wrote to its spool, from its debug log.
-fn spooled_ids(log: &str) -> BTreeSet<String> {
-    log.lines()
-        .filter(|l| l.contains("evidence spooled"))
-        .filter_map(|l| l.split("id=").nth(1))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .collect()
-}
 
 fn stored_ids(c: &Collector, host: &str) -> Vec<String> {
     c.evidence(&format!("host={host}"))

@@ -6,12 +6,16 @@
 //! never create duplicates; `insert_batch` returns only after the rows are
 //! durably committed, which is what makes an ack a promise.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::rules::evaluate::{Attestation, Documents, NaMark};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,6 +30,23 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where the store lives (`store.url` in the collector's configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite file, embedded: one collector.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL: any number of collectors share it.
+    Postgres(String),
+}
+
+/// Opens (creating or migrating as needed) the store at `location`.
+pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
+    Ok(match location {
+        Location::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path)?),
+        Location::Postgres(url) => Arc::new(postgres::PgStore::open(url).await?),
+    })
+}
 
 /// How many rows of a batch were new and how many were replays.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -145,4 +166,19 @@ pub trait Store: Send + Sync {
         kind: TokenKind,
         now_ms: i64,
     ) -> Result<Option<TokenRecord>>;
+    /// Takes the fleet-wide lease `name` for `holder`, or renews it when
+    /// `holder` already has it, until `now_ms + ttl`; true when `holder`
+    /// holds it afterwards. A lease held by another holder is taken over
+    /// only once it has expired. Atomic across collectors sharing the store.
+    ///
+    /// For work that must run once for the fleet, not once per replica:
+    /// every collector calls it when the work is due, with a holder unique to
+    /// its process, and only the one that gets `true` does the work. The
+    /// scheduled snapshot, for example:
+    /// `store.try_lease(&format!("snapshot:{slot}"), &instance, period, now_ms)`,
+    /// with the schedule's period as `ttl`, so that a replica waking late
+    /// still finds the slot's lease held. `now_ms` comes from the caller's
+    /// clock: replicas' clocks must agree to well within `ttl`.
+    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration, now_ms: i64)
+        -> Result<bool>;
 }

@@ -15,7 +15,7 @@ use crate::rules::evaluate::{Attestation, Documents, NaMark};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
@@ -97,6 +97,13 @@ CREATE TABLE users (
 CREATE TABLE access_log (
     id          INTEGER PRIMARY KEY,
     body        TEXT NOT NULL
+);
+"#,
+    r#"
+CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
 );
 "#,
 ];
@@ -697,7 +704,11 @@ impl Store for SqliteStore {
     ) -> Result<Option<TokenRecord>> {
         let hash = hash.to_string();
         self.with_conn(move |c| {
-            let tx = c.transaction().map_err(db_err)?;
+            // IMMEDIATE: the write lock is taken before the read, so another
+            // process sharing the file cannot consume the same use.
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
             let found = tx
                 .query_row(
                     "SELECT name, role, expires_ms, max_uses, uses FROM tokens
@@ -736,6 +747,30 @@ impl Store for SqliteStore {
                 expires_at_ms: expires,
                 max_uses,
             }))
+        })
+        .await
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+        now: i64,
+    ) -> Result<bool> {
+        let (name, holder) = (name.to_string(), holder.to_string());
+        let expires = now.saturating_add(ttl.as_millis() as i64);
+        self.with_conn(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE
+                         SET holder = excluded.holder, expires_ms = excluded.expires_ms
+                         WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?4",
+                    params![name, holder, expires, now],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
         })
         .await
     }

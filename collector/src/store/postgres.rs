@@ -1,0 +1,658 @@
+//! PostgreSQL storage: one database shared by every collector replica, so any
+//! replica can take any agent's stream, enrolment or API call.
+//!
+//! sqlx rather than tokio-postgres: its rustls TLS understands libpq's
+//! `sslmode=verify-full` / `sslrootcert` in the URL, it has a pool, and its
+//! embedded, checksummed migrations run under a PostgreSQL advisory lock, so
+//! replicas starting together never race on the schema.
+//!
+//! Ingest mirrors the SQLite writer: batches waiting in a queue are grouped
+//! into one transaction (group commit), written with one multi-row statement
+//! (`UNNEST` of column arrays) that inserts the evidence idempotently
+//! (`ON CONFLICT (id) DO NOTHING`) and updates the `latest` index in the same
+//! transaction. A few writers run at once, because unlike SQLite the server
+//! commits concurrent transactions in parallel; each caller is answered only
+//! after its group's `COMMIT` returned.
+
+use super::{
+    AgentRecord, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind, TokenRecord,
+    User,
+};
+use crate::rules::evaluate::{Attestation, Documents, NaMark};
+use async_trait::async_trait;
+use gamsa_proto::v1::Evidence;
+use prost::Message;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Connection, Executor, QueryBuilder, Row};
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Concurrent group-commit writers.
+const WRITERS: usize = 4;
+/// Upper bound of rows in one group commit.
+const MAX_GROUP_ROWS: usize = 20_000;
+/// Writers plus readers (API, dashboard, ingest bookkeeping).
+const MAX_CONNECTIONS: u32 = 16;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Inserts a group of evidence and maintains `latest`, in one statement.
+/// Returns, per job, how many of its rows were new.
+const INSERT_GROUP: &str = r#"
+WITH input AS (
+    SELECT * FROM UNNEST($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::int4[], $8::int8[], $9::bytea[])
+        AS t(job, id, agent_id, host, probe, subject, status, observed_ms, body)
+),
+inserted AS (
+    INSERT INTO evidence (id, agent_id, host, probe, subject, status, observed_ms,
+                          received_ms, body)
+    SELECT id, agent_id, host, probe, subject, status, observed_ms, $10, body FROM input
+    ON CONFLICT (id) DO NOTHING
+    RETURNING seq, id, host, probe, subject, observed_ms
+),
+newest AS (
+    INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
+    SELECT DISTINCT ON (host, probe, subject) host, probe, subject, seq, observed_ms
+    FROM inserted
+    ORDER BY host, probe, subject, observed_ms DESC, seq DESC
+    ON CONFLICT (host, probe, subject) DO UPDATE
+        SET evidence_seq = EXCLUDED.evidence_seq, observed_ms = EXCLUDED.observed_ms
+        WHERE EXCLUDED.observed_ms >= latest.observed_ms
+)
+SELECT input.job, count(*) FROM inserted JOIN input USING (id) GROUP BY input.job
+"#;
+
+struct WriteJob {
+    rows: Vec<Evidence>,
+    done: oneshot::Sender<Result<InsertOutcome>>,
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    /// The URL without its password, for error messages.
+    url: Arc<str>,
+    writes: mpsc::UnboundedSender<WriteJob>,
+}
+
+/// `url` without its password (in the authority or as a query parameter).
+pub fn redact(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "<unparsable PostgreSQL URL>".into();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(None);
+    }
+    if parsed.query_pairs().any(|(k, _)| k == "password") {
+        let kept: Vec<(String, String)> = parsed
+            .query_pairs()
+            .filter(|(k, _)| k != "password")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    parsed.to_string()
+}
+
+/// Parses a PostgreSQL URL in libpq's form (`sslmode`, `sslrootcert`, …
+/// as query parameters).
+pub fn parse_url(url: &str) -> std::result::Result<PgConnectOptions, String> {
+    PgConnectOptions::from_str(url).map_err(|e| e.to_string())
+}
+
+fn now_ms() -> i64 {
+    crate::state::now_ms()
+}
+
+impl PgStore {
+    /// Connects, applies pending migrations and starts the writers.
+    pub async fn open(url: &str) -> Result<Self> {
+        let shown: Arc<str> = redact(url).into();
+        let open_err = |message: String| StoreError::Open {
+            path: shown.to_string(),
+            message,
+        };
+        let options = parse_url(url).map_err(open_err)?;
+        // Migrations on a connection of their own: the advisory lock sqlx
+        // holds while migrating ends with it, even if a migration fails.
+        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+            .await
+            .map_err(|_| open_err(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| open_err(e.to_string()))?;
+        MIGRATOR
+            .run(&mut conn)
+            .await
+            .map_err(|e| open_err(format!("migrating the schema: {e}")))?;
+        let _ = conn.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // An ack promises a durable commit: a server whose default
+                    // is `synchronous_commit = off` does not keep that promise.
+                    conn.execute(
+                        "SELECT set_config('synchronous_commit', 'on', false)
+                         WHERE current_setting('synchronous_commit') = 'off'",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..WRITERS {
+            tokio::spawn(writer(pool.clone(), shown.clone(), rx.clone()));
+        }
+        Ok(Self {
+            pool,
+            url: shown,
+            writes: tx,
+        })
+    }
+
+    fn err(&self, e: sqlx::Error) -> StoreError {
+        StoreError::Db(format!("{}: {e}", self.url))
+    }
+}
+
+/// Takes whatever jobs are waiting (up to `MAX_GROUP_ROWS` rows) and commits
+/// them together, until the store is dropped.
+async fn writer(pool: PgPool, url: Arc<str>, queue: Arc<Mutex<mpsc::UnboundedReceiver<WriteJob>>>) {
+    loop {
+        let jobs = {
+            let mut rx = queue.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let mut rows = first.rows.len();
+            let mut jobs = vec![first];
+            while rows < MAX_GROUP_ROWS {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        rows += job.rows.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        match commit_group(&pool, &jobs).await {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.done.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(%url, error = %e, "evidence commit failed; batches will not be acked");
+                for job in jobs {
+                    let _ = job.done.send(Err(StoreError::Db(format!("{url}: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+/// A group's rows as column arrays, the parameters of `INSERT_GROUP`.
+#[derive(Default)]
+struct Columns<'a> {
+    job: Vec<i32>,
+    id: Vec<&'a str>,
+    agent_id: Vec<&'a str>,
+    host: Vec<&'a str>,
+    probe: Vec<&'a str>,
+    subject: Vec<&'a str>,
+    status: Vec<i32>,
+    observed_ms: Vec<i64>,
+    body: Vec<Vec<u8>>,
+}
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, job: i32, ev: &'a Evidence) {
+        self.job.push(job);
+        self.id.push(&ev.id);
+        self.agent_id.push(&ev.agent_id);
+        self.host.push(&ev.host);
+        self.probe.push(&ev.probe);
+        self.subject.push(&ev.subject);
+        self.status.push(ev.status);
+        self.observed_ms.push(super::sqlite::observed_ms(ev));
+        self.body.push(ev.encode_to_vec());
+    }
+}
+
+async fn commit_group(
+    pool: &PgPool,
+    jobs: &[WriteJob],
+) -> std::result::Result<Vec<InsertOutcome>, sqlx::Error> {
+    // An id twice in one group is a replay: only its first copy is offered
+    // for insertion (and counted as accepted if it is new).
+    let mut seen = HashSet::new();
+    let mut rows: Vec<(i32, &Evidence)> = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        for ev in &job.rows {
+            if seen.insert(ev.id.as_str()) {
+                rows.push((j as i32, ev));
+            }
+        }
+    }
+    // Rows in id order: two collectors committing overlapping replays take
+    // their row locks in the same order and cannot deadlock.
+    rows.sort_unstable_by(|a, b| a.1.id.cmp(&b.1.id));
+    let mut cols = Columns::default();
+    for (j, ev) in rows {
+        cols.push(j, ev);
+    }
+    let mut tx = pool.begin().await?;
+    let accepted: Vec<(i32, i64)> = sqlx::query_as(INSERT_GROUP)
+        .bind(cols.job)
+        .bind(cols.id)
+        .bind(cols.agent_id)
+        .bind(cols.host)
+        .bind(cols.probe)
+        .bind(cols.subject)
+        .bind(cols.status)
+        .bind(cols.observed_ms)
+        .bind(cols.body)
+        .bind(now_ms())
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let mut outcomes: Vec<InsertOutcome> = jobs
+        .iter()
+        .map(|job| InsertOutcome {
+            accepted: 0,
+            duplicates: job.rows.len() as u32,
+        })
+        .collect();
+    for (j, count) in accepted {
+        let outcome = &mut outcomes[j as usize];
+        outcome.accepted = count as u32;
+        outcome.duplicates -= count as u32;
+    }
+    Ok(outcomes)
+}
+
+fn decode(row: &PgRow) -> Result<Evidence> {
+    let id: String = row.try_get(0).map_err(|e| StoreError::Db(e.to_string()))?;
+    let body: Vec<u8> = row.try_get(1).map_err(|e| StoreError::Db(e.to_string()))?;
+    Evidence::decode(body.as_slice()).map_err(|e| StoreError::Corrupt {
+        id,
+        message: e.to_string(),
+    })
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(table: &str, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| StoreError::Db(format!("{table}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Db(e.to_string()))
+}
+
+fn row_to_agent(r: &PgRow) -> std::result::Result<AgentRecord, sqlx::Error> {
+    let caps: String = r.try_get("capabilities")?;
+    let labels: String = r.try_get("labels")?;
+    Ok(AgentRecord {
+        agent_id: r.try_get("agent_id")?,
+        host: r.try_get("host")?,
+        version: r.try_get("version")?,
+        os: r.try_get("os")?,
+        kernel: r.try_get("kernel")?,
+        capabilities: serde_json::from_str(&caps).unwrap_or_default(),
+        labels: serde_json::from_str(&labels).unwrap_or_default(),
+        first_seen_ms: r.try_get("first_seen")?,
+        last_seen_ms: r.try_get("last_seen")?,
+        peer: r.try_get("peer")?,
+        revoked: r.try_get("revoked")?,
+    })
+}
+
+fn token_record(kind: TokenKind, r: &PgRow) -> std::result::Result<TokenRecord, sqlx::Error> {
+    Ok(TokenRecord {
+        kind,
+        name: r.try_get("name")?,
+        role: r.try_get("role")?,
+        expires_at_ms: r.try_get("expires_ms")?,
+        max_uses: r.try_get::<i64, _>("max_uses")? as u32,
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn insert_batch(&self, evidence: Vec<Evidence>) -> Result<InsertOutcome> {
+        if evidence.is_empty() {
+            return Ok(InsertOutcome::default());
+        }
+        let (done, rx) = oneshot::channel();
+        self.writes
+            .send(WriteJob {
+                rows: evidence,
+                done,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn upsert_agent(&self, a: AgentRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities, labels,
+                                 first_seen, last_seen, peer)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+             ON CONFLICT (agent_id) DO UPDATE SET host = $2, version = $3, os = $4,
+                 kernel = $5, capabilities = $6, labels = $7, last_seen = $8, peer = $9",
+        )
+        .bind(&a.agent_id)
+        .bind(&a.host)
+        .bind(&a.version)
+        .bind(&a.os)
+        .bind(&a.kernel)
+        .bind(to_json(&a.capabilities)?)
+        .bind(to_json(&a.labels)?)
+        .bind(a.last_seen_ms)
+        .bind(&a.peer)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn touch_agent(&self, agent_id: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE agents SET last_seen = $2 WHERE agent_id = $1")
+            .bind(agent_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn list_agents(&self) -> Result<Vec<AgentRecord>> {
+        // COLLATE "C": the same byte order as SQLite, whatever the database's locale.
+        let rows = sqlx::query("SELECT * FROM agents ORDER BY agent_id COLLATE \"C\"")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(row_to_agent)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    async fn set_revoked(&self, agent_id: &str, revoked: bool) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities,
+                                 labels, first_seen, last_seen, peer, revoked)
+             VALUES ($1, '', '', '', '', '[]', '{}', $2, $2, '', $3)
+             ON CONFLICT (agent_id) DO UPDATE SET revoked = $3",
+        )
+        .bind(agent_id)
+        .bind(now_ms())
+        .bind(revoked)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn is_revoked(&self, agent_id: &str) -> Result<bool> {
+        let revoked: Option<bool> =
+            sqlx::query_scalar("SELECT revoked FROM agents WHERE agent_id = $1")
+                .bind(agent_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(revoked.unwrap_or(false))
+    }
+
+    async fn query_evidence(&self, q: EvidenceQuery) -> Result<Vec<Evidence>> {
+        let mut sql = QueryBuilder::new("SELECT id, body FROM evidence WHERE true");
+        for (col, val) in [
+            (" AND probe = ", q.probe),
+            (" AND host = ", q.host),
+            (" AND agent_id = ", q.agent_id),
+        ] {
+            if let Some(v) = val {
+                sql.push(col).push_bind(v);
+            }
+        }
+        if let Some(since) = q.since_ms {
+            sql.push(" AND observed_ms >= ").push_bind(since);
+        }
+        sql.push(" ORDER BY observed_ms DESC, seq DESC LIMIT ")
+            .push_bind(i64::from(q.limit.max(1)));
+        let rows = sql
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn count_evidence(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM evidence")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(n as u64)
+    }
+
+    async fn latest_evidence(&self) -> Result<Vec<Evidence>> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.body FROM latest l JOIN evidence e ON e.seq = l.evidence_seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>> {
+        // In the order asked for, as the SQLite store answers.
+        let rows = sqlx::query(
+            "SELECT e.id, e.body FROM UNNEST($1::text[]) WITH ORDINALITY AS wanted (id, n)
+             JOIN evidence e USING (id) ORDER BY wanted.n",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn documents(&self) -> Result<Documents> {
+        let attestations: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM attestations ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        let na_marks: Vec<String> = sqlx::query_scalar("SELECT body FROM na_marks ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(Documents {
+            attestations: attestations
+                .iter()
+                .map(|b| json_body("attestations", b))
+                .collect::<Result<_>>()?,
+            na_marks: na_marks
+                .iter()
+                .map(|b| json_body("na_marks", b))
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    async fn add_attestation(&self, a: Attestation, file: Option<Vec<u8>>) -> Result<()> {
+        let body = to_json(&a)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        if let Some(content) = file {
+            sqlx::query(
+                "INSERT INTO files (sha256, name, content) VALUES ($1, $2, $3)
+                 ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(&a.file_sha256)
+            .bind(&a.file_name)
+            .bind(content)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        sqlx::query("INSERT INTO attestations (body) VALUES ($1)")
+            .bind(body)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn add_na_mark(&self, m: NaMark) -> Result<()> {
+        sqlx::query("INSERT INTO na_marks (body) VALUES ($1)")
+            .bind(to_json(&m)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn append_access(&self, a: crate::access_log::Access) -> Result<()> {
+        sqlx::query("INSERT INTO access_log (body) VALUES ($1)")
+            .bind(to_json(&a)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn access_log(&self, limit: u32) -> Result<Vec<crate::access_log::Access>> {
+        let bodies: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM access_log ORDER BY id DESC LIMIT $1")
+                .bind(i64::from(limit.max(1)))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        bodies.iter().map(|b| json_body("access_log", b)).collect()
+    }
+
+    async fn upsert_user(&self, u: User) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO users (name, role, password_hash) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET role = $2, password_hash = $3",
+        )
+        .bind(&u.name)
+        .bind(&u.role)
+        .bind(&u.password_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn get_user(&self, name: &str) -> Result<Option<User>> {
+        let row = sqlx::query("SELECT name, role, password_hash FROM users WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.map(|r| {
+            Ok(User {
+                name: r.try_get(0)?,
+                role: r.try_get(1)?,
+                password_hash: r.try_get(2)?,
+            })
+        })
+        .transpose()
+        .map_err(|e| self.err(e))
+    }
+
+    async fn delete_token(&self, hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM tokens WHERE hash = $1")
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn file(&self, sha256: &str) -> Result<Option<(String, Vec<u8>)>> {
+        sqlx::query_as("SELECT name, content FROM files WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn create_token(&self, hash: &str, t: TokenRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tokens (hash, kind, name, role, created_ms, expires_ms, max_uses)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(hash)
+        .bind(t.kind.as_str())
+        .bind(&t.name)
+        .bind(&t.role)
+        .bind(now_ms())
+        .bind(t.expires_at_ms)
+        .bind(i64::from(t.max_uses))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn use_token(
+        &self,
+        hash: &str,
+        kind: TokenKind,
+        now: i64,
+    ) -> Result<Option<TokenRecord>> {
+        // Enrolment: one UPDATE checks and consumes a use. Collectors racing
+        // for the last use queue on the row lock; the loser re-reads the row
+        // and finds no use left.
+        let sql = if kind == TokenKind::Enrol {
+            "UPDATE tokens SET uses = uses + 1
+             WHERE hash = $1 AND kind = $2 AND (expires_ms IS NULL OR expires_ms > $3)
+                 AND uses < max_uses
+             RETURNING name, role, expires_ms, max_uses"
+        } else {
+            "SELECT name, role, expires_ms, max_uses FROM tokens
+             WHERE hash = $1 AND kind = $2 AND (expires_ms IS NULL OR expires_ms > $3)"
+        };
+        let row = sqlx::query(sql)
+            .bind(hash)
+            .bind(kind.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.map(|r| token_record(kind, &r))
+            .transpose()
+            .map_err(|e| self.err(e))
+    }
+
+    async fn try_lease(&self, name: &str, holder: &str, ttl: Duration, now: i64) -> Result<bool> {
+        // One statement: concurrent callers queue on the row, and each
+        // re-checks the condition against the winner's row.
+        let done = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE
+                 SET holder = EXCLUDED.holder, expires_ms = EXCLUDED.expires_ms
+                 WHERE leases.holder = EXCLUDED.holder OR leases.expires_ms <= $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.saturating_add(ttl.as_millis() as i64))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() == 1)
+    }
+}

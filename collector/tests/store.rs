@@ -1,0 +1,702 @@
+//! The `Store` contract: the same test functions run against a real SQLite
+//! file and the real PostgreSQL (`GAMSA_TEST_PG_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`; each test in a schema of its
+//! own). Where a test opens a second store on the same data, it plays a
+//! second collector replica.
+
+use anyhow::Result;
+use gamsa_collector::rules::evaluate::{Attestation, NaMark};
+use gamsa_collector::store::{
+    self, AgentRecord, EvidenceQuery, InsertOutcome, Location, Store, TokenKind, TokenRecord, User,
+};
+use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a test's data lives; dropped (file or schema) with the test.
+enum Backend {
+    Sqlite(tempfile::TempDir),
+    Postgres(gamsa_tests::pg::Scratch),
+}
+
+impl Backend {
+    fn sqlite() -> Self {
+        Backend::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    fn postgres() -> Self {
+        Backend::Postgres(gamsa_tests::pg::Scratch::create("gamsa_store"))
+    }
+
+    fn location(&self) -> Location {
+        match self {
+            Backend::Sqlite(dir) => Location::Sqlite(dir.path().join("gamsa.db")),
+            Backend::Postgres(scratch) => Location::Postgres(scratch.url.clone()),
+        }
+    }
+
+    /// A store on this backend's data, as one collector opens it.
+    async fn open(&self) -> Arc<dyn Store> {
+        store::open(&self.location())
+            .await
+            .unwrap_or_else(|e| panic!("opening {:?}: {e}", self.location()))
+    }
+}
+
+/// Each test function, once per backend.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::sqlite()).await.unwrap()
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::postgres()).await.unwrap()
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    idempotent_replays,
+    concurrent_batches_are_counted_per_batch,
+    latest_index,
+    queries_filter_limit_and_order,
+    agents_and_revocation,
+    tokens_uses_expiry_and_kinds,
+    token_uses_are_atomic_across_collectors,
+    users,
+    attestations_na_marks_and_files,
+    leases_two_holders_expiry_and_renewal,
+    lease_races_have_one_winner,
+    collectors_starting_together_share_one_schema,
+);
+
+const T0: i64 = 1_763_000_000_000;
+
+fn ev(id: &str, host: &str, probe: &str, subject: &str, observed_ms: i64) -> Evidence {
+    Evidence {
+        id: id.into(),
+        agent_id: format!("agent-{host}"),
+        host: host.into(),
+        observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(observed_ms)),
+        probe: probe.into(),
+        subject: subject.into(),
+        status: Status::Observed as i32,
+        error: String::new(),
+        payload: Some(Payload::TimeSync(TimeSync {
+            synchronised: true,
+            estimated_error_us: 1200,
+            offset_us: -35,
+            daemon: "chrony".into(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn numbered(range: std::ops::Range<u32>) -> Vec<Evidence> {
+    range
+        .map(|i| {
+            ev(
+                &format!("e{i:05}"),
+                "h1",
+                "time_sync",
+                "h1",
+                T0 + i64::from(i),
+            )
+        })
+        .collect()
+}
+
+fn ids(evidence: &[Evidence]) -> Vec<String> {
+    evidence.iter().map(|e| e.id.clone()).collect()
+}
+
+fn outcome(accepted: u32, duplicates: u32) -> InsertOutcome {
+    InsertOutcome {
+        accepted,
+        duplicates,
+    }
+}
+
+async fn idempotent_replays(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let batch = numbered(0..100);
+    assert_eq!(store.insert_batch(batch.clone()).await?, outcome(100, 0));
+    assert_eq!(
+        store.insert_batch(batch.clone()).await?,
+        outcome(0, 100),
+        "a replayed batch adds nothing"
+    );
+    // Overlapping a stored batch, with one new id twice in the same batch.
+    let mut mixed = batch[90..].to_vec();
+    mixed.extend(numbered(100..110));
+    mixed.push(mixed[12].clone());
+    assert_eq!(store.insert_batch(mixed).await?, outcome(10, 11));
+    assert_eq!(store.count_evidence().await?, 110);
+    assert_eq!(store.insert_batch(vec![]).await?, outcome(0, 0));
+
+    // Two collectors receive the same batch at once: stored once.
+    let other = b.open().await;
+    let fresh = numbered(1000..3000);
+    let (x, y) = tokio::join!(
+        store.insert_batch(fresh.clone()),
+        other.insert_batch(fresh.clone())
+    );
+    let (x, y) = (x?, y?);
+    assert_eq!(x.accepted + y.accepted, 2000, "{x:?} {y:?}");
+    assert_eq!(x.duplicates + y.duplicates, 2000, "{x:?} {y:?}");
+    assert_eq!(other.count_evidence().await?, 2110);
+
+    // What is stored is what was sent, byte for byte.
+    let got = other
+        .evidence_by_ids(vec!["e00005".into(), "e01999".into()])
+        .await?;
+    assert_eq!(got, vec![batch[5].clone(), fresh[999].clone()]);
+    Ok(())
+}
+
+async fn concurrent_batches_are_counted_per_batch(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    // 24 batches at once, each overlapping the next by 10 ids: however the
+    // store groups them into commits, each batch's counts are its own.
+    let tasks: Vec<_> = (0..24u32)
+        .map(|k| {
+            let store = store.clone();
+            tokio::spawn(async move { store.insert_batch(numbered(k * 10..k * 10 + 20)).await })
+        })
+        .collect();
+    let (mut accepted, mut duplicates) = (0, 0);
+    for t in tasks {
+        let o = t.await??;
+        assert_eq!(o.accepted + o.duplicates, 20, "{o:?}");
+        accepted += o.accepted;
+        duplicates += o.duplicates;
+    }
+    assert_eq!(accepted, 24 * 10 + 10);
+    assert_eq!(duplicates, 24 * 20 - accepted);
+    assert_eq!(store.count_evidence().await?, u64::from(accepted));
+    Ok(())
+}
+
+async fn latest_index(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    store
+        .insert_batch(vec![ev("a1", "h1", "tls", "a:443", T0 + 2000)])
+        .await?;
+    store
+        .insert_batch(vec![ev("a2", "h1", "tls", "a:443", T0 + 3000)])
+        .await?;
+    // Older evidence arriving later does not displace newer.
+    store
+        .insert_batch(vec![
+            ev("a3", "h1", "tls", "a:443", T0 + 2500),
+            // Within one batch, the newest wins whatever the order.
+            ev("b2", "h1", "tls", "b:443", T0 + 1500),
+            ev("b1", "h1", "tls", "b:443", T0 + 1000),
+            // Another host, another probe: keys of their own.
+            ev("c1", "h2", "tls", "a:443", T0 + 500),
+            ev("d1", "h1", "ports", "a:443", T0 + 500),
+        ])
+        .await?;
+    let latest = |s: Arc<dyn Store>| async move {
+        s.latest_evidence()
+            .await
+            .map(|v| ids(&v).into_iter().collect::<BTreeSet<_>>())
+    };
+    let want: BTreeSet<String> = ["a2", "b2", "c1", "d1"].map(String::from).into();
+    assert_eq!(latest(store.clone()).await?, want);
+    // A replay of old evidence changes nothing.
+    store
+        .insert_batch(vec![ev("a1", "h1", "tls", "a:443", T0 + 2000)])
+        .await?;
+    assert_eq!(latest(store.clone()).await?, want);
+
+    // Newer evidence through another collector moves the index for both.
+    let other = b.open().await;
+    other
+        .insert_batch(vec![ev("a4", "h1", "tls", "a:443", T0 + 4000)])
+        .await?;
+    let want: BTreeSet<String> = ["a4", "b2", "c1", "d1"].map(String::from).into();
+    assert_eq!(latest(store.clone()).await?, want);
+    let full = store.latest_evidence().await?;
+    let a4 = full.iter().find(|e| e.id == "a4").unwrap();
+    assert_eq!(a4, &ev("a4", "h1", "tls", "a:443", T0 + 4000));
+    Ok(())
+}
+
+async fn queries_filter_limit_and_order(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let mut all = Vec::new();
+    for (i, (host, probe)) in [
+        ("h1", "tls"),
+        ("h2", "tls"),
+        ("h1", "ports"),
+        ("h2", "ports"),
+        ("h1", "tls"),
+        ("h3", "backup"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        all.push(ev(
+            &format!("q{i}"),
+            host,
+            probe,
+            host,
+            T0 + 1000 * i as i64,
+        ));
+    }
+    let mut failed = ev("q6", "h1", "backup", "/srv", T0 + 6000);
+    failed.status = Status::Error as i32;
+    failed.error = "restic: repository not found".into();
+    failed.payload = None;
+    all.push(failed.clone());
+    store.insert_batch(all).await?;
+
+    let q = |probe: Option<&str>, host: Option<&str>, agent: Option<&str>, since, limit| {
+        let store = store.clone();
+        let query = EvidenceQuery {
+            probe: probe.map(str::to_string),
+            host: host.map(str::to_string),
+            agent_id: agent.map(str::to_string),
+            since_ms: since,
+            limit,
+        };
+        async move { store.query_evidence(query).await.map(|v| ids(&v)) }
+    };
+    assert_eq!(
+        q(None, None, None, None, 100).await?,
+        ["q6", "q5", "q4", "q3", "q2", "q1", "q0"],
+        "newest first"
+    );
+    assert_eq!(
+        q(Some("tls"), None, None, None, 100).await?,
+        ["q4", "q1", "q0"]
+    );
+    assert_eq!(q(None, Some("h2"), None, None, 100).await?, ["q3", "q1"]);
+    assert_eq!(
+        q(None, None, Some("agent-h1"), None, 100).await?,
+        ["q6", "q4", "q2", "q0"]
+    );
+    assert_eq!(
+        q(None, None, None, Some(T0 + 4000), 100).await?,
+        ["q6", "q5", "q4"],
+        "since is inclusive"
+    );
+    assert_eq!(
+        q(Some("tls"), Some("h1"), Some("agent-h1"), Some(T0 + 1), 100).await?,
+        ["q4"]
+    );
+    assert_eq!(q(None, None, None, None, 2).await?, ["q6", "q5"]);
+    assert_eq!(q(None, None, None, None, 0).await?, ["q6"], "limit 0 is 1");
+    assert!(q(Some("nope"), None, None, None, 100).await?.is_empty());
+
+    let by_id = store
+        .evidence_by_ids(vec![
+            "q6".into(),
+            "q0".into(),
+            "missing".into(),
+            "q3".into(),
+        ])
+        .await?;
+    assert_eq!(ids(&by_id), ["q6", "q0", "q3"], "in the order asked for");
+    assert_eq!(by_id[0], failed, "error evidence round-trips");
+    Ok(())
+}
+
+fn agent(id: &str, last_seen_ms: i64) -> AgentRecord {
+    AgentRecord {
+        agent_id: id.into(),
+        host: format!("host-{id}"),
+        version: "0.1.0".into(),
+        os: "Debian GNU/Linux 12".into(),
+        kernel: "6.1.0".into(),
+        capabilities: vec!["tls".into(), "ports".into()],
+        labels: [("zone".to_string(), "kr-central-1a".to_string())].into(),
+        first_seen_ms: last_seen_ms,
+        last_seen_ms,
+        peer: "127.0.0.1:50000".into(),
+        revoked: false,
+    }
+}
+
+async fn agents_and_revocation(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    for id in ["b-agent", "a-agent", "A-agent"] {
+        store.upsert_agent(agent(id, T0)).await?;
+    }
+    let listed = store.list_agents().await?;
+    let names: Vec<&str> = listed.iter().map(|a| a.agent_id.as_str()).collect();
+    assert_eq!(names, ["A-agent", "a-agent", "b-agent"], "byte order");
+    assert_eq!(listed[1], agent("a-agent", T0));
+
+    // Reconnecting updates what the agent says; first_seen stays.
+    let mut again = agent("a-agent", T0 + 5000);
+    again.version = "0.2.0".into();
+    again.capabilities = vec!["backup".into()];
+    again.peer = "127.0.0.2:40000".into();
+    store.upsert_agent(again.clone()).await?;
+    store.touch_agent("a-agent", T0 + 9000).await?;
+    let a = store.list_agents().await?.remove(1);
+    assert_eq!(
+        a,
+        AgentRecord {
+            first_seen_ms: T0,
+            last_seen_ms: T0 + 9000,
+            ..again
+        }
+    );
+
+    // Revoked through one collector, refused by the other.
+    let other = b.open().await;
+    assert!(!other.is_revoked("a-agent").await?);
+    assert!(store.set_revoked("a-agent", true).await?);
+    assert!(other.is_revoked("a-agent").await?);
+    assert!(!other.is_revoked("b-agent").await?);
+    // A reconnect attempt does not clear it.
+    other.upsert_agent(agent("a-agent", T0 + 10_000)).await?;
+    assert!(store.is_revoked("a-agent").await?);
+    assert!(other
+        .list_agents()
+        .await?
+        .iter()
+        .any(|a| a.agent_id == "a-agent" && a.revoked));
+    assert!(other.set_revoked("a-agent", false).await?);
+    assert!(!store.is_revoked("a-agent").await?);
+
+    // Revoking a name never seen (revoked before it first connects).
+    assert!(!store.is_revoked("never-seen").await?);
+    assert!(store.set_revoked("never-seen", true).await?);
+    assert!(other.is_revoked("never-seen").await?);
+    assert_eq!(other.list_agents().await?.len(), 4);
+    Ok(())
+}
+
+fn token(kind: TokenKind, name: &str, max_uses: u32, expires_at_ms: Option<i64>) -> TokenRecord {
+    TokenRecord {
+        kind,
+        name: name.into(),
+        role: if kind == TokenKind::Enrol {
+            String::new()
+        } else {
+            "auditor".into()
+        },
+        expires_at_ms,
+        max_uses,
+    }
+}
+
+async fn tokens_uses_expiry_and_kinds(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let now = T0;
+    let enrol = token(TokenKind::Enrol, "node-1", 2, Some(now + 3_600_000));
+    store.create_token("h-enrol", enrol.clone()).await?;
+    assert_eq!(
+        store.use_token("h-enrol", TokenKind::Api, now).await?,
+        None,
+        "a token is only good for its own kind"
+    );
+    assert_eq!(
+        store.use_token("h-enrol", TokenKind::Enrol, now).await?,
+        Some(enrol.clone())
+    );
+    assert_eq!(
+        store.use_token("h-enrol", TokenKind::Enrol, now).await?,
+        Some(enrol.clone())
+    );
+    assert_eq!(
+        store.use_token("h-enrol", TokenKind::Enrol, now).await?,
+        None,
+        "two uses, then spent"
+    );
+
+    let expiring = token(TokenKind::Enrol, "", 5, Some(now + 1000));
+    store.create_token("h-expiring", expiring.clone()).await?;
+    assert_eq!(
+        store
+            .use_token("h-expiring", TokenKind::Enrol, now + 999)
+            .await?,
+        Some(expiring)
+    );
+    assert_eq!(
+        store
+            .use_token("h-expiring", TokenKind::Enrol, now + 1000)
+            .await?,
+        None,
+        "expired at its expiry time"
+    );
+
+    // API tokens are not consumed; without expiry they last.
+    let api = token(TokenKind::Api, "kim", 1, None);
+    store.create_token("h-api", api.clone()).await?;
+    for _ in 0..3 {
+        assert_eq!(
+            store
+                .use_token("h-api", TokenKind::Api, now + 1_000_000_000)
+                .await?,
+            Some(api.clone())
+        );
+    }
+    let session = token(TokenKind::Session, "kim", 0, Some(now + 60_000));
+    store.create_token("h-session", session.clone()).await?;
+    let other = b.open().await;
+    assert_eq!(
+        other
+            .use_token("h-session", TokenKind::Session, now)
+            .await?,
+        Some(session)
+    );
+    assert_eq!(
+        other
+            .use_token("h-session", TokenKind::Session, now + 60_000)
+            .await?,
+        None
+    );
+    other.delete_token("h-api").await?;
+    assert_eq!(store.use_token("h-api", TokenKind::Api, now).await?, None);
+    assert_eq!(store.use_token("nope", TokenKind::Api, now).await?, None);
+    assert!(
+        store
+            .create_token("h-session", token(TokenKind::Api, "x", 0, None))
+            .await
+            .is_err(),
+        "a hash is stored once"
+    );
+    Ok(())
+}
+
+async fn token_uses_are_atomic_across_collectors(b: Backend) -> Result<()> {
+    let collectors = [b.open().await, b.open().await];
+    for (hash, uses, attempts) in [("h-one", 1u32, 8usize), ("h-three", 3, 16)] {
+        collectors[0]
+            .create_token(hash, token(TokenKind::Enrol, "", uses, None))
+            .await?;
+        let tasks: Vec<_> = (0..attempts)
+            .map(|i| {
+                let store = collectors[i % 2].clone();
+                tokio::spawn(async move { store.use_token(hash, TokenKind::Enrol, T0).await })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            if t.await??.is_some() {
+                won += 1;
+            }
+        }
+        assert_eq!(
+            won, uses,
+            "{hash}: exactly {uses} of {attempts} enrolments succeed"
+        );
+    }
+    Ok(())
+}
+
+async fn users(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    assert_eq!(store.get_user("kim").await?, None);
+    let kim = User {
+        name: "kim".into(),
+        role: "auditor".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+    };
+    store.upsert_user(kim.clone()).await?;
+    assert_eq!(store.get_user("kim").await?, Some(kim.clone()));
+    let promoted = User {
+        role: "operator".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdDI$aGFzaDI".into(),
+        ..kim
+    };
+    store.upsert_user(promoted.clone()).await?;
+    let other = b.open().await;
+    assert_eq!(other.get_user("kim").await?, Some(promoted));
+    assert_eq!(other.get_user("KIM").await?, None);
+    Ok(())
+}
+
+fn attestation(row: &str, file: &[u8], at_ms: i64) -> Attestation {
+    use sha2::Digest;
+    Attestation {
+        catalog: "emr-s014".into(),
+        item: "2.1".into(),
+        row: row.into(),
+        verdict: "Y".into(),
+        comment: "이중화 구성도 첨부".into(),
+        file_name: "network.pdf".into(),
+        file_sha256: hex::encode(sha2::Sha256::digest(file)),
+        by: "kim".into(),
+        at_ms,
+        expires_ms: Some(at_ms + 86_400_000),
+    }
+}
+
+async fn attestations_na_marks_and_files(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let file = b"%PDF-1.7 redundant uplinks".to_vec();
+    let first = attestation("1", &file, T0);
+    let second = attestation("2", &file, T0 + 1);
+    store
+        .add_attestation(first.clone(), Some(file.clone()))
+        .await?;
+    // The same document again: stored once, attested twice.
+    store
+        .add_attestation(second.clone(), Some(file.clone()))
+        .await?;
+    let mut without_file = attestation("3", b"", T0 + 2);
+    without_file.file_name = String::new();
+    without_file.file_sha256 = String::new();
+    without_file.expires_ms = None;
+    store.add_attestation(without_file.clone(), None).await?;
+    let na = NaMark {
+        catalog: "emr-s014".into(),
+        item: "4.3".into(),
+        justification: "국내 리전만 사용".into(),
+        by: "lee".into(),
+        at_ms: T0 + 3,
+    };
+    store.add_na_mark(na.clone()).await?;
+
+    let other = b.open().await;
+    let docs = other.documents().await?;
+    assert_eq!(docs.attestations, [first.clone(), second, without_file]);
+    assert_eq!(docs.na_marks, [na]);
+    assert_eq!(
+        other.file(&first.file_sha256).await?,
+        Some(("network.pdf".to_string(), file))
+    );
+    assert_eq!(other.file(&"0".repeat(64)).await?, None);
+    Ok(())
+}
+
+async fn leases_two_holders_expiry_and_renewal(b: Backend) -> Result<()> {
+    let (one, two) = (b.open().await, b.open().await);
+    let ttl = Duration::from_secs(60);
+    let name = "snapshot:2026-12-01T00:00:00+09:00";
+    assert!(one.try_lease(name, "collector-1", ttl, T0).await?);
+    assert!(
+        !two.try_lease(name, "collector-2", ttl, T0 + 1).await?,
+        "held by another"
+    );
+    // Renewal by the holder extends it to T0 + 90 s.
+    assert!(one.try_lease(name, "collector-1", ttl, T0 + 30_000).await?);
+    assert!(
+        !two.try_lease(name, "collector-2", ttl, T0 + 60_000).await?,
+        "renewed past its first expiry"
+    );
+    // Other names are independent.
+    assert!(two.try_lease("export", "collector-2", ttl, T0).await?);
+    // Once expired, another holder takes it over; the old holder has lost it.
+    assert!(two.try_lease(name, "collector-2", ttl, T0 + 90_000).await?);
+    assert!(!one.try_lease(name, "collector-1", ttl, T0 + 90_001).await?);
+    assert!(
+        two.try_lease(name, "collector-2", ttl, T0 + 100_000)
+            .await?
+    );
+    Ok(())
+}
+
+async fn lease_races_have_one_winner(b: Backend) -> Result<()> {
+    let collectors = [b.open().await, b.open().await];
+    for (round, now) in [(0, T0), (1, T0 + 120_000)] {
+        // Round 1 starts after round 0's lease expired: again one winner.
+        let tasks: Vec<_> = (0..10)
+            .map(|i| {
+                let store = collectors[i % 2].clone();
+                tokio::spawn(async move {
+                    store
+                        .try_lease(
+                            "daily",
+                            &format!("c{round}-{i}"),
+                            Duration::from_secs(60),
+                            now,
+                        )
+                        .await
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await??);
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+    Ok(())
+}
+
+async fn collectors_starting_together_share_one_schema(b: Backend) -> Result<()> {
+    // Two collectors open a store that does not exist yet, at the same time.
+    let location = b.location();
+    let (x, y) = tokio::join!(store::open(&location), store::open(&location));
+    let (x, y) = (x?, y?);
+    x.insert_batch(numbered(0..10)).await?;
+    assert_eq!(y.count_evidence().await?, 10);
+    drop((x, y));
+    // Reopening finds the schema current and the data kept.
+    let again = b.open().await;
+    assert_eq!(again.count_evidence().await?, 10);
+    assert_eq!(again.insert_batch(numbered(0..10)).await?, outcome(0, 10));
+    Ok(())
+}
+
+#[tokio::test]
+async fn postgres_errors_name_the_url_without_password() {
+    // Port 1 on loopback: nothing listens there.
+    let url = "postgres://gamsa:s3cret@127.0.0.1:1/gamsa?sslmode=disable";
+    let err = match store::open(&Location::Postgres(url.into())).await {
+        Ok(_) => panic!("opened a store on a closed port"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("postgres://gamsa@127.0.0.1:1/gamsa?sslmode=disable"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    let err = match store::open(&Location::Postgres(
+        "postgres://u@h/db?password=s3cret&sslmode=nonsense".into(),
+    ))
+    .await
+    {
+        Ok(_) => panic!("accepted sslmode=nonsense"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("nonsense") && !err.contains("s3cret"), "{err}");
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_schema_newer_than_this_collector() {
+    let b = Backend::postgres();
+    let store = b.open().await;
+    drop(store);
+    let Backend::Postgres(scratch) = &b else {
+        unreachable!()
+    };
+    // A later collector version applied a migration this one does not know.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&scratch.url)
+        .await
+        .unwrap();
+    sqlx::Executor::execute(
+        &mut conn,
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (9999, 'from the future', true, '\\x00', 0)",
+    )
+    .await
+    .unwrap();
+    let err = match store::open(&b.location()).await {
+        Ok(_) => panic!("opened a schema from a newer collector"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("9999"), "{err}");
+    assert!(
+        err.contains(&scratch.schema) || err.contains("127.0.0.1"),
+        "{err}"
+    );
+}

@@ -1,0 +1,133 @@
+//! High availability: two `gamsa-collector serve` processes on one
+//! PostgreSQL database (a scratch schema), sharing the CA and server key as
+//! replicas do; real agents that know both. The collector an agent streams
+//! to dies with SIGKILL: the agent fails over to the other and every
+//! evidence it produced is stored exactly once. An agent revoked through one
+//! collector is refused by the other.
+
+use gamsa_tests::pg::Scratch;
+use gamsa_tests::{agent_config_for, binary, spooled_ids, wait_for, Collector, Proc};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// Whether `collector` has an open ingest stream from `agent`.
+fn connected(collector: &Collector, agent: &str) -> bool {
+    collector
+        .get("/api/v1/agents")
+        .ok()
+        .and_then(|v| v["agents"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .any(|a| a["agentId"] == agent && a["connected"] == true)
+}
+
+/// Every evidence id stored for `host`, as the collector's API lists them.
+fn stored_ids(collector: &Collector, host: &str) -> Vec<String> {
+    collector
+        .evidence(&format!("host={host}"))
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The collector's log lines refusing `agent`, with why.
+fn refusals(collector: &Collector, agent: &str) -> Vec<String> {
+    collector
+        .log()
+        .lines()
+        .filter(|l| l.contains("refused agent") && l.contains(&format!("agent_id={agent}")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn start_agent(config: &Path, log: &Path) -> Proc {
+    let mut cmd = std::process::Command::new(binary("gamsa-agent"));
+    cmd.arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("GAMSA_LOG", "info,gamsa_agent::transport=debug");
+    Proc::spawn(cmd, log.to_path_buf()).unwrap()
+}
+
+#[test]
+fn agents_fail_over_between_collectors_sharing_postgres() {
+    let scratch = Scratch::create("gamsa_ha");
+    let mut one = Collector::start_on(Some(&scratch.url)).unwrap();
+    let two = one.replica().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // node-a prefers collector one, node-b collector two.
+    let creds_a = one.issue("node-a").unwrap();
+    let creds_b = one.issue("node-b").unwrap();
+    let cfg_a = agent_config_for(dir.path(), "node-a", &[&one, &two], &creds_a, "").unwrap();
+    let cfg_b = agent_config_for(dir.path(), "node-b", &[&two, &one], &creds_b, "").unwrap();
+    let log_a = dir.path().join("node-a.log");
+    let _agent_a = start_agent(&cfg_a, &log_a);
+    let _agent_b = start_agent(&cfg_b, &dir.path().join("node-b.log"));
+
+    wait_for("node-a streaming to collector one", WAIT, || {
+        connected(&one, "node-a").then_some(())
+    });
+    wait_for("node-b streaming to collector two", WAIT, || {
+        connected(&two, "node-b").then_some(())
+    });
+    // One database: what node-a sent to collector one, collector two serves.
+    wait_for("node-a's evidence through collector two", WAIT, || {
+        (stored_ids(&two, "node-a").len() >= 4).then_some(())
+    });
+
+    // Collector one dies mid-stream; node-a moves to collector two.
+    one.proc.as_mut().unwrap().kill();
+    wait_for("node-a failed over to collector two", WAIT, || {
+        connected(&two, "node-a").then_some(())
+    });
+    let before = stored_ids(&two, "node-a").len();
+    wait_for("node-a's evidence after the failover", WAIT, || {
+        (stored_ids(&two, "node-a").len() >= before + 4).then_some(())
+    });
+
+    // Everything node-a spooled so far, before and after the kill, arrives;
+    // batches replayed to collector two after the kill are stored once.
+    let produced = spooled_ids(&std::fs::read_to_string(&log_a).unwrap());
+    assert!(produced.len() >= 8, "node-a produced {}", produced.len());
+    wait_for("every evidence node-a spooled stored", WAIT, || {
+        let stored: BTreeSet<String> = stored_ids(&two, "node-a").into_iter().collect();
+        produced.is_subset(&stored).then_some(())
+    });
+    let stored = stored_ids(&two, "node-a");
+    let unique: BTreeSet<&String> = stored.iter().collect();
+    assert_eq!(unique.len(), stored.len(), "no evidence stored twice");
+    let log = std::fs::read_to_string(&log_a).unwrap();
+    assert!(
+        log.contains(&format!("127.0.0.1:{}", two.grpc)) && log.contains("streaming to collector"),
+        "node-a's log shows the failover: {log}"
+    );
+
+    // node-b streams to collector two; it is revoked through collector one
+    // (restarted), and collector two cuts its stream and refuses it.
+    one.restart().unwrap();
+    assert!(connected(&two, "node-b"), "node-b still on collector two");
+    gamsa_tests::run(one.cmd().args(["agent", "revoke", "node-b"])).unwrap();
+    wait_for("collector two cutting node-b's stream", WAIT, || {
+        refusals(&two, "node-b")
+            .iter()
+            .any(|l| l.contains("agent was revoked"))
+            .then_some(())
+    });
+    wait_for("node-b refused when it reconnects", WAIT, || {
+        [&one, &two]
+            .iter()
+            .any(|c| {
+                refusals(c, "node-b")
+                    .iter()
+                    .any(|l| l.contains("agent is revoked"))
+            })
+            .then_some(())
+    });
+    assert!(!connected(&two, "node-b") && !connected(&one, "node-b"));
+    // node-a, not revoked, keeps streaming.
+    assert!(connected(&two, "node-a") || connected(&one, "node-a"));
+    assert!(refusals(&one, "node-a").is_empty() && refusals(&two, "node-a").is_empty());
+}
