@@ -6,6 +6,7 @@ use crate::store::Location;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -27,6 +28,25 @@ pub struct GrpcConfig {
     pub listen: SocketAddr,
     /// Names and addresses agents use to reach the collector (server cert SANs).
     pub server_names: Vec<String>,
+    /// Largest message (one batch) an agent may send; a larger one ends its stream.
+    pub max_message_bytes: usize,
+    /// Ingest streams open at once across all agents; one more is refused
+    /// (`RESOURCE_EXHAUSTED`) and its agent retries, or fails over to a replica.
+    pub max_streams: usize,
+    /// Evidence per second one agent may send (bursts up to one second's
+    /// worth beyond it). A faster agent is slowed by later acks, not refused:
+    /// nothing is lost, and it cannot take the store from the others.
+    pub agent_rate: u32,
+    /// Time a connection has to complete its TLS handshake.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Time a new stream has to send its Hello, and a call (enrolment) to answer.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// A stream that sends nothing for this long is closed (agents send at
+    /// least one batch per probe cycle).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +56,19 @@ pub struct HttpConfig {
     /// Mark session cookies `Secure`: set when the dashboard is reached over
     /// HTTPS (e.g. behind a TLS-terminating ingress).
     pub secure_cookies: bool,
+    /// How long a dashboard sign-in lasts.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// Largest request body (documentary evidence uploads); larger is refused (413).
+    pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers; slower is disconnected.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Time to read a request and answer it; longer is answered 408.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -76,6 +109,12 @@ impl Default for GrpcConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7443)),
             server_names: vec![],
+            max_message_bytes: 16 * 1024 * 1024,
+            max_streams: 20_000,
+            agent_rate: 2_000,
+            handshake_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -85,6 +124,11 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7080)),
             secure_cookies: false,
+            session_lifetime: Duration::from_secs(8 * 3600),
+            max_body_bytes: 32 * 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            max_connections: 1024,
         }
     }
 }
@@ -136,6 +180,40 @@ impl Config {
     }
 
     fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                "grpc.max_message_bytes",
+                self.grpc.max_message_bytes as u128,
+            ),
+            ("grpc.max_streams", self.grpc.max_streams as u128),
+            ("grpc.agent_rate", self.grpc.agent_rate as u128),
+            (
+                "grpc.handshake_timeout",
+                self.grpc.handshake_timeout.as_millis(),
+            ),
+            (
+                "grpc.request_timeout",
+                self.grpc.request_timeout.as_millis(),
+            ),
+            ("grpc.idle_timeout", self.grpc.idle_timeout.as_millis()),
+            (
+                "http.session_lifetime",
+                self.http.session_lifetime.as_millis(),
+            ),
+            ("http.max_body_bytes", self.http.max_body_bytes as u128),
+            ("http.header_timeout", self.http.header_timeout.as_millis()),
+            (
+                "http.request_timeout",
+                self.http.request_timeout.as_millis(),
+            ),
+            ("http.max_connections", self.http.max_connections as u128),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid {
+                path: origin.into(),
+                message: format!("{field}: must be greater than zero"),
+            });
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::LogFormat {
                 path: origin.into(),
@@ -208,6 +286,13 @@ mod tests {
         assert!(err.contains("listn"), "{err}");
         let err = Config::parse("[log]\nformat = \"xml\"\n", "t.toml").unwrap_err();
         assert!(err.to_string().contains("log.format"), "{err}");
+        let err = Config::parse("[grpc]\nagent_rate = 0\n", "t.toml").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.toml: grpc.agent_rate: must be greater than zero"
+        );
+        let err = Config::parse("[http]\nheader_timeout = \"soon\"\n", "t.toml").unwrap_err();
+        assert!(err.to_string().starts_with("t.toml: line 2:"), "{err}");
     }
 
     #[test]

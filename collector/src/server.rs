@@ -43,7 +43,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     .unwrap_or_else(|| "gamsa collector".into());
     let checklists = crate::checklists::Checklists::load(&config.catalog_dirs)?;
     let mut state = AppState::new(store, pki, collector_id, Arc::new(checklists));
-    state.secure_cookies = config.http.secure_cookies;
+    state.http = Arc::new(config.http.clone());
     state.snapshots = Arc::new(crate::snapshot::Snapshots::new(
         &config.data_dir,
         config.snapshots.clone(),
@@ -66,12 +66,17 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
-    let grpc_task = tokio::spawn(crate::grpc::serve(grpc, state.clone(), wait(rx.clone())));
+    let grpc_task = tokio::spawn(crate::grpc::serve(
+        grpc,
+        state.clone(),
+        config.grpc.clone(),
+        wait(rx.clone()),
+    ));
     let app = crate::api::router(state.clone());
     let http_shutdown = wait(rx);
+    let limits = config.http.clone();
     let http_task = tokio::spawn(async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(http_shutdown)
+        crate::api::serve::serve(http, app, &limits, http_shutdown)
             .await
             .context("http server")
     });

@@ -17,9 +17,8 @@ pub struct AppState {
     pub pki: PkiPaths,
     pub collector_id: String,
     pub checklists: Arc<crate::checklists::Checklists>,
-    /// Session cookies carry `Secure` (the dashboard is served over TLS,
-    /// directly or behind a TLS-terminating proxy).
-    pub secure_cookies: bool,
+    /// Dashboard settings: `Secure` cookies, session lifetime, limits.
+    pub http: Arc<crate::config::HttpConfig>,
     /// Open ingest streams by agent id: how control messages reach agents.
     pub agents: Arc<Mutex<HashMap<String, AgentSender>>>,
     /// This collector's signed snapshots (`<data_dir>/snapshots`).
@@ -48,7 +47,7 @@ impl AppState {
             pki,
             collector_id,
             checklists,
-            secure_cookies: false,
+            http: Arc::default(),
             agents: Arc::default(),
             snapshots: Arc::new(snapshots),
             export: Arc::default(),

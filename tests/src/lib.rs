@@ -6,6 +6,7 @@
 //! executables (`target/<profile>/`).
 
 pub mod pg;
+pub mod raw;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -123,7 +124,17 @@ impl Collector {
 
     /// As `start`, with the store at `store_url` (e.g. a PostgreSQL URL).
     pub fn start_on(store_url: Option<&str>) -> Result<Collector> {
-        let mut c = Self::prepare(store_url)?;
+        Self::start_configured(store_url, "", "")
+    }
+
+    /// As `start`, with extra lines for the `[grpc]` and `[http]` sections
+    /// (limits and timeouts).
+    pub fn start_with(grpc: &str, http: &str) -> Result<Collector> {
+        Self::start_configured(None, grpc, http)
+    }
+
+    fn start_configured(store_url: Option<&str>, grpc: &str, http: &str) -> Result<Collector> {
+        let mut c = Self::prepare(store_url, grpc, http)?;
         run(c.cmd().args(["ca", "init"]))?;
         c.restart()?;
         c.token = run(c.cmd().args([
@@ -138,7 +149,7 @@ impl Collector {
     /// server key (as replicas share them in production): the same agents,
     /// tokens and evidence, its own ports.
     pub fn replica(&self) -> Result<Collector> {
-        let mut c = Self::prepare(self.store_url.as_deref())?;
+        let mut c = Self::prepare(self.store_url.as_deref(), "", "")?;
         let (from, to) = (self.data().join("pki"), c.data().join("pki"));
         std::fs::create_dir_all(&to)?;
         for entry in std::fs::read_dir(&from).with_context(|| from.display().to_string())? {
@@ -151,7 +162,7 @@ impl Collector {
     }
 
     /// A temporary directory with a collector.toml on free ports.
-    fn prepare(store_url: Option<&str>) -> Result<Collector> {
+    fn prepare(store_url: Option<&str>, grpc_lines: &str, http_lines: &str) -> Result<Collector> {
         let dir = tempfile::tempdir()?;
         let (grpc, http) = (free_port(), free_port());
         let data = dir.path().join("data");
@@ -161,7 +172,7 @@ impl Collector {
         std::fs::write(
             dir.path().join("collector.toml"),
             format!(
-                "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{grpc}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n{store}[log]\nlevel = \"info\"\n",
+                "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{grpc}\"\n{grpc_lines}\n[http]\nlisten = \"127.0.0.1:{http}\"\n{http_lines}\n{store}[log]\nlevel = \"info\"\n",
                 data.display()
             ),
         )?;

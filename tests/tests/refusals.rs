@@ -1,105 +1,12 @@
-//! Who may not write evidence: no certificate, a certificate from another CA,
-//! an agent speaking for another, a revoked agent. Each is refused by the real
-//! collector process and the refusal is in its log.
+//! Who may not write evidence or read the dashboard: no certificate, a
+//! certificate from another CA, an expired certificate, an agent speaking for
+//! another, a revoked agent, an expired enrolment token, an expired session.
+//! Each is refused by the real collector process and the refusal is in its
+//! log. (Auditor writes and CSRF are refused in the browser test, dashboard.rs.)
 
-use gamsa_proto::v1::{
-    agent_message, ingest_client::IngestClient, AgentMessage, Batch, Evidence, Hello, Status,
-};
+use gamsa_tests::raw::{batch, client, hello, stream_error};
 use gamsa_tests::{agent_config, start_agent, wait_for, Collector};
-use std::path::Path;
 use std::time::Duration;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap()
-}
-
-/// A raw ingest client with the collector CA and, optionally, an identity.
-async fn client(
-    collector: &Collector,
-    creds: Option<&Path>,
-) -> Result<IngestClient<tonic::transport::Channel>, String> {
-    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(
-        &collector.data().join("pki/ca.crt"),
-    )));
-    if let Some(dir) = creds {
-        tls = tls.identity(Identity::from_pem(
-            read(&dir.join("agent.crt")),
-            read(&dir.join("agent.key")),
-        ));
-    }
-    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", collector.grpc))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    Ok(IngestClient::new(channel))
-}
-
-fn hello(agent: &str) -> AgentMessage {
-    AgentMessage {
-        msg: Some(agent_message::Msg::Hello(Hello {
-            agent_id: agent.into(),
-            host: agent.into(),
-            ..Default::default()
-        })),
-    }
-}
-
-fn batch(agent: &str) -> AgentMessage {
-    AgentMessage {
-        msg: Some(agent_message::Msg::Batch(Batch {
-            seq: 1,
-            evidence: vec![Evidence {
-                id: uuid_like(),
-                agent_id: agent.into(),
-                host: agent.into(),
-                probe: "host".into(),
-                subject: agent.into(),
-                status: Status::Error as i32,
-                error: "synthetic".into(),
-                observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(1_700_000_000_000)),
-                payload: None,
-            }],
-        })),
-    }
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{:032x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
-
-/// Opens a stream with `msgs` and returns the first error the collector sends.
-async fn stream_error(
-    mut c: IngestClient<tonic::transport::Channel>,
-    msgs: Vec<AgentMessage>,
-) -> tonic::Status {
-    let outbound = tokio_stream::iter(msgs).chain(tokio_stream::pending());
-    match c.stream(outbound).await {
-        Err(status) => status,
-        Ok(resp) => {
-            let mut inbound = resp.into_inner();
-            loop {
-                match tokio::time::timeout(Duration::from_secs(10), inbound.message()).await {
-                    Ok(Ok(Some(_))) => continue,
-                    Ok(Ok(None)) => panic!("stream ended without an error"),
-                    Ok(Err(status)) => return status,
-                    Err(_) => panic!("no refusal within 10s"),
-                }
-            }
-        }
-    }
-}
-
-use tokio_stream::StreamExt;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stream_without_client_certificate_is_refused() {
@@ -198,4 +105,154 @@ async fn revoked_agent_is_refused_without_restart() {
     let status = stream_error(c, vec![hello("node-v")]).await;
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
     assert!(collector.log().contains("agent is revoked"));
+}
+
+/// Key and certificate for `agent`, signed by the collector's own CA but
+/// valid only in January 2024.
+fn expired_credentials(collector: &Collector, agent: &str) -> std::path::PathBuf {
+    let pki = collector.data().join("pki");
+    let read = |f: &str| std::fs::read_to_string(pki.join(f)).unwrap();
+    let ca_key = rcgen::KeyPair::from_pem(&read("ca.key")).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&read("ca.crt"), ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, agent);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2024, 2, 1);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let dir = collector.dir.path().join(format!("expired-{agent}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("agent.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("agent.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca.crt"), read("ca.crt")).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_certificate_fails_the_handshake() {
+    let collector = Collector::start().unwrap();
+    let creds = expired_credentials(&collector, "node-old");
+    // The real agent with it.
+    let cfg = agent_config(collector.dir.path(), "node-old", &collector, &creds, "").unwrap();
+    let _agent = start_agent(&cfg, collector.dir.path().join("old.log")).unwrap();
+    wait_for(
+        "expired-certificate refusal in the collector log",
+        Duration::from_secs(20),
+        || {
+            let log = collector.log();
+            log.lines()
+                .any(|l| l.contains("TLS handshake failed") && l.contains("expired"))
+                .then_some(())
+        },
+    );
+    // A raw client with it cannot open a stream either.
+    match client(&collector, Some(&creds)).await {
+        Err(_) => {}
+        Ok(c) => {
+            let status = stream_error(c, vec![hello("node-old"), batch("node-old")]).await;
+            assert_ne!(status.code(), tonic::Code::Ok, "{status:?}");
+        }
+    }
+    assert!(collector.evidence("host=node-old").is_empty());
+}
+
+#[test]
+fn expired_enrolment_token_is_refused() {
+    let collector = Collector::start().unwrap();
+    let token = gamsa_tests::run(collector.cmd().args(["token", "create", "--ttl", "1s"]))
+        .unwrap()
+        .trim()
+        .to_string();
+    let dir = collector.dir.path();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, &token).unwrap();
+    let creds = dir.join("late");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::copy(collector.data().join("pki/ca.crt"), creds.join("ca.crt")).unwrap();
+    let cfg = agent_config(dir, "node-late", &collector, &creds, "").unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[collector]\n",
+        &format!(
+            "[collector]\nenrol_token_file = \"{}\"\n",
+            token_file.display()
+        ),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = std::process::Command::new(gamsa_tests::binary("gamsa-agent"))
+        .args(["enrol", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("enrolment refused"), "{stderr}");
+    assert!(!creds.join("agent.crt").exists());
+    assert!(collector
+        .log()
+        .contains("refused enrolment: unknown, expired or used-up token"));
+    assert!(
+        !collector.log().contains(&token),
+        "the token is never logged"
+    );
+}
+
+/// Signs in with a form POST as the browser would; the session cookie.
+fn sign_in(collector: &Collector, user: &str, password: &str) -> String {
+    let http = ureq::AgentBuilder::new().redirects(0).build();
+    let resp = http
+        .post(&format!("http://127.0.0.1:{}/login", collector.http))
+        .set("Cookie", "gamsa_login=form-token")
+        .send_form(&[
+            ("user", user),
+            ("password", password),
+            ("csrf", "form-token"),
+        ])
+        .unwrap();
+    assert_eq!(resp.status(), 303, "signed in");
+    let set = resp.all("set-cookie").join("; ");
+    set.split(';')
+        .find_map(|p| p.trim().strip_prefix("gamsa_session="))
+        .unwrap_or_else(|| panic!("no session cookie in {set}"))
+        .to_string()
+}
+
+#[test]
+fn expired_session_must_sign_in_again() {
+    let collector = Collector::start_with("", "session_lifetime = \"2s\"").unwrap();
+    let password = "correct horse battery staple";
+    let pw = collector.dir.path().join("pw");
+    std::fs::write(&pw, password).unwrap();
+    gamsa_tests::run(
+        collector
+            .cmd()
+            .args(["user", "add", "ana", "--role", "auditor", "--password-file"])
+            .arg(&pw),
+    )
+    .unwrap();
+    let cookie = sign_in(&collector, "ana", password);
+    let http = ureq::AgentBuilder::new().redirects(0).build();
+    let overview = || {
+        http.get(&format!("http://127.0.0.1:{}/", collector.http))
+            .set("Cookie", &format!("gamsa_session={cookie}"))
+            .call()
+            .unwrap()
+    };
+    assert_eq!(
+        overview().status(),
+        200,
+        "a live session reads the dashboard"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let resp = overview();
+    assert_eq!(resp.status(), 303, "an expired session is sent to sign in");
+    assert_eq!(resp.header("location"), Some("/login"));
+    assert!(collector.log().contains("refused session"));
+    assert!(
+        !collector.log().contains(password),
+        "passwords are never logged"
+    );
 }

@@ -17,6 +17,7 @@ use serde_json::json;
 
 mod checklists;
 pub mod exports;
+pub mod serve;
 pub mod snapshots;
 
 /// An error answered as `{"error": "..."}` with a status code.
@@ -65,7 +66,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(api)
         .merge(crate::dashboard::router(state.clone()))
-        .layer(axum::extract::DefaultBodyLimit::max(32 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.http.max_body_bytes,
+        ))
         .with_state(state)
 }
 

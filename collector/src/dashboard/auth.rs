@@ -10,8 +10,6 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use sha2::{Digest, Sha256};
 
 pub const COOKIE: &str = "gamsa_session";
-/// How long a session lasts without signing in again.
-pub const SESSION_HOURS: i64 = 8;
 pub const ROLES: &[&str] = &["admin", "operator", "auditor"];
 
 pub fn hash_password(password: &str) -> Result<String, String> {
@@ -90,7 +88,6 @@ pub async fn sign_in(
     state: &AppState,
     user: &str,
     password: &str,
-    secure: bool,
 ) -> anyhow::Result<Option<Cookie<'static>>> {
     let Some(u) = state.store.get_user(user).await? else {
         // Spend the same time as a real check so user names cannot be probed.
@@ -111,7 +108,9 @@ pub async fn sign_in(
                 kind: TokenKind::Session,
                 name: u.name.clone(),
                 role: u.role.clone(),
-                expires_at_ms: Some(crate::state::now_ms() + SESSION_HOURS * 3_600_000),
+                expires_at_ms: Some(
+                    crate::state::now_ms() + state.http.session_lifetime.as_millis() as i64,
+                ),
                 max_uses: 0,
             },
         )
@@ -119,7 +118,7 @@ pub async fn sign_in(
     let mut cookie = Cookie::new(COOKIE, token);
     cookie.set_http_only(true);
     cookie.set_same_site(SameSite::Strict);
-    cookie.set_secure(secure);
+    cookie.set_secure(state.http.secure_cookies);
     cookie.set_path("/");
     Ok(Some(cookie))
 }

@@ -98,7 +98,10 @@ impl FromRequestParts<AppState> for SignedIn {
         };
         match auth::session(state, &token).await {
             Some(s) => Ok(SignedIn(s)),
-            None => Err(Redirect::to("/login").into_response()),
+            None => {
+                tracing::info!("refused session: unknown, signed out or expired; sign in again");
+                Err(Redirect::to("/login").into_response())
+            }
         }
     }
 }
@@ -180,7 +183,7 @@ async fn login_page(
     let mut cookie = Cookie::new(LOGIN_COOKIE, token.clone());
     cookie.set_http_only(true);
     cookie.set_same_site(axum_extra::extract::cookie::SameSite::Strict);
-    cookie.set_secure(state.secure_cookies);
+    cookie.set_secure(state.http.secure_cookies);
     cookie.set_path("/login");
     let body = pages::login(l, q.error.is_some(), &token);
     let resp = page(&state, lang, l.t("sign_in"), None, body);
@@ -206,7 +209,7 @@ async fn login(
         return Refused("missing or wrong CSRF token; reload the sign-in page").into_response();
     }
     let jar = jar.remove(Cookie::build(LOGIN_COOKIE).path("/login"));
-    match auth::sign_in(&state, &f.user, &f.password, state.secure_cookies).await {
+    match auth::sign_in(&state, &f.user, &f.password).await {
         Ok(Some(cookie)) => {
             tracing::info!(user = %f.user, "signed in");
             (jar.add(cookie), Redirect::to("/")).into_response()

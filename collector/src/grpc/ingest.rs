@@ -4,26 +4,71 @@
 //! Identity is the client certificate's common name. Every piece of evidence
 //! must carry that same `agent_id`; one that does not ends the stream, because
 //! an agent speaking for another is an attack, not a data error.
+//!
+//! A stream holds one of `grpc.max_streams` permits for its lifetime, must
+//! send Hello within `grpc.request_timeout` and something within every
+//! `grpc.idle_timeout`; each batch waits for its agent's share of
+//! `grpc.agent_rate` before it is stored, so a flood slows only its sender.
 
+use crate::config::GrpcConfig;
 use crate::state::AppState;
 use crate::store::AgentRecord;
 use gamsa_proto::v1::{
     agent_message, collector_message, ingest_server::Ingest, Ack, AgentMessage, CollectorMessage,
     Evidence, Welcome,
 };
+use governor::{DefaultKeyedRateLimiter, Quota};
+use std::num::NonZeroU32;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 pub struct IngestService {
     state: AppState,
+    streams: Arc<Semaphore>,
+    limits: Arc<Limits>,
+}
+
+/// What a running stream needs of `[grpc]`.
+struct Limits {
+    hello_timeout: Duration,
+    idle_timeout: Duration,
+    /// Evidence per second, keyed by agent id (so reconnecting resets nothing).
+    rate: DefaultKeyedRateLimiter<String>,
+    burst: NonZeroU32,
 }
 
 impl IngestService {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
+    pub fn new(state: AppState, config: &GrpcConfig) -> Self {
+        let burst = NonZeroU32::new(config.agent_rate).unwrap_or(NonZeroU32::MIN);
+        Self {
+            state,
+            streams: Arc::new(Semaphore::new(config.max_streams)),
+            limits: Arc::new(Limits {
+                hello_timeout: config.request_timeout,
+                idle_timeout: config.idle_timeout,
+                rate: governor::RateLimiter::keyed(Quota::per_second(burst)),
+                burst,
+            }),
+        }
+    }
+}
+
+impl Limits {
+    /// Waits until `agent` may store `n` more pieces of evidence.
+    async fn admit(&self, agent: &str, n: usize) {
+        let key = agent.to_string();
+        let mut left = n;
+        while left > 0 {
+            let chunk = left.min(self.burst.get() as usize);
+            let cells = NonZeroU32::new(chunk as u32).unwrap_or(NonZeroU32::MIN);
+            // `chunk` never exceeds the burst, so this cannot be refused.
+            let _ = self.rate.until_key_n_ready(&key, cells).await;
+            left -= chunk;
+        }
     }
 }
 
@@ -70,6 +115,13 @@ impl Ingest for IngestService {
         req: Request<Streaming<AgentMessage>>,
     ) -> Result<Response<Outbound>, Status> {
         let peer = super::peer(&req);
+        let permit = self.streams.clone().try_acquire_owned().map_err(|_| {
+            crate::metrics::refusal("too_many_streams");
+            tracing::warn!(%peer, "refused stream: grpc.max_streams streams are open");
+            Status::resource_exhausted(
+                "the collector has as many streams as it allows; retry later",
+            )
+        })?;
         let certs = req.peer_certs().filter(|c| !c.is_empty()).ok_or_else(|| {
             refuse(
                 &peer,
@@ -100,7 +152,17 @@ impl Ingest for IngestService {
             ));
         }
         let mut inbound = req.into_inner();
-        let hello = match inbound.next().await {
+        let first = tokio::time::timeout(self.limits.hello_timeout, inbound.next())
+            .await
+            .map_err(|_| {
+                refuse(
+                    &peer,
+                    &agent_id,
+                    "hello_timeout",
+                    format!("no Hello within {:?}", self.limits.hello_timeout),
+                )
+            })?;
+        let hello = match first {
             Some(Ok(AgentMessage {
                 msg: Some(agent_message::Msg::Hello(h)),
             })) => h,
@@ -159,10 +221,13 @@ impl Ingest for IngestService {
             .map_err(|_| Status::internal("agent registry poisoned"))?
             .insert(agent_id.clone(), tx.clone());
         let state = self.state.clone();
+        let limits = self.limits.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let _guard = crate::metrics::StreamGuard::open();
-            let result = pump(&state, &agent_id, &peer, &mut inbound, &tx).await;
+            let result = pump(&state, &limits, &agent_id, &peer, &mut inbound, &tx).await;
             if let Err(status) = result {
+                tracing::info!(%peer, %agent_id, code = ?status.code(), "agent stream ended: {}", status.message());
                 let _ = tx.send(Err(status)).await;
             }
             if let Ok(mut agents) = state.agents.lock() {
@@ -181,13 +246,23 @@ impl Ingest for IngestService {
 /// Reads batches until the agent hangs up; commits and acks each in order.
 async fn pump(
     state: &AppState,
+    limits: &Limits,
     agent_id: &str,
     peer: &str,
     inbound: &mut Streaming<AgentMessage>,
     tx: &mpsc::Sender<Result<CollectorMessage, Status>>,
 ) -> Result<(), Status> {
     let mut last_check = Instant::now();
-    while let Some(msg) = inbound.next().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(limits.idle_timeout, inbound.next()).await else {
+            return Err(refuse(
+                peer,
+                agent_id,
+                "idle_timeout",
+                format!("nothing received for {:?}", limits.idle_timeout),
+            ));
+        };
+        let Some(msg) = next else { break };
         let batch = match msg?.msg {
             Some(agent_message::Msg::Batch(b)) => b,
             Some(agent_message::Msg::Hello(_)) => {
@@ -230,6 +305,7 @@ async fn pump(
                 return Err(refuse(peer, agent_id, reason, detail));
             }
         }
+        limits.admit(agent_id, batch.evidence.len()).await;
         let started = Instant::now();
         let outcome = state
             .store

@@ -1,32 +1,44 @@
 //! The agent-facing gRPC server: `Ingest` (mutual TLS) and `Enrolment`
 //! (token, no client certificate yet), both on one TLS port.
+//!
+//! Limits (`[grpc]` in the config) bound what one peer can take: handshake,
+//! Hello and idle timeouts free the resources of silent peers, message size
+//! and per-connection stream caps bound memory, a collector-wide stream cap
+//! bounds connections, and a per-agent evidence rate keeps a flooding agent
+//! from taking the store from the others.
 
 pub mod enrol;
 pub mod ingest;
 
+use crate::config::GrpcConfig;
 use crate::state::AppState;
 use gamsa_proto::v1::enrolment_server::EnrolmentServer;
 use gamsa_proto::v1::ingest_server::IngestServer;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Largest message an agent may send (one batch).
-pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// HTTP/2 streams one connection may open at once: an agent needs one
+/// ingest stream and, rarely, an enrolment call.
+const STREAMS_PER_CONNECTION: u32 = 4;
 
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    limits: GrpcConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let paths = &state.pki;
     let tls =
         crate::tls::server_config(&paths.server_cert(), &paths.server_key(), &paths.ca_cert())?;
-    let incoming = crate::tls::incoming(listener, tls, Duration::from_secs(10));
-    let ingest = IngestServer::new(ingest::IngestService::new(state.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let incoming = crate::tls::incoming(listener, tls, limits.handshake_timeout);
+    let ingest = IngestServer::new(ingest::IngestService::new(state.clone(), &limits))
+        .max_decoding_message_size(limits.max_message_bytes);
     let enrol = EnrolmentServer::new(enrol::EnrolService::new(state.clone()))
         .max_decoding_message_size(64 * 1024);
     tonic::transport::Server::builder()
+        .timeout(limits.request_timeout)
+        .max_concurrent_streams(STREAMS_PER_CONNECTION)
+        .concurrency_limit_per_connection(STREAMS_PER_CONNECTION as usize)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .add_service(ingest)
