@@ -17,6 +17,7 @@ pub mod export;
 pub mod grpc;
 pub mod metrics;
 pub mod pki;
+pub mod private;
 pub mod quickstart;
 pub mod report;
 pub mod rules;

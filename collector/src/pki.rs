@@ -85,7 +85,7 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
         source,
     };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
+        crate::private::create_dir_all(parent).map_err(io)?;
     }
     let mut f = std::fs::OpenOptions::new()
         .write(true)

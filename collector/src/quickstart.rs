@@ -83,7 +83,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     };
     config.grpc.listen = opts.grpc_listen;
     config.http.listen = opts.http_listen;
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+    crate::private::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "{}: cannot create data directory",
             config.data_dir.display()

@@ -62,6 +62,25 @@ fn agent_evidence_reaches_the_api_over_mutual_tls() {
         collector.log()
     );
     drop(agent);
+
+    // Evidence and keys at rest are the collector user's alone, and the
+    // admin token never reaches the log.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let data = collector.data();
+    for dir in [data.clone(), data.join("pki")] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    for file in [
+        "gamsa.db",
+        "gamsa.db-wal",
+        "gamsa.db-shm",
+        "pki/ca.key",
+        "pki/collector.key",
+    ] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    assert!(!collector.log().contains(&collector.token));
 }
 
 #[test]

@@ -52,7 +52,7 @@ impl Redactor {
             message,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            crate::private::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         }
         match std::fs::OpenOptions::new()
             .write(true)

@@ -152,80 +152,18 @@ impl Ingest for IngestService {
             ));
         }
         let mut inbound = req.into_inner();
-        let first = tokio::time::timeout(self.limits.hello_timeout, inbound.next())
-            .await
-            .map_err(|_| {
-                refuse(
-                    &peer,
-                    &agent_id,
-                    "hello_timeout",
-                    format!("no Hello within {:?}", self.limits.hello_timeout),
-                )
-            })?;
-        let hello = match first {
-            Some(Ok(AgentMessage {
-                msg: Some(agent_message::Msg::Hello(h)),
-            })) => h,
-            Some(Err(e)) => return Err(e),
-            _ => {
-                return Err(refuse(
-                    &peer,
-                    &agent_id,
-                    "protocol",
-                    "the first message must be Hello".into(),
-                ))
-            }
-        };
-        if hello.agent_id != agent_id {
-            return Err(refuse(
-                &peer,
-                &agent_id,
-                "impersonation",
-                format!(
-                    "hello claims agent_id {:?} but the certificate identity is {:?}",
-                    hello.agent_id, agent_id
-                ),
-            ));
-        }
-        let now = crate::state::now_ms();
-        store
-            .upsert_agent(AgentRecord {
-                agent_id: agent_id.clone(),
-                host: hello.host.clone(),
-                version: hello.agent_version.clone(),
-                os: hello.os.clone(),
-                kernel: hello.kernel.clone(),
-                capabilities: hello.capabilities.clone(),
-                labels: hello.labels.clone().into_iter().collect(),
-                first_seen_ms: now,
-                last_seen_ms: now,
-                peer: peer.clone(),
-                revoked: false,
-            })
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        tracing::info!(%peer, %agent_id, host = %hello.host, version = %hello.agent_version, "agent connected");
-
+        // The call is answered now; Hello and batches are read by the stream's
+        // own task, so a silent peer holds no call open (and is timed out).
         let (tx, rx) = mpsc::channel(64);
-        let _ = tx
-            .send(Ok(CollectorMessage {
-                msg: Some(collector_message::Msg::Welcome(Welcome {
-                    collector_id: self.state.collector_id.clone(),
-                    server_time: Some(crate::state::timestamp_now()),
-                })),
-            }))
-            .await;
-        self.state
-            .agents
-            .lock()
-            .map_err(|_| Status::internal("agent registry poisoned"))?
-            .insert(agent_id.clone(), tx.clone());
         let state = self.state.clone();
         let limits = self.limits.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let _guard = crate::metrics::StreamGuard::open();
-            let result = pump(&state, &limits, &agent_id, &peer, &mut inbound, &tx).await;
+            let result = match greet(&state, &limits, &agent_id, &peer, &mut inbound, &tx).await {
+                Ok(()) => pump(&state, &limits, &agent_id, &peer, &mut inbound, &tx).await,
+                Err(status) => Err(status),
+            };
             if let Err(status) = result {
                 tracing::info!(%peer, %agent_id, code = ?status.code(), "agent stream ended: {}", status.message());
                 let _ = tx.send(Err(status)).await;
@@ -241,6 +179,86 @@ impl Ingest for IngestService {
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }
+}
+
+/// Reads the Hello, records the agent, welcomes it and registers its
+/// control channel.
+async fn greet(
+    state: &AppState,
+    limits: &Limits,
+    agent_id: &str,
+    peer: &str,
+    inbound: &mut Streaming<AgentMessage>,
+    tx: &mpsc::Sender<Result<CollectorMessage, Status>>,
+) -> Result<(), Status> {
+    let first = tokio::time::timeout(limits.hello_timeout, inbound.next())
+        .await
+        .map_err(|_| {
+            refuse(
+                peer,
+                agent_id,
+                "hello_timeout",
+                format!("no Hello within {:?}", limits.hello_timeout),
+            )
+        })?;
+    let hello = match first {
+        Some(Ok(AgentMessage {
+            msg: Some(agent_message::Msg::Hello(h)),
+        })) => h,
+        Some(Err(e)) => return Err(e),
+        _ => {
+            return Err(refuse(
+                peer,
+                agent_id,
+                "protocol",
+                "the first message must be Hello".into(),
+            ))
+        }
+    };
+    if hello.agent_id != agent_id {
+        return Err(refuse(
+            peer,
+            agent_id,
+            "impersonation",
+            format!(
+                "hello claims agent_id {:?} but the certificate identity is {:?}",
+                hello.agent_id, agent_id
+            ),
+        ));
+    }
+    let now = crate::state::now_ms();
+    state
+        .store
+        .upsert_agent(AgentRecord {
+            agent_id: agent_id.to_string(),
+            host: hello.host.clone(),
+            version: hello.agent_version.clone(),
+            os: hello.os.clone(),
+            kernel: hello.kernel.clone(),
+            capabilities: hello.capabilities.clone(),
+            labels: hello.labels.clone().into_iter().collect(),
+            first_seen_ms: now,
+            last_seen_ms: now,
+            peer: peer.to_string(),
+            revoked: false,
+        })
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    tracing::info!(%peer, %agent_id, host = %hello.host, version = %hello.agent_version, "agent connected");
+    let _ = tx
+        .send(Ok(CollectorMessage {
+            msg: Some(collector_message::Msg::Welcome(Welcome {
+                collector_id: state.collector_id.clone(),
+                server_time: Some(crate::state::timestamp_now()),
+            })),
+        }))
+        .await;
+    state
+        .agents
+        .lock()
+        .map_err(|_| Status::internal("agent registry poisoned"))?
+        .insert(agent_id.to_string(), tx.clone());
+    Ok(())
 }
 
 /// Reads batches until the agent hangs up; commits and acks each in order.

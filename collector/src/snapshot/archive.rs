@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -85,8 +85,7 @@ impl Archive {
 
     /// Writes a new snapshot file (0600) under `name`; never replaces one.
     pub fn write_new(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, ArchiveError> {
-        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700));
+        crate::private::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let path = self.dir.join(name);
         if path.exists() {
             return Err(ArchiveError::Exists(path));
@@ -174,6 +173,7 @@ pub fn list_dir(dir: &Path) -> Result<Vec<Entry>, ArchiveError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn files_are_never_overwritten_and_private() {

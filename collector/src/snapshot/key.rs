@@ -55,7 +55,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<SigningKey, KeyError> {
                 message: e.to_string(),
             })?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            crate::private::create_dir_all(dir).map_err(io(dir))?;
         }
         match std::fs::OpenOptions::new()
             .write(true)

@@ -201,13 +201,14 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and starts the writer.
     pub fn open(path: &Path) -> Result<Self> {
-        let existed = path.exists();
+        // A new database is created 0600 before SQLite opens it; its -wal
+        // and -shm files take the same mode.
+        crate::private::create_file(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         let mut conn = open_conn(path)?;
         migrate(&mut conn, path)?;
-        if !existed {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-        }
         let writer = open_conn(path)?;
         let (tx, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
