@@ -51,12 +51,10 @@ async fn streams_beyond_the_cap_are_refused_until_one_closes() {
     drop(a);
     let started = Instant::now();
     let mut s = loop {
-        match open(c.clone(), vec![hello("node-c")]).await {
-            Ok(mut s) => match s.next(ANSWER).await {
-                Some(Ok(_)) => break s,
-                _ => {}
-            },
-            Err(_) => {}
+        if let Ok(mut s) = open(c.clone(), vec![hello("node-c")]).await {
+            if let Some(Ok(_)) = s.next(ANSWER).await {
+                break s;
+            }
         }
         assert!(
             started.elapsed() < ANSWER,
@@ -204,6 +202,7 @@ fn slow_and_oversized_http_requests_are_cut_off() {
         ureq::get(&format!("http://127.0.0.1:{}/healthz", collector.http))
             .call()
             .map(|r| r.status())
+            .map_err(|e| e.to_string())
     };
     // Headers that never end (slowloris): disconnected after the header timeout.
     let (answer, took) = http_raw(
@@ -251,7 +250,10 @@ fn connections_beyond_the_cap_wait_and_are_served_when_one_closes() {
     let url = format!("http://127.0.0.1:{}/healthz", collector.http);
     let waiting = std::thread::spawn(move || {
         let started = Instant::now();
-        let status = ureq::get(&url).call().map(|r| r.status());
+        let status = ureq::get(&url)
+            .call()
+            .map(|r| r.status())
+            .map_err(|e| e.to_string());
         (status, started.elapsed())
     });
     std::thread::sleep(Duration::from_millis(1500));
