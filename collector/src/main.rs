@@ -295,8 +295,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             names.extend(server_names);
             let paths = PkiPaths::new(&config.data_dir);
             pki::init_ca(&paths, &names)?;
+            // The snapshot signing key travels with the CA (replicas share it).
+            gamsa_collector::snapshot::key::load_or_create(&config.data_dir)?;
             println!(
-                "CA and collector certificate written to {}",
+                "CA, collector certificate and snapshot signing key written to {}",
                 paths.dir.display()
             );
             Ok(())
@@ -606,7 +608,7 @@ async fn snapshot(cmd: SnapshotCommand) -> anyhow::Result<()> {
             format,
         } => {
             let config = common.load()?;
-            let archive = gamsa_collector::snapshot::archive::Archive::new(&config.data_dir);
+            let archive = config.snapshots.archive(&config.data_dir);
             let key_path = public_key.unwrap_or_else(|| key::public_path(&config.data_dir));
             let key = key::read_public(&key_path).with_context(|| {
                 "the snapshots are checked before they are compared: pass --public-key FILE"

@@ -113,6 +113,19 @@ pub struct Collector {
     pub proc: Option<Proc>,
     /// `store.url`; `None` is the default SQLite file in the data directory.
     pub store_url: Option<String>,
+    /// Extra configuration; replicas get the same.
+    pub settings: Settings,
+}
+
+/// Configuration beyond ports, data directory and store.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Lines for the `[grpc]` section.
+    pub grpc: String,
+    /// Lines for the `[http]` section.
+    pub http: String,
+    /// Further sections, e.g. `[snapshots]`.
+    pub sections: String,
 }
 
 impl Collector {
@@ -124,17 +137,22 @@ impl Collector {
 
     /// As `start`, with the store at `store_url` (e.g. a PostgreSQL URL).
     pub fn start_on(store_url: Option<&str>) -> Result<Collector> {
-        Self::start_configured(store_url, "", "")
+        Self::start_configured(store_url, Settings::default())
     }
 
     /// As `start`, with extra lines for the `[grpc]` and `[http]` sections
     /// (limits and timeouts).
     pub fn start_with(grpc: &str, http: &str) -> Result<Collector> {
-        Self::start_configured(None, grpc, http)
+        let settings = Settings {
+            grpc: grpc.into(),
+            http: http.into(),
+            ..Settings::default()
+        };
+        Self::start_configured(None, settings)
     }
 
-    fn start_configured(store_url: Option<&str>, grpc: &str, http: &str) -> Result<Collector> {
-        let mut c = Self::prepare(store_url, grpc, http)?;
+    pub fn start_configured(store_url: Option<&str>, settings: Settings) -> Result<Collector> {
+        let mut c = Self::prepare(store_url, settings)?;
         run(c.cmd().args(["ca", "init"]))?;
         c.restart()?;
         c.token = run(c.cmd().args([
@@ -149,7 +167,7 @@ impl Collector {
     /// server key (as replicas share them in production): the same agents,
     /// tokens and evidence, its own ports.
     pub fn replica(&self) -> Result<Collector> {
-        let mut c = Self::prepare(self.store_url.as_deref(), "", "")?;
+        let mut c = Self::prepare(self.store_url.as_deref(), self.settings.clone())?;
         let (from, to) = (self.data().join("pki"), c.data().join("pki"));
         std::fs::create_dir_all(&to)?;
         for entry in std::fs::read_dir(&from).with_context(|| from.display().to_string())? {
@@ -162,7 +180,7 @@ impl Collector {
     }
 
     /// A temporary directory with a collector.toml on free ports.
-    fn prepare(store_url: Option<&str>, grpc_lines: &str, http_lines: &str) -> Result<Collector> {
+    fn prepare(store_url: Option<&str>, settings: Settings) -> Result<Collector> {
         let dir = tempfile::tempdir()?;
         let (grpc, http) = (free_port(), free_port());
         let data = dir.path().join("data");
@@ -172,8 +190,11 @@ impl Collector {
         std::fs::write(
             dir.path().join("collector.toml"),
             format!(
-                "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{grpc}\"\n{grpc_lines}\n[http]\nlisten = \"127.0.0.1:{http}\"\n{http_lines}\n{store}[log]\nlevel = \"info\"\n",
-                data.display()
+                "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{grpc}\"\n{}\n[http]\nlisten = \"127.0.0.1:{http}\"\n{}\n{store}[log]\nlevel = \"info\"\n{}\n",
+                data.display(),
+                settings.grpc,
+                settings.http,
+                settings.sections,
             ),
         )?;
         Ok(Collector {
@@ -183,6 +204,7 @@ impl Collector {
             token: String::new(),
             proc: None,
             store_url: store_url.map(str::to_string),
+            settings,
         })
     }
 

@@ -131,3 +131,79 @@ fn agents_fail_over_between_collectors_sharing_postgres() {
     assert!(connected(&two, "node-a") || connected(&one, "node-a"));
     assert!(refusals(&one, "node-a").is_empty() && refusals(&two, "node-a").is_empty());
 }
+
+/// Snapshot files in `dir`, by name.
+fn snapshot_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn replicas_take_each_scheduled_snapshot_once_into_one_chain() {
+    let scratch = Scratch::create("gamsa_ha_snap");
+    let shared = tempfile::tempdir().unwrap();
+    let settings = gamsa_tests::Settings {
+        // Every two seconds, into a directory both replicas mount.
+        sections: format!(
+            "[snapshots]\nschedule = \"*/2 * * * * *\"\ndir = \"{}\"\n",
+            shared.path().display()
+        ),
+        ..Default::default()
+    };
+    let one = Collector::start_configured(Some(&scratch.url), settings).unwrap();
+    let two = one.replica().unwrap();
+    let files = wait_for("five scheduled snapshots", WAIT, || {
+        let f = snapshot_files(shared.path());
+        (f.len() >= 5).then_some(f)
+    });
+    // One per slot: sequence numbers 1, 2, 3 … without gaps or repeats, and
+    // no two files for the same scheduled second.
+    let sequences: Vec<u64> = files.iter().map(|f| f[..8].parse().unwrap()).collect();
+    assert_eq!(
+        sequences,
+        (1..=sequences.len() as u64).collect::<Vec<_>>(),
+        "{files:?}"
+    );
+    let slots: BTreeSet<&str> = files.iter().map(|f| &f[9..]).collect();
+    assert_eq!(
+        slots.len(),
+        files.len(),
+        "two snapshots of one slot: {files:?}"
+    );
+    // Both replicas took part or stood aside, and said so.
+    let taken = |c: &Collector| {
+        c.log()
+            .matches("scheduled snapshot taken by another collector")
+            .count()
+    };
+    assert!(
+        taken(&one) + taken(&two) >= 4,
+        "{}\n{}",
+        one.log(),
+        two.log()
+    );
+    // The chain verifies offline with the shared public key.
+    let out = gamsa_tests::run(
+        one.cmd()
+            .args(["snapshot", "verify", "--public-key"])
+            .arg(one.data().join("pki/snapshot-signing.pub"))
+            .arg("--chain")
+            .arg(shared.path())
+            .arg(shared.path().join(files.last().unwrap())),
+    )
+    .unwrap();
+    assert!(out.contains("verified"), "{out}");
+    // Either replica lists every snapshot.
+    let listed = two.get("/api/v1/snapshots").unwrap();
+    assert!(
+        listed["snapshots"].as_array().is_some_and(|s| s.len() >= 5),
+        "{listed}"
+    );
+}

@@ -22,7 +22,7 @@ pub enum ArchiveError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}: already exists (another process took snapshot with this number at the same time); not overwritten")]
+    #[error("{0}: a snapshot with this number already exists (another collector took it at the same time); not overwritten")]
     Exists(PathBuf),
 }
 
@@ -64,10 +64,8 @@ pub struct Archive {
 }
 
 impl Archive {
-    pub fn new(data_dir: &Path) -> Self {
-        Self {
-            dir: data_dir.join("snapshots"),
-        }
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
     }
 
     /// Stored snapshots, oldest first.
@@ -87,7 +85,8 @@ impl Archive {
     pub fn write_new(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, ArchiveError> {
         crate::private::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let path = self.dir.join(name);
-        if path.exists() {
+        let sequence = parse_name(name).map(|(s, _)| s);
+        if path.exists() || self.list()?.iter().any(|e| Some(e.sequence) == sequence) {
             return Err(ArchiveError::Exists(path));
         }
         let tmp = self.dir.join(format!(
@@ -178,7 +177,7 @@ mod tests {
     #[test]
     fn files_are_never_overwritten_and_private() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Archive::new(dir.path());
+        let a = Archive::new(dir.path().join("snapshots"));
         let t = Utc::now();
         let p = a.write_new(&file_name(1, t), b"one").unwrap();
         let e = a.write_new(&file_name(1, t), b"two").unwrap_err();
@@ -196,7 +195,7 @@ mod tests {
     #[test]
     fn retention_removes_only_the_oldest_and_keeps_the_newest() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Archive::new(dir.path());
+        let a = Archive::new(dir.path().join("snapshots"));
         let now = Utc::now();
         for i in 1..=6u64 {
             let t = now - chrono::Duration::days(10 - i as i64);

@@ -48,6 +48,10 @@ pub struct SnapshotConfig {
     /// Remove snapshots older than this (e.g. "400d"); none keeps all.
     #[serde(with = "humantime_serde")]
     pub max_age: Option<Duration>,
+    /// Where snapshot files are kept; empty is `<data_dir>/snapshots`.
+    /// Collector replicas share one directory (a shared volume), so that
+    /// they extend one chain and every replica serves every snapshot.
+    pub dir: PathBuf,
 }
 
 impl Default for SnapshotConfig {
@@ -58,6 +62,7 @@ impl Default for SnapshotConfig {
             timezone: "Asia/Seoul".into(),
             keep: 0,
             max_age: None,
+            dir: PathBuf::new(),
         }
     }
 }
@@ -65,6 +70,15 @@ impl Default for SnapshotConfig {
 impl SnapshotConfig {
     pub fn validate(&self) -> Result<(), String> {
         schedule::Schedule::parse(&self.schedule, &self.timezone).map(|_| ())
+    }
+
+    /// The snapshot directory of a collector whose data directory is `data_dir`.
+    pub fn archive(&self, data_dir: &Path) -> Archive {
+        if self.dir.as_os_str().is_empty() {
+            Archive::new(data_dir.join("snapshots"))
+        } else {
+            Archive::new(self.dir.clone())
+        }
     }
 }
 
@@ -126,7 +140,7 @@ impl Snapshots {
     ) -> Self {
         Self {
             data_dir: data_dir.to_path_buf(),
-            archive: Archive::new(data_dir),
+            archive: config.archive(data_dir),
             config,
             collector_id,
             checklists,
@@ -138,6 +152,10 @@ impl Snapshots {
 
     pub fn config(&self) -> &SnapshotConfig {
         &self.config
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     /// The public half of the signing key (made on first use), the file

@@ -2,8 +2,8 @@
 //! at 00:00 Asia/Seoul, the day boundary Korean auditors count in).
 //!
 //! Collectors sharing one PostgreSQL store all wake at the same instant; the
-//! snapshot must be taken once for the fleet: `take_due` is the step a
-//! store lease wraps.
+//! snapshot must be taken once for the fleet: each asks the store for the
+//! slot's lease (`snapshot:<slot>`) and only the one that gets it takes it.
 
 use super::Snapshots;
 use chrono::{DateTime, Utc};
@@ -51,10 +51,26 @@ async fn sleep_until(at: DateTime<Utc>) {
     }
 }
 
-/// Takes the snapshot due at `slot` now and logs the outcome: the one step
-/// a fleet-wide lease wraps, so that collectors sharing a store take each
-/// slot's snapshot once.
-pub async fn take_due(snapshots: &Snapshots, slot: DateTime<Utc>) {
+/// Takes the snapshot due at `slot` now, if this collector wins the slot's
+/// lease, and logs the outcome. The lease outlives the slot by `period`, so
+/// a replica waking late still finds it held.
+pub async fn take_due(snapshots: &Snapshots, slot: DateTime<Utc>, period: Duration) {
+    let lease = format!("snapshot:{}", slot.to_rfc3339());
+    match snapshots
+        .store()
+        .try_lease(&lease, holder(), period, Utc::now().timestamp_millis())
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(%slot, "scheduled snapshot taken by another collector");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(%slot, error = %e, "scheduled snapshot skipped: the store did not grant its lease");
+            return;
+        }
+    }
     match snapshots.create(TAKEN_BY).await {
         Ok(c) => tracing::info!(
             %slot, id = %c.entry.id, sha256 = %c.sha256, removed = c.removed.len(),
@@ -66,6 +82,19 @@ pub async fn take_due(snapshots: &Snapshots, slot: DateTime<Utc>) {
 
 /// The `takenBy` of scheduled snapshots.
 pub const TAKEN_BY: &str = "schedule";
+
+/// This process's name as a lease holder: unique among replicas.
+fn holder() -> &'static str {
+    static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOLDER.get_or_init(|| {
+        format!(
+            "{}/{}/{}",
+            sysinfo::System::host_name().unwrap_or_default(),
+            std::process::id(),
+            hex::encode(rand::random::<[u8; 4]>())
+        )
+    })
+}
 
 /// Takes a snapshot at every scheduled time until `stop` turns true.
 pub async fn run(
@@ -83,7 +112,13 @@ pub async fn run(
             _ = sleep_until(next) => {}
             _ = stop.wait_for(|v| *v) => return,
         }
-        take_due(&snapshots, next).await;
+        // The lease lasts one period of the schedule (at least a minute).
+        let period = schedule
+            .next_after(next)
+            .and_then(|n| (n - next).to_std().ok())
+            .unwrap_or_default()
+            .max(Duration::from_secs(60));
+        take_due(&snapshots, next, period).await;
     }
 }
 
