@@ -130,6 +130,7 @@ fn outcome(accepted: u32, duplicates: u32) -> InsertOutcome {
 
 async fn idempotent_replays(b: Backend) -> Result<()> {
     let store = b.open().await;
+    store.ping().await?;
     let batch = numbered(0..100);
     assert_eq!(store.insert_batch(batch.clone()).await?, outcome(100, 0));
     assert_eq!(

@@ -73,7 +73,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
-    state.store.count_evidence().await?;
+    state.store.ping().await?;
     Ok("ready")
 }
 

@@ -138,6 +138,8 @@ pub trait Store: Send + Sync {
     /// Newest first.
     async fn query_evidence(&self, query: EvidenceQuery) -> Result<Vec<Evidence>>;
     async fn count_evidence(&self) -> Result<u64>;
+    /// Whether the store answers at all: a cheap round trip for `/readyz`.
+    async fn ping(&self) -> Result<()>;
     /// The newest evidence of every (host, probe, subject), however old.
     async fn latest_evidence(&self) -> Result<Vec<Evidence>>;
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>>;

@@ -445,6 +445,14 @@ impl Store for PgStore {
         Ok(n as u64)
     }
 
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     async fn latest_evidence(&self) -> Result<Vec<Evidence>> {
         let rows = sqlx::query(
             "SELECT e.id, e.body FROM latest l JOIN evidence e ON e.seq = l.evidence_seq",

@@ -675,6 +675,11 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn ping(&self) -> Result<()> {
+        self.with_conn(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+            .await
+    }
+
     async fn create_token(&self, hash: &str, t: TokenRecord) -> Result<()> {
         let hash = hash.to_string();
         self.with_conn(move |c| {
