@@ -1064,8 +1064,8 @@ async fn discovery_reports_tls_listeners_and_skips_the_rest() {
 
 /// Answers every ClientHello on a loopback port with `payload`, then waits
 /// for the client to hang up (closing first would reset the connection and
-/// lose the payload).
-fn hostile(payload: Vec<u8>) -> u16 {
+/// lose the payload), or with `close`, shuts its side down at once.
+fn hostile_server(payload: Vec<u8>, close: bool) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -1076,11 +1076,18 @@ fn hostile(payload: Vec<u8>) -> u16 {
                 let mut conn = conn;
                 let _ = conn.read(&mut [0u8; 4096]);
                 let _ = conn.write_all(&payload);
+                if close {
+                    let _ = conn.shutdown(std::net::Shutdown::Write);
+                }
                 let _ = std::io::copy(&mut conn, &mut std::io::sink());
             });
         }
     });
     port
+}
+
+fn hostile(payload: Vec<u8>) -> u16 {
+    hostile_server(payload, false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1093,9 +1100,11 @@ async fn hostile_servers_become_error_evidence_within_bounds() {
     let oversized = vec![22u8, 3, 3, 0xff, 0xff, 1, 2, 3];
     let http = b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec();
     let (a, o, h) = (hostile(alerts), hostile(oversized), hostile(http));
+    // A handshake record announcing 100 bytes, 3 sent, then the server closes.
+    let m = hostile_server(vec![22u8, 3, 3, 0, 100, 2, 0, 0], true);
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let s = silent.local_addr().unwrap().port();
-    let targets = [a, o, h, s]
+    let targets = [a, o, h, m, s]
         .iter()
         .map(|p| target(*p, "", Starttls::None))
         .collect();
@@ -1117,6 +1126,7 @@ async fn hostile_servers_become_error_evidence_within_bounds() {
     assert!(error(o).contains("record too long"), "{}", error(o));
     assert!(error(h).contains("does not speak TLS"), "{}", error(h));
     assert!(error(s).contains("no answer within"), "{}", error(s));
+    assert!(error(m).contains("closed"), "{}", error(m));
     drop(silent);
 }
 
