@@ -141,6 +141,8 @@ fn main() {
         "sqlite"
     };
     config.grpc.listen = "127.0.0.1:0".parse().unwrap();
+    // The store's capacity is measured, not the per-agent rate limit.
+    config.grpc.agent_rate = 10_000_000;
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     let paths = pki::PkiPaths::new(dir.path());
     pki::init_ca(&paths, &[]).unwrap();
