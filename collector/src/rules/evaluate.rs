@@ -308,26 +308,9 @@ fn host_results(
         .iter()
         .filter(|h| !cache.contains_key(&key(h)))
         .collect();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let chunk = todo.len().div_ceil(threads).max(1);
-    let fresh: Vec<HostResult> = std::thread::scope(|s| {
-        let handles: Vec<_> = todo
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    let base = vars.context();
-                    part.iter()
-                        .map(|h| host_result(rule, &base, h))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+    let fresh = super::parallel::map_parts(&todo, |part| {
+        let base = vars.context();
+        part.iter().map(|h| host_result(rule, &base, h)).collect()
     });
     for (h, r) in todo.iter().zip(fresh) {
         cache.insert(key(h), r);
@@ -490,6 +473,33 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
     }
 }
 
+/// Each host's worst outcome across `rows`, and the evidence ids they stand
+/// on (sorted, once each). Borrows while merging and copies once at the end:
+/// an item of a large fleet has tens of thousands of host results.
+fn worst_outcomes(rows: &[RowResult]) -> (BTreeMap<String, Outcome>, Vec<String>) {
+    let rank = |o: Outcome| match o {
+        Outcome::Fail => 0,
+        Outcome::Unknown => 1,
+        Outcome::Pass => 2,
+        Outcome::Na => 3,
+    };
+    let mut worst: HashMap<&str, Outcome> = HashMap::new();
+    let mut evidence: Vec<&str> = Vec::new();
+    for h in rows.iter().flat_map(|r| &r.hosts) {
+        let e = worst.entry(&h.host).or_insert(h.outcome);
+        if rank(h.outcome) < rank(*e) {
+            *e = h.outcome;
+        }
+        evidence.extend(h.evidence.iter().map(String::as_str));
+    }
+    evidence.sort_unstable();
+    evidence.dedup();
+    (
+        worst.into_iter().map(|(h, o)| (h.to_string(), o)).collect(),
+        evidence.into_iter().map(str::to_string).collect(),
+    )
+}
+
 /// Combines row verdicts into an item verdict.
 pub fn combine(rows: &[Verdict]) -> Verdict {
     let considered: Vec<Verdict> = rows.iter().copied().filter(|v| *v != Verdict::Na).collect();
@@ -546,11 +556,16 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn rule_result(&mut self, rule_id: &str, freshness_ms: i64) -> RuleResult {
+    fn rule_result(&mut self, rule_id: &str, freshness_ms: i64) -> &RuleResult {
         let key = (rule_id.to_string(), freshness_ms);
-        if let Some(r) = self.results.get(&key) {
-            return r.clone();
+        if !self.results.contains_key(&key) {
+            let result = self.evaluate_rule(rule_id, freshness_ms);
+            self.results.insert(key.clone(), result);
         }
+        &self.results[&key]
+    }
+
+    fn evaluate_rule(&mut self, rule_id: &str, freshness_ms: i64) -> RuleResult {
         let since = self.now_ms - freshness_ms;
         if !self.inputs.contains_key(&freshness_ms) {
             let (hosts, fleet) = input::build(&self.converted, since, self.known);
@@ -558,7 +573,7 @@ impl<'a> Evaluator<'a> {
             self.fleet.insert(freshness_ms, fleet);
         }
         let hosts = &self.inputs[&freshness_ms];
-        let result = match self.rules.get(rule_id) {
+        match self.rules.get(rule_id) {
             None => RuleResult {
                 rule: rule_id.into(),
                 verdict: Verdict::Unknown,
@@ -584,9 +599,7 @@ impl<'a> Evaluator<'a> {
                     Scope::Fleet => fleet_rule(rule, &vars, hosts),
                 }
             }
-        };
-        self.results.insert(key, result.clone());
-        result
+        }
     }
 
     fn manual_row(&self, catalog: &str, item: &Item, row: &Row) -> RowResult {
@@ -646,32 +659,16 @@ impl<'a> Evaluator<'a> {
                         rule: Some(rule.clone()),
                         manual: None,
                         verdict: r.verdict,
-                        reason_en: r.reason_en,
-                        reason_ko: r.reason_ko,
-                        hosts: r.hosts,
+                        reason_en: r.reason_en.clone(),
+                        reason_ko: r.reason_ko.clone(),
+                        hosts: r.hosts.clone(),
                         attestation: None,
                     }
                 }
                 None => self.manual_row(cat, item, row),
             });
         }
-        let mut hosts: BTreeMap<String, Outcome> = BTreeMap::new();
-        let mut evidence = Vec::new();
-        for h in rows.iter().flat_map(|r| &r.hosts) {
-            let rank = |o: Outcome| match o {
-                Outcome::Fail => 0,
-                Outcome::Unknown => 1,
-                Outcome::Pass => 2,
-                Outcome::Na => 3,
-            };
-            let e = hosts.entry(h.host.clone()).or_insert(h.outcome);
-            if rank(h.outcome) < rank(*e) {
-                *e = h.outcome;
-            }
-            evidence.extend(h.evidence.iter().cloned());
-        }
-        evidence.sort();
-        evidence.dedup();
+        let (hosts, evidence) = worst_outcomes(&rows);
         let na_mark = self
             .documents
             .na_marks

@@ -2,17 +2,19 @@
 //! in the evidence JSON form with two differences that make rules simple and
 //! honest: 64-bit integers are numbers (not strings), and every field is
 //! present with its default (so `encrypted == false` is a fact, not a gap).
+//! (`value.rs` makes the CEL values.)
 //!
 //! Each evidence is converted once (`Converted`); the per-window host inputs
 //! are assembled from those conversions, so evaluating items with different
 //! freshness windows does not convert the fleet's evidence again.
 
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status};
-use serde_json::{json, Value as Json};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
+use cel_interpreter::objects::{Key, Map};
 use cel_interpreter::Value;
 
 /// Probe name → the JSON key of its payload in `Evidence`.
@@ -29,71 +31,28 @@ pub const PROBE_KEYS: &[(&str, &str)] = &[
     ("agent", "agentNotice"),
 ];
 
-fn payload_key(p: &Payload) -> &'static str {
-    match p {
-        Payload::HostInfo(_) => "hostInfo",
-        Payload::ListeningSockets(_) => "listeningSockets",
-        Payload::PortScan(_) => "portScan",
-        Payload::TlsEndpoint(_) => "tlsEndpoint",
-        Payload::BackupArtifact(_) => "backupArtifact",
-        Payload::CloudRegion(_) => "cloudRegion",
-        Payload::DiskEncryption(_) => "diskEncryption",
-        Payload::NetworkRedundancy(_) => "networkRedundancy",
-        Payload::TimeSync(_) => "timeSync",
-        Payload::AgentNotice(_) => "agentNotice",
-    }
-}
-
-/// JSON names of 64-bit integer fields: canonical JSON writes them as
-/// strings, rules compare them as numbers.
-fn int64_fields() -> &'static HashSet<String> {
-    static NAMES: OnceLock<HashSet<String>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        use prost_reflect::Kind::*;
-        gamsa_proto::descriptor_pool()
-            .all_messages()
-            .flat_map(|m| m.fields().collect::<Vec<_>>())
-            .filter(|f| matches!(f.kind(), Int64 | Uint64 | Sint64 | Fixed64 | Sfixed64))
-            .map(|f| f.json_name().to_string())
-            .collect()
-    })
-}
-
-fn numbers(v: &mut Json, names: &HashSet<String>) {
-    match v {
-        Json::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if let Json::String(s) = v {
-                    if names.contains(k) {
-                        if let Ok(n) = s.parse::<i64>() {
-                            *v = json!(n);
-                        } else if let Ok(n) = s.parse::<u64>() {
-                            *v = json!(n);
-                        }
-                    }
-                } else {
-                    numbers(v, names);
-                }
-            }
-        }
-        Json::Array(items) => items.iter_mut().for_each(|i| numbers(i, names)),
-        _ => {}
-    }
-}
-
-/// The payload of `ev` as rule input JSON, with `subject` and `observedAt`.
-pub fn payload_json(ev: &Evidence) -> Option<Json> {
-    let key = payload_key(ev.payload.as_ref()?);
-    let mut v = serde_json::to_value(ev).ok()?;
-    let mut payload = v.get_mut(key)?.take();
-    numbers(&mut payload, int64_fields());
-    let obj = payload.as_object_mut()?;
-    obj.insert("subject".into(), json!(ev.subject));
-    obj.insert(
-        "observedAt".into(),
-        v.get("observedAt").cloned().unwrap_or(Json::Null),
-    );
-    Some(payload)
+/// The payload of `ev` as rule input, with `subject` and `observedAt`.
+pub fn payload_value(ev: &Evidence) -> Option<Value> {
+    use super::value::to_value;
+    let payload = match ev.payload.as_ref()? {
+        Payload::HostInfo(m) => to_value(m),
+        Payload::ListeningSockets(m) => to_value(m),
+        Payload::PortScan(m) => to_value(m),
+        Payload::TlsEndpoint(m) => to_value(m),
+        Payload::BackupArtifact(m) => to_value(m),
+        Payload::CloudRegion(m) => to_value(m),
+        Payload::DiskEncryption(m) => to_value(m),
+        Payload::NetworkRedundancy(m) => to_value(m),
+        Payload::TimeSync(m) => to_value(m),
+        Payload::AgentNotice(m) => to_value(m),
+    };
+    let (Ok(Value::Map(m)), Ok(observed_at)) = (payload, to_value(&ev.observed_at)) else {
+        return None;
+    };
+    let mut map = Arc::unwrap_or_clone(m.map);
+    map.insert(Key::from("subject"), Value::from(ev.subject.clone()));
+    map.insert(Key::from("observedAt"), observed_at);
+    Some(Value::Map(Map { map: Arc::new(map) }))
 }
 
 /// One evidence, converted once for every window that includes it.
@@ -104,19 +63,21 @@ pub struct Converted<'a> {
     pub value: Option<Value>,
 }
 
+/// Converts every evidence, on every core.
 pub fn convert(latest: &[Evidence]) -> Vec<Converted<'_>> {
-    latest
-        .iter()
-        .map(|ev| Converted {
-            evidence: ev,
-            observed_ms: ev.observed_at.map(|t| t.unix_millis()).unwrap_or(0),
-            value: if ev.status == Status::Error as i32 {
-                None
-            } else {
-                payload_json(ev).and_then(|j| cel_interpreter::to_value(j).ok())
-            },
-        })
-        .collect()
+    super::parallel::map_parts(latest, |part| {
+        part.iter()
+            .map(|ev| Converted {
+                evidence: ev,
+                observed_ms: ev.observed_at.map(|t| t.unix_millis()).unwrap_or(0),
+                value: if ev.status == Status::Error as i32 {
+                    None
+                } else {
+                    payload_value(ev)
+                },
+            })
+            .collect()
+    })
 }
 
 /// One host as rules see it.
@@ -244,4 +205,187 @@ pub fn build(
         hosts,
         cel_interpreter::to_value(fleet).unwrap_or(Value::Null),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gamsa_proto::v1::*;
+    use serde_json::Value as Json;
+
+    /// The JSON route the rule input used to take: canonical JSON, 64-bit
+    /// integer strings made numbers, then CEL.
+    fn through_json(ev: &Evidence) -> Option<Value> {
+        fn numbers(v: &mut Json) {
+            match v {
+                Json::Object(map) => {
+                    for (k, v) in map.iter_mut() {
+                        match v {
+                            Json::String(s) if crate::rules::value::int64_fields().contains(k) => {
+                                if let Ok(n) = s.parse::<i64>() {
+                                    *v = json!(n);
+                                } else if let Ok(n) = s.parse::<u64>() {
+                                    *v = json!(n);
+                                }
+                            }
+                            _ => numbers(v),
+                        }
+                    }
+                }
+                Json::Array(items) => items.iter_mut().for_each(numbers),
+                _ => {}
+            }
+        }
+        let mut v = serde_json::to_value(ev).ok()?;
+        let key = PROBE_KEYS.iter().find(|(p, _)| *p == ev.probe)?.1;
+        let mut payload = v.get_mut(key)?.take();
+        numbers(&mut payload);
+        let obj = payload.as_object_mut()?;
+        obj.insert("subject".into(), json!(ev.subject));
+        obj.insert(
+            "observedAt".into(),
+            v.get("observedAt").cloned().unwrap_or(Json::Null),
+        );
+        cel_interpreter::to_value(payload).ok()
+    }
+
+    fn ev(probe: &str, payload: Payload) -> Evidence {
+        Evidence {
+            id: format!("h-{probe}"),
+            agent_id: "a".into(),
+            host: "h".into(),
+            observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(1_700_000_000_123)),
+            probe: probe.into(),
+            subject: "h:443".into(),
+            status: Status::Observed as i32,
+            error: String::new(),
+            payload: Some(payload),
+        }
+    }
+
+    #[test]
+    fn payload_values_equal_the_json_form() {
+        let t = Some(gamsa_proto::Timestamp::from_unix_millis(1_600_000_000_000));
+        let cert = Certificate {
+            subject: "CN=h".into(),
+            dns_names: vec!["h".into()],
+            not_after: t,
+            days_remaining: -3,
+            key_bits: 2048,
+            ..Default::default()
+        };
+        let all = [
+            ev(
+                "host",
+                Payload::HostInfo(HostInfo {
+                    uptime_seconds: u64::MAX,
+                    boot_time: t,
+                    cpu_count: 8,
+                    memory_total_bytes: 32 << 30,
+                    cpu_usage_percent: f32::NAN,
+                    disks: vec![DiskUsage {
+                        mount_point: "/".into(),
+                        total_bytes: 1 << 40,
+                        ..Default::default()
+                    }],
+                    // A label named like a 64-bit field is turned into a
+                    // number too: the JSON route matched names, not paths.
+                    labels: [("count".into(), "7".into()), ("role".into(), "db".into())].into(),
+                    ..Default::default()
+                }),
+            ),
+            ev(
+                "ports",
+                Payload::ListeningSockets(ListeningSockets {
+                    sockets: vec![ListeningSocket {
+                        protocol: "tcp".into(),
+                        port: 22,
+                        process: Some(ProcessRef {
+                            name: "sshd".into(),
+                            pid: 1,
+                            exe: "/usr/sbin/sshd".into(),
+                        }),
+                        ..Default::default()
+                    }],
+                }),
+            ),
+            ev(
+                "tls",
+                Payload::TlsEndpoint(TlsEndpoint {
+                    accepted_versions: vec![TlsVersion::Tls12 as i32, TlsVersion::Tls13 as i32],
+                    leaf: Some(cert.clone()),
+                    chain: vec![cert],
+                    ..Default::default()
+                }),
+            ),
+            ev("tls", Payload::TlsEndpoint(TlsEndpoint::default())),
+            ev(
+                "backup",
+                Payload::BackupArtifact(BackupArtifact {
+                    age_seconds: -1,
+                    max_age_seconds: 86_400,
+                    last_success_at: t,
+                    ..Default::default()
+                }),
+            ),
+            ev(
+                "time_sync",
+                Payload::TimeSync(TimeSync {
+                    offset_us: -12,
+                    collector_offset_ms: 5,
+                    ..Default::default()
+                }),
+            ),
+            ev("port_scan", Payload::PortScan(PortScan::default())),
+            ev("region", Payload::CloudRegion(CloudRegion::default())),
+            ev(
+                "encryption",
+                Payload::DiskEncryption(DiskEncryption::default()),
+            ),
+            ev(
+                "redundancy",
+                Payload::NetworkRedundancy(NetworkRedundancy {
+                    active_uplinks: vec![NetInterface {
+                        speed_mbps: 10_000,
+                        ..Default::default()
+                    }],
+                    bonds: vec![Bond::default()],
+                    default_routes: vec![Route::default()],
+                    ..Default::default()
+                }),
+            ),
+            ev(
+                "agent",
+                Payload::AgentNotice(AgentNotice {
+                    count: 3,
+                    ..Default::default()
+                }),
+            ),
+            Evidence {
+                observed_at: None,
+                ..ev("agent", Payload::AgentNotice(AgentNotice::default()))
+            },
+        ];
+        for e in &all {
+            let direct = payload_value(e).expect("converts");
+            let json = through_json(e).expect("converts");
+            assert!(same(&direct, &json), "{e:?}\n{direct:?}\n{json:?}");
+        }
+    }
+
+    /// Equal and of the same CEL types (`==` would let 5u equal 5).
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Map(a), Value::Map(b)) => {
+                a.map.len() == b.map.len()
+                    && a.map
+                        .iter()
+                        .all(|(k, v)| b.map.get(k).is_some_and(|w| same(v, w)))
+            }
+            (Value::List(a), Value::List(b)) => {
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(v, w)| same(v, w))
+            }
+            (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b) && a == b,
+        }
+    }
 }

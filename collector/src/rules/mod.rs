@@ -10,6 +10,8 @@
 
 pub mod evaluate;
 pub mod input;
+mod parallel;
+pub mod value;
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
