@@ -295,10 +295,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             names.extend(server_names);
             let paths = PkiPaths::new(&config.data_dir);
             pki::init_ca(&paths, &names)?;
-            // The snapshot signing key travels with the CA (replicas share it).
+            // The snapshot signing and IP redaction keys travel with the CA
+            // (replicas share them; pki/ is a read-only Secret in Kubernetes).
             gamsa_collector::snapshot::key::load_or_create(&config.data_dir)?;
+            gamsa_collector::export::redact::Redactor::load_or_create(&config.data_dir)?;
             println!(
-                "CA, collector certificate and snapshot signing key written to {}",
+                "CA, collector certificate, snapshot signing and redaction keys written to {}",
                 paths.dir.display()
             );
             Ok(())

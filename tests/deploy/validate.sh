@@ -280,10 +280,10 @@ check_k8s_pki() {
   fi
   local files
   files=$(cd "$d/pki" && ls | sort | tr '\n' ' ')
-  if [ "$files" = "ca.crt ca.key collector.crt collector.key snapshot-signing.key snapshot-signing.pub " ]; then
+  if [ "$files" = "ca.crt ca.key collector.crt collector.key redaction.key snapshot-signing.key snapshot-signing.pub " ]; then
     pass "ca init gives exactly the keys of Secret gamsa-collector-pki ($files)"
   else
-    fail "ca init gave [$files], the Secret's volume expects ca.crt ca.key collector.crt collector.key snapshot-signing.key snapshot-signing.pub"
+    fail "ca init gave [$files], the Secret's volume expects ca.crt ca.key collector.crt collector.key redaction.key snapshot-signing.key snapshot-signing.pub"
   fi
   local host
   host=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["collector"]["endpoints"][0].split("//")[1].rsplit(":", 1)[0])' \
