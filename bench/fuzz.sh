@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzing: runs each cargo-fuzz (libFuzzer) target of fuzz/ for a fixed time,
-# one after another (one fuzzer process at a time, -jobs=1 -workers=1), and
+# one after another (one in-process fuzzer at a time: no -jobs, -workers or -fork), and
 # prints per target the runs executed, execs/s, coverage (cov: edges, ft:
 # features), corpus size and the crash artifacts found.
 #
@@ -71,7 +71,7 @@ for t in "${targets[@]}"; do
   set +e
   cargo fuzz run --sanitizer "$sanitizer" "$t" "$corpus" "$(seed_dir "$t")" -- \
     -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=4096 \
-    -jobs=1 -workers=1 -print_final_stats=1 >"$log" 2>&1
+    -print_final_stats=1 >"$log" 2>&1
   rc=$?
   set -e
   took=$(($(date +%s) - start))
