@@ -32,7 +32,7 @@
 //! and at most `max_connections` connections; `concurrency` endpoints run
 //! at once, and the run ends inside the scheduler's limit for it.
 
-mod cert;
+pub mod cert;
 mod handshake;
 pub mod legacy;
 mod starttls;

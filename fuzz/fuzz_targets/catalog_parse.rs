@@ -1,0 +1,26 @@
+//! Checklist catalog parsing and lint on arbitrary UTF-8: operators add
+//! catalog files from configured directories. Errors are expected; a panic
+//! is a bug.
+
+#![no_main]
+
+use gamsa_collector::catalog::Catalog;
+use libfuzzer_sys::fuzz_target;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+fn rules() -> &'static HashSet<String> {
+    static RULES: OnceLock<HashSet<String>> = OnceLock::new();
+    RULES.get_or_init(|| {
+        gamsa_collector::rules::built_in()
+            .expect("built-in rules load")
+            .into_keys()
+            .collect()
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Catalog::parse(text, "fuzz.toml", rules());
+    }
+});
