@@ -250,9 +250,9 @@ impl Transport {
             }
             Some(collector_message::Msg::Welcome(w)) => {
                 if let Some(t) = w.server_time {
-                    let server_ms = t.seconds * 1000 + i64::from(t.nanos) / 1_000_000;
+                    let server_ms = t.unix_millis();
                     let local = crate::evidence::now();
-                    let local_ms = local.seconds * 1000 + i64::from(local.nanos) / 1_000_000;
+                    let local_ms = local.unix_millis();
                     self.ctx.control.set_collector_offset(local_ms - server_ms);
                 }
                 tracing::debug!(collector = %w.collector_id, "collector welcomed us");

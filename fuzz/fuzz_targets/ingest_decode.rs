@@ -7,7 +7,7 @@
 #![no_main]
 
 use gamsa_collector::grpc::ingest;
-use gamsa_collector::rules::input::payload_json;
+use gamsa_collector::rules::input::payload_value;
 use gamsa_collector::store::sqlite::observed_ms;
 use gamsa_proto::v1::{agent_message::Msg, AgentMessage, Evidence};
 use libfuzzer_sys::fuzz_target;
@@ -42,5 +42,5 @@ fn stored(ev: &Evidence) {
     if let Ok(v) = serde_json::to_value(&back) {
         let _ = serde_json::from_value::<Evidence>(v);
     }
-    let _ = payload_json(&back);
+    let _ = payload_value(&back);
 }

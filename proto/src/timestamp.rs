@@ -14,9 +14,11 @@ pub struct Timestamp {
 }
 
 impl Timestamp {
-    /// Milliseconds since the Unix epoch.
+    /// Milliseconds since the Unix epoch, saturating: a peer may send any `seconds`.
     pub fn unix_millis(&self) -> i64 {
-        self.seconds * 1000 + i64::from(self.nanos) / 1_000_000
+        self.seconds
+            .saturating_mul(1000)
+            .saturating_add(i64::from(self.nanos) / 1_000_000)
     }
 
     pub fn from_unix_millis(ms: i64) -> Self {

@@ -320,10 +320,16 @@ fn commit_group(
     Ok(outcomes)
 }
 
+/// Milliseconds since the epoch; saturating, since an agent may send any
+/// `seconds` (an overflow the `ingest_decode` fuzz target found).
 pub fn observed_ms(ev: &Evidence) -> i64 {
     ev.observed_at
         .as_ref()
-        .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+        .map(|t| {
+            t.seconds
+                .saturating_mul(1000)
+                .saturating_add(i64::from(t.nanos) / 1_000_000)
+        })
         .unwrap_or(0)
 }
 
@@ -779,5 +785,24 @@ impl Store for SqliteStore {
             Ok(n == 1)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observed_time_of_any_timestamp_saturates() {
+        let ev = |seconds| Evidence {
+            observed_at: Some(gamsa_proto::Timestamp {
+                seconds,
+                nanos: 999_999_999,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(observed_ms(&ev(i64::MAX)), i64::MAX);
+        assert_eq!(observed_ms(&ev(i64::MIN)), i64::MIN + 999);
+        assert_eq!(observed_ms(&ev(1)), 1_999);
     }
 }
