@@ -100,8 +100,18 @@ pub fn validate(ev: &Evidence, agent_id: &str) -> Result<(), String> {
     if ev.probe.is_empty() {
         return Err(format!("evidence {} has no probe", ev.id));
     }
-    if ev.observed_at.is_none() {
+    let Some(t) = &ev.observed_at else {
         return Err(format!("evidence {} has no observedAt", ev.id));
+    };
+    // RFC 3339 years 0001-9999, as the canonical JSON form requires: a time
+    // outside it could be stored but never shown, exported or evaluated.
+    if !(-62_135_596_800..=253_402_300_799).contains(&t.seconds)
+        || !(0..1_000_000_000).contains(&t.nanos)
+    {
+        return Err(format!(
+            "evidence {} has observedAt outside years 0001-9999 (seconds {}, nanos {})",
+            ev.id, t.seconds, t.nanos
+        ));
     }
     Ok(())
 }
@@ -350,4 +360,26 @@ async fn pump(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observed_time_must_have_a_canonical_form() {
+        let ev = |seconds, nanos| Evidence {
+            id: "e1".into(),
+            agent_id: "a".into(),
+            probe: "host".into(),
+            observed_at: Some(gamsa_proto::Timestamp { seconds, nanos }),
+            ..Default::default()
+        };
+        assert!(validate(&ev(1_700_000_000, 0), "a").is_ok());
+        assert!(validate(&ev(253_402_300_799, 999_999_999), "a").is_ok());
+        let err = validate(&ev(490_000_000_000_000_000, 0), "a").unwrap_err();
+        assert!(err.contains("outside years 0001-9999"), "{err}");
+        assert!(validate(&ev(-62_135_596_801, 0), "a").is_err());
+        assert!(validate(&ev(0, -1), "a").is_err());
+    }
 }
