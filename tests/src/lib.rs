@@ -281,6 +281,19 @@ impl Collector {
 /// tests send no traffic beyond this machine (not even to 169.254.169.254).
 pub const NO_METADATA: &str = "[probes.region]\naws_url = \"http://127.0.0.1:9\"\ngcp_url = \"http://127.0.0.1:9\"\nazure_url = \"http://127.0.0.1:9\"\nopenstack_url = \"http://127.0.0.1:9\"\n";
 
+/// Makes the agent config at `cfg` enrol with the token in `token_file`.
+pub fn enrol_with(cfg: &Path, token_file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(cfg)?.replace(
+        "[collector]\n",
+        &format!(
+            "[collector]\nenrol_token_file = \"{}\"\n",
+            token_file.display()
+        ),
+    );
+    std::fs::write(cfg, text)?;
+    Ok(())
+}
+
 /// Writes an agent config for `collector` using credentials in `creds`.
 pub fn agent_config(
     dir: &Path,

@@ -122,14 +122,7 @@ fn agent_enrols_with_a_token_once() {
     std::fs::copy(collector.data().join("pki/ca.crt"), creds.join("ca.crt")).unwrap();
     let extra = "# enrol";
     let cfg = agent_config(dir, "node-e", &collector, &creds, extra).unwrap();
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[collector]\n",
-        &format!(
-            "[collector]\nenrol_token_file = \"{}\"\n",
-            token_file.display()
-        ),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    gamsa_tests::enrol_with(&cfg, &token_file).unwrap();
     let _agent = start_agent(&cfg, dir.join("agent-e.log")).unwrap();
     wait_for("enrolled agent evidence", Duration::from_secs(30), || {
         (!collector.evidence("host=node-e").is_empty()).then_some(())
@@ -143,14 +136,7 @@ fn agent_enrols_with_a_token_once() {
     std::fs::create_dir_all(&creds2).unwrap();
     std::fs::copy(collector.data().join("pki/ca.crt"), creds2.join("ca.crt")).unwrap();
     let cfg2 = agent_config(dir, "node-f", &collector, &creds2, "").unwrap();
-    let text = std::fs::read_to_string(&cfg2).unwrap().replace(
-        "[collector]\n",
-        &format!(
-            "[collector]\nenrol_token_file = \"{}\"\n",
-            token_file.display()
-        ),
-    );
-    std::fs::write(&cfg2, text).unwrap();
+    gamsa_tests::enrol_with(&cfg2, &token_file).unwrap();
     let out = std::process::Command::new(gamsa_tests::binary("gamsa-agent"))
         .args(["enrol", "--config"])
         .arg(&cfg2)

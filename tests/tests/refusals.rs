@@ -173,14 +173,7 @@ fn expired_enrolment_token_is_refused() {
     std::fs::create_dir_all(&creds).unwrap();
     std::fs::copy(collector.data().join("pki/ca.crt"), creds.join("ca.crt")).unwrap();
     let cfg = agent_config(dir, "node-late", &collector, &creds, "").unwrap();
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[collector]\n",
-        &format!(
-            "[collector]\nenrol_token_file = \"{}\"\n",
-            token_file.display()
-        ),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    gamsa_tests::enrol_with(&cfg, &token_file).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let out = std::process::Command::new(gamsa_tests::binary("gamsa-agent"))
         .args(["enrol", "--config"])
