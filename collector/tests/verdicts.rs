@@ -3,7 +3,7 @@
 //! Each automated rule is driven to Y, P, N, NA and UNKNOWN where it can be.
 
 use gamsa_collector::checklists::Checklists;
-use gamsa_collector::rules::evaluate::{Attestation, ItemResult, Verdict};
+use gamsa_collector::rules::evaluate::{Attestation, ItemResult, Outcome, Verdict};
 use gamsa_collector::store::{sqlite::SqliteStore, AgentRecord, Store};
 use gamsa_proto::v1::{evidence::Payload, *};
 use std::collections::BTreeMap;
@@ -328,6 +328,15 @@ async fn network_redundancy_rows_reach_y_p_n_and_the_manual_row_stays_open() {
         "{}",
         item.rows[1].reason_en
     );
+    let zones = |host: &str| {
+        item.rows[1]
+            .hosts
+            .iter()
+            .find(|h| h.host == host)
+            .map(|h| h.outcome)
+    };
+    assert_eq!(zones("db-1"), Some(Outcome::Fail), "db-1 is the offender");
+    assert_eq!(zones("web-2"), Some(Outcome::Pass));
     assert_eq!(v("2.1-3"), Verdict::Na, "no router hosts");
     assert_eq!(v("2.1-4"), Verdict::Unknown, "manual row without documents");
     assert_eq!(item.verdict, Verdict::P);

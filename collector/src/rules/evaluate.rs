@@ -385,8 +385,37 @@ fn host_rule(rule: &Rule, results: Vec<HostResult>) -> RuleResult {
     }
 }
 
+/// One host's part in a fleet rule: does `offender` name it?
+fn offender_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
+    let mut ctx = base.new_inner_scope();
+    ctx.add_variable_from_value("host", h.value.clone());
+    let (outcome, reason) = match rule.offender.as_ref().map(|o| run(o, &ctx)) {
+        Some(Ok(Value::Bool(true))) => (Outcome::Fail, "fails".to_string()),
+        Some(Ok(Value::Bool(false))) => (Outcome::Pass, "passes".to_string()),
+        Some(Ok(other)) => (
+            Outcome::Unknown,
+            format!("offender gave {other:?}, not a bool"),
+        ),
+        Some(Err(e)) => (Outcome::Unknown, format!("rule error: {e}")),
+        None => (Outcome::Unknown, "the rule names no offender".to_string()),
+    };
+    HostResult {
+        host: h.name.clone(),
+        outcome,
+        reason,
+        detail: vec![],
+        evidence: rule
+            .def
+            .needs
+            .iter()
+            .flat_map(|p| h.evidence.get(p).cloned().unwrap_or_default())
+            .collect(),
+    }
+}
+
+/// A fleet rule: `pass` once over all hosts, `offender` once per host (so
+/// that naming the failing hosts stays linear in the fleet's size).
 fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
-    let base = vars.context();
     let with: Vec<&HostInput> = hosts
         .iter()
         .filter(|h| rule.def.needs.iter().any(|p| h.observed.contains(p)))
@@ -408,36 +437,23 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
             vec![],
         );
     }
+    let results: Vec<HostResult> = super::parallel::map_parts(&with, |part| {
+        let base = vars.context();
+        part.iter()
+            .map(|h| offender_result(rule, &base, h))
+            .collect()
+    });
+    let base = vars.context();
     let mut ctx = base.new_inner_scope();
     ctx.add_variable_from_value(
         "hosts",
         Value::List(Arc::new(with.iter().map(|h| h.value.clone()).collect())),
     );
-    let offenders: Vec<String> = rule
-        .offenders
-        .as_ref()
-        .and_then(|o| run(o, &ctx).ok())
-        .map(flatten_strings)
-        .unwrap_or_default();
-    let results: Vec<HostResult> = with
+    let named: Vec<&str> = results
         .iter()
-        .map(|h| {
-            let bad = offenders.contains(&h.name);
-            HostResult {
-                host: h.name.clone(),
-                outcome: if bad { Outcome::Fail } else { Outcome::Pass },
-                reason: if bad { "fails".into() } else { "passes".into() },
-                detail: vec![],
-                evidence: rule
-                    .def
-                    .needs
-                    .iter()
-                    .flat_map(|p| h.evidence.get(p).cloned().unwrap_or_default())
-                    .collect(),
-            }
-        })
+        .filter(|r| r.outcome == Outcome::Fail)
+        .map(|r| r.host.as_str())
         .collect();
-    let named: Vec<&str> = offenders.iter().map(String::as_str).collect();
     match run(&rule.pass, &ctx) {
         Ok(Value::Bool(true)) => mk(
             Verdict::Y,
@@ -446,17 +462,16 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
             results,
         ),
         Ok(Value::Bool(false)) => {
-            let verdict = if rule.def.strict || offenders.len() >= with.len() {
+            let verdict = if rule.def.strict || named.len() >= with.len() {
                 Verdict::N
             } else {
                 Verdict::P
             };
-            mk(
-                verdict,
+            let (en, ko) = (
                 format!("{title}: fails for {}", list(&named)),
                 format!("미충족: {}", list(&named)),
-                results,
-            )
+            );
+            mk(verdict, en, ko, results)
         }
         Ok(other) => mk(
             Verdict::Unknown,

@@ -4,7 +4,8 @@
 //!
 //! A `host` rule is evaluated once per host against `host` (that host's
 //! latest fresh evidence, grouped by probe); a `fleet` rule once against
-//! `hosts` (all of them) and `fleet` (precomputed cross-host facts). A `pass`
+//! `hosts` (all of them) and `fleet` (precomputed cross-host facts), and its
+//! `offender` once per host to name the hosts that make it fail. A `pass`
 //! expression answers true, false, or null for "cannot tell" — which becomes
 //! UNKNOWN, never a pass.
 
@@ -55,8 +56,10 @@ pub struct RuleDef {
     pub pass: String,
     #[serde(default)]
     pub detail: Option<String>,
+    /// Fleet rules: true for a host that makes the rule fail (evaluated
+    /// per host, with `host`).
     #[serde(default)]
-    pub offenders: Option<String>,
+    pub offender: Option<String>,
     /// One failing host makes the row N (a hard violation), not P.
     #[serde(default)]
     pub strict: bool,
@@ -76,7 +79,7 @@ pub struct Rule {
     pub applies: Option<cel_interpreter::Program>,
     pub pass: cel_interpreter::Program,
     pub detail: Option<cel_interpreter::Program>,
-    pub offenders: Option<cel_interpreter::Program>,
+    pub offender: Option<cel_interpreter::Program>,
     pub params: cel_interpreter::Value,
 }
 
@@ -201,9 +204,15 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
                 return Err(err(format!("rule {}: needs: unknown probe {p:?}", def.id)));
             }
         }
-        if def.scope == Scope::Fleet && def.offenders.is_none() {
+        if def.scope == Scope::Fleet && def.offender.is_none() {
             return Err(err(format!(
-                "rule {}: a fleet rule needs `offenders`",
+                "rule {}: a fleet rule needs `offender`",
+                def.id
+            )));
+        }
+        if def.scope == Scope::Host && def.offender.is_some() {
+            return Err(err(format!(
+                "rule {}: `offender` is for fleet rules; a host rule's `pass` names its failing hosts",
                 def.id
             )));
         }
@@ -216,7 +225,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
             applies: c("applies", &def.applies).map_err(err)?,
             pass: compile(&def, "pass", &def.pass, &known).map_err(err)?,
             detail: c("detail", &def.detail).map_err(err)?,
-            offenders: c("offenders", &def.offenders).map_err(err)?,
+            offender: c("offender", &def.offender).map_err(err)?,
             params: cel_interpreter::to_value(&def.params)
                 .map_err(|e| err(format!("rule {}: params: {e}", def.id)))?,
             def,
