@@ -12,6 +12,10 @@ use gamsa_proto::v1::{evidence::Payload, *};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+/// The collector binary's allocator, so that the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn ev(host: &str, probe: &str, subject: &str, n: usize, payload: Payload, now: i64) -> Evidence {
     Evidence {
         id: format!("{host}-{probe}-{n}"),
@@ -224,7 +228,8 @@ fn main() {
     assert_eq!(latest.len(), evidence.len());
 
     let t = Instant::now();
-    let converted = gamsa_collector::rules::input::convert(&latest);
+    let keep = gamsa_collector::rules::evaluate::kept_fields(&checklists.rules);
+    let converted = gamsa_collector::rules::input::convert(&latest, Some(&keep));
     let (inputs, _) =
         gamsa_collector::rules::input::build(&converted, now - 7 * 86_400_000, &known);
     println!(

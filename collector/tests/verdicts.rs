@@ -381,6 +381,19 @@ async fn stale_or_failed_evidence_never_counts_as_passed() {
         row.reason_en
     );
 
+    // The same 30-day-old scan is stale for a 7-day item and fresh for a
+    // 365-day one, in one evaluation.
+    let scanned = Host {
+        observed_ms: now() - 30 * DAY,
+        ..Host::new("web-1")
+    }
+    .tls(443, &[TlsVersion::Tls13], 90);
+    let fleet = Fleet::new(vec![(scanned, "web")]).await;
+    let items = fleet.items("cloud-notice", None).await;
+    let row = |item: &str| items.iter().find(|i| i.id == item).unwrap().rows[0].clone();
+    assert_eq!(row("11.1.4").verdict, Verdict::Unknown, "7d window");
+    assert_eq!(row("3.3.2").verdict, Verdict::Y, "365d window");
+
     let failed = Fleet::new(vec![(
         seoul("web-1", "ap-northeast-2a")
             .error("redundancy", "permission denied: /proc/net/bonding"),

@@ -42,5 +42,5 @@ fn stored(ev: &Evidence) {
     if let Ok(v) = serde_json::to_value(&back) {
         let _ = serde_json::from_value::<Evidence>(v);
     }
-    let _ = payload_value(&back);
+    let _ = payload_value(&back, None);
 }

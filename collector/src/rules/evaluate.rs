@@ -10,7 +10,7 @@ use crate::catalog::{Catalog, Item, Row};
 use cel_interpreter::{Context, Value};
 use gamsa_proto::v1::Evidence;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
@@ -536,6 +536,16 @@ pub fn combine(rows: &[Verdict]) -> Verdict {
     }
 }
 
+/// The evidence fields a rule input needs: those the rules select and those
+/// the input itself reads.
+pub fn kept_fields(rules: &BTreeMap<String, Arc<Rule>>) -> HashSet<String> {
+    rules
+        .values()
+        .flat_map(|r| r.selects.iter().cloned())
+        .chain(input::BUILD_READS.iter().map(|f| f.to_string()))
+        .collect()
+}
+
 /// Evaluates catalogs against evidence; caches rule results per freshness
 /// window so that a rule shared by many items runs once.
 pub struct Evaluator<'a> {
@@ -544,8 +554,10 @@ pub struct Evaluator<'a> {
     pub documents: &'a Documents,
     pub now_ms: i64,
     converted: Vec<input::Converted<'a>>,
+    /// Host inputs and `fleet` by window start (see `window`).
     inputs: HashMap<i64, Vec<HostInput>>,
     fleet: HashMap<i64, Value>,
+    /// Rule results by (rule, window start).
     results: HashMap<(String, i64), RuleResult>,
     host_cache: HashMap<(String, String, u64), HostResult>,
 }
@@ -563,7 +575,7 @@ impl<'a> Evaluator<'a> {
             known,
             documents,
             now_ms,
-            converted: input::convert(latest),
+            converted: input::convert(latest, Some(&kept_fields(rules))),
             inputs: HashMap::new(),
             fleet: HashMap::new(),
             results: HashMap::new(),
@@ -572,22 +584,41 @@ impl<'a> Evaluator<'a> {
     }
 
     fn rule_result(&mut self, rule_id: &str, freshness_ms: i64) -> &RuleResult {
-        let key = (rule_id.to_string(), freshness_ms);
+        let since = self.window(self.now_ms - freshness_ms);
+        let key = (rule_id.to_string(), since);
         if !self.results.contains_key(&key) {
-            let result = self.evaluate_rule(rule_id, freshness_ms);
+            let result = self.evaluate_rule(rule_id, since);
             self.results.insert(key.clone(), result);
         }
         &self.results[&key]
     }
 
-    fn evaluate_rule(&mut self, rule_id: &str, freshness_ms: i64) -> RuleResult {
-        let since = self.now_ms - freshness_ms;
-        if !self.inputs.contains_key(&freshness_ms) {
-            let (hosts, fleet) = input::build(&self.converted, since, self.known);
-            self.inputs.insert(freshness_ms, hosts);
-            self.fleet.insert(freshness_ms, fleet);
+    /// The start of the window whose inputs stand for one starting at
+    /// `since`: an already built window that selects exactly the same
+    /// evidence (usually all of it is fresh under every window), or a new
+    /// one. Rule results are kept per window, so such windows share them.
+    fn window(&mut self, since: i64) -> i64 {
+        if self.inputs.contains_key(&since) {
+            return since;
         }
-        let hosts = &self.inputs[&freshness_ms];
+        let converted = &self.converted;
+        let same = self.inputs.keys().copied().find(|&other| {
+            let (lo, hi) = (since.min(other), since.max(other));
+            !converted
+                .iter()
+                .any(|c| c.observed_ms >= lo && c.observed_ms < hi)
+        });
+        if let Some(other) = same {
+            return other;
+        }
+        let (hosts, fleet) = input::build(&self.converted, since, self.known);
+        self.inputs.insert(since, hosts);
+        self.fleet.insert(since, fleet);
+        since
+    }
+
+    fn evaluate_rule(&mut self, rule_id: &str, since: i64) -> RuleResult {
+        let hosts = &self.inputs[&since];
         match self.rules.get(rule_id) {
             None => RuleResult {
                 rule: rule_id.into(),
@@ -599,7 +630,7 @@ impl<'a> Evaluator<'a> {
             Some(rule) => {
                 let vars = Vars {
                     params: rule.params.clone(),
-                    fleet: self.fleet[&freshness_ms].clone(),
+                    fleet: self.fleet[&since].clone(),
                     now: Value::Timestamp(
                         chrono::DateTime::from_timestamp_millis(self.now_ms)
                             .unwrap_or_default()

@@ -10,7 +10,7 @@
 
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -31,20 +31,24 @@ pub const PROBE_KEYS: &[(&str, &str)] = &[
     ("agent", "agentNotice"),
 ];
 
-/// The payload of `ev` as rule input, with `subject` and `observedAt`.
-pub fn payload_value(ev: &Evidence) -> Option<Value> {
-    use super::value::to_value;
+/// Payload fields that `build` reads besides those rules name.
+pub const BUILD_READS: &[&str] = &["zone", "region", "country"];
+
+/// The payload of `ev` as rule input, with `subject` and `observedAt`, and
+/// of its fields only those in `keep` (all when None).
+pub fn payload_value(ev: &Evidence, keep: Option<&HashSet<String>>) -> Option<Value> {
+    use super::value::{to_value, to_value_keeping as v};
     let payload = match ev.payload.as_ref()? {
-        Payload::HostInfo(m) => to_value(m),
-        Payload::ListeningSockets(m) => to_value(m),
-        Payload::PortScan(m) => to_value(m),
-        Payload::TlsEndpoint(m) => to_value(m),
-        Payload::BackupArtifact(m) => to_value(m),
-        Payload::CloudRegion(m) => to_value(m),
-        Payload::DiskEncryption(m) => to_value(m),
-        Payload::NetworkRedundancy(m) => to_value(m),
-        Payload::TimeSync(m) => to_value(m),
-        Payload::AgentNotice(m) => to_value(m),
+        Payload::HostInfo(m) => v(m, keep),
+        Payload::ListeningSockets(m) => v(m, keep),
+        Payload::PortScan(m) => v(m, keep),
+        Payload::TlsEndpoint(m) => v(m, keep),
+        Payload::BackupArtifact(m) => v(m, keep),
+        Payload::CloudRegion(m) => v(m, keep),
+        Payload::DiskEncryption(m) => v(m, keep),
+        Payload::NetworkRedundancy(m) => v(m, keep),
+        Payload::TimeSync(m) => v(m, keep),
+        Payload::AgentNotice(m) => v(m, keep),
     };
     let (Ok(Value::Map(m)), Ok(observed_at)) = (payload, to_value(&ev.observed_at)) else {
         return None;
@@ -63,8 +67,8 @@ pub struct Converted<'a> {
     pub value: Option<Value>,
 }
 
-/// Converts every evidence, on every core.
-pub fn convert(latest: &[Evidence]) -> Vec<Converted<'_>> {
+/// Converts every evidence, on every core, keeping the fields in `keep`.
+pub fn convert<'a>(latest: &'a [Evidence], keep: Option<&HashSet<String>>) -> Vec<Converted<'a>> {
     super::parallel::map_parts(latest, |part| {
         part.iter()
             .map(|ev| Converted {
@@ -73,7 +77,7 @@ pub fn convert(latest: &[Evidence]) -> Vec<Converted<'_>> {
                 value: if ev.status == Status::Error as i32 {
                     None
                 } else {
-                    payload_value(ev)
+                    payload_value(ev, keep)
                 },
             })
             .collect()
@@ -367,10 +371,47 @@ mod tests {
             },
         ];
         for e in &all {
-            let direct = payload_value(e).expect("converts");
+            let direct = payload_value(e, None).expect("converts");
             let json = through_json(e).expect("converts");
             assert!(same(&direct, &json), "{e:?}\n{direct:?}\n{json:?}");
         }
+    }
+
+    #[test]
+    fn only_kept_fields_reach_the_input() {
+        let e = ev(
+            "tls",
+            Payload::TlsEndpoint(TlsEndpoint {
+                port: 443,
+                chain_trusted: true,
+                leaf: Some(Certificate {
+                    days_remaining: 9,
+                    subject: "CN=h".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        );
+        let keep: HashSet<String> = ["port", "leaf", "daysRemaining"].map(String::from).into();
+        let keys = |v: &Value| -> Vec<String> {
+            let Value::Map(m) = v else { panic!("{v:?}") };
+            let mut k: Vec<String> = m
+                .map
+                .keys()
+                .map(|k| match k {
+                    Key::String(s) => s.to_string(),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            k.sort();
+            k
+        };
+        let v = payload_value(&e, Some(&keep)).expect("converts");
+        assert_eq!(keys(&v), ["leaf", "observedAt", "port", "subject"]);
+        let Value::Map(m) = &v else { unreachable!() };
+        let leaf = &m.map[&Key::from("leaf")];
+        assert_eq!(keys(leaf), ["daysRemaining"]);
+        assert!(keys(&payload_value(&e, None).unwrap()).len() > 10);
     }
 
     /// Equal and of the same CEL types (`==` would let 5u equal 5).

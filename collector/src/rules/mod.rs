@@ -81,6 +81,8 @@ pub struct Rule {
     pub detail: Option<cel_interpreter::Program>,
     pub offender: Option<cel_interpreter::Program>,
     pub params: cel_interpreter::Value,
+    /// Field names the rule's expressions select (what the input must keep).
+    pub selects: HashSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +165,7 @@ fn compile(
     field: &str,
     src: &str,
     known: &HashSet<String>,
+    selects: &mut HashSet<String>,
 ) -> Result<cel_interpreter::Program, String> {
     let program = cel_interpreter::Program::compile(src)
         .map_err(|e| format!("rule {}: {field}: {e}", rule.id))?;
@@ -179,6 +182,7 @@ fn compile(
                 rule.id
             ));
         }
+        selects.insert(f);
     }
     Ok(program)
 }
@@ -216,16 +220,24 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
                 def.id
             )));
         }
-        let c = |field: &str, src: &Option<String>| {
-            src.as_deref()
-                .map(|s| compile(&def, field, s, &known))
+        let mut selects = HashSet::new();
+        let mut c = |field: &str, src: Option<&str>| {
+            src.map(|s| compile(&def, field, s, &known, &mut selects))
                 .transpose()
+                .map_err(err)
         };
+        let (applies, detail, offender) = (
+            c("applies", def.applies.as_deref())?,
+            c("detail", def.detail.as_deref())?,
+            c("offender", def.offender.as_deref())?,
+        );
+        let pass = compile(&def, "pass", &def.pass, &known, &mut selects).map_err(err)?;
         let rule = Rule {
-            applies: c("applies", &def.applies).map_err(err)?,
-            pass: compile(&def, "pass", &def.pass, &known).map_err(err)?,
-            detail: c("detail", &def.detail).map_err(err)?,
-            offender: c("offender", &def.offender).map_err(err)?,
+            applies,
+            pass,
+            detail,
+            offender,
+            selects,
             params: cel_interpreter::to_value(&def.params)
                 .map_err(|e| err(format!("rule {}: params: {e}", def.id)))?,
             def,

@@ -10,6 +10,12 @@
 //! allocates every key and hashes every map twice) was most of the time
 //! spent evaluating a large fleet. Here every map is built once, with field
 //! names shared rather than allocated per evidence.
+//!
+//! A rule input also leaves out the message fields that no rule names
+//! (`to_value_keeping`): most of an evidence's fields (certificate chains, process
+//! paths, hashes) are for auditors, not rules, and building and freeing them
+//! for every host was the next largest cost. Map entries (labels) are kept
+//! whole; a rule comparing whole messages sees only the fields rules name.
 
 use cel_interpreter::objects::{Key, Map};
 use cel_interpreter::Value;
@@ -20,7 +26,16 @@ use std::sync::{Arc, OnceLock};
 
 /// `value` (a gamsa.v1 message or a field of one) as a CEL value.
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, Error> {
-    value.serialize(ToCel)
+    to_value_keeping(value, None)
+}
+
+/// `value` as a CEL value with only the message fields named in `keep` (by
+/// JSON name); `None` keeps all.
+pub fn to_value_keeping<T: Serialize + ?Sized>(
+    value: &T,
+    keep: Option<&HashSet<String>>,
+) -> Result<Value, Error> {
+    value.serialize(ToCel { keep })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,16 +90,23 @@ fn number(s: Arc<String>) -> Value {
     }
 }
 
-struct ToCel;
-
-pub struct Seq(Vec<Value>);
-
-pub struct Fields {
-    map: HashMap<Key, Value>,
-    key: Option<Key>,
+#[derive(Clone, Copy)]
+struct ToCel<'k> {
+    keep: Option<&'k HashSet<String>>,
 }
 
-impl Fields {
+pub struct Seq<'k> {
+    items: Vec<Value>,
+    keep: Option<&'k HashSet<String>>,
+}
+
+pub struct Fields<'k> {
+    map: HashMap<Key, Value>,
+    key: Option<Key>,
+    keep: Option<&'k HashSet<String>>,
+}
+
+impl Fields<'_> {
     fn insert(&mut self, key: Key, int64: bool, value: Value) {
         let value = match value {
             Value::String(s) if int64 => number(s),
@@ -98,15 +120,15 @@ fn unsupported(what: &str) -> Error {
     Error(format!("{what} has no place in the evidence JSON form"))
 }
 
-impl ser::Serializer for ToCel {
+impl<'k> ser::Serializer for ToCel<'k> {
     type Ok = Value;
     type Error = Error;
-    type SerializeSeq = Seq;
-    type SerializeTuple = Seq;
-    type SerializeTupleStruct = Seq;
+    type SerializeSeq = Seq<'k>;
+    type SerializeTuple = Seq<'k>;
+    type SerializeTupleStruct = Seq<'k>;
     type SerializeTupleVariant = Impossible<Value, Error>;
-    type SerializeMap = Fields;
-    type SerializeStruct = Fields;
+    type SerializeMap = Fields<'k>;
+    type SerializeStruct = Fields<'k>;
     type SerializeStructVariant = Impossible<Value, Error>;
 
     fn serialize_bool(self, v: bool) -> Result<Value, Error> {
@@ -197,13 +219,16 @@ impl ser::Serializer for ToCel {
     ) -> Result<Value, Error> {
         Err(unsupported("an enum with data"))
     }
-    fn serialize_seq(self, len: Option<usize>) -> Result<Seq, Error> {
-        Ok(Seq(Vec::with_capacity(len.unwrap_or(0))))
+    fn serialize_seq(self, len: Option<usize>) -> Result<Seq<'k>, Error> {
+        Ok(Seq {
+            items: Vec::with_capacity(len.unwrap_or(0)),
+            keep: self.keep,
+        })
     }
-    fn serialize_tuple(self, len: usize) -> Result<Seq, Error> {
+    fn serialize_tuple(self, len: usize) -> Result<Seq<'k>, Error> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<Seq, Error> {
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<Seq<'k>, Error> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -215,13 +240,14 @@ impl ser::Serializer for ToCel {
     ) -> Result<Self::SerializeTupleVariant, Error> {
         Err(unsupported("an enum with data"))
     }
-    fn serialize_map(self, len: Option<usize>) -> Result<Fields, Error> {
+    fn serialize_map(self, len: Option<usize>) -> Result<Fields<'k>, Error> {
         Ok(Fields {
             map: HashMap::with_capacity(len.unwrap_or(0)),
             key: None,
+            keep: self.keep,
         })
     }
-    fn serialize_struct(self, _: &'static str, len: usize) -> Result<Fields, Error> {
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<Fields<'k>, Error> {
         self.serialize_map(Some(len))
     }
     fn serialize_struct_variant(
@@ -235,19 +261,19 @@ impl ser::Serializer for ToCel {
     }
 }
 
-impl ser::SerializeSeq for Seq {
+impl ser::SerializeSeq for Seq<'_> {
     type Ok = Value;
     type Error = Error;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.0.push(to_value(v)?);
+        self.items.push(to_value_keeping(v, self.keep)?);
         Ok(())
     }
     fn end(self) -> Result<Value, Error> {
-        Ok(Value::List(Arc::new(self.0)))
+        Ok(Value::List(Arc::new(self.items)))
     }
 }
 
-impl ser::SerializeTuple for Seq {
+impl ser::SerializeTuple for Seq<'_> {
     type Ok = Value;
     type Error = Error;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
@@ -258,7 +284,7 @@ impl ser::SerializeTuple for Seq {
     }
 }
 
-impl ser::SerializeTupleStruct for Seq {
+impl ser::SerializeTupleStruct for Seq<'_> {
     type Ok = Value;
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
@@ -269,7 +295,7 @@ impl ser::SerializeTupleStruct for Seq {
     }
 }
 
-impl ser::SerializeMap for Fields {
+impl ser::SerializeMap for Fields<'_> {
     type Ok = Value;
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
@@ -289,7 +315,7 @@ impl ser::SerializeMap for Fields {
             .take()
             .ok_or_else(|| Error("a map value without its key".into()))?;
         let int64 = matches!(&key, Key::String(k) if int64_fields().contains(k.as_str()));
-        let v = to_value(v)?;
+        let v = to_value_keeping(v, self.keep)?;
         self.insert(key, int64, v);
         Ok(())
     }
@@ -300,7 +326,7 @@ impl ser::SerializeMap for Fields {
     }
 }
 
-impl ser::SerializeStruct for Fields {
+impl ser::SerializeStruct for Fields<'_> {
     type Ok = Value;
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(
@@ -308,8 +334,11 @@ impl ser::SerializeStruct for Fields {
         name: &'static str,
         v: &T,
     ) -> Result<(), Error> {
+        if self.keep.is_some_and(|k| !k.contains(name)) {
+            return Ok(());
+        }
         let (key, int64) = field(name);
-        let v = to_value(v)?;
+        let v = to_value_keeping(v, self.keep)?;
         self.insert(key, int64, v);
         Ok(())
     }
