@@ -111,7 +111,10 @@ pub async fn get_item(
         .catalog(&catalog)
         .and_then(|c| c.item(&id))
         .cloned();
-    let evidence = state.store.evidence_by_ids(result.evidence.clone()).await?;
+    let evidence = state
+        .store
+        .evidence_by_ids(result.evidence.to_vec())
+        .await?;
     crate::access_log::record(
         state.store.as_ref(),
         &super::caller_name(&caller),

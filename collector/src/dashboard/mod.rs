@@ -317,7 +317,7 @@ async fn item(
     };
     let evidence = state
         .store
-        .evidence_by_ids(result.evidence.clone())
+        .evidence_by_ids(result.evidence.to_vec())
         .await
         .unwrap_or_default();
     if let Err(r) = record(

@@ -245,7 +245,7 @@ pub fn item(p: ItemPage<'_>) -> Markup {
                         @if !row.hosts.is_empty() {
                             table {
                                 tr { th { (lang.t("host")) } th { (lang.t("outcome")) } th { (lang.t("reason")) } }
-                                @for h in &row.hosts {
+                                @for h in row.hosts.iter() {
                                     tr { td { (h.host) } td { (outcome(h.outcome)) } td { (h.reason) @for d in &h.detail { br; small { (d) } } } }
                                 }
                             }

@@ -76,7 +76,8 @@ pub struct RuleResult {
     pub verdict: Verdict,
     pub reason_en: String,
     pub reason_ko: String,
-    pub hosts: Vec<HostResult>,
+    /// Shared by every row that names the rule.
+    pub hosts: Arc<Vec<HostResult>>,
 }
 
 /// Documentary evidence or an attestation for a manual row (or any row).
@@ -125,7 +126,7 @@ pub struct RowResult {
     pub verdict: Verdict,
     pub reason_en: String,
     pub reason_ko: String,
-    pub hosts: Vec<HostResult>,
+    pub hosts: Arc<Vec<HostResult>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attestation: Option<Attestation>,
 }
@@ -141,9 +142,9 @@ pub struct ItemResult {
     pub reason_en: String,
     pub reason_ko: String,
     /// Hosts and their worst outcome across the item's automated rows.
-    pub hosts: BTreeMap<String, Outcome>,
+    pub hosts: Arc<BTreeMap<String, Outcome>>,
     pub rows: Vec<RowResult>,
-    pub evidence: Vec<String>,
+    pub evidence: Arc<Vec<String>>,
     pub evaluated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub na_mark: Option<NaMark>,
@@ -180,18 +181,18 @@ fn host_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
         .iter()
         .flat_map(|p| h.evidence.get(p.as_str()).cloned().unwrap_or_default())
         .collect();
-    let result = |outcome, reason: String, detail| HostResult {
+    let result = move |outcome, reason: String, detail| HostResult {
         host: h.name.clone(),
         outcome,
         reason,
         detail,
-        evidence: evidence.clone(),
+        evidence,
     };
-    let needs = rule
-        .def
-        .needs
-        .join(if rule.def.needs_any { " or " } else { " and " });
     if !have {
+        let needs = rule
+            .def
+            .needs
+            .join(if rule.def.needs_any { " or " } else { " and " });
         if !errors.is_empty() {
             return result(
                 Outcome::Unknown,
@@ -381,7 +382,7 @@ fn host_rule(rule: &Rule, results: Vec<HostResult>) -> RuleResult {
         verdict,
         reason_en: en,
         reason_ko: ko,
-        hosts: results,
+        hosts: Arc::new(results),
     }
 }
 
@@ -421,12 +422,12 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
         .filter(|h| rule.def.needs.iter().any(|p| h.observed.contains(p)))
         .collect();
     let title = &rule.def.title_en;
-    let mk = |verdict, en: String, ko: String, results| RuleResult {
+    let mk = |verdict, en: String, ko: String, results: Vec<HostResult>| RuleResult {
         rule: rule.def.id.clone(),
         verdict,
         reason_en: en,
         reason_ko: ko,
-        hosts: results,
+        hosts: Arc::new(results),
     };
     if with.is_empty() {
         let needs = rule.def.needs.join("/");
@@ -491,7 +492,7 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
 /// Each host's worst outcome across `rows`, and the evidence ids they stand
 /// on (sorted, once each). Borrows while merging and copies once at the end:
 /// an item of a large fleet has tens of thousands of host results.
-fn worst_outcomes(rows: &[RowResult]) -> (BTreeMap<String, Outcome>, Vec<String>) {
+fn worst_outcomes(rows: &[RowResult]) -> HostsAndEvidence {
     let rank = |o: Outcome| match o {
         Outcome::Fail => 0,
         Outcome::Unknown => 1,
@@ -500,7 +501,7 @@ fn worst_outcomes(rows: &[RowResult]) -> (BTreeMap<String, Outcome>, Vec<String>
     };
     let mut worst: HashMap<&str, Outcome> = HashMap::new();
     let mut evidence: Vec<&str> = Vec::new();
-    for h in rows.iter().flat_map(|r| &r.hosts) {
+    for h in rows.iter().flat_map(|r| r.hosts.iter()) {
         let e = worst.entry(&h.host).or_insert(h.outcome);
         if rank(h.outcome) < rank(*e) {
             *e = h.outcome;
@@ -510,10 +511,13 @@ fn worst_outcomes(rows: &[RowResult]) -> (BTreeMap<String, Outcome>, Vec<String>
     evidence.sort_unstable();
     evidence.dedup();
     (
-        worst.into_iter().map(|(h, o)| (h.to_string(), o)).collect(),
-        evidence.into_iter().map(str::to_string).collect(),
+        Arc::new(worst.into_iter().map(|(h, o)| (h.to_string(), o)).collect()),
+        Arc::new(evidence.into_iter().map(str::to_string).collect()),
     )
 }
+
+/// An item's hosts with their worst outcome, and its evidence ids.
+type HostsAndEvidence = (Arc<BTreeMap<String, Outcome>>, Arc<Vec<String>>);
 
 /// Combines row verdicts into an item verdict.
 pub fn combine(rows: &[Verdict]) -> Verdict {
@@ -560,6 +564,9 @@ pub struct Evaluator<'a> {
     /// Rule results by (rule, window start).
     results: HashMap<(String, i64), RuleResult>,
     host_cache: HashMap<(String, String, u64), HostResult>,
+    /// `worst_outcomes` by (the rules of an item's rows, window start):
+    /// items naming the same rules share them.
+    merged: HashMap<(Vec<String>, i64), HostsAndEvidence>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -580,6 +587,7 @@ impl<'a> Evaluator<'a> {
             fleet: HashMap::new(),
             results: HashMap::new(),
             host_cache: HashMap::new(),
+            merged: HashMap::new(),
         }
     }
 
@@ -625,7 +633,7 @@ impl<'a> Evaluator<'a> {
                 verdict: Verdict::Unknown,
                 reason_en: format!("unknown rule {rule_id}"),
                 reason_ko: "알 수 없는 규칙".into(),
-                hosts: vec![],
+                hosts: Arc::default(),
             },
             Some(rule) => {
                 let vars = Vars {
@@ -681,7 +689,7 @@ impl<'a> Evaluator<'a> {
             verdict,
             reason_en: en,
             reason_ko: ko,
-            hosts: vec![],
+            hosts: Arc::default(),
             attestation: att,
         }
     }
@@ -714,7 +722,13 @@ impl<'a> Evaluator<'a> {
                 None => self.manual_row(cat, item, row),
             });
         }
-        let (hosts, evidence) = worst_outcomes(&rows);
+        let rules: Vec<String> = rows.iter().filter_map(|r| r.rule.clone()).collect();
+        let key = (rules, self.window(self.now_ms - freshness_ms));
+        let (hosts, evidence) = self
+            .merged
+            .entry(key)
+            .or_insert_with(|| worst_outcomes(&rows))
+            .clone();
         let na_mark = self
             .documents
             .na_marks
