@@ -46,7 +46,7 @@ pub fn summary(ev: &Evidence) -> String {
             let mut ports: Vec<String> = s
                 .sockets
                 .iter()
-                .map(|s| format!("{}/{}", s.port, &s.protocol[..3]))
+                .map(|s| format!("{}/{}", s.port, s.protocol.get(..3).unwrap_or(&s.protocol)))
                 .collect();
             ports.dedup();
             ports.truncate(12);
@@ -410,6 +410,27 @@ mod tests {
             "x:1",
             Payload::TlsEndpoint(t),
         ))
+    }
+
+    #[test]
+    fn socket_rows_take_any_protocol_name() {
+        use gamsa_proto::v1::{ListeningSocket, ListeningSockets};
+        let socket = |protocol: &str| ListeningSocket {
+            protocol: protocol.into(),
+            port: 22,
+            exposure: "any".into(),
+            ..Default::default()
+        };
+        let s = summary(&crate::evidence::observed(
+            "a",
+            "h",
+            "ports",
+            "h",
+            Payload::ListeningSockets(ListeningSockets {
+                sockets: vec![socket("tcp6"), socket("x"), socket("a가")],
+            }),
+        ));
+        assert!(s.ends_with("22/tcp 22/x 22/a가"), "{s}");
     }
 
     #[test]

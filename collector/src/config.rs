@@ -263,7 +263,9 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
     let msg = e.message().trim().to_string();
     match e.span() {
         Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            // Bytes, not a str slice: a span need not fall on a char boundary.
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
             format!("line {line}: {msg}")
         }
         None => msg,
@@ -293,6 +295,11 @@ mod tests {
         );
         let err = Config::parse("[http]\nheader_timeout = \"soon\"\n", "t.toml").unwrap_err();
         assert!(err.to_string().starts_with("t.toml: line 2:"), "{err}");
+        // Korean text before the error, and a Korean value the grammar refuses.
+        let err = Config::parse("# 감사 설정\n[log]\nformat = \"감사\"\n", "t.toml").unwrap_err();
+        assert!(err.to_string().contains("log.format"), "{err}");
+        let err = Config::parse("# 감사\n[grpc]\nlisten = 가\n", "t.toml").unwrap_err();
+        assert!(err.to_string().starts_with("t.toml: line 3:"), "{err}");
     }
 
     #[test]
