@@ -1,8 +1,10 @@
 //! Evaluating every catalog for a large fleet with a full evidence set.
 //!
-//! `cargo bench -p gamsa-collector --bench evaluate` (GAMSA_BENCH_HOSTS, default 10000).
+//! `cargo bench -p gamsa-collector --bench evaluate` (GAMSA_BENCH_HOSTS, default
+//! 10000; GAMSA_BENCH_RUNS, default 5).
 //! Reports the time to read the latest evidence from SQLite and the time to
-//! evaluate all catalogs (input building + every rule on every host).
+//! evaluate all catalogs (input building + every rule on every host, and
+//! freeing it all), best, median and worst of the runs.
 
 use gamsa_collector::checklists::Checklists;
 use gamsa_collector::rules::evaluate::{Documents, Evaluator};
@@ -238,9 +240,14 @@ fn main() {
         inputs.len()
     );
     let documents = Documents::default();
-    let mut best = f64::MAX;
+    let runs: usize = std::env::var("GAMSA_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(5);
+    let mut times = Vec::new();
     let mut items = 0;
-    for _ in 0..3 {
+    for _ in 0..runs {
         let t = Instant::now();
         let mut eval = Evaluator::new(&checklists.rules, &latest, &known, &documents, now);
         items = checklists
@@ -248,13 +255,17 @@ fn main() {
             .iter()
             .map(|c| eval.catalog(c, None).len())
             .sum::<usize>();
-        best = best.min(t.elapsed().as_secs_f64());
+        drop(eval);
+        times.push(t.elapsed().as_secs_f64());
     }
+    times.sort_by(f64::total_cmp);
     println!(
-        "hosts={hosts} evidence={} catalogs={} items={items} read_latest={:.3}s evaluate_all={:.3}s (best of 3)",
+        "hosts={hosts} evidence={} catalogs={} items={items} read_latest={:.3}s evaluate_all: best={:.3}s median={:.3}s worst={:.3}s ({runs} runs)",
         latest.len(),
         checklists.catalogs.len(),
         read.as_secs_f64(),
-        best
+        times[0],
+        times[runs / 2],
+        times[runs - 1],
     );
 }

@@ -296,27 +296,42 @@ impl Vars {
     }
 }
 
-/// Host results for `hosts`, reusing `cache` for hosts whose evidence is the
-/// same as when last evaluated, and using every core for the rest.
+/// Host results for `hosts`: a host whose evidence is the same as in one of
+/// the `earlier` windows (inputs and this rule's results there) takes its
+/// result from there; the rest are evaluated on every core.
 fn host_results(
     rule: &Rule,
     vars: &Vars,
     hosts: &[HostInput],
-    cache: &mut HashMap<(String, String, u64), HostResult>,
+    earlier: &[(&[HostInput], &[HostResult])],
 ) -> Vec<HostResult> {
-    let key = |h: &HostInput| (rule.def.id.clone(), h.name.clone(), h.fingerprint);
-    let todo: Vec<&HostInput> = hosts
+    let done: HashMap<(&str, u64), &HostResult> = earlier
         .iter()
-        .filter(|h| !cache.contains_key(&key(h)))
+        .flat_map(|(inputs, results)| inputs.iter().zip(results.iter()))
+        .map(|(h, r)| ((h.name.as_str(), h.fingerprint), r))
+        .collect();
+    let mut out: Vec<Option<HostResult>> = hosts
+        .iter()
+        .map(|h| {
+            done.get(&(h.name.as_str(), h.fingerprint))
+                .map(|r| (*r).clone())
+        })
+        .collect();
+    let todo: Vec<(usize, &HostInput)> = hosts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| out[*i].is_none())
         .collect();
     let fresh = super::parallel::map_parts(&todo, |part| {
         let base = vars.context();
-        part.iter().map(|h| host_result(rule, &base, h)).collect()
+        part.iter()
+            .map(|(i, h)| (*i, host_result(rule, &base, h)))
+            .collect()
     });
-    for (h, r) in todo.iter().zip(fresh) {
-        cache.insert(key(h), r);
+    for (i, r) in fresh {
+        out[i] = Some(r);
     }
-    hosts.iter().map(|h| cache[&key(h)].clone()).collect()
+    out.into_iter().flatten().collect()
 }
 
 fn host_rule(rule: &Rule, results: Vec<HostResult>) -> RuleResult {
@@ -563,7 +578,6 @@ pub struct Evaluator<'a> {
     fleet: HashMap<i64, Value>,
     /// Rule results by (rule, window start).
     results: HashMap<(String, i64), RuleResult>,
-    host_cache: HashMap<(String, String, u64), HostResult>,
     /// `worst_outcomes` by (the rules of an item's rows, window start):
     /// items naming the same rules share them.
     merged: HashMap<(Vec<String>, i64), HostsAndEvidence>,
@@ -586,7 +600,6 @@ impl<'a> Evaluator<'a> {
             inputs: HashMap::new(),
             fleet: HashMap::new(),
             results: HashMap::new(),
-            host_cache: HashMap::new(),
             merged: HashMap::new(),
         }
     }
@@ -647,8 +660,19 @@ impl<'a> Evaluator<'a> {
                 };
                 match rule.def.scope {
                     Scope::Host => {
-                        let results = host_results(rule, &vars, hosts, &mut self.host_cache);
-                        host_rule(rule, results)
+                        // Results of other windows stand only where `fleet`
+                        // (which a host rule may read) is the same.
+                        let earlier: Vec<(&[HostInput], &[HostResult])> = self
+                            .results
+                            .iter()
+                            .filter(|((r, other), _)| {
+                                r == rule_id && self.fleet[other] == self.fleet[&since]
+                            })
+                            .map(|((_, other), result)| {
+                                (self.inputs[other].as_slice(), result.hosts.as_slice())
+                            })
+                            .collect();
+                        host_rule(rule, host_results(rule, &vars, hosts, &earlier))
                     }
                     Scope::Fleet => fleet_rule(rule, &vars, hosts),
                 }

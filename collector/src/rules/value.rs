@@ -248,7 +248,9 @@ impl<'k> ser::Serializer for ToCel<'k> {
         })
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<Fields<'k>, Error> {
-        self.serialize_map(Some(len))
+        // Sized for every field only when every field is kept: a rule input
+        // keeps a few, and maps sized for all were most of its memory.
+        self.serialize_map(self.keep.is_none().then_some(len))
     }
     fn serialize_struct_variant(
         self,
