@@ -1,8 +1,9 @@
 //! The rule input: for each host, its latest fresh evidence grouped by probe,
 //! in the evidence JSON form with two differences that make rules simple and
-//! honest: 64-bit integers are numbers (not strings), and every field is
-//! present with its default (so `encrypted == false` is a fact, not a gap).
-//! (`value.rs` makes the CEL values.)
+//! honest: 64-bit integers are numbers (not strings), and every field a rule
+//! selects is present with its default (so `encrypted == false` is a fact,
+//! not a gap); fields no rule selects are left out. (`value.rs` makes the
+//! CEL values.)
 //!
 //! Each evidence is converted once (`Converted`); the per-window host inputs
 //! are assembled from those conversions, so evaluating items with different
