@@ -164,6 +164,15 @@ fn list(names: &[&str]) -> String {
     s
 }
 
+/// Ids of the host's evidence from the probes the rule needs.
+fn evidence_ids(rule: &Rule, h: &HostInput) -> Vec<String> {
+    rule.def
+        .needs
+        .iter()
+        .flat_map(|p| h.evidence.get(p).into_iter().flatten().cloned())
+        .collect()
+}
+
 /// Evaluates one host rule on one host.
 fn host_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
     let needed: Vec<&String> = rule.def.needs.iter().collect();
@@ -177,10 +186,7 @@ fn host_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
         .iter()
         .flat_map(|p| h.errors.get(p.as_str()).cloned().unwrap_or_default())
         .collect();
-    let evidence: Vec<String> = needed
-        .iter()
-        .flat_map(|p| h.evidence.get(p.as_str()).cloned().unwrap_or_default())
-        .collect();
+    let evidence = evidence_ids(rule, h);
     let result = move |outcome, reason: String, detail| HostResult {
         host: h.name.clone(),
         outcome,
@@ -420,12 +426,7 @@ fn offender_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
         outcome,
         reason,
         detail: vec![],
-        evidence: rule
-            .def
-            .needs
-            .iter()
-            .flat_map(|p| h.evidence.get(p).cloned().unwrap_or_default())
-            .collect(),
+        evidence: evidence_ids(rule, h),
     }
 }
 
