@@ -230,7 +230,7 @@ fn main() {
     assert_eq!(latest.len(), evidence.len());
 
     let t = Instant::now();
-    let keep = gamsa_collector::rules::evaluate::kept_fields(&checklists.rules);
+    let keep = gamsa_collector::rules::input::kept_fields(checklists.rules.values());
     let converted = gamsa_collector::rules::input::convert(&latest, Some(&keep));
     let (inputs, _) =
         gamsa_collector::rules::input::build(&converted, now - 7 * 86_400_000, &known);

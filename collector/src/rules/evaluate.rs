@@ -10,7 +10,7 @@ use crate::catalog::{Catalog, Item, Row};
 use cel_interpreter::{Context, Value};
 use gamsa_proto::v1::Evidence;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
@@ -302,6 +302,18 @@ impl Vars {
     }
 }
 
+/// `f` on each of `items`, with the rule's variables, on every core.
+fn on_every_core<T: Sync, R: Send>(
+    vars: &Vars,
+    items: &[T],
+    f: impl Fn(&Context, &T) -> R + Sync,
+) -> Vec<R> {
+    super::parallel::map_parts(items, |part| {
+        let base = vars.context();
+        part.iter().map(|x| f(&base, x)).collect()
+    })
+}
+
 /// Host results for `hosts`: a host whose evidence is the same as in one of
 /// the `earlier` windows (inputs and this rule's results there) takes its
 /// result from there; the rest are evaluated on every core.
@@ -328,12 +340,7 @@ fn host_results(
         .enumerate()
         .filter(|(i, _)| out[*i].is_none())
         .collect();
-    let fresh = super::parallel::map_parts(&todo, |part| {
-        let base = vars.context();
-        part.iter()
-            .map(|(i, h)| (*i, host_result(rule, &base, h)))
-            .collect()
-    });
+    let fresh = on_every_core(vars, &todo, |base, (i, h)| (*i, host_result(rule, base, h)));
     for (i, r) in fresh {
         out[i] = Some(r);
     }
@@ -454,12 +461,7 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
             vec![],
         );
     }
-    let results: Vec<HostResult> = super::parallel::map_parts(&with, |part| {
-        let base = vars.context();
-        part.iter()
-            .map(|h| offender_result(rule, &base, h))
-            .collect()
-    });
+    let results = on_every_core(vars, &with, |base, h| offender_result(rule, base, h));
     let base = vars.context();
     let mut ctx = base.new_inner_scope();
     ctx.add_variable_from_value(
@@ -556,16 +558,6 @@ pub fn combine(rows: &[Verdict]) -> Verdict {
     }
 }
 
-/// The evidence fields a rule input needs: those the rules select and those
-/// the input itself reads.
-pub fn kept_fields(rules: &BTreeMap<String, Arc<Rule>>) -> HashSet<String> {
-    rules
-        .values()
-        .flat_map(|r| r.selects.iter().cloned())
-        .chain(input::BUILD_READS.iter().map(|f| f.to_string()))
-        .collect()
-}
-
 /// Evaluates catalogs against evidence; caches rule results per freshness
 /// window so that a rule shared by many items runs once.
 pub struct Evaluator<'a> {
@@ -574,6 +566,8 @@ pub struct Evaluator<'a> {
     pub documents: &'a Documents,
     pub now_ms: i64,
     converted: Vec<input::Converted<'a>>,
+    /// Each window start asked for → the start of the window standing for it.
+    windows: HashMap<i64, i64>,
     /// Host inputs and `fleet` by window start (see `window`).
     inputs: HashMap<i64, Vec<HostInput>>,
     fleet: HashMap<i64, Value>,
@@ -597,7 +591,8 @@ impl<'a> Evaluator<'a> {
             known,
             documents,
             now_ms,
-            converted: input::convert(latest, Some(&kept_fields(rules))),
+            converted: input::convert(latest, Some(&input::kept_fields(rules.values()))),
+            windows: HashMap::new(),
             inputs: HashMap::new(),
             fleet: HashMap::new(),
             results: HashMap::new(),
@@ -605,8 +600,9 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn rule_result(&mut self, rule_id: &str, freshness_ms: i64) -> &RuleResult {
-        let since = self.window(self.now_ms - freshness_ms);
+    /// The result of a rule over the window starting at `since` (a start
+    /// that `window` gave).
+    fn rule_result(&mut self, rule_id: &str, since: i64) -> &RuleResult {
         let key = (rule_id.to_string(), since);
         if !self.results.contains_key(&key) {
             let result = self.evaluate_rule(rule_id, since);
@@ -620,8 +616,8 @@ impl<'a> Evaluator<'a> {
     /// evidence (usually all of it is fresh under every window), or a new
     /// one. Rule results are kept per window, so such windows share them.
     fn window(&mut self, since: i64) -> i64 {
-        if self.inputs.contains_key(&since) {
-            return since;
+        if let Some(start) = self.windows.get(&since) {
+            return *start;
         }
         let converted = &self.converted;
         let same = self.inputs.keys().copied().find(|&other| {
@@ -630,13 +626,14 @@ impl<'a> Evaluator<'a> {
                 .iter()
                 .any(|c| c.observed_ms >= lo && c.observed_ms < hi)
         });
-        if let Some(other) = same {
-            return other;
-        }
-        let (hosts, fleet) = input::build(&self.converted, since, self.known);
-        self.inputs.insert(since, hosts);
-        self.fleet.insert(since, fleet);
-        since
+        let start = same.unwrap_or_else(|| {
+            let (hosts, fleet) = input::build(&self.converted, since, self.known);
+            self.inputs.insert(since, hosts);
+            self.fleet.insert(since, fleet);
+            since
+        });
+        self.windows.insert(since, start);
+        start
     }
 
     fn evaluate_rule(&mut self, rule_id: &str, since: i64) -> RuleResult {
@@ -725,12 +722,13 @@ impl<'a> Evaluator<'a> {
             .freshness
             .unwrap_or(catalog.catalog.freshness)
             .as_millis() as i64;
+        let since = self.window(self.now_ms - freshness_ms);
         let cat = &catalog.catalog.id;
         let mut rows = Vec::new();
         for row in &item.rows {
             rows.push(match &row.rule {
                 Some(rule) => {
-                    let r = self.rule_result(rule, freshness_ms);
+                    let r = self.rule_result(rule, since);
                     RowResult {
                         id: row.id.clone(),
                         question_ko: row.question_ko.clone(),
@@ -748,7 +746,7 @@ impl<'a> Evaluator<'a> {
             });
         }
         let rules: Vec<String> = rows.iter().filter_map(|r| r.rule.clone()).collect();
-        let key = (rules, self.window(self.now_ms - freshness_ms));
+        let key = (rules, since);
         let (hosts, evidence) = self
             .merged
             .entry(key)

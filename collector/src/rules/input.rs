@@ -33,7 +33,17 @@ pub const PROBE_KEYS: &[(&str, &str)] = &[
 ];
 
 /// Payload fields that `build` reads besides those rules name.
-pub const BUILD_READS: &[&str] = &["zone", "region", "country"];
+const BUILD_READS: &[&str] = &["zone", "region", "country"];
+
+/// The evidence fields a rule input keeps: those the rules select and those
+/// `build` reads.
+pub fn kept_fields<'r>(rules: impl IntoIterator<Item = &'r Arc<super::Rule>>) -> HashSet<String> {
+    rules
+        .into_iter()
+        .flat_map(|r| r.selects.iter().cloned())
+        .chain(BUILD_READS.iter().map(|f| f.to_string()))
+        .collect()
+}
 
 /// The payload of `ev` as rule input, with `subject` and `observedAt`, and
 /// of its fields only those in `keep` (all when None).
