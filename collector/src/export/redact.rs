@@ -11,9 +11,12 @@
 //!
 //! What is found: runs of hex digits, `:` and `.` that parse as an address
 //! (`fe80::1%eth0` keeps `%eth0`, `[::1]:443` keeps the brackets and port),
-//! and dotted quads inside longer runs (`10.0.0.5:443`). Version strings that
-//! happen to be dotted quads are redacted too: over-redaction is the safe
-//! side.
+//! and dotted quads inside longer runs (`10.0.0.5:443`, `10.0.0.5.nip.io`,
+//! a sentence ending in `10.0.0.5.`). Cloud host names that spell an IPv4
+//! address with dashes (`ip-10-0-1-23.ap-northeast-2.compute.internal`, the
+//! default EKS node name, and so the DaemonSet's host) get the label of that
+//! address. Version strings that happen to be dotted quads are redacted too:
+//! over-redaction is the safe side.
 
 use hmac::{Hmac, Mac};
 use serde::{de::DeserializeOwned, Serialize};
@@ -23,6 +26,13 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+/// Four dash-separated decimal octets standing alone, with an optional `ip-`
+/// in front: `ip-10-0-1-23`, `10-0-1-23.nip.io`.
+static DASHED_V4: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"\b(?:ip-)?(\d{1,3})-(\d{1,3})-(\d{1,3})-(\d{1,3})\b").expect("valid")
+});
 
 #[derive(Debug, thiserror::Error)]
 #[error("redaction key {path}: {message}")]
@@ -90,6 +100,13 @@ impl Redactor {
 
     /// `run` (hex digits, ':' and '.') with the addresses in it replaced.
     fn run(&self, run: &str, out: &mut String) {
+        // "10.0.0.5." ends a sentence or starts a name ("10.0.0.5.nip.io").
+        let bare = run.trim_end_matches('.');
+        if bare.len() < run.len() {
+            self.run(bare, out);
+            out.push_str(&run[bare.len()..]);
+            return;
+        }
         let trimmed = |s: &str| -> Option<IpAddr> {
             s.parse().ok().or_else(|| {
                 // "host:fe80::1" leaves a single leading colon on the run.
@@ -115,16 +132,35 @@ impl Redactor {
             let end = rest
                 .find(|c: char| !(c.is_ascii_digit() || c == '.'))
                 .unwrap_or(rest.len());
-            let candidate = &rest[..end];
-            match candidate.parse::<Ipv4Addr>() {
-                Ok(ip) => out.push_str(&self.label(IpAddr::V4(ip))),
+            let candidate = rest[..end].trim_end_matches('.');
+            // "1.2.3.4.5": the first four parts are the address to hide.
+            let quad_end = candidate
+                .match_indices('.')
+                .nth(3)
+                .map_or(candidate.len(), |(i, _)| i);
+            match candidate[..quad_end].parse::<Ipv4Addr>() {
+                Ok(ip) => {
+                    out.push_str(&self.label(IpAddr::V4(ip)));
+                    out.push_str(&candidate[quad_end..]);
+                }
                 Err(_) => out.push_str(candidate),
             }
-            rest = &rest[end..];
+            rest = &rest[candidate.len()..];
         }
     }
 
     pub fn text(&self, s: &str) -> String {
+        let undashed = DASHED_V4.replace_all(s, |c: &regex::Captures| {
+            let octets: Option<Vec<u8>> = (1..=4).map(|i| c[i].parse().ok()).collect();
+            match octets {
+                Some(o) => self.label(IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3]))),
+                None => c[0].to_string(),
+            }
+        });
+        self.dotted(&undashed)
+    }
+
+    fn dotted(&self, s: &str) -> String {
         let is_run = |c: char| c.is_ascii_hexdigit() || c == ':' || c == '.';
         let mut out = String::with_capacity(s.len());
         let mut rest = s;
@@ -196,5 +232,26 @@ mod tests {
         );
         assert_eq!(v[&a][1]["gateway"], a);
         assert_ne!(Redactor::new([8; 32]).label("10.0.0.5".parse().unwrap()), a);
+    }
+
+    #[test]
+    fn addresses_followed_by_a_dot_or_spelled_with_dashes_are_hidden() {
+        let r = Redactor::new([7; 32]);
+        let a = r.label("10.0.0.5".parse().unwrap());
+        let b = r.label("10.0.1.23".parse().unwrap());
+        let six = r.label("fe80::1".parse().unwrap());
+        assert_eq!(r.text("reached 10.0.0.5."), format!("reached {a}."));
+        assert_eq!(r.text("10.0.0.5.nip.io"), format!("{a}.nip.io"));
+        assert_eq!(r.text("10.0.0.5.443"), format!("{a}.443"));
+        assert_eq!(r.text("via fe80::1."), format!("via {six}."));
+        assert_eq!(
+            r.text("ip-10-0-1-23.ap-northeast-2.compute.internal"),
+            format!("{b}.ap-northeast-2.compute.internal")
+        );
+        assert_eq!(r.text("node 10-0-1-23.nip.io"), format!("node {b}.nip.io"));
+        // Not addresses: a date, an octet out of range, a longer number.
+        for keep in ["2025-03-01", "10-0-1-256", "x10-0-1-23", "ip-10-0-1"] {
+            assert_eq!(r.text(keep), keep);
+        }
     }
 }
