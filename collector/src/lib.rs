@@ -2,7 +2,7 @@
 //! durably, answers checklists from it and serves the answers to auditors.
 //!
 //! Modules in layers, each using only those before it (ARCHITECTURE.md
-//! states the invariants):
+//! states the invariants; `tests/layers.rs` checks them):
 //! - leaves: `clock`, `private` (owner-only files), `records` (what the
 //!   store keeps besides evidence), `verdict` (the answers), `toml_error`,
 //!   `tokens`, `metrics`;
