@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use gamsa_collector::actor::{Actor, Role};
 use gamsa_collector::config::Config;
 use gamsa_collector::pki::{self, PkiPaths};
 use gamsa_collector::store::{Store, TokenKind, TokenRecord};
@@ -342,9 +343,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             } else {
                 TokenKind::Enrol
             };
-            if api && !matches!(role.as_str(), "admin" | "operator" | "auditor") {
-                anyhow::bail!("--role {role}: expected admin, operator or auditor");
-            }
+            let role: Option<Role> = if api {
+                Some(role.parse().with_context(|| format!("--role {role}"))?)
+            } else {
+                None
+            };
             if let (false, Some(n)) = (api, &name) {
                 pki::validate_agent_name(n)?;
             }
@@ -361,7 +364,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     TokenRecord {
                         kind,
                         name: name.unwrap_or_default(),
-                        role: if api { role } else { String::new() },
+                        role: role.map_or(String::new(), |r| r.as_str().into()),
                         expires_at_ms: ttl
                             .map(|t| gamsa_collector::clock::now_ms() + t.as_millis() as i64),
                         max_uses: uses,
@@ -459,12 +462,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 group,
                 redact_ips,
             };
-            let out = gamsa_collector::export::deliver(
+            let out = gamsa_collector::operations::take_export(
                 &state.export_source(),
+                &Actor::cli(),
                 &req,
                 &encrypt_to,
-                &gamsa_collector::access_log::cli_user(),
-                "cli",
             )
             .await?;
             match output {
@@ -517,16 +519,8 @@ async fn snapshot(cmd: SnapshotCommand) -> anyhow::Result<()> {
     match cmd {
         SnapshotCommand::Create(common) => {
             let state = gamsa_collector::server::open_state(&common.load()?).await?;
-            let who = gamsa_collector::access_log::cli_user();
-            let c = state.snapshots.create(&who).await?;
-            gamsa_collector::access_log::record(
-                state.store.as_ref(),
-                &who,
-                "cli",
-                gamsa_collector::access_log::SNAPSHOT_CREATE,
-                &c.entry.id,
-            )
-            .await?;
+            let c = gamsa_collector::operations::create_snapshot(&state.snapshots, &Actor::cli())
+                .await?;
             println!("{}	{}", c.entry.path.display(), c.sha256);
             for r in &c.removed {
                 eprintln!("{}: removed by retention", r.path.display());

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
         &[
+            "actor",
             "clock",
             "private",
             "records",
@@ -29,6 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "what leaves the collector",
         &["export", "snapshot", "download"],
     ),
+    ("domain operations", &["operations"]),
     ("configuration", &["config"]),
     ("server state", &["state"]),
     ("servers", &["api", "dashboard", "grpc"]),

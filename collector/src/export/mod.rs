@@ -214,24 +214,6 @@ impl Query {
     }
 }
 
-/// Builds the export, encrypts it to `recipients` (when any) and records in
-/// the access log who took it, before it is handed out.
-pub async fn deliver(
-    src: &Source<'_>,
-    req: &Request,
-    recipients: &[String],
-    who: &str,
-    role: &str,
-) -> Result<Output, ExportError> {
-    let out = export(src, req).await?.encrypted_to(recipients)?;
-    let mut what = req.describe();
-    if !recipients.is_empty() {
-        what.push_str(" encrypted");
-    }
-    crate::access_log::record(src.store, who, role, crate::access_log::EXPORT, &what).await?;
-    Ok(out)
-}
-
 /// Korean time for forms, e.g. "2025-03-02 09:00 KST".
 pub fn kst(ms: i64) -> String {
     if ms <= 0 {
