@@ -5,9 +5,9 @@
 //! (ARCHITECTURE.md states the invariants; `tests/layers.rs` checks them):
 //! - leaves: `actor` (who acts, and roles), `clock`, `private` (owner-only
 //!   files), `records` (what the store keeps besides evidence), `verdict`
-//!   (the answers), `toml_error`, `tokens`, `metrics`;
+//!   (the answers), `toml_error`, `metrics`;
 //! - `store` (storage trait and backends), `pki` (the collector's CA),
-//!   `tls` (the gRPC listener's TLS);
+//!   `tls` (the gRPC listener's TLS), `tokens`;
 //! - `catalog` and `rules`: the rules engine;
 //! - `checklists` (the engine against the store), `access_log`, `report`;
 //! - `export` (filled forms), `snapshot` (signed snapshots), `download`

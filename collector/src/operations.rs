@@ -1,6 +1,6 @@
 //! What people do to the collector, one operation each — record an
 //! attestation, mark an item NA, take or download a snapshot, take an
-//! export, read the access log — called alike by the API, the dashboard and the command line.
+//! export, read the access log, revoke an agent — called alike by the API, the dashboard and the command line.
 //! Each decides here whether the actor may, checks the request against the
 //! catalogs, and records in the access log what leaves the collector before
 //! it is handed out. The front ends only translate requests and answers, so
@@ -249,6 +249,16 @@ pub async fn download_snapshot(
     .map_err(ExportError::from)?;
     tracing::info!(by = %actor.who(), id = %entry.id, "snapshot downloaded");
     Ok(Some(out))
+}
+
+/// Revokes agent `agent`: its streams are refused from now on, on every
+/// collector sharing the store. A name never seen is revoked before it
+/// first connects.
+pub async fn revoke_agent(store: &dyn Store, actor: &Actor, agent: &str) -> Result<(), OpError> {
+    require_write(actor)?;
+    store.set_revoked(agent, true).await?;
+    tracing::info!(by = %actor.who(), agent, "agent revoked");
+    Ok(())
 }
 
 /// The newest `limit` access records, for admins.

@@ -19,11 +19,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "records",
             "verdict",
             "toml_error",
-            "tokens",
             "metrics",
         ],
     ),
-    ("storage and identity", &["store", "pki", "tls"]),
+    ("storage and identity", &["store", "pki", "tls", "tokens"]),
     ("the rules engine", &["catalog", "rules"]),
     ("answers", &["checklists", "access_log", "report"]),
     (

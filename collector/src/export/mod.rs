@@ -266,34 +266,10 @@ async fn fresh_evidence(
 /// Builds the export `req` asks for.
 pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportError> {
     let bad = ExportError::BadRequest;
-    let catalog = src.checklists.catalog(&req.catalog).ok_or_else(|| {
-        let known: Vec<&str> = src
-            .checklists
-            .catalogs
-            .iter()
-            .map(|c| c.catalog.id.as_str())
-            .collect();
-        bad(format!(
-            "catalog {}: unknown (known: {})",
-            req.catalog,
-            known.join(", ")
-        ))
-    })?;
-    let group = match &req.group {
-        Some(g) => Some(catalog.group(g).ok_or_else(|| {
-            let known: Vec<&str> = catalog.groups.iter().map(|g| g.id.as_str()).collect();
-            bad(format!(
-                "group {g}: {} has no such applicant group (known: {})",
-                req.catalog,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })?),
-        None => None,
-    };
+    let (catalog, group) = src
+        .checklists
+        .choose(&req.catalog, req.group.as_deref())
+        .map_err(|e| bad(e.to_string()))?;
     let spec = req
         .form
         .as_deref()

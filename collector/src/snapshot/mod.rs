@@ -6,10 +6,10 @@
 //! chained to the previous snapshot and signed with the collector's Ed25519
 //! key (`key`, `seal`), written once into `<data_dir>/snapshots/`
 //! (`archive`), taken on a schedule (`schedule`) or on demand, and checked
-//! offline with nothing but the public key (`seal::verify`, `chain`), and
-//! compared (`diff`): which items changed verdict between two days. The
-//! snapshots are also the source of an item's verdict history, so the
-//! history an auditor reads is exactly what was signed.
+//! offline with nothing but the public key (`seal::verify`, `chain`,
+//! `offline`), and compared (`diff`): which items changed verdict between
+//! two days. The snapshots are also the source of an item's verdict
+//! history, so the history an auditor reads is exactly what was signed.
 
 pub mod archive;
 pub mod canonical;
@@ -17,6 +17,7 @@ pub mod chain;
 pub mod contents;
 pub mod diff;
 pub mod key;
+pub mod offline;
 pub mod schedule;
 pub mod seal;
 
