@@ -68,18 +68,24 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", pki.server_cert().display()))?[0],
     )
     .unwrap_or_else(|| "gamsa collector".into());
-    let checklists = crate::checklists::Checklists::load(&config.catalog_dirs)?;
-    let mut state = AppState::new(store, pki, collector_id, Arc::new(checklists));
-    state.http = Arc::new(config.http.clone());
-    state.snapshots = Arc::new(crate::snapshot::Snapshots::new(
+    let checklists = Arc::new(crate::checklists::Checklists::load(&config.catalog_dirs)?);
+    let snapshots = crate::snapshot::Snapshots::new(
         &config.data_dir,
         config.snapshots.clone(),
-        state.collector_id.clone(),
-        state.checklists.clone(),
-        state.store.clone(),
-    ));
-    state.export = Arc::new(config.export.clone());
-    Ok(state)
+        collector_id.clone(),
+        checklists.clone(),
+        store.clone(),
+    );
+    Ok(AppState {
+        store,
+        pki,
+        collector_id,
+        checklists,
+        http: Arc::new(config.http.clone()),
+        agents: Arc::default(),
+        snapshots: Arc::new(snapshots),
+        export: Arc::new(config.export.clone()),
+    })
 }
 
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
