@@ -6,22 +6,8 @@
 //! reads the same log. Recording comes before serving: what cannot be
 //! recorded is refused.
 
+use crate::records::Access;
 use crate::store::{Store, StoreError};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Access {
-    /// RFC 3339, UTC.
-    pub at: String,
-    /// User or token name; `cli:<login>` for the command line.
-    pub who: String,
-    pub role: String,
-    /// What was done: "item-view", "export", "snapshot-download", ...
-    pub action: String,
-    /// What it was done to: "emr-s014/2.1", "emr-s014 form 2B pdf", a snapshot id, ...
-    pub what: String,
-}
 
 /// The actions recorded.
 pub const ITEM_VIEW: &str = "item-view";
@@ -47,22 +33,6 @@ pub async fn record(
             what: what.into(),
         })
         .await
-}
-
-/// Who runs the command line, for its records.
-pub fn cli_user() -> String {
-    let login = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid-{}", own_uid()));
-    format!("cli:{login}")
-}
-
-fn own_uid() -> u32 {
-    // The owner of /proc/self is the calling user.
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

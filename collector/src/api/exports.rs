@@ -2,13 +2,11 @@
 //! `gamsa-collector export`), and the access log for admins. Auditors may
 //! export; every export is recorded before it is sent.
 
-use super::{caller_name, ApiError};
-use crate::export::ExportError;
+use super::ApiError;
+use crate::actor::Actor;
 use crate::state::AppState;
-use crate::store::TokenRecord;
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -20,52 +18,20 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/access-log", get(access_log))
 }
 
-impl From<ExportError> for ApiError {
-    fn from(e: ExportError) -> Self {
-        let status = match e {
-            ExportError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, e.to_string())
-    }
-}
-
-/// An export as a response: HTML inline (to read and print in the browser),
-/// everything else as a download.
-pub fn response(out: crate::export::Output) -> Response {
-    let disposition = if out.content_type.starts_with("text/html") {
-        "inline"
-    } else {
-        "attachment"
-    };
-    (
-        [
-            (header::CONTENT_TYPE, out.content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("{disposition}; filename=\"{}\"", out.file_name),
-            ),
-        ],
-        out.bytes,
-    )
-        .into_response()
-}
-
 async fn export(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
     Query(q): Query<crate::export::Query>,
 ) -> Result<Response, ApiError> {
     let req = q.request()?;
-    let out = crate::export::deliver(
-        &crate::export::Source::of(&state),
+    let out = crate::operations::take_export(
+        &state.export_source(),
+        &caller,
         &req,
         &crate::export::recipients(&q.encrypt_to),
-        &caller_name(&caller),
-        &caller.role,
     )
     .await?;
-    Ok(response(out))
+    Ok(crate::download::file(out))
 }
 
 #[derive(Deserialize)]
@@ -75,19 +41,14 @@ pub struct LimitParam {
 
 async fn access_log(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
     Query(p): Query<LimitParam>,
 ) -> Result<Json<Value>, ApiError> {
-    if caller.role != "admin" {
-        crate::metrics::refusal("api_admin_only");
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("role {}: the access log is for admins", caller.role),
-        ));
-    }
-    let records = state
-        .store
-        .access_log(p.limit.unwrap_or(1000).min(100_000))
-        .await?;
+    let records = crate::operations::read_access_log(
+        state.store.as_ref(),
+        &caller,
+        p.limit.unwrap_or(1000).min(100_000),
+    )
+    .await?;
     Ok(Json(json!({ "accessLog": records })))
 }

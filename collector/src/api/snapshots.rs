@@ -3,12 +3,12 @@
 //! age recipient), the public key auditors verify with, and the items that
 //! changed verdict between two snapshots.
 
-use super::{caller_name, require_writer, ApiError};
+use super::ApiError;
+use crate::actor::Actor;
 use crate::state::AppState;
-use crate::store::TokenRecord;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -36,20 +36,9 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
 
 async fn create(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
 ) -> Result<Json<Value>, ApiError> {
-    require_writer(&caller)?;
-    let who = caller_name(&caller);
-    let c = state.snapshots.create(&who).await.map_err(internal)?;
-    crate::access_log::record(
-        state.store.as_ref(),
-        &who,
-        &caller.role,
-        crate::access_log::SNAPSHOT_CREATE,
-        &c.entry.id,
-    )
-    .await?;
-    tracing::info!(by = %who, id = %c.entry.id, "snapshot taken");
+    let c = crate::operations::create_snapshot(&state.snapshots, &caller).await?;
     Ok(Json(json!({
         "id": c.entry.id,
         "sequence": c.entry.sequence,
@@ -58,28 +47,9 @@ async fn create(
     })))
 }
 
-/// The SPKI PEM of the snapshot signing key.
-pub fn public_key_response(state: &AppState) -> Result<Response, ApiError> {
-    let key = state.snapshots.public_key().map_err(internal)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/x-pem-file".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"snapshot-signing.pub\"".to_string(),
-            ),
-            (
-                header::HeaderName::from_static("x-gamsa-key-fingerprint"),
-                crate::snapshot::key::fingerprint(&key),
-            ),
-        ],
-        crate::snapshot::key::public_pem(&key),
-    )
-        .into_response())
-}
-
 async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError> {
-    public_key_response(&state)
+    let key = state.snapshots.public_key().map_err(internal)?;
+    Ok(crate::download::public_key(&key))
 }
 
 #[derive(Deserialize)]
@@ -109,15 +79,13 @@ pub struct DownloadParams {
 
 async fn download(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
     Path(id): Path<String>,
     Query(p): Query<DownloadParams>,
 ) -> Result<Response, ApiError> {
     let recipients = crate::export::recipients(&p.encrypt_to);
-    let out = state
-        .snapshots
-        .download(&id, &recipients, &caller_name(&caller), &caller.role)
+    let out = crate::operations::download_snapshot(&state.snapshots, &caller, &id, &recipients)
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot {id}")))?;
-    Ok(super::exports::response(out))
+    Ok(crate::download::file(out))
 }

@@ -18,8 +18,8 @@ pub mod pdf;
 pub mod redact;
 
 use crate::checklists::Checklists;
-use crate::rules::evaluate::{ItemResult, Outcome};
 use crate::store::Store;
+use crate::verdict::{ItemResult, Outcome};
 use forms::{ItemLabel, Kind};
 use gamsa_proto::v1::Evidence;
 use model::FilledForm;
@@ -174,19 +174,6 @@ pub struct Source<'a> {
     pub collector_id: &'a str,
 }
 
-impl<'a> Source<'a> {
-    /// What the running collector exports from.
-    pub fn of(state: &'a crate::state::AppState) -> Self {
-        Self {
-            checklists: &state.checklists,
-            store: state.store.as_ref(),
-            data_dir: state.data_dir(),
-            config: &state.export,
-            collector_id: &state.collector_id,
-        }
-    }
-}
-
 /// An export as the API and the dashboard ask for it (query parameters).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -227,24 +214,6 @@ impl Query {
     }
 }
 
-/// Builds the export, encrypts it to `recipients` (when any) and records in
-/// the access log who took it, before it is handed out.
-pub async fn deliver(
-    src: &Source<'_>,
-    req: &Request,
-    recipients: &[String],
-    who: &str,
-    role: &str,
-) -> Result<Output, ExportError> {
-    let out = export(src, req).await?.encrypted_to(recipients)?;
-    let mut what = req.describe();
-    if !recipients.is_empty() {
-        what.push_str(" encrypted");
-    }
-    crate::access_log::record(src.store, who, role, crate::access_log::EXPORT, &what).await?;
-    Ok(out)
-}
-
 /// Korean time for forms, e.g. "2025-03-02 09:00 KST".
 pub fn kst(ms: i64) -> String {
     if ms <= 0 {
@@ -275,7 +244,7 @@ async fn fresh_evidence(
     probes: &[&str],
     freshness: std::time::Duration,
 ) -> anyhow::Result<Vec<Evidence>> {
-    let since = crate::state::now_ms() - freshness.as_millis() as i64;
+    let since = crate::clock::now_ms() - freshness.as_millis() as i64;
     let revoked: HashSet<String> = store
         .list_agents()
         .await?
@@ -297,34 +266,10 @@ async fn fresh_evidence(
 /// Builds the export `req` asks for.
 pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportError> {
     let bad = ExportError::BadRequest;
-    let catalog = src.checklists.catalog(&req.catalog).ok_or_else(|| {
-        let known: Vec<&str> = src
-            .checklists
-            .catalogs
-            .iter()
-            .map(|c| c.catalog.id.as_str())
-            .collect();
-        bad(format!(
-            "catalog {}: unknown (known: {})",
-            req.catalog,
-            known.join(", ")
-        ))
-    })?;
-    let group = match &req.group {
-        Some(g) => Some(catalog.group(g).ok_or_else(|| {
-            let known: Vec<&str> = catalog.groups.iter().map(|g| g.id.as_str()).collect();
-            bad(format!(
-                "group {g}: {} has no such applicant group (known: {})",
-                req.catalog,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })?),
-        None => None,
-    };
+    let (catalog, group) = src
+        .checklists
+        .choose(&req.catalog, req.group.as_deref())
+        .map_err(|e| bad(e.to_string()))?;
     let spec = req
         .form
         .as_deref()
@@ -369,7 +314,7 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
     };
     let shown_refs: Vec<&Evidence> = shown.iter().collect();
 
-    let now = crate::state::now_ms();
+    let now = crate::clock::now_ms();
     let mut fields = vec![(
         "점검 기준".to_string(),
         format!("{} ({})", catalog.catalog.title_ko, catalog.catalog.version),

@@ -1,6 +1,8 @@
 //! Starting the collector: open the store, bind both listeners, serve until
 //! shutdown. Every startup failure names the file or setting at fault.
 
+mod http;
+
 use crate::config::Config;
 use crate::pki::PkiPaths;
 use crate::state::AppState;
@@ -8,6 +10,17 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+
+/// The HTTP side: the API and the dashboard on one listener, under one
+/// body limit.
+fn http_app(state: AppState) -> axum::Router {
+    crate::api::routes(&state)
+        .merge(crate::dashboard::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.http.max_body_bytes,
+        ))
+        .with_state(state)
+}
 
 /// A running collector.
 pub struct Running {
@@ -22,6 +35,20 @@ async fn bind(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("{setting} = \"{addr}\": cannot listen"))
+}
+
+/// Creates the CA and the collector's certificate for `grpc.server_names`
+/// and `extra_names`, with the snapshot signing and IP redaction keys: they
+/// travel with the CA (replicas share them; `pki/` is a read-only Secret
+/// in Kubernetes). What `open_state` then requires.
+pub fn init(config: &Config, extra_names: &[String]) -> anyhow::Result<PkiPaths> {
+    let mut names = config.grpc.server_names.clone();
+    names.extend_from_slice(extra_names);
+    let paths = PkiPaths::new(&config.data_dir);
+    crate::pki::init_ca(&paths, &names)?;
+    crate::snapshot::key::load_or_create(&config.data_dir)?;
+    crate::export::redact::Redactor::load_or_create(&config.data_dir)?;
+    Ok(paths)
 }
 
 pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
@@ -41,18 +68,24 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", pki.server_cert().display()))?[0],
     )
     .unwrap_or_else(|| "gamsa collector".into());
-    let checklists = crate::checklists::Checklists::load(&config.catalog_dirs)?;
-    let mut state = AppState::new(store, pki, collector_id, Arc::new(checklists));
-    state.http = Arc::new(config.http.clone());
-    state.snapshots = Arc::new(crate::snapshot::Snapshots::new(
+    let checklists = Arc::new(crate::checklists::Checklists::load(&config.catalog_dirs)?);
+    let snapshots = crate::snapshot::Snapshots::new(
         &config.data_dir,
         config.snapshots.clone(),
-        state.collector_id.clone(),
-        state.checklists.clone(),
-        state.store.clone(),
-    ));
-    state.export = Arc::new(config.export.clone());
-    Ok(state)
+        collector_id.clone(),
+        checklists.clone(),
+        store.clone(),
+    );
+    Ok(AppState {
+        store,
+        pki,
+        collector_id,
+        checklists,
+        http: Arc::new(config.http.clone()),
+        agents: Arc::default(),
+        snapshots: Arc::new(snapshots),
+        export: Arc::new(config.export.clone()),
+    })
 }
 
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
@@ -72,11 +105,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         config.grpc.clone(),
         wait(rx.clone()),
     ));
-    let app = crate::api::router(state.clone());
+    let app = http_app(state.clone());
     let http_shutdown = wait(rx);
     let limits = config.http.clone();
     let http_task = tokio::spawn(async move {
-        crate::api::serve::serve(http, app, &limits, http_shutdown)
+        http::serve(http, app, &limits, http_shutdown)
             .await
             .context("http server")
     });
