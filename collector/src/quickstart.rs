@@ -210,7 +210,7 @@ async fn print_summary(
         println!("{probe:<12} {ok:>8} {err:>8}");
     }
     for e in evidence {
-        println!("  {:<10} {}", e.probe, gamsa_agent::output::summary(e));
+        println!("  {:<10} {}", e.probe, gamsa_proto::summary::summary(e));
     }
     Ok(())
 }
