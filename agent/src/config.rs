@@ -2,6 +2,7 @@
 //! every field). Unknown fields are errors naming file and line: a typo must
 //! not silently turn a probe off.
 
+use crate::probes::ProbesConfig;
 use gamsa_proto::config;
 use gamsa_proto::config::{ConfigError, LogConfig};
 use serde::Deserialize;
@@ -55,21 +56,6 @@ pub struct CollectorConfig {
     pub window: usize,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProbesConfig {
-    pub host: crate::probes::host::HostConfig,
-    pub backup: crate::probes::backup::BackupConfig,
-    pub encryption: crate::probes::encryption::EncryptionConfig,
-    pub ports: crate::probes::ports::PortsConfig,
-    pub tls: crate::probes::tls::TlsConfig,
-    /// The active `port_scan` probe (`[probes.scan]`).
-    pub scan: crate::probes::port_scan::ScanConfig,
-    pub region: crate::probes::region::RegionConfig,
-    pub redundancy: crate::probes::redundancy::RedundancyConfig,
-    pub time_sync: crate::probes::time_sync::TimeSyncConfig,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -117,11 +103,6 @@ impl Config {
                 "collector.batch_size and collector.window must be at least 1".into(),
             ));
         }
-        c.probes.tls.validate().map_err(invalid)?;
-        c.probes
-            .scan
-            .validate()
-            .map_err(|m| invalid(format!("probes.scan.{m}")))?;
         for e in &c.collector.endpoints {
             if !e.starts_with("https://") {
                 return Err(invalid(format!(
@@ -129,8 +110,7 @@ impl Config {
                 )));
             }
         }
-        c.probes.backup.validate().map_err(invalid)?;
-        c.probes.region.validate().map_err(invalid)?;
+        c.probes.validate().map_err(invalid)?;
         Ok(c)
     }
 
@@ -166,10 +146,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("https://"), "{err}");
-        let err = Config::parse("[probes.scan]\nallow = [\"10.0.0.0/33\"]\n", "a.toml")
+        let err = Config::parse("[probes.port_scan]\nallow = [\"10.0.0.0/33\"]\n", "a.toml")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("a.toml: probes.scan.allow:"), "{err}");
+        assert!(err.starts_with("a.toml: probes.port_scan.allow:"), "{err}");
+    }
+
+    #[test]
+    fn sections_are_named_as_their_probes_and_old_names_still_load() {
+        for section in ["port_scan", "scan"] {
+            let c = Config::parse(&format!("[probes.{section}]\nports = \"22\"\n"), "a.toml")
+                .unwrap();
+            assert_eq!(c.probes.port_scan.ports, "22", "[probes.{section}]");
+        }
+        let err = Config::parse("[probes.scan]\n[probes.port_scan]\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate"), "{err}");
+        let err = Config::parse("[probes.tls]\nmax_connections = 5\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("a.toml: probes.tls.max_connections:"), "{err}");
+        let err = Config::parse("[probes.region.static]\ncountry = \"Korea\"\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("a.toml: probes.region.static.country"), "{err}");
     }
 
     #[test]

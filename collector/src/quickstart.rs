@@ -124,9 +124,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     agent_config.collector.endpoints = vec![format!("https://{}", running.grpc_addr)];
     agent_config.state_dir = agent_dir.join("state");
     // The active scan: this machine's loopback, well-known ports, quickly.
-    agent_config.probes.scan.scan_log = agent_dir.join("state").join("scan.log");
-    agent_config.probes.scan.ports = "1-1024".into();
-    agent_config.probes.scan.max_rate = 5000;
+    agent_config.probes.port_scan.scan_log = agent_dir.join("state").join("scan.log");
+    agent_config.probes.port_scan.ports = "1-1024".into();
+    agent_config.probes.port_scan.max_rate = 5000;
     agent_config.collector.ca = paths.ca_cert();
     agent_config.collector.cert = cert;
     agent_config.collector.key = key;

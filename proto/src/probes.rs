@@ -49,6 +49,8 @@ pub struct Probe {
     pub name: &'static str,
     /// The payload field of the evidence JSON form ("portScan").
     pub payload: &'static str,
+    /// Evidence the agent reports about itself: no probe, no section.
+    pub notice: bool,
 }
 
 /// Calls `summary::$f` on a payload message, or the generic summary.
@@ -68,8 +70,8 @@ macro_rules! tables {
     ) => {
         /// Every kind of evidence, probes in registry order, then notices.
         pub const PROBES: &[Probe] = &[
-            $( Probe { name: stringify!($name), payload: $json }, )*
-            $( Probe { name: stringify!($notice), payload: $njson }, )*
+            $( Probe { name: stringify!($name), payload: $json, notice: false }, )*
+            $( Probe { name: stringify!($notice), payload: $njson, notice: true }, )*
         ];
 
         impl Payload {
@@ -153,6 +155,7 @@ mod tests {
         let notice = Payload::AgentNotice(AgentNotice::default());
         assert_eq!(notice.probe(), "agent");
         assert_eq!(find("agent").unwrap().payload, "agentNotice");
+        assert!(find("agent").unwrap().notice && !find("port_scan").unwrap().notice);
         assert!(find("scan").is_none());
     }
 }

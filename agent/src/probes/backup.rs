@@ -16,18 +16,19 @@
 
 use super::kube::KubeClient;
 use super::kube::KubernetesConfig;
-use super::{Probe, ProbeContext};
+use super::{Probe, ProbeContext, Section};
 use chrono::{DateTime, Utc};
 use gamsa_proto::v1::{evidence::Payload, BackupArtifact, Evidence};
 use gamsa_proto::Timestamp;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BackupConfig {
+pub struct Config {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
@@ -37,7 +38,7 @@ pub struct BackupConfig {
     pub sources: Vec<BackupSource>,
 }
 
-impl Default for BackupConfig {
+impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -118,13 +119,18 @@ fn default_hash_limit() -> u64 {
     64 * 1024 * 1024
 }
 
-impl BackupConfig {
-    pub fn validate(&self) -> Result<(), String> {
+impl Section for Config {
+    /// Without sources there is nothing to look at.
+    fn enabled(&self) -> bool {
+        self.enabled && !self.sources.is_empty()
+    }
+
+    fn validate(&self) -> Result<(), String> {
         let mut names = BTreeSet::new();
         for s in &self.sources {
-            let at = format!("probes.backup.sources {:?}", s.name);
+            let at = format!("sources {:?}", s.name);
             if s.name.is_empty() {
-                return Err("probes.backup.sources: every source needs a name".into());
+                return Err("sources: every source needs a name".into());
             }
             if !names.insert(&s.name) {
                 return Err(format!("{at}: the name is used twice"));
@@ -154,6 +160,10 @@ impl BackupConfig {
             }
         }
         Ok(())
+    }
+
+    fn build(&self, config: &crate::config::Config) -> Arc<dyn Probe> {
+        Arc::new(BackupProbe::new(self.clone(), config.kubernetes.clone()))
     }
 }
 
@@ -558,12 +568,12 @@ fn artifact(s: &BackupSource, found: Found, now: DateTime<Utc>) -> BackupArtifac
 }
 
 pub struct BackupProbe {
-    config: BackupConfig,
+    config: Config,
     kubernetes: KubernetesConfig,
 }
 
 impl BackupProbe {
-    pub fn new(config: BackupConfig, kubernetes: KubernetesConfig) -> Self {
+    pub fn new(config: Config, kubernetes: KubernetesConfig) -> Self {
         Self { config, kubernetes }
     }
 
