@@ -3,7 +3,7 @@
 //!
 //! Module map: `pki` (the collector's CA), `tls` (the gRPC listener's TLS),
 //! `grpc` (ingest and enrolment services), `store` (storage trait and
-//! backends), `api` (HTTP/JSON read API), `server` (wiring), `quickstart`,
+//! backends), `api` (HTTP/JSON read API), `server` (wiring), `logging`,
 //! `snapshot` (signed evidence snapshots), `export` (filled forms),
 //! `access_log` (who downloaded what).
 
@@ -15,10 +15,10 @@ pub mod config;
 pub mod dashboard;
 pub mod export;
 pub mod grpc;
+pub mod logging;
 pub mod metrics;
 pub mod pki;
 pub mod private;
-pub mod quickstart;
 pub mod report;
 pub mod rules;
 pub mod server;

@@ -1,12 +1,11 @@
-//! `gamsa-collector`: serve, manage the CA and tokens, or try everything at
-//! once with `quickstart`.
+//! `gamsa-collector`: serve, manage the CA, tokens, users, snapshots and
+//! exports. (`gamsa-quickstart` tries everything at once.)
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use gamsa_collector::config::Config;
 use gamsa_collector::pki::{self, PkiPaths};
 use gamsa_collector::store::{Store, TokenKind, TokenRecord};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,18 +52,6 @@ impl Common {
 enum Command {
     /// Run the collector: gRPC ingest (mutual TLS) and the HTTP API.
     Serve(Common),
-    /// Create a data directory, CA and local agent, run both, print a summary.
-    Quickstart {
-        #[arg(long, default_value = "./gamsa-data")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:7443")]
-        grpc_listen: SocketAddr,
-        #[arg(long, default_value = "127.0.0.1:7080")]
-        http_listen: SocketAddr,
-        /// Exit after the first summary instead of running until Ctrl-C.
-        #[arg(long)]
-        once: bool,
-    },
     /// The collector's certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
@@ -272,24 +259,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(common) => {
             let config = common.load()?;
-            gamsa_agent::logging::init(&config.log.format, &config.log.level);
+            gamsa_collector::logging::init(&config.log);
             let running = gamsa_collector::server::start(&config).await?;
             running.run_until(shutdown_signal()).await
-        }
-        Command::Quickstart {
-            data_dir,
-            grpc_listen,
-            http_listen,
-            once,
-        } => {
-            gamsa_agent::logging::init("text", "warn");
-            gamsa_collector::quickstart::run(gamsa_collector::quickstart::Options {
-                data_dir,
-                grpc_listen,
-                http_listen,
-                once,
-            })
-            .await
         }
         Command::Ca(CaCommand::Init {
             common,
