@@ -2,7 +2,7 @@
 //! configured targets, one evidence per target address.
 //!
 //! Active probing is governed by the CSAP scan consent form (seed 000): only
-//! systems agreed in advance (`crate::scope` refuses everything else before
+//! systems agreed in advance ([`scope`] refuses everything else before
 //! any connection), with the impact kept small (`max_rate`, `concurrency`,
 //! `connect_timeout`, addresses interleaved so no host takes the full rate),
 //! paused and resumed at the applicant's request (the collector's control
@@ -18,8 +18,10 @@
 //! them. A connection that meets itself (loopback, local port equal to the
 //! target port) proves nothing is listening and counts as closed.
 
+pub mod scope;
+
 use super::{Probe, ProbeContext, Section};
-use crate::scope::{Permitted, PortSet, Scope, ScopeError};
+use scope::{Permitted, PortSet, Scope, ScopeError};
 use gamsa_proto::v1::{evidence::Payload, AgentNotice, Evidence, PortScan};
 use governor::{Quota, RateLimiter};
 use serde::Deserialize;
@@ -89,9 +91,9 @@ impl Section for Config {
 
     /// Checks every field; the message starts with the field's name.
     fn validate(&self) -> Result<(), String> {
-        crate::scope::AllowList::parse(&self.allow).map_err(|e| format!("allow: {e}"))?;
+        scope::AllowList::parse(&self.allow).map_err(|e| format!("allow: {e}"))?;
         for t in &self.targets {
-            crate::scope::Target::parse(t).map_err(|e| format!("targets: {e}"))?;
+            scope::Target::parse(t).map_err(|e| format!("targets: {e}"))?;
         }
         PortSet::parse(&self.ports).map_err(|e| format!("ports: {e}"))?;
         if self.max_rate == 0 {
