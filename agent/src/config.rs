@@ -155,8 +155,8 @@ mod tests {
     #[test]
     fn sections_are_named_as_their_probes_and_old_names_still_load() {
         for section in ["port_scan", "scan"] {
-            let c = Config::parse(&format!("[probes.{section}]\nports = \"22\"\n"), "a.toml")
-                .unwrap();
+            let c =
+                Config::parse(&format!("[probes.{section}]\nports = \"22\"\n"), "a.toml").unwrap();
             assert_eq!(c.probes.port_scan.ports, "22", "[probes.{section}]");
         }
         let err = Config::parse("[probes.scan]\n[probes.port_scan]\n", "a.toml")
@@ -166,11 +166,17 @@ mod tests {
         let err = Config::parse("[probes.tls]\nmax_connections = 5\n", "a.toml")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("a.toml: probes.tls.max_connections:"), "{err}");
+        assert!(
+            err.starts_with("a.toml: probes.tls.max_connections:"),
+            "{err}"
+        );
         let err = Config::parse("[probes.region.static]\ncountry = \"Korea\"\n", "a.toml")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("a.toml: probes.region.static.country"), "{err}");
+        assert!(
+            err.starts_with("a.toml: probes.region.static.country"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub fn summary(ev: &Evidence) -> String {
 
 /// Probes without a dedicated summary: the payload's JSON, cut short.
 pub(crate) fn generic<M: serde::Serialize>(message: &M) -> String {
-    let json = serde_json::to_value(message).unwrap_or_default().to_string();
+    let json = serde_json::to_value(message)
+        .unwrap_or_default()
+        .to_string();
     json.chars().take(100).collect()
 }
 
@@ -378,7 +380,11 @@ mod tests {
             }))
         };
         let s = notice("감사".into());
-        for field in [r#""kind":"spool_dropped""#, r#""count":"3""#, r#""detail":"감사""#] {
+        for field in [
+            r#""kind":"spool_dropped""#,
+            r#""count":"3""#,
+            r#""detail":"감사""#,
+        ] {
             assert!(s.contains(field), "{s}");
         }
         let s = notice("감".repeat(200));

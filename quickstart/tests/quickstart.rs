@@ -14,11 +14,22 @@ fn quickstart_prints_the_first_scan_and_the_verdicts() {
     let data = dir.path().join("data");
     let started = Instant::now();
     let out = Command::new("unshare")
-        .args(["--net", "sh", "-c", "ip link set lo up && exec \"$@\"", "sh"])
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$@\"",
+            "sh",
+        ])
         .arg(env!("CARGO_BIN_EXE_gamsa-quickstart"))
         .arg("--data-dir")
         .arg(&data)
-        .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .args([
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
         .arg("--once")
         .output()
         .expect("unshare (util-linux) runs");
@@ -57,7 +68,10 @@ fn quickstart_prints_the_first_scan_and_the_verdicts() {
             "no {probe} evidence:\n{stdout}"
         );
     }
-    assert!(stdout.contains(" closed · "), "no port scan summary:\n{stdout}");
+    assert!(
+        stdout.contains(" closed · "),
+        "no port scan summary:\n{stdout}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "took {:?}: the first scan did not finish before the deadline",

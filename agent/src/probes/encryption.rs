@@ -28,9 +28,9 @@
 use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{evidence::Payload, DiskEncryption, Evidence};
 use serde::Deserialize;
-use std::sync::Arc;
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]

@@ -21,9 +21,9 @@
 pub mod scope;
 
 use super::{Probe, ProbeContext, Section};
-use scope::{Permitted, PortSet, Scope, ScopeError};
 use gamsa_proto::v1::{evidence::Payload, AgentNotice, Evidence, PortScan};
 use governor::{Quota, RateLimiter};
+use scope::{Permitted, PortSet, Scope, ScopeError};
 use serde::Deserialize;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io::{ErrorKind, Write};

@@ -10,10 +10,10 @@
 use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{evidence::Payload, Evidence, ListeningSocket, ListeningSockets, ProcessRef};
 use serde::Deserialize;
-use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]

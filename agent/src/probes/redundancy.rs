@@ -27,8 +27,8 @@ use super::kube::{self, KubeClient, KubernetesConfig};
 use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{evidence::Payload, Evidence, NetworkRedundancy};
 use serde::Deserialize;
-use std::sync::Arc;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 const NAME: &str = "redundancy";
@@ -63,7 +63,10 @@ impl Section for Config {
     }
 
     fn build(&self, config: &crate::config::Config) -> Arc<dyn Probe> {
-        Arc::new(RedundancyProbe::new(self.clone(), config.kubernetes.clone()))
+        Arc::new(RedundancyProbe::new(
+            self.clone(),
+            config.kubernetes.clone(),
+        ))
     }
 }
 
@@ -130,10 +133,7 @@ fn read_files(ctx: &ProbeContext, vrrp_names: &[String]) -> Result<Files, String
     })
 }
 
-async fn observe(
-    ctx: &ProbeContext,
-    config: &Config,
-) -> Result<NetworkRedundancy, String> {
+async fn observe(ctx: &ProbeContext, config: &Config) -> Result<NetworkRedundancy, String> {
     let (c, vrrp_names) = (ctx.clone(), config.vrrp_processes.clone());
     let mut files = tokio::task::spawn_blocking(move || read_files(&c, &vrrp_names))
         .await

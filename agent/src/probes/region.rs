@@ -91,7 +91,6 @@ pub fn is_country(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-
 /// `regions.toml`: per provider, region code → country; and OpenStack
 /// zones → (provider, region).
 #[derive(Debug, Default, Deserialize)]

@@ -116,7 +116,10 @@ impl Section for Config {
             return Err("concurrency: must be at least 1".into());
         }
         if self.max_connections < 6 {
-            return Err("max_connections: must be at least 6 (one per version and one for the certificate)".into());
+            return Err(
+                "max_connections: must be at least 6 (one per version and one for the certificate)"
+                    .into(),
+            );
         }
         for t in &self.targets {
             split_address(&t.address).map_err(|e| format!("targets: {e}"))?;
