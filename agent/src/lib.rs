@@ -4,13 +4,11 @@
 //! Module map: `config` (TOML), `probes` (one file per kind of evidence),
 //! `scheduler` (intervals, jitter, timeouts), `spool` (evidence on disk until acked),
 //! `transport` (gRPC stream over mutual TLS), `enrol` (token → certificate),
-//! `output` (NDJSON and table), `evidence` (envelope construction),
-//! `logging`.
+//! `output` (NDJSON and table), `evidence` (envelope construction).
 
 pub mod config;
 pub mod enrol;
 pub mod evidence;
-pub mod logging;
 pub mod output;
 pub mod probes;
 pub mod scheduler;

@@ -3,9 +3,9 @@
 //!
 //! Module map: `pki` (the collector's CA), `tls` (the gRPC listener's TLS),
 //! `grpc` (ingest and enrolment services), `store` (storage trait and
-//! backends), `api` (HTTP/JSON read API), `server` (wiring), `logging`,
-//! `snapshot` (signed evidence snapshots), `export` (filled forms),
-//! `access_log` (who downloaded what).
+//! backends), `api` (HTTP/JSON read API), `server` (wiring), `snapshot`
+//! (signed evidence snapshots), `export` (filled forms), `access_log` (who
+//! downloaded what).
 
 pub mod access_log;
 pub mod api;
@@ -15,7 +15,6 @@ pub mod config;
 pub mod dashboard;
 pub mod export;
 pub mod grpc;
-pub mod logging;
 pub mod metrics;
 pub mod pki;
 pub mod private;

@@ -259,7 +259,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(common) => {
             let config = common.load()?;
-            gamsa_collector::logging::init(&config.log);
+            config.log.init();
             let running = gamsa_collector::server::start(&config).await?;
             running.run_until(shutdown_signal()).await
         }

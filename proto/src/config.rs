@@ -1,7 +1,8 @@
 //! What the agent's and the collector's TOML files share: reading them,
-//! errors that name the file and line, and the `[log]` section. One
-//! definition, so that both binaries report a typo the same way and neither
-//! can panic on a file it did not write.
+//! errors that name the file and line, and the `[log]` section with the log
+//! it sets up. One definition, so that both binaries report a typo the same
+//! way, neither can panic on a file it did not write, and their logs read
+//! alike.
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -93,6 +94,26 @@ impl LogConfig {
                 "log.format {other:?}: expected \"text\" or \"json\""
             )),
         }
+    }
+
+    /// Sets up this process's log as described: human text, or one JSON
+    /// object per line for log shippers, on stderr (stdout is for what a
+    /// command prints). `GAMSA_LOG` overrides `level`. Called once by each
+    /// binary's `main`; later calls change nothing.
+    pub fn init(&self) {
+        use std::io::IsTerminal;
+        use tracing_subscriber::EnvFilter;
+        let filter =
+            EnvFilter::try_from_env("GAMSA_LOG").unwrap_or_else(|_| EnvFilter::new(&self.level));
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr);
+        let _ = if self.format == "json" {
+            builder.json().flatten_event(true).try_init()
+        } else {
+            builder.try_init()
+        };
     }
 }
 

@@ -38,10 +38,11 @@ struct Options {
 #[tokio::main]
 async fn main() -> ExitCode {
     let opts = Options::parse();
-    gamsa_collector::logging::init(&LogConfig {
+    LogConfig {
         format: "text".into(),
         level: "warn".into(),
-    });
+    }
+    .init();
     match run(opts).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
