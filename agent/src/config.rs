@@ -2,6 +2,9 @@
 //! every field). Unknown fields are errors naming file and line: a typo must
 //! not silently turn a probe off.
 
+use crate::probes::ProbesConfig;
+use gamsa_proto::config;
+use gamsa_proto::config::{ConfigError, LogConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,28 +56,6 @@ pub struct CollectorConfig {
     pub window: usize,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProbesConfig {
-    pub host: crate::probes::host::HostConfig,
-    pub backup: crate::probes::backup::BackupConfig,
-    pub encryption: crate::probes::encryption::EncryptionConfig,
-    pub ports: crate::probes::ports::PortsConfig,
-    pub tls: crate::probes::tls::TlsConfig,
-    /// The active `port_scan` probe (`[probes.scan]`).
-    pub scan: crate::probes::port_scan::ScanConfig,
-    pub region: crate::probes::region::RegionConfig,
-    pub redundancy: crate::probes::redundancy::RedundancyConfig,
-    pub time_sync: crate::probes::time_sync::TimeSyncConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    pub format: String,
-    pub level: String,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -108,66 +89,20 @@ impl Default for CollectorConfig {
     }
 }
 
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: "text".into(),
-            level: "info".into(),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {message}")]
-    Read { path: String, message: String },
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
-}
-
-/// One line naming line and problem of a TOML error.
-pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim().to_string();
-    match e.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {msg}")
-        }
-        None => msg,
-    }
-}
-
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse(&config::read(path)?, &path.display().to_string())
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: origin.to_string(),
-            message,
-        };
-        let c: Config = toml::from_str(text).map_err(|e| invalid(toml_error(text, &e)))?;
-        if !matches!(c.log.format.as_str(), "text" | "json") {
-            return Err(invalid(format!(
-                "log.format {:?}: expected \"text\" or \"json\"",
-                c.log.format
-            )));
-        }
+        let invalid = |message: String| ConfigError::invalid(origin, message);
+        let c: Config = config::parse(text, origin)?;
+        c.log.validate().map_err(invalid)?;
         if c.collector.batch_size == 0 || c.collector.window == 0 {
             return Err(invalid(
                 "collector.batch_size and collector.window must be at least 1".into(),
             ));
         }
-        c.probes.tls.validate().map_err(invalid)?;
-        c.probes
-            .scan
-            .validate()
-            .map_err(|m| invalid(format!("probes.scan.{m}")))?;
         for e in &c.collector.endpoints {
             if !e.starts_with("https://") {
                 return Err(invalid(format!(
@@ -175,8 +110,7 @@ impl Config {
                 )));
             }
         }
-        c.probes.backup.validate().map_err(invalid)?;
-        c.probes.region.validate().map_err(invalid)?;
+        c.probes.validate().map_err(invalid)?;
         Ok(c)
     }
 
@@ -212,10 +146,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("https://"), "{err}");
-        let err = Config::parse("[probes.scan]\nallow = [\"10.0.0.0/33\"]\n", "a.toml")
+        let err = Config::parse("[probes.port_scan]\nallow = [\"10.0.0.0/33\"]\n", "a.toml")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("a.toml: probes.scan.allow:"), "{err}");
+        assert!(err.starts_with("a.toml: probes.port_scan.allow:"), "{err}");
+    }
+
+    #[test]
+    fn sections_are_named_as_their_probes_and_old_names_still_load() {
+        for section in ["port_scan", "scan"] {
+            let c =
+                Config::parse(&format!("[probes.{section}]\nports = \"22\"\n"), "a.toml").unwrap();
+            assert_eq!(c.probes.port_scan.ports, "22", "[probes.{section}]");
+        }
+        let err = Config::parse("[probes.scan]\n[probes.port_scan]\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate"), "{err}");
+        let err = Config::parse("[probes.tls]\nmax_connections = 5\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("a.toml: probes.tls.max_connections:"),
+            "{err}"
+        );
+        let err = Config::parse("[probes.region.static]\ncountry = \"Korea\"\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("a.toml: probes.region.static.country"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_in_korean_text_name_the_line() {
+        let err = Config::parse(
+            "# 감사 에이전트\n[labels]\nrole = \"병원\"\n[probes.host]\n주기 = \"5분\"\n",
+            "a.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("a.toml: line 5:"), "{err}");
+        let err = Config::parse("host = \"감사\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("a.toml: line 1:"), "{err}");
+        let err = Config::parse("[log]\nformat = \"감사\"\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "a.toml: log.format \"감사\": expected \"text\" or \"json\""
+        );
     }
 
     #[test]

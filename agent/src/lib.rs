@@ -4,17 +4,14 @@
 //! Module map: `config` (TOML), `probes` (one file per kind of evidence),
 //! `scheduler` (intervals, jitter, timeouts), `spool` (evidence on disk until acked),
 //! `transport` (gRPC stream over mutual TLS), `enrol` (token → certificate),
-//! `output` (NDJSON and table), `evidence` (envelope construction), `scope`
-//! (what the active port scan may touch).
+//! `output` (NDJSON and table), `evidence` (envelope construction).
 
 pub mod config;
 pub mod enrol;
 pub mod evidence;
-pub mod logging;
 pub mod output;
 pub mod probes;
 pub mod scheduler;
-pub mod scope;
 pub mod spool;
 pub mod tls;
 pub mod transport;

@@ -55,7 +55,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    gamsa_agent::logging::init(&config.log.format, &config.log.level);
+    config.log.init();
     let result = match cli.command {
         Command::Run => run(config).await,
         Command::Scan {

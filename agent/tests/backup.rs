@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{Duration as Age, SecondsFormat, Utc};
 use gamsa_agent::config::Config;
-use gamsa_agent::probes::backup::{BackupConfig, BackupProbe};
+use gamsa_agent::probes::backup::{self, BackupProbe};
 use gamsa_agent::probes::kube::KubernetesConfig;
 use gamsa_agent::probes::Probe;
 use gamsa_proto::v1::{evidence::Payload, BackupArtifact, Evidence};
@@ -18,12 +18,12 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Sources parsed from TOML exactly as an operator writes them.
-fn sources(toml: &str) -> BackupConfig {
+fn sources(toml: &str) -> backup::Config {
     let config = Config::parse(toml, "test.toml").unwrap_or_else(|e| panic!("{e}"));
     config.probes.backup
 }
 
-async fn run(config: BackupConfig, kube: KubernetesConfig, root: &Path) -> Vec<Evidence> {
+async fn run(config: backup::Config, kube: KubernetesConfig, root: &Path) -> Vec<Evidence> {
     BackupProbe::new(config, kube).run(&common::ctx(root)).await
 }
 

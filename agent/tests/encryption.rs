@@ -6,7 +6,7 @@
 mod common;
 
 use common::{symlink, write};
-use gamsa_agent::probes::encryption::{parse_mountinfo, EncryptionConfig, EncryptionProbe};
+use gamsa_agent::probes::encryption::{self, parse_mountinfo, EncryptionProbe};
 use gamsa_agent::probes::Probe;
 use gamsa_proto::v1::{evidence::Payload, DiskEncryption, Evidence};
 use std::collections::{BTreeMap, BTreeSet};
@@ -231,7 +231,7 @@ fn server(root: &Path) {
     );
 }
 
-async fn scan(root: &Path, config: EncryptionConfig) -> Vec<Evidence> {
+async fn scan(root: &Path, config: encryption::Config) -> Vec<Evidence> {
     EncryptionProbe::new(config).run(&common::ctx(root)).await
 }
 
@@ -249,7 +249,7 @@ fn by_subject(evidence: &[Evidence]) -> BTreeMap<String, DiskEncryption> {
 async fn block_stacks_of_a_server() {
     let root = tempfile::tempdir().unwrap();
     server(root.path());
-    let found = by_subject(&scan(root.path(), EncryptionConfig::default()).await);
+    let found = by_subject(&scan(root.path(), encryption::Config::default()).await);
     let subjects: BTreeSet<&str> = found.keys().map(String::as_str).collect();
     let expected = [
         "/",
@@ -394,11 +394,11 @@ async fn mountinfo_fallback_and_unreadable_host() {
         "proc/swaps",
         "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n",
     );
-    let found = by_subject(&scan(root.path(), EncryptionConfig::default()).await);
+    let found = by_subject(&scan(root.path(), encryption::Config::default()).await);
     assert_eq!(found["/"].stack, ["sdb:disk"]);
 
     let empty = tempfile::tempdir().unwrap();
-    let ev = scan(empty.path(), EncryptionConfig::default()).await;
+    let ev = scan(empty.path(), encryption::Config::default()).await;
     assert_eq!(ev.len(), 1);
     assert!(common::is_error(&ev[0]));
     assert!(ev[0].error.contains("proc/1/mountinfo"), "{}", ev[0].error);
@@ -413,9 +413,9 @@ async fn kubernetes_secrets_encryption_configuration() {
         "etc/kubernetes/enc/enc.yaml",
         "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n  - resources:\n      - secrets\n    providers:\n      - kms:\n          apiVersion: v2\n          name: kms-plugin\n          endpoint: unix:///var/run/kmsplugin/socket.sock\n      - identity: {}\n",
     );
-    let config = |path: &str| EncryptionConfig {
+    let config = |path: &str| encryption::Config {
         apiserver_encryption_config: path.into(),
-        ..EncryptionConfig::default()
+        ..encryption::Config::default()
     };
     let ev = scan(root.path(), config("/etc/kubernetes/enc/enc.yaml")).await;
     let found = by_subject(&ev);
@@ -439,7 +439,7 @@ async fn kubernetes_secrets_encryption_configuration() {
 
 #[tokio::test]
 async fn this_machine_every_disk_mount_reported() {
-    let ev = scan(Path::new("/"), EncryptionConfig::default()).await;
+    let ev = scan(Path::new("/"), encryption::Config::default()).await;
     let found = by_subject(&ev);
     // Independently: the distinct block devices mounted (major != 0).
     let text = std::fs::read_to_string("/proc/1/mountinfo")

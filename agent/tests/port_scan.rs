@@ -13,7 +13,7 @@
 mod common;
 mod netns;
 
-use gamsa_agent::probes::port_scan::{PortScanProbe, ScanConfig};
+use gamsa_agent::probes::port_scan::{self, PortScanProbe};
 use gamsa_agent::probes::{Probe, ProbeContext};
 use gamsa_proto::v1::{evidence::Payload, Evidence, PortScan};
 use netns::Netns;
@@ -114,8 +114,8 @@ fn scan_config(
     ports: &str,
     rate: u32,
     concurrency: usize,
-) -> ScanConfig {
-    ScanConfig {
+) -> port_scan::Config {
+    port_scan::Config {
         enabled: true,
         interval: Duration::from_secs(600),
         targets: targets.iter().map(|t| t.to_string()).collect(),
@@ -204,7 +204,7 @@ fn agent_scan(ns: &Netns, config: &Path) -> Vec<Evidence> {
         .collect()
 }
 
-fn write_agent_config(dir: &Path, c: &ScanConfig) -> PathBuf {
+fn write_agent_config(dir: &Path, c: &port_scan::Config) -> PathBuf {
     let path = dir.join("agent.toml");
     let list = |v: &[String]| {
         v.iter()
@@ -215,7 +215,7 @@ fn write_agent_config(dir: &Path, c: &ScanConfig) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "host = \"scanner\"\n[probes.scan]\ninterval = \"10m\"\ntargets = [{}]\nallow = [{}]\nports = {:?}\nmax_rate = {}\nconcurrency = {}\nconnect_timeout = \"{}ms\"\nscan_log = {:?}\n",
+            "host = \"scanner\"\n[probes.port_scan]\ninterval = \"10m\"\ntargets = [{}]\nallow = [{}]\nports = {:?}\nmax_rate = {}\nconcurrency = {}\nconnect_timeout = \"{}ms\"\nscan_log = {:?}\n",
             list(&c.targets),
             list(&c.allow),
             c.ports,
@@ -330,7 +330,7 @@ fn targets_outside_allow_are_never_contacted_and_every_scan_is_logged() {
         outside.set_nonblocking(true).unwrap();
         outside6.set_nonblocking(true).unwrap();
 
-        let config = ScanConfig {
+        let config = port_scan::Config {
             allow: vec!["127.0.0.1/32".into()],
             ..scan_config(
                 dir.path(),
@@ -403,7 +403,7 @@ fn targets_outside_allow_are_never_contacted_and_every_scan_is_logged() {
         assert_eq!(mode & 0o777, 0o600);
 
         // A log that cannot be opened: nothing is scanned at all.
-        let blocked = ScanConfig {
+        let blocked = port_scan::Config {
             scan_log: dir.path().join("log/scan.log/not-a-dir"),
             ..config
         };

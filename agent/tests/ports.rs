@@ -5,7 +5,7 @@
 
 mod common;
 
-use gamsa_agent::probes::ports::{PortsConfig, PortsProbe};
+use gamsa_agent::probes::ports::{self, PortsProbe};
 use gamsa_agent::probes::Probe;
 use gamsa_proto::v1::{evidence::Payload, ListeningSocket};
 use std::collections::BTreeSet;
@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 async fn sockets() -> Vec<ListeningSocket> {
-    let evidence = PortsProbe::new(PortsConfig::default())
+    let evidence = PortsProbe::new(ports::Config::default())
         .run(&common::ctx(Path::new("/")))
         .await;
     match common::observed(&evidence) {

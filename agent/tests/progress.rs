@@ -10,7 +10,7 @@ fn config(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "host = \"h\"\n[probes.scan]\ninterval = \"10m\"\nports = \"1-150\"\nmax_rate = 50\nscan_log = {:?}\n",
+            "host = \"h\"\n[probes.port_scan]\ninterval = \"10m\"\nports = \"1-150\"\nmax_rate = 50\nscan_log = {:?}\n",
             dir.join("scan.log").display().to_string()
         ),
     )

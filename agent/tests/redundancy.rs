@@ -11,7 +11,7 @@ mod common;
 mod netns;
 
 use gamsa_agent::probes::kube::KubernetesConfig;
-use gamsa_agent::probes::redundancy::{RedundancyConfig, RedundancyProbe};
+use gamsa_agent::probes::redundancy::{self, RedundancyProbe};
 use gamsa_agent::probes::Probe;
 use gamsa_proto::v1::{evidence::Payload, NetworkRedundancy};
 use netns::Netns;
@@ -248,14 +248,14 @@ fn ipv6_routes(dev: &str) -> String {
     )
 }
 
-async fn run(root: &Path, config: RedundancyConfig) -> Vec<gamsa_proto::v1::Evidence> {
+async fn run(root: &Path, config: redundancy::Config) -> Vec<gamsa_proto::v1::Evidence> {
     RedundancyProbe::new(config, KubernetesConfig::default())
         .run(&common::ctx(root))
         .await
 }
 
 async fn observe(root: &Path) -> NetworkRedundancy {
-    let evidence = run(root, RedundancyConfig::default()).await;
+    let evidence = run(root, redundancy::Config::default()).await;
     assert_eq!(evidence[0].probe, "redundancy");
     assert_eq!(evidence[0].subject, "test-host");
     match common::observed(&evidence) {
@@ -490,7 +490,7 @@ async fn zone_from_config_then_labels() {
     processes(root, &[(1, "init")]);
     let mut ctx = common::ctx(root);
     ctx.labels.insert("zone".into(), "idc-2".into());
-    let zone = |config: RedundancyConfig| {
+    let zone = |config: redundancy::Config| {
         let ctx = ctx.clone();
         async move {
             let ev = RedundancyProbe::new(config, KubernetesConfig::default())
@@ -503,12 +503,12 @@ async fn zone_from_config_then_labels() {
         }
     };
     assert_eq!(
-        zone(RedundancyConfig::default()).await,
+        zone(redundancy::Config::default()).await,
         ("idc-2".into(), "label".into())
     );
-    let configured = RedundancyConfig {
+    let configured = redundancy::Config {
         zone: "hall-a".into(),
-        ..RedundancyConfig::default()
+        ..redundancy::Config::default()
     };
     assert_eq!(zone(configured).await, ("hall-a".into(), "config".into()));
 }
@@ -537,7 +537,7 @@ async fn zone_from_the_kubernetes_node_label() {
         node_name: "node-1".into(),
         ..KubernetesConfig::default()
     };
-    let ev = RedundancyProbe::new(RedundancyConfig::default(), kube)
+    let ev = RedundancyProbe::new(redundancy::Config::default(), kube)
         .run(&common::ctx(root))
         .await;
     match common::observed(&ev) {
@@ -559,7 +559,7 @@ async fn unreadable_roots_and_garbage_are_errors_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     processes(root, &[(1, "init")]);
-    let ev = run(root, RedundancyConfig::default()).await;
+    let ev = run(root, redundancy::Config::default()).await;
     assert_eq!(ev.len(), 1);
     assert!(common::is_error(&ev[0]), "{ev:?}");
     assert!(ev[0].error.contains("sys/class/net"), "{}", ev[0].error);
@@ -567,14 +567,14 @@ async fn unreadable_roots_and_garbage_are_errors_naming_the_file() {
     // sysfs but no route table.
     nic(root, up("lo", Kind::Loopback, 1));
     nic(root, up("eth0", Kind::Physical, 2));
-    let ev = run(root, RedundancyConfig::default()).await;
+    let ev = run(root, redundancy::Config::default()).await;
     assert!(common::is_error(&ev[0]));
     assert!(ev[0].error.contains("proc/net/route"), "{}", ev[0].error);
 
     // A file in /proc/net/bonding that is not a bonding report.
     common::write(root, "proc/net/route", ROUTE_HEADER);
     common::write(root, "proc/net/bonding/bond0", "hello\nworld\n");
-    let ev = run(root, RedundancyConfig::default()).await;
+    let ev = run(root, redundancy::Config::default()).await;
     assert!(common::is_error(&ev[0]));
     assert!(
         ev[0].error.contains("proc/net/bonding/bond0") && ev[0].error.contains("Bonding Mode"),
@@ -586,14 +586,14 @@ async fn unreadable_roots_and_garbage_are_errors_naming_the_file() {
     std::fs::remove_file(root.join("proc/net/bonding/bond0")).unwrap();
     let f = std::fs::File::create(root.join("proc/net/route")).unwrap();
     f.set_len(8 * 1024 * 1024).unwrap();
-    let ev = run(root, RedundancyConfig::default()).await;
+    let ev = run(root, redundancy::Config::default()).await;
     assert!(common::is_error(&ev[0]));
     assert!(ev[0].error.contains("line longer than"), "{}", ev[0].error);
 
     // No process visible: VRRP presence cannot be told, so no claim at all.
     common::write(root, "proc/net/route", ROUTE_HEADER);
     std::fs::remove_dir_all(root.join("proc/1")).unwrap();
-    let ev = run(root, RedundancyConfig::default()).await;
+    let ev = run(root, redundancy::Config::default()).await;
     assert!(common::is_error(&ev[0]));
     assert!(
         ev[0].error.contains("cannot list processes"),

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, put};
 use axum::Router;
 use gamsa_agent::probes::kube::KubernetesConfig;
-use gamsa_agent::probes::region::{RegionConfig, RegionProbe, StaticRegion};
+use gamsa_agent::probes::region::{self, RegionProbe, StaticRegion};
 use gamsa_agent::probes::Probe;
 use gamsa_proto::v1::{evidence::Payload, CloudRegion};
 use std::time::{Duration, Instant};
@@ -121,18 +121,18 @@ fn node_json(region: &str, zone: &str, provider_id: &str) -> String {
 }
 
 /// Every metadata URL pointing at a closed loopback port, Kubernetes off.
-fn nothing() -> RegionConfig {
-    RegionConfig {
+fn nothing() -> region::Config {
+    region::Config {
         aws_url: common::closed_url(),
         gcp_url: common::closed_url(),
         azure_url: common::closed_url(),
         openstack_url: common::closed_url(),
         kubernetes: false,
-        ..RegionConfig::default()
+        ..region::Config::default()
     }
 }
 
-async fn locate(config: RegionConfig, kube: KubernetesConfig) -> CloudRegion {
+async fn locate(config: region::Config, kube: KubernetesConfig) -> CloudRegion {
     let probe = RegionProbe::new(config, kube);
     let evidence = probe.run(&common::ctx(std::path::Path::new("/"))).await;
     assert_eq!(evidence[0].subject, "test-host");
@@ -144,7 +144,7 @@ async fn locate(config: RegionConfig, kube: KubernetesConfig) -> CloudRegion {
 
 #[tokio::test]
 async fn aws_imdsv2_with_session_token() {
-    let config = RegionConfig {
+    let config = region::Config {
         aws_url: common::serve(aws_imds()).await,
         ..nothing()
     };
@@ -159,7 +159,7 @@ async fn aws_imdsv2_with_session_token() {
 
 #[tokio::test]
 async fn gcp_metadata_flavor() {
-    let config = RegionConfig {
+    let config = region::Config {
         gcp_url: common::serve(gcp_metadata()).await,
         ..nothing()
     };
@@ -186,7 +186,7 @@ async fn gcp_answer_without_flavor_header_is_not_gcp() {
         "/computeMetadata/v1/instance/{*rest}",
         get(|| async { "projects/1/zones/asia-northeast3-a" }),
     );
-    let config = RegionConfig {
+    let config = region::Config {
         gcp_url: common::serve(impostor).await,
         ..nothing()
     };
@@ -203,7 +203,7 @@ async fn gcp_answer_without_flavor_header_is_not_gcp() {
 
 #[tokio::test]
 async fn azure_imds_location_and_zone() {
-    let config = RegionConfig {
+    let config = region::Config {
         azure_url: common::serve(azure_imds()).await,
         ..nothing()
     };
@@ -222,7 +222,7 @@ async fn azure_imds_location_and_zone() {
 
 #[tokio::test]
 async fn openstack_zones_of_korean_clouds_and_unknown_zones() {
-    let config = RegionConfig {
+    let config = region::Config {
         openstack_url: common::serve(openstack_metadata("kr2-pub-a")).await,
         ..nothing()
     };
@@ -238,7 +238,7 @@ async fn openstack_zones_of_korean_clouds_and_unknown_zones() {
     );
     assert_eq!(r.source, "openstack");
 
-    let config = RegionConfig {
+    let config = region::Config {
         openstack_url: common::serve(openstack_metadata("nova")).await,
         ..nothing()
     };
@@ -282,7 +282,7 @@ async fn kubernetes_node_labels_and_cloud_metadata_priority() {
         node_name: "node-1".into(),
         ..KubernetesConfig::default()
     };
-    let only_kube = RegionConfig {
+    let only_kube = region::Config {
         kubernetes: true,
         ..nothing()
     };
@@ -310,7 +310,7 @@ async fn kubernetes_node_labels_and_cloud_metadata_priority() {
     );
 
     // The platform's metadata wins over node labels.
-    let both = RegionConfig {
+    let both = region::Config {
         aws_url: common::serve(aws_imds()).await,
         ..only_kube.clone()
     };
@@ -351,7 +351,7 @@ async fn nothing_answers_quickly_gives_one_error() {
 
     // Services that accept connections and never answer: bounded by `timeout`,
     // asked together (one after another would take 4 × 800 ms).
-    let config = RegionConfig {
+    let config = region::Config {
         aws_url: common::silent_url().await,
         gcp_url: common::silent_url().await,
         azure_url: common::silent_url().await,
@@ -376,7 +376,7 @@ async fn nothing_answers_quickly_gives_one_error() {
 
 #[tokio::test]
 async fn static_location_for_premises() {
-    let fixed = |country: &str| RegionConfig {
+    let fixed = |country: &str| region::Config {
         fixed: Some(StaticRegion {
             provider: "aws".into(),
             region: "ap-northeast-2".into(),

@@ -2,7 +2,7 @@
 
 mod common;
 
-use gamsa_agent::probes::time_sync::{TimeSyncConfig, TimeSyncProbe};
+use gamsa_agent::probes::time_sync::{self, TimeSyncProbe};
 use gamsa_agent::probes::Probe;
 use gamsa_proto::v1::evidence::Payload;
 use std::process::Command;
@@ -47,7 +47,7 @@ async fn real_kernel_state_daemon_and_collector_offset() {
 
     let ctx = common::ctx(std::path::Path::new("/"));
     ctx.control.set_collector_offset(-42);
-    let probe = TimeSyncProbe::new(TimeSyncConfig::default());
+    let probe = TimeSyncProbe::new(time_sync::Config::default());
     let evidence = probe.run(&ctx).await;
     child.kill().unwrap();
     child.wait().unwrap();
@@ -75,7 +75,7 @@ async fn daemons_from_a_proc_tree_and_error_without_proc() {
     common::write(root.path(), "proc/1/comm", "systemd\n");
     common::write(root.path(), "proc/412/comm", "systemd-timesyn\n");
     common::write(root.path(), "proc/self/comm", "chronyd\n"); // not a pid
-    let probe = TimeSyncProbe::new(TimeSyncConfig::default());
+    let probe = TimeSyncProbe::new(time_sync::Config::default());
     let ctx = common::ctx(root.path());
     let evidence = probe.run(&ctx).await;
     let Payload::TimeSync(t) = common::observed(&evidence) else {

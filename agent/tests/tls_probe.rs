@@ -14,7 +14,7 @@
 
 use gamsa_agent::probes::tls::legacy::{SSL3, TLS10, TLS11, TLS12, TLS13};
 use gamsa_agent::probes::tls::suites::weakness;
-use gamsa_agent::probes::tls::{Starttls, TlsConfig, TlsProbe, TlsTarget};
+use gamsa_agent::probes::tls::{self, Starttls, TlsProbe, TlsTarget};
 use gamsa_agent::probes::{Probe, ProbeContext};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -325,17 +325,17 @@ fn target(port: u16, sni: &str, starttls: Starttls) -> TlsTarget {
     }
 }
 
-fn config(targets: Vec<TlsTarget>, ca: &Path) -> TlsConfig {
-    TlsConfig {
+fn config(targets: Vec<TlsTarget>, ca: &Path) -> tls::Config {
+    tls::Config {
         discover_local: false,
         targets,
         ca_bundle: ca.to_path_buf(),
-        ..TlsConfig::default()
+        ..tls::Config::default()
     }
 }
 
 /// The probe's evidence, as the JSON the collector receives.
-async fn probe(config: TlsConfig, host_root: &Path) -> Vec<Value> {
+async fn probe(config: tls::Config, host_root: &Path) -> Vec<Value> {
     TlsProbe::new(config)
         .run(&context(host_root))
         .await

@@ -117,7 +117,7 @@ impl Catalog {
             message,
         };
         let catalog: Catalog =
-            toml::from_str(text).map_err(|e| err(crate::toml_error::toml_error(text, &e)))?;
+            toml::from_str(text).map_err(|e| err(gamsa_proto::config::toml_error(text, &e)))?;
         let mut ids = HashSet::new();
         for item in &catalog.items {
             let at = |field: &str| {

@@ -3,6 +3,8 @@
 //! are errors (a typo must not silently disable a setting).
 
 use crate::store::Location;
+use gamsa_proto::config;
+use gamsa_proto::config::{ConfigError, LogConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -80,15 +82,6 @@ pub struct StoreConfig {
     pub url: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// "text" or "json".
-    pub format: String,
-    /// A tracing filter such as "info" or "gamsa_collector=debug".
-    pub level: String,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -133,48 +126,13 @@ impl Default for HttpConfig {
     }
 }
 
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: "text".into(),
-            level: "info".into(),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {message}")]
-    Read { path: String, message: String },
-    #[error("{path}: {message}")]
-    Parse { path: String, message: String },
-    #[error("{path}: store.url {url:?}: {message}")]
-    StoreUrl {
-        path: String,
-        /// Without its password.
-        url: String,
-        message: String,
-    },
-    #[error("{path}: log.format {0:?}: expected \"text\" or \"json\"", .format)]
-    LogFormat { path: String, format: String },
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
-}
-
 impl Config {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse(&config::read(path)?, &path.display().to_string())
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.to_string(),
-            message: crate::config::toml_error(text, &e),
-        })?;
+        let config: Config = config::parse(text, origin)?;
         config.validate(origin)?;
         Ok(config)
     }
@@ -208,30 +166,16 @@ impl Config {
             ),
             ("http.max_connections", self.http.max_connections as u128),
         ];
+        let refused = |message: String| ConfigError::invalid(origin, message);
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err(ConfigError::Invalid {
-                path: origin.into(),
-                message: format!("{field}: must be greater than zero"),
-            });
+            return Err(refused(format!("{field}: must be greater than zero")));
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(ConfigError::LogFormat {
-                path: origin.into(),
-                format: self.log.format.clone(),
-            });
-        }
-        self.snapshots
-            .validate()
-            .map_err(|message| ConfigError::Invalid {
-                path: origin.into(),
-                message,
-            })?;
+        self.log.validate().map_err(refused)?;
+        self.snapshots.validate().map_err(refused)?;
         let url = &self.store.url;
-        let invalid = |url: String, message: String| ConfigError::StoreUrl {
-            path: origin.into(),
-            url,
-            message,
-        };
+        // `url` is shown without its password.
+        let invalid =
+            |url: String, message: String| refused(format!("store.url {url:?}: {message}"));
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             crate::store::postgres::parse_url(url)
                 .map_err(|e| invalid(crate::store::postgres::redact(url), e))?;
@@ -257,8 +201,6 @@ impl Config {
         }
     }
 }
-
-use crate::toml_error::toml_error;
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 //! (ARCHITECTURE.md states the invariants; `tests/layers.rs` checks them):
 //! - leaves: `actor` (who acts, and roles), `clock`, `private` (owner-only
 //!   files), `records` (what the store keeps besides evidence), `verdict`
-//!   (the answers), `toml_error`, `metrics`;
+//!   (the answers), `metrics`;
 //! - `store` (storage trait and backends), `pki` (the collector's CA),
 //!   `tls` (the gRPC listener's TLS), `tokens`;
 //! - `catalog` and `rules`: the rules engine;
@@ -16,8 +16,7 @@
 //!   for the API, the dashboard and the command line;
 //! - `config` (the TOML file, composing the sections above);
 //! - `state` (what the servers share), `api` (HTTP/JSON), `dashboard`
-//!   (HTML), `grpc` (ingest and enrolment), `server` (wiring),
-//!   `quickstart`.
+//!   (HTML), `grpc` (ingest and enrolment), `server` (wiring).
 
 pub mod access_log;
 pub mod actor;
@@ -34,7 +33,6 @@ pub mod metrics;
 pub mod operations;
 pub mod pki;
 pub mod private;
-pub mod quickstart;
 pub mod records;
 pub mod report;
 pub mod rules;
@@ -44,5 +42,4 @@ pub mod state;
 pub mod store;
 pub mod tls;
 pub mod tokens;
-pub mod toml_error;
 pub mod verdict;

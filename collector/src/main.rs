@@ -1,7 +1,7 @@
-//! `gamsa-collector`: serve, manage the CA and tokens, or try everything at
-//! once with `quickstart`. Each subcommand is one function that parses
-//! nothing further, calls the library and prints; the rules live in the
-//! library.
+//! `gamsa-collector`: serve, manage the CA, tokens, users, snapshots and
+//! exports (`gamsa-quickstart` tries everything at once). Each subcommand
+//! is one function that parses nothing further, calls the library and
+//! prints; the rules live in the library.
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -12,7 +12,6 @@ use gamsa_collector::pki::{self, PkiPaths};
 use gamsa_collector::snapshot::offline::{self, PublicKey};
 use gamsa_collector::store::Store;
 use gamsa_collector::tokens::{self, NewToken};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -64,8 +63,6 @@ impl Common {
 enum Command {
     /// Run the collector: gRPC ingest (mutual TLS) and the HTTP API.
     Serve(Common),
-    /// Create a data directory, CA and local agent, run both, print a summary.
-    Quickstart(QuickstartArgs),
     /// The collector's certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
@@ -90,18 +87,6 @@ enum Command {
 }
 
 #[derive(Args)]
-struct QuickstartArgs {
-    #[arg(long, default_value = "./gamsa-data")]
-    data_dir: PathBuf,
-    #[arg(long, default_value = "127.0.0.1:7443")]
-    grpc_listen: SocketAddr,
-    #[arg(long, default_value = "127.0.0.1:7080")]
-    http_listen: SocketAddr,
-    /// Exit after the first summary instead of running until Ctrl-C.
-    #[arg(long)]
-    once: bool,
-}
-
 #[derive(Args)]
 struct ExportArgs {
     #[command(flatten)]
@@ -290,7 +275,6 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(common) => serve(common).await,
-        Command::Quickstart(args) => quickstart(args).await,
         Command::Ca(CaCommand::Init {
             common,
             server_names,
@@ -332,20 +316,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
 
 async fn serve(common: Common) -> anyhow::Result<()> {
     let config = common.load()?;
-    gamsa_agent::logging::init(&config.log.format, &config.log.level);
+    config.log.init();
     let running = gamsa_collector::server::start(&config).await?;
     running.run_until(shutdown_signal()).await
-}
-
-async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
-    gamsa_agent::logging::init("text", "warn");
-    gamsa_collector::quickstart::run(gamsa_collector::quickstart::Options {
-        data_dir: args.data_dir,
-        grpc_listen: args.grpc_listen,
-        http_listen: args.http_listen,
-        once: args.once,
-    })
-    .await
 }
 
 fn ca_init(common: Common, server_names: Vec<String>) -> anyhow::Result<()> {

@@ -18,7 +18,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "private",
             "records",
             "verdict",
-            "toml_error",
             "metrics",
         ],
     ),
@@ -33,7 +32,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("configuration", &["config"]),
     ("server state", &["state"]),
     ("servers", &["api", "dashboard", "grpc"]),
-    ("wiring", &["server", "quickstart"]),
+    ("wiring", &["server"]),
 ];
 
 type Graph = BTreeMap<String, BTreeSet<String>>;

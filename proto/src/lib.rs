@@ -24,5 +24,8 @@ pub fn descriptor_pool() -> &'static prost_reflect::DescriptorPool {
     })
 }
 
+pub mod config;
+pub mod probes;
+pub mod summary;
 mod timestamp;
 pub use timestamp::Timestamp;

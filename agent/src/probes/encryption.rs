@@ -25,16 +25,17 @@
 //! agent on a VM). In Kubernetes, the API server's EncryptionConfiguration
 //! (when its path is configured) says whether Secrets are encrypted in etcd.
 
-use super::{Probe, ProbeContext};
+use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{evidence::Payload, DiskEncryption, Evidence};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct EncryptionConfig {
+pub struct Config {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
@@ -43,7 +44,7 @@ pub struct EncryptionConfig {
     pub apiserver_encryption_config: String,
 }
 
-impl Default for EncryptionConfig {
+impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -53,12 +54,22 @@ impl Default for EncryptionConfig {
     }
 }
 
+impl Section for Config {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn build(&self, _: &crate::config::Config) -> Arc<dyn Probe> {
+        Arc::new(EncryptionProbe::new(self.clone()))
+    }
+}
+
 pub struct EncryptionProbe {
-    config: EncryptionConfig,
+    config: Config,
 }
 
 impl EncryptionProbe {
-    pub fn new(config: EncryptionConfig) -> Self {
+    pub fn new(config: Config) -> Self {
         Self { config }
     }
 }

@@ -2,21 +2,22 @@
 //! machine id, CPU and memory. Auditors need it to tell hosts apart and to see
 //! that monitoring (CPU, memory, disk) is in place.
 
-use super::{Probe, ProbeContext};
+use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{evidence::Payload, DiskUsage, Evidence, HostInfo};
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
 use sysinfo::{Disks, MemoryRefreshKind, System};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HostConfig {
+pub struct Config {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
 }
 
-impl Default for HostConfig {
+impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -25,12 +26,22 @@ impl Default for HostConfig {
     }
 }
 
+impl Section for Config {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn build(&self, _: &crate::config::Config) -> Arc<dyn Probe> {
+        Arc::new(HostProbe::new(self.clone()))
+    }
+}
+
 pub struct HostProbe {
-    config: HostConfig,
+    config: Config,
 }
 
 impl HostProbe {
-    pub fn new(config: HostConfig) -> Self {
+    pub fn new(config: Config) -> Self {
         Self { config }
     }
 }

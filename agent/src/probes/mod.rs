@@ -1,5 +1,10 @@
 //! Probes: one file per kind of evidence.
 //!
+//! Which probes exist is declared once, in the registry
+//! (`gamsa_proto::for_each_probe!`); each probe's module has its section
+//! type `Config` implementing [`Section`], and the registry makes the
+//! `[probes]` configuration and [`enabled`] from them.
+//!
 //! A probe observes and reports; it never judges (the collector's rules do).
 //! When it cannot observe something it returns error evidence saying why, so
 //! that "could not check" can never be mistaken for "passed". Every probe
@@ -83,50 +88,62 @@ pub trait Probe: Send + Sync {
     async fn run(&self, ctx: &ProbeContext) -> Vec<Evidence>;
 }
 
-/// The probes enabled in `config`, in a stable order.
-pub fn enabled(config: &Config) -> Vec<Arc<dyn Probe>> {
-    let p = &config.probes;
-    let mut out: Vec<Arc<dyn Probe>> = Vec::new();
-    if p.host.enabled {
-        out.push(Arc::new(host::HostProbe::new(p.host.clone())));
+/// A probe's configuration section, `[probes.<name>]`: the `Config` type
+/// of the probe's module. Its `Default` is the probe's defaults.
+pub trait Section: Default + Clone + std::fmt::Debug + serde::de::DeserializeOwned {
+    /// Whether the probe runs.
+    fn enabled(&self) -> bool;
+    /// What serde cannot check. The message starts with the field's name;
+    /// the registry puts `probes.<name>.` before it.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
     }
-    if p.ports.enabled {
-        out.push(Arc::new(ports::PortsProbe::new(p.ports.clone())));
-    }
-    if p.tls.enabled {
-        out.push(Arc::new(tls::TlsProbe::new(p.tls.clone())));
-    }
-    if p.scan.enabled {
-        out.push(Arc::new(port_scan::PortScanProbe::new(p.scan.clone())));
-    }
-    if p.backup.enabled && !p.backup.sources.is_empty() {
-        out.push(Arc::new(backup::BackupProbe::new(
-            p.backup.clone(),
-            config.kubernetes.clone(),
-        )));
-    }
-    if p.encryption.enabled {
-        out.push(Arc::new(encryption::EncryptionProbe::new(
-            p.encryption.clone(),
-        )));
-    }
-    if p.region.enabled {
-        out.push(Arc::new(region::RegionProbe::new(
-            p.region.clone(),
-            config.kubernetes.clone(),
-        )));
-    }
-    if p.redundancy.enabled {
-        out.push(Arc::new(redundancy::RedundancyProbe::new(
-            p.redundancy.clone(),
-            config.kubernetes.clone(),
-        )));
-    }
-    if p.time_sync.enabled {
-        out.push(Arc::new(time_sync::TimeSyncProbe::new(p.time_sync.clone())));
-    }
-    out
+    /// The probe as configured; `config` holds what probes share
+    /// (`[kubernetes]`).
+    fn build(&self, config: &Config) -> Arc<dyn Probe>;
 }
+
+/// The agent's half of the probe registry (`gamsa_proto::probes`): for each
+/// probe line, a `[probes.<name>]` section of type `<name>::Config`, its
+/// validation and its place in [`enabled`].
+macro_rules! registry {
+    (
+        probes { $( $name:ident $(alias $alias:literal)?: $payload:ident($json:literal) $(, summary $summary:ident)?; )* }
+        notices { $($notices:tt)* }
+    ) => {
+        /// `[probes]`: one section per probe, named as its evidence.
+        #[derive(Debug, Clone, Default, serde::Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct ProbesConfig {
+            $( $(#[serde(alias = $alias)])? pub $name: $name::Config, )*
+        }
+
+        impl ProbesConfig {
+            /// Each section's own checks; the message names the section.
+            pub fn validate(&self) -> Result<(), String> {
+                $(
+                    Section::validate(&self.$name)
+                        .map_err(|m| format!("probes.{}.{m}", stringify!($name)))?;
+                )*
+                Ok(())
+            }
+        }
+
+        /// The probes enabled in `config`, in registry order.
+        pub fn enabled(config: &Config) -> Vec<Arc<dyn Probe>> {
+            let p = &config.probes;
+            let mut out: Vec<Arc<dyn Probe>> = Vec::new();
+            $(
+                if Section::enabled(&p.$name) {
+                    out.push(Section::build(&p.$name, config));
+                }
+            )*
+            out
+        }
+    };
+}
+
+gamsa_proto::for_each_probe!(registry);
 
 /// Reads a small text file, refusing to read more than `limit` bytes so that
 /// a hostile or enormous `/proc` file cannot exhaust memory.
@@ -192,5 +209,33 @@ pub fn io_error(path: &Path, e: &std::io::Error) -> String {
         e
     } else {
         format!("{p}: {e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each registered probe runs under its registry name, in registry order.
+    #[test]
+    fn every_registered_probe_runs_under_its_name() {
+        let config = Config::parse(
+            "[[probes.backup.sources]]\nname = \"b\"\nkind = \"files\"\nmax_age = \"1h\"\npath = \"/b/*\"\n",
+            "a.toml",
+        )
+        .unwrap();
+        let running: Vec<&str> = enabled(&config).iter().map(|p| p.name()).collect();
+        let registered: Vec<&str> = gamsa_proto::probes::PROBES
+            .iter()
+            .filter(|p| !p.notice)
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(running, registered);
+        // Backup without sources has nothing to look at.
+        let names: Vec<&str> = enabled(&Config::default())
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        assert!(!names.contains(&"backup") && names.contains(&"port_scan"));
     }
 }

@@ -2,7 +2,7 @@
 //! configured targets, one evidence per target address.
 //!
 //! Active probing is governed by the CSAP scan consent form (seed 000): only
-//! systems agreed in advance (`crate::scope` refuses everything else before
+//! systems agreed in advance ([`scope`] refuses everything else before
 //! any connection), with the impact kept small (`max_rate`, `concurrency`,
 //! `connect_timeout`, addresses interleaved so no host takes the full rate),
 //! paused and resumed at the applicant's request (the collector's control
@@ -18,10 +18,12 @@
 //! them. A connection that meets itself (loopback, local port equal to the
 //! target port) proves nothing is listening and counts as closed.
 
-use super::{Probe, ProbeContext};
-use crate::scope::{Permitted, PortSet, Scope, ScopeError};
+pub mod scope;
+
+use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{evidence::Payload, AgentNotice, Evidence, PortScan};
 use governor::{Quota, RateLimiter};
+use scope::{Permitted, PortSet, Scope, ScopeError};
 use serde::Deserialize;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io::{ErrorKind, Write};
@@ -45,7 +47,7 @@ const BUDGET_MARGIN: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ScanConfig {
+pub struct Config {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
@@ -66,7 +68,7 @@ pub struct ScanConfig {
     pub scan_log: PathBuf,
 }
 
-impl Default for ScanConfig {
+impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -82,12 +84,16 @@ impl Default for ScanConfig {
     }
 }
 
-impl ScanConfig {
+impl Section for Config {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Checks every field; the message starts with the field's name.
-    pub fn validate(&self) -> Result<(), String> {
-        crate::scope::AllowList::parse(&self.allow).map_err(|e| format!("allow: {e}"))?;
+    fn validate(&self) -> Result<(), String> {
+        scope::AllowList::parse(&self.allow).map_err(|e| format!("allow: {e}"))?;
         for t in &self.targets {
-            crate::scope::Target::parse(t).map_err(|e| format!("targets: {e}"))?;
+            scope::Target::parse(t).map_err(|e| format!("targets: {e}"))?;
         }
         PortSet::parse(&self.ports).map_err(|e| format!("ports: {e}"))?;
         if self.max_rate == 0 {
@@ -107,18 +113,24 @@ impl ScanConfig {
         Ok(())
     }
 
+    fn build(&self, _: &crate::config::Config) -> Arc<dyn Probe> {
+        Arc::new(PortScanProbe::new(self.clone()))
+    }
+}
+
+impl Config {
     fn scope(&self) -> Result<Scope, ScopeError> {
         Scope::new(&self.allow, &self.targets, &self.ports)
     }
 }
 
 pub struct PortScanProbe {
-    config: ScanConfig,
+    config: Config,
     scope: Result<Scope, ScopeError>,
 }
 
 impl PortScanProbe {
-    pub fn new(config: ScanConfig) -> Self {
+    pub fn new(config: Config) -> Self {
         let scope = config.scope();
         Self { config, scope }
     }
@@ -263,7 +275,7 @@ impl Stop {
 async fn scan(
     targets: &[Permitted],
     ports: &PortSet,
-    config: &ScanConfig,
+    config: &Config,
     budget: Duration,
     ctx: &ProbeContext,
 ) -> (Vec<Tally>, Stop) {
@@ -615,7 +627,7 @@ mod tests {
 
     #[test]
     fn defaults_are_loopback_only_and_valid() {
-        let c = ScanConfig::default();
+        let c = Config::default();
         c.validate().unwrap();
         assert_eq!(c.targets, ["127.0.0.1"]);
         assert_eq!(c.allow, ["127.0.0.0/8", "::1/128"]);
@@ -623,7 +635,7 @@ mod tests {
 
     #[test]
     fn invalid_fields_are_named() {
-        type Breaker = fn(&mut ScanConfig);
+        type Breaker = fn(&mut Config);
         let cases: [(&str, Breaker); 6] = [
             ("allow:", |c| c.allow = vec!["10.0.0/8".into()]),
             ("targets:", |c| c.targets = vec!["not a host".into()]),
@@ -633,7 +645,7 @@ mod tests {
             ("scan_log:", |c| c.scan_log = PathBuf::new()),
         ];
         for (field, break_it) in cases {
-            let mut c = ScanConfig::default();
+            let mut c = Config::default();
             break_it(&mut c);
             let err = c.validate().unwrap_err();
             assert!(err.starts_with(field), "{err}");

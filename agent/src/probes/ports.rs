@@ -7,23 +7,24 @@
 //! `/proc/<pid>/fd`; without the privilege to read another process's fds the
 //! owner is left empty rather than guessed.
 
-use super::{Probe, ProbeContext};
+use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{evidence::Payload, Evidence, ListeningSocket, ListeningSockets, ProcessRef};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct PortsConfig {
+pub struct Config {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
 }
 
-impl Default for PortsConfig {
+impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -32,12 +33,22 @@ impl Default for PortsConfig {
     }
 }
 
+impl Section for Config {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn build(&self, _: &crate::config::Config) -> Arc<dyn Probe> {
+        Arc::new(PortsProbe::new(self.clone()))
+    }
+}
+
 pub struct PortsProbe {
-    config: PortsConfig,
+    config: Config,
 }
 
 impl PortsProbe {
-    pub fn new(config: PortsConfig) -> Self {
+    pub fn new(config: Config) -> Self {
         Self { config }
     }
 }

@@ -24,17 +24,18 @@ mod resolvers;
 mod routes;
 
 use super::kube::{self, KubeClient, KubernetesConfig};
-use super::{Probe, ProbeContext};
+use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{evidence::Payload, Evidence, NetworkRedundancy};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 const NAME: &str = "redundancy";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RedundancyConfig {
+pub struct Config {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
@@ -45,7 +46,7 @@ pub struct RedundancyConfig {
     pub vrrp_processes: Vec<String>,
 }
 
-impl Default for RedundancyConfig {
+impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -56,13 +57,26 @@ impl Default for RedundancyConfig {
     }
 }
 
+impl Section for Config {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn build(&self, config: &crate::config::Config) -> Arc<dyn Probe> {
+        Arc::new(RedundancyProbe::new(
+            self.clone(),
+            config.kubernetes.clone(),
+        ))
+    }
+}
+
 pub struct RedundancyProbe {
-    config: RedundancyConfig,
+    config: Config,
     kubernetes: KubernetesConfig,
 }
 
 impl RedundancyProbe {
-    pub fn new(config: RedundancyConfig, kubernetes: KubernetesConfig) -> Self {
+    pub fn new(config: Config, kubernetes: KubernetesConfig) -> Self {
         Self { config, kubernetes }
     }
 
@@ -119,10 +133,7 @@ fn read_files(ctx: &ProbeContext, vrrp_names: &[String]) -> Result<Files, String
     })
 }
 
-async fn observe(
-    ctx: &ProbeContext,
-    config: &RedundancyConfig,
-) -> Result<NetworkRedundancy, String> {
+async fn observe(ctx: &ProbeContext, config: &Config) -> Result<NetworkRedundancy, String> {
     let (c, vrrp_names) = (ctx.clone(), config.vrrp_processes.clone());
     let mut files = tokio::task::spawn_blocking(move || read_files(&c, &vrrp_names))
         .await

@@ -22,16 +22,16 @@
 
 use super::http::{self, FetchError};
 use super::kube::{self, KubeClient, KubernetesConfig};
-use super::{Probe, ProbeContext};
+use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{evidence::Payload, CloudRegion, Evidence};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RegionConfig {
+pub struct Config {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
@@ -69,7 +69,7 @@ const METADATA_LIMIT: usize = 1024 * 1024;
 /// The link-local address every supported provider serves metadata on.
 const METADATA: &str = "http://169.254.169.254";
 
-impl Default for RegionConfig {
+impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -89,18 +89,6 @@ impl Default for RegionConfig {
 /// True for a two-capital-letter country code.
 pub fn is_country(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
-}
-
-impl RegionConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        match &self.fixed {
-            Some(s) if !s.country.is_empty() && !is_country(&s.country) => Err(format!(
-                "probes.region.static.country {:?}: expected an ISO 3166-1 alpha-2 code like \"KR\"",
-                s.country
-            )),
-            _ => Ok(()),
-        }
-    }
 }
 
 /// `regions.toml`: per provider, region code → country; and OpenStack
@@ -337,13 +325,33 @@ async fn when(
     }
 }
 
+impl Section for Config {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        match &self.fixed {
+            Some(s) if !s.country.is_empty() && !is_country(&s.country) => Err(format!(
+                "static.country {:?}: expected an ISO 3166-1 alpha-2 code like \"KR\"",
+                s.country
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn build(&self, config: &crate::config::Config) -> Arc<dyn Probe> {
+        Arc::new(RegionProbe::new(self.clone(), config.kubernetes.clone()))
+    }
+}
+
 pub struct RegionProbe {
-    config: RegionConfig,
+    config: Config,
     kubernetes: KubernetesConfig,
 }
 
 impl RegionProbe {
-    pub fn new(config: RegionConfig, kubernetes: KubernetesConfig) -> Self {
+    pub fn new(config: Config, kubernetes: KubernetesConfig) -> Self {
         Self { config, kubernetes }
     }
 

@@ -8,21 +8,22 @@
 //! offset to the collector's clock, measured by the transport at connect
 //! time, is a second opinion independent of the host's own claims.
 
-use super::{Probe, ProbeContext};
+use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{evidence::Payload, Evidence, TimeSync};
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TimeSyncConfig {
+pub struct Config {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
 }
 
-impl Default for TimeSyncConfig {
+impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -31,12 +32,22 @@ impl Default for TimeSyncConfig {
     }
 }
 
+impl Section for Config {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn build(&self, _: &crate::config::Config) -> Arc<dyn Probe> {
+        Arc::new(TimeSyncProbe::new(self.clone()))
+    }
+}
+
 pub struct TimeSyncProbe {
-    config: TimeSyncConfig,
+    config: Config,
 }
 
 impl TimeSyncProbe {
-    pub fn new(config: TimeSyncConfig) -> Self {
+    pub fn new(config: Config) -> Self {
         Self { config }
     }
 }

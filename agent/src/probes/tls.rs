@@ -40,7 +40,7 @@ pub mod suites;
 
 pub use starttls::Starttls;
 
-use super::{Probe, ProbeContext};
+use super::{Probe, ProbeContext, Section};
 use futures::StreamExt;
 use gamsa_proto::v1::{evidence::Payload, Evidence, TlsEndpoint, TlsVersion};
 use handshake::{Attempt, Endpoint};
@@ -51,11 +51,12 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
+pub struct Config {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
@@ -88,7 +89,7 @@ pub struct TlsTarget {
     pub starttls: Starttls,
 }
 
-impl Default for TlsConfig {
+impl Default for Config {
     fn default() -> Self {
         Self {
             enabled: true,
@@ -104,22 +105,36 @@ impl Default for TlsConfig {
     }
 }
 
-impl TlsConfig {
+impl Section for Config {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Checks what serde cannot: addresses, names and limits.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.concurrency == 0 || self.max_connections < 6 {
-            return Err("probes.tls: concurrency must be at least 1 and max_connections at least 6 (one per version and one for the certificate)".into());
+    fn validate(&self) -> Result<(), String> {
+        if self.concurrency == 0 {
+            return Err("concurrency: must be at least 1".into());
+        }
+        if self.max_connections < 6 {
+            return Err(
+                "max_connections: must be at least 6 (one per version and one for the certificate)"
+                    .into(),
+            );
         }
         for t in &self.targets {
-            split_address(&t.address).map_err(|e| format!("probes.tls.targets: {e}"))?;
+            split_address(&t.address).map_err(|e| format!("targets: {e}"))?;
             if !t.sni.is_empty() && ServerName::try_from(t.sni.as_str()).is_err() {
                 return Err(format!(
-                    "probes.tls.targets: sni {:?} is not a DNS name or IP address",
+                    "targets: sni {:?} is not a DNS name or IP address",
                     t.sni
                 ));
             }
         }
         Ok(())
+    }
+
+    fn build(&self, _: &crate::config::Config) -> Arc<dyn Probe> {
+        Arc::new(TlsProbe::new(self.clone()))
     }
 }
 
@@ -140,11 +155,11 @@ fn split_address(address: &str) -> Result<(String, u16), String> {
 }
 
 pub struct TlsProbe {
-    config: TlsConfig,
+    config: Config,
 }
 
 impl TlsProbe {
-    pub fn new(config: TlsConfig) -> Self {
+    pub fn new(config: Config) -> Self {
         Self { config }
     }
 }
@@ -591,7 +606,7 @@ mod tests {
         ] {
             assert!(split_address(bad).is_err(), "{bad}");
         }
-        let mut c = TlsConfig::default();
+        let mut c = Config::default();
         c.targets.push(TlsTarget {
             address: "127.0.0.1:443".into(),
             sni: "bad name!".into(),

@@ -9,7 +9,8 @@
 //! are assembled from those conversions, so evaluating items with different
 //! freshness windows does not convert the fleet's evidence again.
 
-use gamsa_proto::v1::{evidence::Payload, Evidence, Status};
+use gamsa_proto::probes::PROBES;
+use gamsa_proto::v1::{Evidence, Status};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -17,20 +18,6 @@ use std::sync::Arc;
 
 use cel_interpreter::objects::{Key, Map};
 use cel_interpreter::Value;
-
-/// Probe name → the JSON key of its payload in `Evidence`.
-pub const PROBE_KEYS: &[(&str, &str)] = &[
-    ("host", "hostInfo"),
-    ("ports", "listeningSockets"),
-    ("port_scan", "portScan"),
-    ("tls", "tlsEndpoint"),
-    ("backup", "backupArtifact"),
-    ("region", "cloudRegion"),
-    ("encryption", "diskEncryption"),
-    ("redundancy", "networkRedundancy"),
-    ("time_sync", "timeSync"),
-    ("agent", "agentNotice"),
-];
 
 /// Payload fields that `build` reads besides those rules name.
 const BUILD_READS: &[&str] = &["zone", "region", "country"];
@@ -49,18 +36,7 @@ pub fn kept_fields<'r>(rules: impl IntoIterator<Item = &'r Arc<super::Rule>>) ->
 /// of its fields only those in `keep` (all when None).
 pub fn payload_value(ev: &Evidence, keep: Option<&HashSet<String>>) -> Option<Value> {
     use super::value::{to_value, to_value_keeping as v};
-    let payload = match ev.payload.as_ref()? {
-        Payload::HostInfo(m) => v(m, keep),
-        Payload::ListeningSockets(m) => v(m, keep),
-        Payload::PortScan(m) => v(m, keep),
-        Payload::TlsEndpoint(m) => v(m, keep),
-        Payload::BackupArtifact(m) => v(m, keep),
-        Payload::CloudRegion(m) => v(m, keep),
-        Payload::DiskEncryption(m) => v(m, keep),
-        Payload::NetworkRedundancy(m) => v(m, keep),
-        Payload::TimeSync(m) => v(m, keep),
-        Payload::AgentNotice(m) => v(m, keep),
-    };
+    let payload = v(ev.payload.as_ref()?, keep);
     let (Ok(Value::Map(m)), Ok(observed_at)) = (payload, to_value(&ev.observed_at)) else {
         return None;
     };
@@ -151,7 +127,7 @@ pub fn build(
     for (name, evidence) in by_host {
         let facts = known.get(name).cloned().unwrap_or_default();
         let mut lists: BTreeMap<&str, Vec<Value>> =
-            PROBE_KEYS.iter().map(|(p, _)| (*p, vec![])).collect();
+            PROBES.iter().map(|p| (p.name, vec![])).collect();
         let (mut observed, mut errors, mut ids) =
             (BTreeSet::new(), BTreeMap::new(), BTreeMap::new());
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -225,6 +201,7 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gamsa_proto::v1::evidence::Payload;
     use gamsa_proto::v1::*;
     use serde_json::Value as Json;
 
@@ -252,7 +229,7 @@ mod tests {
             }
         }
         let mut v = serde_json::to_value(ev).ok()?;
-        let key = PROBE_KEYS.iter().find(|(p, _)| *p == ev.probe)?.1;
+        let key = gamsa_proto::probes::find(&ev.probe)?.payload;
         let mut payload = v.get_mut(key)?.take();
         numbers(&mut payload);
         let obj = payload.as_object_mut()?;

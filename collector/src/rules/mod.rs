@@ -14,6 +14,7 @@ pub mod input;
 mod parallel;
 pub mod value;
 
+use gamsa_proto::probes::PROBES;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -117,7 +118,7 @@ fn evidence_fields() -> HashSet<String> {
             names.insert(f.json_name().to_string());
         }
     }
-    names.extend(input::PROBE_KEYS.iter().map(|(probe, _)| probe.to_string()));
+    names.extend(PROBES.iter().map(|p| p.name.to_string()));
     names.extend(INPUT_FIELDS.iter().map(|s| s.to_string()));
     names
 }
@@ -194,9 +195,9 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
         message,
     };
     let parsed: RulesFile =
-        toml::from_str(text).map_err(|e| err(crate::toml_error::toml_error(text, &e)))?;
+        toml::from_str(text).map_err(|e| err(gamsa_proto::config::toml_error(text, &e)))?;
     let known = evidence_fields();
-    let probes: HashSet<&str> = input::PROBE_KEYS.iter().map(|(p, _)| *p).collect();
+    let probes: HashSet<&str> = PROBES.iter().map(|p| p.name).collect();
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for def in parsed.rule {

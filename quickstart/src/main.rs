@@ -1,24 +1,55 @@
-//! `gamsa-collector quickstart`: everything a newcomer needs in one command.
+//! `gamsa-quickstart`: everything a newcomer needs in one command.
 //!
-//! In one process tree: a data directory, a CA and certificates, the collector
-//! on loopback, and a local agent scanning this machine over real mutual TLS.
-//! After the first scan cycle it prints what was found.
+//! In one process: a data directory, a CA and certificates, the collector
+//! on loopback, and a local agent scanning this machine over real mutual
+//! TLS. After the first scan cycle it prints what was found.
+//!
+//! It is its own crate so that the production collector links no probe:
+//! this is the one binary built from both the collector and the agent
+//! libraries.
 
-use crate::config::Config;
-use crate::pki::{self, PkiPaths};
-use crate::store::{EvidenceQuery, Store, TokenKind, TokenRecord};
 use anyhow::Context;
+use clap::Parser;
+use gamsa_collector::config::Config;
+use gamsa_collector::pki::{self, PkiPaths};
+use gamsa_collector::store::{EvidenceQuery, Store, TokenKind, TokenRecord};
+use gamsa_proto::config::LogConfig;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
-pub struct Options {
-    pub data_dir: PathBuf,
-    pub grpc_listen: SocketAddr,
-    pub http_listen: SocketAddr,
-    /// Exit after printing the first summary (for scripts and tests).
-    pub once: bool,
+/// Create a data directory, CA and local agent, run both, print a summary.
+#[derive(Parser)]
+#[command(name = "gamsa-quickstart", version)]
+struct Options {
+    #[arg(long, default_value = "./gamsa-data")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    grpc_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:7080")]
+    http_listen: SocketAddr,
+    /// Exit after the first summary instead of running until Ctrl-C.
+    #[arg(long)]
+    once: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let opts = Options::parse();
+    LogConfig {
+        format: "text".into(),
+        level: "warn".into(),
+    }
+    .init();
+    match run(opts).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gamsa-quickstart: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// A certificate-safe agent name for this machine.
@@ -44,14 +75,15 @@ fn local_agent_name() -> String {
 
 /// The API token saved for quickstart, or a new one.
 async fn api_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<String> {
+    use gamsa_collector::tokens;
     let path = data_dir.join("api-token");
     if let Ok(t) = std::fs::read_to_string(&path) {
         let t = t.trim().to_string();
         if store
             .use_token(
-                &crate::tokens::hash(&t),
+                &tokens::hash(&t),
                 TokenKind::Api,
-                crate::state::now_ms(),
+                gamsa_collector::state::now_ms(),
             )
             .await?
             .is_some()
@@ -59,10 +91,10 @@ async fn api_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<String>
             return Ok(t);
         }
     }
-    let token = crate::tokens::generate("gamsa");
+    let token = tokens::generate("gamsa");
     store
         .create_token(
-            &crate::tokens::hash(&token),
+            &tokens::hash(&token),
             TokenRecord {
                 kind: TokenKind::Api,
                 name: "quickstart".into(),
@@ -76,14 +108,14 @@ async fn api_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<String>
     Ok(token)
 }
 
-pub async fn run(opts: Options) -> anyhow::Result<()> {
+async fn run(opts: Options) -> anyhow::Result<()> {
     let mut config = Config {
         data_dir: opts.data_dir.clone(),
         ..Config::default()
     };
     config.grpc.listen = opts.grpc_listen;
     config.http.listen = opts.http_listen;
-    crate::private::create_dir_all(&config.data_dir).with_context(|| {
+    gamsa_collector::private::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "{}: cannot create data directory",
             config.data_dir.display()
@@ -103,7 +135,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         pki::write_private(&cert, creds.cert_pem.as_bytes())?;
     }
 
-    let running = crate::server::start(&config).await?;
+    let running = gamsa_collector::server::start(&config).await?;
     let token = api_token(running.state.store.as_ref(), &config.data_dir).await?;
     let api = format!("http://{}", running.http_addr);
     println!(
@@ -111,9 +143,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         running.grpc_addr
     );
     println!("API token: {token}");
-    let password = crate::tokens::generate("pw");
-    crate::dashboard::auth::add_user(running.state.store.as_ref(), "admin", "admin", &password)
-        .await?;
+    let password = gamsa_collector::tokens::generate("pw");
+    gamsa_collector::dashboard::auth::add_user(
+        running.state.store.as_ref(),
+        "admin",
+        "admin",
+        &password,
+    )
+    .await?;
     println!("dashboard: {api}/  (user admin, password {password})");
     println!("try:  curl -H 'Authorization: Bearer {token}' {api}/api/v1/evidence?limit=5");
 
@@ -124,9 +161,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     agent_config.collector.endpoints = vec![format!("https://{}", running.grpc_addr)];
     agent_config.state_dir = agent_dir.join("state");
     // The active scan: this machine's loopback, well-known ports, quickly.
-    agent_config.probes.scan.scan_log = agent_dir.join("state").join("scan.log");
-    agent_config.probes.scan.ports = "1-1024".into();
-    agent_config.probes.scan.max_rate = 5000;
+    let scan = &mut agent_config.probes.port_scan;
+    scan.scan_log = agent_dir.join("state").join("scan.log");
+    scan.ports = "1-1024".into();
+    scan.max_rate = 5000;
     agent_config.collector.ca = paths.ca_cert();
     agent_config.collector.cert = cert;
     agent_config.collector.key = key;
@@ -156,8 +194,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                     .evaluate(store.as_ref(), &["emr-s014"], None)
                     .await?;
                 println!("\n== emr-s014 (EMR external storage), automated items ==");
-                println!("{}", crate::report::counts(&items));
-                print!("{}", crate::report::table(&items, true));
+                println!("{}", gamsa_collector::report::counts(&items));
+                print!("{}", gamsa_collector::report::table(&items, true));
                 println!(
                     "(full report: gamsa-collector report --data-dir {} --catalog emr-s014)",
                     opts.data_dir.display()
@@ -210,7 +248,7 @@ async fn print_summary(
         println!("{probe:<12} {ok:>8} {err:>8}");
     }
     for e in evidence {
-        println!("  {:<10} {}", e.probe, gamsa_agent::output::summary(e));
+        println!("  {:<10} {}", e.probe, gamsa_proto::summary::summary(e));
     }
     Ok(())
 }
