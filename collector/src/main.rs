@@ -87,7 +87,6 @@ enum Command {
 }
 
 #[derive(Args)]
-#[derive(Args)]
 struct ExportArgs {
     #[command(flatten)]
     common: Common,

@@ -12,14 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "leaves",
-        &[
-            "actor",
-            "clock",
-            "private",
-            "records",
-            "verdict",
-            "metrics",
-        ],
+        &["actor", "clock", "private", "records", "verdict", "metrics"],
     ),
     ("storage and identity", &["store", "pki", "tls", "tokens"]),
     ("the rules engine", &["catalog", "rules"]),
