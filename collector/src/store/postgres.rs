@@ -274,25 +274,10 @@ async fn commit_group(
     Ok(outcomes)
 }
 
-fn column_err(e: sqlx::Error) -> StoreError {
-    StoreError::Db(e.to_string())
-}
-
 impl Columns for PgRow {
-    fn text(&self, column: &str) -> Result<String> {
-        self.try_get(column).map_err(column_err)
-    }
-    fn int(&self, column: &str) -> Result<i64> {
-        self.try_get(column).map_err(column_err)
-    }
-    fn int_or_null(&self, column: &str) -> Result<Option<i64>> {
-        self.try_get(column).map_err(column_err)
-    }
-    fn bytes(&self, column: &str) -> Result<Vec<u8>> {
-        self.try_get(column).map_err(column_err)
-    }
-    fn flag(&self, column: &str) -> Result<bool> {
-        self.try_get(column).map_err(column_err)
+    fn column<T: rows::Value>(&self, name: &str) -> Result<T> {
+        self.try_get(name)
+            .map_err(|e| StoreError::Db(e.to_string()))
     }
 }
 

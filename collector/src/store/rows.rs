@@ -3,21 +3,30 @@
 //! Each backend speaks its own SQL, but a column means the same in both:
 //! evidence is its protobuf encoding beside the columns it is queried by,
 //! lists and documents are JSON text, times are Unix milliseconds. A backend
-//! only says how to read one column of its row type ([`Columns`]); what a
+//! only says how to read a column of its row type ([`Columns`]); what a
 //! record is made of is written here.
 
 use super::{AgentRecord, Result, StoreError, TokenKind, TokenRecord, User};
 use gamsa_proto::v1::Evidence;
 use prost::Message;
 
+/// A value either database reads from a column: text, integers, bytes,
+/// booleans (SQLite keeps them as 0 or 1), and any of them or NULL.
+pub(super) trait Value:
+    rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>
+{
+}
+
+impl<T> Value for T where
+    T: rusqlite::types::FromSql
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+{
+}
+
 /// One result row, read by column name.
 pub(super) trait Columns {
-    fn text(&self, column: &str) -> Result<String>;
-    fn int(&self, column: &str) -> Result<i64>;
-    fn int_or_null(&self, column: &str) -> Result<Option<i64>>;
-    fn bytes(&self, column: &str) -> Result<Vec<u8>>;
-    /// A yes/no column (SQLite keeps it as 0 or 1).
-    fn flag(&self, column: &str) -> Result<bool>;
+    fn column<T: Value>(&self, name: &str) -> Result<T>;
 }
 
 /// Milliseconds since the epoch of when the evidence was observed, the
@@ -36,8 +45,8 @@ pub fn observed_ms(ev: &Evidence) -> i64 {
 
 /// Evidence from its `id` and `body` columns.
 pub(super) fn evidence(row: &impl Columns) -> Result<Evidence> {
-    let id = row.text("id")?;
-    let body = row.bytes("body")?;
+    let id: String = row.column("id")?;
+    let body: Vec<u8> = row.column("body")?;
     Evidence::decode(body.as_slice()).map_err(|e| StoreError::Corrupt {
         id,
         message: e.to_string(),
@@ -46,36 +55,37 @@ pub(super) fn evidence(row: &impl Columns) -> Result<Evidence> {
 
 pub(super) fn agent(row: &impl Columns) -> Result<AgentRecord> {
     Ok(AgentRecord {
-        agent_id: row.text("agent_id")?,
-        host: row.text("host")?,
-        version: row.text("version")?,
-        os: row.text("os")?,
-        kernel: row.text("kernel")?,
-        capabilities: serde_json::from_str(&row.text("capabilities")?).unwrap_or_default(),
-        labels: serde_json::from_str(&row.text("labels")?).unwrap_or_default(),
-        first_seen_ms: row.int("first_seen")?,
-        last_seen_ms: row.int("last_seen")?,
-        peer: row.text("peer")?,
-        revoked: row.flag("revoked")?,
+        agent_id: row.column("agent_id")?,
+        host: row.column("host")?,
+        version: row.column("version")?,
+        os: row.column("os")?,
+        kernel: row.column("kernel")?,
+        capabilities: serde_json::from_str(&row.column::<String>("capabilities")?)
+            .unwrap_or_default(),
+        labels: serde_json::from_str(&row.column::<String>("labels")?).unwrap_or_default(),
+        first_seen_ms: row.column("first_seen")?,
+        last_seen_ms: row.column("last_seen")?,
+        peer: row.column("peer")?,
+        revoked: row.column("revoked")?,
     })
 }
 
 pub(super) fn user(row: &impl Columns) -> Result<User> {
     Ok(User {
-        name: row.text("name")?,
-        role: row.text("role")?,
-        password_hash: row.text("password_hash")?,
+        name: row.column("name")?,
+        role: row.column("role")?,
+        password_hash: row.column("password_hash")?,
     })
 }
 
 /// A token of `kind` from its `name`, `role`, `expires_ms` and `max_uses`.
 pub(super) fn token(kind: TokenKind, row: &impl Columns) -> Result<TokenRecord> {
-    let max_uses = row.int("max_uses")?;
+    let max_uses: i64 = row.column("max_uses")?;
     Ok(TokenRecord {
         kind,
-        name: row.text("name")?,
-        role: row.text("role")?,
-        expires_at_ms: row.int_or_null("expires_ms")?,
+        name: row.column("name")?,
+        role: row.column("role")?,
+        expires_at_ms: row.column("expires_ms")?,
         max_uses: u32::try_from(max_uses)
             .map_err(|_| StoreError::Db(format!("tokens: max_uses {max_uses} out of range")))?,
     })

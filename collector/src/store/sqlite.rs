@@ -230,20 +230,8 @@ fn commit_group(
 }
 
 impl Columns for rusqlite::Row<'_> {
-    fn text(&self, column: &str) -> Result<String> {
-        self.get(column).map_err(db_err)
-    }
-    fn int(&self, column: &str) -> Result<i64> {
-        self.get(column).map_err(db_err)
-    }
-    fn int_or_null(&self, column: &str) -> Result<Option<i64>> {
-        self.get(column).map_err(db_err)
-    }
-    fn bytes(&self, column: &str) -> Result<Vec<u8>> {
-        self.get(column).map_err(db_err)
-    }
-    fn flag(&self, column: &str) -> Result<bool> {
-        self.get::<_, i64>(column).map(|v| v != 0).map_err(db_err)
+    fn column<T: rows::Value>(&self, name: &str) -> Result<T> {
+        self.get(name).map_err(db_err)
     }
 }
 
@@ -278,7 +266,9 @@ fn documents<T: serde::de::DeserializeOwned>(c: &Connection, table: &str) -> Res
     let mut stmt = c
         .prepare(&format!("SELECT body FROM {table} ORDER BY id"))
         .map_err(db_err)?;
-    all(&mut stmt, [], |r| rows::from_json(table, &r.text("body")?))
+    all(&mut stmt, [], |r| {
+        rows::from_json(table, &r.column::<String>("body")?)
+    })
 }
 
 /// Appends `document` as JSON to `table` (`attestations`, `na_marks`, `access_log`).
@@ -371,7 +361,7 @@ impl Store for SqliteStore {
                 c,
                 "SELECT revoked FROM agents WHERE agent_id = ?1",
                 [id],
-                |r| r.flag("revoked"),
+                |r| r.column("revoked"),
             )?;
             Ok(revoked.unwrap_or(false))
         })
@@ -507,7 +497,7 @@ impl Store for SqliteStore {
                 c,
                 "SELECT name, content FROM files WHERE sha256 = ?1",
                 [sha],
-                |r| Ok((r.text("name")?, r.bytes("content")?)),
+                |r| Ok((r.column("name")?, r.column("content")?)),
             )
         })
         .await
@@ -523,7 +513,7 @@ impl Store for SqliteStore {
                 .prepare("SELECT body FROM access_log ORDER BY id DESC LIMIT ?1")
                 .map_err(db_err)?;
             all(&mut stmt, [limit.max(1)], |r| {
-                rows::from_json("access_log", &r.text("body")?)
+                rows::from_json("access_log", &r.column::<String>("body")?)
             })
         })
         .await
@@ -583,7 +573,7 @@ impl Store for SqliteStore {
                 "SELECT name, role, expires_ms, max_uses, uses FROM tokens
                  WHERE hash = ?1 AND kind = ?2",
                 params![hash, kind.as_str()],
-                |r| Ok((rows::token(kind, r)?, r.int("uses")?)),
+                |r| Ok((rows::token(kind, r)?, r.column::<i64>("uses")?)),
             )?;
             let Some((token, uses)) = found else {
                 return Ok(None);
