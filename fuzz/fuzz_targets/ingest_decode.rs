@@ -8,7 +8,7 @@
 
 use gamsa_collector::grpc::ingest;
 use gamsa_collector::rules::input::payload_value;
-use gamsa_collector::store::sqlite::observed_ms;
+use gamsa_collector::store::rows::observed_ms;
 use gamsa_proto::v1::{agent_message::Msg, AgentMessage, Evidence};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;

@@ -6,7 +6,9 @@
 //! never create duplicates; `insert_batch` returns only after the rows are
 //! durably committed, which is what makes an ack a promise.
 
+mod group_commit;
 pub mod postgres;
+pub mod rows;
 pub mod sqlite;
 
 use crate::records::{Access, Attestation, Documents, NaMark};

@@ -6,14 +6,16 @@
 //! embedded, checksummed migrations run under a PostgreSQL advisory lock, so
 //! replicas starting together never race on the schema.
 //!
-//! Ingest mirrors the SQLite writer: batches waiting in a queue are grouped
-//! into one transaction (group commit), written with one multi-row statement
-//! (`UNNEST` of column arrays) that inserts the evidence idempotently
-//! (`ON CONFLICT (id) DO NOTHING`) and updates the `latest` index in the same
-//! transaction. A few writers run at once, because unlike SQLite the server
-//! commits concurrent transactions in parallel; each caller is answered only
-//! after its group's `COMMIT` returned.
+//! Ingest shares the SQLite store's group commit ([`super::group_commit`]):
+//! batches waiting in a queue are grouped into one transaction, written with
+//! one multi-row statement (`UNNEST` of column arrays) that inserts the
+//! evidence idempotently (`ON CONFLICT (id) DO NOTHING`) and updates the
+//! `latest` index in the same transaction. A few writers run at once, because
+//! unlike SQLite the server commits concurrent transactions in parallel; each
+//! caller is answered only after its group's `COMMIT` returned.
 
+use super::group_commit::{self, Queue};
+use super::rows::{self, observed_ms, Columns};
 use super::{
     AgentRecord, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind, TokenRecord,
     User,
@@ -23,12 +25,11 @@ use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, Executor, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, QueryBuilder, Row};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Mutex};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -67,16 +68,11 @@ newest AS (
 SELECT input.job, count(*) FROM inserted JOIN input USING (id) GROUP BY input.job
 "#;
 
-struct WriteJob {
-    rows: Vec<Evidence>,
-    done: oneshot::Sender<Result<InsertOutcome>>,
-}
-
 pub struct PgStore {
     pool: PgPool,
     /// The URL without its password, for error messages.
     url: Arc<str>,
-    writes: mpsc::UnboundedSender<WriteJob>,
+    writes: Queue,
 }
 
 /// `url` without its password (in the authority or as a query parameter).
@@ -102,10 +98,6 @@ pub fn redact(url: &str) -> String {
 /// as query parameters).
 pub fn parse_url(url: &str) -> std::result::Result<PgConnectOptions, String> {
     PgConnectOptions::from_str(url).map_err(|e| e.to_string())
-}
-
-fn now_ms() -> i64 {
-    crate::clock::now_ms()
 }
 
 impl PgStore {
@@ -146,64 +138,60 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let rx = Arc::new(Mutex::new(rx));
+        let (queue, waiting) = group_commit::queue();
         for _ in 0..WRITERS {
-            tokio::spawn(writer(pool.clone(), shown.clone(), rx.clone()));
+            let (pool, url) = (pool.clone(), shown.clone());
+            tokio::spawn(group_commit::run(
+                waiting.clone(),
+                MAX_GROUP_ROWS,
+                move |batches| {
+                    let (pool, url) = (pool.clone(), url.clone());
+                    async move {
+                        commit_group(&pool, &batches)
+                            .await
+                            .map_err(|e| format!("{url}: {e}"))
+                    }
+                },
+            ));
         }
         Ok(Self {
             pool,
             url: shown,
-            writes: tx,
+            writes: queue,
         })
     }
 
     fn err(&self, e: sqlx::Error) -> StoreError {
         StoreError::Db(format!("{}: {e}", self.url))
     }
-}
 
-/// Takes whatever jobs are waiting (up to `MAX_GROUP_ROWS` rows) and commits
-/// them together, until the store is dropped.
-async fn writer(pool: PgPool, url: Arc<str>, queue: Arc<Mutex<mpsc::UnboundedReceiver<WriteJob>>>) {
-    loop {
-        let jobs = {
-            let mut rx = queue.lock().await;
-            let Some(first) = rx.recv().await else {
-                return;
-            };
-            let mut rows = first.rows.len();
-            let mut jobs = vec![first];
-            while rows < MAX_GROUP_ROWS {
-                match rx.try_recv() {
-                    Ok(job) => {
-                        rows += job.rows.len();
-                        jobs.push(job);
-                    }
-                    Err(_) => break,
-                }
-            }
-            jobs
-        };
-        match commit_group(&pool, &jobs).await {
-            Ok(outcomes) => {
-                for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                    let _ = job.done.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                tracing::error!(%url, error = %e, "evidence commit failed; batches will not be acked");
-                for job in jobs {
-                    let _ = job.done.send(Err(StoreError::Db(format!("{url}: {e}"))));
-                }
-            }
-        }
+    /// The JSON documents of `table`, oldest first.
+    async fn documents<T: serde::de::DeserializeOwned>(&self, table: &str) -> Result<Vec<T>> {
+        let bodies: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT body FROM {table} ORDER BY id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        bodies.iter().map(|b| rows::from_json(table, b)).collect()
+    }
+
+    /// Appends `document` as JSON to `table` (`na_marks`, `access_log`).
+    async fn append<T: serde::Serialize>(&self, table: &str, document: &T) -> Result<()> {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {table} (body) VALUES ($1)"
+        )))
+        .bind(rows::to_json(document)?)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }
 
 /// A group's rows as column arrays, the parameters of `INSERT_GROUP`.
 #[derive(Default)]
-struct Columns<'a> {
+struct Arrays<'a> {
     job: Vec<i32>,
     id: Vec<&'a str>,
     agent_id: Vec<&'a str>,
@@ -215,7 +203,7 @@ struct Columns<'a> {
     body: Vec<Vec<u8>>,
 }
 
-impl<'a> Columns<'a> {
+impl<'a> Arrays<'a> {
     fn push(&mut self, job: i32, ev: &'a Evidence) {
         self.job.push(job);
         self.id.push(&ev.id);
@@ -224,21 +212,22 @@ impl<'a> Columns<'a> {
         self.probe.push(&ev.probe);
         self.subject.push(&ev.subject);
         self.status.push(ev.status);
-        self.observed_ms.push(super::sqlite::observed_ms(ev));
+        self.observed_ms.push(observed_ms(ev));
         self.body.push(ev.encode_to_vec());
     }
 }
 
+/// Stores a group of batches in one transaction; one outcome per batch.
 async fn commit_group(
     pool: &PgPool,
-    jobs: &[WriteJob],
+    batches: &[Vec<Evidence>],
 ) -> std::result::Result<Vec<InsertOutcome>, sqlx::Error> {
     // An id twice in one group is a replay: only its first copy is offered
     // for insertion (and counted as accepted if it is new).
     let mut seen = HashSet::new();
     let mut rows: Vec<(i32, &Evidence)> = Vec::new();
-    for (j, job) in jobs.iter().enumerate() {
-        for ev in &job.rows {
+    for (j, batch) in batches.iter().enumerate() {
+        for ev in batch {
             if seen.insert(ev.id.as_str()) {
                 rows.push((j as i32, ev));
             }
@@ -247,7 +236,7 @@ async fn commit_group(
     // Rows in id order: two collectors committing overlapping replays take
     // their row locks in the same order and cannot deadlock.
     rows.sort_unstable_by(|a, b| a.1.id.cmp(&b.1.id));
-    let mut cols = Columns::default();
+    let mut cols = Arrays::default();
     for (j, ev) in rows {
         cols.push(j, ev);
     }
@@ -262,15 +251,15 @@ async fn commit_group(
         .bind(cols.status)
         .bind(cols.observed_ms)
         .bind(cols.body)
-        .bind(now_ms())
+        .bind(crate::clock::now_ms())
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    let mut outcomes: Vec<InsertOutcome> = jobs
+    let mut outcomes: Vec<InsertOutcome> = batches
         .iter()
-        .map(|job| InsertOutcome {
+        .map(|batch| InsertOutcome {
             accepted: 0,
-            duplicates: job.rows.len() as u32,
+            duplicates: batch.len() as u32,
         })
         .collect();
     for (j, count) in accepted {
@@ -281,65 +270,17 @@ async fn commit_group(
     Ok(outcomes)
 }
 
-fn decode(row: &PgRow) -> Result<Evidence> {
-    let id: String = row.try_get(0).map_err(|e| StoreError::Db(e.to_string()))?;
-    let body: Vec<u8> = row.try_get(1).map_err(|e| StoreError::Db(e.to_string()))?;
-    Evidence::decode(body.as_slice()).map_err(|e| StoreError::Corrupt {
-        id,
-        message: e.to_string(),
-    })
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(table: &str, body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| StoreError::Db(format!("{table}: {e}")))
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Db(e.to_string()))
-}
-
-fn row_to_agent(r: &PgRow) -> std::result::Result<AgentRecord, sqlx::Error> {
-    let caps: String = r.try_get("capabilities")?;
-    let labels: String = r.try_get("labels")?;
-    Ok(AgentRecord {
-        agent_id: r.try_get("agent_id")?,
-        host: r.try_get("host")?,
-        version: r.try_get("version")?,
-        os: r.try_get("os")?,
-        kernel: r.try_get("kernel")?,
-        capabilities: serde_json::from_str(&caps).unwrap_or_default(),
-        labels: serde_json::from_str(&labels).unwrap_or_default(),
-        first_seen_ms: r.try_get("first_seen")?,
-        last_seen_ms: r.try_get("last_seen")?,
-        peer: r.try_get("peer")?,
-        revoked: r.try_get("revoked")?,
-    })
-}
-
-fn token_record(kind: TokenKind, r: &PgRow) -> std::result::Result<TokenRecord, sqlx::Error> {
-    Ok(TokenRecord {
-        kind,
-        name: r.try_get("name")?,
-        role: r.try_get("role")?,
-        expires_at_ms: r.try_get("expires_ms")?,
-        max_uses: r.try_get::<i64, _>("max_uses")? as u32,
-    })
+impl Columns for PgRow {
+    fn column<T: rows::Value>(&self, name: &str) -> Result<T> {
+        self.try_get(name)
+            .map_err(|e| StoreError::Db(e.to_string()))
+    }
 }
 
 #[async_trait]
 impl Store for PgStore {
     async fn insert_batch(&self, evidence: Vec<Evidence>) -> Result<InsertOutcome> {
-        if evidence.is_empty() {
-            return Ok(InsertOutcome::default());
-        }
-        let (done, rx) = oneshot::channel();
-        self.writes
-            .send(WriteJob {
-                rows: evidence,
-                done,
-            })
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.writes.insert(evidence).await
     }
 
     async fn upsert_agent(&self, a: AgentRecord) -> Result<()> {
@@ -355,8 +296,8 @@ impl Store for PgStore {
         .bind(&a.version)
         .bind(&a.os)
         .bind(&a.kernel)
-        .bind(to_json(&a.capabilities)?)
-        .bind(to_json(&a.labels)?)
+        .bind(rows::to_json(&a.capabilities)?)
+        .bind(rows::to_json(&a.labels)?)
         .bind(a.last_seen_ms)
         .bind(&a.peer)
         .execute(&self.pool)
@@ -377,14 +318,11 @@ impl Store for PgStore {
 
     async fn list_agents(&self) -> Result<Vec<AgentRecord>> {
         // COLLATE "C": the same byte order as SQLite, whatever the database's locale.
-        let rows = sqlx::query("SELECT * FROM agents ORDER BY agent_id COLLATE \"C\"")
+        let found = sqlx::query("SELECT * FROM agents ORDER BY agent_id COLLATE \"C\"")
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(row_to_agent)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
+        found.iter().map(rows::agent).collect()
     }
 
     async fn set_revoked(&self, agent_id: &str, revoked: bool) -> Result<bool> {
@@ -395,7 +333,7 @@ impl Store for PgStore {
              ON CONFLICT (agent_id) DO UPDATE SET revoked = $3",
         )
         .bind(agent_id)
-        .bind(now_ms())
+        .bind(crate::clock::now_ms())
         .bind(revoked)
         .execute(&self.pool)
         .await
@@ -429,12 +367,12 @@ impl Store for PgStore {
         }
         sql.push(" ORDER BY observed_ms DESC, seq DESC LIMIT ")
             .push_bind(i64::from(q.limit.max(1)));
-        let rows = sql
+        let found = sql
             .build()
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter().map(decode).collect()
+        found.iter().map(rows::evidence).collect()
     }
 
     async fn count_evidence(&self) -> Result<u64> {
@@ -454,18 +392,18 @@ impl Store for PgStore {
     }
 
     async fn latest_evidence(&self) -> Result<Vec<Evidence>> {
-        let rows = sqlx::query(
+        let found = sqlx::query(
             "SELECT e.id, e.body FROM latest l JOIN evidence e ON e.seq = l.evidence_seq",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter().map(decode).collect()
+        found.iter().map(rows::evidence).collect()
     }
 
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>> {
         // In the order asked for, as the SQLite store answers.
-        let rows = sqlx::query(
+        let found = sqlx::query(
             "SELECT e.id, e.body FROM UNNEST($1::text[]) WITH ORDINALITY AS wanted (id, n)
              JOIN evidence e USING (id) ORDER BY wanted.n",
         )
@@ -473,33 +411,18 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        rows.iter().map(decode).collect()
+        found.iter().map(rows::evidence).collect()
     }
 
     async fn documents(&self) -> Result<Documents> {
-        let attestations: Vec<String> =
-            sqlx::query_scalar("SELECT body FROM attestations ORDER BY id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
-        let na_marks: Vec<String> = sqlx::query_scalar("SELECT body FROM na_marks ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
         Ok(Documents {
-            attestations: attestations
-                .iter()
-                .map(|b| json_body("attestations", b))
-                .collect::<Result<_>>()?,
-            na_marks: na_marks
-                .iter()
-                .map(|b| json_body("na_marks", b))
-                .collect::<Result<_>>()?,
+            attestations: self.documents("attestations").await?,
+            na_marks: self.documents("na_marks").await?,
         })
     }
 
     async fn add_attestation(&self, a: Attestation, file: Option<Vec<u8>>) -> Result<()> {
-        let body = to_json(&a)?;
+        let body = rows::to_json(&a)?;
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         if let Some(content) = file {
             sqlx::query(
@@ -522,21 +445,11 @@ impl Store for PgStore {
     }
 
     async fn add_na_mark(&self, m: NaMark) -> Result<()> {
-        sqlx::query("INSERT INTO na_marks (body) VALUES ($1)")
-            .bind(to_json(&m)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.append("na_marks", &m).await
     }
 
     async fn append_access(&self, a: crate::records::Access) -> Result<()> {
-        sqlx::query("INSERT INTO access_log (body) VALUES ($1)")
-            .bind(to_json(&a)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.append("access_log", &a).await
     }
 
     async fn access_log(&self, limit: u32) -> Result<Vec<crate::records::Access>> {
@@ -546,7 +459,10 @@ impl Store for PgStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| self.err(e))?;
-        bodies.iter().map(|b| json_body("access_log", b)).collect()
+        bodies
+            .iter()
+            .map(|b| rows::from_json("access_log", b))
+            .collect()
     }
 
     async fn upsert_user(&self, u: User) -> Result<()> {
@@ -569,15 +485,7 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        row.map(|r| {
-            Ok(User {
-                name: r.try_get(0)?,
-                role: r.try_get(1)?,
-                password_hash: r.try_get(2)?,
-            })
-        })
-        .transpose()
-        .map_err(|e| self.err(e))
+        row.as_ref().map(rows::user).transpose()
     }
 
     async fn delete_token(&self, hash: &str) -> Result<()> {
@@ -606,7 +514,7 @@ impl Store for PgStore {
         .bind(t.kind.as_str())
         .bind(&t.name)
         .bind(&t.role)
-        .bind(now_ms())
+        .bind(crate::clock::now_ms())
         .bind(t.expires_at_ms)
         .bind(i64::from(t.max_uses))
         .execute(&self.pool)
@@ -640,9 +548,7 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        row.map(|r| token_record(kind, &r))
-            .transpose()
-            .map_err(|e| self.err(e))
+        row.map(|r| rows::token(kind, &r)).transpose()
     }
 
     async fn try_lease(&self, name: &str, holder: &str, ttl: Duration, now: i64) -> Result<bool> {

@@ -1,12 +1,14 @@
 //! SQLite storage: one embedded file, WAL mode, schema migrations by
-//! `user_version`.
+//! `user_version` (`collector/migrations/sqlite/`).
 //!
-//! All writes go through one writer thread that groups whatever batches are
-//! waiting into a single transaction (group commit): thousands of agents'
-//! batches share one fsync, and every caller is answered only after that
-//! commit. Reads use their own connection, so the dashboard never waits behind
-//! ingest.
+//! All writes of evidence go through one writer thread that groups whatever
+//! batches are waiting into a single transaction ([`super::group_commit`]):
+//! thousands of agents' batches share one fsync, and every caller is answered
+//! only after that commit. Reads use their own connection, so the dashboard
+//! never waits behind ingest.
 
+use super::group_commit::{self, Queue};
+use super::rows::{self, observed_ms, Columns};
 use super::{
     AgentRecord, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind, TokenRecord,
     User,
@@ -15,123 +17,43 @@ use crate::records::{Attestation, Documents, NaMark};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot};
 
-/// Schema versions, applied in order; `PRAGMA user_version` records progress.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE evidence (
-    seq         INTEGER PRIMARY KEY,
-    id          TEXT NOT NULL UNIQUE,
-    agent_id    TEXT NOT NULL,
-    host        TEXT NOT NULL,
-    probe       TEXT NOT NULL,
-    subject     TEXT NOT NULL,
-    status      INTEGER NOT NULL,
-    observed_ms INTEGER NOT NULL,
-    received_ms INTEGER NOT NULL,
-    body        BLOB NOT NULL
-);
-CREATE INDEX evidence_probe_observed ON evidence (probe, observed_ms);
-CREATE INDEX evidence_host_observed ON evidence (host, observed_ms);
-CREATE TABLE agents (
-    agent_id     TEXT PRIMARY KEY,
-    host         TEXT NOT NULL,
-    version      TEXT NOT NULL,
-    os           TEXT NOT NULL,
-    kernel       TEXT NOT NULL,
-    capabilities TEXT NOT NULL,
-    labels       TEXT NOT NULL,
-    first_seen   INTEGER NOT NULL,
-    last_seen    INTEGER NOT NULL,
-    peer         TEXT NOT NULL,
-    revoked      INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE tokens (
-    hash       TEXT PRIMARY KEY,
-    kind       TEXT NOT NULL,
-    name       TEXT NOT NULL,
-    role       TEXT NOT NULL,
-    created_ms INTEGER NOT NULL,
-    expires_ms INTEGER,
-    max_uses   INTEGER NOT NULL,
-    uses       INTEGER NOT NULL DEFAULT 0
-);
-"#,
-    r#"
-CREATE TABLE latest (
-    host         TEXT NOT NULL,
-    probe        TEXT NOT NULL,
-    subject      TEXT NOT NULL,
-    evidence_seq INTEGER NOT NULL,
-    observed_ms  INTEGER NOT NULL,
-    PRIMARY KEY (host, probe, subject)
-) WITHOUT ROWID;
-INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
-    SELECT host, probe, subject, seq, max(observed_ms) FROM evidence GROUP BY host, probe, subject;
-CREATE TABLE attestations (
-    id          INTEGER PRIMARY KEY,
-    body        TEXT NOT NULL
-);
-CREATE TABLE na_marks (
-    id          INTEGER PRIMARY KEY,
-    body        TEXT NOT NULL
-);
-CREATE TABLE files (
-    sha256      TEXT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    content     BLOB NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE users (
-    name          TEXT PRIMARY KEY,
-    role          TEXT NOT NULL,
-    password_hash TEXT NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE access_log (
-    id          INTEGER PRIMARY KEY,
-    body        TEXT NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE leases (
-    name       TEXT PRIMARY KEY,
-    holder     TEXT NOT NULL,
-    expires_ms INTEGER NOT NULL
-);
-"#,
+/// A file of `collector/migrations/sqlite/`, by name, with its SQL.
+macro_rules! migration {
+    ($file:literal) => {
+        (
+            $file,
+            include_str!(concat!("../../migrations/sqlite/", $file)),
+        )
+    };
+}
+
+/// Schema steps, applied in order, each in its own transaction; `PRAGMA
+/// user_version` is the number of steps applied, so a step's place in this
+/// list is its number for good (the number its file name starts with).
+const MIGRATIONS: &[(&str, &str)] = &[
+    migration!("0001_schema.sql"),
+    migration!("0002_latest_and_documents.sql"),
+    migration!("0003_users.sql"),
+    migration!("0004_access_log.sql"),
+    migration!("0005_leases.sql"),
 ];
 
 /// Upper bound of rows in one group commit.
 const MAX_GROUP_ROWS: usize = 50_000;
 
-struct WriteJob {
-    rows: Vec<Evidence>,
-    done: oneshot::Sender<Result<InsertOutcome>>,
-}
-
 pub struct SqliteStore {
     path: PathBuf,
-    writes: mpsc::UnboundedSender<WriteJob>,
+    writes: Queue,
     /// Small writes outside the ingest path (agents, tokens) and reads.
     conn: Arc<Mutex<Connection>>,
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Db(e.to_string())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn open_conn(path: &Path) -> Result<Connection> {
@@ -181,12 +103,12 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             MIGRATIONS.len()
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (i, (file, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction().map_err(|e| open_err(e.to_string()))?;
         tx.execute_batch(sql)
             .and_then(|_| tx.pragma_update(None, "user_version", (i + 1) as i64))
             .and_then(|_| tx.commit())
-            .map_err(|e| open_err(format!("migration {}: {e}", i + 1)))?;
+            .map_err(|e| open_err(format!("migration {file}: {e}")))?;
     }
     // A corrupt file must stop the collector here, before anything is written.
     let check: String = conn
@@ -209,15 +131,23 @@ impl SqliteStore {
         })?;
         let mut conn = open_conn(path)?;
         migrate(&mut conn, path)?;
-        let writer = open_conn(path)?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let mut writer = open_conn(path)?;
+        let (queue, waiting) = group_commit::queue();
+        // One writer, on a thread of its own: SQLite commits one transaction
+        // at a time, and its calls block.
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx))
+            .spawn(move || {
+                futures::executor::block_on(group_commit::run(waiting, MAX_GROUP_ROWS, |batches| {
+                    std::future::ready(
+                        commit_group(&mut writer, &batches).map_err(|e| e.to_string()),
+                    )
+                }))
+            })
             .map_err(|e| StoreError::Db(e.to_string()))?;
         Ok(Self {
             path: path.to_path_buf(),
-            writes: tx,
+            writes: queue,
             conn: Arc::new(Mutex::new(conn)),
         })
     }
@@ -241,42 +171,14 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<WriteJob>) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
-        let mut rows = jobs[0].rows.len();
-        while rows < MAX_GROUP_ROWS {
-            match rx.try_recv() {
-                Ok(job) => {
-                    rows += job.rows.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        match commit_group(&mut conn, &jobs) {
-            Ok(outcomes) => {
-                for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                    let _ = job.done.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "evidence commit failed; batches will not be acked");
-                for job in jobs {
-                    let _ = job.done.send(Err(StoreError::Db(e.to_string())));
-                }
-            }
-        }
-    }
-}
-
+/// Stores a group of batches in one transaction; one outcome per batch.
 fn commit_group(
     conn: &mut Connection,
-    jobs: &[WriteJob],
-) -> std::result::Result<Vec<InsertOutcome>, rusqlite::Error> {
+    batches: &[Vec<Evidence>],
+) -> rusqlite::Result<Vec<InsertOutcome>> {
     let tx = conn.transaction()?;
-    let received = now_ms();
-    let mut outcomes = Vec::with_capacity(jobs.len());
+    let received = crate::clock::now_ms();
+    let mut outcomes = Vec::with_capacity(batches.len());
     {
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO evidence
@@ -290,9 +192,9 @@ fn commit_group(
                  SET evidence_seq = excluded.evidence_seq, observed_ms = excluded.observed_ms
                  WHERE excluded.observed_ms >= latest.observed_ms",
         )?;
-        for job in jobs {
+        for batch in batches {
             let mut outcome = InsertOutcome::default();
-            for ev in &job.rows {
+            for ev in batch {
                 let observed = observed_ms(ev);
                 let n = stmt.execute(params![
                     ev.id,
@@ -320,88 +222,62 @@ fn commit_group(
     Ok(outcomes)
 }
 
-/// Milliseconds since the epoch; saturating, since an agent may send any
-/// `seconds` (an overflow the `ingest_decode` fuzz target found).
-pub fn observed_ms(ev: &Evidence) -> i64 {
-    ev.observed_at
-        .as_ref()
-        .map(|t| {
-            t.seconds
-                .saturating_mul(1000)
-                .saturating_add(i64::from(t.nanos) / 1_000_000)
-        })
-        .unwrap_or(0)
+impl Columns for rusqlite::Row<'_> {
+    fn column<T: rows::Value>(&self, name: &str) -> Result<T> {
+        self.get(name).map_err(db_err)
+    }
 }
 
-fn decode_rows(
+/// Every row `stmt` answers with `args`, each made a record by `map`.
+fn all<T>(
     stmt: &mut rusqlite::Statement<'_>,
     args: impl rusqlite::Params,
-) -> Result<Vec<Evidence>> {
-    let rows = stmt
-        .query_map(args, |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-        .map_err(db_err)?;
+    map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut cursor = stmt.query(args).map_err(db_err)?;
     let mut out = Vec::new();
-    for row in rows {
-        let (id, body) = row.map_err(db_err)?;
-        out.push(
-            Evidence::decode(body.as_slice()).map_err(|e| StoreError::Corrupt {
-                id,
-                message: e.to_string(),
-            })?,
-        );
+    while let Some(row) = cursor.next().map_err(db_err)? {
+        out.push(map(row)?);
     }
     Ok(out)
 }
 
-fn json_rows<T: serde::de::DeserializeOwned>(c: &Connection, table: &str) -> Result<Vec<T>> {
+/// The first row `sql` answers with `args`, made a record by `map`.
+fn first<T>(
+    c: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(db_err)?;
+    let mut cursor = stmt.query(args).map_err(db_err)?;
+    cursor.next().map_err(db_err)?.map(map).transpose()
+}
+
+/// The JSON documents of `table`, oldest first.
+fn documents<T: serde::de::DeserializeOwned>(c: &Connection, table: &str) -> Result<Vec<T>> {
     let mut stmt = c
         .prepare(&format!("SELECT body FROM {table} ORDER BY id"))
         .map_err(db_err)?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .map_err(db_err)?;
-    let mut out = Vec::new();
-    for body in rows {
-        let body = body.map_err(db_err)?;
-        out.push(serde_json::from_str(&body).map_err(|e| StoreError::Db(format!("{table}: {e}")))?);
-    }
-    Ok(out)
+    all(&mut stmt, [], |r| {
+        rows::from_json(table, &r.column::<String>("body")?)
+    })
 }
 
-fn row_to_agent(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
-    let caps: String = r.get("capabilities")?;
-    let labels: String = r.get("labels")?;
-    Ok(AgentRecord {
-        agent_id: r.get("agent_id")?,
-        host: r.get("host")?,
-        version: r.get("version")?,
-        os: r.get("os")?,
-        kernel: r.get("kernel")?,
-        capabilities: serde_json::from_str(&caps).unwrap_or_default(),
-        labels: serde_json::from_str(&labels).unwrap_or_default(),
-        first_seen_ms: r.get("first_seen")?,
-        last_seen_ms: r.get("last_seen")?,
-        peer: r.get("peer")?,
-        revoked: r.get::<_, i64>("revoked")? != 0,
-    })
+/// Appends `document` as JSON to `table` (`attestations`, `na_marks`, `access_log`).
+fn append<T: serde::Serialize>(c: &Connection, table: &str, document: &T) -> Result<()> {
+    c.execute(
+        &format!("INSERT INTO {table} (body) VALUES (?1)"),
+        [rows::to_json(document)?],
+    )
+    .map_err(db_err)?;
+    Ok(())
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_batch(&self, evidence: Vec<Evidence>) -> Result<InsertOutcome> {
-        if evidence.is_empty() {
-            return Ok(InsertOutcome::default());
-        }
-        let (done, rx) = oneshot::channel();
-        self.writes
-            .send(WriteJob {
-                rows: evidence,
-                done,
-            })
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.writes.insert(evidence).await
     }
 
     async fn upsert_agent(&self, a: AgentRecord) -> Result<()> {
@@ -418,8 +294,8 @@ impl Store for SqliteStore {
                     a.version,
                     a.os,
                     a.kernel,
-                    serde_json::to_string(&a.capabilities).unwrap_or_default(),
-                    serde_json::to_string(&a.labels).unwrap_or_default(),
+                    rows::to_json(&a.capabilities)?,
+                    rows::to_json(&a.labels)?,
                     a.last_seen_ms,
                     a.peer,
                 ],
@@ -448,12 +324,7 @@ impl Store for SqliteStore {
             let mut stmt = c
                 .prepare("SELECT * FROM agents ORDER BY agent_id")
                 .map_err(db_err)?;
-            let rows = stmt
-                .query_map([], row_to_agent)
-                .map_err(db_err)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(db_err)?;
-            Ok(rows)
+            all(&mut stmt, [], |r| rows::agent(r))
         })
         .await
     }
@@ -461,7 +332,7 @@ impl Store for SqliteStore {
     async fn set_revoked(&self, agent_id: &str, revoked: bool) -> Result<bool> {
         let id = agent_id.to_string();
         self.with_conn(move |c| {
-            let now = now_ms();
+            let now = crate::clock::now_ms();
             let n = c
                 .execute(
                     "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities,
@@ -479,15 +350,13 @@ impl Store for SqliteStore {
     async fn is_revoked(&self, agent_id: &str) -> Result<bool> {
         let id = agent_id.to_string();
         self.with_conn(move |c| {
-            let r: Option<i64> = c
-                .query_row(
-                    "SELECT revoked FROM agents WHERE agent_id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?;
-            Ok(r.unwrap_or(0) != 0)
+            let revoked = first(
+                c,
+                "SELECT revoked FROM agents WHERE agent_id = ?1",
+                [id],
+                |r| r.column("revoked"),
+            )?;
+            Ok(revoked.unwrap_or(false))
         })
         .await
     }
@@ -515,7 +384,9 @@ impl Store for SqliteStore {
                 q.limit.max(1)
             ));
             let mut stmt = c.prepare(&sql).map_err(db_err)?;
-            decode_rows(&mut stmt, rusqlite::params_from_iter(args))
+            all(&mut stmt, rusqlite::params_from_iter(args), |r| {
+                rows::evidence(r)
+            })
         })
         .await
     }
@@ -527,7 +398,7 @@ impl Store for SqliteStore {
                     "SELECT e.id, e.body FROM latest l JOIN evidence e ON e.seq = l.evidence_seq",
                 )
                 .map_err(db_err)?;
-            decode_rows(&mut stmt, [])
+            all(&mut stmt, [], |r| rows::evidence(r))
         })
         .await
     }
@@ -539,7 +410,7 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             let mut out = Vec::new();
             for id in ids {
-                out.extend(decode_rows(&mut stmt, [id])?);
+                out.extend(all(&mut stmt, [id], |r| rows::evidence(r))?);
             }
             Ok(out)
         })
@@ -549,8 +420,8 @@ impl Store for SqliteStore {
     async fn documents(&self) -> Result<Documents> {
         self.with_conn(|c| {
             Ok(Documents {
-                attestations: json_rows(c, "attestations")?,
-                na_marks: json_rows(c, "na_marks")?,
+                attestations: documents(c, "attestations")?,
+                na_marks: documents(c, "na_marks")?,
             })
         })
         .await
@@ -566,22 +437,14 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             }
-            let body = serde_json::to_string(&a).map_err(|e| StoreError::Db(e.to_string()))?;
-            tx.execute("INSERT INTO attestations (body) VALUES (?1)", [body])
-                .map_err(db_err)?;
+            append(&tx, "attestations", &a)?;
             tx.commit().map_err(db_err)
         })
         .await
     }
 
     async fn add_na_mark(&self, m: NaMark) -> Result<()> {
-        self.with_conn(move |c| {
-            let body = serde_json::to_string(&m).map_err(|e| StoreError::Db(e.to_string()))?;
-            c.execute("INSERT INTO na_marks (body) VALUES (?1)", [body])
-                .map_err(db_err)?;
-            Ok(())
-        })
-        .await
+        self.with_conn(move |c| append(c, "na_marks", &m)).await
     }
 
     async fn upsert_user(&self, u: User) -> Result<()> {
@@ -600,19 +463,12 @@ impl Store for SqliteStore {
     async fn get_user(&self, name: &str) -> Result<Option<User>> {
         let name = name.to_string();
         self.with_conn(move |c| {
-            c.query_row(
+            first(
+                c,
                 "SELECT name, role, password_hash FROM users WHERE name = ?1",
                 [name],
-                |r| {
-                    Ok(User {
-                        name: r.get(0)?,
-                        role: r.get(1)?,
-                        password_hash: r.get(2)?,
-                    })
-                },
+                |r| rows::user(r),
             )
-            .optional()
-            .map_err(db_err)
         })
         .await
     }
@@ -630,25 +486,18 @@ impl Store for SqliteStore {
     async fn file(&self, sha256: &str) -> Result<Option<(String, Vec<u8>)>> {
         let sha = sha256.to_string();
         self.with_conn(move |c| {
-            c.query_row(
+            first(
+                c,
                 "SELECT name, content FROM files WHERE sha256 = ?1",
                 [sha],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.column("name")?, r.column("content")?)),
             )
-            .optional()
-            .map_err(db_err)
         })
         .await
     }
 
     async fn append_access(&self, a: crate::records::Access) -> Result<()> {
-        self.with_conn(move |c| {
-            let body = serde_json::to_string(&a).map_err(|e| StoreError::Db(e.to_string()))?;
-            c.execute("INSERT INTO access_log (body) VALUES (?1)", [body])
-                .map_err(db_err)?;
-            Ok(())
-        })
-        .await
+        self.with_conn(move |c| append(c, "access_log", &a)).await
     }
 
     async fn access_log(&self, limit: u32) -> Result<Vec<crate::records::Access>> {
@@ -656,18 +505,9 @@ impl Store for SqliteStore {
             let mut stmt = c
                 .prepare("SELECT body FROM access_log ORDER BY id DESC LIMIT ?1")
                 .map_err(db_err)?;
-            let rows = stmt
-                .query_map([limit.max(1)], |r| r.get::<_, String>(0))
-                .map_err(db_err)?;
-            let mut out = Vec::new();
-            for body in rows {
-                let body = body.map_err(db_err)?;
-                out.push(
-                    serde_json::from_str(&body)
-                        .map_err(|e| StoreError::Db(format!("access_log: {e}")))?,
-                );
-            }
-            Ok(out)
+            all(&mut stmt, [limit.max(1)], |r| {
+                rows::from_json("access_log", &r.column::<String>("body")?)
+            })
         })
         .await
     }
@@ -697,7 +537,7 @@ impl Store for SqliteStore {
                     t.kind.as_str(),
                     t.name,
                     t.role,
-                    now_ms(),
+                    crate::clock::now_ms(),
                     t.expires_at_ms,
                     t.max_uses
                 ],
@@ -721,44 +561,28 @@ impl Store for SqliteStore {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let found = tx
-                .query_row(
-                    "SELECT name, role, expires_ms, max_uses, uses FROM tokens
-                     WHERE hash = ?1 AND kind = ?2",
-                    params![hash, kind.as_str()],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Option<i64>>(2)?,
-                            r.get::<_, u32>(3)?,
-                            r.get::<_, u32>(4)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(db_err)?;
-            let Some((name, role, expires, max_uses, uses)) = found else {
+            let found = first(
+                &tx,
+                "SELECT name, role, expires_ms, max_uses, uses FROM tokens
+                 WHERE hash = ?1 AND kind = ?2",
+                params![hash, kind.as_str()],
+                |r| Ok((rows::token(kind, r)?, r.column::<i64>("uses")?)),
+            )?;
+            let Some((token, uses)) = found else {
                 return Ok(None);
             };
-            if expires.is_some_and(|e| e <= now) {
+            if token.expires_at_ms.is_some_and(|e| e <= now) {
                 return Ok(None);
             }
             if kind == TokenKind::Enrol {
-                if uses >= max_uses {
+                if uses >= i64::from(token.max_uses) {
                     return Ok(None);
                 }
                 tx.execute("UPDATE tokens SET uses = uses + 1 WHERE hash = ?1", [&hash])
                     .map_err(db_err)?;
             }
             tx.commit().map_err(db_err)?;
-            Ok(Some(TokenRecord {
-                kind,
-                name,
-                role,
-                expires_at_ms: expires,
-                max_uses,
-            }))
+            Ok(Some(token))
         })
         .await
     }
@@ -793,16 +617,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn observed_time_of_any_timestamp_saturates() {
-        let ev = |seconds| Evidence {
-            observed_at: Some(gamsa_proto::Timestamp {
-                seconds,
-                nanos: 999_999_999,
-            }),
-            ..Default::default()
-        };
-        assert_eq!(observed_ms(&ev(i64::MAX)), i64::MAX);
-        assert_eq!(observed_ms(&ev(i64::MIN)), i64::MIN + 999);
-        assert_eq!(observed_ms(&ev(1)), 1_999);
+    fn every_migration_file_is_applied_in_the_order_of_its_number() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|(file, _)| *file).collect();
+        assert_eq!(files, listed, "{}", dir.display());
+        for (i, file) in listed.iter().enumerate() {
+            assert!(
+                file.starts_with(&format!("{:04}_", i + 1)) && file.ends_with(".sql"),
+                "{file} is step {}",
+                i + 1
+            );
+        }
     }
 }

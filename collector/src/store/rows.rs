@@ -1,0 +1,122 @@
+//! Stored rows ↔ the store's record types, once for both backends.
+//!
+//! Each backend speaks its own SQL, but a column means the same in both:
+//! evidence is its protobuf encoding beside the columns it is queried by,
+//! lists and documents are JSON text, times are Unix milliseconds. A backend
+//! only says how to read a column of its row type ([`Columns`]); what a
+//! record is made of is written here.
+
+use super::{AgentRecord, Result, StoreError, TokenKind, TokenRecord, User};
+use gamsa_proto::v1::Evidence;
+use prost::Message;
+
+/// A value either database reads from a column: text, integers, bytes,
+/// booleans (SQLite keeps them as 0 or 1), and any of them or NULL.
+pub(super) trait Value:
+    rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>
+{
+}
+
+impl<T> Value for T where
+    T: rusqlite::types::FromSql
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+{
+}
+
+/// One result row, read by column name.
+pub(super) trait Columns {
+    fn column<T: Value>(&self, name: &str) -> Result<T>;
+}
+
+/// Milliseconds since the epoch of when the evidence was observed, the
+/// column it is ordered by; saturating, since an agent may send any
+/// `seconds` (an overflow the `ingest_decode` fuzz target found).
+pub fn observed_ms(ev: &Evidence) -> i64 {
+    ev.observed_at
+        .as_ref()
+        .map(|t| {
+            t.seconds
+                .saturating_mul(1000)
+                .saturating_add(i64::from(t.nanos) / 1_000_000)
+        })
+        .unwrap_or(0)
+}
+
+/// Evidence from its `id` and `body` columns.
+pub(super) fn evidence(row: &impl Columns) -> Result<Evidence> {
+    let id: String = row.column("id")?;
+    let body: Vec<u8> = row.column("body")?;
+    Evidence::decode(body.as_slice()).map_err(|e| StoreError::Corrupt {
+        id,
+        message: e.to_string(),
+    })
+}
+
+pub(super) fn agent(row: &impl Columns) -> Result<AgentRecord> {
+    Ok(AgentRecord {
+        agent_id: row.column("agent_id")?,
+        host: row.column("host")?,
+        version: row.column("version")?,
+        os: row.column("os")?,
+        kernel: row.column("kernel")?,
+        capabilities: serde_json::from_str(&row.column::<String>("capabilities")?)
+            .unwrap_or_default(),
+        labels: serde_json::from_str(&row.column::<String>("labels")?).unwrap_or_default(),
+        first_seen_ms: row.column("first_seen")?,
+        last_seen_ms: row.column("last_seen")?,
+        peer: row.column("peer")?,
+        revoked: row.column("revoked")?,
+    })
+}
+
+pub(super) fn user(row: &impl Columns) -> Result<User> {
+    Ok(User {
+        name: row.column("name")?,
+        role: row.column("role")?,
+        password_hash: row.column("password_hash")?,
+    })
+}
+
+/// A token of `kind` from its `name`, `role`, `expires_ms` and `max_uses`.
+pub(super) fn token(kind: TokenKind, row: &impl Columns) -> Result<TokenRecord> {
+    let max_uses: i64 = row.column("max_uses")?;
+    Ok(TokenRecord {
+        kind,
+        name: row.column("name")?,
+        role: row.column("role")?,
+        expires_at_ms: row.column("expires_ms")?,
+        max_uses: u32::try_from(max_uses)
+            .map_err(|_| StoreError::Db(format!("tokens: max_uses {max_uses} out of range")))?,
+    })
+}
+
+/// A document (attestation, NA mark, access record) from its JSON `body`
+/// in `table`.
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(table: &str, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| StoreError::Db(format!("{table}: {e}")))
+}
+
+/// The JSON text a document or list is stored as.
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Db(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observed_time_of_any_timestamp_saturates() {
+        let ev = |seconds| Evidence {
+            observed_at: Some(gamsa_proto::Timestamp {
+                seconds,
+                nanos: 999_999_999,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(observed_ms(&ev(i64::MAX)), i64::MAX);
+        assert_eq!(observed_ms(&ev(i64::MIN)), i64::MIN + 999);
+        assert_eq!(observed_ms(&ev(1)), 1_999);
+    }
+}
