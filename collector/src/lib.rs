@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod checklists;
 pub mod config;
 pub mod dashboard;
+pub mod expectations;
 pub mod export;
 pub mod grpc;
 pub mod metrics;

@@ -380,7 +380,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let config = common.load()?;
             let store = open_store(&config).await?;
-            let checklists = gamsa_collector::checklists::Checklists::load(&config.catalog_dirs)?;
+            let checklists = gamsa_collector::checklists::Checklists::load(&config.catalog_dirs)?
+                .expecting(&config.expectations)?;
             let Some(c) = checklists.catalog(&catalog) else {
                 let known: Vec<&str> = checklists
                     .catalogs

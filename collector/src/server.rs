@@ -41,7 +41,8 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", pki.server_cert().display()))?[0],
     )
     .unwrap_or_else(|| "gamsa collector".into());
-    let checklists = crate::checklists::Checklists::load(&config.catalog_dirs)?;
+    let checklists = crate::checklists::Checklists::load(&config.catalog_dirs)?
+        .expecting(&config.expectations)?;
     let mut state = AppState::new(store, pki, collector_id, Arc::new(checklists));
     state.http = Arc::new(config.http.clone());
     state.snapshots = Arc::new(crate::snapshot::Snapshots::new(
