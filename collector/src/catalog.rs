@@ -10,6 +10,7 @@
 //! claims a full answer from a rule whose evidence can only ever answer part.
 //! Every error names file, line and field.
 
+use crate::verdict::Answers;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -113,26 +114,6 @@ pub struct Row {
     pub completes_en: Option<String>,
 }
 
-/// How far machine evidence answers a question: all of it (a Y stands on
-/// the evidence alone), or part of it (at most P, until the documents the
-/// row names complete it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Answers {
-    #[default]
-    Full,
-    Partial,
-}
-
-impl Answers {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Answers::Full => "full",
-            Answers::Partial => "partial",
-        }
-    }
-}
-
 impl Row {
     /// How far the row's evidence answers it: a manual row's documents
     /// answer all of it.
@@ -201,7 +182,7 @@ impl Catalog {
             message,
         };
         let catalog: Catalog =
-            toml::from_str(text).map_err(|e| err(crate::config::toml_error(text, &e)))?;
+            toml::from_str(text).map_err(|e| err(crate::toml_error::toml_error(text, &e)))?;
         let mut ids = HashSet::new();
         for item in &catalog.items {
             let at = |field: &str| {
@@ -331,7 +312,8 @@ mod tests {
     use super::*;
 
     /// The built-in rules and how far each can answer, read from their
-    /// file: catalogs are checked against rule data, not the rules engine.
+    /// file: catalogs are checked against rule data, never against the
+    /// rules engine.
     fn rule_names() -> RuleReach {
         let rules: toml::Table = toml::from_str(include_str!("../rules/rules.toml")).unwrap();
         rules["rule"]

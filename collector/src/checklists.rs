@@ -4,10 +4,11 @@
 
 use crate::catalog::{self, Catalog};
 use crate::expectations::{Expectation, Expectations};
-use crate::rules::evaluate::{Evaluator, ItemResult};
+use crate::rules::evaluate::Evaluator;
 use crate::rules::input::HostFacts;
 use crate::rules::{self, Rule};
 use crate::store::Store;
+use crate::verdict::ItemResult;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,7 +70,7 @@ impl Checklists {
             })
             .collect();
         let documents = store.documents().await?;
-        let now = crate::state::now_ms();
+        let now = crate::clock::now_ms();
         let mut eval = Evaluator::new(
             &self.rules,
             &self.expectations,

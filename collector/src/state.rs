@@ -58,19 +58,18 @@ impl AppState {
     pub fn data_dir(&self) -> &std::path::Path {
         &self.snapshots.data_dir
     }
-}
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-pub fn timestamp_now() -> gamsa_proto::Timestamp {
-    let ms = now_ms();
-    gamsa_proto::Timestamp {
-        seconds: ms / 1000,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
+    /// What this collector's exports read.
+    pub fn export_source(&self) -> crate::export::Source<'_> {
+        crate::export::Source {
+            checklists: &self.checklists,
+            store: self.store.as_ref(),
+            data_dir: self.data_dir(),
+            config: &self.export,
+            collector_id: &self.collector_id,
+        }
     }
 }
+
+/// The clock, where the gRPC services and quickstart read it.
+pub use crate::clock::{now_ms, timestamp_now};
