@@ -250,7 +250,14 @@ fn main() {
     let mut items = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let mut eval = Evaluator::new(&checklists.rules, &checklists.expectations, &latest, &known, &documents, now);
+        let mut eval = Evaluator::new(
+            &checklists.rules,
+            &checklists.expectations,
+            &latest,
+            &known,
+            &documents,
+            now,
+        );
         items = checklists
             .catalogs
             .iter()

@@ -36,9 +36,8 @@ impl Checklists {
 
     /// These checklists with the configured expectations.
     pub fn expecting(mut self, configured: &[Expectation]) -> anyhow::Result<Self> {
-        self.expectations =
-            Expectations::new(rules::expectation_defaults(&self.rules), configured)
-                .map_err(anyhow::Error::msg)?;
+        self.expectations = Expectations::new(rules::expectation_defaults(&self.rules), configured)
+            .map_err(anyhow::Error::msg)?;
         Ok(self)
     }
 

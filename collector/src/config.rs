@@ -345,14 +345,26 @@ mod tests {
             err.starts_with("t.toml: expectations[0].of: no rule expects \"bakup\""),
             "{err}"
         );
-        let err = Config::parse("[[expectations]]\nof = \"tls\"\nhosts = [\"web\"]\njustification = \"x\"\n", "t.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("expectations[0].hosts: \"web\" is not a selector"), "{err}");
-        let err = Config::parse("[[expectations]]\nof = \"tls\"\nhosts = [\"role=web\"]\n", "t.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("t.toml: line 1:") && err.contains("justification"), "{err}");
+        let err = Config::parse(
+            "[[expectations]]\nof = \"tls\"\nhosts = [\"web\"]\njustification = \"x\"\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("expectations[0].hosts: \"web\" is not a selector"),
+            "{err}"
+        );
+        let err = Config::parse(
+            "[[expectations]]\nof = \"tls\"\nhosts = [\"role=web\"]\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("t.toml: line 1:") && err.contains("justification"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -236,7 +236,12 @@ mod tests {
         let e = Expectations::new(
             defaults.clone(),
             &[
-                entry("backup", &["role=db", "host=web-9"], false, "web keeps no data"),
+                entry(
+                    "backup",
+                    &["role=db", "host=web-9"],
+                    false,
+                    "web keeps no data",
+                ),
                 entry("router", &[], true, "the cloud's virtual router"),
             ],
         )
@@ -253,9 +258,18 @@ mod tests {
 
         for (bad, why) in [
             (vec![entry("backup", &["db"], false, "x")], "hosts: \"db\""),
-            (vec![entry("backup", &[], false, "x")], "name the expected hosts"),
-            (vec![entry("backup", &["role=db"], true, "x")], "leave hosts out"),
-            (vec![entry("backup", &["role=db"], false, " ")], "justification"),
+            (
+                vec![entry("backup", &[], false, "x")],
+                "name the expected hosts",
+            ),
+            (
+                vec![entry("backup", &["role=db"], true, "x")],
+                "leave hosts out",
+            ),
+            (
+                vec![entry("backup", &["role=db"], false, " ")],
+                "justification",
+            ),
             (
                 vec![
                     entry("backup", &["role=db"], false, "x"),
@@ -263,7 +277,10 @@ mod tests {
                 ],
                 "declared twice",
             ),
-            (vec![entry("bakup", &[], true, "x")], "no rule expects \"bakup\""),
+            (
+                vec![entry("bakup", &[], true, "x")],
+                "no rule expects \"bakup\"",
+            ),
         ] {
             let e = Expectations::new(defaults.clone(), &bad).unwrap_err();
             assert!(e.contains(why), "{e}");

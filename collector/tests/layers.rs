@@ -422,7 +422,11 @@ fn the_written_invariants_hold() {
     );
     for engine in ["rules", "catalog", "expectations"] {
         assert_eq!(
-            beyond(&g, engine, &[leaves, &["catalog", "expectations", "rules"][..]].concat()),
+            beyond(
+                &g,
+                engine,
+                &[leaves, &["catalog", "expectations", "rules"][..]].concat()
+            ),
             Vec::<String>::new(),
             "{engine}: rules and catalogs know nothing of the store"
         );

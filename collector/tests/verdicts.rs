@@ -277,8 +277,16 @@ async fn domestic_location_turns_n_naming_the_host_that_moved_abroad() {
     // backup country answer only part of "physically located in Korea".
     let item = fleet.item("emr-s014/4.3").await;
     assert_eq!(item.verdict, Verdict::P, "{}", item.reason_en);
-    assert!(item.reason_en.contains("3/3 hosts pass"), "{}", item.reason_en);
-    assert!(item.reason_en.contains("completed by"), "{}", item.reason_en);
+    assert!(
+        item.reason_en.contains("3/3 hosts pass"),
+        "{}",
+        item.reason_en
+    );
+    assert!(
+        item.reason_en.contains("completed by"),
+        "{}",
+        item.reason_en
+    );
     assert_eq!(item.rows[0].highest, Some(Verdict::P));
     assert!(!item.evidence.is_empty());
 

@@ -519,7 +519,11 @@ impl<'a> Evaluator<'a> {
                             .fixed_offset(),
                     ),
                 };
-                let scope = rule.def.expects.as_ref().map(|of| self.expectations.scope(of));
+                let scope = rule
+                    .def
+                    .expects
+                    .as_ref()
+                    .map(|of| self.expectations.scope(of));
                 match rule.def.scope {
                     Scope::Host => {
                         // Results of other windows stand only where `fleet`
@@ -571,8 +575,17 @@ impl<'a> Evaluator<'a> {
             ),
             (Some(a), Some(v), Verdict::Y) => (
                 v,
-                format!("{}; completed by documents attested by {}", r.reason_en, by(a).0),
-                format!("{}; {} 확인 문서로 보완: {}", r.reason_ko, by(a).1, a.comment),
+                format!(
+                    "{}; completed by documents attested by {}",
+                    r.reason_en,
+                    by(a).0
+                ),
+                format!(
+                    "{}; {} 확인 문서로 보완: {}",
+                    r.reason_ko,
+                    by(a).1,
+                    a.comment
+                ),
             ),
             (_, _, Verdict::Y) if answers == Answers::Partial => (
                 Verdict::P,

@@ -338,13 +338,19 @@ mod tests {
         assert!(parse(&bad, "r.toml").is_err());
         let bad = BUILT_IN.replacen("limit_ko = ", "# limit_ko = ", 1);
         let e = parse(&bad, "r.toml").err().expect("no limit").to_string();
-        assert!(e.contains("rule router-redundancy: limit_en, limit_ko"), "{e}");
+        assert!(
+            e.contains("rule router-redundancy: limit_en, limit_ko"),
+            "{e}"
+        );
         let bad = BUILT_IN.replacen(
             "expects = \"backup\"\npass",
             "expects = \"backup\"\nexpected_hosts = [\"role=db\"]\npass",
             1,
         );
-        let e = parse(&bad, "r.toml").err().expect("disagreeing defaults").to_string();
+        let e = parse(&bad, "r.toml")
+            .err()
+            .expect("disagreeing defaults")
+            .to_string();
         assert!(e.contains("differs from rule backup-fresh"), "{e}");
         let rules = built_in().unwrap();
         assert_eq!(reach(&rules)["monitoring-agent"], Answers::Partial);
@@ -354,6 +360,9 @@ mod tests {
             defaults.keys().collect::<Vec<_>>(),
             ["backup", "port_scan", "router", "time_sync", "tls"]
         );
-        assert!(defaults["backup"].is_empty(), "every host keeps backups by default");
+        assert!(
+            defaults["backup"].is_empty(),
+            "every host keeps backups by default"
+        );
     }
 }
