@@ -1077,3 +1077,56 @@ async fn form_2a_marks_na_only_where_an_expectation_says_so() {
     assert_eq!(r.highest, "P");
     assert!(!r.rationale_ko.is_empty());
 }
+
+#[tokio::test]
+async fn the_item_page_and_the_api_show_the_highest_verdict_rationale_and_completion() {
+    use gamsa_collector::dashboard::{i18n::Lang, pages};
+    let items = evaluate(exemplary_fleet(), &[], vec![]).await;
+    let checklists = Checklists::load(&[]).unwrap();
+    let emr = checklists.catalog("emr-s014").unwrap();
+    let result = items
+        .iter()
+        .find(|i| i.catalog == "emr-s014" && i.id == "4.3")
+        .unwrap();
+    let def = emr.item("4.3").unwrap();
+    let row = &def.rows[0];
+    for (lang, highest, rationale, completes) in [
+        (
+            Lang::Ko,
+            "최고 판정",
+            row.rationale_ko.as_deref().unwrap(),
+            row.completes_ko.as_deref().unwrap(),
+        ),
+        (
+            Lang::En,
+            "Highest verdict",
+            row.rationale_en.as_deref().unwrap(),
+            row.completes_en.as_deref().unwrap(),
+        ),
+    ] {
+        let page = pages::item(pages::ItemPage {
+            lang,
+            catalog: emr,
+            item: def,
+            result,
+            evidence: &[],
+            history: &[],
+            group: None,
+            can_write: false,
+            csrf: "",
+        })
+        .into_string();
+        let escaped = |s: &str| s.replace('&', "&amp;").replace('"', "&quot;");
+        assert!(page.contains(highest), "{page}");
+        assert!(page.contains(&escaped(rationale)), "{lang:?}: {rationale}");
+        assert!(page.contains(&escaped(completes)), "{lang:?}: {completes}");
+    }
+    // The API's item answer serialises the same row.
+    let json = serde_json::to_value(&result.rows[0]).unwrap();
+    assert_eq!(json["highest"], "P");
+    assert_eq!(json["answers"], "partial");
+    assert_eq!(json["rationaleEn"], row.rationale_en.clone().unwrap());
+    assert_eq!(json["completesKo"], row.completes_ko.clone().unwrap());
+    let item = serde_json::to_value(def).unwrap();
+    assert_eq!(item["rows"][0]["answers"], "partial");
+}
