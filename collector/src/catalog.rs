@@ -462,4 +462,59 @@ mod tests {
             "{e}"
         );
     }
+
+    /// The README's list of automated rows, from the built-in catalogs.
+    fn automated_rows_section(catalogs: &[Catalog]) -> String {
+        let mut out = String::from(
+            "| row | rule | highest | why this evidence, and what it does not cover | completed by |\n|---|---|---|---|---|\n",
+        );
+        for c in catalogs {
+            for item in &c.items {
+                for row in item.rows.iter().filter(|r| r.rule.is_some()) {
+                    let cell =
+                        |s: &Option<String>| s.clone().unwrap_or_default().replace('|', "\\|");
+                    out.push_str(&format!(
+                        "| `{}/{}` | `{}` | {} | {} | {} |\n",
+                        c.catalog.id,
+                        row.id,
+                        row.rule.as_deref().unwrap_or_default(),
+                        row.answers().highest().as_str(),
+                        cell(&row.rationale_en),
+                        cell(&row.completes_en),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn catalog_readme_lists_every_automated_row() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/catalogs/README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let (begin, end) = (
+            "<!-- automated rows: begin -->\n",
+            "<!-- automated rows: end -->",
+        );
+        let (head, rest) = readme.split_once(begin).expect("begin marker");
+        let (listed, tail) = rest.split_once(end).expect("end marker");
+        let all = load_all(&[] as &[&Path], &rule_names()).unwrap();
+        let wanted = automated_rows_section(&all);
+        if std::env::var_os("GAMSA_UPDATE_README").is_some() {
+            std::fs::write(path, format!("{head}{begin}{wanted}{end}{tail}")).unwrap();
+        } else {
+            assert_eq!(
+                listed, wanted,
+                "collector/catalogs/README.md lists other automated rows than the catalogs; \
+                 rerun with GAMSA_UPDATE_README=1"
+            );
+        }
+        let automated = all
+            .iter()
+            .flat_map(|c| &c.items)
+            .flat_map(|i| &i.rows)
+            .filter(|r| r.rule.is_some())
+            .count();
+        assert_eq!(wanted.lines().count(), automated + 2);
+    }
 }
