@@ -349,7 +349,7 @@ async fn domestic_location_is_unknown_without_region_evidence_and_n_for_foreign_
 }
 
 #[tokio::test]
-async fn network_redundancy_rows_reach_y_p_n_and_the_manual_row_stays_open() {
+async fn network_redundancy_rows_reach_p_n_unknown_and_the_manual_row_stays_open() {
     let fleet = Fleet::new(vec![
         (seoul("web-1", "ap-northeast-2a").uplinks(2), "web"),
         (seoul("web-2", "ap-northeast-2c").uplinks(1), "web"),

@@ -566,43 +566,36 @@ impl<'a> Evaluator<'a> {
         let answers = row.answers();
         let att = self.attestation(catalog, item, row);
         let attested = att.as_ref().and_then(|a| Verdict::parse(&a.verdict));
-        let by = |a: &Attestation| (format!("{}: {}", a.by, a.comment), a.by.clone());
         let (verdict, en, ko) = match (&att, attested, r.verdict) {
             (Some(a), Some(Verdict::Na), _) => (
                 Verdict::Na,
-                format!("marked not applicable by {}", by(a).0),
+                format!("marked not applicable by {}: {}", a.by, a.comment),
                 format!("{} 해당없음 지정: {}", a.by, a.comment),
             ),
             (Some(a), Some(v), Verdict::Y) => (
                 v,
                 format!(
-                    "{}; completed by documents attested by {}",
-                    r.reason_en,
-                    by(a).0
+                    "{}; completed by documents attested by {}: {}",
+                    r.reason_en, a.by, a.comment
                 ),
-                format!(
-                    "{}; {} 확인 문서로 보완: {}",
-                    r.reason_ko,
-                    by(a).1,
-                    a.comment
-                ),
+                format!("{}; {} 확인 문서로 보완: {}", r.reason_ko, a.by, a.comment),
             ),
             (_, _, Verdict::Y) if answers == Answers::Partial => (
                 Verdict::P,
                 format!(
                     "{}; the evidence answers part of this row, completed by: {}",
                     r.reason_en,
-                    row.completes_en.clone().unwrap_or_default()
+                    row.completes_en.as_deref().unwrap_or_default()
                 ),
                 format!(
                     "{}; 증적은 질문의 일부만 답함, 보완 자료: {}",
                     r.reason_ko,
-                    row.completes_ko.clone().unwrap_or_default()
+                    row.completes_ko.as_deref().unwrap_or_default()
                 ),
             ),
             (Some(a), Some(Verdict::N), Verdict::P) => (
                 Verdict::N,
-                format!("{}; attested N by {}", r.reason_en, by(a).0),
+                format!("{}; attested N by {}: {}", r.reason_en, a.by, a.comment),
                 format!("{}; {} 확인 결과 N: {}", r.reason_ko, a.by, a.comment),
             ),
             _ => (r.verdict, r.reason_en.clone(), r.reason_ko.clone()),
