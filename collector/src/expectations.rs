@@ -58,18 +58,12 @@ impl Scope {
             })
     }
 
-    /// Why a host outside the scope is NA (English, Korean).
-    pub fn excluded(&self) -> (String, String) {
+    /// Why a host outside the scope is NA.
+    pub fn excluded(&self) -> String {
         let of = &self.of;
         match &self.justification {
-            Some(j) => (
-                format!("not expected to show {of} evidence: {j}"),
-                format!("{of} 증적 대상 아님: {j}"),
-            ),
-            None => (
-                format!("outside {of} hosts ({})", self.hosts.join(", ")),
-                format!("{of} 대상 호스트 아님 ({})", self.hosts.join(", ")),
-            ),
+            Some(j) => format!("not expected to show {of} evidence: {j}"),
+            None => format!("outside {of} hosts ({})", self.hosts.join(", ")),
         }
     }
 
@@ -250,7 +244,7 @@ mod tests {
         assert!(backup.includes("db-1", &labels("db")));
         assert!(backup.includes("web-9", &labels("web")));
         assert!(!backup.includes("web-1", &labels("web")));
-        assert!(backup.excluded().0.contains("web keeps no data"));
+        assert!(backup.excluded().contains("web keeps no data"));
         assert!(backup.empty().is_err(), "expected hosts missing: UNKNOWN");
         let router = e.scope("router");
         assert!(!router.includes("r-1", &labels("router")));

@@ -72,7 +72,7 @@ fn host_result(
         evidence,
     };
     if let Some(scope) = scope.filter(|s| !s.includes(&h.name, &h.labels)) {
-        return result(Outcome::Na, scope.excluded().0, vec![]);
+        return result(Outcome::Na, scope.excluded(), vec![]);
     }
     let needed = &rule.def.needs;
     let have = needed.iter().all(|p| h.observed.contains(p.as_str()));
