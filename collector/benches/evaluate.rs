@@ -104,6 +104,15 @@ fn host_evidence(i: usize, now: i64) -> Vec<Evidence> {
                         ..Default::default()
                     },
                 ],
+                default_routes: ["eth0", "eth1"]
+                    .iter()
+                    .map(|nic| Route {
+                        family: "ipv4".into(),
+                        gateway: "10.0.0.1".into(),
+                        interface: nic.to_string(),
+                        metric: 100,
+                    })
+                    .collect(),
                 zone: zone.into(),
                 ..Default::default()
             }),
@@ -149,6 +158,8 @@ fn host_evidence(i: usize, now: i64) -> Vec<Evidence> {
                 }),
                 chain_trusted: true,
                 hostname_matches: true,
+                tls_offered: true,
+                cipher_suites_complete: true,
                 ..Default::default()
             }),
             now,
@@ -172,6 +183,7 @@ fn host_evidence(i: usize, now: i64) -> Vec<Evidence> {
             8,
             Payload::PortScan(PortScan {
                 target: "10.0.0.1".into(),
+                address: "10.0.0.1".into(),
                 open_ports: vec![22, 443],
                 ..Default::default()
             }),
@@ -187,6 +199,9 @@ fn host_evidence(i: usize, now: i64) -> Vec<Evidence> {
             Payload::BackupArtifact(BackupArtifact {
                 source: "pg".into(),
                 fresh: true,
+                last_success_at: Some(gamsa_proto::Timestamp::from_unix_millis(now - 3_600_000)),
+                age_seconds: 3600,
+                max_age_seconds: 93_600,
                 location: "s3://kr-backup".into(),
                 country: "KR".into(),
                 ..Default::default()
@@ -250,7 +265,14 @@ fn main() {
     let mut items = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let mut eval = Evaluator::new(&checklists.rules, &latest, &known, &documents, now);
+        let mut eval = Evaluator::new(
+            &checklists.rules,
+            &checklists.expectations,
+            &latest,
+            &known,
+            &documents,
+            now,
+        );
         items = checklists
             .catalogs
             .iter()

@@ -4,10 +4,15 @@
 //!
 //! Loading checks what a reviewer cannot see at a glance: ids repeat, a row
 //! with neither or both of `rule` / `manual`, an unknown rule, a group naming
-//! an item that does not exist. Every error names file, line and field.
+//! an item that does not exist, an automated row that does not say how far
+//! its evidence answers the question or why (a Y is a promise an auditor
+//! signs on: the row must say what its evidence does not cover), a row that
+//! claims a full answer from a rule whose evidence can only ever answer part.
+//! Every error names file, line and field.
 
+use crate::verdict::Answers;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -93,6 +98,66 @@ pub struct Row {
     pub rule: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual: Option<String>,
+    /// Automated rows: how far the rule's evidence answers the question.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<Answers>,
+    /// Automated rows: why this evidence answers this question, and what it
+    /// does not cover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rationale_ko: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rationale_en: Option<String>,
+    /// Partial rows: the documents or procedures that complete the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completes_ko: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completes_en: Option<String>,
+}
+
+impl Row {
+    /// How far the row's evidence answers it: a manual row's documents
+    /// answer all of it.
+    pub fn answers(&self) -> Answers {
+        self.answers.unwrap_or_default()
+    }
+}
+
+/// Rule ids and how far each rule's evidence can answer any question.
+pub type RuleReach = BTreeMap<String, Answers>;
+
+fn present(s: &Option<String>) -> bool {
+    s.as_deref().is_some_and(|s| !s.trim().is_empty())
+}
+
+/// What is wrong with an automated row's `answers`, rationale and
+/// completion, given how far its rule can answer.
+fn automated_row_problem(row: &Row, rule: &str, reach: Answers) -> Option<String> {
+    let Some(answers) = row.answers else {
+        return Some(
+            "answers: say how far the rule's evidence answers this question: \"full\" or \"partial\""
+                .into(),
+        );
+    };
+    if !present(&row.rationale_ko) || !present(&row.rationale_en) {
+        return Some(
+            "rationale_ko, rationale_en: say why this evidence answers this question and what it does not cover"
+                .into(),
+        );
+    }
+    let completes = present(&row.completes_ko) && present(&row.completes_en);
+    match answers {
+        Answers::Partial if !completes => Some(
+            "completes_ko, completes_en: a partial row names the documents or procedures that complete it"
+                .into(),
+        ),
+        Answers::Full if row.completes_ko.is_some() || row.completes_en.is_some() => Some(
+            "completes_ko, completes_en: only a partial row is completed by documents".into(),
+        ),
+        Answers::Full if reach == Answers::Partial => Some(format!(
+            "answers: rule {rule:?} can only answer part of a question; the row must be \"partial\""
+        )),
+        _ => None,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +176,7 @@ fn line_of(text: &str, needle: &str) -> usize {
 
 impl Catalog {
     /// Parses and checks one catalog file against the known rule names.
-    pub fn parse(text: &str, file: &str, rules: &HashSet<String>) -> Result<Catalog, CatalogError> {
+    pub fn parse(text: &str, file: &str, rules: &RuleReach) -> Result<Catalog, CatalogError> {
         let err = |message: String| CatalogError {
             file: file.to_string(),
             message,
@@ -146,10 +211,25 @@ impl Catalog {
                     return Err(err(format!("{at}: id: duplicate row id")));
                 }
                 match (&row.rule, &row.manual) {
-                    (Some(rule), None) if !rules.contains(rule) => {
-                        return Err(err(format!("{at}: rule: unknown rule {rule:?}")))
+                    (Some(rule), None) => match rules.get(rule) {
+                        None => return Err(err(format!("{at}: rule: unknown rule {rule:?}"))),
+                        Some(reach) => {
+                            if let Some(problem) = automated_row_problem(row, rule, *reach) {
+                                return Err(err(format!("{at}: {problem}")));
+                            }
+                        }
+                    },
+                    (None, Some(_))
+                        if row.answers.is_some()
+                            || row.rationale_ko.is_some()
+                            || row.rationale_en.is_some()
+                            || row.completes_ko.is_some()
+                            || row.completes_en.is_some() =>
+                    {
+                        return Err(err(format!(
+                            "{at}: answers, rationale and completes are for automated rows; a manual row says why in `manual`"
+                        )))
                     }
-                    (Some(_), None) => {}
                     (None, Some(why)) if !why.trim().is_empty() => {}
                     (None, Some(_)) => {
                         return Err(err(format!("{at}: manual: the reason is empty")))
@@ -194,7 +274,7 @@ impl Catalog {
 /// with the id of a built-in catalog replaces it.
 pub fn load_all(
     extra_dirs: &[impl AsRef<Path>],
-    rules: &HashSet<String>,
+    rules: &RuleReach,
 ) -> Result<Vec<Catalog>, CatalogError> {
     let mut out: Vec<Catalog> = Vec::new();
     let mut add = |c: Catalog| {
@@ -231,15 +311,22 @@ pub fn load_all(
 mod tests {
     use super::*;
 
-    /// The ids of the built-in rules, read from their file: catalogs are
-    /// checked against rule names, never against the rules engine.
-    fn rule_names() -> HashSet<String> {
+    /// The built-in rules and how far each can answer, read from their
+    /// file: catalogs are checked against rule data, never against the
+    /// rules engine.
+    fn rule_names() -> RuleReach {
         let rules: toml::Table = toml::from_str(include_str!("../rules/rules.toml")).unwrap();
         rules["rule"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r["id"].as_str().unwrap().to_string())
+            .map(|r| {
+                let answers = match r.get("answers").and_then(|a| a.as_str()) {
+                    Some("partial") => Answers::Partial,
+                    _ => Answers::Full,
+                };
+                (r["id"].as_str().unwrap().to_string(), answers)
+            })
             .collect()
     }
 
@@ -303,5 +390,131 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("titel_en"), "{e}");
+    }
+
+    #[test]
+    fn automated_rows_say_how_far_they_answer_and_why() {
+        let rules = rule_names();
+        let text = BUILT_IN[0].1;
+        let lint = |t: &str| {
+            Catalog::parse(t, "emr.toml", &rules)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        // 4.3-1 (domestic-location) is partial; 5.1-1 names monitoring-agent,
+        // whose evidence can only ever answer part of a question.
+        let row = |id: &str| {
+            let at = text.find(&format!("id = \"{id}\"")).unwrap();
+            at + text[at..].find("answers = ").unwrap()
+        };
+        let without = |id: &str, field: &str| {
+            let at = row(id);
+            let start = at + text[at..].find(field).unwrap();
+            let end = start + text[start..].find('\n').unwrap();
+            format!("{}{}", &text[..start], &text[end..])
+        };
+        let e = lint(&without("4.3-1", "answers = "));
+        assert!(
+            e.contains("row 4.3-1") && e.contains("answers: say how far"),
+            "{e}"
+        );
+        let e = lint(&without("4.3-1", "rationale_ko = "));
+        assert!(e.contains("row 4.3-1: rationale_ko, rationale_en"), "{e}");
+        let e = lint(&without("4.3-1", "completes_en = "));
+        assert!(e.contains("row 4.3-1: completes_ko, completes_en"), "{e}");
+
+        let full = |id: &str| {
+            let t = without(id, "completes_ko = ");
+            let at = t.find(&format!("id = \"{id}\"")).unwrap();
+            let at = at + t[at..].find("completes_en = ").unwrap();
+            let end = at + t[at..].find('\n').unwrap();
+            let t = format!("{}{}", &t[..at], &t[end..]);
+            let at = t.find(&format!("id = \"{id}\"")).unwrap();
+            format!(
+                "{}{}",
+                &t[..at],
+                t[at..].replacen("answers = \"partial\"", "answers = \"full\"", 1)
+            )
+        };
+        assert_eq!(lint(&full("4.3-1")), "", "a full row may stand on its rule");
+        let e = lint(&full("5.1-1"));
+        assert!(
+            e.contains("row 5.1-1: answers: rule \"monitoring-agent\" can only answer part"),
+            "{e}"
+        );
+        let at = row("4.3-1");
+        let stray = format!(
+            "{}{}",
+            &text[..at],
+            text[at..].replacen("answers = \"partial\"", "answers = \"full\"", 1)
+        );
+        assert!(lint(&stray).contains("only a partial row is completed"));
+
+        let manual = text.replacen(
+            "  manual = \"Failure countermeasures",
+            "  rationale_en = \"x\"\n  manual = \"Failure countermeasures",
+            1,
+        );
+        let e = lint(&manual);
+        assert!(
+            e.contains("row 2.1-4") && e.contains("are for automated rows"),
+            "{e}"
+        );
+    }
+
+    /// The README's list of automated rows, from the built-in catalogs.
+    fn automated_rows_section(catalogs: &[Catalog]) -> String {
+        let mut out = String::from(
+            "| row | rule | highest | why this evidence, and what it does not cover | completed by |\n|---|---|---|---|---|\n",
+        );
+        for c in catalogs {
+            for item in &c.items {
+                for row in item.rows.iter().filter(|r| r.rule.is_some()) {
+                    let cell =
+                        |s: &Option<String>| s.clone().unwrap_or_default().replace('|', "\\|");
+                    out.push_str(&format!(
+                        "| `{}/{}` | `{}` | {} | {} | {} |\n",
+                        c.catalog.id,
+                        row.id,
+                        row.rule.as_deref().unwrap_or_default(),
+                        row.answers().highest().as_str(),
+                        cell(&row.rationale_en),
+                        cell(&row.completes_en),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn catalog_readme_lists_every_automated_row() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/catalogs/README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let (begin, end) = (
+            "<!-- automated rows: begin -->\n",
+            "<!-- automated rows: end -->",
+        );
+        let (head, rest) = readme.split_once(begin).expect("begin marker");
+        let (listed, tail) = rest.split_once(end).expect("end marker");
+        let all = load_all(&[] as &[&Path], &rule_names()).unwrap();
+        let wanted = automated_rows_section(&all);
+        if std::env::var_os("GAMSA_UPDATE_README").is_some() {
+            std::fs::write(path, format!("{head}{begin}{wanted}{end}{tail}")).unwrap();
+        } else {
+            assert_eq!(
+                listed, wanted,
+                "collector/catalogs/README.md lists other automated rows than the catalogs; \
+                 rerun with GAMSA_UPDATE_README=1"
+            );
+        }
+        let automated = all
+            .iter()
+            .flat_map(|c| &c.items)
+            .flat_map(|i| &i.rows)
+            .filter(|r| r.rule.is_some())
+            .count();
+        assert_eq!(wanted.lines().count(), automated + 2);
     }
 }

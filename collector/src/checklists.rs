@@ -3,12 +3,13 @@
 //! evidence, as of when".
 
 use crate::catalog::{self, Catalog, Group};
+use crate::expectations::{Expectation, Expectations};
 use crate::rules::evaluate::Evaluator;
 use crate::rules::input::HostFacts;
 use crate::rules::{self, Rule};
 use crate::store::Store;
 use crate::verdict::ItemResult;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -28,15 +29,29 @@ pub enum UnknownChoice {
 pub struct Checklists {
     pub catalogs: Vec<Catalog>,
     pub rules: BTreeMap<String, Arc<Rule>>,
+    /// Which hosts each rule is about (`[[expectations]]`).
+    pub expectations: Expectations,
 }
 
 impl Checklists {
     /// Built-in catalogs and rules, plus catalogs from `extra_dirs`.
     pub fn load(extra_dirs: &[PathBuf]) -> anyhow::Result<Self> {
         let rules = rules::built_in()?;
-        let names: HashSet<String> = rules.keys().cloned().collect();
-        let catalogs = catalog::load_all(extra_dirs, &names)?;
-        Ok(Self { catalogs, rules })
+        let catalogs = catalog::load_all(extra_dirs, &rules::reach(&rules))?;
+        let expectations = Expectations::new(rules::expectation_defaults(&rules), &[])
+            .map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            catalogs,
+            rules,
+            expectations,
+        })
+    }
+
+    /// These checklists with the configured expectations.
+    pub fn expecting(mut self, configured: &[Expectation]) -> anyhow::Result<Self> {
+        self.expectations = Expectations::new(rules::expectation_defaults(&self.rules), configured)
+            .map_err(anyhow::Error::msg)?;
+        Ok(self)
     }
 
     pub fn catalog(&self, id: &str) -> Option<&Catalog> {
@@ -103,7 +118,14 @@ impl Checklists {
             .collect();
         let documents = store.documents().await?;
         let now = crate::clock::now_ms();
-        let mut eval = Evaluator::new(&self.rules, &latest, &known, &documents, now);
+        let mut eval = Evaluator::new(
+            &self.rules,
+            &self.expectations,
+            &latest,
+            &known,
+            &documents,
+            now,
+        );
         let mut out = Vec::new();
         for c in &self.catalogs {
             if catalog_ids.is_empty() || catalog_ids.contains(&c.catalog.id.as_str()) {

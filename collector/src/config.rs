@@ -22,6 +22,9 @@ pub struct Config {
     pub log: LogConfig,
     pub snapshots: crate::snapshot::SnapshotConfig,
     pub export: crate::export::ExportConfig,
+    /// Which hosts must show which evidence (`[[expectations]]`); without
+    /// an entry, every host is expected (routers: hosts with a router role).
+    pub expectations: Vec<crate::expectations::Expectation>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +96,7 @@ impl Default for Config {
             log: LogConfig::default(),
             snapshots: Default::default(),
             export: Default::default(),
+            expectations: vec![],
         }
     }
 }
@@ -172,6 +176,14 @@ impl Config {
         }
         self.log.validate().map_err(refused)?;
         self.snapshots.validate().map_err(refused)?;
+        if !self.expectations.is_empty() {
+            let rules = crate::rules::built_in().map_err(|e| refused(e.to_string()))?;
+            crate::expectations::Expectations::new(
+                crate::rules::expectation_defaults(&rules),
+                &self.expectations,
+            )
+            .map_err(refused)?;
+        }
         let url = &self.store.url;
         // `url` is shown without its password.
         let invalid =
@@ -247,6 +259,48 @@ mod tests {
         let ha = include_str!("../../deploy/kubernetes/overlays/ha/collector.toml.example");
         let parsed = Config::parse(ha, "ha/collector.toml.example").unwrap();
         assert!(matches!(parsed.store_location(), Location::Postgres(_)));
+    }
+
+    #[test]
+    fn expectations_name_rules_hosts_and_a_justification() {
+        let c = Config::parse(
+            "[[expectations]]\nof = \"backup\"\nhosts = [\"role=db\"]\njustification = \"web hosts keep no data\"\n\n[[expectations]]\nof = \"router\"\nnone = true\njustification = \"the VPC router\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.expectations.len(), 2);
+        assert_eq!(c.expectations[0].hosts, ["role=db"]);
+        assert!(c.expectations[1].none);
+        let err = Config::parse(
+            "[[expectations]]\nof = \"bakup\"\nnone = true\njustification = \"x\"\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("t.toml: expectations[0].of: no rule expects \"bakup\""),
+            "{err}"
+        );
+        let err = Config::parse(
+            "[[expectations]]\nof = \"tls\"\nhosts = [\"web\"]\njustification = \"x\"\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("expectations[0].hosts: \"web\" is not a selector"),
+            "{err}"
+        );
+        let err = Config::parse(
+            "[[expectations]]\nof = \"tls\"\nhosts = [\"role=web\"]\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("t.toml: line 1:") && err.contains("justification"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!   (the answers), `metrics`;
 //! - `store` (storage trait and backends), `pki` (the collector's CA),
 //!   `tls` (the gRPC listener's TLS), `tokens`;
-//! - `catalog` and `rules`: the rules engine;
+//! - `catalog`, `expectations` and `rules`: the rules engine;
 //! - `checklists` (the engine against the store), `access_log`, `report`;
 //! - `export` (filled forms), `snapshot` (signed snapshots), `download`
 //!   (files over HTTP);
@@ -27,6 +27,7 @@ pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod download;
+pub mod expectations;
 pub mod export;
 pub mod grpc;
 pub mod metrics;

@@ -522,7 +522,8 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
 async fn report(args: ReportArgs) -> anyhow::Result<()> {
     let config = args.common.load()?;
     let store = gamsa_collector::store::open(&config.store_location()).await?;
-    let checklists = gamsa_collector::checklists::Checklists::load(&config.catalog_dirs)?;
+    let checklists = gamsa_collector::checklists::Checklists::load(&config.catalog_dirs)?
+        .expecting(&config.expectations)?;
     let (c, _) = checklists.choose(&args.catalog, args.group.as_deref())?;
     let items = checklists
         .evaluate(

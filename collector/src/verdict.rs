@@ -46,6 +46,34 @@ impl Verdict {
     }
 }
 
+/// How far machine evidence answers a checklist question: all of it (a Y
+/// stands on the evidence alone), or part of it (at most P, until the
+/// documents the row names complete it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Answers {
+    #[default]
+    Full,
+    Partial,
+}
+
+impl Answers {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answers::Full => "full",
+            Answers::Partial => "partial",
+        }
+    }
+
+    /// The highest verdict evidence that answers this far can give.
+    pub fn highest(self) -> Verdict {
+        match self {
+            Answers::Full => Verdict::Y,
+            Answers::Partial => Verdict::P,
+        }
+    }
+}
+
 /// One host's outcome under one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -82,6 +110,21 @@ pub struct RowResult {
     pub verdict: Verdict,
     pub reason_en: String,
     pub reason_ko: String,
+    /// Automated rows: how far the evidence answers the question, the
+    /// highest verdict the evidence alone can give (Y, or P for a partial
+    /// row), why, and what completes a partial row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answers: Option<Answers>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub highest: Option<Verdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rationale_en: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rationale_ko: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completes_en: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completes_ko: Option<String>,
     pub hosts: Arc<Vec<HostResult>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attestation: Option<Attestation>,

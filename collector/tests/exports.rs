@@ -181,7 +181,11 @@ async fn form_2b_pdf_shows_korean_questions_and_marks_in_their_columns() {
     let mut marks: BTreeMap<&str, usize> = BTreeMap::new();
     let mut ids: Vec<(usize, f64, String)> = Vec::new();
     let mut dots: Vec<(usize, f64, &str)> = Vec::new();
-    for page in 1..=page_count {
+    // The checklist's pages; the rationale table of the automated rows follows.
+    assert!(all.contains("자동점검근거"), "{all}");
+    let checklist_pages =
+        (1..=page_count).filter(|p| words.iter().any(|w| w.page == *p && w.text == "점검내용"));
+    for page in checklist_pages {
         let y = header(page, "Y");
         let cols: Vec<(&str, Word)> = ["Y", "P", "N", "N/A"]
             .iter()

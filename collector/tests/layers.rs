@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["actor", "clock", "private", "records", "verdict", "metrics"],
     ),
     ("storage and identity", &["store", "pki", "tls", "tokens"]),
-    ("the rules engine", &["catalog", "rules"]),
+    ("the rules engine", &["catalog", "expectations", "rules"]),
     ("answers", &["checklists", "access_log", "report"]),
     (
         "what leaves the collector",
@@ -413,9 +413,13 @@ fn the_written_invariants_hold() {
         Vec::<String>::new(),
         "the store knows nothing of rules, catalogs or HTTP: it imports only leaves"
     );
-    for engine in ["rules", "catalog"] {
+    for engine in ["rules", "catalog", "expectations"] {
         assert_eq!(
-            beyond(&g, engine, &[leaves, &["catalog", "rules"][..]].concat()),
+            beyond(
+                &g,
+                engine,
+                &[leaves, &["catalog", "expectations", "rules"][..]].concat()
+            ),
             Vec::<String>::new(),
             "{engine}: rules and catalogs know nothing of the store"
         );

@@ -102,9 +102,10 @@ async fn create_list_verify_and_diff() {
         "{out}"
     );
 
-    // What changed: 4.3 (backups home) and 1.2 (attested), by id and by file.
+    // What changed: 4.3 (backups home: P, since a region answers only part
+    // of "physically in Korea") and 1.2 (attested), by id and by file.
     let diff = d.cli_ok(&["snapshot", "diff", "1", "2"]);
-    assert!(diff.contains("emr-s014/4.3\tN → Y"), "{diff}");
+    assert!(diff.contains("emr-s014/4.3\tN → P"), "{diff}");
     assert!(diff.contains("emr-s014/1.2\tUNKNOWN → P"), "{diff}");
     assert!(diff.contains("unchanged"), "{diff}");
     let copied1 = chain.join(Path::new(path1).file_name().unwrap());
@@ -136,7 +137,7 @@ async fn create_list_verify_and_diff() {
         })
         .collect();
     assert!(
-        changed.contains(&("emr-s014/4.3".into(), "N".into(), "Y".into())),
+        changed.contains(&("emr-s014/4.3".into(), "N".into(), "P".into())),
         "{changed:?}"
     );
     assert_eq!(v["from"]["sha256"], hash1);

@@ -5,7 +5,7 @@ use super::i18n::Lang;
 use crate::actor::Role;
 use crate::catalog::{Catalog, Item};
 use crate::store::AgentRecord;
-use crate::verdict::{ItemResult, Outcome, Verdict};
+use crate::verdict::{Answers, ItemResult, Outcome, Verdict};
 use gamsa_proto::v1::Evidence;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
@@ -239,7 +239,21 @@ pub fn item(p: ItemPage<'_>) -> Markup {
             @for row in &r.rows {
                 tr.row id={"row-" (row.id)} {
                     td { (row.id) br; small { @if let Some(rule) = &row.rule { (lang.t("automated")) ": " (rule) } @else { (lang.t("manual")) } } }
-                    td { (lang.pick(&row.question_ko, &row.question_en)) }
+                    td {
+                        (lang.pick(&row.question_ko, &row.question_en))
+                        @if let (Some(answers), Some(highest)) = (row.answers, row.highest) {
+                            p.rationale { small {
+                                strong { (lang.t("highest")) ": " } (verdict(highest)) " — "
+                                (lang.t(match answers { Answers::Full => "answers_full", Answers::Partial => "answers_partial" }))
+                                @if let (Some(ko), Some(en)) = (&row.rationale_ko, &row.rationale_en) {
+                                    br; strong { (lang.t("rationale")) ": " } (lang.pick(ko, en))
+                                }
+                                @if let (Some(ko), Some(en)) = (&row.completes_ko, &row.completes_en) {
+                                    br; strong { (lang.t("completes")) ": " } (lang.pick(ko, en))
+                                }
+                            } }
+                        }
+                    }
                     td { (verdict(row.verdict)) }
                     td {
                         (lang.pick(&row.reason_ko, &row.reason_en))

@@ -211,6 +211,14 @@ pub fn verdict_rows(catalog: &Catalog, items: &[&ItemResult]) -> Vec<VerdictRow>
                     "manual"
                 }
                 .into(),
+                highest: row
+                    .highest
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_default(),
+                rationale_ko: row.rationale_ko.clone().unwrap_or_default(),
+                rationale_en: row.rationale_en.clone().unwrap_or_default(),
+                completes_ko: row.completes_ko.clone().unwrap_or_default(),
+                completes_en: row.completes_en.clone().unwrap_or_default(),
                 reason_ko,
                 reason_en,
                 hosts_pass: count(Outcome::Pass),
@@ -280,6 +288,36 @@ pub fn checklist_tables(
         }
     }
     tables
+}
+
+/// The table after a checklist form: for every automated row, the highest
+/// verdict its evidence can give, why the evidence answers it and what it
+/// does not cover, and what completes it. An auditor reads it beside the
+/// marks; None when the form has no automated row.
+pub fn rationale_table(form: &FilledForm) -> Option<Table> {
+    let mut t = Table::new(
+        "자동 점검 근거 (최고 판정: 증적만으로 줄 수 있는 가장 높은 판정)",
+        &[
+            ("항목", 18.0, false),
+            ("최고 판정", 14.0, true),
+            ("근거 및 다루지 않는 것", 96.0, false),
+            ("보완 자료", 52.0, false),
+        ],
+    );
+    t.rows = form
+        .rows
+        .iter()
+        .filter(|r| !r.highest.is_empty())
+        .map(|r| {
+            vec![
+                r.row.clone(),
+                r.highest.clone(),
+                r.rationale_ko.clone(),
+                r.completes_ko.clone(),
+            ]
+        })
+        .collect();
+    (!t.rows.is_empty()).then_some(t)
 }
 
 /// 양식3's three parts: 관리적 (1-7), 물리적 (8), 기술적 (9-13) 보호조치.

@@ -351,7 +351,9 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
                     String::new()
                 }
             };
-            forms::checklist_tables(label, &form, &caption)
+            let mut tables = forms::checklist_tables(label, &form, &caption);
+            tables.extend(forms::rationale_table(&form));
+            tables
         }
         Kind::Redundancy => match items.first() {
             Some(item) => network::tables(catalog, item, &shown_refs),

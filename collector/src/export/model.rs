@@ -97,6 +97,15 @@ pub struct VerdictRow {
     pub item_verdict: String,
     /// "automated" or "manual".
     pub kind: String,
+    /// Automated rows: the highest verdict the evidence alone can give (Y,
+    /// or P where it answers only part of the question), why the evidence
+    /// answers the row and what it does not cover, and what completes a
+    /// partial row. Empty for manual rows.
+    pub highest: String,
+    pub rationale_ko: String,
+    pub rationale_en: String,
+    pub completes_ko: String,
+    pub completes_en: String,
     pub reason_ko: String,
     pub reason_en: String,
     pub hosts_pass: usize,

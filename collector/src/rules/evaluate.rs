@@ -3,12 +3,19 @@
 //! host results (PASS / FAIL / UNKNOWN / NA per host) → a row verdict →
 //! an item verdict over its rows. Every verdict carries its reason in Korean
 //! and English, the hosts behind it and the evidence ids it stands on.
+//!
+//! A row whose evidence answers only part of its question (`answers =
+//! "partial"`) reaches at most P, saying what completes it; an operator's
+//! attestation of those documents completes it. A host is NA only when an
+//! expectation leaves it out; a row with no host in scope is UNKNOWN unless
+//! the configuration says no host is expected.
 
 use super::input::{self, HostFacts, HostInput};
-use super::{Missing, Rule, Scope};
+use super::{Rule, Scope};
 use crate::catalog::{Catalog, Item, Row};
-use crate::records::Documents;
-use crate::verdict::{HostResult, ItemResult, Outcome, RowResult, Verdict};
+use crate::expectations::{self, Expectations};
+use crate::records::{Attestation, Documents};
+use crate::verdict::{Answers, HostResult, ItemResult, Outcome, RowResult, Verdict};
 use cel_interpreter::{Context, Value};
 use gamsa_proto::v1::Evidence;
 use serde::Serialize;
@@ -48,19 +55,14 @@ fn evidence_ids(rule: &Rule, h: &HostInput) -> Vec<String> {
         .collect()
 }
 
-/// Evaluates one host rule on one host.
-fn host_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
-    let needed: Vec<&String> = rule.def.needs.iter().collect();
-    let has = |p: &&String| h.observed.contains(p.as_str());
-    let have = if rule.def.needs_any {
-        needed.iter().any(has)
-    } else {
-        needed.iter().all(has)
-    };
-    let errors: Vec<String> = needed
-        .iter()
-        .flat_map(|p| h.errors.get(p.as_str()).cloned().unwrap_or_default())
-        .collect();
+/// Evaluates one host rule on one host; `scope` is the rule's expectation,
+/// if it has one.
+fn host_result(
+    rule: &Rule,
+    scope: Option<&expectations::Scope>,
+    base: &Context,
+    h: &HostInput,
+) -> HostResult {
     let evidence = evidence_ids(rule, h);
     let result = move |outcome, reason: String, detail| HostResult {
         host: h.name.clone(),
@@ -69,11 +71,16 @@ fn host_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
         detail,
         evidence,
     };
+    if let Some(scope) = scope.filter(|s| !s.includes(&h.name, &h.labels)) {
+        return result(Outcome::Na, scope.excluded(), vec![]);
+    }
+    let needed = &rule.def.needs;
+    let have = needed.iter().all(|p| h.observed.contains(p.as_str()));
+    let errors: Vec<String> = needed
+        .iter()
+        .flat_map(|p| h.errors.get(p.as_str()).cloned().unwrap_or_default())
+        .collect();
     if !have {
-        let needs = rule
-            .def
-            .needs
-            .join(if rule.def.needs_any { " or " } else { " and " });
         if !errors.is_empty() {
             return result(
                 Outcome::Unknown,
@@ -81,37 +88,21 @@ fn host_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
                 vec![],
             );
         }
-        return match rule.def.missing {
-            Missing::Na => result(Outcome::Na, format!("no {needs} evidence"), vec![]),
-            Missing::Unknown => result(
-                Outcome::Unknown,
-                format!("no fresh {needs} evidence"),
-                vec![],
-            ),
-        };
+        return result(
+            Outcome::Unknown,
+            format!("no fresh {} evidence", needed.join(" and ")),
+            vec![],
+        );
     }
     let mut ctx = base.new_inner_scope();
     ctx.add_variable_from_value("host", h.value.clone());
-    if let Some(applies) = &rule.applies {
-        match run(applies, &ctx) {
-            Ok(Value::Bool(false)) => {
-                return result(
-                    Outcome::Na,
-                    "rule does not apply to this host".into(),
-                    vec![],
-                )
-            }
-            Ok(Value::Bool(true)) => {}
-            Ok(other) => {
-                return result(
-                    Outcome::Unknown,
-                    format!("applies gave {other:?}, not a bool"),
-                    vec![],
-                )
-            }
-            Err(e) => return result(Outcome::Unknown, format!("rule error: {e}"), vec![]),
-        }
-    }
+    let detail = |ctx: &Context| {
+        rule.detail
+            .as_ref()
+            .and_then(|d| run(d, ctx).ok())
+            .map(flatten_strings)
+            .unwrap_or_default()
+    };
     match run(&rule.pass, &ctx) {
         Ok(Value::Bool(true)) if errors.is_empty() => {
             result(Outcome::Pass, "passes".into(), vec![])
@@ -124,16 +115,12 @@ fn host_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
             ),
             vec![],
         ),
-        Ok(Value::Bool(false)) => {
-            let detail = rule
-                .detail
-                .as_ref()
-                .and_then(|d| run(d, &ctx).ok())
-                .map(flatten_strings)
-                .unwrap_or_default();
-            result(Outcome::Fail, "fails".into(), detail)
-        }
-        Ok(Value::Null) => result(Outcome::Unknown, "evidence does not tell".into(), vec![]),
+        Ok(Value::Bool(false)) => result(Outcome::Fail, "fails".into(), detail(&ctx)),
+        Ok(Value::Null) => result(
+            Outcome::Unknown,
+            "evidence does not tell".into(),
+            detail(&ctx),
+        ),
         Ok(other) => result(
             Outcome::Unknown,
             format!("pass gave {other:?}, not a bool"),
@@ -194,6 +181,7 @@ fn on_every_core<T: Sync, R: Send>(
 /// result from there; the rest are evaluated on every core.
 fn host_results(
     rule: &Rule,
+    scope: Option<&expectations::Scope>,
     vars: &Vars,
     hosts: &[HostInput],
     earlier: &[(&[HostInput], &[HostResult])],
@@ -215,14 +203,20 @@ fn host_results(
         .enumerate()
         .filter(|(i, _)| out[*i].is_none())
         .collect();
-    let fresh = on_every_core(vars, &todo, |base, (i, h)| (*i, host_result(rule, base, h)));
+    let fresh = on_every_core(vars, &todo, |base, (i, h)| {
+        (*i, host_result(rule, scope, base, h))
+    });
     for (i, r) in fresh {
         out[i] = Some(r);
     }
     out.into_iter().flatten().collect()
 }
 
-fn host_rule(rule: &Rule, results: Vec<HostResult>) -> RuleResult {
+fn host_rule(
+    rule: &Rule,
+    scope: Option<&expectations::Scope>,
+    results: Vec<HostResult>,
+) -> RuleResult {
     let names = |o: Outcome| -> Vec<&str> {
         results
             .iter()
@@ -238,23 +232,17 @@ fn host_rule(rule: &Rule, results: Vec<HostResult>) -> RuleResult {
     let considered = pass.len() + fail.len() + unknown.len();
     let title = &rule.def.title_en;
     let (verdict, en, ko) = if considered == 0 {
-        let by_applies = !results.is_empty()
-            && results
-                .iter()
-                .all(|r| r.reason.starts_with("rule does not apply"));
-        if by_applies {
-            (
-                Verdict::Na,
-                format!("{title}: applies to no host"),
-                "해당 호스트 없음".to_string(),
-            )
-        } else {
-            let needs = rule.def.needs.join("/");
-            (
-                Verdict::Unknown,
-                format!("{title}: no host reports fresh {needs} evidence"),
-                format!("최신 {needs} 증적을 보고한 호스트 없음"),
-            )
+        match scope.filter(|_| !results.is_empty()).map(|s| s.empty()) {
+            Some(Ok((en, ko))) => (Verdict::Na, format!("{title}: {en}"), ko),
+            Some(Err((en, ko))) => (Verdict::Unknown, format!("{title}: {en}"), ko),
+            None => {
+                let needs = rule.def.needs.join("/");
+                (
+                    Verdict::Unknown,
+                    format!("{title}: no host reports fresh {needs} evidence"),
+                    format!("최신 {needs} 증적을 보고한 호스트 없음"),
+                )
+            }
         }
     } else {
         let verdict = if !fail.is_empty() && rule.def.strict {
@@ -435,6 +423,7 @@ pub fn combine(rows: &[Verdict]) -> Verdict {
 /// window so that a rule shared by many items runs once.
 pub struct Evaluator<'a> {
     pub rules: &'a BTreeMap<String, Arc<Rule>>,
+    pub expectations: &'a Expectations,
     pub known: &'a BTreeMap<String, HostFacts>,
     pub documents: &'a Documents,
     pub now_ms: i64,
@@ -446,14 +435,15 @@ pub struct Evaluator<'a> {
     fleet: HashMap<i64, Value>,
     /// Rule results by (rule, window start).
     results: HashMap<(String, i64), RuleResult>,
-    /// `worst_outcomes` by (the rules of an item's rows, window start):
-    /// items naming the same rules share them.
-    merged: HashMap<(Vec<String>, i64), HostsAndEvidence>,
+    /// `worst_outcomes` by the rules of an item's rows and their window
+    /// starts: items naming the same rules share them.
+    merged: HashMap<Vec<(String, i64)>, HostsAndEvidence>,
 }
 
 impl<'a> Evaluator<'a> {
     pub fn new(
         rules: &'a BTreeMap<String, Arc<Rule>>,
+        expectations: &'a Expectations,
         latest: &'a [Evidence],
         known: &'a BTreeMap<String, HostFacts>,
         documents: &'a Documents,
@@ -461,6 +451,7 @@ impl<'a> Evaluator<'a> {
     ) -> Self {
         Self {
             rules,
+            expectations,
             known,
             documents,
             now_ms,
@@ -528,6 +519,11 @@ impl<'a> Evaluator<'a> {
                             .fixed_offset(),
                     ),
                 };
+                let scope = rule
+                    .def
+                    .expects
+                    .as_ref()
+                    .map(|of| self.expectations.scope(of));
                 match rule.def.scope {
                     Scope::Host => {
                         // Results of other windows stand only where `fleet`
@@ -542,7 +538,8 @@ impl<'a> Evaluator<'a> {
                                 (self.inputs[other].as_slice(), result.hosts.as_slice())
                             })
                             .collect();
-                        host_rule(rule, host_results(rule, &vars, hosts, &earlier))
+                        let results = host_results(rule, scope.as_ref(), &vars, hosts, &earlier);
+                        host_rule(rule, scope.as_ref(), results)
                     }
                     Scope::Fleet => fleet_rule(rule, &vars, hosts),
                 }
@@ -550,15 +547,81 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn manual_row(&self, catalog: &str, item: &Item, row: &Row) -> RowResult {
-        let att = self
-            .documents
+    /// The newest unexpired attestation of a row.
+    fn attestation(&self, catalog: &str, item: &Item, row: &Row) -> Option<Attestation> {
+        self.documents
             .attestations
             .iter()
             .filter(|a| a.catalog == catalog && a.item == item.id && a.row == row.id)
             .filter(|a| a.expires_ms.is_none_or(|e| e > self.now_ms))
             .max_by_key(|a| a.at_ms)
-            .cloned();
+            .cloned()
+    }
+
+    /// An automated row: the rule's answer, at most P for a partial row
+    /// unless the attested documents complete it; an attestation marking
+    /// the row not applicable makes it NA. Documents never lift a rule's
+    /// N or UNKNOWN: they complete what the evidence shows, not stand for it.
+    fn automated_row(&self, catalog: &str, item: &Item, row: &Row, r: &RuleResult) -> RowResult {
+        let answers = row.answers();
+        let att = self.attestation(catalog, item, row);
+        let attested = att.as_ref().and_then(|a| Verdict::parse(&a.verdict));
+        let (verdict, en, ko) = match (&att, attested, r.verdict) {
+            (Some(a), Some(Verdict::Na), _) => (
+                Verdict::Na,
+                format!("marked not applicable by {}: {}", a.by, a.comment),
+                format!("{} 해당없음 지정: {}", a.by, a.comment),
+            ),
+            (Some(a), Some(v), Verdict::Y) => (
+                v,
+                format!(
+                    "{}; completed by documents attested by {}: {}",
+                    r.reason_en, a.by, a.comment
+                ),
+                format!("{}; {} 확인 문서로 보완: {}", r.reason_ko, a.by, a.comment),
+            ),
+            (_, _, Verdict::Y) if answers == Answers::Partial => (
+                Verdict::P,
+                format!(
+                    "{}; the evidence answers part of this row, completed by: {}",
+                    r.reason_en,
+                    row.completes_en.as_deref().unwrap_or_default()
+                ),
+                format!(
+                    "{}; 증적은 질문의 일부만 답함, 보완 자료: {}",
+                    r.reason_ko,
+                    row.completes_ko.as_deref().unwrap_or_default()
+                ),
+            ),
+            (Some(a), Some(Verdict::N), Verdict::P) => (
+                Verdict::N,
+                format!("{}; attested N by {}: {}", r.reason_en, a.by, a.comment),
+                format!("{}; {} 확인 결과 N: {}", r.reason_ko, a.by, a.comment),
+            ),
+            _ => (r.verdict, r.reason_en.clone(), r.reason_ko.clone()),
+        };
+        RowResult {
+            id: row.id.clone(),
+            question_ko: row.question_ko.clone(),
+            question_en: row.question_en.clone(),
+            rule: row.rule.clone(),
+            manual: None,
+            verdict,
+            reason_en: en,
+            reason_ko: ko,
+            answers: Some(answers),
+            highest: Some(answers.highest()),
+            rationale_en: row.rationale_en.clone(),
+            rationale_ko: row.rationale_ko.clone(),
+            completes_en: row.completes_en.clone(),
+            completes_ko: row.completes_ko.clone(),
+            hosts: r.hosts.clone(),
+            attestation: att,
+        }
+    }
+
+    fn manual_row(&self, catalog: &str, item: &Item, row: &Row) -> RowResult {
+        let att = self.attestation(catalog, item, row);
         let (verdict, en, ko) = match &att {
             Some(a) => (
                 Verdict::parse(&a.verdict).unwrap_or(Verdict::Unknown),
@@ -583,42 +646,41 @@ impl<'a> Evaluator<'a> {
             verdict,
             reason_en: en,
             reason_ko: ko,
+            answers: None,
+            highest: None,
+            rationale_en: None,
+            rationale_ko: None,
+            completes_en: None,
+            completes_ko: None,
             hosts: Arc::default(),
             attestation: att,
         }
     }
 
     /// Evaluates one item; `applicable` false makes it NA (applicant group).
+    /// A rule's own freshness wins over the item's (time sync is stale in
+    /// an hour, a vulnerability check counts for a year).
     pub fn item(&mut self, catalog: &Catalog, item: &Item, applicable: bool) -> ItemResult {
-        let freshness_ms = item
-            .freshness
-            .unwrap_or(catalog.catalog.freshness)
-            .as_millis() as i64;
-        let since = self.window(self.now_ms - freshness_ms);
+        let item_freshness = item.freshness.unwrap_or(catalog.catalog.freshness);
         let cat = &catalog.catalog.id;
         let mut rows = Vec::new();
+        let mut key = Vec::new();
         for row in &item.rows {
             rows.push(match &row.rule {
                 Some(rule) => {
-                    let r = self.rule_result(rule, since);
-                    RowResult {
-                        id: row.id.clone(),
-                        question_ko: row.question_ko.clone(),
-                        question_en: row.question_en.clone(),
-                        rule: Some(rule.clone()),
-                        manual: None,
-                        verdict: r.verdict,
-                        reason_en: r.reason_en.clone(),
-                        reason_ko: r.reason_ko.clone(),
-                        hosts: r.hosts.clone(),
-                        attestation: None,
-                    }
+                    let freshness = self
+                        .rules
+                        .get(rule)
+                        .and_then(|r| r.def.freshness)
+                        .unwrap_or(item_freshness);
+                    let since = self.window(self.now_ms - freshness.as_millis() as i64);
+                    key.push((rule.clone(), since));
+                    let r = self.rule_result(rule, since).clone();
+                    self.automated_row(cat, item, row, &r)
                 }
                 None => self.manual_row(cat, item, row),
             });
         }
-        let rules: Vec<String> = rows.iter().filter_map(|r| r.rule.clone()).collect();
-        let key = (rules, since);
         let (hosts, evidence) = self
             .merged
             .entry(key)

@@ -74,6 +74,8 @@ pub fn convert<'a>(latest: &'a [Evidence], keep: Option<&HashSet<String>>) -> Ve
 /// One host as rules see it.
 pub struct HostInput {
     pub name: String,
+    /// The host's labels (what expectations select hosts by).
+    pub labels: BTreeMap<String, String>,
     /// `host` in CEL.
     pub value: Value,
     /// Identifies the evidence in this input: equal fingerprints, equal results.
@@ -184,6 +186,7 @@ pub fn build(
         map.insert("country".into(), Value::from(country));
         hosts.push(HostInput {
             name: name.to_string(),
+            labels: facts.labels,
             value: Value::from(map),
             fingerprint: hasher.finish(),
             observed,

@@ -7,16 +7,21 @@
 //! `hosts` (all of them) and `fleet` (precomputed cross-host facts), and its
 //! `offender` once per host to name the hosts that make it fail. A `pass`
 //! expression answers true, false, or null for "cannot tell" — which becomes
-//! UNKNOWN, never a pass.
+//! UNKNOWN, never a pass. A rule also says how old its evidence may be
+//! (`freshness`), which hosts it is about (`expects`, see `expectations`),
+//! and whether its evidence can ever answer a question in full (`answers`).
 
 pub mod evaluate;
 pub mod input;
 mod parallel;
 pub mod value;
 
+use crate::catalog::RuleReach;
+use crate::verdict::Answers;
 use gamsa_proto::probes::PROBES;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 pub const BUILT_IN: &str = include_str!("../../rules/rules.toml");
 
@@ -27,17 +32,6 @@ pub enum Scope {
     Fleet,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Missing {
-    /// A host without the needed evidence cannot be judged.
-    #[default]
-    Unknown,
-    /// A host without the needed evidence is outside the rule (e.g. it keeps
-    /// no backups); if no host has it at all, the row is UNKNOWN.
-    Na,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDef {
@@ -45,15 +39,27 @@ pub struct RuleDef {
     pub title_en: String,
     pub title_ko: String,
     pub scope: Scope,
-    /// Probes whose fresh evidence the rule needs (any one of them suffices
-    /// when `needs_any` is true).
+    /// Probes whose fresh evidence the rule needs; a host in scope without
+    /// it is UNKNOWN.
     pub needs: Vec<String>,
+    /// How old evidence may be for this rule, whatever the item says.
+    #[serde(default, with = "humantime_serde")]
+    pub freshness: Option<Duration>,
+    /// Host rules: the expectation that says which hosts the rule is about.
     #[serde(default)]
-    pub needs_any: bool,
+    pub expects: Option<String>,
+    /// The expected hosts without configuration ("label=value"; empty:
+    /// every host).
     #[serde(default)]
-    pub missing: Missing,
+    pub expected_hosts: Vec<String>,
+    /// Whether the rule's evidence can ever answer a question in full.
     #[serde(default)]
-    pub applies: Option<String>,
+    pub answers: Answers,
+    /// Partial rules: why the evidence can never answer in full.
+    #[serde(default)]
+    pub limit_en: Option<String>,
+    #[serde(default)]
+    pub limit_ko: Option<String>,
     pub pass: String,
     #[serde(default)]
     pub detail: Option<String>,
@@ -77,7 +83,6 @@ struct RulesFile {
 /// A rule with its expressions compiled.
 pub struct Rule {
     pub def: RuleDef,
-    pub applies: Option<cel_interpreter::Program>,
     pub pass: cel_interpreter::Program,
     pub detail: Option<cel_interpreter::Program>,
     pub offender: Option<cel_interpreter::Program>,
@@ -102,6 +107,7 @@ const INPUT_FIELDS: &[&str] = &[
     "role",
     "zone",
     "region",
+    "regionCode",
     "country",
     "subject",
     "observedAt",
@@ -221,20 +227,28 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
                 def.id
             )));
         }
+        if let Some(problem) = expectation_problem(&def, &out) {
+            return Err(err(format!("rule {}: {problem}", def.id)));
+        }
+        let limit = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if def.answers == Answers::Partial && !(limit(&def.limit_en) && limit(&def.limit_ko)) {
+            return Err(err(format!(
+                "rule {}: limit_en, limit_ko: a partial rule says why its evidence can never answer in full",
+                def.id
+            )));
+        }
         let mut selects = HashSet::new();
         let mut c = |field: &str, src: Option<&str>| {
             src.map(|s| compile(&def, field, s, &known, &mut selects))
                 .transpose()
                 .map_err(err)
         };
-        let (applies, detail, offender) = (
-            c("applies", def.applies.as_deref())?,
+        let (detail, offender) = (
             c("detail", def.detail.as_deref())?,
             c("offender", def.offender.as_deref())?,
         );
         let pass = compile(&def, "pass", &def.pass, &known, &mut selects).map_err(err)?;
         let rule = Rule {
-            applies,
             pass,
             detail,
             offender,
@@ -246,6 +260,52 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
         out.push(rule);
     }
     Ok(out)
+}
+
+/// What is wrong with a rule's `expects` / `expected_hosts`, given the rules
+/// before it: an expectation is for host rules, its default hosts are
+/// selectors, and rules naming one expectation agree on its default hosts.
+fn expectation_problem(def: &RuleDef, earlier: &[Rule]) -> Option<String> {
+    let Some(of) = &def.expects else {
+        return (!def.expected_hosts.is_empty())
+            .then(|| "expected_hosts: needs `expects`".to_string());
+    };
+    if def.scope == Scope::Fleet {
+        return Some("expects: expectations are for host rules".into());
+    }
+    if let Some(s) = def.expected_hosts.iter().find(|s| !s.contains('=')) {
+        return Some(format!(
+            "expected_hosts: {s:?} is not a selector (\"label=value\")"
+        ));
+    }
+    earlier
+        .iter()
+        .find(|r| r.def.expects.as_ref() == Some(of) && r.def.expected_hosts != def.expected_hosts)
+        .map(|r| {
+            format!(
+                "expected_hosts: differs from rule {}, which expects {of:?} too",
+                r.def.id
+            )
+        })
+}
+
+/// How far each rule's evidence can answer a question, by rule id (what
+/// the catalog lint checks rows against).
+pub fn reach(rules: &BTreeMap<String, std::sync::Arc<Rule>>) -> RuleReach {
+    rules
+        .iter()
+        .map(|(id, r)| (id.clone(), r.def.answers))
+        .collect()
+}
+
+/// Each expectation the rules name, with its default hosts.
+pub fn expectation_defaults(
+    rules: &BTreeMap<String, std::sync::Arc<Rule>>,
+) -> BTreeMap<String, Vec<String>> {
+    rules
+        .values()
+        .filter_map(|r| Some((r.def.expects.clone()?, r.def.expected_hosts.clone())))
+        .collect()
 }
 
 /// The built-in rules, by id.
@@ -275,5 +335,35 @@ mod tests {
         );
         let bad = BUILT_IN.replacen("needs = [\"redundancy\"]", "needs = [\"redundancyy\"]", 1);
         assert!(parse(&bad, "r.toml").is_err());
+        let bad = BUILT_IN.replacen("limit_ko = ", "limit_kr = ", 1);
+        assert!(parse(&bad, "r.toml").is_err());
+        let bad = BUILT_IN.replacen("limit_ko = ", "# limit_ko = ", 1);
+        let e = parse(&bad, "r.toml").err().expect("no limit").to_string();
+        assert!(
+            e.contains("rule router-redundancy: limit_en, limit_ko"),
+            "{e}"
+        );
+        let bad = BUILT_IN.replacen(
+            "expects = \"backup\"\npass",
+            "expects = \"backup\"\nexpected_hosts = [\"role=db\"]\npass",
+            1,
+        );
+        let e = parse(&bad, "r.toml")
+            .err()
+            .expect("disagreeing defaults")
+            .to_string();
+        assert!(e.contains("differs from rule backup-fresh"), "{e}");
+        let rules = built_in().unwrap();
+        assert_eq!(reach(&rules)["monitoring-agent"], Answers::Partial);
+        assert_eq!(reach(&rules)["domestic-location"], Answers::Full);
+        let defaults = expectation_defaults(&rules);
+        assert_eq!(
+            defaults.keys().collect::<Vec<_>>(),
+            ["backup", "port_scan", "router", "time_sync", "tls"]
+        );
+        assert!(
+            defaults["backup"].is_empty(),
+            "every host keeps backups by default"
+        );
     }
 }

@@ -68,7 +68,10 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", pki.server_cert().display()))?[0],
     )
     .unwrap_or_else(|| "gamsa collector".into());
-    let checklists = Arc::new(crate::checklists::Checklists::load(&config.catalog_dirs)?);
+    let checklists = Arc::new(
+        crate::checklists::Checklists::load(&config.catalog_dirs)?
+            .expecting(&config.expectations)?,
+    );
     let snapshots = crate::snapshot::Snapshots::new(
         &config.data_dir,
         config.snapshots.clone(),
