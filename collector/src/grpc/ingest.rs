@@ -353,6 +353,7 @@ async fn pump(
                 seq: batch.seq,
                 accepted: outcome.accepted,
                 duplicates: outcome.duplicates,
+                refused: 0,
             })),
         };
         if tx.send(Ok(ack)).await.is_err() {
