@@ -7,7 +7,8 @@
 //! freeing it all), best, median and worst of the runs.
 
 use gamsa_collector::checklists::Checklists;
-use gamsa_collector::rules::evaluate::{Documents, Evaluator};
+use gamsa_collector::records::Documents;
+use gamsa_collector::rules::evaluate::Evaluator;
 use gamsa_collector::rules::input::HostFacts;
 use gamsa_collector::store::{sqlite::SqliteStore, Store};
 use gamsa_proto::v1::{evidence::Payload, *};
@@ -201,7 +202,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let now = gamsa_collector::state::now_ms();
+    let now = gamsa_collector::clock::now_ms();
     let checklists = Checklists::load(&[]).unwrap();
     let known: BTreeMap<String, HostFacts> = (0..hosts)
         .map(|i| {

@@ -6,22 +6,8 @@
 //! reads the same log. Recording comes before serving: what cannot be
 //! recorded is refused.
 
+use crate::records::Access;
 use crate::store::{Store, StoreError};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Access {
-    /// RFC 3339, UTC.
-    pub at: String,
-    /// User or token name; `cli:<login>` for the command line.
-    pub who: String,
-    pub role: String,
-    /// What was done: "item-view", "export", "snapshot-download", ...
-    pub action: String,
-    /// What it was done to: "emr-s014/2.1", "emr-s014 form 2B pdf", a snapshot id, ...
-    pub what: String,
-}
 
 /// The actions recorded.
 pub const ITEM_VIEW: &str = "item-view";

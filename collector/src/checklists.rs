@@ -3,10 +3,11 @@
 //! evidence, as of when".
 
 use crate::catalog::{self, Catalog};
-use crate::rules::evaluate::{Evaluator, ItemResult};
+use crate::rules::evaluate::Evaluator;
 use crate::rules::input::HostFacts;
 use crate::rules::{self, Rule};
 use crate::store::Store;
+use crate::verdict::ItemResult;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,7 +54,7 @@ impl Checklists {
             })
             .collect();
         let documents = store.documents().await?;
-        let now = crate::state::now_ms();
+        let now = crate::clock::now_ms();
         let mut eval = Evaluator::new(&self.rules, &latest, &known, &documents, now);
         let mut out = Vec::new();
         for c in &self.catalogs {

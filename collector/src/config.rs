@@ -258,19 +258,7 @@ impl Config {
     }
 }
 
-/// One line naming line, column and the problem of a TOML error.
-pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let msg = e.message().trim().to_string();
-    match e.span() {
-        Some(span) => {
-            // Bytes, not a str slice: a span need not fall on a char boundary.
-            let before = &text.as_bytes()[..span.start.min(text.len())];
-            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-            format!("line {line}: {msg}")
-        }
-        None => msg,
-    }
-}
+use crate::toml_error::toml_error;
 
 #[cfg(test)]
 mod tests {

@@ -363,7 +363,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         name: name.unwrap_or_default(),
                         role: if api { role } else { String::new() },
                         expires_at_ms: ttl
-                            .map(|t| gamsa_collector::state::now_ms() + t.as_millis() as i64),
+                            .map(|t| gamsa_collector::clock::now_ms() + t.as_millis() as i64),
                         max_uses: uses,
                     },
                 )
@@ -469,7 +469,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             .await?;
             match output {
                 Some(path) => {
-                    write_private_file(&path, &out.bytes)?;
+                    // Exports hold IP inventories and findings: owner-only.
+                    gamsa_collector::private::write(&path, &out.bytes)
+                        .with_context(|| format!("{}: cannot write", path.display()))?;
                     eprintln!(
                         "{}: {} ({} bytes)",
                         path.display(),
@@ -508,24 +510,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// Writes `bytes` to `path`, readable by the owner only (exports and
-/// snapshots hold IP inventories and findings).
-fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .and_then(|()| f.write_all(bytes))
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("{}: cannot write", path.display()))
 }
 
 async fn snapshot(cmd: SnapshotCommand) -> anyhow::Result<()> {

@@ -76,10 +76,9 @@ pub(crate) fn read(path: &Path) -> Result<String, PkiError> {
     })
 }
 
-/// Writes a file readable by its owner only (keys, databases, snapshots).
+/// Writes a file readable by its owner only (keys, certificates, tokens),
+/// creating its directory (0700) when missing.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let io = |source| PkiError::Io {
         path: path.to_path_buf(),
         source,
@@ -87,15 +86,7 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
     if let Some(parent) = path.parent() {
         crate::private::create_dir_all(parent).map_err(io)?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    f.write_all(contents).map_err(io)?;
-    f.sync_all().map_err(io)
+    crate::private::write(path, contents).map_err(io)
 }
 
 fn validity(days: i64) -> (OffsetDateTime, OffsetDateTime) {

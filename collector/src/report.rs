@@ -1,6 +1,6 @@
 //! Verdicts for people: the table `report` and `quickstart` print.
 
-use crate::rules::evaluate::ItemResult;
+use crate::verdict::ItemResult;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 

@@ -60,17 +60,5 @@ impl AppState {
     }
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-pub fn timestamp_now() -> gamsa_proto::Timestamp {
-    let ms = now_ms();
-    gamsa_proto::Timestamp {
-        seconds: ms / 1000,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
-    }
-}
+/// The clock, where the gRPC services and quickstart read it.
+pub use crate::clock::{now_ms, timestamp_now};

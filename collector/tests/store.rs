@@ -5,7 +5,7 @@
 //! second collector replica.
 
 use anyhow::Result;
-use gamsa_collector::rules::evaluate::{Attestation, NaMark};
+use gamsa_collector::records::{Attestation, NaMark};
 use gamsa_collector::store::{
     self, AgentRecord, EvidenceQuery, InsertOutcome, Location, Store, TokenKind, TokenRecord, User,
 };

@@ -3,15 +3,16 @@
 //! Each automated rule is driven to Y, P, N, NA and UNKNOWN where it can be.
 
 use gamsa_collector::checklists::Checklists;
-use gamsa_collector::rules::evaluate::{Attestation, ItemResult, Outcome, Verdict};
+use gamsa_collector::records::Attestation;
 use gamsa_collector::store::{sqlite::SqliteStore, AgentRecord, Store};
+use gamsa_collector::verdict::{ItemResult, Outcome, Verdict};
 use gamsa_proto::v1::{evidence::Payload, *};
 use std::collections::BTreeMap;
 
 const DAY: i64 = 86_400_000;
 
 fn now() -> i64 {
-    gamsa_collector::state::now_ms()
+    gamsa_collector::clock::now_ms()
 }
 
 /// One host's evidence, built fluently.
@@ -224,7 +225,7 @@ impl Fleet {
             .unwrap()
     }
 
-    async fn row(&self, path: &str, row: &str) -> gamsa_collector::rules::evaluate::RowResult {
+    async fn row(&self, path: &str, row: &str) -> gamsa_collector::verdict::RowResult {
         self.item(path)
             .await
             .rows
@@ -495,7 +496,7 @@ async fn groups_na_marks_and_attestations() {
 
     fleet
         .store
-        .add_na_mark(gamsa_collector::rules::evaluate::NaMark {
+        .add_na_mark(gamsa_collector::records::NaMark {
             catalog: "emr-s014".into(),
             item: "1.1".into(),
             justification: "no EMR data stored here".into(),

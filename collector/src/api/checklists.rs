@@ -2,9 +2,10 @@
 //! the evidence behind it, and (operators) documentary evidence and NA marks.
 
 use super::{require_writer, ApiError};
-use crate::rules::evaluate::{Attestation, ItemResult, NaMark, Verdict};
+use crate::records::{Attestation, NaMark};
 use crate::state::AppState;
 use crate::store::TokenRecord;
+use crate::verdict::{ItemResult, Verdict};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -194,7 +195,7 @@ pub async fn add_attestation(
         }
         Some(bytes)
     };
-    let now = crate::state::now_ms();
+    let now = crate::clock::now_ms();
     let a = Attestation {
         catalog,
         item: id,
@@ -240,7 +241,7 @@ pub async fn mark_na(
         item: id,
         justification: req.justification,
         by: caller.name.clone(),
-        at_ms: crate::state::now_ms(),
+        at_ms: crate::clock::now_ms(),
     };
     state.store.add_na_mark(m.clone()).await?;
     tracing::info!(by = %caller.name, catalog = %m.catalog, item = %m.item, "item marked not applicable");

@@ -110,7 +110,7 @@ async fn require_token(
         .use_token(
             &crate::tokens::hash(token),
             TokenKind::Api,
-            crate::state::now_ms(),
+            crate::clock::now_ms(),
         )
         .await?;
     let Some(record) = record else {
@@ -184,7 +184,7 @@ async fn list_evidence(
     let since_ms = p
         .since
         .as_deref()
-        .map(|s| parse_since(s, crate::state::now_ms()))
+        .map(|s| parse_since(s, crate::clock::now_ms()))
         .transpose()
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     let evidence = state

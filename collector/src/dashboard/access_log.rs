@@ -3,7 +3,7 @@
 
 use super::i18n::Lang;
 use super::{page, refuse, Language, SignedIn};
-use crate::access_log::Access;
+use crate::records::Access;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;

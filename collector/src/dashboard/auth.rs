@@ -109,7 +109,7 @@ pub async fn sign_in(
                 name: u.name.clone(),
                 role: u.role.clone(),
                 expires_at_ms: Some(
-                    crate::state::now_ms() + state.http.session_lifetime.as_millis() as i64,
+                    crate::clock::now_ms() + state.http.session_lifetime.as_millis() as i64,
                 ),
                 max_uses: 0,
             },
@@ -128,7 +128,7 @@ pub async fn session(state: &AppState, token: &str) -> Option<Session> {
     let token_hash = crate::tokens::hash(token);
     let rec = state
         .store
-        .use_token(&token_hash, TokenKind::Session, crate::state::now_ms())
+        .use_token(&token_hash, TokenKind::Session, crate::clock::now_ms())
         .await
         .ok()??;
     Some(Session {

@@ -13,8 +13,9 @@ pub mod i18n;
 pub mod pages;
 pub mod snapshots;
 
-use crate::rules::evaluate::{Attestation, NaMark, Verdict};
+use crate::records::{Attestation, NaMark};
 use crate::state::AppState;
+use crate::verdict::Verdict;
 use auth::Session;
 use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
 use axum::http::request::Parts;
@@ -379,7 +380,7 @@ async fn hosts(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Langu
             h.errors.push(format!("{}: {}", e.subject, e.error));
         }
     }
-    let body = pages::hosts(lang.0, &agents, &connected, &probes, crate::state::now_ms());
+    let body = pages::hosts(lang.0, &agents, &connected, &probes, crate::clock::now_ms());
     page(&state, lang, "hosts", Some(&s), body)
 }
 
@@ -433,7 +434,7 @@ async fn attest(
     if !item.rows.iter().any(|r| r.id == row) || Verdict::parse(&verdict).is_none() {
         return refuse(StatusCode::BAD_REQUEST, "unknown row or verdict");
     }
-    let now = crate::state::now_ms();
+    let now = crate::clock::now_ms();
     let a = Attestation {
         catalog: catalog.clone(),
         item: id.clone(),
@@ -493,7 +494,7 @@ async fn mark_na(
         item: id.clone(),
         justification: f.justification,
         by: s.user.clone(),
-        at_ms: crate::state::now_ms(),
+        at_ms: crate::clock::now_ms(),
     };
     if let Err(e) = state.store.add_na_mark(m).await {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());

@@ -3,8 +3,8 @@
 
 use super::i18n::Lang;
 use crate::catalog::{Catalog, Item};
-use crate::rules::evaluate::{ItemResult, Outcome, Verdict};
 use crate::store::AgentRecord;
+use crate::verdict::{ItemResult, Outcome, Verdict};
 use gamsa_proto::v1::Evidence;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 

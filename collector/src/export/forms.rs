@@ -4,7 +4,7 @@
 
 use super::model::{FilledForm, Table, VerdictRow};
 use crate::catalog::{Catalog, Item};
-use crate::rules::evaluate::{ItemResult, Outcome, RowResult, Verdict};
+use crate::verdict::{ItemResult, Outcome, RowResult, Verdict};
 
 /// What a form shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

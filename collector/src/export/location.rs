@@ -8,7 +8,7 @@
 use super::forms::{marks, remark, row_verdict};
 use super::model::Table;
 use super::{kst, outcome_ko};
-use crate::rules::evaluate::ItemResult;
+use crate::verdict::ItemResult;
 use gamsa_proto::v1::{evidence::Payload, BackupArtifact, CloudRegion, Evidence, Status};
 use std::collections::BTreeMap;
 

@@ -18,8 +18,8 @@ pub mod pdf;
 pub mod redact;
 
 use crate::checklists::Checklists;
-use crate::rules::evaluate::{ItemResult, Outcome};
 use crate::store::Store;
+use crate::verdict::{ItemResult, Outcome};
 use forms::{ItemLabel, Kind};
 use gamsa_proto::v1::Evidence;
 use model::FilledForm;
@@ -275,7 +275,7 @@ async fn fresh_evidence(
     probes: &[&str],
     freshness: std::time::Duration,
 ) -> anyhow::Result<Vec<Evidence>> {
-    let since = crate::state::now_ms() - freshness.as_millis() as i64;
+    let since = crate::clock::now_ms() - freshness.as_millis() as i64;
     let revoked: HashSet<String> = store
         .list_agents()
         .await?
@@ -369,7 +369,7 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
     };
     let shown_refs: Vec<&Evidence> = shown.iter().collect();
 
-    let now = crate::state::now_ms();
+    let now = crate::clock::now_ms();
     let mut fields = vec![(
         "점검 기준".to_string(),
         format!("{} ({})", catalog.catalog.title_ko, catalog.catalog.version),

@@ -6,7 +6,7 @@ use super::forms::{marks, remark, row_verdict};
 use super::model::Table;
 use super::{kst, outcome_ko};
 use crate::catalog::Catalog;
-use crate::rules::evaluate::{ItemResult, Outcome};
+use crate::verdict::{ItemResult, Outcome};
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status};
 
 /// The form's 점검항목 text (seed 001, 양식2-1).

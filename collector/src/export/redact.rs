@@ -19,9 +19,7 @@ use hmac::{Hmac, Mac};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,21 +52,9 @@ impl Redactor {
         if let Some(dir) = path.parent() {
             crate::private::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         }
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                let key: [u8; 32] = rand::random();
-                f.write_all(hex::encode(key).as_bytes())
-                    .and_then(|()| f.sync_all())
-                    .map_err(|e| err(e.to_string()))?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(err(e.to_string())),
-        }
+        let fresh: [u8; 32] = rand::random();
+        crate::private::write_new(&path, hex::encode(fresh).as_bytes())
+            .map_err(|e| err(e.to_string()))?;
         let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
         let key = hex::decode(text.trim())
             .ok()

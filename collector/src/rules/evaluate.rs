@@ -7,147 +7,22 @@
 use super::input::{self, HostFacts, HostInput};
 use super::{Missing, Rule, Scope};
 use crate::catalog::{Catalog, Item, Row};
+use crate::records::Documents;
+use crate::verdict::{HostResult, ItemResult, Outcome, RowResult, Verdict};
 use cel_interpreter::{Context, Value};
 use gamsa_proto::v1::Evidence;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
-pub enum Verdict {
-    #[serde(rename = "N")]
-    N,
-    #[serde(rename = "P")]
-    P,
-    #[serde(rename = "UNKNOWN")]
-    Unknown,
-    #[serde(rename = "Y")]
-    Y,
-    #[serde(rename = "NA")]
-    Na,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Y => "Y",
-            Verdict::P => "P",
-            Verdict::N => "N",
-            Verdict::Na => "NA",
-            Verdict::Unknown => "UNKNOWN",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Verdict> {
-        Some(match s {
-            "Y" => Verdict::Y,
-            "P" => Verdict::P,
-            "N" => Verdict::N,
-            "NA" => Verdict::Na,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Outcome {
-    Pass,
-    Fail,
-    Unknown,
-    Na,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HostResult {
-    pub host: String,
-    pub outcome: Outcome,
-    pub reason: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub detail: Vec<String>,
-    pub evidence: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RuleResult {
-    pub rule: String,
-    pub verdict: Verdict,
-    pub reason_en: String,
-    pub reason_ko: String,
+/// A rule's answer over the hosts of one freshness window.
+#[derive(Debug, Clone)]
+struct RuleResult {
+    verdict: Verdict,
+    reason_en: String,
+    reason_ko: String,
     /// Shared by every row that names the rule.
-    pub hosts: Arc<Vec<HostResult>>,
-}
-
-/// Documentary evidence or an attestation for a manual row (or any row).
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Attestation {
-    pub catalog: String,
-    pub item: String,
-    pub row: String,
-    pub verdict: String,
-    pub comment: String,
-    pub file_name: String,
-    pub file_sha256: String,
-    pub by: String,
-    pub at_ms: i64,
-    pub expires_ms: Option<i64>,
-}
-
-/// An operator's mark that an item does not apply, with why.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct NaMark {
-    pub catalog: String,
-    pub item: String,
-    pub justification: String,
-    pub by: String,
-    pub at_ms: i64,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Documents {
-    pub attestations: Vec<Attestation>,
-    pub na_marks: Vec<NaMark>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RowResult {
-    pub id: String,
-    pub question_ko: String,
-    pub question_en: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub manual: Option<String>,
-    pub verdict: Verdict,
-    pub reason_en: String,
-    pub reason_ko: String,
-    pub hosts: Arc<Vec<HostResult>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attestation: Option<Attestation>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemResult {
-    pub catalog: String,
-    pub id: String,
-    pub title_ko: String,
-    pub title_en: String,
-    pub verdict: Verdict,
-    pub reason_en: String,
-    pub reason_ko: String,
-    /// Hosts and their worst outcome across the item's automated rows.
-    pub hosts: Arc<BTreeMap<String, Outcome>>,
-    pub rows: Vec<RowResult>,
-    pub evidence: Arc<Vec<String>>,
-    pub evaluated_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub na_mark: Option<NaMark>,
+    hosts: Arc<Vec<HostResult>>,
 }
 
 fn list(names: &[&str]) -> String {
@@ -406,7 +281,6 @@ fn host_rule(rule: &Rule, results: Vec<HostResult>) -> RuleResult {
         (verdict, en, ko)
     };
     RuleResult {
-        rule: rule.def.id.clone(),
         verdict,
         reason_en: en,
         reason_ko: ko,
@@ -446,7 +320,6 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
         .collect();
     let title = &rule.def.title_en;
     let mk = |verdict, en: String, ko: String, results: Vec<HostResult>| RuleResult {
-        rule: rule.def.id.clone(),
         verdict,
         reason_en: en,
         reason_ko: ko,
@@ -640,7 +513,6 @@ impl<'a> Evaluator<'a> {
         let hosts = &self.inputs[&since];
         match self.rules.get(rule_id) {
             None => RuleResult {
-                rule: rule_id.into(),
                 verdict: Verdict::Unknown,
                 reason_en: format!("unknown rule {rule_id}"),
                 reason_ko: "알 수 없는 규칙".into(),

@@ -194,7 +194,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
         message,
     };
     let parsed: RulesFile =
-        toml::from_str(text).map_err(|e| err(crate::config::toml_error(text, &e)))?;
+        toml::from_str(text).map_err(|e| err(crate::toml_error::toml_error(text, &e)))?;
     let known = evidence_fields();
     let probes: HashSet<&str> = input::PROBE_KEYS.iter().map(|(p, _)| *p).collect();
     let mut seen = HashSet::new();

@@ -8,8 +8,6 @@
 //! an unbroken chain from its oldest member.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -95,14 +93,9 @@ impl Archive {
             hex::encode(rand::random::<[u8; 6]>())
         ));
         let result = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io(&tmp))?;
-            f.write_all(bytes).map_err(io(&tmp))?;
-            f.sync_all().map_err(io(&tmp))?;
+            if !crate::private::write_new(&tmp, bytes).map_err(io(&tmp))? {
+                return Err(io(&tmp)(std::io::ErrorKind::AlreadyExists.into()));
+            }
             match std::fs::hard_link(&tmp, &path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

@@ -6,8 +6,9 @@
 //! fleet changed, exactly what gamsa answered and why.
 
 use crate::checklists::Checklists;
-use crate::rules::evaluate::{Attestation, ItemResult, NaMark};
+use crate::records::{Attestation, NaMark};
 use crate::store::Store;
+use crate::verdict::ItemResult;
 use gamsa_proto::v1::Evidence;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

@@ -7,8 +7,6 @@
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,19 +55,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<SigningKey, KeyError> {
         if let Some(dir) = path.parent() {
             crate::private::create_dir_all(dir).map_err(io(dir))?;
         }
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(mut f) => {
-                f.write_all(pem.as_bytes()).map_err(io(&path))?;
-                f.sync_all().map_err(io(&path))?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io(&path)(e)),
-        }
+        crate::private::write_new(&path, pem.as_bytes()).map_err(io(&path))?;
     }
     let pem = std::fs::read_to_string(&path).map_err(io(&path))?;
     let key = SigningKey::from_pkcs8_pem(&pem).map_err(|e| KeyError::Invalid {
@@ -80,10 +66,7 @@ pub fn load_or_create(data_dir: &Path) -> Result<SigningKey, KeyError> {
     let public = public_path(data_dir);
     let public_pem = public_pem(&key.verifying_key());
     if std::fs::read_to_string(&public).ok().as_deref() != Some(public_pem.as_str()) {
-        crate::pki::write_private(&public, public_pem.as_bytes()).map_err(|e| KeyError::Io {
-            path: public.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        crate::private::write(&public, public_pem.as_bytes()).map_err(io(&public))?;
     }
     Ok(key)
 }

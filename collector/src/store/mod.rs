@@ -9,7 +9,7 @@
 pub mod postgres;
 pub mod sqlite;
 
-use crate::rules::evaluate::{Attestation, Documents, NaMark};
+use crate::records::{Access, Attestation, Documents, NaMark};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use serde::Serialize;
@@ -155,9 +155,9 @@ pub trait Store: Send + Sync {
     /// An uploaded document by SHA-256: (file name, content).
     async fn file(&self, sha256: &str) -> Result<Option<(String, Vec<u8>)>>;
     /// Appends one record to the access log (never rewritten).
-    async fn append_access(&self, a: crate::access_log::Access) -> Result<()>;
+    async fn append_access(&self, a: Access) -> Result<()>;
     /// The newest `limit` access records, newest first.
-    async fn access_log(&self, limit: u32) -> Result<Vec<crate::access_log::Access>>;
+    async fn access_log(&self, limit: u32) -> Result<Vec<Access>>;
     /// Stores a token's hash.
     async fn create_token(&self, hash: &str, token: TokenRecord) -> Result<()>;
     /// Finds a live token by hash. Enrolment tokens are consumed: once used

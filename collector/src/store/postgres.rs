@@ -18,7 +18,7 @@ use super::{
     AgentRecord, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind, TokenRecord,
     User,
 };
-use crate::rules::evaluate::{Attestation, Documents, NaMark};
+use crate::records::{Attestation, Documents, NaMark};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
@@ -105,7 +105,7 @@ pub fn parse_url(url: &str) -> std::result::Result<PgConnectOptions, String> {
 }
 
 fn now_ms() -> i64 {
-    crate::state::now_ms()
+    crate::clock::now_ms()
 }
 
 impl PgStore {
@@ -530,7 +530,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn append_access(&self, a: crate::access_log::Access) -> Result<()> {
+    async fn append_access(&self, a: crate::records::Access) -> Result<()> {
         sqlx::query("INSERT INTO access_log (body) VALUES ($1)")
             .bind(to_json(&a)?)
             .execute(&self.pool)
@@ -539,7 +539,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn access_log(&self, limit: u32) -> Result<Vec<crate::access_log::Access>> {
+    async fn access_log(&self, limit: u32) -> Result<Vec<crate::records::Access>> {
         let bodies: Vec<String> =
             sqlx::query_scalar("SELECT body FROM access_log ORDER BY id DESC LIMIT $1")
                 .bind(i64::from(limit.max(1)))

@@ -11,7 +11,7 @@ use super::{
     AgentRecord, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind, TokenRecord,
     User,
 };
-use crate::rules::evaluate::{Attestation, Documents, NaMark};
+use crate::records::{Attestation, Documents, NaMark};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
@@ -641,7 +641,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append_access(&self, a: crate::access_log::Access) -> Result<()> {
+    async fn append_access(&self, a: crate::records::Access) -> Result<()> {
         self.with_conn(move |c| {
             let body = serde_json::to_string(&a).map_err(|e| StoreError::Db(e.to_string()))?;
             c.execute("INSERT INTO access_log (body) VALUES (?1)", [body])
@@ -651,7 +651,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn access_log(&self, limit: u32) -> Result<Vec<crate::access_log::Access>> {
+    async fn access_log(&self, limit: u32) -> Result<Vec<crate::records::Access>> {
         self.with_conn(move |c| {
             let mut stmt = c
                 .prepare("SELECT body FROM access_log ORDER BY id DESC LIMIT ?1")

@@ -1,0 +1,55 @@
+//! What the store keeps besides evidence and what the layers above it read
+//! back: operators' attestations and NA marks (which the rules engine
+//! weighs) and access-log records. A leaf, so that the engine and the
+//! access log share these types with the store without depending on it.
+
+use serde::{Deserialize, Serialize};
+
+/// Documentary evidence or an attestation for a manual row (or any row).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Attestation {
+    pub catalog: String,
+    pub item: String,
+    pub row: String,
+    pub verdict: String,
+    pub comment: String,
+    pub file_name: String,
+    pub file_sha256: String,
+    pub by: String,
+    pub at_ms: i64,
+    pub expires_ms: Option<i64>,
+}
+
+/// An operator's mark that an item does not apply, with why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NaMark {
+    pub catalog: String,
+    pub item: String,
+    pub justification: String,
+    pub by: String,
+    pub at_ms: i64,
+}
+
+/// Every attestation and NA mark, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Documents {
+    pub attestations: Vec<Attestation>,
+    pub na_marks: Vec<NaMark>,
+}
+
+/// One access to what the collector holds: who looked at or took what, when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Access {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// User or token name; `cli:<login>` for the command line.
+    pub who: String,
+    pub role: String,
+    /// What was done: "item-view", "export", "snapshot-download", ...
+    pub action: String,
+    /// What it was done to: "emr-s014/2.1", "emr-s014 form 2B pdf", a snapshot id, ...
+    pub what: String,
+}

@@ -1,0 +1,108 @@
+//! What gamsa answers: a verdict per item (Y / P / N / NA / UNKNOWN), made of
+//! row verdicts, made of one outcome per host, each with its reasons, hosts
+//! and evidence ids. These types are what the rules engine produces and what
+//! reports, exports, snapshots, the API and the dashboard read; a leaf, so
+//! that none of them depends on the engine that computes them.
+
+use crate::records::{Attestation, NaMark};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The answer for an item or row; ordered worst first, as overviews sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    #[serde(rename = "N")]
+    N,
+    #[serde(rename = "P")]
+    P,
+    #[serde(rename = "UNKNOWN")]
+    Unknown,
+    #[serde(rename = "Y")]
+    Y,
+    #[serde(rename = "NA")]
+    Na,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Y => "Y",
+            Verdict::P => "P",
+            Verdict::N => "N",
+            Verdict::Na => "NA",
+            Verdict::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        Some(match s {
+            "Y" => Verdict::Y,
+            "P" => Verdict::P,
+            "N" => Verdict::N,
+            "NA" => Verdict::Na,
+            _ => return None,
+        })
+    }
+}
+
+/// One host's outcome under one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Unknown,
+    Na,
+}
+
+/// One host under one rule: its outcome, why, and the evidence it stands on.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostResult {
+    pub host: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detail: Vec<String>,
+    pub evidence: Vec<String>,
+}
+
+/// One row of an item: answered by a rule over hosts, or by an attestation.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RowResult {
+    pub id: String,
+    pub question_ko: String,
+    pub question_en: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual: Option<String>,
+    pub verdict: Verdict,
+    pub reason_en: String,
+    pub reason_ko: String,
+    pub hosts: Arc<Vec<HostResult>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
+}
+
+/// One checklist item's answer, its rows, hosts and evidence, as of `evaluated_at`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemResult {
+    pub catalog: String,
+    pub id: String,
+    pub title_ko: String,
+    pub title_en: String,
+    pub verdict: Verdict,
+    pub reason_en: String,
+    pub reason_ko: String,
+    /// Hosts and their worst outcome across the item's automated rows.
+    pub hosts: Arc<BTreeMap<String, Outcome>>,
+    pub rows: Vec<RowResult>,
+    pub evidence: Arc<Vec<String>>,
+    pub evaluated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub na_mark: Option<NaMark>,
+}
