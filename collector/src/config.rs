@@ -20,6 +20,7 @@ pub struct Config {
     pub log: LogConfig,
     pub snapshots: crate::snapshot::SnapshotConfig,
     pub export: crate::export::ExportConfig,
+    pub ingest: IngestConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +101,7 @@ impl Default for Config {
             log: LogConfig::default(),
             snapshots: Default::default(),
             export: Default::default(),
+            ingest: IngestConfig::default(),
         }
     }
 }
@@ -129,6 +131,30 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             max_connections: 1024,
+        }
+    }
+}
+
+/// What ingest accepts of one evidence (`grpc/validate.rs`); evidence
+/// beyond these is refused and never stored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Largest evidence, in bytes of its protobuf encoding.
+    pub max_evidence_bytes: usize,
+    /// Largest string (or bytes) value of any one field, anywhere in it.
+    pub max_field_bytes: usize,
+    /// How far `observedAt` may be ahead of the collector's clock.
+    #[serde(with = "humantime_serde")]
+    pub max_clock_skew: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_evidence_bytes: 4 * 1024 * 1024,
+            max_field_bytes: 64 * 1024,
+            max_clock_skew: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -207,6 +233,14 @@ impl Config {
                 self.http.request_timeout.as_millis(),
             ),
             ("http.max_connections", self.http.max_connections as u128),
+            (
+                "ingest.max_evidence_bytes",
+                self.ingest.max_evidence_bytes as u128,
+            ),
+            (
+                "ingest.max_field_bytes",
+                self.ingest.max_field_bytes as u128,
+            ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {

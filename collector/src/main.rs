@@ -145,6 +145,11 @@ enum CaCommand {
         common: Common,
         #[arg(long)]
         agent: String,
+        /// The host this agent reports for (default: the agent name). Bound
+        /// to the agent in the store: evidence of this host is accepted from
+        /// this agent only, and this agent may report for no other host.
+        #[arg(long)]
+        host: Option<String>,
         /// Directory to write agent.key, agent.crt and ca.crt into.
         #[arg(long, default_value = ".")]
         out: PathBuf,
@@ -238,11 +243,22 @@ fn parse_format(s: &str) -> Result<gamsa_collector::export::Format, String> {
 enum AgentCommand {
     /// List agents.
     List(Common),
-    /// Revoke an agent: its streams are refused from now on, without restart.
+    /// Revoke an agent: its streams are refused from now on, without restart,
+    /// and its evidence no longer counts in verdicts (it stays stored).
     Revoke {
         #[command(flatten)]
         common: Common,
         name: String,
+    },
+    /// Bind a host to an agent (as enrolment does): only this agent may
+    /// report for the host, and it for no other. Refused while another agent
+    /// that is not revoked holds the host.
+    Bind {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+        #[arg(long)]
+        host: String,
     },
 }
 
@@ -313,16 +329,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Ca(CaCommand::Issue {
             common,
             agent,
+            host,
             out,
             days,
         }) => {
             let config = common.load()?;
             let creds = pki::issue_agent(&PkiPaths::new(&config.data_dir), &agent, days)?;
+            let host = host.unwrap_or_else(|| agent.clone());
+            let store = open_store(&config).await?;
+            gamsa_collector::grpc::enrol::bind(store.as_ref(), &agent, &host).await?;
             pki::write_private(&out.join("agent.key"), creds.key_pem.as_bytes())?;
             pki::write_private(&out.join("agent.crt"), creds.cert_pem.as_bytes())?;
             pki::write_private(&out.join("ca.crt"), creds.ca_pem.as_bytes())?;
             println!(
-                "agent {agent}: key, certificate and CA written to {}",
+                "agent {agent} (host {host}): key, certificate and CA written to {}",
                 out.display()
             );
             Ok(())
@@ -507,6 +527,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let store = open_store(&common.load()?).await?;
             store.set_revoked(&name, true).await?;
             println!("agent {name} revoked; its streams are refused from now on");
+            Ok(())
+        }
+        Command::Agent(AgentCommand::Bind { common, name, host }) => {
+            let store = open_store(&common.load()?).await?;
+            gamsa_collector::grpc::enrol::bind(store.as_ref(), &name, &host).await?;
+            println!("host {host} bound to agent {name}");
             Ok(())
         }
     }

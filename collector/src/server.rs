@@ -70,6 +70,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         grpc,
         state.clone(),
         config.grpc.clone(),
+        config.ingest.clone(),
         wait(rx.clone()),
     ));
     let app = crate::api::router(state.clone());
