@@ -37,6 +37,23 @@ impl Backend {
         }
     }
 
+    /// Runs `sql` on this backend's data beside the store, as an operator would.
+    async fn execute(&self, sql: &str) -> Result<()> {
+        match self {
+            Backend::Sqlite(dir) => {
+                rusqlite::Connection::open(dir.path().join("gamsa.db"))?.execute_batch(sql)?
+            }
+            Backend::Postgres(scratch) => {
+                let mut conn =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&scratch.url).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// A store on this backend's data, as one collector opens it.
     async fn open(&self) -> Arc<dyn Store> {
         store::open(&self.location())
@@ -706,6 +723,122 @@ async fn collectors_starting_together_share_one_schema(b: Backend) -> Result<()>
     let again = b.open().await;
     assert_eq!(again.count_evidence().await?, 10);
     assert_eq!(again.insert_batch(numbered(0..10)).await?, outcome(0, 10));
+    Ok(())
+}
+
+/// A database file written by the collector before its schema steps were
+/// `.sql` files: at step 3 (users; the first release), written by that
+/// release's steps, and at step 5 (leases), written by the store itself.
+/// Both hold three evidence, two agents (one revoked), an enrolment token
+/// used once of twice, an API token, a user, an attestation with its file
+/// and an NA mark; the step-5 file also an access record and a lease.
+#[tokio::test]
+async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixture");
+    let steps = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"))?
+        .count() as i64;
+    for (fixture, version) in [("sqlite-v3.db", 3), ("sqlite-v5.db", 5)] {
+        let b = Backend::sqlite();
+        let Location::Sqlite(path) = b.location() else {
+            unreachable!()
+        };
+        std::fs::copy(fixtures.join(fixture), &path)?;
+        let user_version = |path: &std::path::Path| -> Result<i64> {
+            Ok(rusqlite::Connection::open(path)?
+                .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        };
+        assert_eq!(user_version(&path)?, version, "{fixture}");
+        let store = b.open().await;
+        assert_eq!(user_version(&path)?, steps, "{fixture} migrated");
+
+        assert_eq!(store.count_evidence().await?, 3, "{fixture}");
+        let latest: BTreeSet<String> = ids(&store.latest_evidence().await?).into_iter().collect();
+        assert_eq!(latest, BTreeSet::from(["e2".into(), "e3".into()]), "{fixture}");
+        let got = store.evidence_by_ids(vec!["e1".into()]).await?;
+        assert_eq!(got, [ev("e1", "h1", "time_sync", "h1", T0)], "{fixture}");
+        assert_eq!(
+            store
+                .insert_batch(vec![ev("e1", "h1", "time_sync", "h1", T0), ev("e4", "h1", "tls", "b:443", T0 + 9)])
+                .await?,
+            outcome(1, 1),
+            "{fixture}"
+        );
+
+        let agents = store.list_agents().await?;
+        assert_eq!(
+            agents
+                .iter()
+                .map(|a| (a.agent_id.as_str(), a.revoked))
+                .collect::<Vec<_>>(),
+            [("agent-h1", false), ("agent-h2", true)],
+            "{fixture}"
+        );
+        assert_eq!(agents[0].capabilities, ["time_sync", "tls"], "{fixture}");
+        assert_eq!(agents[0].labels["site"], "seoul", "{fixture}");
+        assert_eq!((agents[0].first_seen_ms, agents[0].last_seen_ms), (T0, T0));
+
+        let enrol = store.use_token("hash-enrol", TokenKind::Enrol, T0).await?;
+        assert_eq!(enrol.map(|t| (t.name, t.max_uses)), Some(("fleet".into(), 2)));
+        assert_eq!(
+            store.use_token("hash-enrol", TokenKind::Enrol, T0).await?,
+            None,
+            "{fixture}: both uses taken"
+        );
+        let api = store.use_token("hash-api", TokenKind::Api, T0).await?;
+        assert_eq!(api.map(|t| t.role), Some("auditor".into()), "{fixture}");
+        assert_eq!(store.get_user("kim").await?.map(|u| u.role), Some("auditor".into()));
+
+        let docs = store.documents().await?;
+        let file = b"%PDF-1.7 redundant uplinks".to_vec();
+        assert_eq!(docs.attestations, [attestation("1", &file, T0)], "{fixture}");
+        assert_eq!(docs.na_marks.len(), 1, "{fixture}");
+        assert_eq!(docs.na_marks[0].justification, "국내 리전만 사용");
+        assert_eq!(
+            store.file(&docs.attestations[0].file_sha256).await?,
+            Some(("network.pdf".to_string(), file)),
+            "{fixture}"
+        );
+
+        // What the later steps added: kept where it was written, usable where new.
+        let ttl = Duration::from_secs(60);
+        let log = store.access_log(10).await?;
+        if version >= 5 {
+            assert_eq!(log.len(), 1, "{fixture}");
+            assert_eq!(log[0].what, "emr-s014/2.1");
+            assert!(!store.try_lease("snapshot:1", "collector-2", ttl, T0 + 1).await?);
+        } else {
+            assert!(log.is_empty(), "{fixture}");
+            assert!(store.try_lease("snapshot:1", "collector-2", ttl, T0 + 1).await?);
+        }
+        let mut access = log.first().cloned().unwrap_or(gamsa_collector::access_log::Access {
+            at: "2026-12-03T00:00:00Z".into(),
+            who: "kim".into(),
+            role: "auditor".into(),
+            action: "item-view".into(),
+            what: "emr-s014/2.1".into(),
+        });
+        access.what = "emr-s014/4.3".into();
+        store.append_access(access).await?;
+        assert_eq!(store.access_log(1).await?[0].what, "emr-s014/4.3");
+        drop(store);
+        // Opened again: nothing left to apply.
+        b.open().await;
+        assert_eq!(user_version(&path)?, steps, "{fixture}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_schema_newer_than_this_collector() -> Result<()> {
+    let b = Backend::sqlite();
+    drop(b.open().await);
+    // A later collector version applied a step this one does not know.
+    b.execute("PRAGMA user_version = 9999").await?;
+    let err = match store::open(&b.location()).await {
+        Ok(_) => panic!("opened a schema from a newer collector"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("9999") && err.contains("gamsa.db"), "{err}");
     Ok(())
 }
 

@@ -1,5 +1,5 @@
 //! SQLite storage: one embedded file, WAL mode, schema migrations by
-//! `user_version`.
+//! `user_version` (`collector/migrations/sqlite/`).
 //!
 //! All writes go through one writer thread that groups whatever batches are
 //! waiting into a single transaction (group commit): thousands of agents'
@@ -20,106 +20,26 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
-/// Schema versions, applied in order; `PRAGMA user_version` records progress.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE evidence (
-    seq         INTEGER PRIMARY KEY,
-    id          TEXT NOT NULL UNIQUE,
-    agent_id    TEXT NOT NULL,
-    host        TEXT NOT NULL,
-    probe       TEXT NOT NULL,
-    subject     TEXT NOT NULL,
-    status      INTEGER NOT NULL,
-    observed_ms INTEGER NOT NULL,
-    received_ms INTEGER NOT NULL,
-    body        BLOB NOT NULL
-);
-CREATE INDEX evidence_probe_observed ON evidence (probe, observed_ms);
-CREATE INDEX evidence_host_observed ON evidence (host, observed_ms);
-CREATE TABLE agents (
-    agent_id     TEXT PRIMARY KEY,
-    host         TEXT NOT NULL,
-    version      TEXT NOT NULL,
-    os           TEXT NOT NULL,
-    kernel       TEXT NOT NULL,
-    capabilities TEXT NOT NULL,
-    labels       TEXT NOT NULL,
-    first_seen   INTEGER NOT NULL,
-    last_seen    INTEGER NOT NULL,
-    peer         TEXT NOT NULL,
-    revoked      INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE tokens (
-    hash       TEXT PRIMARY KEY,
-    kind       TEXT NOT NULL,
-    name       TEXT NOT NULL,
-    role       TEXT NOT NULL,
-    created_ms INTEGER NOT NULL,
-    expires_ms INTEGER,
-    max_uses   INTEGER NOT NULL,
-    uses       INTEGER NOT NULL DEFAULT 0
-);
-"#,
-    r#"
-CREATE TABLE latest (
-    host         TEXT NOT NULL,
-    probe        TEXT NOT NULL,
-    subject      TEXT NOT NULL,
-    evidence_seq INTEGER NOT NULL,
-    observed_ms  INTEGER NOT NULL,
-    PRIMARY KEY (host, probe, subject)
-) WITHOUT ROWID;
-INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
-    SELECT host, probe, subject, seq, max(observed_ms) FROM evidence GROUP BY host, probe, subject;
-CREATE TABLE attestations (
-    id          INTEGER PRIMARY KEY,
-    body        TEXT NOT NULL
-);
-CREATE TABLE na_marks (
-    id          INTEGER PRIMARY KEY,
-    body        TEXT NOT NULL
-);
-CREATE TABLE files (
-    sha256      TEXT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    content     BLOB NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE users (
-    name          TEXT PRIMARY KEY,
-    role          TEXT NOT NULL,
-    password_hash TEXT NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE access_log (
-    id          INTEGER PRIMARY KEY,
-    body        TEXT NOT NULL
-);
-"#,
-    r#"
-CREATE TABLE leases (
-    name       TEXT PRIMARY KEY,
-    holder     TEXT NOT NULL,
-    expires_ms INTEGER NOT NULL
-);
-"#,
-    // The same as collector/migrations/postgres/0003_host_bindings.sql, which
-    // says why.
-    r#"
-CREATE TABLE host_bindings (
-    host     TEXT PRIMARY KEY,
-    agent_id TEXT NOT NULL,
-    bound_ms INTEGER NOT NULL
-);
-CREATE INDEX host_bindings_agent ON host_bindings (agent_id);
-INSERT INTO host_bindings (host, agent_id, bound_ms)
-    SELECT host, min(agent_id), max(last_seen) FROM agents
-    WHERE host <> '' AND revoked = 0
-    GROUP BY host HAVING count(*) = 1;
-"#,
+/// A file of `collector/migrations/sqlite/`, by name, with its SQL.
+macro_rules! migration {
+    ($file:literal) => {
+        (
+            $file,
+            include_str!(concat!("../../migrations/sqlite/", $file)),
+        )
+    };
+}
+
+/// Schema steps, applied in order, each in its own transaction; `PRAGMA
+/// user_version` is the number of steps applied, so a step's place in this
+/// list is its number for good (the number its file name starts with).
+const MIGRATIONS: &[(&str, &str)] = &[
+    migration!("0001_schema.sql"),
+    migration!("0002_latest_and_documents.sql"),
+    migration!("0003_users.sql"),
+    migration!("0004_access_log.sql"),
+    migration!("0005_leases.sql"),
+    migration!("0006_host_bindings.sql"),
 ];
 
 /// Upper bound of rows in one group commit.
@@ -195,12 +115,12 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             MIGRATIONS.len()
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (i, (file, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction().map_err(|e| open_err(e.to_string()))?;
         tx.execute_batch(sql)
             .and_then(|_| tx.pragma_update(None, "user_version", (i + 1) as i64))
             .and_then(|_| tx.commit())
-            .map_err(|e| open_err(format!("migration {}: {e}", i + 1)))?;
+            .map_err(|e| open_err(format!("migration {file}: {e}")))?;
     }
     // A corrupt file must stop the collector here, before anything is written.
     let check: String = conn
@@ -865,7 +785,7 @@ mod tests {
         // The schema as it was before host bindings, with four agents: one
         // alone on its host, two claiming one host, one revoked.
         let before = MIGRATIONS.len() - 1;
-        for sql in &MIGRATIONS[..before] {
+        for (_, sql) in &MIGRATIONS[..before] {
             conn.execute_batch(sql).unwrap();
         }
         conn.pragma_update(None, "user_version", before as i64)
@@ -906,5 +826,24 @@ mod tests {
         assert_eq!(observed_ms(&ev(i64::MAX)), i64::MAX);
         assert_eq!(observed_ms(&ev(i64::MIN)), i64::MIN + 999);
         assert_eq!(observed_ms(&ev(1)), 1_999);
+    }
+
+    #[test]
+    fn every_migration_file_is_applied_in_the_order_of_its_number() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|(file, _)| *file).collect();
+        assert_eq!(files, listed, "{}", dir.display());
+        for (i, file) in listed.iter().enumerate() {
+            assert!(
+                file.starts_with(&format!("{:04}_", i + 1)) && file.ends_with(".sql"),
+                "{file} is step {}",
+                i + 1
+            );
+        }
     }
 }
