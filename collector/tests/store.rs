@@ -810,7 +810,7 @@ async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
             assert!(log.is_empty(), "{fixture}");
             assert!(store.try_lease("snapshot:1", "collector-2", ttl, T0 + 1).await?);
         }
-        let mut access = log.first().cloned().unwrap_or(gamsa_collector::access_log::Access {
+        let mut access = log.first().cloned().unwrap_or(gamsa_collector::records::Access {
             at: "2026-12-03T00:00:00Z".into(),
             who: "kim".into(),
             role: "auditor".into(),
@@ -820,6 +820,10 @@ async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
         access.what = "emr-s014/4.3".into();
         store.append_access(access).await?;
         assert_eq!(store.access_log(1).await?[0].what, "emr-s014/4.3");
+        // Agents registered before host bindings: bound to the host they
+        // last reported, when not revoked.
+        assert_eq!(store.bound_hosts("agent-h1").await?, ["h1"], "{fixture}");
+        assert!(store.bound_hosts("agent-h2").await?.is_empty(), "{fixture}");
         drop(store);
         // Opened again: nothing left to apply.
         b.open().await;
