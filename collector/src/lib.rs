@@ -1,11 +1,21 @@
 //! gamsa collector: receives evidence from agents over mutual TLS, stores it
-//! durably and serves it to auditors.
+//! durably, answers checklists from it and serves the answers to auditors.
 //!
-//! Module map: `pki` (the collector's CA), `tls` (the gRPC listener's TLS),
-//! `grpc` (ingest and enrolment services), `store` (storage trait and
-//! backends), `api` (HTTP/JSON read API), `server` (wiring), `quickstart`,
-//! `snapshot` (signed evidence snapshots), `export` (filled forms),
-//! `access_log` (who downloaded what).
+//! Modules in layers, each using only those before it (ARCHITECTURE.md
+//! states the invariants; `tests/layers.rs` checks them):
+//! - leaves: `clock`, `private` (owner-only files), `records` (what the
+//!   store keeps besides evidence), `verdict` (the answers), `toml_error`,
+//!   `tokens`, `metrics`;
+//! - `store` (storage trait and backends), `pki` (the collector's CA),
+//!   `tls` (the gRPC listener's TLS);
+//! - `catalog` and `rules`: the rules engine;
+//! - `checklists` (the engine against the store), `access_log`, `report`;
+//! - `export` (filled forms), `snapshot` (signed snapshots), `download`
+//!   (files over HTTP);
+//! - `config` (the TOML file, composing the sections above);
+//! - `state` (what the servers share), `api` (HTTP/JSON), `dashboard`
+//!   (HTML), `grpc` (ingest and enrolment), `server` (wiring),
+//!   `quickstart`.
 
 pub mod access_log;
 pub mod api;
@@ -14,6 +24,7 @@ pub mod checklists;
 pub mod clock;
 pub mod config;
 pub mod dashboard;
+pub mod download;
 pub mod export;
 pub mod grpc;
 pub mod metrics;

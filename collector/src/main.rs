@@ -480,7 +480,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 redact_ips,
             };
             let out = gamsa_collector::export::deliver(
-                &gamsa_collector::export::Source::of(&state),
+                &state.export_source(),
                 &req,
                 &encrypt_to,
                 &gamsa_collector::access_log::cli_user(),

@@ -58,6 +58,17 @@ impl AppState {
     pub fn data_dir(&self) -> &std::path::Path {
         &self.snapshots.data_dir
     }
+
+    /// What this collector's exports read.
+    pub fn export_source(&self) -> crate::export::Source<'_> {
+        crate::export::Source {
+            checklists: &self.checklists,
+            store: self.store.as_ref(),
+            data_dir: self.data_dir(),
+            config: &self.export,
+            collector_id: &self.collector_id,
+        }
+    }
 }
 
 /// The clock, where the gRPC services and quickstart read it.

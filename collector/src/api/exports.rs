@@ -7,8 +7,8 @@ use crate::export::ExportError;
 use crate::state::AppState;
 use crate::store::TokenRecord;
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -30,27 +30,6 @@ impl From<ExportError> for ApiError {
     }
 }
 
-/// An export as a response: HTML inline (to read and print in the browser),
-/// everything else as a download.
-pub fn response(out: crate::export::Output) -> Response {
-    let disposition = if out.content_type.starts_with("text/html") {
-        "inline"
-    } else {
-        "attachment"
-    };
-    (
-        [
-            (header::CONTENT_TYPE, out.content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("{disposition}; filename=\"{}\"", out.file_name),
-            ),
-        ],
-        out.bytes,
-    )
-        .into_response()
-}
-
 async fn export(
     State(state): State<AppState>,
     Extension(caller): Extension<TokenRecord>,
@@ -58,14 +37,14 @@ async fn export(
 ) -> Result<Response, ApiError> {
     let req = q.request()?;
     let out = crate::export::deliver(
-        &crate::export::Source::of(&state),
+        &state.export_source(),
         &req,
         &crate::export::recipients(&q.encrypt_to),
         &caller_name(&caller),
         &caller.role,
     )
     .await?;
-    Ok(response(out))
+    Ok(crate::download::file(out))
 }
 
 #[derive(Deserialize)]

@@ -17,7 +17,6 @@ use serde_json::json;
 
 mod checklists;
 pub mod exports;
-pub mod serve;
 pub mod snapshots;
 
 /// An error answered as `{"error": "..."}` with a status code.
@@ -35,7 +34,8 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API's routes: health and metrics for anyone, the rest with a token.
+pub fn routes(state: &AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/api/v1/agents", get(list_agents))
         .route("/api/v1/agents/{id}/control", post(control_agent))
@@ -65,11 +65,6 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .merge(api)
-        .merge(crate::dashboard::router(state.clone()))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            state.http.max_body_bytes,
-        ))
-        .with_state(state)
 }
 
 async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {

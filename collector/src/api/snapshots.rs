@@ -7,8 +7,8 @@ use super::{caller_name, require_writer, ApiError};
 use crate::state::AppState;
 use crate::store::TokenRecord;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -58,28 +58,9 @@ async fn create(
     })))
 }
 
-/// The SPKI PEM of the snapshot signing key.
-pub fn public_key_response(state: &AppState) -> Result<Response, ApiError> {
-    let key = state.snapshots.public_key().map_err(internal)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/x-pem-file".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"snapshot-signing.pub\"".to_string(),
-            ),
-            (
-                header::HeaderName::from_static("x-gamsa-key-fingerprint"),
-                crate::snapshot::key::fingerprint(&key),
-            ),
-        ],
-        crate::snapshot::key::public_pem(&key),
-    )
-        .into_response())
-}
-
 async fn public_key(State(state): State<AppState>) -> Result<Response, ApiError> {
-    public_key_response(&state)
+    let key = state.snapshots.public_key().map_err(internal)?;
+    Ok(crate::download::public_key(&key))
 }
 
 #[derive(Deserialize)]
@@ -119,5 +100,5 @@ async fn download(
         .download(&id, &recipients, &caller_name(&caller), &caller.role)
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot {id}")))?;
-    Ok(super::exports::response(out))
+    Ok(crate::download::file(out))
 }

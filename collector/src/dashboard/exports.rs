@@ -6,11 +6,11 @@
 use super::i18n::Lang;
 use super::{page, record, refuse, who, Language, SignedIn};
 use crate::catalog::Catalog;
-use crate::export::{forms::FORMS, ExportError};
+use crate::export::{forms::FORMS, ExportError, Output};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use maud::{html, Markup};
@@ -36,7 +36,7 @@ async fn download(
     let result = async {
         let req = q.request()?;
         let out = crate::export::deliver(
-            &crate::export::Source::of(&state),
+            &state.export_source(),
             &req,
             &crate::export::recipients(&q.encrypt_to),
             &who(&s),
@@ -48,28 +48,9 @@ async fn download(
     }
     .await;
     match result {
-        Ok(out) => crate::api::exports::response(out),
+        Ok(out) => crate::download::file(out),
         Err(ExportError::BadRequest(e)) => refuse(StatusCode::BAD_REQUEST, &e),
         Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    }
-}
-
-/// A file name safe inside a quoted Content-Disposition parameter.
-fn safe_name(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._- ".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.trim().is_empty() {
-        "document".into()
-    } else {
-        s
     }
 }
 
@@ -93,17 +74,11 @@ async fn document(
     {
         return r;
     }
-    (
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", safe_name(&name)),
-            ),
-        ],
-        content,
-    )
-        .into_response()
+    crate::download::file(Output {
+        bytes: content,
+        content_type: "application/octet-stream",
+        file_name: name,
+    })
 }
 
 fn exports_page(lang: Lang, catalogs: &[Catalog]) -> Markup {

@@ -28,8 +28,7 @@ use i18n::Lang;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-pub fn router(state: AppState) -> Router<AppState> {
-    let _ = state;
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/login", get(login_page).post(login))

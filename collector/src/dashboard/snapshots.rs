@@ -65,7 +65,10 @@ async fn create(
 }
 
 async fn public_key(State(state): State<AppState>, SignedIn(_): SignedIn) -> Response {
-    crate::api::snapshots::public_key_response(&state).into_response()
+    match state.snapshots.public_key() {
+        Ok(key) => crate::download::public_key(&key),
+        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -89,7 +92,7 @@ async fn download(
     {
         Ok(Some(out)) => {
             tracing::info!(user = %s.user, id = %q.id, "snapshot downloaded");
-            crate::api::exports::response(out)
+            crate::download::file(out)
         }
         Ok(None) => refuse(StatusCode::NOT_FOUND, "no such snapshot"),
         Err(crate::export::ExportError::BadRequest(e)) => refuse(StatusCode::BAD_REQUEST, &e),

@@ -174,19 +174,6 @@ pub struct Source<'a> {
     pub collector_id: &'a str,
 }
 
-impl<'a> Source<'a> {
-    /// What the running collector exports from.
-    pub fn of(state: &'a crate::state::AppState) -> Self {
-        Self {
-            checklists: &state.checklists,
-            store: state.store.as_ref(),
-            data_dir: state.data_dir(),
-            config: &state.export,
-            collector_id: &state.collector_id,
-        }
-    }
-}
-
 /// An export as the API and the dashboard ask for it (query parameters).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

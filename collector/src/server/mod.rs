@@ -1,6 +1,8 @@
 //! Starting the collector: open the store, bind both listeners, serve until
 //! shutdown. Every startup failure names the file or setting at fault.
 
+mod http;
+
 use crate::config::Config;
 use crate::pki::PkiPaths;
 use crate::state::AppState;
@@ -8,6 +10,17 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+
+/// The HTTP side: the API and the dashboard on one listener, under one
+/// body limit.
+fn http_app(state: AppState) -> axum::Router {
+    crate::api::routes(&state)
+        .merge(crate::dashboard::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.http.max_body_bytes,
+        ))
+        .with_state(state)
+}
 
 /// A running collector.
 pub struct Running {
@@ -73,11 +86,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         config.ingest.clone(),
         wait(rx.clone()),
     ));
-    let app = crate::api::router(state.clone());
+    let app = http_app(state.clone());
     let http_shutdown = wait(rx);
     let limits = config.http.clone();
     let http_task = tokio::spawn(async move {
-        crate::api::serve::serve(http, app, &limits, http_shutdown)
+        http::serve(http, app, &limits, http_shutdown)
             .await
             .context("http server")
     });
