@@ -735,8 +735,10 @@ async fn collectors_starting_together_share_one_schema(b: Backend) -> Result<()>
 #[tokio::test]
 async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixture");
-    let steps = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"))?
-        .count() as i64;
+    let steps = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
+    )?
+    .count() as i64;
     for (fixture, version) in [("sqlite-v3.db", 3), ("sqlite-v5.db", 5)] {
         let b = Backend::sqlite();
         let Location::Sqlite(path) = b.location() else {
@@ -753,12 +755,19 @@ async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
 
         assert_eq!(store.count_evidence().await?, 3, "{fixture}");
         let latest: BTreeSet<String> = ids(&store.latest_evidence().await?).into_iter().collect();
-        assert_eq!(latest, BTreeSet::from(["e2".into(), "e3".into()]), "{fixture}");
+        assert_eq!(
+            latest,
+            BTreeSet::from(["e2".into(), "e3".into()]),
+            "{fixture}"
+        );
         let got = store.evidence_by_ids(vec!["e1".into()]).await?;
         assert_eq!(got, [ev("e1", "h1", "time_sync", "h1", T0)], "{fixture}");
         assert_eq!(
             store
-                .insert_batch(vec![ev("e1", "h1", "time_sync", "h1", T0), ev("e4", "h1", "tls", "b:443", T0 + 9)])
+                .insert_batch(vec![
+                    ev("e1", "h1", "time_sync", "h1", T0),
+                    ev("e4", "h1", "tls", "b:443", T0 + 9)
+                ])
                 .await?,
             outcome(1, 1),
             "{fixture}"
@@ -778,7 +787,10 @@ async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
         assert_eq!((agents[0].first_seen_ms, agents[0].last_seen_ms), (T0, T0));
 
         let enrol = store.use_token("hash-enrol", TokenKind::Enrol, T0).await?;
-        assert_eq!(enrol.map(|t| (t.name, t.max_uses)), Some(("fleet".into(), 2)));
+        assert_eq!(
+            enrol.map(|t| (t.name, t.max_uses)),
+            Some(("fleet".into(), 2))
+        );
         assert_eq!(
             store.use_token("hash-enrol", TokenKind::Enrol, T0).await?,
             None,
@@ -786,11 +798,18 @@ async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
         );
         let api = store.use_token("hash-api", TokenKind::Api, T0).await?;
         assert_eq!(api.map(|t| t.role), Some("auditor".into()), "{fixture}");
-        assert_eq!(store.get_user("kim").await?.map(|u| u.role), Some("auditor".into()));
+        assert_eq!(
+            store.get_user("kim").await?.map(|u| u.role),
+            Some("auditor".into())
+        );
 
         let docs = store.documents().await?;
         let file = b"%PDF-1.7 redundant uplinks".to_vec();
-        assert_eq!(docs.attestations, [attestation("1", &file, T0)], "{fixture}");
+        assert_eq!(
+            docs.attestations,
+            [attestation("1", &file, T0)],
+            "{fixture}"
+        );
         assert_eq!(docs.na_marks.len(), 1, "{fixture}");
         assert_eq!(docs.na_marks[0].justification, "국내 리전만 사용");
         assert_eq!(
@@ -805,18 +824,29 @@ async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
         if version >= 5 {
             assert_eq!(log.len(), 1, "{fixture}");
             assert_eq!(log[0].what, "emr-s014/2.1");
-            assert!(!store.try_lease("snapshot:1", "collector-2", ttl, T0 + 1).await?);
+            assert!(
+                !store
+                    .try_lease("snapshot:1", "collector-2", ttl, T0 + 1)
+                    .await?
+            );
         } else {
             assert!(log.is_empty(), "{fixture}");
-            assert!(store.try_lease("snapshot:1", "collector-2", ttl, T0 + 1).await?);
+            assert!(
+                store
+                    .try_lease("snapshot:1", "collector-2", ttl, T0 + 1)
+                    .await?
+            );
         }
-        let mut access = log.first().cloned().unwrap_or(gamsa_collector::records::Access {
-            at: "2026-12-03T00:00:00Z".into(),
-            who: "kim".into(),
-            role: "auditor".into(),
-            action: "item-view".into(),
-            what: "emr-s014/2.1".into(),
-        });
+        let mut access = log
+            .first()
+            .cloned()
+            .unwrap_or(gamsa_collector::records::Access {
+                at: "2026-12-03T00:00:00Z".into(),
+                who: "kim".into(),
+                role: "auditor".into(),
+                action: "item-view".into(),
+                what: "emr-s014/2.1".into(),
+            });
         access.what = "emr-s014/4.3".into();
         store.append_access(access).await?;
         assert_eq!(store.access_log(1).await?[0].what, "emr-s014/4.3");
