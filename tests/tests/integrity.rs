@@ -291,7 +291,8 @@ async fn hello_or_evidence_naming_another_host_is_refused_and_nothing_of_the_bat
     );
 }
 
-/// `gamsa-agent enrol` with `cfg`; its stderr when refused.
+/// `gamsa-agent enrol` with `cfg`; its stderr when refused (the gRPC
+/// message unescaped).
 fn enrol(cfg: &Path) -> Result<(), String> {
     let out = std::process::Command::new(gamsa_tests::binary("gamsa-agent"))
         .args(["enrol", "--config"])
@@ -301,7 +302,7 @@ fn enrol(cfg: &Path) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        Err(String::from_utf8_lossy(&out.stderr).replace('\\', ""))
     }
 }
 
