@@ -7,7 +7,7 @@
 
 use gamsa_proto::v1::{
     agent_message, collector_message, evidence::Payload, AgentMessage, Batch, Certificate,
-    CloudRegion, CollectorMessage, Evidence, Status, TlsEndpoint, TlsVersion,
+    CollectorMessage, Evidence, Status, TlsEndpoint, TlsVersion,
 };
 use gamsa_tests::pg::Scratch;
 use gamsa_tests::raw::{client, hello, open, unique_id, OpenStream};
