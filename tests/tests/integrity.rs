@@ -251,7 +251,7 @@ async fn an_agent_claiming_another_host_is_refused_and_changes_nothing_of_its_ve
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn hello_or_evidence_naming_another_host_is_refused_and_nothing_of_the_batch_stored() {
+async fn hellos_or_evidence_naming_another_host_or_unreadable_are_refused() {
     let collector = Collector::start().unwrap();
     let creds = collector.issue("node-h").unwrap();
 
@@ -264,6 +264,20 @@ async fn hello_or_evidence_naming_another_host_is_refused_and_nothing_of_the_bat
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
     assert!(status.message().contains("\"node-x\""), "{status:?}");
     assert!(status.message().contains("\"node-h\""), "{status:?}");
+
+    // A Hello the agents list could not show.
+    let c = client(&collector, Some(&creds)).await.unwrap();
+    let mut unreadable = hello("node-h");
+    if let Some(agent_message::Msg::Hello(h)) = unreadable.msg.as_mut() {
+        h.os = "Debian\0".into();
+    }
+    let status = gamsa_tests::raw::stream_error(c, vec![unreadable]).await;
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(
+        status.message().contains("hello: os: contains a NUL byte"),
+        "{status:?}"
+    );
+    assert_eq!(refusals_metric(&collector, "invalid_hello"), 1);
 
     // An honest Hello, then a batch of which one evidence names node-x.
     let mut s = stream(&collector, "node-h").await;

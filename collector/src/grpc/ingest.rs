@@ -225,6 +225,9 @@ async fn greet(
             ),
         ));
     }
+    if let Err(detail) = validate::hello(&hello, &limits.ingest) {
+        return Err(refuse(peer, agent_id, "invalid_hello", detail));
+    }
     let hosts = bound(state, agent_id).await?;
     if !hosts.contains(&hello.host) {
         return Err(refuse(

@@ -24,7 +24,7 @@
 //! here.
 
 use crate::config::IngestConfig;
-use gamsa_proto::v1::Evidence;
+use gamsa_proto::v1::{Evidence, Hello};
 use prost::Message;
 use prost_reflect::{DynamicMessage, Kind, MapKey, ReflectMessage, Value};
 
@@ -128,12 +128,8 @@ pub fn content(ev: &Evidence, now_ms: i64, limits: &IngestConfig) -> Result<(), 
             ),
         ));
     }
-    let descriptor = gamsa_proto::descriptor_pool()
-        .get_message_by_name("gamsa.v1.Evidence")
-        .ok_or_else(|| invalid("evidence", "gamsa.v1.Evidence is not in the schema".into()))?;
-    let message = DynamicMessage::decode(descriptor, ev.encode_to_vec().as_slice())
-        .map_err(|e| invalid("evidence", format!("does not decode: {e}")))?;
-    walk(&message, "", limits).map_err(|(field, problem)| invalid(&field, problem))?;
+    readable(ev, "gamsa.v1.Evidence", limits)
+        .map_err(|(field, problem)| invalid(&field, problem))?;
     // In range (checked by the walk), so the millisecond form cannot saturate.
     let skew = i64::try_from(limits.max_clock_skew.as_millis()).unwrap_or(i64::MAX);
     if observed.unix_millis() > now_ms.saturating_add(skew) {
@@ -148,6 +144,23 @@ pub fn content(ev: &Evidence, now_ms: i64, limits: &IngestConfig) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+/// Every field of a Hello can be read: the agents list and the dashboard
+/// show it, and it is stored in text columns. The error names the field.
+pub fn hello(h: &Hello, limits: &IngestConfig) -> Result<(), String> {
+    readable(h, "gamsa.v1.Hello", limits)
+        .map_err(|(field, problem)| format!("hello: {field}: {problem}"))
+}
+
+/// Walks `msg`, of the gamsa.v1 message type `name`, through its descriptor.
+fn readable<M: Message>(msg: &M, name: &str, limits: &IngestConfig) -> Result<(), Problem> {
+    let descriptor = gamsa_proto::descriptor_pool()
+        .get_message_by_name(name)
+        .ok_or_else(|| (String::new(), format!("{name} is not in the schema")))?;
+    let message = DynamicMessage::decode(descriptor, msg.encode_to_vec().as_slice())
+        .map_err(|e| (String::new(), format!("does not decode as {name}: {e}")))?;
+    walk(&message, "", limits)
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -491,6 +504,33 @@ mod tests {
         let none = identity(&e, "a", &[]).unwrap_err().to_string();
         assert!(none.ends_with("is bound to no host"), "{none}");
         assert!(identity(&e, "a", &["g".into(), "h".into()]).is_ok());
+    }
+
+    #[test]
+    fn hellos_are_walked_too() {
+        let hello = |os: &str| Hello {
+            agent_id: "a".into(),
+            host: "h".into(),
+            os: os.into(),
+            labels: [("role".to_string(), "db".to_string())].into(),
+            sent_at: Some(Timestamp::from_unix_millis(0)),
+            ..Default::default()
+        };
+        let limits = IngestConfig::default();
+        assert!(super::hello(&hello("Debian"), &limits).is_ok());
+        assert_eq!(
+            super::hello(&hello("Deb\0ian"), &limits).unwrap_err(),
+            "hello: os: contains a NUL byte"
+        );
+        let late = Hello {
+            sent_at: Some(Timestamp {
+                seconds: i64::MAX,
+                nanos: 0,
+            }),
+            ..hello("Debian")
+        };
+        let err = super::hello(&late, &limits).unwrap_err();
+        assert!(err.starts_with("hello: sentAt: timestamp outside"), "{err}");
     }
 
     #[test]
