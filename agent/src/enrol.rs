@@ -60,6 +60,7 @@ pub async fn ensure_credentials(config: &Config, agent_id: &str) -> anyhow::Resu
                     token: token.clone(),
                     agent_id: agent_id.to_string(),
                     csr_pem: csr.clone(),
+                    host: config.resolved_host(),
                 })
                 .await?;
             anyhow::Ok(resp.into_inner())

@@ -156,6 +156,10 @@ fn main() {
         .collect();
     rt.block_on(async {
         let running = server::start(&config).await.unwrap();
+        for (name, _) in &creds {
+            let store = running.state.store.as_ref();
+            gamsa_collector::grpc::enrol::bind(store, name, name).await.unwrap();
+        }
         let url = format!("https://{}", running.grpc_addr);
         let per_agent = total / agents as u64;
         let started = Instant::now();

@@ -9,7 +9,7 @@ use crate::rules::input::HostFacts;
 use crate::rules::{self, Rule};
 use crate::store::Store;
 use crate::verdict::ItemResult;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -100,10 +100,17 @@ impl Checklists {
         catalog_ids: &[&str],
         group: Option<&str>,
     ) -> anyhow::Result<Vec<ItemResult>> {
-        let latest = store.latest_evidence().await?;
-        let known: BTreeMap<String, HostFacts> = store
-            .list_agents()
-            .await?
+        let agents = store.list_agents().await?;
+        let mut latest = store.latest_evidence().await?;
+        // A revoked agent's evidence stops counting from its revocation on;
+        // it stays in the store, for history and for snapshots taken before.
+        let revoked: HashSet<String> = agents
+            .iter()
+            .filter(|a| a.revoked)
+            .map(|a| a.agent_id.clone())
+            .collect();
+        latest.retain(|e| !revoked.contains(&e.agent_id));
+        let known: BTreeMap<String, HostFacts> = agents
             .into_iter()
             .filter(|a| !a.revoked && !a.host.is_empty())
             .map(|a| {

@@ -25,6 +25,7 @@ pub struct Config {
     /// Which hosts must show which evidence (`[[expectations]]`); without
     /// an entry, every host is expected (routers: hosts with a router role).
     pub expectations: Vec<crate::expectations::Expectation>,
+    pub ingest: IngestConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +98,7 @@ impl Default for Config {
             snapshots: Default::default(),
             export: Default::default(),
             expectations: vec![],
+            ingest: IngestConfig::default(),
         }
     }
 }
@@ -126,6 +128,30 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             max_connections: 1024,
+        }
+    }
+}
+
+/// What ingest accepts of one evidence (`grpc/validate.rs`); evidence
+/// beyond these is refused and never stored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Largest evidence, in bytes of its protobuf encoding.
+    pub max_evidence_bytes: usize,
+    /// Largest string (or bytes) value of any one field, anywhere in it.
+    pub max_field_bytes: usize,
+    /// How far `observedAt` may be ahead of the collector's clock.
+    #[serde(with = "humantime_serde")]
+    pub max_clock_skew: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_evidence_bytes: 4 * 1024 * 1024,
+            max_field_bytes: 64 * 1024,
+            max_clock_skew: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -169,6 +195,14 @@ impl Config {
                 self.http.request_timeout.as_millis(),
             ),
             ("http.max_connections", self.http.max_connections as u128),
+            (
+                "ingest.max_evidence_bytes",
+                self.ingest.max_evidence_bytes as u128,
+            ),
+            (
+                "ingest.max_field_bytes",
+                self.ingest.max_field_bytes as u128,
+            ),
         ];
         let refused = |message: String| ConfigError::invalid(origin, message);
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {

@@ -153,6 +153,11 @@ enum CaCommand {
         common: Common,
         #[arg(long)]
         agent: String,
+        /// The host this agent reports for (default: the agent name). Bound
+        /// to the agent in the store: evidence of this host is accepted from
+        /// this agent only, and this agent may report for no other host.
+        #[arg(long)]
+        host: Option<String>,
         /// Directory to write agent.key, agent.crt and ca.crt into.
         #[arg(long, default_value = ".")]
         out: PathBuf,
@@ -245,11 +250,22 @@ enum SnapshotCommand {
 enum AgentCommand {
     /// List agents.
     List(Common),
-    /// Revoke an agent: its streams are refused from now on, without restart.
+    /// Revoke an agent: its streams are refused from now on, without restart,
+    /// and its evidence no longer counts in verdicts (it stays stored).
     Revoke {
         #[command(flatten)]
         common: Common,
         name: String,
+    },
+    /// Bind a host to an agent (as enrolment does): only this agent may
+    /// report for the host, and it for no other. Refused while another agent
+    /// that is not revoked holds the host.
+    Bind {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+        #[arg(long)]
+        host: String,
     },
 }
 
@@ -281,12 +297,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Ca(CaCommand::Issue {
             common,
             agent,
+            host,
             out,
             days,
-        }) => ca_issue(common, agent, out, days),
+        }) => ca_issue(common, agent, host, out, days).await,
         Command::Token(TokenCommand::Create(args)) => token_create(args).await,
         Command::Agent(AgentCommand::List(common)) => agent_list(common).await,
         Command::Agent(AgentCommand::Revoke { common, name }) => agent_revoke(common, name).await,
+        Command::Agent(AgentCommand::Bind { common, name, host }) => {
+            agent_bind(common, name, host).await
+        }
         Command::User(UserCommand::Add {
             common,
             name,
@@ -329,11 +349,21 @@ fn ca_init(common: Common, server_names: Vec<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ca_issue(common: Common, agent: String, out: PathBuf, days: i64) -> anyhow::Result<()> {
+async fn ca_issue(
+    common: Common,
+    agent: String,
+    host: Option<String>,
+    out: PathBuf,
+    days: i64,
+) -> anyhow::Result<()> {
     let config = common.load()?;
-    pki::issue_agent(&PkiPaths::new(&config.data_dir), &agent, days)?.write_to(&out)?;
+    let creds = pki::issue_agent(&PkiPaths::new(&config.data_dir), &agent, days)?;
+    let host = host.unwrap_or_else(|| agent.clone());
+    let store = common.store().await?;
+    gamsa_collector::grpc::enrol::bind(store.as_ref(), &agent, &host).await?;
+    creds.write_to(&out)?;
     println!(
-        "agent {agent}: key, certificate and CA written to {}",
+        "agent {agent} (host {host}): key, certificate and CA written to {}",
         out.display()
     );
     Ok(())
@@ -378,6 +408,13 @@ async fn agent_revoke(common: Common, name: String) -> anyhow::Result<()> {
     let store = common.store().await?;
     gamsa_collector::operations::revoke_agent(store.as_ref(), &Actor::cli(), &name).await?;
     println!("agent {name} revoked; its streams are refused from now on");
+    Ok(())
+}
+
+async fn agent_bind(common: Common, name: String, host: String) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    gamsa_collector::grpc::enrol::bind(store.as_ref(), &name, &host).await?;
+    println!("host {host} bound to agent {name}");
     Ok(())
 }
 

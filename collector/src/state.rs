@@ -45,6 +45,3 @@ impl AppState {
         }
     }
 }
-
-/// The clock, where the gRPC services and quickstart read it.
-pub use crate::clock::{now_ms, timestamp_now};

@@ -7,7 +7,8 @@
 use anyhow::Result;
 use gamsa_collector::records::{Attestation, NaMark};
 use gamsa_collector::store::{
-    self, AgentRecord, EvidenceQuery, InsertOutcome, Location, Store, TokenKind, TokenRecord, User,
+    self, AgentRecord, Binding, EvidenceQuery, InsertOutcome, Location, Store, TokenKind,
+    TokenRecord, User,
 };
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
 use std::collections::BTreeSet;
@@ -97,6 +98,8 @@ contract!(
     lease_races_have_one_winner,
     collectors_starting_together_share_one_schema,
     a_failed_commit_is_reported_and_nothing_of_it_stored,
+    host_bindings_one_agent_per_host,
+    host_binding_races_have_one_winner,
 );
 
 const T0: i64 = 1_763_000_000_000;
@@ -651,6 +654,64 @@ async fn lease_races_have_one_winner(b: Backend) -> Result<()> {
     Ok(())
 }
 
+async fn host_bindings_one_agent_per_host(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let other = b.open().await;
+    assert!(store.bound_hosts("web-a").await?.is_empty());
+    assert_eq!(store.bind_host("web-a", "web-1", T0).await?, Binding::Bound);
+    // Again (a re-enrolment): still bound.
+    assert_eq!(other.bind_host("web-a", "web-1", T0).await?, Binding::Bound);
+    assert_eq!(other.bound_hosts("web-a").await?, ["web-1"]);
+    // Another agent may not take it, from either collector.
+    assert_eq!(
+        other.bind_host("web-b", "web-1", T0).await?,
+        Binding::HeldBy("web-a".into())
+    );
+    assert!(store.bound_hosts("web-b").await?.is_empty());
+    // An agent bound anew reports for the new host only; the old one is free.
+    assert_eq!(store.bind_host("web-a", "web-2", T0).await?, Binding::Bound);
+    assert_eq!(store.bound_hosts("web-a").await?, ["web-2"]);
+    assert_eq!(other.bind_host("web-b", "web-1", T0).await?, Binding::Bound);
+    // A revoked agent's host may be bound to its replacement.
+    assert_eq!(
+        store.bind_host("web-c", "web-1", T0).await?,
+        Binding::HeldBy("web-b".into())
+    );
+    store.set_revoked("web-b", true).await?;
+    assert_eq!(other.bind_host("web-c", "web-1", T0).await?, Binding::Bound);
+    assert_eq!(store.bound_hosts("web-c").await?, ["web-1"]);
+    assert!(store.bound_hosts("web-b").await?.is_empty());
+    assert_eq!(store.bound_hosts("web-a").await?, ["web-2"]);
+    Ok(())
+}
+
+async fn host_binding_races_have_one_winner(b: Backend) -> Result<()> {
+    let collectors = [b.open().await, b.open().await];
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let store = collectors[i % 2].clone();
+            tokio::spawn(async move { store.bind_host(&format!("node-{i}"), "node", T0).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut held = std::collections::BTreeSet::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await?? {
+            Binding::Bound => winners.push(format!("node-{i}")),
+            Binding::HeldBy(holder) => {
+                held.insert(holder);
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert!(
+        held.iter().all(|h| *h == winners[0]),
+        "{held:?} {winners:?}"
+    );
+    assert_eq!(collectors[1].bound_hosts(&winners[0]).await?, ["node"]);
+    Ok(())
+}
+
 async fn collectors_starting_together_share_one_schema(b: Backend) -> Result<()> {
     // Two collectors open a store that does not exist yet, at the same time.
     let location = b.location();
@@ -849,6 +910,10 @@ async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
         access.what = "emr-s014/4.3".into();
         store.append_access(access).await?;
         assert_eq!(store.access_log(1).await?[0].what, "emr-s014/4.3");
+        // Agents registered before host bindings: bound to the host they
+        // last reported, when not revoked.
+        assert_eq!(store.bound_hosts("agent-h1").await?, ["h1"], "{fixture}");
+        assert!(store.bound_hosts("agent-h2").await?.is_empty(), "{fixture}");
         drop(store);
         // Opened again: nothing left to apply.
         b.open().await;

@@ -83,7 +83,7 @@ async fn api_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<String>
             .use_token(
                 &tokens::hash(&t),
                 TokenKind::Api,
-                gamsa_collector::state::now_ms(),
+                gamsa_collector::clock::now_ms(),
             )
             .await?
             .is_some()
@@ -169,6 +169,13 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     agent_config.collector.cert = cert;
     agent_config.collector.key = key;
     agent_config.collector.batch_interval = Duration::from_millis(200);
+    // As `ca issue` would: the local agent reports for this machine.
+    gamsa_collector::grpc::enrol::bind(
+        running.state.store.as_ref(),
+        &agent,
+        &agent_config.resolved_host(),
+    )
+    .await?;
     let expected = gamsa_agent::probes::enabled(&agent_config).len();
     let (stop_agent, agent_rx) = tokio::sync::watch::channel(false);
     let agent_task = tokio::spawn(gamsa_agent::run(agent_config, agent_rx));

@@ -115,6 +115,7 @@ pub async fn get_item(
         .store
         .evidence_by_ids(result.evidence.to_vec())
         .await?;
+    let evidence = super::evidence_json(&state, &evidence).await?;
     crate::access_log::record(
         state.store.as_ref(),
         &caller.who(),

@@ -215,9 +215,41 @@ async fn list_evidence(
             limit: p.limit.unwrap_or(1000).min(10_000),
         })
         .await?;
+    let evidence = evidence_json(&state, &evidence).await?;
     Ok(Json(
         json!({ "count": evidence.len(), "evidence": evidence }),
     ))
+}
+
+/// Evidence in its canonical JSON form; that of a revoked agent marked
+/// `"agentRevoked": true` (kept for history, no longer counted in verdicts).
+pub async fn evidence_json(
+    state: &AppState,
+    evidence: &[gamsa_proto::v1::Evidence],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let revoked: std::collections::HashSet<String> = state
+        .store
+        .list_agents()
+        .await?
+        .into_iter()
+        .filter(|a| a.revoked)
+        .map(|a| a.agent_id)
+        .collect();
+    evidence
+        .iter()
+        .map(|e| {
+            let mut v = serde_json::to_value(e).map_err(|err| {
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("evidence {}: {err}", e.id),
+                )
+            })?;
+            if revoked.contains(&e.agent_id) {
+                v["agentRevoked"] = json!(true);
+            }
+            Ok(v)
+        })
+        .collect()
 }
 
 async fn control_agent(

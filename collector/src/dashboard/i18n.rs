@@ -110,6 +110,10 @@ impl Lang {
             "ago" => ("전", "ago"),
             "health" => ("상태 점검", "Health"),
             "revoked" => ("폐기됨", "revoked"),
+            "revoked_note" => (
+                "폐기된 에이전트: 증적은 이력으로 보관되며 판정에는 쓰이지 않습니다.",
+                "Revoked agent: its evidence is kept for history and no longer counts in verdicts.",
+            ),
             "capabilities" => ("기능", "capabilities"),
             "stale_hosts" => (
                 "개 호스트가 15분 넘게 수신되지 않았습니다.",

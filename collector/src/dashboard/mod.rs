@@ -385,7 +385,7 @@ async fn hosts(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Langu
     > = Default::default();
     for e in latest {
         let h = probes
-            .entry(e.host.clone())
+            .entry(e.agent_id.clone())
             .or_default()
             .entry(e.probe.clone())
             .or_default();

@@ -368,6 +368,8 @@ fn ago(lang: Lang, now_ms: i64, then_ms: i64) -> String {
     format!("{n}{unit} {}", lang.t("ago"))
 }
 
+/// `probes`: each agent's probes (by agent id, then probe name), so that a
+/// revoked agent and its replacement on the same host are told apart.
 pub fn hosts(
     lang: Lang,
     agents: &[AgentRecord],
@@ -388,7 +390,7 @@ pub fn hosts(
             tr { th { (lang.t("host")) } th { (lang.t("agent")) } th { (lang.t("version")) } th { (lang.t("last_seen")) } th { (lang.t("status")) } th { (lang.t("probes")) } th { (lang.t("health")) } }
             @for a in agents {
                 @let stale = !a.revoked && now_ms - a.last_seen_ms > STALE_MS;
-                @let host_probes = probes.get(&a.host);
+                @let host_probes = probes.get(&a.agent_id);
                 @let errors: Vec<(&String, &ProbeHealth)> = host_probes.map(|m| m.iter().filter(|(_, h)| !h.errors.is_empty()).collect()).unwrap_or_default();
                 tr class=[stale.then_some("stale")] {
                     td { (a.host) br; small.muted { (a.os) " " (a.kernel) } }
@@ -415,6 +417,7 @@ pub fn hosts(
                             div { span class="v v-N" { (name) } " " small { (h.errors.join("; ")) } }
                         }
                         @if stale { div { small { (lang.t("stale_note")) } } }
+                        @if a.revoked { div { small { (lang.t("revoked_note")) } } }
                     }
                 }
             }
@@ -471,5 +474,43 @@ mod tests {
             rows[1]
         );
         assert!(html.contains("1 host(s) not heard from"), "{html}");
+    }
+
+    #[test]
+    fn a_revoked_agent_and_its_replacement_on_one_host_are_told_apart() {
+        let now = 1_800_000_000_000;
+        let agent = |id: &str, revoked| AgentRecord {
+            agent_id: id.into(),
+            host: "web-1".into(),
+            last_seen_ms: now,
+            revoked,
+            ..Default::default()
+        };
+        let agents = [agent("web-1a", true), agent("web-1b", false)];
+        let health = |error: &str| {
+            std::collections::BTreeMap::from([(
+                "tls".to_string(),
+                ProbeHealth {
+                    subjects: 1,
+                    errors: vec![error.into()],
+                    newest_ms: now,
+                },
+            )])
+        };
+        let probes = std::collections::BTreeMap::from([
+            ("web-1a".to_string(), health("old agent's error")),
+            ("web-1b".to_string(), health("new agent's error")),
+        ]);
+        let html = hosts(Lang::En, &agents, &["web-1b".into()], &probes, now).into_string();
+        let rows: Vec<&str> = html.split("<tr").skip(2).collect();
+        assert_eq!(rows.len(), 2, "{html}");
+        assert!(rows[0].contains("old agent's error") && !rows[0].contains("new agent"));
+        assert!(
+            rows[0].contains("no longer counts in verdicts"),
+            "{}",
+            rows[0]
+        );
+        assert!(rows[1].contains("new agent's error") && !rows[1].contains("old agent"));
+        assert!(!rows[1].contains("no longer counts"), "{}", rows[1]);
     }
 }

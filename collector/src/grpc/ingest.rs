@@ -1,16 +1,21 @@
 //! The ingest stream: Hello, then numbered batches, each acked only after the
 //! store has durably committed it.
 //!
-//! Identity is the client certificate's common name. Every piece of evidence
-//! must carry that same `agent_id`; one that does not ends the stream, because
-//! an agent speaking for another is an attack, not a data error.
+//! Identity is the client certificate's common name. The Hello and every
+//! piece of evidence must carry that same `agent_id` and name a host bound to
+//! that agent (at enrolment, `store::Store::bind_host`); one that does not
+//! ends the stream and nothing of its batch is stored, because an agent
+//! speaking for another agent or host is an attack, not a data error.
+//! Evidence no reader could use (`validate.rs`) is refused alone: the rest
+//! of its batch is stored, and the ack counts what was refused.
 //!
 //! A stream holds one of `grpc.max_streams` permits for its lifetime, must
 //! send Hello within `grpc.request_timeout` and something within every
 //! `grpc.idle_timeout`; each batch waits for its agent's share of
 //! `grpc.agent_rate` before it is stored, so a flood slows only its sender.
 
-use crate::config::GrpcConfig;
+use super::validate::{self, bound_hosts};
+use crate::config::{GrpcConfig, IngestConfig};
 use crate::state::AppState;
 use crate::store::AgentRecord;
 use gamsa_proto::v1::{
@@ -39,10 +44,12 @@ struct Limits {
     /// Evidence per second, keyed by agent id (so reconnecting resets nothing).
     rate: DefaultKeyedRateLimiter<String>,
     burst: NonZeroU32,
+    /// What one evidence may be (`[ingest]`).
+    ingest: IngestConfig,
 }
 
 impl IngestService {
-    pub fn new(state: AppState, config: &GrpcConfig) -> Self {
+    pub fn new(state: AppState, config: &GrpcConfig, ingest: &IngestConfig) -> Self {
         let burst = NonZeroU32::new(config.agent_rate).unwrap_or(NonZeroU32::MIN);
         Self {
             state,
@@ -52,6 +59,7 @@ impl IngestService {
                 idle_timeout: config.idle_timeout,
                 rate: governor::RateLimiter::keyed(Quota::per_second(burst)),
                 burst,
+                ingest: ingest.clone(),
             }),
         }
     }
@@ -84,36 +92,6 @@ fn refuse(peer: &str, agent: &str, reason: &'static str, detail: String) -> Stat
         "no_certificate" | "bad_certificate" => Status::unauthenticated(detail),
         _ => Status::permission_denied(detail),
     }
-}
-
-/// Checks one evidence envelope before it is stored.
-pub fn validate(ev: &Evidence, agent_id: &str) -> Result<(), String> {
-    if ev.agent_id != agent_id {
-        return Err(format!(
-            "evidence {} claims agent_id {:?} but the certificate identity is {:?}",
-            ev.id, ev.agent_id, agent_id
-        ));
-    }
-    if ev.id.is_empty() || ev.id.len() > 128 {
-        return Err("evidence id must be 1-128 characters".into());
-    }
-    if ev.probe.is_empty() {
-        return Err(format!("evidence {} has no probe", ev.id));
-    }
-    let Some(t) = &ev.observed_at else {
-        return Err(format!("evidence {} has no observedAt", ev.id));
-    };
-    // RFC 3339 years 0001-9999, as the canonical JSON form requires: a time
-    // outside it could be stored but never shown, exported or evaluated.
-    if !(-62_135_596_800..=253_402_300_799).contains(&t.seconds)
-        || !(0..1_000_000_000).contains(&t.nanos)
-    {
-        return Err(format!(
-            "evidence {} has observedAt outside years 0001-9999 (seconds {}, nanos {})",
-            ev.id, t.seconds, t.nanos
-        ));
-    }
-    Ok(())
 }
 
 #[tonic::async_trait]
@@ -171,7 +149,9 @@ impl Ingest for IngestService {
             let _permit = permit;
             let _guard = crate::metrics::StreamGuard::open();
             let result = match greet(&state, &limits, &agent_id, &peer, &mut inbound, &tx).await {
-                Ok(()) => pump(&state, &limits, &agent_id, &peer, &mut inbound, &tx).await,
+                Ok(bound) => {
+                    pump(&state, &limits, &agent_id, &peer, bound, &mut inbound, &tx).await
+                }
                 Err(status) => Err(status),
             };
             if let Err(status) = result {
@@ -191,8 +171,17 @@ impl Ingest for IngestService {
     }
 }
 
+/// The hosts `agent_id` may report for.
+async fn bound(state: &AppState, agent_id: &str) -> Result<Vec<String>, Status> {
+    state
+        .store
+        .bound_hosts(agent_id)
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))
+}
+
 /// Reads the Hello, records the agent, welcomes it and registers its
-/// control channel.
+/// control channel; the hosts the agent may report for.
 async fn greet(
     state: &AppState,
     limits: &Limits,
@@ -200,7 +189,7 @@ async fn greet(
     peer: &str,
     inbound: &mut Streaming<AgentMessage>,
     tx: &mpsc::Sender<Result<CollectorMessage, Status>>,
-) -> Result<(), Status> {
+) -> Result<Vec<String>, Status> {
     let first = tokio::time::timeout(limits.hello_timeout, inbound.next())
         .await
         .map_err(|_| {
@@ -236,7 +225,23 @@ async fn greet(
             ),
         ));
     }
-    let now = crate::state::now_ms();
+    if let Err(detail) = validate::hello(&hello, &limits.ingest) {
+        return Err(refuse(peer, agent_id, "invalid_hello", detail));
+    }
+    let hosts = bound(state, agent_id).await?;
+    if !hosts.contains(&hello.host) {
+        return Err(refuse(
+            peer,
+            agent_id,
+            "host_mismatch",
+            format!(
+                "hello names host {:?} but agent {agent_id:?} is bound to {}",
+                hello.host,
+                bound_hosts(&hosts)
+            ),
+        ));
+    }
+    let now = crate::clock::now_ms();
     state
         .store
         .upsert_agent(AgentRecord {
@@ -259,7 +264,7 @@ async fn greet(
         .send(Ok(CollectorMessage {
             msg: Some(collector_message::Msg::Welcome(Welcome {
                 collector_id: state.collector_id.clone(),
-                server_time: Some(crate::state::timestamp_now()),
+                server_time: Some(crate::clock::timestamp_now()),
             })),
         }))
         .await;
@@ -268,15 +273,17 @@ async fn greet(
         .lock()
         .map_err(|_| Status::internal("agent registry poisoned"))?
         .insert(agent_id.to_string(), tx.clone());
-    Ok(())
+    Ok(hosts)
 }
 
 /// Reads batches until the agent hangs up; commits and acks each in order.
+/// `hosts` are those the agent may report for, re-read with revocation.
 async fn pump(
     state: &AppState,
     limits: &Limits,
     agent_id: &str,
     peer: &str,
+    mut hosts: Vec<String>,
     inbound: &mut Streaming<AgentMessage>,
     tx: &mpsc::Sender<Result<CollectorMessage, Status>>,
 ) -> Result<(), Status> {
@@ -320,29 +327,41 @@ async fn pump(
             }
             let _ = state
                 .store
-                .touch_agent(agent_id, crate::state::now_ms())
+                .touch_agent(agent_id, crate::clock::now_ms())
                 .await;
+            hosts = bound(state, agent_id).await?;
         }
         for ev in &batch.evidence {
-            if let Err(detail) = validate(ev, agent_id) {
-                let reason = if ev.agent_id != agent_id {
-                    "impersonation"
-                } else {
-                    "invalid_evidence"
-                };
-                return Err(refuse(peer, agent_id, reason, detail));
+            if let Err(refusal) = validate::identity(ev, agent_id, &hosts) {
+                return Err(refuse(
+                    peer,
+                    agent_id,
+                    refusal.reason(),
+                    refusal.to_string(),
+                ));
             }
         }
         limits.admit(agent_id, batch.evidence.len()).await;
+        let now = crate::clock::now_ms();
+        let total = batch.evidence.len();
+        let valid: Vec<Evidence> = batch
+            .evidence
+            .into_iter()
+            .filter(|ev| match validate::content(ev, now, &limits.ingest) {
+                Ok(()) => true,
+                Err(refusal) => {
+                    crate::metrics::refusal(refusal.reason());
+                    tracing::warn!(%peer, %agent_id, seq = batch.seq, "refused evidence: {refusal}");
+                    false
+                }
+            })
+            .collect();
+        let refused = (total - valid.len()) as u32;
         let started = Instant::now();
-        let outcome = state
-            .store
-            .insert_batch(batch.evidence)
-            .await
-            .map_err(|e| {
-                tracing::error!(%agent_id, seq = batch.seq, error = %e, "batch not stored");
-                Status::unavailable(format!("batch {} not stored: {e}", batch.seq))
-            })?;
+        let outcome = state.store.insert_batch(valid).await.map_err(|e| {
+            tracing::error!(%agent_id, seq = batch.seq, error = %e, "batch not stored");
+            Status::unavailable(format!("batch {} not stored: {e}", batch.seq))
+        })?;
         crate::metrics::batch(
             outcome.accepted,
             outcome.duplicates,
@@ -353,6 +372,7 @@ async fn pump(
                 seq: batch.seq,
                 accepted: outcome.accepted,
                 duplicates: outcome.duplicates,
+                refused,
             })),
         };
         if tx.send(Ok(ack)).await.is_err() {
@@ -360,26 +380,4 @@ async fn pump(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn observed_time_must_have_a_canonical_form() {
-        let ev = |seconds, nanos| Evidence {
-            id: "e1".into(),
-            agent_id: "a".into(),
-            probe: "host".into(),
-            observed_at: Some(gamsa_proto::Timestamp { seconds, nanos }),
-            ..Default::default()
-        };
-        assert!(validate(&ev(1_700_000_000, 0), "a").is_ok());
-        assert!(validate(&ev(253_402_300_799, 999_999_999), "a").is_ok());
-        let err = validate(&ev(490_000_000_000_000_000, 0), "a").unwrap_err();
-        assert!(err.contains("outside years 0001-9999"), "{err}");
-        assert!(validate(&ev(-62_135_596_801, 0), "a").is_err());
-        assert!(validate(&ev(0, -1), "a").is_err());
-    }
 }

@@ -9,8 +9,9 @@
 
 pub mod enrol;
 pub mod ingest;
+pub mod validate;
 
-use crate::config::GrpcConfig;
+use crate::config::{GrpcConfig, IngestConfig};
 use crate::state::AppState;
 use gamsa_proto::v1::enrolment_server::EnrolmentServer;
 use gamsa_proto::v1::ingest_server::IngestServer;
@@ -25,14 +26,19 @@ pub async fn serve(
     listener: TcpListener,
     state: AppState,
     limits: GrpcConfig,
+    evidence_limits: IngestConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let paths = &state.pki;
     let tls =
         crate::tls::server_config(&paths.server_cert(), &paths.server_key(), &paths.ca_cert())?;
     let incoming = crate::tls::incoming(listener, tls, limits.handshake_timeout);
-    let ingest = IngestServer::new(ingest::IngestService::new(state.clone(), &limits))
-        .max_decoding_message_size(limits.max_message_bytes);
+    let ingest = IngestServer::new(ingest::IngestService::new(
+        state.clone(),
+        &limits,
+        &evidence_limits,
+    ))
+    .max_decoding_message_size(limits.max_message_bytes);
     let enrol = EnrolmentServer::new(enrol::EnrolService::new(state.clone()))
         .max_decoding_message_size(64 * 1024);
     tonic::transport::Server::builder()

@@ -106,6 +106,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         grpc,
         state.clone(),
         config.grpc.clone(),
+        config.ingest.clone(),
         wait(rx.clone()),
     ));
     let app = http_app(state.clone());

@@ -115,6 +115,15 @@ pub struct User {
     pub password_hash: String,
 }
 
+/// What became of a request to bind a host to an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// The host is bound to the agent.
+    Bound,
+    /// Another agent, not revoked, holds the host.
+    HeldBy(String),
+}
+
 /// A stored token; only its SHA-256 is kept, never the secret.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRecord {
@@ -185,4 +194,13 @@ pub trait Store: Send + Sync {
     /// clock: replicas' clocks must agree to well within `ttl`.
     async fn try_lease(&self, name: &str, holder: &str, ttl: Duration, now_ms: i64)
         -> Result<bool>;
+    /// Binds `host` to `agent_id` (at enrolment, `ca issue` or `agent bind`):
+    /// from then on the collector stores evidence of `host` from that agent
+    /// only, and that agent reports for `host` only (its other bindings are
+    /// removed). Refused with `HeldBy` while another agent that is not
+    /// revoked holds `host`; a revoked agent's host may be bound anew.
+    /// Atomic across collectors sharing the store.
+    async fn bind_host(&self, agent_id: &str, host: &str, now_ms: i64) -> Result<Binding>;
+    /// The hosts `agent_id` may report for, in byte order.
+    async fn bound_hosts(&self, agent_id: &str) -> Result<Vec<String>>;
 }

@@ -17,8 +17,8 @@
 use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns};
 use super::{
-    AgentRecord, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind, TokenRecord,
-    User,
+    AgentRecord, Binding, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind,
+    TokenRecord, User,
 };
 use crate::records::{Attestation, Documents, NaMark};
 use async_trait::async_trait;
@@ -568,5 +568,52 @@ impl Store for PgStore {
         .await
         .map_err(|e| self.err(e))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn bind_host(&self, agent_id: &str, host: &str, now: i64) -> Result<Binding> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        // One statement takes the host: a collector binding it at the same
+        // time queues on the row and re-checks the condition against ours.
+        let taken = sqlx::query(
+            "INSERT INTO host_bindings (host, agent_id, bound_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (host) DO UPDATE
+                 SET agent_id = EXCLUDED.agent_id, bound_ms = EXCLUDED.bound_ms
+                 WHERE host_bindings.agent_id = EXCLUDED.agent_id
+                     OR coalesce((SELECT revoked FROM agents
+                                  WHERE agents.agent_id = host_bindings.agent_id), false)",
+        )
+        .bind(host)
+        .bind(agent_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        if taken.rows_affected() == 0 {
+            let holder: String =
+                sqlx::query_scalar("SELECT agent_id FROM host_bindings WHERE host = $1")
+                    .bind(host)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            return Ok(Binding::HeldBy(holder));
+        }
+        sqlx::query("DELETE FROM host_bindings WHERE agent_id = $1 AND host <> $2")
+            .bind(agent_id)
+            .bind(host)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(Binding::Bound)
+    }
+
+    async fn bound_hosts(&self, agent_id: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT host FROM host_bindings WHERE agent_id = $1 ORDER BY host COLLATE \"C\"",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
     }
 }

@@ -10,14 +10,14 @@
 use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns};
 use super::{
-    AgentRecord, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind, TokenRecord,
-    User,
+    AgentRecord, Binding, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind,
+    TokenRecord, User,
 };
 use crate::records::{Attestation, Documents, NaMark};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -40,6 +40,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0003_users.sql"),
     migration!("0004_access_log.sql"),
     migration!("0005_leases.sql"),
+    migration!("0006_host_bindings.sql"),
 ];
 
 /// Upper bound of rows in one group commit.
@@ -610,11 +611,99 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn bind_host(&self, agent_id: &str, host: &str, now: i64) -> Result<Binding> {
+        let (agent, host) = (agent_id.to_string(), host.to_string());
+        self.with_conn(move |c| {
+            // IMMEDIATE: another process sharing the file cannot bind the
+            // host between this read and the write.
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let holder: Option<(String, bool)> = tx
+                .query_row(
+                    "SELECT b.agent_id, coalesce(a.revoked, 0) != 0 FROM host_bindings b
+                     LEFT JOIN agents a ON a.agent_id = b.agent_id WHERE b.host = ?1",
+                    [&host],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            if let Some((holder, false)) = holder.filter(|(h, _)| *h != agent) {
+                return Ok(Binding::HeldBy(holder));
+            }
+            tx.execute("DELETE FROM host_bindings WHERE agent_id = ?1", [&agent])
+                .map_err(db_err)?;
+            tx.execute(
+                "INSERT INTO host_bindings (host, agent_id, bound_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (host) DO UPDATE
+                     SET agent_id = excluded.agent_id, bound_ms = excluded.bound_ms",
+                params![host, agent, now],
+            )
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(Binding::Bound)
+        })
+        .await
+    }
+
+    async fn bound_hosts(&self, agent_id: &str) -> Result<Vec<String>> {
+        let agent = agent_id.to_string();
+        self.with_conn(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT host FROM host_bindings WHERE agent_id = ?1 ORDER BY host")
+                .map_err(db_err)?;
+            let hosts = stmt
+                .query_map([agent], |r| r.get(0))
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .map_err(db_err)?;
+            Ok(hosts)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agents_registered_before_bindings_are_bound_where_unambiguous() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gamsa.db");
+        let mut conn = open_conn(&path).unwrap();
+        // The schema as it was before host bindings, with four agents: one
+        // alone on its host, two claiming one host, one revoked.
+        let before = MIGRATIONS.len() - 1;
+        for (_, sql) in &MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as i64)
+            .unwrap();
+        for (agent, host, revoked) in [
+            ("web-1", "web-1", 0),
+            ("victim", "victim", 0),
+            ("intruder", "victim", 0),
+            ("old", "db-1", 1),
+            ("new", "", 0),
+        ] {
+            conn.execute(
+                "INSERT INTO agents VALUES (?1, ?2, '', '', '', '[]', '{}', 1, 2, '', ?3)",
+                params![agent, host, revoked],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn, &path).unwrap();
+        let bound: Vec<(String, String)> = conn
+            .prepare("SELECT host, agent_id FROM host_bindings ORDER BY host")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(bound, [("web-1".to_string(), "web-1".to_string())]);
+    }
 
     #[test]
     fn every_migration_file_is_applied_in_the_order_of_its_number() {

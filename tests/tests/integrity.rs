@@ -1,0 +1,605 @@
+//! Evidence integrity against the real collector process: a host's evidence
+//! comes only from the agent bound to it, evidence the rest of the system
+//! could not read is refused at ingest, and a revoked agent's evidence stops
+//! counting. For every refusal: it is logged, nothing refused is stored, and
+//! the auditor surface (evidence API, item API, NDJSON export, snapshots)
+//! keeps answering.
+
+use gamsa_proto::v1::{
+    agent_message, collector_message, evidence::Payload, AgentMessage, Batch, Certificate,
+    CollectorMessage, Evidence, Status, TlsEndpoint, TlsVersion,
+};
+use gamsa_tests::pg::Scratch;
+use gamsa_tests::raw::{client, hello, open, unique_id, OpenStream};
+use gamsa_tests::{agent_config, start_agent, wait_for, Collector, Settings};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const ANSWER: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(60);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A TLS endpoint evidence of `agent` about its own host, observed now.
+fn tls(agent: &str) -> Evidence {
+    let t = Some(gamsa_proto::Timestamp::from_unix_millis(now_ms()));
+    Evidence {
+        id: unique_id(),
+        agent_id: agent.into(),
+        host: agent.into(),
+        observed_at: t,
+        probe: "tls".into(),
+        subject: format!("{agent}:443"),
+        status: Status::Observed as i32,
+        error: String::new(),
+        payload: Some(Payload::TlsEndpoint(TlsEndpoint {
+            host: agent.into(),
+            port: 443,
+            accepted_versions: vec![TlsVersion::Tls13 as i32],
+            tls_offered: true,
+            leaf: Some(Certificate {
+                subject: format!("CN={agent}"),
+                not_before: t,
+                not_after: t,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+    }
+}
+
+fn batch(seq: u64, evidence: Vec<Evidence>) -> AgentMessage {
+    AgentMessage {
+        msg: Some(agent_message::Msg::Batch(Batch { seq, evidence })),
+    }
+}
+
+fn tls_payload(ev: &mut Evidence) -> &mut TlsEndpoint {
+    match ev.payload.as_mut() {
+        Some(Payload::TlsEndpoint(t)) => t,
+        _ => unreachable!("tls() makes a TLS endpoint"),
+    }
+}
+
+/// An open stream for `agent` (certificate issued by `ca issue`), welcomed.
+async fn stream(collector: &Collector, agent: &str) -> OpenStream {
+    let creds = collector.issue(agent).unwrap();
+    let c = client(collector, Some(&creds)).await.unwrap();
+    let mut s = open(c, vec![hello(agent)]).await.unwrap();
+    match s.next(ANSWER).await {
+        Some(Ok(CollectorMessage {
+            msg: Some(collector_message::Msg::Welcome(_)),
+        })) => s,
+        other => panic!("no welcome for {agent}: {other:?}"),
+    }
+}
+
+/// Sends `msg` and waits for the ack of `seq`: (accepted, refused).
+async fn acked(
+    s: &mut OpenStream,
+    msg: AgentMessage,
+    seq: u64,
+) -> Result<(u32, u32), tonic::Status> {
+    let _ = s.tx.send(msg).await;
+    loop {
+        match s.next(ANSWER).await {
+            Some(Ok(CollectorMessage {
+                msg: Some(collector_message::Msg::Ack(a)),
+            })) if a.seq == seq => return Ok((a.accepted, a.refused)),
+            Some(Ok(_)) => continue,
+            Some(Err(status)) => return Err(status),
+            None => return Err(tonic::Status::aborted("stream ended without an ack")),
+        }
+    }
+}
+
+/// Ids of the evidence stored for `query` (e.g. `agent=node-a`).
+fn stored(collector: &Collector, query: &str) -> Vec<String> {
+    collector
+        .evidence(query)
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn api(collector: &Collector, method: &str, path: &str) -> Result<(u16, String), String> {
+    let url = format!("http://127.0.0.1:{}{path}", collector.http);
+    let req =
+        ureq::request(method, &url).set("Authorization", &format!("Bearer {}", collector.token));
+    match req.call() {
+        Ok(resp) => {
+            let status = resp.status();
+            Ok((status, resp.into_string().map_err(|e| e.to_string())?))
+        }
+        Err(ureq::Error::Status(code, resp)) => Ok((code, resp.into_string().unwrap_or_default())),
+        Err(e) => Err(format!("{method} {path}: {e}")),
+    }
+}
+
+/// Every reader of stored evidence answers 200: the evidence list, every
+/// catalog's items and NDJSON export of cited evidence, an item that cites
+/// TLS evidence, and a new snapshot.
+fn surface_answers(collector: &Collector) {
+    let mut paths = vec![
+        ("GET", "/api/v1/evidence?limit=10000".to_string()),
+        (
+            "GET",
+            "/api/v1/catalogs/cloud-notice/items/11.1.4".to_string(),
+        ),
+        ("POST", "/api/v1/snapshots".to_string()),
+    ];
+    for catalog in ["emr-s014", "cloud-notice", "isms-p"] {
+        paths.push(("GET", format!("/api/v1/catalogs/{catalog}/items")));
+        paths.push((
+            "GET",
+            format!("/api/v1/exports?catalog={catalog}&format=ndjson"),
+        ));
+    }
+    for (method, path) in paths {
+        match api(collector, method, &path) {
+            Ok((200, _)) => {}
+            Ok((code, body)) => panic!("{method} {path}: {code} {body}"),
+            Err(e) => panic!("{e}\n{}", collector.log()),
+        }
+    }
+}
+
+/// Lines of the collector's log that contain every one of `words`.
+fn log_lines(collector: &Collector, words: &[&str]) -> Vec<String> {
+    collector
+        .log()
+        .lines()
+        .filter(|l| words.iter().all(|w| l.contains(w)))
+        .map(str::to_string)
+        .collect()
+}
+
+fn refusals_metric(collector: &Collector, reason: &str) -> u64 {
+    let text = ureq::get(&format!("http://127.0.0.1:{}/metrics", collector.http))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let key = format!("gamsa_collector_refusals_total{{reason=\"{reason}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&key))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------- host binding
+
+/// Appends a static location to an agent config made by `agent_config`
+/// (whose last section is `[probes.region]`).
+fn located(cfg: &Path, region: &str, country: &str) {
+    let mut text = std::fs::read_to_string(cfg).unwrap();
+    text.push_str(&format!(
+        "static = {{ provider = \"aws\", region = \"{region}\", zone = \"{region}a\", country = \"{country}\" }}\n"
+    ));
+    std::fs::write(cfg, text).unwrap();
+}
+
+/// Makes the agent config at `cfg` say it runs on `host`.
+fn claim_host(cfg: &Path, agent: &str, host: &str) {
+    let text = std::fs::read_to_string(cfg).unwrap().replace(
+        &format!("host = \"{agent}\""),
+        &format!("host = \"{host}\""),
+    );
+    std::fs::write(cfg, text).unwrap();
+}
+
+/// emr-s014/4.3 (systems in Korea): the item verdict and what it says of `host`.
+fn domestic(collector: &Collector, host: &str) -> (String, Value) {
+    let item = collector
+        .get("/api/v1/catalogs/emr-s014/items/4.3")
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", collector.log()));
+    let result = &item["result"];
+    let of_host = result["rows"][0]["hosts"]
+        .as_array()
+        .and_then(|hosts| hosts.iter().find(|h| h["host"] == host).cloned())
+        .unwrap_or(Value::Null);
+    (
+        result["verdict"].as_str().unwrap_or("").to_string(),
+        of_host,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_claiming_another_host_is_refused_and_changes_nothing_of_its_verdicts() {
+    let collector = Collector::start().unwrap();
+    let dir = collector.dir.path();
+    let victim_creds = collector.issue("victim").unwrap();
+    let victim_cfg = agent_config(dir, "victim", &collector, &victim_creds, "").unwrap();
+    located(&victim_cfg, "ap-northeast-2", "KR");
+    let _victim = start_agent(&victim_cfg, dir.join("victim.log")).unwrap();
+    wait_for("victim's region evidence", WAIT, || {
+        (!collector.evidence("host=victim&probe=region").is_empty()).then_some(())
+    });
+    let before = domestic(&collector, "victim");
+    assert_eq!(before.1["outcome"], "PASS", "{before:?}");
+
+    // Its certificate says "intruder"; its config says it is host "victim",
+    // in the United States.
+    let intruder_creds = collector.issue("intruder").unwrap();
+    let intruder_cfg = agent_config(dir, "intruder", &collector, &intruder_creds, "").unwrap();
+    claim_host(&intruder_cfg, "intruder", "victim");
+    located(&intruder_cfg, "us-east-1", "US");
+    let _intruder = start_agent(&intruder_cfg, dir.join("intruder.log")).unwrap();
+    let refusal = wait_for("the intruder's refusal", WAIT, || {
+        log_lines(&collector, &["refused agent", "\"victim\"", "\"intruder\""])
+            .into_iter()
+            .next()
+    });
+    assert!(refusal.contains("host"), "{refusal}");
+    assert!(refusals_metric(&collector, "host_mismatch") >= 1);
+    // The intruder keeps retrying; the victim's verdict holds all along.
+    for _ in 0..10 {
+        assert_eq!(domestic(&collector, "victim"), before);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(stored(&collector, "agent=intruder").is_empty());
+    assert!(collector
+        .evidence("host=victim")
+        .iter()
+        .all(|e| e["agentId"] == "victim"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hellos_or_evidence_naming_another_host_or_unreadable_are_refused() {
+    let collector = Collector::start().unwrap();
+    let creds = collector.issue("node-h").unwrap();
+
+    let c = client(&collector, Some(&creds)).await.unwrap();
+    let mut other_host = hello("node-h");
+    if let Some(agent_message::Msg::Hello(h)) = other_host.msg.as_mut() {
+        h.host = "node-x".into();
+    }
+    let status = gamsa_tests::raw::stream_error(c, vec![other_host]).await;
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("\"node-x\""), "{status:?}");
+    assert!(status.message().contains("\"node-h\""), "{status:?}");
+
+    // A Hello the agents list could not show.
+    let c = client(&collector, Some(&creds)).await.unwrap();
+    let mut unreadable = hello("node-h");
+    if let Some(agent_message::Msg::Hello(h)) = unreadable.msg.as_mut() {
+        h.os = "Debian\0".into();
+    }
+    let status = gamsa_tests::raw::stream_error(c, vec![unreadable]).await;
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(
+        status.message().contains("hello: os: contains a NUL byte"),
+        "{status:?}"
+    );
+    assert_eq!(refusals_metric(&collector, "invalid_hello"), 1);
+
+    // An honest Hello, then a batch of which one evidence names node-x.
+    let mut s = stream(&collector, "node-h").await;
+    let mut foreign = tls("node-h");
+    foreign.host = "node-x".into();
+    let err = acked(&mut s, batch(1, vec![tls("node-h"), foreign]), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    assert!(err.message().contains("\"node-x\"") && err.message().contains("\"node-h\""));
+    assert!(
+        stored(&collector, "").is_empty(),
+        "nothing of that batch is stored"
+    );
+    assert_eq!(refusals_metric(&collector, "host_mismatch"), 2);
+    assert_eq!(
+        log_lines(
+            &collector,
+            &["refused agent", "agent_id=node-h", "\"node-x\""]
+        )
+        .len(),
+        2,
+        "{}",
+        collector.log()
+    );
+}
+
+/// `gamsa-agent enrol` with `cfg`; its stderr when refused (the gRPC
+/// message unescaped).
+fn enrol(cfg: &Path) -> Result<(), String> {
+    let out = std::process::Command::new(gamsa_tests::binary("gamsa-agent"))
+        .args(["enrol", "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).replace('\\', ""))
+    }
+}
+
+/// An agent config for `name` on `host` that enrols with a fresh token of
+/// two uses (a refused enrolment uses one up).
+fn enrolling(collector: &Collector, name: &str, host: &str) -> PathBuf {
+    let dir = collector.dir.path();
+    let token = gamsa_tests::run(collector.cmd().args(["token", "create", "--uses", "2"]))
+        .unwrap()
+        .trim()
+        .to_string();
+    let token_file = dir.join(format!("{name}.token"));
+    std::fs::write(&token_file, token).unwrap();
+    let creds = dir.join(format!("{name}-creds"));
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::copy(collector.data().join("pki/ca.crt"), creds.join("ca.crt")).unwrap();
+    let cfg = agent_config(dir, name, collector, &creds, "").unwrap();
+    claim_host(&cfg, name, host);
+    gamsa_tests::enrol_with(&cfg, &token_file).unwrap();
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_is_bound_to_one_agent_at_enrolment_until_that_agent_is_revoked() {
+    let collector = Collector::start().unwrap();
+    let dir = collector.dir.path();
+    let first = enrolling(&collector, "web-1a", "web-1");
+    enrol(&first).unwrap();
+    let second = enrolling(&collector, "web-1b", "web-1");
+    let err = enrol(&second).unwrap_err();
+    assert!(err.contains("enrolment refused"), "{err}");
+    assert!(
+        err.contains("\"web-1\"") && err.contains("\"web-1a\""),
+        "{err}"
+    );
+    assert!(!dir.join("web-1b-creds/agent.crt").exists());
+    assert!(!log_lines(&collector, &["refused enrolment", "web-1a", "web-1b"]).is_empty());
+    // `ca issue` binds too, and is refused the same way.
+    let out = collector
+        .cmd()
+        .args([
+            "ca", "issue", "--agent", "web-1c", "--host", "web-1", "--out",
+        ])
+        .arg(dir.join("web-1c"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("\"web-1\"") && stderr.contains("\"web-1a\""),
+        "{stderr}"
+    );
+
+    // The first agent streams for web-1.
+    let mut agent = start_agent(&first, dir.join("web-1a.log")).unwrap();
+    wait_for("web-1a's evidence", WAIT, || {
+        (!stored(&collector, "host=web-1&agent=web-1a").is_empty()).then_some(())
+    });
+    agent.kill();
+    // Revoked, it no longer holds the host: a replacement may enrol for it.
+    gamsa_tests::run(collector.cmd().args(["agent", "revoke", "web-1a"])).unwrap();
+    enrol(&second).unwrap();
+    let _replacement = start_agent(&second, dir.join("web-1b.log")).unwrap();
+    wait_for("web-1b's evidence", WAIT, || {
+        (!stored(&collector, "host=web-1&agent=web-1b").is_empty()).then_some(())
+    });
+}
+
+// ---------------------------------------------------------------- validation
+
+/// Each way an evidence can be unreadable downstream, and the words its
+/// refusal names.
+fn malformed(agent: &str) -> Vec<(&'static str, Evidence)> {
+    let mut unknown_status = tls(agent);
+    unknown_status.status = 7;
+    let mut unknown_enum = tls(agent);
+    tls_payload(&mut unknown_enum).accepted_versions.push(99);
+    let mut not_after = tls(agent);
+    tls_payload(&mut not_after).leaf.as_mut().unwrap().not_after = Some(gamsa_proto::Timestamp {
+        seconds: 300_000_000_000,
+        nanos: 0,
+    });
+    let mut bad_nanos = tls(agent);
+    tls_payload(&mut bad_nanos)
+        .leaf
+        .as_mut()
+        .unwrap()
+        .not_before = Some(gamsa_proto::Timestamp {
+        seconds: 1,
+        nanos: 1_000_000_000,
+    });
+    let mut nul_subject = tls(agent);
+    nul_subject.subject = format!("{agent}:443\0");
+    let mut nul_nested = tls(agent);
+    tls_payload(&mut nul_nested).notices.push("a\0b".into());
+    let mut big_field = tls(agent);
+    tls_payload(&mut big_field).notices.push("x".repeat(70_000));
+    let mut future = tls(agent);
+    future.observed_at = Some(gamsa_proto::Timestamp::from_unix_millis(
+        now_ms() + 3_600_000,
+    ));
+    let mut year_9999 = tls(agent);
+    year_9999.observed_at = Some(gamsa_proto::Timestamp {
+        seconds: 253_402_300_000,
+        nanos: 0,
+    });
+    vec![
+        ("status", unknown_status),
+        ("tlsEndpoint.acceptedVersions", unknown_enum),
+        ("tlsEndpoint.leaf.notAfter", not_after),
+        ("tlsEndpoint.leaf.notBefore", bad_nanos),
+        ("subject", nul_subject),
+        ("tlsEndpoint.notices", nul_nested),
+        ("ingest.max_field_bytes", big_field),
+        ("ingest.max_clock_skew", future),
+        ("ingest.max_clock_skew", year_9999),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_evidence_is_refused_and_the_auditor_surface_keeps_answering() {
+    let collector = Collector::start().unwrap();
+    let mut s = stream(&collector, "node-m").await;
+    let mut good = Vec::new();
+    let mut seq = 0;
+    for (what, bad) in malformed("node-m") {
+        seq += 1;
+        let ok = tls("node-m");
+        good.push(ok.id.clone());
+        let bad_id = bad.id.clone();
+        let (accepted, refused) = acked(&mut s, batch(seq, vec![bad, ok]), seq)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        assert_eq!((accepted, refused), (1, 1), "{what}");
+        let lines = log_lines(&collector, &["refused evidence", &bad_id]);
+        assert!(
+            lines.iter().any(|l| l.contains(what)),
+            "{what}: {lines:?}\n{}",
+            collector.log()
+        );
+        surface_answers(&collector);
+    }
+    let mut ids = stored(&collector, "agent=node-m");
+    ids.sort();
+    good.sort();
+    assert_eq!(ids, good, "only the valid evidence is stored");
+    assert_eq!(
+        refusals_metric(&collector, "invalid_evidence"),
+        malformed("node-m").len() as u64
+    );
+    // Observed a minute ahead (clocks differ a little) is accepted.
+    let mut ahead = tls("node-m");
+    ahead.observed_at = Some(gamsa_proto::Timestamp::from_unix_millis(now_ms() + 60_000));
+    assert_eq!(
+        acked(&mut s, batch(99, vec![ahead]), 99).await.unwrap(),
+        (1, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn size_caps_and_clock_skew_are_configured() {
+    let settings = Settings {
+        sections: "[ingest]\nmax_evidence_bytes = 20000\nmax_field_bytes = 1000\nmax_clock_skew = \"1h\"\n".into(),
+        ..Settings::default()
+    };
+    let collector = Collector::start_configured(None, settings).unwrap();
+    let mut s = stream(&collector, "node-c").await;
+    let mut many = tls("node-c");
+    tls_payload(&mut many).notices = vec!["y".repeat(900); 30];
+    let mut long = tls("node-c");
+    tls_payload(&mut long).notices.push("z".repeat(1001));
+    let mut ahead = tls("node-c");
+    ahead.observed_at = Some(gamsa_proto::Timestamp::from_unix_millis(
+        now_ms() + 1_800_000,
+    ));
+    let ahead_id = ahead.id.clone();
+    assert_eq!(
+        acked(&mut s, batch(1, vec![many, long, ahead]), 1)
+            .await
+            .unwrap(),
+        (1, 2)
+    );
+    assert_eq!(stored(&collector, "agent=node-c"), vec![ahead_id]);
+    let log = collector.log();
+    assert!(log.contains("ingest.max_evidence_bytes (20000)"), "{log}");
+    assert!(log.contains("ingest.max_field_bytes (1000)"), "{log}");
+}
+
+/// An honest agent and a hostile one stream at once into the same store;
+/// every batch of the honest one lands, nothing refused does.
+async fn honest_batches_land_beside_a_hostile_stream(collector: Collector) {
+    let mut honest = stream(&collector, "node-honest").await;
+    let mut hostile = stream(&collector, "node-hostile").await;
+    let rounds = 40u64;
+    let hostile_task = tokio::spawn(async move {
+        let mut valid = Vec::new();
+        for seq in 1..=rounds {
+            let ok = tls("node-hostile");
+            valid.push(ok.id.clone());
+            let mut nul = tls("node-hostile");
+            nul.subject = "nul\0subject".into();
+            let mut enum_ = tls("node-hostile");
+            enum_.status = 42;
+            let answer = acked(&mut hostile, batch(seq, vec![nul, ok, enum_]), seq).await;
+            assert_eq!(answer.unwrap(), (1, 2), "hostile batch {seq}");
+        }
+        valid
+    });
+    let mut sent = Vec::new();
+    for seq in 1..=rounds {
+        let evidence: Vec<Evidence> = (0..20).map(|_| tls("node-honest")).collect();
+        sent.extend(evidence.iter().map(|e| e.id.clone()));
+        let answer = acked(&mut honest, batch(seq, evidence), seq).await;
+        assert_eq!(
+            answer.unwrap(),
+            (20, 0),
+            "honest batch {seq}\n{}",
+            collector.log()
+        );
+    }
+    let mut valid = hostile_task.await.unwrap();
+    let mut stored_honest = stored(&collector, "agent=node-honest");
+    stored_honest.sort();
+    sent.sort();
+    assert_eq!(stored_honest, sent);
+    let mut stored_hostile = stored(&collector, "agent=node-hostile");
+    stored_hostile.sort();
+    valid.sort();
+    assert_eq!(stored_hostile, valid, "nothing refused is stored");
+    surface_answers(&collector);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn honest_batches_land_beside_a_hostile_stream_on_sqlite() {
+    honest_batches_land_beside_a_hostile_stream(Collector::start().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn honest_batches_land_beside_a_hostile_stream_on_postgres() {
+    let scratch = Scratch::create("gamsa_integrity");
+    honest_batches_land_beside_a_hostile_stream(Collector::start_on(Some(&scratch.url)).unwrap())
+        .await;
+}
+
+// ---------------------------------------------------------------- revocation
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_agents_evidence_stops_counting_and_is_shown_as_revoked() {
+    let collector = Collector::start().unwrap();
+    let dir = collector.dir.path();
+    let seoul_creds = collector.issue("seoul").unwrap();
+    let seoul_cfg = agent_config(dir, "seoul", &collector, &seoul_creds, "").unwrap();
+    located(&seoul_cfg, "ap-northeast-2", "KR");
+    let abroad_creds = collector.issue("abroad").unwrap();
+    let abroad_cfg = agent_config(dir, "abroad", &collector, &abroad_creds, "").unwrap();
+    located(&abroad_cfg, "us-east-1", "US");
+    let _seoul = start_agent(&seoul_cfg, dir.join("seoul.log")).unwrap();
+    let mut abroad = start_agent(&abroad_cfg, dir.join("abroad.log")).unwrap();
+    wait_for("both agents' region evidence", WAIT, || {
+        (!collector.evidence("host=seoul&probe=region").is_empty()
+            && !collector.evidence("host=abroad&probe=region").is_empty())
+        .then_some(())
+    });
+    let (verdict, of_abroad) = domestic(&collector, "abroad");
+    assert_eq!(verdict, "N");
+    assert_eq!(of_abroad["outcome"], "FAIL", "{of_abroad}");
+
+    abroad.kill();
+    gamsa_tests::run(collector.cmd().args(["agent", "revoke", "abroad"])).unwrap();
+    let (verdict, of_abroad) = domestic(&collector, "abroad");
+    assert_ne!(
+        verdict, "N",
+        "the revoked agent's evidence no longer counts"
+    );
+    assert_eq!(of_abroad, Value::Null, "{of_abroad}");
+    assert_eq!(domestic(&collector, "seoul").1["outcome"], "PASS");
+
+    // Kept for history, shown as revoked.
+    let kept = collector.evidence("agent=abroad");
+    assert!(!kept.is_empty());
+    assert!(kept.iter().all(|e| e["agentRevoked"] == true), "{kept:?}");
+    assert!(collector
+        .evidence("agent=seoul")
+        .iter()
+        .all(|e| e.get("agentRevoked").is_none()));
+}
