@@ -71,6 +71,15 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Connections open at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// Sign-in attempts one client address (an IPv6 /64) may make per
+    /// minute; more are answered 429.
+    pub login_attempts_per_address: u32,
+    /// Sign-in attempts for one user name per minute, from all addresses
+    /// together; more are answered 429.
+    pub login_attempts_per_user: u32,
+    /// Password checks (Argon2) run at once, on the blocking pool; 0 means
+    /// half the CPU cores, at least one.
+    pub password_checks: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -122,6 +131,9 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             max_connections: 1024,
+            login_attempts_per_address: 10,
+            login_attempts_per_user: 20,
+            password_checks: 0,
         }
     }
 }
@@ -165,6 +177,14 @@ impl Config {
                 self.http.request_timeout.as_millis(),
             ),
             ("http.max_connections", self.http.max_connections as u128),
+            (
+                "http.login_attempts_per_address",
+                self.http.login_attempts_per_address as u128,
+            ),
+            (
+                "http.login_attempts_per_user",
+                self.http.login_attempts_per_user as u128,
+            ),
         ];
         let refused = |message: String| ConfigError::invalid(origin, message);
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
