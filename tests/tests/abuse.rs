@@ -187,3 +187,43 @@ async fn a_sign_in_flood_leaves_ingest_acks_prompt() {
         "acks took {during:?} during the flood, {idle:?} without"
     );
 }
+
+#[test]
+fn bulk_reads_of_the_api_are_in_the_access_log() {
+    let collector = Collector::start().unwrap();
+    for _ in 0..2 {
+        run(collector.cmd().args(["snapshot", "create"])).unwrap();
+    }
+    let read = [
+        "/api/v1/evidence?limit=10000&host=node-x",
+        "/api/v1/catalogs/emr-s014/items?group=II-2",
+        "/api/v1/agents",
+        "/api/v1/snapshots/diff?from=1&to=2",
+    ];
+    for path in read {
+        collector.get(path).unwrap();
+    }
+    let log = collector.get("/api/v1/access-log").unwrap();
+    let records: Vec<(String, String, String)> = log["accessLog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let s = |k: &str| a[k].as_str().unwrap().to_string();
+            (s("who"), s("action"), s("what"))
+        })
+        .collect();
+    for (action, what) in [
+        ("evidence-query", "0 records: host=node-x"),
+        ("item-list", "emr-s014 group II-2"),
+        ("host-list", "0 agents"),
+        ("snapshot-diff", "1 to 2"),
+    ] {
+        assert!(
+            records
+                .iter()
+                .any(|(who, a, w)| who.contains("e2e") && a == action && w == what),
+            "{action} {what} in {records:?}"
+        );
+    }
+}
