@@ -716,13 +716,14 @@ impl Store for SqliteStore {
     ) -> Result<Option<TokenRecord>> {
         let hash = hash.to_string();
         self.with_conn(move |c| {
-            // IMMEDIATE: the write lock is taken before the read, so another
-            // process sharing the file cannot consume the same use.
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let found = tx
-                .query_row(
+            // A plain read first: an unknown, expired or used-up token (what
+            // an unauthenticated client sends) and every token that is not
+            // consumed cost no write lock, so they never wait for ingest.
+            // Only a live enrolment token takes the lock, IMMEDIATE before
+            // its re-read, so another process sharing the file cannot
+            // consume the same use.
+            let read = |c: &Connection| {
+                c.query_row(
                     "SELECT name, role, expires_ms, max_uses, uses FROM tokens
                      WHERE hash = ?1 AND kind = ?2",
                     params![hash, kind.as_str()],
@@ -737,22 +738,30 @@ impl Store for SqliteStore {
                     },
                 )
                 .optional()
-                .map_err(db_err)?;
-            let Some((name, role, expires, max_uses, uses)) = found else {
-                return Ok(None);
+                .map_err(db_err)
             };
-            if expires.is_some_and(|e| e <= now) {
+            let live = |found: &Option<(String, String, Option<i64>, u32, u32)>| {
+                found.as_ref().is_some_and(|(_, _, expires, max_uses, uses)| {
+                    !expires.is_some_and(|e| e <= now)
+                        && (kind != TokenKind::Enrol || uses < max_uses)
+                })
+            };
+            let mut found = read(c)?;
+            if live(&found) && kind == TokenKind::Enrol {
+                let tx = c
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_err)?;
+                found = read(&tx)?;
+                if live(&found) {
+                    tx.execute("UPDATE tokens SET uses = uses + 1 WHERE hash = ?1", [&hash])
+                        .map_err(db_err)?;
+                    tx.commit().map_err(db_err)?;
+                }
+            }
+            if !live(&found) {
                 return Ok(None);
             }
-            if kind == TokenKind::Enrol {
-                if uses >= max_uses {
-                    return Ok(None);
-                }
-                tx.execute("UPDATE tokens SET uses = uses + 1 WHERE hash = ?1", [&hash])
-                    .map_err(db_err)?;
-            }
-            tx.commit().map_err(db_err)?;
-            Ok(Some(TokenRecord {
+            Ok(found.map(|(name, role, expires, max_uses, _)| TokenRecord {
                 kind,
                 name,
                 role,
