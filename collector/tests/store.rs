@@ -488,7 +488,10 @@ async fn unknown_tokens_take_no_write_lock(b: Backend) -> Result<()> {
     store
         .create_token("h-used", token(TokenKind::Enrol, "", 1, None))
         .await?;
-    assert!(store.use_token("h-used", TokenKind::Enrol, T0).await?.is_some());
+    assert!(store
+        .use_token("h-used", TokenKind::Enrol, T0)
+        .await?
+        .is_some());
     // Another connection takes the write lock and keeps it.
     let lock: Box<dyn std::any::Any> = match &b {
         Backend::Sqlite(dir) => {
@@ -513,12 +516,9 @@ async fn unknown_tokens_take_no_write_lock(b: Backend) -> Result<()> {
         ("h-used", TokenKind::Enrol, false),
         ("h-api", TokenKind::Api, true),
     ] {
-        let answer = tokio::time::timeout(
-            Duration::from_secs(3),
-            store.use_token(hash, kind, T0),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("{hash} ({kind:?}) waited for the write lock"))?;
+        let answer = tokio::time::timeout(Duration::from_secs(3), store.use_token(hash, kind, T0))
+            .await
+            .unwrap_or_else(|_| panic!("{hash} ({kind:?}) waited for the write lock"))?;
         assert_eq!(answer.is_some(), found, "{hash} ({kind:?})");
     }
     drop(lock);

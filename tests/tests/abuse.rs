@@ -81,7 +81,13 @@ async fn sign_in_floods_are_throttled_per_address_and_per_user() {
     }
     // Another address signs in as the same user.
     assert_eq!(
-        login(&collector, Ipv4Addr::new(127, 0, 0, 3), "kim", "auditor-password-1").await,
+        login(
+            &collector,
+            Ipv4Addr::new(127, 0, 0, 3),
+            "kim",
+            "auditor-password-1"
+        )
+        .await,
         (303, true)
     );
     // Guesses spread over addresses run into the user's allowance (5).
@@ -90,15 +96,26 @@ async fn sign_in_floods_are_throttled_per_address_and_per_user() {
         (303, false)
     );
     assert_eq!(
-        login(&collector, Ipv4Addr::new(127, 0, 0, 5), "kim", "auditor-password-1")
-            .await
-            .0,
+        login(
+            &collector,
+            Ipv4Addr::new(127, 0, 0, 5),
+            "kim",
+            "auditor-password-1"
+        )
+        .await
+        .0,
         429
     );
     // Other users are not held back by kim's.
     add_user(&collector, "lee", "operator", "operator-password-1");
     assert_eq!(
-        login(&collector, Ipv4Addr::new(127, 0, 0, 6), "lee", "operator-password-1").await,
+        login(
+            &collector,
+            Ipv4Addr::new(127, 0, 0, 6),
+            "lee",
+            "operator-password-1"
+        )
+        .await,
         (303, true)
     );
     let log = collector.log();

@@ -35,9 +35,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/", get(index))
         .route(
             "/login",
-            get(login_page)
-                .post(login)
-                .layer(axum::Extension(throttle)),
+            get(login_page).post(login).layer(axum::Extension(throttle)),
         )
         .route("/logout", post(logout))
         .route("/hosts", get(hosts))

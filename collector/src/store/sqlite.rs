@@ -741,10 +741,12 @@ impl Store for SqliteStore {
                 .map_err(db_err)
             };
             let live = |found: &Option<(String, String, Option<i64>, u32, u32)>| {
-                found.as_ref().is_some_and(|(_, _, expires, max_uses, uses)| {
-                    !expires.is_some_and(|e| e <= now)
-                        && (kind != TokenKind::Enrol || uses < max_uses)
-                })
+                found
+                    .as_ref()
+                    .is_some_and(|(_, _, expires, max_uses, uses)| {
+                        !expires.is_some_and(|e| e <= now)
+                            && (kind != TokenKind::Enrol || uses < max_uses)
+                    })
             };
             let mut found = read(c)?;
             if live(&found) && kind == TokenKind::Enrol {
