@@ -1,6 +1,7 @@
 //! Who looked at or took what out of the collector, and when (cloud notice
 //! 7.2.2, 13.1.3): every item view, export, snapshot download and document
-//! download — by the dashboard, the API or the command line — is one record
+//! download — by the dashboard, the API or the command line — and every bulk
+//! read of the API (evidence, item lists, hosts, snapshot diffs) is one record
 //! appended to the store's access log, which admins read. The log is in the
 //! store, not a local file, so every collector sharing a store writes to and
 //! reads the same log. Recording comes before serving: what cannot be
@@ -15,6 +16,10 @@ pub const EXPORT: &str = "export";
 pub const SNAPSHOT_CREATE: &str = "snapshot-create";
 pub const SNAPSHOT_DOWNLOAD: &str = "snapshot-download";
 pub const DOCUMENT_DOWNLOAD: &str = "document-download";
+pub const EVIDENCE_QUERY: &str = "evidence-query";
+pub const ITEM_LIST: &str = "item-list";
+pub const HOST_LIST: &str = "host-list";
+pub const SNAPSHOT_DIFF: &str = "snapshot-diff";
 
 /// Appends one access record.
 pub async fn record(

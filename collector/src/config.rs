@@ -75,6 +75,15 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Connections open at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// Sign-in attempts one client address (an IPv6 /64) may make per
+    /// minute; more are answered 429.
+    pub login_attempts_per_address: u32,
+    /// Sign-in attempts for one user name per minute, from all addresses
+    /// together; more are answered 429.
+    pub login_attempts_per_user: u32,
+    /// Password checks (Argon2) run at once, on the blocking pool; 0 means
+    /// half the CPU cores, at least one.
+    pub password_checks: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -128,6 +137,9 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             max_connections: 1024,
+            login_attempts_per_address: 10,
+            login_attempts_per_user: 20,
+            password_checks: 0,
         }
     }
 }
@@ -202,6 +214,14 @@ impl Config {
             (
                 "ingest.max_field_bytes",
                 self.ingest.max_field_bytes as u128,
+            ),
+            (
+                "http.login_attempts_per_address",
+                self.http.login_attempts_per_address as u128,
+            ),
+            (
+                "http.login_attempts_per_user",
+                self.http.login_attempts_per_user as u128,
             ),
         ];
         let refused = |message: String| ConfigError::invalid(origin, message);

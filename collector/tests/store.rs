@@ -92,6 +92,7 @@ contract!(
     agents_and_revocation,
     tokens_uses_expiry_and_kinds,
     token_uses_are_atomic_across_collectors,
+    unknown_tokens_take_no_write_lock,
     users,
     attestations_na_marks_and_files,
     leases_two_holders_expiry_and_renewal,
@@ -494,6 +495,54 @@ async fn tokens_uses_expiry_and_kinds(b: Backend) -> Result<()> {
             .is_err(),
         "a hash is stored once"
     );
+    Ok(())
+}
+
+/// While another writer holds the tokens' write lock (the ingest writer, a
+/// replica enrolling), unknown, expired and unconsumed tokens are answered
+/// from a read, at once.
+async fn unknown_tokens_take_no_write_lock(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    store
+        .create_token("h-api", token(TokenKind::Api, "kim", 0, None))
+        .await?;
+    store
+        .create_token("h-used", token(TokenKind::Enrol, "", 1, None))
+        .await?;
+    assert!(store
+        .use_token("h-used", TokenKind::Enrol, T0)
+        .await?
+        .is_some());
+    // Another connection takes the write lock and keeps it.
+    let lock: Box<dyn std::any::Any> = match &b {
+        Backend::Sqlite(dir) => {
+            let c = rusqlite::Connection::open(dir.path().join("gamsa.db"))?;
+            c.execute_batch("BEGIN IMMEDIATE")?;
+            Box::new(c)
+        }
+        Backend::Postgres(scratch) => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&scratch.url).await?;
+            sqlx::query("BEGIN").execute(&mut c).await?;
+            sqlx::query("LOCK TABLE tokens IN EXCLUSIVE MODE")
+                .execute(&mut c)
+                .await?;
+            Box::new(c)
+        }
+    };
+    for (hash, kind, found) in [
+        ("nope", TokenKind::Api, false),
+        ("nope", TokenKind::Session, false),
+        ("nope", TokenKind::Enrol, false),
+        ("h-used", TokenKind::Enrol, false),
+        ("h-api", TokenKind::Api, true),
+    ] {
+        let answer = tokio::time::timeout(Duration::from_secs(3), store.use_token(hash, kind, T0))
+            .await
+            .unwrap_or_else(|_| panic!("{hash} ({kind:?}) waited for the write lock"))?;
+        assert_eq!(answer.is_some(), found, "{hash} ({kind:?})");
+    }
+    drop(lock);
     Ok(())
 }
 

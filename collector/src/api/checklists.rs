@@ -73,10 +73,16 @@ async fn evaluate(
 
 pub async fn list_items(
     State(state): State<AppState>,
+    Extension(caller): Extension<Actor>,
     Path(catalog): Path<String>,
     Query(q): Query<GroupParam>,
 ) -> Result<Json<Value>, ApiError> {
     let items = evaluate(&state, &catalog, q.group.as_deref()).await?;
+    let what = match &q.group {
+        Some(g) => format!("{catalog} group {g}"),
+        None => catalog.clone(),
+    };
+    super::record(&state, &caller, crate::access_log::ITEM_LIST, &what).await?;
     let list: Vec<Value> = items
         .iter()
         .map(|i| {

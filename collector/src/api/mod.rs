@@ -157,8 +157,36 @@ async fn require_token(
     Ok(next.run(req).await)
 }
 
-async fn list_agents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// Records a read by `caller` in the access log before it is answered.
+pub(crate) async fn record(
+    state: &AppState,
+    caller: &Actor,
+    action: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    crate::access_log::record(
+        state.store.as_ref(),
+        &caller.who(),
+        caller.role_name(),
+        action,
+        what,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn list_agents(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Actor>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let agents = state.store.list_agents().await?;
+    record(
+        &state,
+        &caller,
+        crate::access_log::HOST_LIST,
+        &format!("{} agents", agents.len()),
+    )
+    .await?;
     let connected: Vec<String> = state
         .agents
         .lock()
@@ -197,8 +225,18 @@ pub fn parse_since(s: &str, now_ms: i64) -> Result<i64, String> {
 
 async fn list_evidence(
     State(state): State<AppState>,
+    Extension(caller): Extension<Actor>,
     Query(p): Query<EvidenceParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let asked: Vec<String> = [
+        ("probe", &p.probe),
+        ("host", &p.host),
+        ("agent", &p.agent),
+        ("since", &p.since),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+    .collect();
     let since_ms = p
         .since
         .as_deref()
@@ -215,6 +253,13 @@ async fn list_evidence(
             limit: p.limit.unwrap_or(1000).min(10_000),
         })
         .await?;
+    record(
+        &state,
+        &caller,
+        crate::access_log::EVIDENCE_QUERY,
+        &format!("{} records: {}", evidence.len(), asked.join(" ")),
+    )
+    .await?;
     let evidence = evidence_json(&state, &evidence).await?;
     Ok(Json(
         json!({ "count": evidence.len(), "evidence": evidence }),

@@ -60,14 +60,22 @@ pub struct DiffParams {
 
 async fn diff(
     State(state): State<AppState>,
+    Extension(caller): Extension<Actor>,
     Query(p): Query<DiffParams>,
 ) -> Result<Json<crate::snapshot::diff::Diff>, ApiError> {
-    state
+    let diff = state
         .snapshots
         .diff(&p.from, &p.to)
         .await
-        .map(Json)
-        .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("{e:#}")))
+        .map_err(|e| ApiError(StatusCode::NOT_FOUND, format!("{e:#}")))?;
+    super::record(
+        &state,
+        &caller,
+        crate::access_log::SNAPSHOT_DIFF,
+        &format!("{} to {}", p.from, p.to),
+    )
+    .await?;
+    Ok(Json(diff))
 }
 
 #[derive(Deserialize)]

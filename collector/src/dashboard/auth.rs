@@ -1,14 +1,29 @@
 //! Dashboard sign-in: local users with argon2 password hashes, session
 //! cookies (HttpOnly, SameSite=Strict, Secure when configured for TLS) and a
 //! CSRF token bound to the session for every state-changing form.
+//!
+//! `POST /login` is open to anyone who reaches the port, and each password
+//! check costs tens of milliseconds of CPU and ~19 MiB: checks run on the
+//! blocking pool, a few at a time (`[http] password_checks`), so a flood of
+//! sign-ins cannot stall ingest or the API on the async runtime; and each
+//! client address and each user name gets a few attempts a minute
+//! (`login_attempts_per_address`, `login_attempts_per_user`), so passwords
+//! cannot be guessed at the speed of the CPU.
 
 use crate::actor::{Actor, Role};
+use crate::config::HttpConfig;
 use crate::state::AppState;
 use crate::store::{Store, TokenKind, TokenRecord, User};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use governor::{DefaultKeyedRateLimiter, Quota};
 use sha2::{Digest, Sha256};
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 pub const COOKIE: &str = "gamsa_session";
 
@@ -85,20 +100,142 @@ fn csrf_for(token: &str) -> String {
     hex::encode(Sha256::digest(format!("gamsa-csrf:{token}").as_bytes()))
 }
 
-/// Checks a password and opens a session; returns the cookie to set.
+/// Clients (addresses, user names) each limiter remembers at most; beyond
+/// it, sign-in is refused to all until old entries expire, so a flood from
+/// many addresses cannot grow memory without bound.
+const MAX_KEYS: usize = 100_000;
+
+/// How often limiter entries back at their full allowance are dropped.
+const SWEEP: Duration = Duration::from_secs(60);
+
+/// Longest user name `add_user` accepts: longer ones cannot exist.
+const MAX_USER: usize = 64;
+
+/// Why a sign-in attempt was turned away before its password was checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttled {
+    Address,
+    User,
+    /// More clients are signing in than the limiters remember.
+    Full,
+}
+
+impl Throttled {
+    /// The metrics reason and the log's word for it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Throttled::Address => "dashboard_login_throttled_address",
+            Throttled::User => "dashboard_login_throttled_user",
+            Throttled::Full => "dashboard_login_throttled_full",
+        }
+    }
+}
+
+/// The limits on sign-in attempts and password checks, shared by every
+/// request of one collector.
+pub struct Throttle {
+    by_address: DefaultKeyedRateLimiter<IpAddr>,
+    by_user: DefaultKeyedRateLimiter<String>,
+    checks: Semaphore,
+    swept: Mutex<Instant>,
+}
+
+/// The limiter key of a client address: IPv4 as is, IPv6 by its /64 (one
+/// host commonly holds a whole /64).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+impl Throttle {
+    pub fn new(http: &HttpConfig) -> Self {
+        let checks = match http.password_checks {
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            n => n,
+        };
+        Self {
+            by_address: governor::RateLimiter::keyed(per_minute(http.login_attempts_per_address)),
+            by_user: governor::RateLimiter::keyed(per_minute(http.login_attempts_per_user)),
+            checks: Semaphore::new(checks),
+            swept: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Counts one attempt by `peer` for `user`: refused once either has
+    /// used its allowance for the minute.
+    pub fn admit(&self, peer: IpAddr, user: &str) -> Result<(), Throttled> {
+        self.sweep();
+        if self.by_address.len() >= MAX_KEYS || self.by_user.len() >= MAX_KEYS {
+            return Err(Throttled::Full);
+        }
+        self.by_address
+            .check_key(&address_key(peer))
+            .map_err(|_| Throttled::Address)?;
+        if user.len() <= MAX_USER {
+            self.by_user
+                .check_key(&user.to_lowercase())
+                .map_err(|_| Throttled::User)?;
+        }
+        Ok(())
+    }
+
+    /// Drops entries back at their full allowance: every minute, and every
+    /// second while a limiter is full.
+    fn sweep(&self) {
+        let Ok(mut last) = self.swept.lock() else {
+            return;
+        };
+        let full = self.by_address.len() >= MAX_KEYS || self.by_user.len() >= MAX_KEYS;
+        let due = if full { Duration::from_secs(1) } else { SWEEP };
+        if last.elapsed() >= due {
+            self.by_address.retain_recent();
+            self.by_user.retain_recent();
+            *last = Instant::now();
+        }
+    }
+
+    /// Checks `password` against `hash` on the blocking pool, at most
+    /// `password_checks` at a time.
+    async fn verify(&self, password: &str, hash: &str) -> anyhow::Result<bool> {
+        let _permit = self.checks.acquire().await?;
+        let (password, hash) = (password.to_string(), hash.to_string());
+        Ok(tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await?)
+    }
+}
+
+/// Checks a password and opens a session; returns the cookie to set, or
+/// `None` for a wrong user name or password.
 pub async fn sign_in(
     state: &AppState,
+    throttle: &Throttle,
     user: &str,
     password: &str,
 ) -> anyhow::Result<Option<Cookie<'static>>> {
-    let Some(u) = state.store.get_user(user).await? else {
+    let found = if user.len() <= MAX_USER {
+        state.store.get_user(user).await?
+    } else {
+        None
+    };
+    let Some(u) = found else {
         // Spend the same time as a real check so user names cannot be probed.
         static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let dummy = DUMMY.get_or_init(|| hash_password("not a password").unwrap_or_default());
-        let _ = verify_password(password, dummy);
+        let _ = throttle.verify(password, dummy).await?;
         return Ok(None);
     };
-    if !verify_password(password, &u.password_hash) {
+    if !throttle.verify(password, &u.password_hash).await? {
         return Ok(None);
     }
     let token = crate::tokens::generate("gamsa_session");

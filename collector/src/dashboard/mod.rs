@@ -17,20 +17,26 @@ use crate::export::ExportError;
 use crate::operations::{self, NewAttestation, OpError};
 use crate::state::AppState;
 use auth::Session;
-use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Multipart, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use i18n::Lang;
 use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let throttle = std::sync::Arc::new(auth::Throttle::new(&state.http));
     Router::new()
         .route("/", get(index))
-        .route("/login", get(login_page).post(login))
+        .route(
+            "/login",
+            get(login_page).post(login).layer(axum::Extension(throttle)),
+        )
         .route("/logout", post(logout))
         .route("/hosts", get(hosts))
         .route("/catalogs/{catalog}", get(overview))
@@ -218,23 +224,36 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    Extension(throttle): Extension<Arc<auth::Throttle>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Form(f): Form<LoginForm>,
 ) -> Response {
+    let address = peer.ip();
+    if let Err(t) = throttle.admit(address, &f.user) {
+        crate::metrics::refusal(t.reason());
+        tracing::warn!(user = %f.user, %address, reason = t.reason(), "refused sign-in: too many attempts");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, "60")],
+            "too many sign-in attempts; try again in a minute",
+        )
+            .into_response();
+    }
     let expected = jar.get(LOGIN_COOKIE).map(|c| c.value().to_string());
     if f.csrf.is_empty() || expected.as_deref() != Some(f.csrf.as_str()) {
-        tracing::warn!(user = %f.user, "refused sign-in: missing or wrong CSRF token");
+        tracing::warn!(user = %f.user, %address, "refused sign-in: missing or wrong CSRF token");
         return Refused("missing or wrong CSRF token; reload the sign-in page").into_response();
     }
     let jar = jar.remove(Cookie::build(LOGIN_COOKIE).path("/login"));
-    match auth::sign_in(&state, &f.user, &f.password).await {
+    match auth::sign_in(&state, &throttle, &f.user, &f.password).await {
         Ok(Some(cookie)) => {
-            tracing::info!(user = %f.user, "signed in");
+            tracing::info!(user = %f.user, %address, "signed in");
             (jar.add(cookie), Redirect::to("/")).into_response()
         }
         Ok(None) => {
             crate::metrics::refusal("dashboard_login");
-            tracing::warn!(user = %f.user, "refused sign-in: wrong user name or password");
+            tracing::warn!(user = %f.user, %address, "refused sign-in: wrong user name or password");
             Redirect::to("/login?error=1").into_response()
         }
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),

@@ -6,6 +6,7 @@
 //! caps open connections, and answers 408 to a request not done in time.
 
 use crate::config::HttpConfig;
+use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower_http::add_extension::AddExtension;
 use tower_http::timeout::TimeoutLayer;
 
 /// How long open requests may finish after shutdown begins.
@@ -56,7 +58,8 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers see the client's address (sign-in throttling) as `ConnectInfo`.
+        let service = TowerToHyperService::new(AddExtension::new(app.clone(), ConnectInfo(peer)));
         let conn = builder
             .serve_connection(TokioIo::new(tcp), service)
             .into_owned();

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 /// body limit.
 fn http_app(state: AppState) -> axum::Router {
     crate::api::routes(&state)
-        .merge(crate::dashboard::routes())
+        .merge(crate::dashboard::routes(&state))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.http.max_body_bytes,
         ))

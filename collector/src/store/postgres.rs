@@ -529,9 +529,23 @@ impl Store for PgStore {
         kind: TokenKind,
         now: i64,
     ) -> Result<Option<TokenRecord>> {
-        // Enrolment: one UPDATE checks and consumes a use. Collectors racing
-        // for the last use queue on the row lock; the loser re-reads the row
-        // and finds no use left.
+        // A read first: an unknown, expired or used-up token costs no row
+        // or table write lock. Enrolment then consumes a use in one UPDATE
+        // that checks again: collectors racing for the last use queue on the
+        // row lock; the loser re-reads the row and finds no use left.
+        let live = sqlx::query(
+            "SELECT 1 FROM tokens WHERE hash = $1 AND kind = $2
+                 AND (expires_ms IS NULL OR expires_ms > $3) AND (kind <> 'enrol' OR uses < max_uses)",
+        )
+        .bind(hash)
+        .bind(kind.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        if live.is_none() {
+            return Ok(None);
+        }
         let sql = if kind == TokenKind::Enrol {
             "UPDATE tokens SET uses = uses + 1
              WHERE hash = $1 AND kind = $2 AND (expires_ms IS NULL OR expires_ms > $3)

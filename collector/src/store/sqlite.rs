@@ -557,33 +557,43 @@ impl Store for SqliteStore {
     ) -> Result<Option<TokenRecord>> {
         let hash = hash.to_string();
         self.with_conn(move |c| {
-            // IMMEDIATE: the write lock is taken before the read, so another
-            // process sharing the file cannot consume the same use.
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let found = first(
-                &tx,
-                "SELECT name, role, expires_ms, max_uses, uses FROM tokens
-                 WHERE hash = ?1 AND kind = ?2",
-                params![hash, kind.as_str()],
-                |r| Ok((rows::token(kind, r)?, r.column::<i64>("uses")?)),
-            )?;
-            let Some((token, uses)) = found else {
-                return Ok(None);
+            // A plain read first: an unknown, expired or used-up token (what
+            // an unauthenticated client sends) and every token that is not
+            // consumed cost no write lock, so they never wait for ingest.
+            // Only a live enrolment token takes the lock, IMMEDIATE before
+            // its re-read, so another process sharing the file cannot
+            // consume the same use.
+            let read = |c: &Connection| {
+                first(
+                    c,
+                    "SELECT name, role, expires_ms, max_uses, uses FROM tokens
+                     WHERE hash = ?1 AND kind = ?2",
+                    params![hash, kind.as_str()],
+                    |r| Ok((rows::token(kind, r)?, r.column::<i64>("uses")?)),
+                )
             };
-            if token.expires_at_ms.is_some_and(|e| e <= now) {
+            let live = |found: &Option<(TokenRecord, i64)>| {
+                found.as_ref().is_some_and(|(token, uses)| {
+                    token.expires_at_ms.is_none_or(|e| e > now)
+                        && (kind != TokenKind::Enrol || *uses < i64::from(token.max_uses))
+                })
+            };
+            let mut found = read(c)?;
+            if live(&found) && kind == TokenKind::Enrol {
+                let tx = c
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_err)?;
+                found = read(&tx)?;
+                if live(&found) {
+                    tx.execute("UPDATE tokens SET uses = uses + 1 WHERE hash = ?1", [&hash])
+                        .map_err(db_err)?;
+                    tx.commit().map_err(db_err)?;
+                }
+            }
+            if !live(&found) {
                 return Ok(None);
             }
-            if kind == TokenKind::Enrol {
-                if uses >= i64::from(token.max_uses) {
-                    return Ok(None);
-                }
-                tx.execute("UPDATE tokens SET uses = uses + 1 WHERE hash = ?1", [&hash])
-                    .map_err(db_err)?;
-            }
-            tx.commit().map_err(db_err)?;
-            Ok(Some(token))
+            Ok(found.map(|(token, _)| token))
         })
         .await
     }
