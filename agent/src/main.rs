@@ -108,8 +108,12 @@ async fn scan(config: Config, once: bool, format: Format, only: Vec<String>) -> 
     }
     loop {
         let names = probes.iter().map(|p| p.name()).collect();
-        let progress =
-            output::Progress::start(names, std::io::stderr().is_terminal(), std::io::stderr());
+        let progress = output::Progress::start(
+            names,
+            ctx.control.clone(),
+            std::io::stderr().is_terminal(),
+            std::io::stderr(),
+        );
         let evidence = scheduler::run_once(&probes, &ctx, |name| progress.done(name)).await;
         progress.finish().await;
         let mut out = std::io::stdout().lock();

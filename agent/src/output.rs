@@ -1,7 +1,7 @@
 //! Printing evidence for people and pipes: NDJSON (one canonical-JSON evidence
 //! per line) or a table with one row per evidence (its one-line summary from
 //! `gamsa_proto::summary`), and, on a terminal, a progress line while probes
-//! run (a full port scan takes a minute).
+//! run, naming what is awaited and how far the port scan is.
 
 use gamsa_proto::summary::summary;
 use gamsa_proto::v1::{Evidence, Status};
@@ -73,6 +73,17 @@ const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '�
 const PROGRESS_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
 const PROGRESS_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// What the progress line calls a running probe: its name, and for the
+/// port scan how many of its connection attempts are done.
+fn running_label(probe: &str, control: &crate::probes::ControlState) -> String {
+    match control.port_scan.get() {
+        Some((done, total)) if probe == "port_scan" => {
+            format!("port_scan ({done}/{total} ports)")
+        }
+        _ => probe.to_string(),
+    }
+}
+
 /// One progress line: "⠹ 12s · 6/8 probes done · running: port_scan, tls".
 pub fn progress_line(
     frame: usize,
@@ -101,9 +112,10 @@ pub struct Progress {
 
 impl Progress {
     /// Starts drawing to `out` (stderr) when `tty`; `probes` are the names
-    /// of the probes about to run.
+    /// of the probes about to run, `control` the state they report into.
     pub fn start(
         probes: Vec<&'static str>,
+        control: std::sync::Arc<crate::probes::ControlState>,
         tty: bool,
         mut out: impl Write + Send + 'static,
     ) -> Self {
@@ -126,7 +138,10 @@ impl Progress {
                         _ = &mut stopped => break,
                     }
                     let names = running.lock().map(|r| r.clone()).unwrap_or_default();
-                    let line = progress_line(frame, started.elapsed(), total, &names);
+                    let labels: Vec<String> =
+                        names.iter().map(|n| running_label(n, &control)).collect();
+                    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+                    let line = progress_line(frame, started.elapsed(), total, &labels);
                     drawn = write!(out, "\r\x1b[2K{line}")
                         .and_then(|()| out.flush())
                         .is_ok();
@@ -171,5 +186,20 @@ mod tests {
             &["port_scan", "tls"],
         );
         assert_eq!(line, "⠹ 12s · 6/8 probes done · running: port_scan, tls");
+    }
+
+    #[test]
+    fn the_port_scan_says_how_far_it_is() {
+        let control = crate::probes::ControlState::default();
+        assert_eq!(running_label("port_scan", &control), "port_scan");
+        control.port_scan.begin(65_535);
+        for _ in 0..1200 {
+            control.port_scan.step();
+        }
+        assert_eq!(
+            running_label("port_scan", &control),
+            "port_scan (1200/65535 ports)"
+        );
+        assert_eq!(running_label("tls", &control), "tls");
     }
 }

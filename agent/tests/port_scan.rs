@@ -108,6 +108,15 @@ impl Arrivals {
     }
 }
 
+/// An address of the namespace that is not loopback, so `max_rate` paces
+/// connections to it (loopback is unpaced); it is on `lo`, so nothing
+/// leaves the namespace.
+const PACED: &str = "10.77.0.1";
+
+fn add_paced_address(ns: &Netns) {
+    ns.ip(&format!("addr add {PACED}/32 dev lo"));
+}
+
 fn scan_config(
     dir: &Path,
     targets: &[&str],
@@ -119,7 +128,11 @@ fn scan_config(
         enabled: true,
         interval: Duration::from_secs(600),
         targets: targets.iter().map(|t| t.to_string()).collect(),
-        allow: vec!["127.0.0.0/8".into(), "::1/128".into()],
+        allow: vec![
+            "127.0.0.0/8".into(),
+            "::1/128".into(),
+            format!("{PACED}/32"),
+        ],
         ports: ports.into(),
         max_rate: rate,
         concurrency,
@@ -421,16 +434,17 @@ fn targets_outside_allow_are_never_contacted_and_every_scan_is_logged() {
 #[test]
 fn max_rate_holds_as_the_listeners_see_it() {
     let ns = Netns::new("rate");
+    add_paced_address(&ns);
     let dir = tempfile::tempdir().unwrap();
     let (n, rate, concurrency) = (40usize, 10u32, 4usize);
     let arrivals = in_netns(&ns, || async {
         let listeners = Arrivals::default();
         for p in 0..n {
-            listeners.listen(&format!("127.0.0.1:{}", 22000 + p));
+            listeners.listen(&format!("{PACED}:{}", 22000 + p));
         }
         let config = scan_config(
             dir.path(),
-            &["127.0.0.1"],
+            &[PACED],
             &format!("22000-{}", 22000 + n - 1),
             rate,
             concurrency,
@@ -499,16 +513,17 @@ fn concurrency_holds_as_the_listeners_see_it() {
 #[test]
 fn pausing_stops_a_scan_and_paused_runs_touch_nothing() {
     let ns = Netns::new("pause");
+    add_paced_address(&ns);
     let dir = tempfile::tempdir().unwrap();
     let n = 60;
     in_netns(&ns, || async {
         let listeners = Arrivals::default();
         for p in 0..n {
-            listeners.listen(&format!("127.0.0.1:{}", 23000 + p));
+            listeners.listen(&format!("{PACED}:{}", 23000 + p));
         }
         let config = scan_config(
             dir.path(),
-            &["127.0.0.1"],
+            &[PACED],
             &format!("23000-{}", 23000 + n - 1),
             10,
             2,
@@ -553,7 +568,7 @@ fn pausing_stops_a_scan_and_paused_runs_touch_nothing() {
             .all()
             .iter()
             .filter(|(_, at)| *at > stopped + Duration::from_millis(100))
-            .map(|(p, _)| SocketAddr::from(([127, 0, 0, 1], *p)))
+            .map(|(p, _)| SocketAddr::new(PACED.parse().unwrap(), *p))
             .collect();
         assert!(late.is_empty(), "connections after the pause: {late:?}");
     });
@@ -562,12 +577,13 @@ fn pausing_stops_a_scan_and_paused_runs_touch_nothing() {
 #[test]
 fn a_scan_killed_midway_is_still_on_record() {
     let ns = Netns::new("kill");
+    add_paced_address(&ns);
     let dir = tempfile::tempdir().unwrap();
-    let config = scan_config(dir.path(), &["127.0.0.1"], "24000-24099", 10, 2);
+    let config = scan_config(dir.path(), &[PACED], "24000-24099", 10, 2);
     let config_path = write_agent_config(dir.path(), &config);
     in_netns(&ns, || async {
         let listeners = Arrivals::default();
-        listeners.listen("127.0.0.1:24000");
+        listeners.listen(&format!("{PACED}:24000"));
         let mut agent = ns
             .command(env!("CARGO_BIN_EXE_gamsa-agent"))
             .arg("-c")
@@ -584,5 +600,43 @@ fn a_scan_killed_midway_is_still_on_record() {
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(log[0]["event"], "start");
     assert_eq!(log[0]["ports"], "24000-24099");
-    assert_eq!(log[0]["targets"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(log[0]["targets"], serde_json::json!([PACED]));
+}
+
+#[test]
+fn loopback_is_not_paced_and_other_addresses_are() {
+    // 2,000 ports at one connection per second would need over half an
+    // hour, more than the scan's budget: paced, the scan is refused.
+    let ns = Netns::new("unpaced");
+    add_paced_address(&ns);
+    let dir = tempfile::tempdir().unwrap();
+    in_netns(&ns, || async {
+        let listeners = Arrivals::default();
+        listeners.listen("127.0.0.1:25000");
+        let config = scan_config(dir.path(), &["127.0.0.1"], "25000-26999", 1, 64);
+        let clock = Instant::now();
+        let evidence = PortScanProbe::new(config.clone()).run(&ctx()).await;
+        assert_eq!(evidence.len(), 1, "{evidence:?}");
+        let scan = scan_of(&evidence[0]);
+        assert_eq!(scan.open_ports, [25000]);
+        assert_eq!(scan.closed_count, 1999);
+        assert!(
+            clock.elapsed() < Duration::from_secs(30),
+            "loopback scan took {:?}",
+            clock.elapsed()
+        );
+        assert_eq!(log_lines(&config.scan_log)[0]["loopbackUnpaced"], true);
+
+        // The same scan of an address that is not loopback keeps max_rate.
+        let paced = scan_config(dir.path(), &[PACED], "25000-26999", 1, 64);
+        let evidence = PortScanProbe::new(paced).run(&ctx()).await;
+        assert!(common::is_error(&evidence[0]), "{evidence:?}");
+        assert!(
+            evidence[0]
+                .error
+                .contains("2000 connections at max_rate 1/s need at least"),
+            "{}",
+            evidence[0].error
+        );
+    });
 }

@@ -5,15 +5,24 @@
 //! without one can still call `Enrol`; the ingest service refuses any stream
 //! without a verified certificate. A certificate from another CA, or an
 //! expired one, fails the handshake itself. Handshakes are accepted here (not
-//! inside tonic) so every refusal is logged with the peer address.
+//! inside tonic) so every refusal is counted and logged with the peer address.
+//!
+//! A refused handshake is usually noise: a port scanner, a load balancer's
+//! health check, or a TLS audit (the agent's own `tls` probe offers every
+//! protocol version). Those are logged at debug level and counted
+//! (`gamsa_collector_refusals_total{reason="tls_handshake"}`); a warning
+//! comes only when more than [`UNUSUAL_REFUSALS_PER_MINUTE`] arrive within a
+//! minute. A client certificate the collector rejects (another CA, expired)
+//! is an agent that cannot deliver, so it is always a warning, as is a
+//! handshake that times out (it held a connection slot).
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -79,6 +88,63 @@ pub fn server_config(cert: &Path, key: &Path, ca: &Path) -> Result<Arc<ServerCon
     Ok(Arc::new(config))
 }
 
+/// Refused handshakes (other than rejected certificates) within one minute
+/// above which the collector warns once for that minute.
+pub const UNUSUAL_REFUSALS_PER_MINUTE: u32 = 60;
+
+/// Refused handshakes in the current window: one start time and one count,
+/// whatever the number of peers.
+struct RefusalRate {
+    limit: u32,
+    window: Duration,
+    current: Mutex<(Instant, u32)>,
+}
+
+impl RefusalRate {
+    fn new(limit: u32, window: Duration) -> Self {
+        Self {
+            limit,
+            window,
+            current: Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    /// Counts one refusal at `now`; the window's count when it has just
+    /// gone over the limit (once per window), else `None`.
+    fn record(&self, now: Instant) -> Option<u32> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if now.duration_since(current.0) >= self.window {
+            *current = (now, 0);
+        }
+        current.1 = current.1.saturating_add(1);
+        (current.1 == self.limit.saturating_add(1)).then_some(current.1)
+    }
+}
+
+/// Whether a failed handshake rejected the client's certificate.
+fn certificate_rejected(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_)))
+}
+
+/// Counts and logs one failed handshake.
+fn refused(rate: &RefusalRate, peer: std::net::SocketAddr, e: &std::io::Error) {
+    crate::metrics::refusal("tls_handshake");
+    if certificate_rejected(e) {
+        tracing::warn!(%peer, error = %e, "refused connection: TLS handshake failed");
+        return;
+    }
+    tracing::debug!(%peer, error = %e, "refused connection: TLS handshake failed");
+    if let Some(n) = rate.record(Instant::now()) {
+        tracing::warn!(
+            refused = n,
+            last_peer = %peer,
+            "more than {UNUSUAL_REFUSALS_PER_MINUTE} TLS handshakes refused within a minute (scanners or misconfigured clients); each is logged at debug level"
+        );
+    }
+}
+
 /// Accepts TCP connections and completes TLS handshakes concurrently,
 /// yielding established streams. Failed handshakes are logged and dropped.
 pub fn incoming(
@@ -88,6 +154,10 @@ pub fn incoming(
 ) -> tokio_stream::wrappers::ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(128);
     let acceptor = TlsAcceptor::from(config);
+    let rate = Arc::new(RefusalRate::new(
+        UNUSUAL_REFUSALS_PER_MINUTE,
+        Duration::from_secs(60),
+    ));
     tokio::spawn(async move {
         loop {
             let (tcp, peer) = match listener.accept().await {
@@ -102,17 +172,13 @@ pub fn incoming(
             if tx.is_closed() {
                 break;
             }
-            let acceptor = acceptor.clone();
-            let tx = tx.clone();
+            let (acceptor, tx, rate) = (acceptor.clone(), tx.clone(), rate.clone());
             tokio::spawn(async move {
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
                         let _ = tx.send(Ok(tls)).await;
                     }
-                    Ok(Err(e)) => {
-                        crate::metrics::refusal("tls_handshake");
-                        tracing::warn!(%peer, error = %e, "refused connection: TLS handshake failed");
-                    }
+                    Ok(Err(e)) => refused(&rate, peer, &e),
                     Err(_) => {
                         crate::metrics::refusal("tls_timeout");
                         tracing::warn!(%peer, "refused connection: TLS handshake timed out");
@@ -122,4 +188,23 @@ pub fn incoming(
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_rate_warns_once_per_window_over_the_limit() {
+        let rate = RefusalRate::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let got: Vec<Option<u32>> = (0..6)
+            .map(|i| rate.record(t0 + Duration::from_secs(i)))
+            .collect();
+        assert_eq!(got, [None, None, None, Some(4), None, None]);
+        // A new window starts from zero.
+        let later = t0 + Duration::from_secs(61);
+        let got: Vec<Option<u32>> = (0..4).map(|_| rate.record(later)).collect();
+        assert_eq!(got, [None, None, None, Some(4)]);
+    }
 }

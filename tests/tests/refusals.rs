@@ -2,7 +2,9 @@
 //! certificate from another CA, an expired certificate, an agent speaking for
 //! another, a revoked agent, an expired enrolment token, an expired session.
 //! Each is refused by the real collector process and the refusal is in its
-//! log. (Auditor writes and CSRF are refused in the browser test, dashboard.rs.)
+//! log. Refused handshakes without a certificate problem are counted and
+//! logged at debug level, with one warning when they are unusually many.
+//! (Auditor writes and CSRF are refused in the browser test, dashboard.rs.)
 
 use gamsa_tests::raw::{batch, client, hello, stream_error};
 use gamsa_tests::{agent_config, start_agent, wait_for, Collector};
@@ -247,5 +249,85 @@ fn expired_session_must_sign_in_again() {
     assert!(
         !collector.log().contains(password),
         "passwords are never logged"
+    );
+}
+
+/// `gamsa_collector_refusals_total{reason="tls_handshake"}` from `/metrics`.
+fn handshake_refusals(collector: &Collector) -> u64 {
+    let metrics = ureq::get(&format!("http://127.0.0.1:{}/metrics", collector.http))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gamsa_collector_refusals_total{reason=\"tls_handshake\"} "))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+/// Opens a connection to the gRPC port and speaks plain HTTP: a refused
+/// handshake, as from a port scanner or a TLS audit.
+fn not_tls(collector: &Collector) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", collector.grpc)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let _ = s.read_to_end(&mut Vec::new());
+}
+
+#[test]
+fn refused_handshakes_are_counted_and_logged_at_debug_level() {
+    let mut collector = Collector::start().unwrap();
+    // The same collector with debug lines of the TLS listener in its log.
+    collector.proc = None;
+    let mut cmd = collector.cmd();
+    cmd.arg("serve")
+        .env("GAMSA_LOG", "info,gamsa_collector::tls=debug");
+    collector.proc =
+        Some(gamsa_tests::Proc::spawn(cmd, collector.dir.path().join("debug.log")).unwrap());
+    let ready = format!("http://127.0.0.1:{}/readyz", collector.http);
+    wait_for("collector ready", Duration::from_secs(20), || {
+        ureq::get(&ready).call().ok().map(|_| ())
+    });
+
+    let before = handshake_refusals(&collector);
+    for _ in 0..3 {
+        not_tls(&collector);
+    }
+    wait_for("three refusals counted", Duration::from_secs(10), || {
+        (handshake_refusals(&collector) == before + 3).then_some(())
+    });
+    let refusals = |level: &str| {
+        collector
+            .log()
+            .lines()
+            .filter(|l| l.contains("refused connection: TLS handshake failed") && l.contains(level))
+            .count()
+    };
+    wait_for("three debug lines", Duration::from_secs(10), || {
+        (refusals("DEBUG") == 3).then_some(())
+    });
+    assert_eq!(refusals("WARN"), 0, "{}", collector.log());
+
+    // An unusual rate within a minute: one warning, however many more.
+    let limit = 60; // gamsa_collector::tls::UNUSUAL_REFUSALS_PER_MINUTE
+    for _ in 0..limit + 5 {
+        not_tls(&collector);
+    }
+    wait_for("all refusals counted", Duration::from_secs(20), || {
+        (handshake_refusals(&collector) == before + limit + 8).then_some(())
+    });
+    let log = collector.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("TLS handshake"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].contains(&format!(
+            "more than {limit} TLS handshakes refused within a minute"
+        )),
+        "{}",
+        warnings[0]
     );
 }

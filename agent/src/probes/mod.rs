@@ -53,6 +53,8 @@ pub struct ControlState {
     pub collector_offset_known: AtomicBool,
     /// A scan scope pushed by the collector, narrowing the configured one.
     pub scan_scope: std::sync::Mutex<Option<gamsa_proto::v1::ScanScope>>,
+    /// How far a running port scan is (for the progress line).
+    pub port_scan: port_scan::Progress,
 }
 
 impl ControlState {

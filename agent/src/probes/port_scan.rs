@@ -13,6 +13,12 @@
 //! not run, and one cut short by a crash is still on record. The log keeps
 //! counts, not open ports: results stay in the (confidential) evidence.
 //!
+//! `max_rate` paces what crosses a network. Loopback addresses are not
+//! paced (only `concurrency` bounds them): the connections never leave the
+//! machine, and pacing the default full-range scan of 127.0.0.1 at the
+//! network rate made the first `scan --once` take over a minute. The scan
+//! log records this (`loopbackUnpaced`).
+//!
 //! A port is open when the handshake completes, closed on RST (connection
 //! refused), and filtered on timeout or an ICMP unreachable, as nmap counts
 //! them. A connection that meets itself (loopback, local port equal to the
@@ -58,7 +64,8 @@ pub struct Config {
     pub allow: Vec<String>,
     /// Ports: "22,80,443,8000-8100" or "1-65535".
     pub ports: String,
-    /// Connection attempts started per second (token bucket).
+    /// Connection attempts started per second (token bucket) to addresses
+    /// other than loopback; loopback is bounded by `concurrency` alone.
     pub max_rate: u32,
     /// Connection attempts in flight at once.
     pub concurrency: usize,
@@ -133,6 +140,35 @@ impl PortScanProbe {
     pub fn new(config: Config) -> Self {
         let scope = config.scope();
         Self { config, scope }
+    }
+}
+
+/// How far the running scan is: connection attempts finished and planned.
+/// Read by the progress line of `scan --once`.
+#[derive(Debug, Default)]
+pub struct Progress {
+    done: AtomicUsize,
+    total: AtomicUsize,
+}
+
+impl Progress {
+    /// (finished, planned) while a scan runs.
+    pub fn get(&self) -> Option<(usize, usize)> {
+        let total = self.total.load(Ordering::Relaxed);
+        (total > 0).then(|| (self.done.load(Ordering::Relaxed).min(total), total))
+    }
+
+    pub(crate) fn begin(&self, total: usize) {
+        self.done.store(0, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    pub(crate) fn step(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn end(&self) {
+        self.total.store(0, Ordering::Relaxed);
     }
 }
 
@@ -297,6 +333,7 @@ async fn scan(
     let tallies = Arc::new(Mutex::new(
         addrs.iter().map(|_| Tally::default()).collect::<Vec<_>>(),
     ));
+    ctx.control.port_scan.begin(total);
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..config.concurrency.min(total) {
         let (addrs, ports, limiter, turn, next, tallies) = (
@@ -316,7 +353,7 @@ async fn scan(
                 }
                 // Addresses interleave, so each host sees a share of the rate.
                 let (a, port) = (job % addrs.len(), ports[job / addrs.len()]);
-                {
+                if !addrs[a].is_loopback() {
                     let _turn = turn.lock().await;
                     limiter.until_ready().await;
                 }
@@ -327,6 +364,7 @@ async fn scan(
                 if let Ok(mut t) = tallies.lock() {
                     t[a].add(port, state);
                 }
+                control.port_scan.step();
             }
         });
     }
@@ -346,6 +384,7 @@ async fn scan(
     // Aborting drops every connection attempt still in flight.
     workers.abort_all();
     while workers.join_next().await.is_some() {}
+    ctx.control.port_scan.end();
     let mut tallies = std::mem::take(&mut *tallies.lock().unwrap_or_else(|e| e.into_inner()));
     for t in &mut tallies {
         t.open.sort_unstable();
@@ -491,8 +530,8 @@ impl Probe for PortScanProbe {
         let budget = crate::scheduler::timeout_for(self)
             .saturating_sub(BUDGET_MARGIN)
             .max(Duration::from_secs(1));
-        let connections = targets.len() * ports.len();
-        let least = Duration::from_secs_f64(connections as f64 / f64::from(self.config.max_rate));
+        let paced = targets.iter().filter(|t| !t.addr().is_loopback()).count() * ports.len();
+        let least = Duration::from_secs_f64(paced as f64 / f64::from(self.config.max_rate));
         let log_path = &self.config.scan_log;
         let refusal = if ports.is_empty() {
             Some(
@@ -501,7 +540,7 @@ impl Probe for PortScanProbe {
             )
         } else if least > budget {
             Some(format!(
-                "{connections} connections at max_rate {}/s need at least {}s, more than the scan's time budget of {}s; narrow the scope or raise max_rate; nothing was scanned",
+                "{paced} connections at max_rate {}/s need at least {}s, more than the scan's time budget of {}s; narrow the scope or raise max_rate; nothing was scanned",
                 self.config.max_rate,
                 least.as_secs(),
                 budget.as_secs()
@@ -541,6 +580,7 @@ impl Probe for PortScanProbe {
             "ports": ports.to_string(),
             "sources": distinct_sources,
             "maxRate": self.config.max_rate,
+            "loopbackUnpaced": true,
             "concurrency": self.config.concurrency,
             "connectTimeoutMs": self.config.connect_timeout.as_millis() as u64,
             "addresses": targets.iter().map(|t| t.addr().to_string()).collect::<Vec<_>>(),

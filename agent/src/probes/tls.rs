@@ -9,6 +9,10 @@
 //! SSLRequest first and one on 25 or 587 SMTP STARTTLS, because databases
 //! and mail relays are where an encrypted channel is most often missing.
 //! Discovered listeners are named by the host's name (SNI and name checks).
+//! The agent's own collector (`collector.endpoints`, when it runs on this
+//! host) is not discovered: probing it is not a finding about the host, and
+//! every legacy ClientHello is a refused handshake in the collector's log.
+//! List it in `targets` to probe it on purpose.
 //!
 //! Versions: SSL 3.0, TLS 1.0, 1.1, 1.2 and 1.3 are each tested on their own
 //! connection with a hand-built ClientHello offering every suite of the IANA
@@ -133,8 +137,8 @@ impl Section for Config {
         Ok(())
     }
 
-    fn build(&self, _: &crate::config::Config) -> Arc<dyn Probe> {
-        Arc::new(TlsProbe::new(self.clone()))
+    fn build(&self, agent: &crate::config::Config) -> Arc<dyn Probe> {
+        Arc::new(TlsProbe::new(self.clone()).excluding(&agent.collector.endpoints))
     }
 }
 
@@ -156,12 +160,68 @@ fn split_address(address: &str) -> Result<(String, u16), String> {
 
 pub struct TlsProbe {
     config: Config,
+    /// The collector's endpoints ("https://host:port"), left out of discovery.
+    collector: Vec<String>,
 }
 
 impl TlsProbe {
     pub fn new(config: Config) -> Self {
-        Self { config }
+        Self {
+            config,
+            collector: Vec::new(),
+        }
     }
+
+    /// Leaves these collector endpoints out of local-listener discovery.
+    pub fn excluding(mut self, collector_endpoints: &[String]) -> Self {
+        self.collector = collector_endpoints.to_vec();
+        self
+    }
+}
+
+/// "https://host:port/…" → (host, port); 443 when the port is left out.
+fn endpoint_address(url: &str) -> Option<(String, u16)> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next()?;
+    split_address(authority).ok().or_else(|| {
+        let host = authority.trim_start_matches('[').trim_end_matches(']');
+        (!host.is_empty() && !authority.ends_with(':')).then(|| (host.to_string(), 443))
+    })
+}
+
+/// Whether `ip` is one of this host's addresses: only those can be bound.
+fn is_local(ip: IpAddr) -> bool {
+    ip.is_loopback() || std::net::TcpListener::bind((ip, 0)).is_ok()
+}
+
+/// The collector endpoints that are on this host, resolved.
+async fn local_collector(endpoints: &[String], timeout: Duration) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for (host, port) in endpoints.iter().filter_map(|e| endpoint_address(e)) {
+        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => {
+                match tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), port)))
+                    .await
+                {
+                    Ok(Ok(a)) => a.collect(),
+                    _ => Vec::new(),
+                }
+            }
+        };
+        out.extend(addrs.into_iter().filter(|a| is_local(a.ip())));
+    }
+    out
+}
+
+/// Whether a discovered listener is the collector at one of `own`: the same
+/// port, on the endpoint's address or on loopback (where wildcard binds are
+/// reached).
+fn is_collector(own: &[SocketAddr], discovered: &Target) -> bool {
+    own.iter().any(|a| {
+        a.port() == discovered.port
+            && (discovered.host == a.ip().to_string() || is_loopback(&discovered.host))
+    })
 }
 
 /// One endpoint to probe.
@@ -520,33 +580,7 @@ impl Probe for TlsProbe {
 
     async fn run(&self, ctx: &ProbeContext) -> Vec<Evidence> {
         let mut evidence = Vec::new();
-        let mut targets = Vec::new();
-        for t in &self.config.targets {
-            match split_address(&t.address) {
-                Ok((host, port)) => targets.push(Target {
-                    host,
-                    port,
-                    sni: t.sni.clone(),
-                    starttls: t.starttls,
-                    discovered: false,
-                }),
-                Err(e) => evidence.push(ctx.error("tls", &t.address, e)),
-            }
-        }
-        if self.config.discover_local {
-            let (c, host) = (ctx.clone(), ctx.host.clone());
-            match tokio::task::spawn_blocking(move || discover(&c, &host)).await {
-                Ok(Ok(found)) => targets.extend(
-                    found
-                        .into_iter()
-                        .filter(|d| !targets_cover(&self.config.targets, d)),
-                ),
-                Ok(Err(e)) => {
-                    evidence.push(ctx.error("tls", &format!("{}:listeners", ctx.host), e))
-                }
-                Err(e) => evidence.push(ctx.error("tls", &format!("{}:listeners", ctx.host), e)),
-            }
-        }
+        let targets = self.targets(ctx, &mut evidence).await;
         let bundle = self.config.ca_bundle.clone();
         let roots = tokio::task::spawn_blocking(move || cert::load_roots(&bundle))
             .await
@@ -580,6 +614,43 @@ impl Probe for TlsProbe {
         }
         evidence.sort_by(|a, b| a.subject.cmp(&b.subject));
         evidence
+    }
+}
+
+impl TlsProbe {
+    /// The configured targets, then the local listeners none of them covers
+    /// (the collector's own left out); errors go to `evidence`.
+    async fn targets(&self, ctx: &ProbeContext, evidence: &mut Vec<Evidence>) -> Vec<Target> {
+        let mut targets = Vec::new();
+        for t in &self.config.targets {
+            match split_address(&t.address) {
+                Ok((host, port)) => targets.push(Target {
+                    host,
+                    port,
+                    sni: t.sni.clone(),
+                    starttls: t.starttls,
+                    discovered: false,
+                }),
+                Err(e) => evidence.push(ctx.error("tls", &t.address, e)),
+            }
+        }
+        if self.config.discover_local {
+            let own = local_collector(&self.collector, self.config.timeout).await;
+            let (c, host) = (ctx.clone(), ctx.host.clone());
+            match tokio::task::spawn_blocking(move || discover(&c, &host)).await {
+                Ok(Ok(found)) => targets.extend(
+                    found
+                        .into_iter()
+                        .filter(|d| !targets_cover(&self.config.targets, d))
+                        .filter(|d| !is_collector(&own, d)),
+                ),
+                Ok(Err(e)) => {
+                    evidence.push(ctx.error("tls", &format!("{}:listeners", ctx.host), e))
+                }
+                Err(e) => evidence.push(ctx.error("tls", &format!("{}:listeners", ctx.host), e)),
+            }
+        }
+        targets
     }
 }
 
@@ -684,5 +755,79 @@ mod tests {
         assert!(discover(&ctx, "web-01")
             .unwrap_err()
             .contains("proc/net/tcp"));
+    }
+
+    #[test]
+    fn collector_endpoints_are_parsed() {
+        assert_eq!(
+            endpoint_address("https://127.0.0.1:7443"),
+            Some(("127.0.0.1".into(), 7443))
+        );
+        assert_eq!(
+            endpoint_address("https://[::1]:7443/"),
+            Some(("::1".into(), 7443))
+        );
+        assert_eq!(
+            endpoint_address("https://collector.example"),
+            Some(("collector.example".into(), 443))
+        );
+        assert_eq!(endpoint_address("https://"), None);
+    }
+
+    #[tokio::test]
+    async fn discovery_leaves_out_the_collector_unless_listed() {
+        let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (own, other) = (
+            collector.local_addr().unwrap().port(),
+            other.local_addr().unwrap().port(),
+        );
+        let ctx = ProbeContext {
+            agent_id: "a".into(),
+            host: "web-01".into(),
+            host_root: "/".into(),
+            labels: Default::default(),
+            control: Default::default(),
+        };
+        let ports = |probe: TlsProbe| {
+            let ctx = ctx.clone();
+            async move {
+                let mut errors = Vec::new();
+                let found = probe.targets(&ctx, &mut errors).await;
+                assert!(errors.is_empty(), "{errors:?}");
+                found
+                    .into_iter()
+                    .map(|t| (t.port, t.discovered))
+                    .collect::<Vec<_>>()
+            }
+        };
+        for endpoint in [
+            format!("https://127.0.0.1:{own}"),
+            format!("https://localhost:{own}"),
+        ] {
+            let found = ports(TlsProbe::new(Config::default()).excluding(&[endpoint])).await;
+            assert!(found.contains(&(other, true)), "{found:?}");
+            assert!(!found.iter().any(|(p, _)| *p == own), "{found:?}");
+        }
+        // Without the exclusion, discovery finds it.
+        let found = ports(TlsProbe::new(Config::default())).await;
+        assert!(found.contains(&(own, true)), "{found:?}");
+        // A collector elsewhere does not hide a local listener on its port.
+        let remote = [format!("https://192.0.2.7:{own}")];
+        let found = ports(TlsProbe::new(Config::default()).excluding(&remote)).await;
+        assert!(found.contains(&(own, true)), "{found:?}");
+        // Listed as a target, it is probed.
+        let listed = Config {
+            targets: vec![TlsTarget {
+                address: format!("127.0.0.1:{own}"),
+                sni: String::new(),
+                starttls: Starttls::None,
+            }],
+            ..Config::default()
+        };
+        let found =
+            ports(TlsProbe::new(listed).excluding(&[format!("https://127.0.0.1:{own}")])).await;
+        assert_eq!(found.iter().filter(|(p, _)| *p == own).count(), 1);
+        assert!(found.contains(&(own, false)), "{found:?}");
     }
 }
