@@ -35,22 +35,6 @@ pub async fn record(
         .await
 }
 
-/// Who runs the command line, for its records.
-pub fn cli_user() -> String {
-    let login = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid-{}", own_uid()));
-    format!("cli:{login}")
-}
-
-fn own_uid() -> u32 {
-    // The owner of /proc/self is the calling user.
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! "for every item of every catalog, is it met, on which hosts, by which
 //! evidence, as of when".
 
-use crate::catalog::{self, Catalog};
+use crate::catalog::{self, Catalog, Group};
 use crate::rules::evaluate::Evaluator;
 use crate::rules::input::HostFacts;
 use crate::rules::{self, Rule};
@@ -11,6 +11,19 @@ use crate::verdict::ItemResult;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// A catalog or applicant group a request names that does not exist.
+#[derive(Debug, thiserror::Error)]
+pub enum UnknownChoice {
+    #[error("catalog {id}: unknown (known: {known})")]
+    Catalog { id: String, known: String },
+    #[error("group {group}: {catalog} has no such applicant group (known: {known})")]
+    Group {
+        group: String,
+        catalog: String,
+        known: String,
+    },
+}
 
 pub struct Checklists {
     pub catalogs: Vec<Catalog>,
@@ -28,6 +41,41 @@ impl Checklists {
 
     pub fn catalog(&self, id: &str) -> Option<&Catalog> {
         self.catalogs.iter().find(|c| c.catalog.id == id)
+    }
+
+    /// The catalog `id` and, when `group` is given, that applicant group
+    /// of it; an error lists what there is.
+    pub fn choose(
+        &self,
+        id: &str,
+        group: Option<&str>,
+    ) -> Result<(&Catalog, Option<&Group>), UnknownChoice> {
+        let list = |ids: Vec<&str>| {
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.join(", ")
+            }
+        };
+        let catalog = self.catalog(id).ok_or_else(|| UnknownChoice::Catalog {
+            id: id.into(),
+            known: list(
+                self.catalogs
+                    .iter()
+                    .map(|c| c.catalog.id.as_str())
+                    .collect(),
+            ),
+        })?;
+        let group = group
+            .map(|g| {
+                catalog.group(g).ok_or_else(|| UnknownChoice::Group {
+                    group: g.into(),
+                    catalog: id.into(),
+                    known: list(catalog.groups.iter().map(|g| g.id.as_str()).collect()),
+                })
+            })
+            .transpose()?;
+        Ok((catalog, group))
     }
 
     /// Evaluates `catalog_ids` (all when empty) against the store now.

@@ -1,23 +1,26 @@
 //! gamsa collector: receives evidence from agents over mutual TLS, stores it
 //! durably, answers checklists from it and serves the answers to auditors.
 //!
-//! Modules in layers, each using only those before it (ARCHITECTURE.md
-//! states the invariants; `tests/layers.rs` checks them):
-//! - leaves: `clock`, `private` (owner-only files), `records` (what the
-//!   store keeps besides evidence), `verdict` (the answers), `toml_error`,
-//!   `tokens`, `metrics`;
+//! Modules in layers, each using only its own layer and those before it
+//! (ARCHITECTURE.md states the invariants; `tests/layers.rs` checks them):
+//! - leaves: `actor` (who acts, and roles), `clock`, `private` (owner-only
+//!   files), `records` (what the store keeps besides evidence), `verdict`
+//!   (the answers), `toml_error`, `metrics`;
 //! - `store` (storage trait and backends), `pki` (the collector's CA),
-//!   `tls` (the gRPC listener's TLS);
+//!   `tls` (the gRPC listener's TLS), `tokens`;
 //! - `catalog` and `rules`: the rules engine;
 //! - `checklists` (the engine against the store), `access_log`, `report`;
 //! - `export` (filled forms), `snapshot` (signed snapshots), `download`
 //!   (files over HTTP);
+//! - `operations`: each write, export and snapshot hand-out, one function
+//!   for the API, the dashboard and the command line;
 //! - `config` (the TOML file, composing the sections above);
 //! - `state` (what the servers share), `api` (HTTP/JSON), `dashboard`
 //!   (HTML), `grpc` (ingest and enrolment), `server` (wiring),
 //!   `quickstart`.
 
 pub mod access_log;
+pub mod actor;
 pub mod api;
 pub mod catalog;
 pub mod checklists;
@@ -28,6 +31,7 @@ pub mod download;
 pub mod export;
 pub mod grpc;
 pub mod metrics;
+pub mod operations;
 pub mod pki;
 pub mod private;
 pub mod quickstart;

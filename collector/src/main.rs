@@ -1,14 +1,21 @@
 //! `gamsa-collector`: serve, manage the CA and tokens, or try everything at
-//! once with `quickstart`.
+//! once with `quickstart`. Each subcommand is one function that parses
+//! nothing further, calls the library and prints; the rules live in the
+//! library.
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use gamsa_collector::actor::{Actor, Role};
 use gamsa_collector::config::Config;
+use gamsa_collector::export::Format;
 use gamsa_collector::pki::{self, PkiPaths};
-use gamsa_collector::store::{Store, TokenKind, TokenRecord};
+use gamsa_collector::snapshot::offline::{self, PublicKey};
+use gamsa_collector::store::Store;
+use gamsa_collector::tokens::{self, NewToken};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Evaluating a large fleet builds and frees millions of small values;
 /// mimalloc does that in about half the time of glibc's allocator.
@@ -47,6 +54,10 @@ impl Common {
         }
         Ok(config)
     }
+
+    async fn store(&self) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(gamsa_collector::store::open(&self.load()?.store_location()).await?)
+    }
 }
 
 #[derive(Subcommand)]
@@ -54,17 +65,7 @@ enum Command {
     /// Run the collector: gRPC ingest (mutual TLS) and the HTTP API.
     Serve(Common),
     /// Create a data directory, CA and local agent, run both, print a summary.
-    Quickstart {
-        #[arg(long, default_value = "./gamsa-data")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:7443")]
-        grpc_listen: SocketAddr,
-        #[arg(long, default_value = "127.0.0.1:7080")]
-        http_listen: SocketAddr,
-        /// Exit after the first summary instead of running until Ctrl-C.
-        #[arg(long)]
-        once: bool,
-    },
+    Quickstart(QuickstartArgs),
     /// The collector's certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),
@@ -82,45 +83,68 @@ enum Command {
     Snapshot(SnapshotCommand),
     /// Fill a seed form (양식2A, 2B, 2-1, 2-4, 2-5, 3) or a whole checklist
     /// from the current verdicts.
-    Export {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        catalog: String,
-        /// Seed form id (emr-s014: 2A, 2B, 2-1, 2-4, 2-5; cloud-notice: 3);
-        /// without it the whole checklist.
-        #[arg(long)]
-        form: Option<String>,
-        /// html, pdf, csv, json or ndjson (the cited evidence).
-        #[arg(long, value_parser = parse_format)]
-        format: gamsa_collector::export::Format,
-        /// Applicant group (emr-s014: I-1, I-2, II-1, II-2, II-3).
-        #[arg(long)]
-        group: Option<String>,
-        /// Replace every IP address by a keyed label (for copies that leave
-        /// the organisation).
-        #[arg(long)]
-        redact_ips: bool,
-        /// Encrypt the export to this age recipient (age1…); repeatable.
-        #[arg(long = "encrypt-to")]
-        encrypt_to: Vec<String>,
-        /// Write here (mode 0600) instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-    },
+    Export(ExportArgs),
     /// Evaluate a catalog against the stored evidence and print the verdicts
     /// (exit 0 even when items are N: it is a report).
-    Report {
-        #[command(flatten)]
-        common: Common,
-        #[arg(long)]
-        catalog: String,
-        /// Applicant group (emr-s014: I-1, I-2, II-1, II-2, II-3).
-        #[arg(long)]
-        group: Option<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: ReportFormat,
-    },
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct QuickstartArgs {
+    #[arg(long, default_value = "./gamsa-data")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    grpc_listen: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:7080")]
+    http_listen: SocketAddr,
+    /// Exit after the first summary instead of running until Ctrl-C.
+    #[arg(long)]
+    once: bool,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    catalog: String,
+    /// Seed form id (emr-s014: 2A, 2B, 2-1, 2-4, 2-5; cloud-notice: 3);
+    /// without it the whole checklist.
+    #[arg(long)]
+    form: Option<String>,
+    /// html, pdf, csv, json or ndjson (the cited evidence).
+    #[arg(long, value_parser = parse_format)]
+    format: Format,
+    /// Applicant group (emr-s014: I-1, I-2, II-1, II-2, II-3).
+    #[arg(long)]
+    group: Option<String>,
+    /// Replace every IP address by a keyed label (for copies that leave
+    /// the organisation).
+    #[arg(long)]
+    redact_ips: bool,
+    /// Encrypt the export to this age recipient (age1…); repeatable.
+    #[arg(long = "encrypt-to")]
+    encrypt_to: Vec<String>,
+    /// Write here (mode 0600) instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long)]
+    catalog: String,
+    /// Applicant group (emr-s014: I-1, I-2, II-1, II-2, II-3).
+    #[arg(long)]
+    group: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    format: ReportFormat,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -161,25 +185,28 @@ enum CaCommand {
 #[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token and print it once (only its hash is stored).
-    Create {
-        #[command(flatten)]
-        common: Common,
-        /// An API bearer token instead of an enrolment token.
-        #[arg(long)]
-        api: bool,
-        /// Enrolment: bind the token to this agent name. API: the token's name.
-        #[arg(long)]
-        name: Option<String>,
-        /// API token role: admin, operator or auditor.
-        #[arg(long, default_value = "auditor")]
-        role: String,
-        /// Enrolment: how many agents may enrol with it (a DaemonSet: the node count).
-        #[arg(long, default_value_t = 1)]
-        uses: u32,
-        /// Lifetime, e.g. 24h; default 24h for enrolment, none for API tokens.
-        #[arg(long)]
-        ttl: Option<humantime::Duration>,
-    },
+    Create(TokenArgs),
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[command(flatten)]
+    common: Common,
+    /// An API bearer token instead of an enrolment token.
+    #[arg(long)]
+    api: bool,
+    /// Enrolment: bind the token to this agent name. API: the token's name.
+    #[arg(long)]
+    name: Option<String>,
+    /// API token role: admin, operator or auditor.
+    #[arg(long, default_value = "auditor")]
+    role: String,
+    /// Enrolment: how many agents may enrol with it (a DaemonSet: the node count).
+    #[arg(long, default_value_t = 1)]
+    uses: u32,
+    /// Lifetime, e.g. 24h; default 24h for enrolment, none for API tokens.
+    #[arg(long)]
+    ttl: Option<humantime::Duration>,
 }
 
 #[derive(Subcommand)]
@@ -235,10 +262,6 @@ enum SnapshotCommand {
     },
 }
 
-fn parse_format(s: &str) -> Result<gamsa_collector::export::Format, String> {
-    s.parse()
-}
-
 #[derive(Subcommand)]
 enum AgentCommand {
     /// List agents.
@@ -280,383 +303,308 @@ fn main() -> ExitCode {
     }
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    Ok(gamsa_collector::store::open(&config.store_location()).await?)
-}
-
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(common) => {
-            let config = common.load()?;
-            gamsa_agent::logging::init(&config.log.format, &config.log.level);
-            let running = gamsa_collector::server::start(&config).await?;
-            running.run_until(shutdown_signal()).await
-        }
-        Command::Quickstart {
-            data_dir,
-            grpc_listen,
-            http_listen,
-            once,
-        } => {
-            gamsa_agent::logging::init("text", "warn");
-            gamsa_collector::quickstart::run(gamsa_collector::quickstart::Options {
-                data_dir,
-                grpc_listen,
-                http_listen,
-                once,
-            })
-            .await
-        }
+        Command::Serve(common) => serve(common).await,
+        Command::Quickstart(args) => quickstart(args).await,
         Command::Ca(CaCommand::Init {
             common,
             server_names,
-        }) => {
-            let config = common.load()?;
-            let mut names = config.grpc.server_names.clone();
-            names.extend(server_names);
-            let paths = PkiPaths::new(&config.data_dir);
-            pki::init_ca(&paths, &names)?;
-            // The snapshot signing and IP redaction keys travel with the CA
-            // (replicas share them; pki/ is a read-only Secret in Kubernetes).
-            gamsa_collector::snapshot::key::load_or_create(&config.data_dir)?;
-            gamsa_collector::export::redact::Redactor::load_or_create(&config.data_dir)?;
-            println!(
-                "CA, collector certificate, snapshot signing and redaction keys written to {}",
-                paths.dir.display()
-            );
-            Ok(())
-        }
+        }) => ca_init(common, server_names),
         Command::Ca(CaCommand::Issue {
             common,
             agent,
             host,
             out,
             days,
-        }) => {
-            let config = common.load()?;
-            let creds = pki::issue_agent(&PkiPaths::new(&config.data_dir), &agent, days)?;
-            let host = host.unwrap_or_else(|| agent.clone());
-            let store = open_store(&config).await?;
-            gamsa_collector::grpc::enrol::bind(store.as_ref(), &agent, &host).await?;
-            pki::write_private(&out.join("agent.key"), creds.key_pem.as_bytes())?;
-            pki::write_private(&out.join("agent.crt"), creds.cert_pem.as_bytes())?;
-            pki::write_private(&out.join("ca.crt"), creds.ca_pem.as_bytes())?;
-            println!(
-                "agent {agent} (host {host}): key, certificate and CA written to {}",
-                out.display()
-            );
-            Ok(())
-        }
-        Command::Token(TokenCommand::Create {
-            common,
-            api,
-            name,
-            role,
-            uses,
-            ttl,
-        }) => {
-            let config = common.load()?;
-            let store = open_store(&config).await?;
-            let kind = if api {
-                TokenKind::Api
-            } else {
-                TokenKind::Enrol
-            };
-            if api && !matches!(role.as_str(), "admin" | "operator" | "auditor") {
-                anyhow::bail!("--role {role}: expected admin, operator or auditor");
-            }
-            if let (false, Some(n)) = (api, &name) {
-                pki::validate_agent_name(n)?;
-            }
-            let ttl: Option<std::time::Duration> = match (ttl, kind) {
-                (Some(t), _) => Some(t.into()),
-                (None, TokenKind::Enrol) => Some(std::time::Duration::from_secs(24 * 3600)),
-                (None, _) => None,
-            };
-            let token =
-                gamsa_collector::tokens::generate(if api { "gamsa" } else { "gamsa-enrol" });
-            store
-                .create_token(
-                    &gamsa_collector::tokens::hash(&token),
-                    TokenRecord {
-                        kind,
-                        name: name.unwrap_or_default(),
-                        role: if api { role } else { String::new() },
-                        expires_at_ms: ttl
-                            .map(|t| gamsa_collector::clock::now_ms() + t.as_millis() as i64),
-                        max_uses: uses,
-                    },
-                )
-                .await
-                .context("storing the token")?;
-            println!("{token}");
-            Ok(())
-        }
-        Command::Report {
-            common,
-            catalog,
-            group,
-            format,
-        } => {
-            let config = common.load()?;
-            let store = open_store(&config).await?;
-            let checklists = gamsa_collector::checklists::Checklists::load(&config.catalog_dirs)?;
-            let Some(c) = checklists.catalog(&catalog) else {
-                let known: Vec<&str> = checklists
-                    .catalogs
-                    .iter()
-                    .map(|c| c.catalog.id.as_str())
-                    .collect();
-                anyhow::bail!(
-                    "--catalog {catalog}: unknown catalog (known: {})",
-                    known.join(", ")
-                );
-            };
-            if let Some(g) = &group {
-                if c.group(g).is_none() {
-                    let known: Vec<&str> = c.groups.iter().map(|g| g.id.as_str()).collect();
-                    anyhow::bail!(
-                        "--group {g}: {catalog} has no such applicant group (known: {})",
-                        known.join(", ")
-                    );
-                }
-            }
-            let items = checklists
-                .evaluate(store.as_ref(), &[catalog.as_str()], group.as_deref())
-                .await?;
-            match format {
-                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&items)?),
-                ReportFormat::Table => {
-                    println!("{} — {}", c.catalog.id, c.catalog.title_ko);
-                    println!("{}\n", gamsa_collector::report::counts(&items));
-                    print!("{}", gamsa_collector::report::table(&items, false));
-                }
-            }
-            Ok(())
+        }) => ca_issue(common, agent, host, out, days).await,
+        Command::Token(TokenCommand::Create(args)) => token_create(args).await,
+        Command::Agent(AgentCommand::List(common)) => agent_list(common).await,
+        Command::Agent(AgentCommand::Revoke { common, name }) => agent_revoke(common, name).await,
+        Command::Agent(AgentCommand::Bind { common, name, host }) => {
+            agent_bind(common, name, host).await
         }
         Command::User(UserCommand::Add {
             common,
             name,
             role,
             password_file,
-        }) => {
-            let store = open_store(&common.load()?).await?;
-            let (password, generated) = match password_file {
-                Some(f) => (
-                    std::fs::read_to_string(&f)
-                        .with_context(|| format!("{}", f.display()))?
-                        .trim_end_matches(['\n', '\r'])
-                        .to_string(),
-                    false,
-                ),
-                None => (gamsa_collector::tokens::generate("pw"), true),
-            };
-            gamsa_collector::dashboard::auth::add_user(store.as_ref(), &name, &role, &password)
-                .await?;
-            if generated {
-                println!("user {name} ({role}) password: {password}");
-            } else {
-                println!("user {name} ({role}) saved");
-            }
-            Ok(())
-        }
-        Command::Snapshot(cmd) => snapshot(cmd).await,
-        Command::Export {
-            common,
-            catalog,
-            form,
-            format,
-            group,
-            redact_ips,
-            encrypt_to,
-            output,
-        } => {
-            let state = gamsa_collector::server::open_state(&common.load()?).await?;
-            let req = gamsa_collector::export::Request {
-                catalog,
-                form,
-                format,
-                group,
-                redact_ips,
-            };
-            let out = gamsa_collector::export::deliver(
-                &state.export_source(),
-                &req,
-                &encrypt_to,
-                &gamsa_collector::access_log::cli_user(),
-                "cli",
-            )
-            .await?;
-            match output {
-                Some(path) => {
-                    // Exports hold IP inventories and findings: owner-only.
-                    gamsa_collector::private::write(&path, &out.bytes)
-                        .with_context(|| format!("{}: cannot write", path.display()))?;
-                    eprintln!(
-                        "{}: {} ({} bytes)",
-                        path.display(),
-                        req.describe(),
-                        out.bytes.len()
-                    );
-                }
-                None => {
-                    use std::io::Write;
-                    let mut stdout = std::io::stdout().lock();
-                    stdout
-                        .write_all(&out.bytes)
-                        .and_then(|()| stdout.flush())
-                        .context("standard output")?;
-                }
-            }
-            Ok(())
-        }
-        Command::Agent(AgentCommand::List(common)) => {
-            let store = open_store(&common.load()?).await?;
-            for a in store.list_agents().await? {
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    a.agent_id,
-                    a.host,
-                    a.version,
-                    if a.revoked { "revoked" } else { "active" }
-                );
-            }
-            Ok(())
-        }
-        Command::Agent(AgentCommand::Revoke { common, name }) => {
-            let store = open_store(&common.load()?).await?;
-            store.set_revoked(&name, true).await?;
-            println!("agent {name} revoked; its streams are refused from now on");
-            Ok(())
-        }
-        Command::Agent(AgentCommand::Bind { common, name, host }) => {
-            let store = open_store(&common.load()?).await?;
-            gamsa_collector::grpc::enrol::bind(store.as_ref(), &name, &host).await?;
-            println!("host {host} bound to agent {name}");
-            Ok(())
-        }
-    }
-}
-
-async fn snapshot(cmd: SnapshotCommand) -> anyhow::Result<()> {
-    use gamsa_collector::snapshot::{chain, diff, key, seal};
-    match cmd {
-        SnapshotCommand::Create(common) => {
-            let state = gamsa_collector::server::open_state(&common.load()?).await?;
-            let who = gamsa_collector::access_log::cli_user();
-            let c = state.snapshots.create(&who).await?;
-            gamsa_collector::access_log::record(
-                state.store.as_ref(),
-                &who,
-                "cli",
-                gamsa_collector::access_log::SNAPSHOT_CREATE,
-                &c.entry.id,
-            )
-            .await?;
-            println!("{}	{}", c.entry.path.display(), c.sha256);
-            for r in &c.removed {
-                eprintln!("{}: removed by retention", r.path.display());
-            }
-            Ok(())
-        }
-        SnapshotCommand::List(common) => {
-            let state = gamsa_collector::server::open_state(&common.load()?).await?;
-            for s in state.snapshots.list().await? {
-                println!(
-                    "{}	#{}	{}	{}	{}	{} bytes",
-                    s.id, s.sequence, s.created_at, s.taken_by, s.sha256, s.bytes
-                );
-            }
-            Ok(())
-        }
-        SnapshotCommand::Verify {
+        }) => user_add(common, name, role, password_file).await,
+        Command::Snapshot(SnapshotCommand::Create(common)) => snapshot_create(common).await,
+        Command::Snapshot(SnapshotCommand::List(common)) => snapshot_list(common).await,
+        Command::Snapshot(SnapshotCommand::Verify {
             file,
             public_key,
-            chain: chain_dir,
+            chain,
             identity,
-        } => {
-            let key = key::read_public(&public_key)?;
-            let key_name = public_key.display().to_string();
-            let mut bytes =
-                std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?;
-            if gamsa_collector::export::encrypt::is_encrypted(&bytes) {
-                let Some(id) = identity else {
-                    anyhow::bail!(
-                        "{}: is age-encrypted; pass --identity with the recipient's identity file",
-                        file.display()
-                    );
-                };
-                let id = gamsa_collector::export::encrypt::read_identity(&id)
-                    .map_err(anyhow::Error::msg)?;
-                bytes = gamsa_collector::export::encrypt::decrypt(&bytes, &id)
-                    .map_err(|e| anyhow::anyhow!("{}: cannot decrypt: {e}", file.display()))?;
-            }
-            let v = seal::verify(&file, &bytes, &key, &key_name)?;
-            println!(
-                "{}: verified: snapshot #{} of collector {:?}, taken {} by {}, sha256 {}, signed by the key in {} (fingerprint {})",
-                file.display(),
-                v.header.sequence,
-                v.header.collector.id,
-                v.header.created_at,
-                v.header.taken_by,
-                v.sha256,
-                key_name,
-                key::fingerprint(&key)
-            );
-            if let Some(dir) = chain_dir {
-                let c = chain::verify_chain(&dir, &key, &key_name)?;
-                if c.contains(&v.sha256).is_none() {
-                    return Err(seal::VerifyError::NotInChain {
-                        file,
-                        dir,
-                        sha256: v.sha256,
-                    }
-                    .into());
-                }
-                println!("{}", c.summary());
-            }
-            Ok(())
-        }
-        SnapshotCommand::Diff {
+        }) => snapshot_verify(file, public_key, chain, identity),
+        Command::Snapshot(SnapshotCommand::Diff {
             common,
             from,
             to,
             public_key,
             format,
-        } => {
-            let config = common.load()?;
-            let archive = config.snapshots.archive(&config.data_dir);
-            let key_path = public_key.unwrap_or_else(|| key::public_path(&config.data_dir));
-            let key = key::read_public(&key_path).with_context(|| {
-                "the snapshots are checked before they are compared: pass --public-key FILE"
-            })?;
-            let load = |arg: &str| -> anyhow::Result<diff::Verdicts> {
-                let path = if std::path::Path::new(arg).is_file() {
-                    PathBuf::from(arg)
-                } else {
-                    archive
-                        .find(arg)?
-                        .with_context(|| {
-                            format!(
-                                "{arg}: no such file, nor a snapshot id in {}",
-                                archive.dir.display()
-                            )
-                        })?
-                        .path
-                };
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("{}: cannot read", path.display()))?;
-                seal::verify(&path, &bytes, &key, &key_path.display().to_string())?;
-                Ok(diff::verdicts(&path, &bytes)?)
-            };
-            let d = diff::diff(&load(&from)?, &load(&to)?);
-            match format {
-                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&d)?),
-                ReportFormat::Table => print!("{}", d.text()),
-            }
-            Ok(())
+        }) => snapshot_diff(common, from, to, public_key, format),
+        Command::Export(args) => export(args).await,
+        Command::Report(args) => report(args).await,
+    }
+}
+
+async fn serve(common: Common) -> anyhow::Result<()> {
+    let config = common.load()?;
+    gamsa_agent::logging::init(&config.log.format, &config.log.level);
+    let running = gamsa_collector::server::start(&config).await?;
+    running.run_until(shutdown_signal()).await
+}
+
+async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
+    gamsa_agent::logging::init("text", "warn");
+    gamsa_collector::quickstart::run(gamsa_collector::quickstart::Options {
+        data_dir: args.data_dir,
+        grpc_listen: args.grpc_listen,
+        http_listen: args.http_listen,
+        once: args.once,
+    })
+    .await
+}
+
+fn ca_init(common: Common, server_names: Vec<String>) -> anyhow::Result<()> {
+    let paths = gamsa_collector::server::init(&common.load()?, &server_names)?;
+    println!(
+        "CA, collector certificate, snapshot signing and redaction keys written to {}",
+        paths.dir.display()
+    );
+    Ok(())
+}
+
+async fn ca_issue(
+    common: Common,
+    agent: String,
+    host: Option<String>,
+    out: PathBuf,
+    days: i64,
+) -> anyhow::Result<()> {
+    let config = common.load()?;
+    let creds = pki::issue_agent(&PkiPaths::new(&config.data_dir), &agent, days)?;
+    let host = host.unwrap_or_else(|| agent.clone());
+    let store = common.store().await?;
+    gamsa_collector::grpc::enrol::bind(store.as_ref(), &agent, &host).await?;
+    creds.write_to(&out)?;
+    println!(
+        "agent {agent} (host {host}): key, certificate and CA written to {}",
+        out.display()
+    );
+    Ok(())
+}
+
+async fn token_create(args: TokenArgs) -> anyhow::Result<()> {
+    let token = if args.api {
+        let role: Role = args
+            .role
+            .parse()
+            .with_context(|| format!("--role {}", args.role))?;
+        NewToken::Api {
+            name: args.name.unwrap_or_default(),
+            role,
+        }
+    } else {
+        NewToken::Enrol {
+            agent: args.name,
+            uses: args.uses,
+        }
+    };
+    let store = args.common.store().await?;
+    let secret = tokens::create(store.as_ref(), token, args.ttl.map(Into::into)).await?;
+    println!("{secret}");
+    Ok(())
+}
+
+async fn agent_list(common: Common) -> anyhow::Result<()> {
+    for a in common.store().await?.list_agents().await? {
+        println!(
+            "{}\t{}\t{}\t{}",
+            a.agent_id,
+            a.host,
+            a.version,
+            if a.revoked { "revoked" } else { "active" }
+        );
+    }
+    Ok(())
+}
+
+async fn agent_revoke(common: Common, name: String) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    gamsa_collector::operations::revoke_agent(store.as_ref(), &Actor::cli(), &name).await?;
+    println!("agent {name} revoked; its streams are refused from now on");
+    Ok(())
+}
+
+async fn agent_bind(common: Common, name: String, host: String) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    gamsa_collector::grpc::enrol::bind(store.as_ref(), &name, &host).await?;
+    println!("host {host} bound to agent {name}");
+    Ok(())
+}
+
+async fn user_add(
+    common: Common,
+    name: String,
+    role: String,
+    password_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    let (password, generated) = match password_file {
+        Some(f) => (
+            std::fs::read_to_string(&f)
+                .with_context(|| format!("{}", f.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+            false,
+        ),
+        None => (tokens::generate("pw"), true),
+    };
+    gamsa_collector::dashboard::auth::add_user(store.as_ref(), &name, &role, &password).await?;
+    if generated {
+        println!("user {name} ({role}) password: {password}");
+    } else {
+        println!("user {name} ({role}) saved");
+    }
+    Ok(())
+}
+
+async fn snapshot_create(common: Common) -> anyhow::Result<()> {
+    let state = gamsa_collector::server::open_state(&common.load()?).await?;
+    let c = gamsa_collector::operations::create_snapshot(&state.snapshots, &Actor::cli()).await?;
+    println!("{}\t{}", c.entry.path.display(), c.sha256);
+    for r in &c.removed {
+        eprintln!("{}: removed by retention", r.path.display());
+    }
+    Ok(())
+}
+
+async fn snapshot_list(common: Common) -> anyhow::Result<()> {
+    let state = gamsa_collector::server::open_state(&common.load()?).await?;
+    for s in state.snapshots.list().await? {
+        println!(
+            "{}\t#{}\t{}\t{}\t{}\t{} bytes",
+            s.id, s.sequence, s.created_at, s.taken_by, s.sha256, s.bytes
+        );
+    }
+    Ok(())
+}
+
+fn snapshot_verify(
+    file: PathBuf,
+    public_key: PathBuf,
+    chain: Option<PathBuf>,
+    identity: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let key = PublicKey::read(&public_key)?;
+    let checked = offline::verify_file(&file, &key, chain.as_deref(), identity.as_deref())?;
+    let v = &checked.snapshot;
+    println!(
+        "{}: verified: snapshot #{} of collector {:?}, taken {} by {}, sha256 {}, signed by the key in {} (fingerprint {})",
+        file.display(),
+        v.header.sequence,
+        v.header.collector.id,
+        v.header.created_at,
+        v.header.taken_by,
+        v.sha256,
+        key.name,
+        gamsa_collector::snapshot::key::fingerprint(&key.key)
+    );
+    if let Some(c) = checked.chain {
+        println!("{}", c.summary());
+    }
+    Ok(())
+}
+
+fn snapshot_diff(
+    common: Common,
+    from: String,
+    to: String,
+    public_key: Option<PathBuf>,
+    format: ReportFormat,
+) -> anyhow::Result<()> {
+    let config = common.load()?;
+    let archive = config.snapshots.archive(&config.data_dir);
+    let key_path =
+        public_key.unwrap_or_else(|| gamsa_collector::snapshot::key::public_path(&config.data_dir));
+    let key = PublicKey::read(&key_path).with_context(|| {
+        "the snapshots are checked before they are compared: pass --public-key FILE"
+    })?;
+    let d = gamsa_collector::snapshot::diff::diff(
+        &offline::verdicts(&from, &archive, &key)?,
+        &offline::verdicts(&to, &archive, &key)?,
+    );
+    match format {
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&d)?),
+        ReportFormat::Table => print!("{}", d.text()),
+    }
+    Ok(())
+}
+
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let state = gamsa_collector::server::open_state(&args.common.load()?).await?;
+    let req = gamsa_collector::export::Request {
+        catalog: args.catalog,
+        form: args.form,
+        format: args.format,
+        group: args.group,
+        redact_ips: args.redact_ips,
+    };
+    let out = gamsa_collector::operations::take_export(
+        &state.export_source(),
+        &Actor::cli(),
+        &req,
+        &args.encrypt_to,
+    )
+    .await?;
+    match args.output {
+        Some(path) => {
+            // Exports hold IP inventories and findings: owner-only.
+            gamsa_collector::private::write(&path, &out.bytes)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+            eprintln!(
+                "{}: {} ({} bytes)",
+                path.display(),
+                req.describe(),
+                out.bytes.len()
+            );
+        }
+        None => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&out.bytes)
+                .and_then(|()| stdout.flush())
+                .context("standard output")?;
         }
     }
+    Ok(())
+}
+
+async fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let config = args.common.load()?;
+    let store = gamsa_collector::store::open(&config.store_location()).await?;
+    let checklists = gamsa_collector::checklists::Checklists::load(&config.catalog_dirs)?;
+    let (c, _) = checklists.choose(&args.catalog, args.group.as_deref())?;
+    let items = checklists
+        .evaluate(
+            store.as_ref(),
+            &[args.catalog.as_str()],
+            args.group.as_deref(),
+        )
+        .await?;
+    match args.format {
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&items)?),
+        ReportFormat::Table => {
+            println!("{} — {}", c.catalog.id, c.catalog.title_ko);
+            println!("{}\n", gamsa_collector::report::counts(&items));
+            print!("{}", gamsa_collector::report::table(&items, false));
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

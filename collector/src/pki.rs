@@ -175,6 +175,16 @@ pub struct AgentCredentials {
     pub ca_pem: String,
 }
 
+impl AgentCredentials {
+    /// Writes `agent.key`, `agent.crt` and `ca.crt` (0600) into `dir`, the
+    /// files an agent configured by hand points at.
+    pub fn write_to(&self, dir: &Path) -> Result<(), PkiError> {
+        write_private(&dir.join("agent.key"), self.key_pem.as_bytes())?;
+        write_private(&dir.join("agent.crt"), self.cert_pem.as_bytes())?;
+        write_private(&dir.join("ca.crt"), self.ca_pem.as_bytes())
+    }
+}
+
 /// Issues a client certificate for `agent`, generating its key here
 /// (`ca issue`); enrolment instead signs a CSR so the key never travels.
 pub fn issue_agent(paths: &PkiPaths, agent: &str, days: i64) -> Result<AgentCredentials, PkiError> {

@@ -1,5 +1,7 @@
-//! What the collector's servers share: the store, the CA files and the
-//! control channels of connected agents.
+//! What the collector's servers share: the store, checklists, snapshots and
+//! settings, the CA files and the control channels of connected agents.
+//! Only the servers (`api`, `dashboard`, `grpc`, `server`) see it; the
+//! layers below take what they need as arguments.
 
 use crate::pki::PkiPaths;
 use crate::store::Store;
@@ -27,33 +29,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        store: Arc<dyn Store>,
-        pki: PkiPaths,
-        collector_id: String,
-        checklists: Arc<crate::checklists::Checklists>,
-    ) -> Self {
-        // The data directory is where `PkiPaths` put pki/.
-        let data_dir = pki.dir.parent().unwrap_or(&pki.dir).to_path_buf();
-        let snapshots = crate::snapshot::Snapshots::new(
-            &data_dir,
-            Default::default(),
-            collector_id.clone(),
-            checklists.clone(),
-            store.clone(),
-        );
-        Self {
-            store,
-            pki,
-            collector_id,
-            checklists,
-            http: Arc::default(),
-            agents: Arc::default(),
-            snapshots: Arc::new(snapshots),
-            export: Arc::default(),
-        }
-    }
-
     /// The collector's data directory.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.snapshots.data_dir

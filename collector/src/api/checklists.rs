@@ -1,18 +1,17 @@
 //! Checklist answers over HTTP: catalogs, items with verdicts, an item with
 //! the evidence behind it, and (operators) documentary evidence and NA marks.
 
-use super::{require_writer, ApiError};
-use crate::records::{Attestation, NaMark};
+use super::ApiError;
+use crate::actor::Actor;
+use crate::operations::{self, NewAttestation, OpError, MAX_DOCUMENT};
 use crate::state::AppState;
-use crate::store::TokenRecord;
-use crate::verdict::{ItemResult, Verdict};
+use crate::verdict::ItemResult;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 #[derive(Deserialize)]
 pub struct GroupParam {
@@ -98,7 +97,7 @@ pub async fn list_items(
 
 pub async fn get_item(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
     Path((catalog, id)): Path<(String, String)>,
     Query(q): Query<GroupParam>,
 ) -> Result<Json<Value>, ApiError> {
@@ -119,8 +118,8 @@ pub async fn get_item(
     let evidence = super::evidence_json(&state, &evidence).await?;
     crate::access_log::record(
         state.store.as_ref(),
-        &super::caller_name(&caller),
-        &caller.role,
+        &caller.who(),
+        caller.role_name(),
         crate::access_log::ITEM_VIEW,
         &format!("{catalog}/{id}"),
     )
@@ -128,15 +127,6 @@ pub async fn get_item(
     Ok(Json(
         json!({ "item": def, "result": result, "evidence": evidence }),
     ))
-}
-
-fn check_item(state: &AppState, catalog: &str, id: &str) -> Result<(), ApiError> {
-    state
-        .checklists
-        .catalog(catalog)
-        .and_then(|c| c.item(id))
-        .map(|_| ())
-        .ok_or_else(|| not_found(format!("no item {catalog}/{id}")))
 }
 
 #[derive(Deserialize)]
@@ -155,65 +145,36 @@ pub struct AttestationRequest {
     valid_days: Option<u32>,
 }
 
-/// Largest uploaded document.
-const MAX_FILE: usize = 20 * 1024 * 1024;
-
 pub async fn add_attestation(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
     Path((catalog, id)): Path<(String, String)>,
     Json(req): Json<AttestationRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    require_writer(&caller)?;
-    check_item(&state, &catalog, &id)?;
     let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
-    let item = state
-        .checklists
-        .catalog(&catalog)
-        .and_then(|c| c.item(&id))
-        .cloned()
-        .ok_or_else(|| not_found(id.clone()))?;
-    if !item.rows.iter().any(|r| r.id == req.row) {
-        return Err(bad(format!("row: {catalog}/{id} has no row {}", req.row)));
-    }
-    if !matches!(
-        Verdict::parse(&req.verdict),
-        Some(Verdict::Y | Verdict::P | Verdict::N | Verdict::Na)
-    ) {
-        return Err(bad(format!(
-            "verdict: {:?} is not one of Y, P, N, NA",
-            req.verdict
-        )));
-    }
-    let file = if req.file_base64.is_empty() {
+    let document = if req.file_base64.is_empty() {
         None
     } else {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&req.file_base64)
             .map_err(|e| bad(format!("fileBase64: {e}")))?;
-        if bytes.len() > MAX_FILE {
-            return Err(bad(format!("fileBase64: larger than {MAX_FILE} bytes")));
-        }
-        Some(bytes)
+        Some((req.file_name, bytes))
     };
-    let now = crate::clock::now_ms();
-    let a = Attestation {
+    let new = NewAttestation {
         catalog,
         item: id,
         row: req.row,
         verdict: req.verdict,
         comment: req.comment,
-        file_name: req.file_name,
-        file_sha256: file
-            .as_ref()
-            .map(|b| hex::encode(Sha256::digest(b)))
-            .unwrap_or_default(),
-        by: caller.name.clone(),
-        at_ms: now,
-        expires_ms: Some(now + i64::from(req.valid_days.unwrap_or(365)) * 86_400_000),
+        document,
+        valid_days: req.valid_days,
     };
-    state.store.add_attestation(a.clone(), file).await?;
-    tracing::info!(by = %caller.name, catalog = %a.catalog, item = %a.item, row = %a.row, "attestation recorded");
+    let a = operations::attest(state.store.as_ref(), &state.checklists, &caller, new)
+        .await
+        .map_err(|e| match e {
+            OpError::TooLarge => bad(format!("fileBase64: larger than {MAX_DOCUMENT} bytes")),
+            e => e.into(),
+        })?;
     Ok(Json(json!({ "attestation": a })))
 }
 
@@ -225,26 +186,18 @@ pub struct NaRequest {
 
 pub async fn mark_na(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
     Path((catalog, id)): Path<(String, String)>,
     Json(req): Json<NaRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    require_writer(&caller)?;
-    check_item(&state, &catalog, &id)?;
-    if req.justification.trim().is_empty() {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "justification: required".into(),
-        ));
-    }
-    let m = NaMark {
-        catalog,
-        item: id,
-        justification: req.justification,
-        by: caller.name.clone(),
-        at_ms: crate::clock::now_ms(),
-    };
-    state.store.add_na_mark(m.clone()).await?;
-    tracing::info!(by = %caller.name, catalog = %m.catalog, item = %m.item, "item marked not applicable");
+    let m = operations::mark_na(
+        state.store.as_ref(),
+        &state.checklists,
+        &caller,
+        &catalog,
+        &id,
+        &req.justification,
+    )
+    .await?;
     Ok(Json(json!({ "naMark": m })))
 }

@@ -2,12 +2,10 @@
 //! `gamsa-collector export`), and the access log for admins. Auditors may
 //! export; every export is recorded before it is sent.
 
-use super::{caller_name, ApiError};
-use crate::export::ExportError;
+use super::ApiError;
+use crate::actor::Actor;
 use crate::state::AppState;
-use crate::store::TokenRecord;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -20,28 +18,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/access-log", get(access_log))
 }
 
-impl From<ExportError> for ApiError {
-    fn from(e: ExportError) -> Self {
-        let status = match e {
-            ExportError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, e.to_string())
-    }
-}
-
 async fn export(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
     Query(q): Query<crate::export::Query>,
 ) -> Result<Response, ApiError> {
     let req = q.request()?;
-    let out = crate::export::deliver(
+    let out = crate::operations::take_export(
         &state.export_source(),
+        &caller,
         &req,
         &crate::export::recipients(&q.encrypt_to),
-        &caller_name(&caller),
-        &caller.role,
     )
     .await?;
     Ok(crate::download::file(out))
@@ -54,19 +41,14 @@ pub struct LimitParam {
 
 async fn access_log(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
     Query(p): Query<LimitParam>,
 ) -> Result<Json<Value>, ApiError> {
-    if caller.role != "admin" {
-        crate::metrics::refusal("api_admin_only");
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("role {}: the access log is for admins", caller.role),
-        ));
-    }
-    let records = state
-        .store
-        .access_log(p.limit.unwrap_or(1000).min(100_000))
-        .await?;
+    let records = crate::operations::read_access_log(
+        state.store.as_ref(),
+        &caller,
+        p.limit.unwrap_or(1000).min(100_000),
+    )
+    .await?;
     Ok(Json(json!({ "accessLog": records })))
 }

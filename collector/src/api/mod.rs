@@ -3,8 +3,11 @@
 //! Evidence is returned in its proto3 canonical JSON form, the same form the
 //! agent prints, so what an auditor downloads is what the agent observed.
 
+use crate::actor::{Actor, Role};
+use crate::export::ExportError;
+use crate::operations::OpError;
 use crate::state::AppState;
-use crate::store::{EvidenceQuery, TokenKind, TokenRecord};
+use crate::store::{EvidenceQuery, TokenKind};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
@@ -31,6 +34,38 @@ impl IntoResponse for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        let status = match e {
+            ExportError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        let message = e.to_string();
+        let status = match e {
+            OpError::ReadOnly(_) => {
+                crate::metrics::refusal("api_read_only");
+                StatusCode::FORBIDDEN
+            }
+            OpError::AdminOnly(_) => {
+                crate::metrics::refusal("api_admin_only");
+                StatusCode::FORBIDDEN
+            }
+            OpError::NoItem { .. } => StatusCode::NOT_FOUND,
+            OpError::Invalid(_) | OpError::TooLarge => StatusCode::BAD_REQUEST,
+            OpError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OpError::Export(e) => return e.into(),
+            OpError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, message)
     }
 }
 
@@ -108,30 +143,18 @@ async fn require_token(
             crate::clock::now_ms(),
         )
         .await?;
-    let Some(record) = record else {
+    // A token whose role is none of the three is not a valid token.
+    let Some((record, role)) =
+        record.and_then(|r| r.role.parse::<Role>().ok().map(|role| (r, role)))
+    else {
         crate::metrics::refusal("api_bad_token");
         return Err(ApiError(StatusCode::UNAUTHORIZED, "invalid token".into()));
     };
-    req.extensions_mut().insert(record);
+    req.extensions_mut().insert(Actor::Token {
+        name: record.name,
+        role,
+    });
     Ok(next.run(req).await)
-}
-
-/// How an API caller is named in the access log and snapshots.
-pub fn caller_name(caller: &TokenRecord) -> String {
-    format!("token:{}", caller.name)
-}
-
-/// Only admins and operators change anything; auditors are read-only.
-fn require_writer(caller: &TokenRecord) -> Result<(), ApiError> {
-    if matches!(caller.role.as_str(), "admin" | "operator") {
-        Ok(())
-    } else {
-        crate::metrics::refusal("api_read_only");
-        Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("role {} is read-only", caller.role),
-        ))
-    }
 }
 
 async fn list_agents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -231,11 +254,11 @@ pub async fn evidence_json(
 
 async fn control_agent(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
     Path(id): Path<String>,
     Json(control): Json<Control>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_writer(&caller)?;
+    crate::operations::require_write(&caller)?;
     let sender = state.agents.lock().ok().and_then(|a| a.get(&id).cloned());
     let Some(sender) = sender else {
         return Err(ApiError(
@@ -250,6 +273,6 @@ async fn control_agent(
         .send(Ok(msg))
         .await
         .map_err(|_| ApiError(StatusCode::GONE, format!("agent {id} disconnected")))?;
-    tracing::info!(agent_id = %id, by = %caller.name, "control message sent");
+    tracing::info!(agent_id = %id, by = %caller.name(), "control message sent");
     Ok(Json(json!({ "sent": true })))
 }

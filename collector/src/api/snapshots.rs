@@ -3,9 +3,9 @@
 //! age recipient), the public key auditors verify with, and the items that
 //! changed verdict between two snapshots.
 
-use super::{caller_name, require_writer, ApiError};
+use super::ApiError;
+use crate::actor::Actor;
 use crate::state::AppState;
-use crate::store::TokenRecord;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -36,20 +36,9 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
 
 async fn create(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
 ) -> Result<Json<Value>, ApiError> {
-    require_writer(&caller)?;
-    let who = caller_name(&caller);
-    let c = state.snapshots.create(&who).await.map_err(internal)?;
-    crate::access_log::record(
-        state.store.as_ref(),
-        &who,
-        &caller.role,
-        crate::access_log::SNAPSHOT_CREATE,
-        &c.entry.id,
-    )
-    .await?;
-    tracing::info!(by = %who, id = %c.entry.id, "snapshot taken");
+    let c = crate::operations::create_snapshot(&state.snapshots, &caller).await?;
     Ok(Json(json!({
         "id": c.entry.id,
         "sequence": c.entry.sequence,
@@ -90,14 +79,12 @@ pub struct DownloadParams {
 
 async fn download(
     State(state): State<AppState>,
-    Extension(caller): Extension<TokenRecord>,
+    Extension(caller): Extension<Actor>,
     Path(id): Path<String>,
     Query(p): Query<DownloadParams>,
 ) -> Result<Response, ApiError> {
     let recipients = crate::export::recipients(&p.encrypt_to);
-    let out = state
-        .snapshots
-        .download(&id, &recipients, &caller_name(&caller), &caller.role)
+    let out = crate::operations::download_snapshot(&state.snapshots, &caller, &id, &recipients)
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot {id}")))?;
     Ok(crate::download::file(out))

@@ -2,11 +2,10 @@
 //! which export, snapshot or document out of the collector, newest first.
 
 use super::i18n::Lang;
-use super::{page, refuse, Language, SignedIn};
+use super::{page, refused, Language, SignedIn};
 use crate::records::Access;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -24,14 +23,11 @@ async fn access_log(
     SignedIn(s): SignedIn,
     lang: Language,
 ) -> Response {
-    if s.role != "admin" {
-        tracing::warn!(user = %s.user, role = %s.role, "refused access log: admins only");
-        return refuse(StatusCode::FORBIDDEN, "the access log is for admins");
-    }
-    let records = match state.store.access_log(SHOWN).await {
-        Ok(r) => r,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
-    };
+    let records =
+        match crate::operations::read_access_log(state.store.as_ref(), &s.actor(), SHOWN).await {
+            Ok(r) => r,
+            Err(e) => return refused(&s, e),
+        };
     let body = access_page(lang.0, &records);
     let title = lang.0.t("access_log");
     page(&state, lang, title, Some(&s), body)

@@ -2,6 +2,7 @@
 //! cookies (HttpOnly, SameSite=Strict, Secure when configured for TLS) and a
 //! CSRF token bound to the session for every state-changing form.
 
+use crate::actor::{Actor, Role};
 use crate::state::AppState;
 use crate::store::{Store, TokenKind, TokenRecord, User};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -10,7 +11,6 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use sha2::{Digest, Sha256};
 
 pub const COOKIE: &str = "gamsa_session";
-pub const ROLES: &[&str] = &["admin", "operator", "auditor"];
 
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| e.to_string())?;
@@ -37,9 +37,7 @@ pub async fn add_user(
     role: &str,
     password: &str,
 ) -> anyhow::Result<()> {
-    if !ROLES.contains(&role) {
-        anyhow::bail!("role {role:?}: expected admin, operator or auditor");
-    }
+    let role: Role = role.parse()?;
     if name.is_empty()
         || name.len() > 64
         || !name
@@ -55,7 +53,7 @@ pub async fn add_user(
     store
         .upsert_user(User {
             name: name.into(),
-            role: role.into(),
+            role: role.as_str().into(),
             password_hash,
         })
         .await?;
@@ -66,14 +64,18 @@ pub async fn add_user(
 #[derive(Debug, Clone)]
 pub struct Session {
     pub user: String,
-    pub role: String,
+    pub role: Role,
     pub csrf: String,
     token_hash: String,
 }
 
 impl Session {
-    pub fn can_write(&self) -> bool {
-        matches!(self.role.as_str(), "admin" | "operator")
+    /// The user, as the operations know them.
+    pub fn actor(&self) -> Actor {
+        Actor::User {
+            name: self.user.clone(),
+            role: self.role,
+        }
     }
 }
 
@@ -131,9 +133,11 @@ pub async fn session(state: &AppState, token: &str) -> Option<Session> {
         .use_token(&token_hash, TokenKind::Session, crate::clock::now_ms())
         .await
         .ok()??;
+    // A session whose role is none of the three is no session.
+    let role = rec.role.parse().ok()?;
     Some(Session {
         user: rec.name,
-        role: rec.role,
+        role,
         csrf: csrf_for(token),
         token_hash,
     })

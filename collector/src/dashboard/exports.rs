@@ -4,9 +4,9 @@
 //! these; each is recorded in the access log before it is served.
 
 use super::i18n::Lang;
-use super::{page, record, refuse, who, Language, SignedIn};
+use super::{page, record, refuse, refused, Language, SignedIn};
 use crate::catalog::Catalog;
-use crate::export::{forms::FORMS, ExportError, Output};
+use crate::export::{forms::FORMS, Output};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -33,24 +33,16 @@ async fn download(
     SignedIn(s): SignedIn,
     Query(q): Query<crate::export::Query>,
 ) -> Response {
-    let result = async {
-        let req = q.request()?;
-        let out = crate::export::deliver(
-            &state.export_source(),
-            &req,
-            &crate::export::recipients(&q.encrypt_to),
-            &who(&s),
-            &s.role,
-        )
-        .await?;
-        tracing::info!(user = %s.user, export = %req.describe(), "exported");
-        Ok::<_, ExportError>(out)
-    }
-    .await;
-    match result {
+    let req = match q.request() {
+        Ok(r) => r,
+        Err(e) => return refused(&s, e.into()),
+    };
+    let recipients = crate::export::recipients(&q.encrypt_to);
+    match crate::operations::take_export(&state.export_source(), &s.actor(), &req, &recipients)
+        .await
+    {
         Ok(out) => crate::download::file(out),
-        Err(ExportError::BadRequest(e)) => refuse(StatusCode::BAD_REQUEST, &e),
-        Err(e) => refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => refused(&s, e),
     }
 }
 

@@ -13,9 +13,9 @@ pub mod i18n;
 pub mod pages;
 pub mod snapshots;
 
-use crate::records::{Attestation, NaMark};
+use crate::export::ExportError;
+use crate::operations::{self, NewAttestation, OpError};
 use crate::state::AppState;
-use crate::verdict::Verdict;
 use auth::Session;
 use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
 use axum::http::request::Parts;
@@ -26,7 +26,6 @@ use axum::{Form, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use i18n::Lang;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -43,17 +42,19 @@ pub fn routes() -> Router<AppState> {
         .merge(access_log::routes())
 }
 
-/// How a dashboard user is named in the access log and snapshots.
-fn who(s: &Session) -> String {
-    format!("user:{}", s.user)
-}
-
 /// Records an access before the page or file is served; refuses when it
 /// cannot be recorded.
 async fn record(state: &AppState, s: &Session, action: &str, what: &str) -> Result<(), Response> {
-    crate::access_log::record(state.store.as_ref(), &who(s), &s.role, action, what)
-        .await
-        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("access log: {e}")))
+    let actor = s.actor();
+    crate::access_log::record(
+        state.store.as_ref(),
+        &actor.who(),
+        actor.role_name(),
+        action,
+        what,
+    )
+    .await
+    .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("access log: {e}")))
 }
 
 /// The page language: `?lang=` (remembered in a cookie), else the cookie, else Korean.
@@ -116,7 +117,7 @@ fn page(
     let html = pages::layout(
         lang.0,
         title,
-        who.map(|s| (s.user.as_str(), s.role.as_str(), s.csrf.as_str())),
+        who.map(|s| (s.user.as_str(), s.role, s.csrf.as_str())),
         &state.checklists.catalogs,
         body,
     );
@@ -153,12 +154,29 @@ fn check_csrf(s: &Session, given: &str) -> Result<(), Refused> {
     }
 }
 
-fn require_writer(s: &Session) -> Result<(), Refused> {
-    if s.can_write() {
-        Ok(())
-    } else {
-        tracing::warn!(user = %s.user, role = %s.role, "refused write by a read-only user");
-        Err(Refused("auditors are read-only"))
+/// The answer to an operation that was refused or failed.
+fn refused(s: &Session, e: OpError) -> Response {
+    match e {
+        OpError::ReadOnly(_) => {
+            tracing::warn!(user = %s.user, role = %s.role, "refused write by a read-only user");
+            Refused("auditors are read-only").into_response()
+        }
+        OpError::AdminOnly(_) => {
+            tracing::warn!(user = %s.user, role = %s.role, "refused access log: admins only");
+            refuse(StatusCode::FORBIDDEN, "the access log is for admins")
+        }
+        OpError::NoItem { .. } => refuse(StatusCode::NOT_FOUND, "no such item"),
+        OpError::Invalid(why) | OpError::Export(ExportError::BadRequest(why)) => {
+            refuse(StatusCode::BAD_REQUEST, &why)
+        }
+        OpError::TooLarge => refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "file too large or unreadable",
+        ),
+        OpError::Store(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        e @ (OpError::Export(_) | OpError::Failed(_)) => {
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        }
     }
 }
 
@@ -340,7 +358,7 @@ async fn item(
         evidence: &evidence,
         history: &history,
         group: group.as_deref(),
-        can_write: s.can_write(),
+        can_write: s.role.may_write(),
         csrf: &s.csrf,
     });
     page(&state, lang, &format!("{catalog}/{id}"), Some(&s), body)
@@ -383,30 +401,20 @@ async fn hosts(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Langu
     page(&state, lang, "hosts", Some(&s), body)
 }
 
-/// Largest uploaded document.
-const MAX_UPLOAD: usize = 20 * 1024 * 1024;
-
 async fn attest(
     State(state): State<AppState>,
     SignedIn(s): SignedIn,
     Path((catalog, id)): Path<(String, String)>,
     mut form: Multipart,
 ) -> Response {
-    let (mut csrf, mut row, mut verdict, mut comment, mut file_name, mut file) = (
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        None::<Vec<u8>>,
-    );
+    let (mut csrf, mut new) = (String::new(), NewAttestation::default());
     while let Ok(Some(field)) = form.next_field().await {
         let name = field.name().unwrap_or("").to_string();
         if name == "file" {
-            file_name = field.file_name().unwrap_or("").to_string();
+            let file_name = field.file_name().unwrap_or("").to_string();
             match field.bytes().await {
-                Ok(b) if b.len() <= MAX_UPLOAD => file = (!b.is_empty()).then(|| b.to_vec()),
-                _ => {
+                Ok(b) => new.document = Some((file_name, b.to_vec())),
+                Err(_) => {
                     return refuse(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "file too large or unreadable",
@@ -417,47 +425,24 @@ async fn attest(
             let value = field.text().await.unwrap_or_default();
             match name.as_str() {
                 "csrf" => csrf = value,
-                "row" => row = value,
-                "verdict" => verdict = value,
-                "comment" => comment = value,
+                "row" => new.row = value,
+                "verdict" => new.verdict = value,
+                "comment" => new.comment = value,
                 _ => {}
             }
         }
     }
-    if let Err(r) = check_csrf(&s, &csrf).and_then(|_| require_writer(&s)) {
+    if let Err(r) = check_csrf(&s, &csrf) {
         return r.into_response();
     }
-    let Some(item) = state.checklists.catalog(&catalog).and_then(|c| c.item(&id)) else {
-        return refuse(StatusCode::NOT_FOUND, "no such item");
-    };
-    if !item.rows.iter().any(|r| r.id == row) || Verdict::parse(&verdict).is_none() {
-        return refuse(StatusCode::BAD_REQUEST, "unknown row or verdict");
+    let to = format!("/catalogs/{catalog}/items/{id}");
+    new.catalog = catalog;
+    new.item = id;
+    match operations::attest(state.store.as_ref(), &state.checklists, &s.actor(), new).await {
+        Ok(_) => Redirect::to(&to).into_response(),
+        Err(OpError::Invalid(_)) => refuse(StatusCode::BAD_REQUEST, "unknown row or verdict"),
+        Err(e) => refused(&s, e),
     }
-    let now = crate::clock::now_ms();
-    let a = Attestation {
-        catalog: catalog.clone(),
-        item: id.clone(),
-        row,
-        verdict,
-        comment,
-        file_name: if file.is_some() {
-            file_name
-        } else {
-            String::new()
-        },
-        file_sha256: file
-            .as_ref()
-            .map(|b| hex::encode(Sha256::digest(b)))
-            .unwrap_or_default(),
-        by: s.user.clone(),
-        at_ms: now,
-        expires_ms: Some(now + 365 * 86_400_000),
-    };
-    if let Err(e) = state.store.add_attestation(a, file).await {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
-    }
-    tracing::info!(user = %s.user, %catalog, item = %id, "attestation recorded");
-    Redirect::to(&format!("/catalogs/{catalog}/items/{id}")).into_response()
 }
 
 #[derive(Deserialize)]
@@ -473,31 +458,24 @@ async fn mark_na(
     Path((catalog, id)): Path<(String, String)>,
     Form(f): Form<NaForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&s, &f.csrf).and_then(|_| require_writer(&s)) {
+    if let Err(r) = check_csrf(&s, &f.csrf) {
         return r.into_response();
     }
-    if state
-        .checklists
-        .catalog(&catalog)
-        .and_then(|c| c.item(&id))
-        .is_none()
-        || f.justification.trim().is_empty()
+    match operations::mark_na(
+        state.store.as_ref(),
+        &state.checklists,
+        &s.actor(),
+        &catalog,
+        &id,
+        &f.justification,
+    )
+    .await
     {
-        return refuse(
+        Ok(_) => Redirect::to(&format!("/catalogs/{catalog}/items/{id}")).into_response(),
+        Err(OpError::NoItem { .. } | OpError::Invalid(_)) => refuse(
             StatusCode::BAD_REQUEST,
             "unknown item or empty justification",
-        );
+        ),
+        Err(e) => refused(&s, e),
     }
-    let m = NaMark {
-        catalog: catalog.clone(),
-        item: id.clone(),
-        justification: f.justification,
-        by: s.user.clone(),
-        at_ms: crate::clock::now_ms(),
-    };
-    if let Err(e) = state.store.add_na_mark(m).await {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
-    }
-    tracing::info!(user = %s.user, %catalog, item = %id, "item marked not applicable");
-    Redirect::to(&format!("/catalogs/{catalog}/items/{id}")).into_response()
 }

@@ -2,6 +2,7 @@
 //! Plain pages that work at 1280×800, print cleanly, and need no script.
 
 use super::i18n::Lang;
+use crate::actor::Role;
 use crate::catalog::{Catalog, Item};
 use crate::store::AgentRecord;
 use crate::verdict::{ItemResult, Outcome, Verdict};
@@ -38,7 +39,7 @@ button{cursor:pointer}
 "#;
 
 /// A signed-in user as the header shows it: name, role, CSRF token.
-pub type Who<'a> = Option<(&'a str, &'a str, &'a str)>;
+pub type Who<'a> = Option<(&'a str, Role, &'a str)>;
 
 pub fn layout(
     lang: Lang,
@@ -66,7 +67,7 @@ pub fn layout(
                         a href="/hosts" { (lang.t("hosts")) }
                         a href="/snapshots" { (lang.t("snapshots")) }
                         a href="/exports" { (lang.t("exports")) }
-                        @if role == "admin" { a href="/access-log" { (lang.t("access_log")) } }
+                        @if role.may_read_access_log() { a href="/access-log" { (lang.t("access_log")) } }
                     }
                     span.who {
                         a href="?lang=ko" { "한국어" } " · " a href="?lang=en" { "English" }

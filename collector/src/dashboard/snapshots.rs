@@ -5,9 +5,9 @@
 //! snapshots: which items changed verdict.
 
 use super::i18n::Lang;
-use super::{
-    check_csrf, page, pages, record, refuse, require_writer, who, CsrfForm, Language, SignedIn,
-};
+use super::{check_csrf, page, pages, refuse, refused, CsrfForm, Language, SignedIn};
+use crate::export::ExportError;
+use crate::operations::OpError;
 use crate::snapshot::{diff::Diff, Listed};
 use crate::state::AppState;
 use axum::extract::{Query, State};
@@ -38,7 +38,7 @@ async fn list(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Langua
         snapshots: &snapshots,
         fingerprint: &crate::snapshot::key::fingerprint(&key),
         config: state.snapshots.config(),
-        can_write: s.can_write(),
+        can_write: s.role.may_write(),
         csrf: &s.csrf,
     });
     let title = lang.0.t("snapshots");
@@ -50,18 +50,13 @@ async fn create(
     SignedIn(s): SignedIn,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = check_csrf(&s, &f.csrf).and_then(|_| require_writer(&s)) {
+    if let Err(r) = check_csrf(&s, &f.csrf) {
         return r.into_response();
     }
-    let c = match state.snapshots.create(&who(&s)).await {
-        Ok(c) => c,
-        Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
-    };
-    if let Err(r) = record(&state, &s, crate::access_log::SNAPSHOT_CREATE, &c.entry.id).await {
-        return r;
+    match crate::operations::create_snapshot(&state.snapshots, &s.actor()).await {
+        Ok(_) => Redirect::to("/snapshots").into_response(),
+        Err(e) => refused(&s, e),
     }
-    tracing::info!(user = %s.user, id = %c.entry.id, "snapshot taken");
-    Redirect::to("/snapshots").into_response()
 }
 
 async fn public_key(State(state): State<AppState>, SignedIn(_): SignedIn) -> Response {
@@ -85,17 +80,12 @@ async fn download(
     Query(q): Query<DownloadQuery>,
 ) -> Response {
     let recipients = crate::export::recipients(&q.encrypt_to);
-    match state
-        .snapshots
-        .download(&q.id, &recipients, &who(&s), &s.role)
+    match crate::operations::download_snapshot(&state.snapshots, &s.actor(), &q.id, &recipients)
         .await
     {
-        Ok(Some(out)) => {
-            tracing::info!(user = %s.user, id = %q.id, "snapshot downloaded");
-            crate::download::file(out)
-        }
+        Ok(Some(out)) => crate::download::file(out),
         Ok(None) => refuse(StatusCode::NOT_FOUND, "no such snapshot"),
-        Err(crate::export::ExportError::BadRequest(e)) => refuse(StatusCode::BAD_REQUEST, &e),
+        Err(OpError::Export(ExportError::BadRequest(e))) => refuse(StatusCode::BAD_REQUEST, &e),
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
 }

@@ -214,24 +214,6 @@ impl Query {
     }
 }
 
-/// Builds the export, encrypts it to `recipients` (when any) and records in
-/// the access log who took it, before it is handed out.
-pub async fn deliver(
-    src: &Source<'_>,
-    req: &Request,
-    recipients: &[String],
-    who: &str,
-    role: &str,
-) -> Result<Output, ExportError> {
-    let out = export(src, req).await?.encrypted_to(recipients)?;
-    let mut what = req.describe();
-    if !recipients.is_empty() {
-        what.push_str(" encrypted");
-    }
-    crate::access_log::record(src.store, who, role, crate::access_log::EXPORT, &what).await?;
-    Ok(out)
-}
-
 /// Korean time for forms, e.g. "2025-03-02 09:00 KST".
 pub fn kst(ms: i64) -> String {
     if ms <= 0 {
@@ -284,34 +266,10 @@ async fn fresh_evidence(
 /// Builds the export `req` asks for.
 pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportError> {
     let bad = ExportError::BadRequest;
-    let catalog = src.checklists.catalog(&req.catalog).ok_or_else(|| {
-        let known: Vec<&str> = src
-            .checklists
-            .catalogs
-            .iter()
-            .map(|c| c.catalog.id.as_str())
-            .collect();
-        bad(format!(
-            "catalog {}: unknown (known: {})",
-            req.catalog,
-            known.join(", ")
-        ))
-    })?;
-    let group = match &req.group {
-        Some(g) => Some(catalog.group(g).ok_or_else(|| {
-            let known: Vec<&str> = catalog.groups.iter().map(|g| g.id.as_str()).collect();
-            bad(format!(
-                "group {g}: {} has no such applicant group (known: {})",
-                req.catalog,
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ))
-        })?),
-        None => None,
-    };
+    let (catalog, group) = src
+        .checklists
+        .choose(&req.catalog, req.group.as_deref())
+        .map_err(|e| bad(e.to_string()))?;
     let spec = req
         .form
         .as_deref()

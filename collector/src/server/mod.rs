@@ -37,6 +37,20 @@ async fn bind(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("{setting} = \"{addr}\": cannot listen"))
 }
 
+/// Creates the CA and the collector's certificate for `grpc.server_names`
+/// and `extra_names`, with the snapshot signing and IP redaction keys: they
+/// travel with the CA (replicas share them; `pki/` is a read-only Secret
+/// in Kubernetes). What `open_state` then requires.
+pub fn init(config: &Config, extra_names: &[String]) -> anyhow::Result<PkiPaths> {
+    let mut names = config.grpc.server_names.clone();
+    names.extend_from_slice(extra_names);
+    let paths = PkiPaths::new(&config.data_dir);
+    crate::pki::init_ca(&paths, &names)?;
+    crate::snapshot::key::load_or_create(&config.data_dir)?;
+    crate::export::redact::Redactor::load_or_create(&config.data_dir)?;
+    Ok(paths)
+}
+
 pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
     let pki = PkiPaths::new(&config.data_dir);
     for f in [pki.ca_cert(), pki.server_cert(), pki.server_key()] {
@@ -54,18 +68,24 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", pki.server_cert().display()))?[0],
     )
     .unwrap_or_else(|| "gamsa collector".into());
-    let checklists = crate::checklists::Checklists::load(&config.catalog_dirs)?;
-    let mut state = AppState::new(store, pki, collector_id, Arc::new(checklists));
-    state.http = Arc::new(config.http.clone());
-    state.snapshots = Arc::new(crate::snapshot::Snapshots::new(
+    let checklists = Arc::new(crate::checklists::Checklists::load(&config.catalog_dirs)?);
+    let snapshots = crate::snapshot::Snapshots::new(
         &config.data_dir,
         config.snapshots.clone(),
-        state.collector_id.clone(),
-        state.checklists.clone(),
-        state.store.clone(),
-    ));
-    state.export = Arc::new(config.export.clone());
-    Ok(state)
+        collector_id.clone(),
+        checklists.clone(),
+        store.clone(),
+    );
+    Ok(AppState {
+        store,
+        pki,
+        collector_id,
+        checklists,
+        http: Arc::new(config.http.clone()),
+        agents: Arc::default(),
+        snapshots: Arc::new(snapshots),
+        export: Arc::new(config.export.clone()),
+    })
 }
 
 pub async fn start(config: &Config) -> anyhow::Result<Running> {

@@ -6,10 +6,10 @@
 //! chained to the previous snapshot and signed with the collector's Ed25519
 //! key (`key`, `seal`), written once into `<data_dir>/snapshots/`
 //! (`archive`), taken on a schedule (`schedule`) or on demand, and checked
-//! offline with nothing but the public key (`seal::verify`, `chain`), and
-//! compared (`diff`): which items changed verdict between two days. The
-//! snapshots are also the source of an item's verdict history, so the
-//! history an auditor reads is exactly what was signed.
+//! offline with nothing but the public key (`seal::verify`, `chain`,
+//! `offline`), and compared (`diff`): which items changed verdict between
+//! two days. The snapshots are also the source of an item's verdict
+//! history, so the history an auditor reads is exactly what was signed.
 
 pub mod archive;
 pub mod canonical;
@@ -17,11 +17,11 @@ pub mod chain;
 pub mod contents;
 pub mod diff;
 pub mod key;
+pub mod offline;
 pub mod schedule;
 pub mod seal;
 
 use crate::checklists::Checklists;
-use crate::export::{ExportError, Output};
 use crate::store::Store;
 use anyhow::Context;
 use archive::{Archive, Entry};
@@ -243,39 +243,6 @@ impl Snapshots {
         let bytes = std::fs::read(&entry.path)
             .with_context(|| format!("{}: cannot read", entry.path.display()))?;
         Ok(Some((entry, bytes)))
-    }
-
-    /// The snapshot `id` as a download, encrypted to `recipients` when any;
-    /// who took it is recorded in the access log before it is handed out.
-    pub async fn download(
-        &self,
-        id: &str,
-        recipients: &[String],
-        who: &str,
-        role: &str,
-    ) -> Result<Option<Output>, ExportError> {
-        let Some((entry, bytes)) = self.read(id)? else {
-            return Ok(None);
-        };
-        let out = Output {
-            bytes,
-            content_type: "application/json",
-            file_name: format!("{}.json", entry.id),
-        }
-        .encrypted_to(recipients)?;
-        let mut what = entry.id.clone();
-        if !recipients.is_empty() {
-            what.push_str(" encrypted");
-        }
-        crate::access_log::record(
-            self.store.as_ref(),
-            who,
-            role,
-            crate::access_log::SNAPSHOT_DOWNLOAD,
-            &what,
-        )
-        .await?;
-        Ok(Some(out))
     }
 
     /// Stored snapshots, newest first, with the hash and author each records.

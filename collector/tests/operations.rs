@@ -1,0 +1,335 @@
+//! The domain operations the API, the dashboard and the command line all
+//! call, run against a real SQLite store, the built-in catalogs and a real
+//! snapshot directory: who may do what, what is checked, what is stored and
+//! what the access log says afterwards.
+
+use gamsa_collector::actor::{Actor, Role};
+use gamsa_collector::checklists::Checklists;
+use gamsa_collector::export::{ExportConfig, ExportError, Format, Request, Source};
+use gamsa_collector::operations::{self, NewAttestation, OpError, MAX_DOCUMENT};
+use gamsa_collector::snapshot::Snapshots;
+use gamsa_collector::store::{sqlite::SqliteStore, Store};
+use std::sync::Arc;
+
+struct Collector {
+    dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    checklists: Arc<Checklists>,
+    snapshots: Snapshots,
+    export: ExportConfig,
+}
+
+impl Collector {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("gamsa.db")).unwrap());
+        let checklists = Arc::new(Checklists::load(&[]).unwrap());
+        let snapshots = Snapshots::new(
+            dir.path(),
+            Default::default(),
+            "test collector".into(),
+            checklists.clone(),
+            store.clone(),
+        );
+        Collector {
+            dir,
+            store,
+            checklists,
+            snapshots,
+            export: ExportConfig::default(),
+        }
+    }
+
+    fn export_source(&self) -> Source<'_> {
+        Source {
+            checklists: &self.checklists,
+            store: self.store.as_ref(),
+            data_dir: self.dir.path(),
+            config: &self.export,
+            collector_id: "test collector",
+        }
+    }
+
+    /// (who, role, action, what) of every access record, oldest first.
+    async fn accesses(&self) -> Vec<(String, String, String, String)> {
+        let mut log: Vec<_> = self
+            .store
+            .access_log(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.who, a.role, a.action, a.what))
+            .collect();
+        log.reverse();
+        log
+    }
+
+    fn snapshot_files(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("snapshots"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+fn user(name: &str, role: Role) -> Actor {
+    Actor::User {
+        name: name.into(),
+        role,
+    }
+}
+
+fn attestation(row: &str, verdict: &str) -> NewAttestation {
+    NewAttestation {
+        catalog: "emr-s014".into(),
+        item: "1.2".into(),
+        row: row.into(),
+        verdict: verdict.into(),
+        comment: "restore procedure v3".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn attestations_are_checked_once_for_every_front_end() {
+    let c = Collector::new();
+    let lee = user("lee", Role::Operator);
+    let attest = |new: NewAttestation, actor: Actor| {
+        let c = &c;
+        async move { operations::attest(c.store.as_ref(), &c.checklists, &actor, new).await }
+    };
+
+    let kim = user("kim", Role::Auditor);
+    let e = attest(attestation("1.2-2", "Y"), kim).await.unwrap_err();
+    assert!(matches!(e, OpError::ReadOnly("auditor")), "{e:?}");
+    assert_eq!(e.to_string(), "role auditor is read-only");
+
+    let mut unknown = attestation("1.2-2", "Y");
+    unknown.item = "99.9".into();
+    let e = attest(unknown, lee.clone()).await.unwrap_err();
+    assert_eq!(e.to_string(), "no item emr-s014/99.9");
+    let e = attest(attestation("1.2-9", "Y"), lee.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "row: emr-s014/1.2 has no row 1.2-9");
+    for verdict in ["UNKNOWN", "yes", ""] {
+        let e = attest(attestation("1.2-2", verdict), lee.clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OpError::Invalid(_)), "{verdict}: {e:?}");
+    }
+    let mut huge = attestation("1.2-2", "Y");
+    huge.document = Some(("big.pdf".into(), vec![0; MAX_DOCUMENT + 1]));
+    let e = attest(huge, lee.clone()).await.unwrap_err();
+    assert!(matches!(e, OpError::TooLarge), "{e:?}");
+    assert!(
+        c.store.documents().await.unwrap().attestations.is_empty(),
+        "nothing refused is stored"
+    );
+
+    // A document is kept under its own name, without the uploader's path,
+    // and stored by its SHA-256.
+    let body = b"1. stop the writer\n2. restore the dump\n".to_vec();
+    let mut with_file = attestation("1.2-2", "Y");
+    with_file.document = Some(("C:\\fakepath\\restore-procedure.txt".into(), body.clone()));
+    let a = attest(with_file, lee.clone()).await.unwrap();
+    assert_eq!(a.file_name, "restore-procedure.txt");
+    assert_eq!(a.file_sha256.len(), 64);
+    assert_eq!(a.by, "lee");
+    assert_eq!(a.expires_ms, Some(a.at_ms + 365 * 86_400_000), "a year");
+    assert_eq!(
+        c.store.file(&a.file_sha256).await.unwrap(),
+        Some(("restore-procedure.txt".to_string(), body))
+    );
+    // A file name without a file (an empty upload) names no file.
+    let mut empty = attestation("1.2-1", "N");
+    empty.document = Some(("network.pdf".into(), vec![]));
+    empty.valid_days = Some(30);
+    let a = attest(empty, user("park", Role::Admin)).await.unwrap();
+    assert_eq!((a.file_name.as_str(), a.file_sha256.as_str()), ("", ""));
+    assert_eq!(a.expires_ms, Some(a.at_ms + 30 * 86_400_000));
+
+    let stored = c.store.documents().await.unwrap().attestations;
+    assert_eq!(stored.len(), 2);
+    let items = c
+        .checklists
+        .evaluate(c.store.as_ref(), &["emr-s014"], None)
+        .await
+        .unwrap();
+    let item = items.iter().find(|i| i.id == "1.2").unwrap();
+    let row = |id: &str| item.rows.iter().find(|r| r.id == id).unwrap().verdict;
+    assert_eq!((row("1.2-1").as_str(), row("1.2-2").as_str()), ("N", "Y"));
+}
+
+#[tokio::test]
+async fn na_marks_need_a_writer_an_item_and_a_justification() {
+    let c = Collector::new();
+    let mark = |actor: Actor, item: &'static str, why: &'static str| {
+        let c = &c;
+        async move {
+            operations::mark_na(
+                c.store.as_ref(),
+                &c.checklists,
+                &actor,
+                "emr-s014",
+                item,
+                why,
+            )
+            .await
+        }
+    };
+    let e = mark(user("kim", Role::Auditor), "8.1", "no data centre")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpError::ReadOnly(_)), "{e:?}");
+    let lee = user("lee", Role::Operator);
+    let e = mark(lee.clone(), "8.1", "  ").await.unwrap_err();
+    assert_eq!(e.to_string(), "justification: required");
+    let e = mark(lee.clone(), "99.9", "x").await.unwrap_err();
+    assert!(matches!(e, OpError::NoItem { .. }), "{e:?}");
+    assert!(c.store.documents().await.unwrap().na_marks.is_empty());
+
+    let m = mark(lee, "8.1", "no data centre of our own").await.unwrap();
+    assert_eq!((m.by.as_str(), m.item.as_str()), ("lee", "8.1"));
+    assert_eq!(c.store.documents().await.unwrap().na_marks, [m]);
+}
+
+#[tokio::test]
+async fn snapshots_are_taken_by_writers_and_every_download_is_recorded() {
+    let c = Collector::new();
+    let e = operations::create_snapshot(&c.snapshots, &user("kim", Role::Auditor))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpError::ReadOnly(_)), "{e:?}");
+    assert_eq!(c.snapshot_files(), 0, "refused before anything is written");
+
+    let taken = operations::create_snapshot(&c.snapshots, &user("lee", Role::Operator))
+        .await
+        .unwrap();
+    let cli = Actor::Cli {
+        login: "root".into(),
+    };
+    operations::create_snapshot(&c.snapshots, &cli)
+        .await
+        .unwrap();
+    assert_eq!(c.snapshot_files(), 2);
+
+    let kim = user("kim", Role::Auditor);
+    let out = operations::download_snapshot(&c.snapshots, &kim, "1", &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.file_name, format!("{}.json", taken.entry.id));
+    assert!(
+        operations::download_snapshot(&c.snapshots, &kim, "9", &[])
+            .await
+            .unwrap()
+            .is_none(),
+        "no such snapshot"
+    );
+    let e = operations::download_snapshot(&c.snapshots, &kim, "1", &["not-a-key".into()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, OpError::Export(ExportError::BadRequest(_))),
+        "{e:?}"
+    );
+
+    let log = c.accesses().await;
+    let id = taken.entry.id;
+    assert_eq!(
+        log.iter()
+            .map(|(who, role, action, _)| format!("{who} {role} {action}"))
+            .collect::<Vec<_>>(),
+        [
+            "user:lee operator snapshot-create",
+            "cli:root cli snapshot-create",
+            "user:kim auditor snapshot-download",
+        ]
+    );
+    assert_eq!(log[2].3, id, "the download names the snapshot");
+}
+
+#[tokio::test]
+async fn exports_are_for_everyone_and_recorded_before_they_are_handed_out() {
+    let c = Collector::new();
+    let kim = user("kim", Role::Auditor);
+    let req = Request {
+        catalog: "emr-s014".into(),
+        form: Some("2B".into()),
+        format: Format::Html,
+        group: None,
+        redact_ips: false,
+    };
+    let out = operations::take_export(&c.export_source(), &kim, &req, &[])
+        .await
+        .unwrap();
+    assert!(out.content_type.starts_with("text/html"));
+    assert!(String::from_utf8(out.bytes).unwrap().contains("양식"));
+
+    let unknown = Request {
+        catalog: "emr-s999".into(),
+        ..req.clone()
+    };
+    let e = operations::take_export(&c.export_source(), &kim, &unknown, &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, OpError::Export(ExportError::BadRequest(_))),
+        "{e:?}"
+    );
+    assert_eq!(
+        c.accesses().await,
+        [(
+            "user:kim".to_string(),
+            "auditor".to_string(),
+            "export".to_string(),
+            "emr-s014 form 2B html".to_string()
+        )],
+        "one export, recorded; the refused one is not"
+    );
+}
+
+#[tokio::test]
+async fn the_access_log_is_for_admins() {
+    let c = Collector::new();
+    for role in [Role::Auditor, Role::Operator] {
+        let e = operations::read_access_log(c.store.as_ref(), &user("x", role), 10)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("role {role}: the access log is for admins")
+        );
+    }
+    operations::take_export(
+        &c.export_source(),
+        &user("kim", Role::Auditor),
+        &Request {
+            catalog: "emr-s014".into(),
+            form: None,
+            format: Format::Csv,
+            group: None,
+            redact_ips: false,
+        },
+        &[],
+    )
+    .await
+    .unwrap();
+    let admin = user("park", Role::Admin);
+    let log = operations::read_access_log(c.store.as_ref(), &admin, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].what, "emr-s014 checklist csv");
+    let cli = Actor::Cli {
+        login: "root".into(),
+    };
+    assert_eq!(
+        operations::read_access_log(c.store.as_ref(), &cli, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
