@@ -14,7 +14,7 @@ use gamsa_collector::config::Config;
 use gamsa_collector::pki::{self, PkiPaths};
 use gamsa_collector::store::{EvidenceQuery, Store, TokenKind, TokenRecord};
 use gamsa_proto::config::LogConfig;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -176,7 +176,10 @@ async fn run(opts: Options) -> anyhow::Result<()> {
         &agent_config.resolved_host(),
     )
     .await?;
-    let expected = gamsa_agent::probes::enabled(&agent_config).len();
+    let enabled: BTreeSet<String> = gamsa_agent::probes::enabled(&agent_config)
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
     let (stop_agent, agent_rx) = tokio::sync::watch::channel(false);
     let agent_task = tokio::spawn(gamsa_agent::run(agent_config, agent_rx));
     println!("agent {agent} is scanning this machine…");
@@ -184,6 +187,7 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     let store = running.state.store.clone();
     let summary = async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut rest_reported: Option<tokio::time::Instant> = None;
         loop {
             let evidence = store
                 .query_evidence(EvidenceQuery {
@@ -191,10 +195,22 @@ async fn run(opts: Options) -> anyhow::Result<()> {
                     ..Default::default()
                 })
                 .await?;
-            let probes: std::collections::BTreeSet<_> =
-                evidence.iter().map(|e| e.probe.clone()).collect();
-            if probes.len() >= expected || tokio::time::Instant::now() > deadline {
-                print_summary(store.as_ref(), &evidence).await?;
+            let probes: BTreeSet<String> = evidence.iter().map(|e| e.probe.clone()).collect();
+            let now = tokio::time::Instant::now();
+            // A probe with nothing to observe (tls on a machine without TLS
+            // listeners: the collector's own port is left out) reports
+            // nothing; it gets a little longer than its handshake timeout
+            // once every other probe has reported, not the whole deadline.
+            let missing: Vec<&String> = enabled.difference(&probes).collect();
+            if missing
+                .iter()
+                .all(|p| MAY_REPORT_NOTHING.contains(&p.as_str()))
+            {
+                rest_reported.get_or_insert(now);
+            }
+            let quiet_waited = rest_reported.is_some_and(|t| now > t + Duration::from_secs(8));
+            if missing.is_empty() || quiet_waited || now > deadline {
+                print_summary(store.as_ref(), &evidence, &missing).await?;
                 let items = running
                     .state
                     .checklists
@@ -227,9 +243,13 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     result
 }
 
+/// Probes that report nothing when there is nothing to observe.
+const MAY_REPORT_NOTHING: &[&str] = &["tls"];
+
 async fn print_summary(
     store: &dyn Store,
     evidence: &[gamsa_proto::v1::Evidence],
+    missing: &[&String],
 ) -> anyhow::Result<()> {
     let agents = store.list_agents().await?;
     println!("\n== first scan ==");
@@ -256,6 +276,14 @@ async fn print_summary(
     }
     for e in evidence {
         println!("  {:<10} {}", e.probe, gamsa_proto::summary::summary(e));
+    }
+    for probe in missing {
+        let why = if MAY_REPORT_NOTHING.contains(&probe.as_str()) {
+            "nothing to report: no TLS endpoint found besides the collector's own"
+        } else {
+            "no evidence yet"
+        };
+        println!("  {probe:<10} {why}");
     }
     Ok(())
 }

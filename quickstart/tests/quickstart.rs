@@ -68,6 +68,12 @@ fn quickstart_prints_the_first_scan_and_the_verdicts() {
             "no {probe} evidence:\n{stdout}"
         );
     }
+    // The namespace has no TLS listener but the collector's own gRPC port,
+    // which is not a finding about the host.
+    assert!(
+        stdout.contains("tls        nothing to report: no TLS endpoint found"),
+        "the collector's own port was probed as a TLS endpoint:\n{stdout}"
+    );
     assert!(
         stdout.contains(" closed · "),
         "no port scan summary:\n{stdout}"

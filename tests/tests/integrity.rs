@@ -385,6 +385,47 @@ async fn a_host_is_bound_to_one_agent_at_enrolment_until_that_agent_is_revoked()
     });
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_enrolment_naming_no_host_is_refused() {
+    use gamsa_proto::v1::{enrolment_client::EnrolmentClient, EnrolRequest};
+    use tonic::transport::{Certificate as CaCert, ClientTlsConfig, Endpoint};
+    let collector = Collector::start().unwrap();
+    let token = gamsa_tests::run(collector.cmd().args(["token", "create"]))
+        .unwrap()
+        .trim()
+        .to_string();
+    let ca = std::fs::read_to_string(collector.data().join("pki/ca.crt")).unwrap();
+    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", collector.grpc))
+        .unwrap()
+        .tls_config(ClientTlsConfig::new().ca_certificate(CaCert::from_pem(ca)))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "node-old");
+    let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+    // As an agent from before host binding asks: no host.
+    let status = EnrolmentClient::new(channel)
+        .enrol(EnrolRequest {
+            token,
+            agent_id: "node-old".into(),
+            csr_pem: csr,
+            host: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("no host named"), "{status:?}");
+    assert!(collector.get("/api/v1/agents").unwrap()["agents"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
+
 // ---------------------------------------------------------------- validation
 
 /// Each way an evidence can be unreadable downstream, and the words its

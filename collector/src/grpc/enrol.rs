@@ -34,6 +34,8 @@ pub enum BindError {
         holder: String,
         agent: String,
     },
+    #[error("no host named (an agent older than host binding: upgrade it)")]
+    NoHost,
     #[error("invalid host name {0:?}: use 1-253 bytes without control characters")]
     BadHost(String),
     #[error(transparent)]
@@ -43,7 +45,10 @@ pub enum BindError {
 /// Binds `host` to `agent`: only `agent` may report for `host` from now on.
 /// Refused while another agent that is not revoked holds it.
 pub async fn bind(store: &dyn Store, agent: &str, host: &str) -> Result<(), BindError> {
-    if host.is_empty() || host.len() > 253 || host.chars().any(char::is_control) {
+    if host.is_empty() {
+        return Err(BindError::NoHost);
+    }
+    if host.len() > 253 || host.chars().any(char::is_control) {
         return Err(BindError::BadHost(host.into()));
     }
     match store.bind_host(agent, host, crate::clock::now_ms()).await? {

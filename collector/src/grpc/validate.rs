@@ -160,7 +160,8 @@ fn readable<M: Message>(msg: &M, name: &str, limits: &IngestConfig) -> Result<()
         .ok_or_else(|| (String::new(), format!("{name} is not in the schema")))?;
     let message = DynamicMessage::decode(descriptor, msg.encode_to_vec().as_slice())
         .map_err(|e| (String::new(), format!("does not decode as {name}: {e}")))?;
-    walk(&message, "", limits)
+    walk(&message, limits)
+        .map_err(|(path, problem)| (path.trim_start_matches('.').to_string(), problem))
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -169,54 +170,54 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| format!("{ms} ms"))
 }
 
-/// A field's path (JSON names) and what is wrong with it.
+/// A field's path (JSON names) and what is wrong with it. Paths are built
+/// on the way out of an error only: valid evidence costs no allocation here.
 type Problem = (String, String);
 
-fn walk(message: &DynamicMessage, path: &str, limits: &IngestConfig) -> Result<(), Problem> {
+/// `message`'s fields; a problem's path starts with `.` and the field name.
+fn walk(message: &DynamicMessage, limits: &IngestConfig) -> Result<(), Problem> {
     for (field, value) in message.fields() {
-        let here = if path.is_empty() {
-            field.json_name().to_string()
-        } else {
-            format!("{path}.{}", field.json_name())
-        };
-        check(&field.kind(), value, &here, limits)?;
+        check(&field.kind(), value, limits)
+            .map_err(|(path, problem)| (format!(".{}{path}", field.json_name()), problem))?;
     }
     Ok(())
 }
 
-fn check(kind: &Kind, value: &Value, path: &str, limits: &IngestConfig) -> Result<(), Problem> {
+/// One value of a field of kind `kind`; a problem's path is relative to it.
+fn check(kind: &Kind, value: &Value, limits: &IngestConfig) -> Result<(), Problem> {
     match value {
-        Value::String(s) => text(s, path, limits),
-        Value::Bytes(b) if b.len() > limits.max_field_bytes => Err(too_long(b.len(), path, limits)),
+        Value::String(s) => text(s, limits),
+        Value::Bytes(b) => size(b.len(), limits),
         Value::EnumNumber(n) => match kind.as_enum() {
             Some(e) if e.get_value(*n).is_none() => Err((
-                path.to_string(),
+                String::new(),
                 format!("{n} is not a value of {}", e.full_name()),
             )),
             _ => Ok(()),
         },
         Value::Message(m) if m.descriptor().full_name() == "google.protobuf.Timestamp" => {
-            timestamp(m, path)
+            timestamp(m)
         }
-        Value::Message(m) => walk(m, path, limits),
-        Value::List(items) => items
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, v)| check(kind, v, &format!("{path}[{i}]"), limits)),
+        Value::Message(m) => walk(m, limits),
+        Value::List(items) => items.iter().enumerate().try_for_each(|(i, v)| {
+            check(kind, v, limits).map_err(|(path, problem)| (format!("[{i}]{path}"), problem))
+        }),
         Value::Map(entries) => {
             let value_kind = kind
                 .as_message()
                 .map(|entry| entry.map_entry_value_field().kind());
             entries.iter().try_for_each(|(key, v)| {
-                let key = match key {
-                    MapKey::String(k) => {
-                        text(k, &format!("{path} key"), limits)?;
-                        k.clone()
-                    }
-                    other => format!("{other:?}"),
-                };
+                if let MapKey::String(k) = key {
+                    text(k, limits).map_err(|(_, problem)| (" key".to_string(), problem))?;
+                }
                 match &value_kind {
-                    Some(k) => check(k, v, &format!("{path}[{key:?}]"), limits),
+                    Some(kind) => check(kind, v, limits).map_err(|(path, problem)| {
+                        let key = match key {
+                            MapKey::String(k) => format!("{k:?}"),
+                            other => format!("{other:?}"),
+                        };
+                        (format!("[{key}]{path}"), problem)
+                    }),
                     None => Ok(()),
                 }
             })
@@ -225,27 +226,28 @@ fn check(kind: &Kind, value: &Value, path: &str, limits: &IngestConfig) -> Resul
     }
 }
 
-fn too_long(len: usize, path: &str, limits: &IngestConfig) -> Problem {
-    (
-        path.to_string(),
-        format!(
-            "is {len} bytes, more than ingest.max_field_bytes ({})",
-            limits.max_field_bytes
-        ),
-    )
-}
-
-fn text(s: &str, path: &str, limits: &IngestConfig) -> Result<(), Problem> {
-    if s.len() > limits.max_field_bytes {
-        return Err(too_long(s.len(), path, limits));
-    }
-    if s.contains('\0') {
-        return Err((path.to_string(), "contains a NUL byte".into()));
+fn size(len: usize, limits: &IngestConfig) -> Result<(), Problem> {
+    if len > limits.max_field_bytes {
+        return Err((
+            String::new(),
+            format!(
+                "is {len} bytes, more than ingest.max_field_bytes ({})",
+                limits.max_field_bytes
+            ),
+        ));
     }
     Ok(())
 }
 
-fn timestamp(m: &DynamicMessage, path: &str) -> Result<(), Problem> {
+fn text(s: &str, limits: &IngestConfig) -> Result<(), Problem> {
+    size(s.len(), limits)?;
+    if s.contains('\0') {
+        return Err((String::new(), "contains a NUL byte".into()));
+    }
+    Ok(())
+}
+
+fn timestamp(m: &DynamicMessage) -> Result<(), Problem> {
     let seconds = m
         .get_field_by_name("seconds")
         .and_then(|v| v.as_i64())
@@ -256,7 +258,7 @@ fn timestamp(m: &DynamicMessage, path: &str) -> Result<(), Problem> {
         .unwrap_or(0);
     if !(FIRST_SECOND..=LAST_SECOND).contains(&seconds) || !(0..1_000_000_000).contains(&nanos) {
         return Err((
-            path.to_string(),
+            String::new(),
             format!("timestamp outside years 0001-9999 (seconds {seconds}, nanos {nanos})"),
         ));
     }
