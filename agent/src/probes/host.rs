@@ -2,37 +2,17 @@
 //! machine id, CPU and memory. Auditors need it to tell hosts apart and to see
 //! that monitoring (CPU, memory, disk) is in place.
 
-use super::{Probe, ProbeContext, Section};
+use super::{Probe, ProbeContext};
 use gamsa_proto::v1::{evidence::Payload, DiskUsage, Evidence, HostInfo};
-use serde::Deserialize;
-use std::sync::Arc;
 use std::time::Duration;
 use sysinfo::{Disks, MemoryRefreshKind, System};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    pub enabled: bool,
-    #[serde(with = "humantime_serde")]
-    pub interval: Duration,
-}
+/// `[probes.host]`: its schedule alone.
+pub type Config = super::Scheduled<HostProbe>;
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Duration::from_secs(300),
-        }
-    }
-}
-
-impl Section for Config {
-    fn enabled(&self) -> bool {
-        self.enabled
-    }
-
-    fn build(&self, _: &crate::config::Config) -> Arc<dyn Probe> {
-        Arc::new(HostProbe::new(self.clone()))
+impl From<Config> for HostProbe {
+    fn from(config: Config) -> Self {
+        Self::new(config)
     }
 }
 

@@ -105,6 +105,58 @@ pub trait Section: Default + Clone + std::fmt::Debug + serde::de::DeserializeOwn
     fn build(&self, config: &Config) -> Arc<dyn Probe>;
 }
 
+/// The section of a probe set by its schedule alone (`host`, `ports`,
+/// `time_sync`): whether it runs and how often (default: every five
+/// minutes). `P` is the probe it builds, from `Scheduled<P>`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, default, bound = "")]
+pub struct Scheduled<P> {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(skip)]
+    probe: std::marker::PhantomData<fn() -> P>,
+}
+
+impl<P> Default for Scheduled<P> {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(300),
+            probe: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<P> Clone for Scheduled<P> {
+    fn clone(&self) -> Self {
+        Self {
+            enabled: self.enabled,
+            interval: self.interval,
+            probe: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<P> std::fmt::Debug for Scheduled<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduled")
+            .field("enabled", &self.enabled)
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+impl<P: Probe + From<Scheduled<P>> + 'static> Section for Scheduled<P> {
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn build(&self, _: &Config) -> Arc<dyn Probe> {
+        Arc::new(P::from(self.clone()))
+    }
+}
+
 /// The agent's half of the probe registry (`gamsa_proto::probes`): for each
 /// probe line, a `[probes.<name>]` section of type `<name>::Config`, its
 /// validation and its place in [`enabled`].

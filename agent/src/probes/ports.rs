@@ -7,39 +7,19 @@
 //! `/proc/<pid>/fd`; without the privilege to read another process's fds the
 //! owner is left empty rather than guessed.
 
-use super::{Probe, ProbeContext, Section};
+use super::{Probe, ProbeContext};
 use gamsa_proto::v1::{evidence::Payload, Evidence, ListeningSocket, ListeningSockets, ProcessRef};
-use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    pub enabled: bool,
-    #[serde(with = "humantime_serde")]
-    pub interval: Duration,
-}
+/// `[probes.ports]`: its schedule alone.
+pub type Config = super::Scheduled<PortsProbe>;
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Duration::from_secs(300),
-        }
-    }
-}
-
-impl Section for Config {
-    fn enabled(&self) -> bool {
-        self.enabled
-    }
-
-    fn build(&self, _: &crate::config::Config) -> Arc<dyn Probe> {
-        Arc::new(PortsProbe::new(self.clone()))
+impl From<Config> for PortsProbe {
+    fn from(config: Config) -> Self {
+        Self::new(config)
     }
 }
 

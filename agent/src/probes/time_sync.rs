@@ -8,37 +8,17 @@
 //! offset to the collector's clock, measured by the transport at connect
 //! time, is a second opinion independent of the host's own claims.
 
-use super::{Probe, ProbeContext, Section};
+use super::{Probe, ProbeContext};
 use gamsa_proto::v1::{evidence::Payload, Evidence, TimeSync};
-use serde::Deserialize;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    pub enabled: bool,
-    #[serde(with = "humantime_serde")]
-    pub interval: Duration,
-}
+/// `[probes.time_sync]`: its schedule alone.
+pub type Config = super::Scheduled<TimeSyncProbe>;
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Duration::from_secs(300),
-        }
-    }
-}
-
-impl Section for Config {
-    fn enabled(&self) -> bool {
-        self.enabled
-    }
-
-    fn build(&self, _: &crate::config::Config) -> Arc<dyn Probe> {
-        Arc::new(TimeSyncProbe::new(self.clone()))
+impl From<Config> for TimeSyncProbe {
+    fn from(config: Config) -> Self {
+        Self::new(config)
     }
 }
 
