@@ -26,6 +26,8 @@ pub struct Config {
     /// an entry, every host is expected (routers: hosts with a router role).
     pub expectations: Vec<crate::expectations::Expectation>,
     pub ingest: IngestConfig,
+    /// Periodic evaluation: compliance gauges, verdict changes to sinks.
+    pub findings: crate::findings::FindingsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,6 +110,7 @@ impl Default for Config {
             export: Default::default(),
             expectations: vec![],
             ingest: IngestConfig::default(),
+            findings: Default::default(),
         }
     }
 }
@@ -230,6 +233,7 @@ impl Config {
         }
         self.log.validate().map_err(refused)?;
         self.snapshots.validate().map_err(refused)?;
+        self.findings.validate().map_err(refused)?;
         if !self.expectations.is_empty() {
             let rules = crate::rules::built_in().map_err(|e| refused(e.to_string()))?;
             crate::expectations::Expectations::new(

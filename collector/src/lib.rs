@@ -11,7 +11,8 @@
 //! - `catalog`, `expectations` and `rules`: the rules engine;
 //! - `checklists` (the engine against the store), `access_log`, `report`;
 //! - `export` (filled forms), `snapshot` (signed snapshots), `download`
-//!   (files over HTTP);
+//!   (files over HTTP), `findings` (periodic evaluation: compliance
+//!   gauges, verdict changes to SIEMs);
 //! - `operations`: each write, export and snapshot hand-out, one function
 //!   for the API, the dashboard and the command line;
 //! - `config` (the TOML file, composing the sections above);
@@ -29,6 +30,7 @@ pub mod dashboard;
 pub mod download;
 pub mod expectations;
 pub mod export;
+pub mod findings;
 pub mod grpc;
 pub mod metrics;
 pub mod operations;

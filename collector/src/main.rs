@@ -96,7 +96,8 @@ struct ExportArgs {
     /// without it the whole checklist.
     #[arg(long)]
     form: Option<String>,
-    /// html, pdf, csv, json or ndjson (the cited evidence).
+    /// html, pdf, csv, json, ndjson (the cited evidence) or ocsf (OCSF
+    /// Compliance Findings, one per item and host).
     #[arg(long, value_parser = parse_format)]
     format: Format,
     /// Applicant group (emr-s014: I-1, I-2, II-1, II-2, II-3).

@@ -2,6 +2,11 @@
 //!
 //! A process-wide registry: counters are touched from the TLS accept loop, the
 //! ingest streams and the store, which do not otherwise share state.
+//!
+//! The compliance gauges are not computed per scrape (evaluating every
+//! catalog is the collector's most expensive read): the periodic evaluation
+//! (`findings`) sets them, and `compliance_evaluated_timestamp_seconds` says
+//! as of when.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -16,8 +21,52 @@ struct Reason {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CatalogVerdict {
+    catalog: String,
+    verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabel {
+    rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabel {
+    probe: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabel {
+    sink: String,
+}
+
+/// One evaluation of every catalog, as the compliance gauges show it.
+#[derive(Debug, Default)]
+pub struct Compliance {
+    /// (catalog, verdict, items): every verdict of every catalog, zeros too.
+    pub items: Vec<(String, &'static str, i64)>,
+    /// (rule, hosts whose outcome under it is FAIL), every rule a row names.
+    pub hosts_failing: Vec<(String, i64)>,
+    /// (probe, age in seconds of the oldest latest evidence of that probe).
+    pub evidence_age: Vec<(String, f64)>,
+    pub agents_silent: i64,
+    pub evaluated_at_seconds: f64,
+    pub evaluation_seconds: f64,
+}
+
 struct Metrics {
     registry: Registry,
+    compliance_items: Family<CatalogVerdict, Gauge>,
+    hosts_failing: Family<RuleLabel, Gauge>,
+    evidence_age: Family<ProbeLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    agents_silent: Gauge,
+    evaluated_at: Gauge<f64, std::sync::atomic::AtomicU64>,
+    evaluation_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    findings_sent: Family<SinkLabel, Counter>,
+    findings_dropped: Family<SinkLabel, Counter>,
+    findings_failed: Family<SinkLabel, Counter>,
     evidence_accepted: Counter,
     evidence_duplicates: Counter,
     batches: Counter,
@@ -58,8 +107,75 @@ fn metrics() -> &'static Metrics {
             "Time from batch receipt to durable commit",
             commit_seconds.clone(),
         );
+        const AS_OF: &str =
+            "as of gamsa_collector_compliance_evaluated_timestamp_seconds (every findings.interval)";
+        let compliance_items = Family::<CatalogVerdict, Gauge>::default();
+        registry.register(
+            "compliance_items",
+            format!("Checklist items per catalog and verdict, {AS_OF}"),
+            compliance_items.clone(),
+        );
+        let hosts_failing = Family::<RuleLabel, Gauge>::default();
+        registry.register(
+            "compliance_hosts_failing",
+            format!("Hosts whose outcome under a rule is FAIL, {AS_OF}"),
+            hosts_failing.clone(),
+        );
+        let evidence_age = Family::default();
+        registry.register(
+            "evidence_oldest_age_seconds",
+            format!(
+                "Age of the oldest latest evidence of a probe across hosts (not revoked), {AS_OF}"
+            ),
+            evidence_age.clone(),
+        );
+        let agents_silent = Gauge::default();
+        registry.register(
+            "agents_silent",
+            format!("Agents (not revoked) not heard from for findings.silent_after, {AS_OF}"),
+            agents_silent.clone(),
+        );
+        let evaluated_at = Gauge::default();
+        registry.register(
+            "compliance_evaluated_timestamp_seconds",
+            "When the compliance gauges were computed (Unix time); 0 before the first evaluation",
+            evaluated_at.clone(),
+        );
+        let evaluation_seconds = Gauge::default();
+        registry.register(
+            "compliance_evaluation_seconds",
+            "How long the last evaluation of every catalog took",
+            evaluation_seconds.clone(),
+        );
+        let findings_sent = Family::<SinkLabel, Counter>::default();
+        registry.register(
+            "findings_sent",
+            "Verdict changes delivered, by sink",
+            findings_sent.clone(),
+        );
+        let findings_dropped = Family::<SinkLabel, Counter>::default();
+        registry.register(
+            "findings_dropped",
+            "Verdict changes dropped because the sink's queue was full, by sink",
+            findings_dropped.clone(),
+        );
+        let findings_failed = Family::<SinkLabel, Counter>::default();
+        registry.register(
+            "findings_failed",
+            "Verdict changes given up after every attempt failed, by sink",
+            findings_failed.clone(),
+        );
         Metrics {
             registry,
+            compliance_items,
+            hosts_failing,
+            evidence_age,
+            agents_silent,
+            evaluated_at,
+            evaluation_seconds,
+            findings_sent,
+            findings_dropped,
+            findings_failed,
             evidence_accepted,
             evidence_duplicates,
             batches,
@@ -101,6 +217,51 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         metrics().streams.dec();
     }
+}
+
+/// Replaces the compliance gauges with one evaluation's figures.
+pub fn set_compliance(c: Compliance) {
+    let m = metrics();
+    m.compliance_items.clear();
+    for (catalog, verdict, n) in c.items {
+        let verdict = verdict.to_string();
+        m.compliance_items
+            .get_or_create(&CatalogVerdict { catalog, verdict })
+            .set(n);
+    }
+    m.hosts_failing.clear();
+    for (rule, n) in c.hosts_failing {
+        m.hosts_failing.get_or_create(&RuleLabel { rule }).set(n);
+    }
+    m.evidence_age.clear();
+    for (probe, age) in c.evidence_age {
+        m.evidence_age.get_or_create(&ProbeLabel { probe }).set(age);
+    }
+    m.agents_silent.set(c.agents_silent);
+    m.evaluation_seconds.set(c.evaluation_seconds);
+    m.evaluated_at.set(c.evaluated_at_seconds);
+}
+
+/// What became of one verdict change handed to a sink.
+#[derive(Debug, Clone, Copy)]
+pub enum Delivery {
+    Sent,
+    Dropped,
+    Failed,
+}
+
+pub fn finding(sink: &str, what: Delivery) {
+    let m = metrics();
+    let family = match what {
+        Delivery::Sent => &m.findings_sent,
+        Delivery::Dropped => &m.findings_dropped,
+        Delivery::Failed => &m.findings_failed,
+    };
+    family
+        .get_or_create(&SinkLabel {
+            sink: sink.to_string(),
+        })
+        .inc();
 }
 
 pub fn render() -> String {

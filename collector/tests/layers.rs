@@ -19,7 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("answers", &["checklists", "access_log", "report"]),
     (
         "what leaves the collector",
-        &["export", "snapshot", "download"],
+        &["export", "snapshot", "download", "findings"],
     ),
     ("domain operations", &["operations"]),
     ("configuration", &["config"]),

@@ -96,7 +96,7 @@ fn exports_page(lang: Lang, catalogs: &[Catalog]) -> Markup {
                         @for f in &forms { option value=(f.id) { (f.id) } }
                     } } " "
                     label { (lang.t("format")) " " select name="format" {
-                        @for f in ["html", "pdf", "csv", "json", "ndjson"] { option { (f) } }
+                        @for f in ["html", "pdf", "csv", "json", "ndjson", "ocsf"] { option { (f) } }
                     } } " "
                     @if !c.groups.is_empty() {
                         label { (lang.t("group")) " " select name="group" {

@@ -1,7 +1,7 @@
 //! Filled-form exports: the seed 001 forms (양식2A, 2B, 2-1, 2-4, 2-5, 3) or
 //! a whole checklist, filled from the current verdicts and evidence, as
-//! printable HTML, PDF, CSV of the verdict rows, JSON, or the cited evidence
-//! as NDJSON.
+//! printable HTML, PDF, CSV of the verdict rows, JSON, the cited evidence
+//! as NDJSON, or OCSF Compliance Findings for SIEMs (`ocsf`).
 //!
 //! Evidence holds IP inventories (seed 003 forbids leaking them), so an
 //! export that leaves the organisation can have every IP address replaced by
@@ -14,6 +14,7 @@ pub mod html;
 pub mod location;
 pub mod model;
 pub mod network;
+pub mod ocsf;
 pub mod pdf;
 pub mod redact;
 
@@ -54,6 +55,7 @@ pub enum Format {
     Csv,
     Json,
     Ndjson,
+    Ocsf,
 }
 
 impl FromStr for Format {
@@ -65,9 +67,10 @@ impl FromStr for Format {
             "csv" => Format::Csv,
             "json" => Format::Json,
             "ndjson" => Format::Ndjson,
+            "ocsf" => Format::Ocsf,
             _ => {
                 return Err(format!(
-                    "format {s:?}: expected html, pdf, csv, json or ndjson"
+                    "format {s:?}: expected html, pdf, csv, json, ndjson or ocsf"
                 ))
             }
         })
@@ -82,6 +85,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Json => "json",
             Format::Ndjson => "ndjson",
+            Format::Ocsf => "ocsf.json",
         }
     }
 
@@ -90,7 +94,7 @@ impl Format {
             Format::Html => "text/html; charset=utf-8",
             Format::Pdf => "application/pdf",
             Format::Csv => "text/csv; charset=utf-8",
-            Format::Json => "application/json",
+            Format::Json | Format::Ocsf => "application/json",
             Format::Ndjson => "application/x-ndjson",
         }
     }
@@ -398,6 +402,13 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
         Format::Csv => csv::render(&form.rows).map_err(|e| ExportError::Failed(e.into()))?,
         Format::Json => {
             let mut v = serde_json::json!({ "form": form, "items": items });
+            if let Some(r) = &redactor {
+                r.value(&mut v);
+            }
+            serde_json::to_vec_pretty(&v).map_err(|e| ExportError::Failed(e.into()))?
+        }
+        Format::Ocsf => {
+            let mut v = serde_json::Value::Array(ocsf::findings(&catalog.catalog, &items, now));
             if let Some(r) = &redactor {
                 r.value(&mut v);
             }

@@ -99,6 +99,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let http_addr = http.local_addr()?;
     let (shutdown, rx) = tokio::sync::watch::channel(false);
     crate::snapshot::schedule::spawn(&config.snapshots, state.snapshots.clone(), rx.clone())?;
+    crate::findings::spawn(
+        &config.findings,
+        state.checklists.clone(),
+        state.store.clone(),
+        crate::snapshot::schedule::holder().to_string(),
+        rx.clone(),
+    )?;
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };

@@ -84,7 +84,7 @@ pub async fn take_due(snapshots: &Snapshots, slot: DateTime<Utc>, period: Durati
 pub const TAKEN_BY: &str = "schedule";
 
 /// This process's name as a lease holder: unique among replicas.
-fn holder() -> &'static str {
+pub fn holder() -> &'static str {
     static HOLDER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HOLDER.get_or_init(|| {
         format!(

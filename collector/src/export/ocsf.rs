@@ -1,0 +1,280 @@
+//! Verdicts as OCSF Compliance Findings (class 2003, category Findings), the
+//! form SIEMs and security lakes read, as Prowler writes its own: one
+//! finding per checklist item and host (the host is the finding's resource),
+//! and one for an item no host answers (manual rows, attestations). An
+//! export is a JSON array of findings; a verdict change sent to a webhook is
+//! one finding for the item, every host among its resources.
+
+use crate::catalog::CatalogInfo;
+use crate::verdict::{ItemResult, Outcome, Verdict};
+use serde_json::{json, Value};
+
+/// The OCSF schema version the findings follow.
+pub const OCSF_VERSION: &str = "1.5.0";
+const CLASS_UID: u32 = 2003;
+const CATEGORY_UID: u32 = 2;
+
+/// What a finding reports: creation (an export, a first evaluation) or an
+/// update (a verdict that changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    Create = 1,
+    Update = 2,
+}
+
+impl Activity {
+    fn name(self) -> &'static str {
+        match self {
+            Activity::Create => "Create",
+            Activity::Update => "Update",
+        }
+    }
+}
+
+/// OCSF compliance status (`compliance.status_id`): 1 Pass, 2 Warning (no
+/// result for want of information), 3 Fail, 99 Other (not applicable).
+fn compliance_status(o: Outcome) -> (u32, &'static str) {
+    match o {
+        Outcome::Pass => (1, "Pass"),
+        Outcome::Unknown => (2, "Warning"),
+        Outcome::Fail => (3, "Fail"),
+        Outcome::Na => (99, "NA"),
+    }
+}
+
+/// An item verdict as the outcome it amounts to: a P is not a pass.
+fn verdict_outcome(v: Verdict) -> Outcome {
+    match v {
+        Verdict::Y => Outcome::Pass,
+        Verdict::N | Verdict::P => Outcome::Fail,
+        Verdict::Unknown => Outcome::Unknown,
+        Verdict::Na => Outcome::Na,
+    }
+}
+
+/// Severity (`severity_id`): a failure is Medium, an unanswered check Low,
+/// the rest Informational; catalogs rank no item above another.
+fn severity(o: Outcome) -> (u32, &'static str) {
+    match o {
+        Outcome::Fail => (3, "Medium"),
+        Outcome::Unknown => (2, "Low"),
+        Outcome::Pass | Outcome::Na => (1, "Informational"),
+    }
+}
+
+/// One finding about `item` of `catalog`: its outcome, and the hosts it is
+/// about as resources. `gamsa` is added as `unmapped.gamsa` (the item's own
+/// verdict, a change's before and after).
+pub fn finding(
+    catalog: &CatalogInfo,
+    item: &ItemResult,
+    outcome: Outcome,
+    hosts: &[(&str, Outcome)],
+    activity: Activity,
+    now_ms: i64,
+    mut gamsa: serde_json::Map<String, Value>,
+) -> Value {
+    let (status_id, status) = compliance_status(outcome);
+    let (severity_id, severity) = severity(outcome);
+    let uid = match hosts {
+        [(host, _)] => format!("gamsa-{}-{}-{host}", catalog.id, item.id),
+        _ => format!("gamsa-{}-{}", catalog.id, item.id),
+    };
+    let checks: Vec<Value> = item
+        .rows
+        .iter()
+        .map(|r| {
+            let (id, s) = compliance_status(verdict_outcome(r.verdict));
+            json!({ "uid": r.id, "name": r.question_en, "desc": r.reason_en,
+                    "status": s, "status_id": id })
+        })
+        .collect();
+    let resources: Vec<Value> = hosts
+        .iter()
+        .map(|(h, o)| {
+            json!({ "uid": h, "name": h, "type": "Host",
+                    "data": { "outcome": o } })
+        })
+        .collect();
+    gamsa.insert("catalog".into(), json!(catalog.id));
+    gamsa.insert("item".into(), json!(item.id));
+    gamsa.insert("verdict".into(), json!(item.verdict));
+    gamsa.insert("evidence".into(), json!(item.evidence));
+    let time_dt = chrono::DateTime::from_timestamp_millis(now_ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    json!({
+        "category_uid": CATEGORY_UID,
+        "category_name": "Findings",
+        "class_uid": CLASS_UID,
+        "class_name": "Compliance Finding",
+        "activity_id": activity as u32,
+        "activity_name": activity.name(),
+        "type_uid": CLASS_UID * 100 + activity as u32,
+        "type_name": format!("Compliance Finding: {}", activity.name()),
+        "time": now_ms,
+        "time_dt": time_dt,
+        "severity_id": severity_id,
+        "severity": severity,
+        "status_id": 1,
+        "status": "New",
+        "status_code": outcome_code(outcome),
+        "status_detail": item.reason_en,
+        "message": format!("{} {}: {}", catalog.id, item.id, item.reason_en),
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": {
+                "name": "gamsa",
+                "vendor_name": "gamsa",
+                "version": env!("CARGO_PKG_VERSION"),
+            },
+            "event_code": format!("{}/{}", catalog.id, item.id),
+        },
+        "finding_info": {
+            "uid": uid,
+            "title": format!("{} {}", item.id, item.title_en),
+            "desc": item.reason_en,
+            "types": [catalog.id],
+            "created_time": now_ms,
+        },
+        "compliance": {
+            "standards": [format!("{} {}", catalog.title_en, catalog.version)],
+            "requirements": [item.id],
+            "control": format!("{} {}", item.id, item.title_ko),
+            "desc": item.reason_ko,
+            "status_id": status_id,
+            "status": status,
+            "checks": checks,
+        },
+        "resources": resources,
+        "unmapped": { "gamsa": gamsa },
+    })
+}
+
+fn outcome_code(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "PASS",
+        Outcome::Fail => "FAIL",
+        Outcome::Unknown => "UNKNOWN",
+        Outcome::Na => "NA",
+    }
+}
+
+/// The findings of an export: one per (item, host), one per item without
+/// hosts.
+pub fn findings(catalog: &CatalogInfo, items: &[&ItemResult], now_ms: i64) -> Vec<Value> {
+    let mut out = Vec::new();
+    for item in items {
+        if item.hosts.is_empty() {
+            out.push(finding(
+                catalog,
+                item,
+                verdict_outcome(item.verdict),
+                &[],
+                Activity::Create,
+                now_ms,
+                Default::default(),
+            ));
+        }
+        for (host, outcome) in item.hosts.iter() {
+            out.push(finding(
+                catalog,
+                item,
+                *outcome,
+                &[(host.as_str(), *outcome)],
+                Activity::Create,
+                now_ms,
+                Default::default(),
+            ));
+        }
+    }
+    out
+}
+
+/// A verdict change of `item` as one finding (activity Update): every host
+/// among the resources, `before` and `after` in `unmapped.gamsa`.
+pub fn change(
+    catalog: &CatalogInfo,
+    item: &ItemResult,
+    before: Option<Verdict>,
+    now_ms: i64,
+) -> Value {
+    let hosts: Vec<(&str, Outcome)> = item.hosts.iter().map(|(h, o)| (h.as_str(), *o)).collect();
+    let mut gamsa = serde_json::Map::new();
+    gamsa.insert("before".into(), json!(before));
+    gamsa.insert("after".into(), json!(item.verdict));
+    finding(
+        catalog,
+        item,
+        verdict_outcome(item.verdict),
+        &hosts,
+        Activity::Update,
+        now_ms,
+        gamsa,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn item(verdict: Verdict, hosts: &[(&str, Outcome)]) -> ItemResult {
+        ItemResult {
+            catalog: "c".into(),
+            id: "1.1".into(),
+            title_ko: "제목".into(),
+            title_en: "Title".into(),
+            verdict,
+            reason_en: "why".into(),
+            reason_ko: "이유".into(),
+            hosts: Arc::new(
+                hosts
+                    .iter()
+                    .map(|(h, o)| (h.to_string(), *o))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            rows: vec![],
+            evidence: Arc::new(vec![]),
+            evaluated_at: String::new(),
+            na_mark: None,
+        }
+    }
+
+    fn info() -> CatalogInfo {
+        CatalogInfo {
+            id: "c".into(),
+            title_ko: "기준".into(),
+            title_en: "Standard".into(),
+            version: "2025".into(),
+            source: String::new(),
+            freshness: std::time::Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn one_finding_per_item_and_host_with_the_hosts_outcome() {
+        let failing = item(Verdict::N, &[("a", Outcome::Pass), ("b", Outcome::Fail)]);
+        let manual = item(Verdict::Unknown, &[]);
+        let f = findings(&info(), &[&failing, &manual], 1_700_000_000_000);
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[0]["resources"][0]["uid"], "a");
+        assert_eq!(f[0]["compliance"]["status_id"], 1);
+        assert_eq!(f[1]["compliance"]["status_id"], 3);
+        assert_eq!(f[1]["finding_info"]["uid"], "gamsa-c-1.1-b");
+        assert_eq!(f[2]["compliance"]["status_id"], 2);
+        assert_eq!(f[2]["resources"].as_array().unwrap().len(), 0);
+        assert_eq!(f[0]["type_uid"], 200301);
+    }
+
+    #[test]
+    fn a_partial_answer_is_not_a_pass() {
+        let partial = item(Verdict::P, &[("a", Outcome::Pass)]);
+        let c = change(&info(), &partial, Some(Verdict::Y), 0);
+        assert_eq!(c["compliance"]["status_id"], 3);
+        assert_eq!(c["type_uid"], 200302);
+        assert_eq!(c["unmapped"]["gamsa"]["before"], "Y");
+        assert_eq!(c["unmapped"]["gamsa"]["after"], "P");
+    }
+}
