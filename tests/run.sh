@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests run against (real servers and tools, not mocks).
 APT_PACKAGES=(openssl postgresql-client nginx nmap iproute2 nftables time restic pgbackrest chromium
-  chromium-driver fonts-noto-cjk fonts-nanum poppler-utils age systemd)
+  chromium-driver fonts-noto-cjk fonts-nanum poppler-utils age systemd prometheus rsyslog)
 # kubectl renders the kustomize overlays; any kubectl will do (another package
 # may own /usr/bin/kubectl, and Debian's would then fail to unpack over it).
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 # PyPI packages (reference tools whose answers ours must equal).
-PIP_PACKAGES=(sslyze aiosmtpd kubernetes-validate)
+PIP_PACKAGES=(sslyze aiosmtpd kubernetes-validate py-ocsf-models)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

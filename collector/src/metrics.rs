@@ -250,6 +250,18 @@ pub enum Delivery {
     Failed,
 }
 
+/// Shows a sink's counters at zero from its start, so that `increase()`
+/// sees its first change.
+pub fn sink_started(sink: &str) {
+    let m = metrics();
+    let label = SinkLabel {
+        sink: sink.to_string(),
+    };
+    for family in [&m.findings_sent, &m.findings_dropped, &m.findings_failed] {
+        let _ = family.get_or_create(&label);
+    }
+}
+
 pub fn finding(sink: &str, what: Delivery) {
     let m = metrics();
     let family = match what {

@@ -15,7 +15,11 @@
 #     expects, with the Service name the agents dial;
 #  6. the Dockerfiles build --locked from rust:1.95-bookworm into a
 #     distroless image that runs as a non-root uid (no engine here to build);
-#  7. self-test: a copy of deploy/ broken in one way at a time must fail the
+#  7. the Prometheus alert rules pass `promtool check rules` and their unit
+#     tests (`promtool test rules`); the Grafana dashboard is JSON whose
+#     every panel has a PromQL expr (that each names a metric the collector
+#     exports is checked against a real scrape by tests/tests/ecosystem.rs);
+#  8. self-test: a copy of deploy/ broken in one way at a time must fail the
 #     check meant to catch it.
 # Prints each failure and "validate: N passed, M failed"; exits 1 on any.
 #
@@ -50,6 +54,7 @@ command -v systemd-analyze >/dev/null || missing systemd-analyze "apt-get instal
 command -v systemd-sysusers >/dev/null || missing systemd-sysusers "apt-get install systemd"
 command -v openssl >/dev/null || missing openssl "apt-get install openssl"
 command -v setpriv >/dev/null || missing setpriv "apt-get install util-linux"
+command -v promtool >/dev/null || missing promtool "apt-get install prometheus"
 [ -d /usr/lib/systemd/system ] || missing /usr/lib/systemd/system "apt-get install systemd"
 
 work=$(mktemp -d)
@@ -320,7 +325,43 @@ check_images() {
   [ "$failures" -eq "$before" ]
 }
 
-# --- 7: self-test ------------------------------------------------------
+# --- 7: Prometheus rules and the Grafana dashboard ---------------------------
+check_monitoring() {
+  local deploy=$1 before=$failures out problems
+  if out=$(promtool check rules "$deploy/prometheus/gamsa-alerts.yml" 2>&1); then
+    pass "promtool check rules gamsa-alerts.yml: $(grep -o '[0-9]* rules found' <<<"$out")"
+  else
+    fail "promtool check rules gamsa-alerts.yml: $(tail -3 <<<"$out")"
+  fi
+  if out=$(cd "$deploy/prometheus" && promtool test rules gamsa-alerts_test.yml 2>&1); then
+    pass "promtool test rules gamsa-alerts_test.yml"
+  else
+    fail "promtool test rules gamsa-alerts_test.yml: $(grep -v '^ *$' <<<"$out" | head -8)"
+  fi
+  problems=$(python3 - "$deploy/grafana/gamsa-dashboard.json" <<'EOF'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except ValueError as e:
+    print(f"not JSON: {e}")
+    sys.exit()
+if not d.get("panels"):
+    print("no panels")
+for p in d.get("panels", []):
+    for t in p.get("targets") or [None]:
+        if not t or "gamsa_collector_" not in t.get("expr", ""):
+            print(f"panel {p.get('title')!r}: a target without a gamsa_collector_ expr")
+EOF
+)
+  if [ -z "$problems" ]; then
+    pass "grafana/gamsa-dashboard.json: JSON, every panel queries gamsa_collector_ metrics"
+  else
+    fail "grafana/gamsa-dashboard.json: $problems"
+  fi
+  [ "$failures" -eq "$before" ]
+}
+
+# --- 8: self-test ------------------------------------------------------
 # mutate FILE SED-EXPRESSION CHECK EXPECTED DESCRIPTION: in a fresh copy of
 # deploy/, apply the edit (which must change the file); then CHECK must fail
 # with a message containing EXPECTED (so it failed for the intended reason).
@@ -339,6 +380,7 @@ mutate() {
       kubernetes) check_kubernetes "$copy" "$copy.out" ;;
       systemd) check_systemd "$copy" "$copy.root" ;;
       images) check_images "$copy" ;;
+      monitoring) check_monitoring "$copy" ;;
     esac
   ) >"$copy.log" 2>&1; then
     fail "self-test: checks did not catch: $what"
@@ -359,6 +401,8 @@ echo "== Kubernetes CA"
 check_k8s_pki || fail "CA check could not run"
 echo "== images"
 check_images "$repo/deploy" || true
+echo "== Prometheus rules, Grafana dashboard"
+check_monitoring "$repo/deploy" || true
 echo "== self-test (each edit below must be caught)"
 ds=kubernetes/base/agent-daemonset.yaml
 mutate "$ds" '/mountPath: \/host$/{n;s/readOnly: true/readOnly: false/}' kubernetes \
@@ -401,6 +445,12 @@ mutate systemd/install.sh "s/'targets = \\[|targets = \\[\\]|\\]'/'window = 8|wi
   "example TLS targets kept" "VM agent probing the example's TLS targets"
 mutate kubernetes/base/agent.toml 's|^state_dir = .*|state_dir = "/tmp/gamsa-agent"|' kubernetes \
   "state_dir '/tmp/gamsa-agent' lies on a writable hostPath" "agent spool on the pod's emptyDir"
+mutate prometheus/gamsa-alerts.yml 's/verdict="N"/verdict="Y"/' monitoring \
+  "promtool test rules" "an alert on the wrong verdict"
+mutate prometheus/gamsa-alerts.yml 's/^        for: 15m$/        for 15m/' monitoring \
+  "promtool check rules" "a rules file that is not valid"
+mutate grafana/gamsa-dashboard.json '0,/"expr": "/s/"expr": "/"exp": "/' monitoring \
+  "a target without a gamsa_collector_ expr" "a dashboard target without an expr"
 mutate docker/Dockerfile.agent 's/^USER 65532:65532$/USER root/' images \
   "not a numeric non-root uid" "an image running as root"
 

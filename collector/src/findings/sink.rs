@@ -83,6 +83,7 @@ impl Queue {
         let target = config.target()?;
         let name = config.label();
         let (tx, rx) = mpsc::channel(queue);
+        crate::metrics::sink_started(&name);
         tokio::spawn(deliver(name.clone(), target, config.timeout, attempts, rx));
         Ok(Queue { name, tx })
     }
