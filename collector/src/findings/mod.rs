@@ -289,7 +289,7 @@ pub fn spawn(
 mod tests {
     use super::*;
 
-    fn item(catalog: &str, id: &str, verdict: Verdict) -> ItemResult {
+    pub(super) fn item(catalog: &str, id: &str, verdict: Verdict) -> ItemResult {
         ItemResult {
             catalog: catalog.into(),
             id: id.into(),

@@ -140,3 +140,39 @@ async fn deliver(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Verdict;
+
+    /// Offering never waits: with the delivery task not yet run, a queue
+    /// of one takes one change and drops (and counts) the rest.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let config: SinkConfig = toml::from_str(&format!(
+            "url = \"udp://{}\"\nname = \"full-queue-test\"",
+            receiver.local_addr().unwrap()
+        ))
+        .unwrap();
+        let queue = Queue::start(&config, 1, 1).unwrap();
+        let change = Arc::new(Change {
+            catalog: toml::from_str(
+                "id = \"c\"\ntitle_ko = \"\"\ntitle_en = \"\"\nversion = \"1\"\nsource = \"\"\nfreshness = \"1h\"",
+            )
+            .unwrap(),
+            item: super::super::tests::item("c", "1", Verdict::N),
+            before: Some(Verdict::Y),
+            at_ms: 0,
+        });
+        for _ in 0..5 {
+            queue.offer(change.clone());
+        }
+        let text = crate::metrics::render();
+        assert!(
+            text.contains("gamsa_collector_findings_dropped_total{sink=\"full-queue-test\"} 4"),
+            "{text}"
+        );
+    }
+}
