@@ -1,6 +1,7 @@
 //! Producer and consumer share only this crate: the collector links no
-//! probe (nor the scanner, rtnetlink or reqwest), and the agent nothing of
-//! the collector. Checked on the resolved dependency graph `cargo metadata`
+//! probe (nor the scanner or rtnetlink), and the agent nothing of the
+//! collector. (An HTTP client is no longer agent-only: the collector's
+//! verdict-change webhooks use the same reqwest.) Checked on the resolved dependency graph `cargo metadata`
 //! reports, following normal and build dependencies (what a build of the
 //! crate compiles), not dev-dependencies.
 
@@ -103,7 +104,7 @@ fn the_collector_links_no_probe() {
     let graph = Graph::load();
     let tree = graph.tree("gamsa-collector");
     assert!(tree.contains("gamsa-proto"), "{tree:?}");
-    for agent_only in ["gamsa-agent", "rtnetlink", "reqwest"] {
+    for agent_only in ["gamsa-agent", "rtnetlink"] {
         assert!(
             !tree.contains(agent_only),
             "gamsa-collector depends on {agent_only}: producer and consumer share only gamsa-proto"
