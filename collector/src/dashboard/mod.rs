@@ -171,7 +171,12 @@ fn refused(s: &Session, e: OpError) -> Response {
             tracing::warn!(user = %s.user, role = %s.role, "refused access log: admins only");
             refuse(StatusCode::FORBIDDEN, "the access log is for admins")
         }
+        OpError::NotAdmin(_) => {
+            tracing::warn!(user = %s.user, role = %s.role, "refused credentials: admins only");
+            refuse(StatusCode::FORBIDDEN, "tokens and users are for admins")
+        }
         OpError::NoItem { .. } => refuse(StatusCode::NOT_FOUND, "no such item"),
+        OpError::NotFound(why) => refuse(StatusCode::NOT_FOUND, &why),
         OpError::Invalid(why) | OpError::Export(ExportError::BadRequest(why)) => {
             refuse(StatusCode::BAD_REQUEST, &why)
         }
