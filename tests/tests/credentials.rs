@@ -252,14 +252,8 @@ fn csr() -> (rcgen::KeyPair, String) {
     (key, csr)
 }
 
-/// Asks `c` to enrol `agent` for `host` with `token` and `csr_pem`.
-async fn enrol(
-    c: &Collector,
-    token: &str,
-    agent: &str,
-    host: &str,
-    csr_pem: &str,
-) -> Result<EnrolResponse, tonic::Status> {
+/// An enrolment client of `c`, connected.
+async fn enrolment(c: &Collector) -> EnrolmentClient<tonic::transport::Channel> {
     let ca = std::fs::read_to_string(c.data().join("pki/ca.crt")).unwrap();
     let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", c.grpc))
         .unwrap()
@@ -269,12 +263,28 @@ async fn enrol(
         .await
         .unwrap();
     EnrolmentClient::new(channel)
-        .enrol(EnrolRequest {
-            token: token.into(),
-            agent_id: agent.into(),
-            csr_pem: csr_pem.into(),
-            host: host.into(),
-        })
+}
+
+fn request(token: &str, agent: &str, host: &str, csr_pem: &str) -> EnrolRequest {
+    EnrolRequest {
+        token: token.into(),
+        agent_id: agent.into(),
+        csr_pem: csr_pem.into(),
+        host: host.into(),
+    }
+}
+
+/// Asks `c` to enrol `agent` for `host` with `token` and `csr_pem`.
+async fn enrol(
+    c: &Collector,
+    token: &str,
+    agent: &str,
+    host: &str,
+    csr_pem: &str,
+) -> Result<EnrolResponse, tonic::Status> {
+    enrolment(c)
+        .await
+        .enrol(request(token, agent, host, csr_pem))
         .await
         .map(|r| r.into_inner())
 }
@@ -314,16 +324,17 @@ async fn a_failed_enrolment_uses_nothing_up() {
 /// one gets a certificate, one use is taken.
 async fn enrolments_racing_for_one_name_get_one_certificate(c: Collector) {
     let shared = token(&c, &["--uses", "12"]);
-    let c = std::sync::Arc::new(c);
-    let tasks: Vec<_> = (0..12)
-        .map(|_| {
-            let (c, shared) = (c.clone(), shared.clone());
-            tokio::spawn(async move {
-                let (_, csr) = csr();
-                enrol(&c, &shared, "node-twin", "twin", &csr).await
-            })
-        })
-        .collect();
+    // Connected first, then asked all at once.
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(12));
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (mut client, start) = (enrolment(&c).await, start.clone());
+        let asked = request(&shared, "node-twin", "twin", &csr().1);
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            client.enrol(asked).await
+        }));
+    }
     let mut certificates = 0;
     for t in tasks {
         match t.await.unwrap() {
