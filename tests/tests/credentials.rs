@@ -423,3 +423,79 @@ async fn a_reinstated_agent_streams_again_only_with_a_new_certificate() {
     assert_eq!(status, 404, "{body}");
     assert!(body["error"].as_str().unwrap().contains("not revoked"));
 }
+
+/// A dashboard page or form post with the session `cookie`: status and body.
+fn dashboard(
+    c: &Collector,
+    cookie: &str,
+    path: &str,
+    form: Option<&[(&str, &str)]>,
+) -> (u16, String) {
+    let http = ureq::AgentBuilder::new().redirects(0).build();
+    let url = format!("http://127.0.0.1:{}{path}", c.http);
+    let cookie = format!("gamsa_session={cookie}");
+    let resp = match form {
+        Some(f) => http.post(&url).set("Cookie", &cookie).send_form(f),
+        None => http.get(&url).set("Cookie", &cookie).call(),
+    };
+    match resp {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("{path}: {e}"),
+    }
+}
+
+/// The CSRF token of a session, as the dashboard derives it.
+fn csrf(cookie: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("gamsa-csrf:{cookie}")))
+}
+
+#[test]
+fn admins_revoke_tokens_and_change_roles_on_the_dashboard() {
+    let c = Collector::start().unwrap();
+    let password = "correct horse battery staple";
+    add_user(&c, "boss", "admin", password);
+    add_user(&c, "ana", "operator", password);
+    let ci = token(&c, &["--api", "--role", "operator", "--name", "ci"]);
+    let boss = sign_in(&c, "boss", password);
+    let ana = sign_in(&c, "ana", password);
+    assert_eq!(dashboard(&c, &ana, "/admin", None).0, 403, "operators");
+
+    let (status, page) = dashboard(&c, &boss, "/admin", None);
+    assert_eq!(status, 200);
+    let (_, body) = api(&c, &c.token, "GET", "/api/v1/tokens", None);
+    let id = body["tokens"][1]["id"].as_str().unwrap().to_string();
+    assert!(page.contains(&id) && page.contains(">ci<"), "{page}");
+    assert!(
+        !page.contains(&ci[ci.len() - 20..]),
+        "no secret on the page"
+    );
+
+    let revoke = format!("/admin/tokens/{id}/revoke");
+    assert_eq!(dashboard(&c, &boss, &revoke, Some(&[("csrf", "")])).0, 403);
+    assert_eq!(api(&c, &ci, "GET", "/api/v1/agents", None).0, 200);
+    let token = csrf(&boss);
+    assert_eq!(
+        dashboard(&c, &boss, &revoke, Some(&[("csrf", &token)])).0,
+        303
+    );
+    assert_eq!(api(&c, &ci, "GET", "/api/v1/agents", None).0, 401);
+
+    let role = [("csrf", token.as_str()), ("role", "auditor")];
+    assert_eq!(
+        dashboard(&c, &boss, "/admin/users/ana/role", Some(&role)).0,
+        303
+    );
+    assert_eq!(dashboard(&c, &ana, "/", None).0, 303, "ana signs in again");
+    let delete = [("csrf", token.as_str())];
+    assert_eq!(
+        dashboard(&c, &boss, "/admin/users/ana/delete", Some(&delete)).0,
+        303
+    );
+    let (_, users) = api(&c, &c.token, "GET", "/api/v1/users", None);
+    assert_eq!(
+        users["users"],
+        serde_json::json!([{ "name": "boss", "role": "admin" }])
+    );
+}

@@ -7,6 +7,7 @@
 //! carries a CSRF token, sign-in included.
 
 pub mod access_log;
+pub mod admin;
 pub mod auth;
 pub mod exports;
 pub mod i18n;
@@ -46,6 +47,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(snapshots::routes())
         .merge(exports::routes())
         .merge(access_log::routes())
+        .merge(admin::routes())
 }
 
 /// Records an access before the page or file is served; refuses when it
