@@ -20,6 +20,14 @@ pub const EVIDENCE_QUERY: &str = "evidence-query";
 pub const ITEM_LIST: &str = "item-list";
 pub const HOST_LIST: &str = "host-list";
 pub const SNAPSHOT_DIFF: &str = "snapshot-diff";
+/// Credentials (`operations`): reads and changes by admins.
+pub const TOKEN_LIST: &str = "token-list";
+pub const TOKEN_REVOKE: &str = "token-revoke";
+pub const USER_LIST: &str = "user-list";
+pub const USER_DELETE: &str = "user-delete";
+pub const USER_ROLE: &str = "user-role";
+pub const AGENT_REVOKE: &str = "agent-revoke";
+pub const AGENT_REINSTATE: &str = "agent-reinstate";
 
 /// Appends one access record.
 pub async fn record(

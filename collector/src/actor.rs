@@ -32,6 +32,11 @@ impl Role {
     pub fn may_read_access_log(self) -> bool {
         self == Role::Admin
     }
+
+    /// Tokens, users and agents' reinstatement: admins only.
+    pub fn may_manage_credentials(self) -> bool {
+        self == Role::Admin
+    }
 }
 
 impl fmt::Display for Role {
@@ -114,6 +119,13 @@ impl Actor {
     pub fn may_read_access_log(&self) -> bool {
         match self {
             Actor::User { role, .. } | Actor::Token { role, .. } => role.may_read_access_log(),
+            Actor::Cli { .. } => true,
+        }
+    }
+
+    pub fn may_manage_credentials(&self) -> bool {
+        match self {
+            Actor::User { role, .. } | Actor::Token { role, .. } => role.may_manage_credentials(),
             Actor::Cli { .. } => true,
         }
     }

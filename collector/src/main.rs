@@ -171,6 +171,16 @@ enum CaCommand {
 enum TokenCommand {
     /// Create a token and print it once (only its hash is stored).
     Create(TokenArgs),
+    /// List API and enrolment tokens: id, kind, name, role, created,
+    /// expiry, uses left, last used (never the secret).
+    List(Common),
+    /// Revoke an API or enrolment token by its id (at least 8 hex digits of
+    /// what `token list` shows): refused from the next request on.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -207,6 +217,23 @@ enum UserCommand {
         /// Read the password from this file; without it one is generated and printed once.
         #[arg(long)]
         password_file: Option<PathBuf>,
+    },
+    /// List users and their roles.
+    List(Common),
+    /// Delete a user; its sessions end at once.
+    Delete {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+    },
+    /// Change a user's role; its sessions end at once (it signs in again
+    /// with the new role).
+    Role {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+        /// admin, operator or auditor (read-only).
+        role: String,
     },
 }
 
@@ -258,6 +285,17 @@ enum AgentCommand {
         common: Common,
         name: String,
     },
+    /// Take back an agent revoked by mistake: its evidence counts again, its
+    /// old certificate stays refused, and a one-use enrolment token bound to
+    /// its name is printed for it to enrol anew.
+    Reinstate {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+        /// Lifetime of the enrolment token (default 24h).
+        #[arg(long)]
+        ttl: Option<humantime::Duration>,
+    },
     /// Bind a host to an agent (as enrolment does): only this agent may
     /// report for the host, and it for no other. Refused while another agent
     /// that is not revoked holds the host.
@@ -303,8 +341,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             days,
         }) => ca_issue(common, agent, host, out, days).await,
         Command::Token(TokenCommand::Create(args)) => token_create(args).await,
+        Command::Token(TokenCommand::List(common)) => token_list(common).await,
+        Command::Token(TokenCommand::Revoke { common, id }) => token_revoke(common, id).await,
         Command::Agent(AgentCommand::List(common)) => agent_list(common).await,
         Command::Agent(AgentCommand::Revoke { common, name }) => agent_revoke(common, name).await,
+        Command::Agent(AgentCommand::Reinstate { common, name, ttl }) => {
+            agent_reinstate(common, name, ttl).await
+        }
         Command::Agent(AgentCommand::Bind { common, name, host }) => {
             agent_bind(common, name, host).await
         }
@@ -314,6 +357,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             role,
             password_file,
         }) => user_add(common, name, role, password_file).await,
+        Command::User(UserCommand::List(common)) => user_list(common).await,
+        Command::User(UserCommand::Delete { common, name }) => user_delete(common, name).await,
+        Command::User(UserCommand::Role { common, name, role }) => {
+            user_role(common, name, role).await
+        }
         Command::Snapshot(SnapshotCommand::Create(common)) => snapshot_create(common).await,
         Command::Snapshot(SnapshotCommand::List(common)) => snapshot_list(common).await,
         Command::Snapshot(SnapshotCommand::Verify {
@@ -362,6 +410,9 @@ async fn ca_issue(
     let host = host.unwrap_or_else(|| agent.clone());
     let store = common.store().await?;
     gamsa_collector::grpc::enrol::bind(store.as_ref(), &agent, &host).await?;
+    let certificate = gamsa_collector::grpc::enrol::certificate_sha256(&creds.cert_pem)
+        .context("the certificate just issued does not parse")?;
+    store.set_certificate(&agent, &certificate).await?;
     creds.write_to(&out)?;
     println!(
         "agent {agent} (host {host}): key, certificate and CA written to {}",
@@ -392,6 +443,35 @@ async fn token_create(args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn token_list(common: Common) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    let tokens = gamsa_collector::operations::list_tokens(store.as_ref(), &Actor::cli()).await?;
+    println!("id\tkind\tname\trole\tcreated\texpires\tuses left\tlast used");
+    for t in tokens {
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}{}\t{}\t{}",
+            t.id,
+            t.kind,
+            if t.name.is_empty() { "-" } else { &t.name },
+            if t.role.is_empty() { "-" } else { &t.role },
+            t.created,
+            or_dash(t.expires),
+            if t.expired { " (expired)" } else { "" },
+            or_dash(t.uses_left.zip(t.max_uses).map(|(l, m)| format!("{l}/{m}"))),
+            or_dash(t.last_used),
+        );
+    }
+    Ok(())
+}
+
+async fn token_revoke(common: Common, id: String) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    let t = gamsa_collector::operations::revoke_token(store.as_ref(), &Actor::cli(), &id).await?;
+    println!("{} token {} ({}) revoked", t.kind, t.id, t.name);
+    Ok(())
+}
+
 async fn agent_list(common: Common) -> anyhow::Result<()> {
     for a in common.store().await?.list_agents().await? {
         println!(
@@ -409,6 +489,24 @@ async fn agent_revoke(common: Common, name: String) -> anyhow::Result<()> {
     let store = common.store().await?;
     gamsa_collector::operations::revoke_agent(store.as_ref(), &Actor::cli(), &name).await?;
     println!("agent {name} revoked; its streams are refused from now on");
+    Ok(())
+}
+
+async fn agent_reinstate(
+    common: Common,
+    name: String,
+    ttl: Option<humantime::Duration>,
+) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    let token = gamsa_collector::operations::reinstate_agent(
+        store.as_ref(),
+        &Actor::cli(),
+        &name,
+        ttl.map(Into::into),
+    )
+    .await?;
+    eprintln!("agent {name} reinstated; its old certificate stays refused: enrol it again with this token");
+    println!("{token}");
     Ok(())
 }
 
@@ -442,6 +540,29 @@ async fn user_add(
     } else {
         println!("user {name} ({role}) saved");
     }
+    Ok(())
+}
+
+async fn user_list(common: Common) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    for u in gamsa_collector::operations::list_users(store.as_ref(), &Actor::cli()).await? {
+        println!("{}\t{}", u.name, u.role);
+    }
+    Ok(())
+}
+
+async fn user_delete(common: Common, name: String) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    gamsa_collector::operations::delete_user(store.as_ref(), &Actor::cli(), &name).await?;
+    println!("user {name} deleted; its sessions ended");
+    Ok(())
+}
+
+async fn user_role(common: Common, name: String, role: String) -> anyhow::Result<()> {
+    let role: Role = role.parse()?;
+    let store = common.store().await?;
+    gamsa_collector::operations::set_user_role(store.as_ref(), &Actor::cli(), &name, role).await?;
+    println!("user {name} is now {role}; its sessions ended");
     Ok(())
 }
 

@@ -1,19 +1,23 @@
 //! What people do to the collector, one operation each — record an
 //! attestation, mark an item NA, take or download a snapshot, take an
-//! export, read the access log, revoke an agent — called alike by the API, the dashboard and the command line.
+//! export, read the access log, revoke or reinstate an agent, list and
+//! revoke tokens, list, delete and change users — called alike by the API,
+//! the dashboard and the command line.
 //! Each decides here whether the actor may, checks the request against the
 //! catalogs, and records in the access log what leaves the collector before
 //! it is handed out. The front ends only translate requests and answers, so
 //! the API and the dashboard cannot drift apart.
 
 use crate::access_log;
-use crate::actor::Actor;
+use crate::actor::{Actor, Role};
 use crate::checklists::Checklists;
 use crate::export::{self, ExportError, Output};
 use crate::records::{Access, Attestation, NaMark};
 use crate::snapshot::{Created, Snapshots};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, TokenInfo, TokenKind};
+use crate::tokens::{self, NewToken};
 use crate::verdict::Verdict;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// Largest document an attestation may carry.
@@ -29,6 +33,11 @@ pub enum OpError {
     ReadOnly(&'static str),
     #[error("role {0}: the access log is for admins")]
     AdminOnly(&'static str),
+    #[error("role {0}: tokens, users and agents' reinstatement are for admins")]
+    NotAdmin(&'static str),
+    /// No such token, user or agent; the message names it.
+    #[error("{0}")]
+    NotFound(String),
     #[error("no item {catalog}/{item}")]
     NoItem { catalog: String, item: String },
     /// The request does not fit the catalog; the message names the field.
@@ -257,7 +266,228 @@ pub async fn download_snapshot(
 pub async fn revoke_agent(store: &dyn Store, actor: &Actor, agent: &str) -> Result<(), OpError> {
     require_write(actor)?;
     store.set_revoked(agent, true).await?;
+    recorded(store, actor, access_log::AGENT_REVOKE, agent).await?;
     tracing::info!(by = %actor.who(), agent, "agent revoked");
+    Ok(())
+}
+
+/// Takes back an agent revoked by mistake: it is no longer revoked, and its
+/// stored evidence counts again. Its old certificate stays refused: the
+/// agent enrols anew, with the one-use enrolment token bound to its name
+/// that is returned (valid `ttl`, a day unless told), and from then on only
+/// the certificate of that enrolment is accepted for the name.
+pub async fn reinstate_agent(
+    store: &dyn Store,
+    actor: &Actor,
+    agent: &str,
+    ttl: Option<std::time::Duration>,
+) -> Result<String, OpError> {
+    require_admin(actor)?;
+    if !store.reinstate_agent(agent).await? {
+        return Err(OpError::NotFound(format!("agent {agent:?} is not revoked")));
+    }
+    recorded(store, actor, access_log::AGENT_REINSTATE, agent).await?;
+    let token = NewToken::Enrol {
+        agent: Some(agent.into()),
+        uses: 1,
+    };
+    let secret = tokens::create(store, token, ttl)
+        .await
+        .map_err(|e| OpError::Failed(e.into()))?;
+    tracing::info!(by = %actor.who(), agent, "agent reinstated; it enrols again for a new certificate");
+    Ok(secret)
+}
+
+/// Refuses an actor who is not an admin.
+fn require_admin(actor: &Actor) -> Result<(), OpError> {
+    if actor.may_manage_credentials() {
+        Ok(())
+    } else {
+        Err(OpError::NotAdmin(actor.role_name()))
+    }
+}
+
+/// Records an admin's read or change in the access log.
+async fn recorded(
+    store: &dyn Store,
+    actor: &Actor,
+    action: &str,
+    what: &str,
+) -> Result<(), OpError> {
+    access_log::record(store, &actor.who(), actor.role_name(), action, what).await?;
+    Ok(())
+}
+
+/// How many hex digits of a token's hash are its id: enough to name one
+/// token among millions, short enough to type.
+pub const TOKEN_ID_LEN: usize = 16;
+
+/// Fewest hex digits an id given to `revoke_token` may have.
+const TOKEN_ID_MIN: usize = 8;
+
+/// A token as admins see it: an id (the start of its SHA-256), never the
+/// secret, which is kept nowhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    pub id: String,
+    pub kind: &'static str,
+    /// Enrolment: the agent name it is bound to ('' when shared). API: its name.
+    pub name: String,
+    /// API tokens' role; '' for enrolment tokens.
+    pub role: String,
+    pub created: String,
+    pub expires: Option<String>,
+    /// Enrolment tokens: uses left of `max_uses`.
+    pub uses_left: Option<u32>,
+    pub max_uses: Option<u32>,
+    /// API tokens: to the minute; enrolment tokens: the last enrolment.
+    pub last_used: Option<String>,
+    pub expired: bool,
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+impl TokenView {
+    fn of(t: &TokenInfo, now_ms: i64) -> TokenView {
+        let enrol = t.kind == TokenKind::Enrol;
+        TokenView {
+            id: t.hash.chars().take(TOKEN_ID_LEN).collect(),
+            kind: t.kind.as_str(),
+            name: t.name.clone(),
+            role: t.role.clone(),
+            created: rfc3339(t.created_ms),
+            expires: t.expires_at_ms.map(rfc3339),
+            uses_left: enrol.then(|| t.max_uses.saturating_sub(t.uses)),
+            max_uses: enrol.then_some(t.max_uses),
+            last_used: t.last_used_ms.map(rfc3339),
+            expired: t.expires_at_ms.is_some_and(|e| e <= now_ms),
+        }
+    }
+}
+
+/// Every API and enrolment token, oldest first, for admins.
+pub async fn list_tokens(store: &dyn Store, actor: &Actor) -> Result<Vec<TokenView>, OpError> {
+    require_admin(actor)?;
+    let now = crate::clock::now_ms();
+    let tokens: Vec<TokenView> = store
+        .list_tokens()
+        .await?
+        .iter()
+        .map(|t| TokenView::of(t, now))
+        .collect();
+    recorded(
+        store,
+        actor,
+        access_log::TOKEN_LIST,
+        &format!("{} tokens", tokens.len()),
+    )
+    .await?;
+    Ok(tokens)
+}
+
+/// Revokes the API or enrolment token whose id starts with `id` (at least
+/// 8 hex digits, naming one token): it is refused from the next request on,
+/// by every collector sharing the store.
+pub async fn revoke_token(
+    store: &dyn Store,
+    actor: &Actor,
+    id: &str,
+) -> Result<TokenView, OpError> {
+    require_admin(actor)?;
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() < TOKEN_ID_MIN || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(OpError::Invalid(format!(
+            "token id {id:?}: give at least {TOKEN_ID_MIN} hex digits of the id `token list` shows"
+        )));
+    }
+    let mut found: Vec<TokenInfo> = store
+        .list_tokens()
+        .await?
+        .into_iter()
+        .filter(|t| t.hash.starts_with(&id))
+        .collect();
+    let token = match found.len() {
+        0 => return Err(OpError::NotFound(format!("no token with id {id}"))),
+        1 => found.remove(0),
+        n => {
+            return Err(OpError::Invalid(format!(
+                "token id {id}: {n} tokens start with it; give more digits"
+            )))
+        }
+    };
+    store.delete_token(&token.hash).await?;
+    let view = TokenView::of(&token, crate::clock::now_ms());
+    let what = format!("{} token {} {:?}", view.kind, view.id, view.name);
+    recorded(store, actor, access_log::TOKEN_REVOKE, &what).await?;
+    tracing::info!(by = %actor.who(), token = %view.id, kind = view.kind, name = %view.name, "token revoked");
+    Ok(view)
+}
+
+/// A dashboard user as admins see it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserView {
+    pub name: String,
+    pub role: String,
+}
+
+/// Every dashboard user, by name, for admins.
+pub async fn list_users(store: &dyn Store, actor: &Actor) -> Result<Vec<UserView>, OpError> {
+    require_admin(actor)?;
+    let users: Vec<UserView> = store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| UserView {
+            name: u.name,
+            role: u.role,
+        })
+        .collect();
+    recorded(
+        store,
+        actor,
+        access_log::USER_LIST,
+        &format!("{} users", users.len()),
+    )
+    .await?;
+    Ok(users)
+}
+
+/// Deletes a dashboard user; its sessions end at once.
+pub async fn delete_user(store: &dyn Store, actor: &Actor, name: &str) -> Result<(), OpError> {
+    require_admin(actor)?;
+    if !store.delete_user(name).await? {
+        return Err(OpError::NotFound(format!("no user {name:?}")));
+    }
+    recorded(store, actor, access_log::USER_DELETE, name).await?;
+    tracing::info!(by = %actor.who(), user = name, "user deleted; its sessions ended");
+    Ok(())
+}
+
+/// Changes a dashboard user's role. Its sessions end at once, so a demoted
+/// user can do nothing more with the role it signed in with.
+pub async fn set_user_role(
+    store: &dyn Store,
+    actor: &Actor,
+    name: &str,
+    role: Role,
+) -> Result<(), OpError> {
+    require_admin(actor)?;
+    if !store.set_user_role(name, role.as_str()).await? {
+        return Err(OpError::NotFound(format!("no user {name:?}")));
+    }
+    recorded(
+        store,
+        actor,
+        access_log::USER_ROLE,
+        &format!("{name}: {role}"),
+    )
+    .await?;
+    tracing::info!(by = %actor.who(), user = name, %role, "user role changed; its sessions ended");
     Ok(())
 }
 

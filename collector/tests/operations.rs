@@ -333,3 +333,162 @@ async fn the_access_log_is_for_admins() {
         1
     );
 }
+
+#[tokio::test]
+async fn credentials_are_for_admins_and_every_change_is_recorded() {
+    use gamsa_collector::tokens::{self, NewToken};
+    let c = Collector::new();
+    let store = c.store.as_ref();
+    let secret = tokens::create(
+        store,
+        NewToken::Api {
+            name: "ci".into(),
+            role: Role::Operator,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    tokens::create(
+        store,
+        NewToken::Enrol {
+            agent: None,
+            uses: 3,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    gamsa_collector::dashboard::auth::add_user(store, "kim", "admin", "correct horse battery")
+        .await
+        .unwrap();
+    store.set_revoked("node-r", true).await.unwrap();
+
+    for role in [Role::Auditor, Role::Operator] {
+        let who = user("x", role);
+        let refusals = [
+            operations::list_tokens(store, &who).await.err(),
+            operations::revoke_token(store, &who, "00000000")
+                .await
+                .err(),
+            operations::list_users(store, &who).await.err(),
+            operations::delete_user(store, &who, "kim").await.err(),
+            operations::set_user_role(store, &who, "kim", Role::Auditor)
+                .await
+                .err(),
+            operations::reinstate_agent(store, &who, "node-r", None)
+                .await
+                .err(),
+        ];
+        for e in refusals {
+            assert!(matches!(e, Some(OpError::NotAdmin(_))), "{role}: {e:?}");
+        }
+    }
+    assert!(c.accesses().await.is_empty(), "refusals change nothing");
+    assert_eq!(store.get_user("kim").await.unwrap().unwrap().role, "admin");
+    assert!(store.is_revoked("node-r").await.unwrap());
+
+    let park = user("park", Role::Admin);
+    let listed = operations::list_tokens(store, &park).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|t| (t.kind, t.name.as_str(), t.uses_left, t.id.len()))
+            .collect::<Vec<_>>(),
+        [("api", "ci", None, 16), ("enrol", "", Some(3), 16)]
+    );
+    let json = serde_json::to_string(&listed).unwrap();
+    assert!(
+        !json.contains(&secret) && !json.contains(&secret[6..]),
+        "{json}"
+    );
+    for (id, why) in [
+        ("abc", "at least 8 hex digits"),
+        ("zzzzzzzzzz", "at least 8 hex digits"),
+    ] {
+        let e = operations::revoke_token(store, &park, id)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(why), "{e}");
+    }
+    let missing = if listed[0].id.starts_with('0') {
+        "f"
+    } else {
+        "0"
+    }
+    .repeat(12);
+    let e = operations::revoke_token(store, &park, &missing)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpError::NotFound(_)), "{e}");
+    let revoked = operations::revoke_token(store, &park, &listed[0].id[..10])
+        .await
+        .unwrap();
+    assert_eq!(revoked, listed[0]);
+    assert_eq!(
+        store
+            .use_token(
+                &tokens::hash(&secret),
+                gamsa_collector::store::TokenKind::Api,
+                0
+            )
+            .await
+            .unwrap(),
+        None,
+        "a revoked token is refused"
+    );
+
+    let users = operations::list_users(store, &park).await.unwrap();
+    assert_eq!(
+        (users[0].name.as_str(), users[0].role.as_str()),
+        ("kim", "admin")
+    );
+    operations::set_user_role(store, &park, "kim", Role::Auditor)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_user("kim").await.unwrap().unwrap().role,
+        "auditor"
+    );
+    let e = operations::delete_user(store, &park, "nobody")
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "no user \"nobody\"");
+    operations::delete_user(store, &park, "kim").await.unwrap();
+    assert_eq!(store.get_user("kim").await.unwrap(), None);
+
+    let e = operations::reinstate_agent(store, &park, "node-x", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "agent \"node-x\" is not revoked");
+    let enrol = operations::reinstate_agent(store, &park, "node-r", None)
+        .await
+        .unwrap();
+    assert!(!store.is_revoked("node-r").await.unwrap());
+    assert!(enrol.starts_with("gamsa-enrol_"));
+    let bound = operations::list_tokens(store, &park).await.unwrap();
+    assert_eq!(
+        (bound[1].name.as_str(), bound[1].uses_left),
+        ("node-r", Some(1)),
+        "a one-use token bound to the reinstated name"
+    );
+
+    let who = |a: &(String, String, String, String)| (a.0.clone(), a.2.clone(), a.3.clone());
+    let log: Vec<_> = c.accesses().await.iter().map(who).collect();
+    let park = |action: &str, what: &str| ("user:park".to_string(), action.into(), what.into());
+    assert_eq!(
+        log,
+        [
+            park("token-list", "2 tokens"),
+            park(
+                "token-revoke",
+                &format!("api token {} \"ci\"", listed[0].id)
+            ),
+            park("user-list", "1 users"),
+            park("user-role", "kim: auditor"),
+            park("user-delete", "kim"),
+            park("agent-reinstate", "node-r"),
+            park("token-list", "2 tokens"),
+        ]
+    );
+}

@@ -7,8 +7,8 @@
 use anyhow::Result;
 use gamsa_collector::records::{Attestation, NaMark};
 use gamsa_collector::store::{
-    self, AgentRecord, Binding, EvidenceQuery, InsertOutcome, Location, Store, TokenKind,
-    TokenRecord, User,
+    self, AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, InsertOutcome, Location,
+    Store, TokenKind, TokenRecord, User,
 };
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
 use std::collections::BTreeSet;
@@ -101,6 +101,11 @@ contract!(
     a_failed_commit_is_reported_and_nothing_of_it_stored,
     host_bindings_one_agent_per_host,
     host_binding_races_have_one_winner,
+    enrolment_claims_check_everything_before_using_the_token,
+    enrolments_racing_for_one_name_get_one,
+    users_deleted_or_re_roled_lose_their_sessions,
+    tokens_are_listed_with_their_uses_and_last_use,
+    reinstated_agents_accept_no_earlier_certificate,
 );
 
 const T0: i64 = 1_763_000_000_000;
@@ -1037,4 +1042,317 @@ async fn postgres_refuses_a_schema_newer_than_this_collector() {
         err.contains(&scratch.schema) || err.contains("127.0.0.1"),
         "{err}"
     );
+}
+
+fn claim(token: &str, agent: &str, host: &str, certificate: &str) -> EnrolClaim {
+    EnrolClaim {
+        token_hash: token.into(),
+        agent_id: agent.into(),
+        host: host.into(),
+        certificate: certificate.into(),
+        peer: "127.0.0.1:40000".into(),
+        now_ms: T0,
+    }
+}
+
+/// (uses, last used) of the listed token `hash`.
+async fn uses(store: &dyn Store, hash: &str) -> Result<(u32, Option<i64>)> {
+    let t = store
+        .list_tokens()
+        .await?
+        .into_iter()
+        .find(|t| t.hash == hash)
+        .unwrap_or_else(|| panic!("token {hash} not listed"));
+    Ok((t.uses, t.last_used_ms))
+}
+
+async fn enrolment_claims_check_everything_before_using_the_token(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    store
+        .create_token("h-shared", token(TokenKind::Enrol, "", 5, Some(T0 + 1000)))
+        .await?;
+    store
+        .create_token("h-bound", token(TokenKind::Enrol, "node-b", 2, None))
+        .await?;
+    assert_eq!(
+        store
+            .enrol(claim("h-shared", "node-a", "h-a", "c-a"))
+            .await?,
+        Enrolled::Enrolled
+    );
+    assert_eq!(uses(store.as_ref(), "h-shared").await?, (1, Some(T0)));
+    let a = store.list_agents().await?;
+    assert_eq!(
+        a.iter()
+            .map(|a| (a.agent_id.as_str(), a.host.as_str(), a.peer.as_str()))
+            .collect::<Vec<_>>(),
+        [("node-a", "h-a", "127.0.0.1:40000")]
+    );
+    assert_eq!(store.bound_hosts("node-a").await?, ["h-a"]);
+
+    // Each refusal leaves the token's uses, the agents and the bindings.
+    let refused = [
+        (
+            claim("h-shared", "node-a", "h-a", "c-a2"),
+            Enrolled::NameTaken,
+        ),
+        (
+            claim("h-shared", "node-c", "h-a", "c-c"),
+            Enrolled::HeldBy("node-a".into()),
+        ),
+        (
+            claim("h-bound", "node-x", "h-x", "c-x"),
+            Enrolled::BoundTo("node-b".into()),
+        ),
+        (claim("nope", "node-d", "h-d", "c-d"), Enrolled::NoToken),
+        (
+            EnrolClaim {
+                now_ms: T0 + 1000,
+                ..claim("h-shared", "node-e", "h-e", "c-e")
+            },
+            Enrolled::NoToken,
+        ),
+    ];
+    for (c, expected) in refused {
+        assert_eq!(store.enrol(c.clone()).await?, expected, "{c:?}");
+    }
+    store.set_revoked("node-b", true).await?;
+    assert_eq!(
+        store
+            .enrol(claim("h-bound", "node-b", "h-b", "c-b"))
+            .await?,
+        Enrolled::Revoked
+    );
+    assert_eq!(uses(store.as_ref(), "h-shared").await?, (1, Some(T0)));
+    assert_eq!(uses(store.as_ref(), "h-bound").await?, (0, None));
+    let names: Vec<String> = store
+        .list_agents()
+        .await?
+        .into_iter()
+        .map(|a| a.agent_id)
+        .collect();
+    assert_eq!(names, ["node-a", "node-b"]);
+    assert!(store.bound_hosts("node-c").await?.is_empty());
+    assert!(!store.certificate_refused("node-a", "c-a").await?);
+    assert!(store.certificate_refused("node-a", "c-a2").await?);
+
+    // A token bound to a name enrols it again: the new certificate replaces
+    // the old one.
+    store
+        .create_token("h-again", token(TokenKind::Enrol, "node-a", 1, None))
+        .await?;
+    assert_eq!(
+        store
+            .enrol(claim("h-again", "node-a", "h-a", "c-a3"))
+            .await?,
+        Enrolled::Enrolled
+    );
+    assert!(store.certificate_refused("node-a", "c-a").await?);
+    assert!(!store.certificate_refused("node-a", "c-a3").await?);
+    Ok(())
+}
+
+/// Agents enrolling one name at once with a shared token, through two
+/// collectors: one certificate is recorded, one use taken.
+async fn enrolments_racing_for_one_name_get_one(b: Backend) -> Result<()> {
+    let collectors = [b.open().await, b.open().await];
+    collectors[0]
+        .create_token("h-fleet", token(TokenKind::Enrol, "", 16, None))
+        .await?;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = collectors[i % 2].clone();
+            let c = claim("h-fleet", "node-twin", "twin", &format!("c-{i}"));
+            tokio::spawn(async move { (i, store.enrol(c).await) })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for t in tasks {
+        let (i, answer) = t.await?;
+        match answer? {
+            Enrolled::Enrolled => won.push(i),
+            Enrolled::NameTaken => {}
+            other => panic!("enrolment {i}: {other:?}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(uses(collectors[1].as_ref(), "h-fleet").await?.0, 1);
+    let winner = format!("c-{}", won[0]);
+    assert!(
+        !collectors[0]
+            .certificate_refused("node-twin", &winner)
+            .await?
+    );
+    let loser = format!("c-{}", (won[0] + 1) % 16);
+    assert!(
+        collectors[1]
+            .certificate_refused("node-twin", &loser)
+            .await?
+    );
+    Ok(())
+}
+
+async fn users_deleted_or_re_roled_lose_their_sessions(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+    for (name, role) in [("lee", "admin"), ("kim", "admin"), ("ahn", "operator")] {
+        store
+            .upsert_user(User {
+                name: name.into(),
+                role: role.into(),
+                password_hash: hash.into(),
+            })
+            .await?;
+        store
+            .create_token(
+                &format!("s-{name}"),
+                TokenRecord {
+                    role: role.into(),
+                    ..token(TokenKind::Session, name, 0, Some(T0 + 60_000))
+                },
+            )
+            .await?;
+    }
+    let listed: Vec<(String, String)> = store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.name, u.role))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("ahn".to_string(), "operator".to_string()),
+            ("kim".into(), "admin".into()),
+            ("lee".into(), "admin".into())
+        ]
+    );
+    let session = |name: &str| {
+        let (store, hash) = (store.clone(), format!("s-{name}"));
+        async move { store.use_token(&hash, TokenKind::Session, T0).await }
+    };
+    let other = b.open().await;
+    assert!(other.set_user_role("kim", "auditor").await?);
+    assert_eq!(session("kim").await?, None, "demoted: signed out");
+    assert_eq!(
+        store.get_user("kim").await?.map(|u| u.role),
+        Some("auditor".into())
+    );
+    assert!(other.delete_user("lee").await?);
+    assert_eq!(session("lee").await?, None, "deleted: signed out");
+    assert_eq!(store.get_user("lee").await?, None);
+    assert!(session("ahn").await?.is_some(), "others stay signed in");
+    assert!(!other.delete_user("lee").await?);
+    assert!(!other.set_user_role("nobody", "admin").await?);
+    assert_eq!(other.get_user("nobody").await?, None);
+    // A password reset (`user add` again) signs the user out as well.
+    store
+        .upsert_user(User {
+            name: "ahn".into(),
+            role: "operator".into(),
+            password_hash: hash.into(),
+        })
+        .await?;
+    assert_eq!(session("ahn").await?, None);
+    Ok(())
+}
+
+async fn tokens_are_listed_with_their_uses_and_last_use(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    store
+        .create_token("h-api", token(TokenKind::Api, "ci", 0, None))
+        .await?;
+    store
+        .create_token(
+            "h-enrol",
+            token(TokenKind::Enrol, "node-1", 3, Some(T0 + 5)),
+        )
+        .await?;
+    store
+        .create_token(
+            "h-session",
+            token(TokenKind::Session, "kim", 0, Some(T0 + 5)),
+        )
+        .await?;
+    let listed = store.list_tokens().await?;
+    assert_eq!(
+        listed
+            .iter()
+            .map(|t| (t.hash.as_str(), t.kind, t.name.as_str(), t.max_uses, t.uses))
+            .collect::<Vec<_>>(),
+        [
+            ("h-api", TokenKind::Api, "ci", 0, 0),
+            ("h-enrol", TokenKind::Enrol, "node-1", 3, 0)
+        ],
+        "API and enrolment tokens, oldest first; sessions are not listed"
+    );
+    assert!(listed.iter().all(|t| t.last_used_ms.is_none()));
+    assert_eq!(listed[1].expires_at_ms, Some(T0 + 5));
+    let created = listed[0].created_ms;
+    assert!((created - gamsa_collector::clock::now_ms()).abs() < 60_000);
+
+    // An API token's use is recorded in the background, once a minute.
+    let now = gamsa_collector::clock::now_ms();
+    for _ in 0..3 {
+        assert!(store
+            .use_token("h-api", TokenKind::Api, now)
+            .await?
+            .is_some());
+    }
+    let other = b.open().await;
+    let mut last = None;
+    for _ in 0..100 {
+        last = uses(other.as_ref(), "h-api").await?.1;
+        if last.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last, Some(now));
+    store.use_token("h-api", TokenKind::Api, now + 1000).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        uses(other.as_ref(), "h-api").await?.1,
+        Some(now),
+        "within the minute"
+    );
+
+    other.delete_token("h-api").await?;
+    assert_eq!(store.use_token("h-api", TokenKind::Api, now).await?, None);
+    assert_eq!(store.list_tokens().await?.len(), 1);
+    Ok(())
+}
+
+async fn reinstated_agents_accept_no_earlier_certificate(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    // Agents registered before certificates were recorded take any.
+    store.upsert_agent(agent("old", T0)).await?;
+    assert!(!store.certificate_refused("old", "any").await?);
+    assert!(!store.certificate_refused("never-seen", "any").await?);
+    // `ca issue` records the one certificate accepted.
+    store.set_certificate("node-r", "c-1").await?;
+    assert!(!store.certificate_refused("node-r", "c-1").await?);
+    assert!(store.certificate_refused("node-r", "c-0").await?);
+    assert!(!store.reinstate_agent("node-r").await?, "not revoked");
+
+    store.set_revoked("node-r", true).await?;
+    assert!(store.certificate_refused("node-r", "c-1").await?);
+    let other = b.open().await;
+    assert!(other.reinstate_agent("node-r").await?);
+    assert!(!store.is_revoked("node-r").await?);
+    assert!(
+        store.certificate_refused("node-r", "c-1").await?,
+        "a revoked certificate stays refused"
+    );
+    assert!(store.certificate_refused("node-r", "").await?);
+    store
+        .create_token("h-r", token(TokenKind::Enrol, "node-r", 1, None))
+        .await?;
+    assert_eq!(
+        store.enrol(claim("h-r", "node-r", "node-r", "c-2")).await?,
+        Enrolled::Enrolled
+    );
+    assert!(!other.certificate_refused("node-r", "c-2").await?);
+    assert!(other.certificate_refused("node-r", "c-1").await?);
+    Ok(())
 }

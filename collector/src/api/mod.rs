@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 mod checklists;
+mod credentials;
 pub mod exports;
 pub mod snapshots;
 
@@ -55,11 +56,11 @@ impl From<OpError> for ApiError {
                 crate::metrics::refusal("api_read_only");
                 StatusCode::FORBIDDEN
             }
-            OpError::AdminOnly(_) => {
+            OpError::AdminOnly(_) | OpError::NotAdmin(_) => {
                 crate::metrics::refusal("api_admin_only");
                 StatusCode::FORBIDDEN
             }
-            OpError::NoItem { .. } => StatusCode::NOT_FOUND,
+            OpError::NoItem { .. } | OpError::NotFound(_) => StatusCode::NOT_FOUND,
             OpError::Invalid(_) | OpError::TooLarge => StatusCode::BAD_REQUEST,
             OpError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             OpError::Export(e) => return e.into(),
@@ -94,6 +95,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .merge(snapshots::routes())
         .merge(exports::routes())
+        .merge(credentials::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -7,6 +7,7 @@
 //! carries a CSRF token, sign-in included.
 
 pub mod access_log;
+pub mod admin;
 pub mod auth;
 pub mod exports;
 pub mod i18n;
@@ -46,6 +47,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(snapshots::routes())
         .merge(exports::routes())
         .merge(access_log::routes())
+        .merge(admin::routes())
 }
 
 /// Records an access before the page or file is served; refuses when it
@@ -171,7 +173,12 @@ fn refused(s: &Session, e: OpError) -> Response {
             tracing::warn!(user = %s.user, role = %s.role, "refused access log: admins only");
             refuse(StatusCode::FORBIDDEN, "the access log is for admins")
         }
+        OpError::NotAdmin(_) => {
+            tracing::warn!(user = %s.user, role = %s.role, "refused credentials: admins only");
+            refuse(StatusCode::FORBIDDEN, "tokens and users are for admins")
+        }
         OpError::NoItem { .. } => refuse(StatusCode::NOT_FOUND, "no such item"),
+        OpError::NotFound(why) => refuse(StatusCode::NOT_FOUND, &why),
         OpError::Invalid(why) | OpError::Export(ExportError::BadRequest(why)) => {
             refuse(StatusCode::BAD_REQUEST, &why)
         }

@@ -7,9 +7,16 @@
 //! binding is made here, once, by an agent holding an admin's token, or by an
 //! admin (`ca issue --host`, `agent bind`); never by what an agent later
 //! says in a Hello or in evidence.
+//!
+//! Everything that can be checked without the store — the name, the host,
+//! the CSR (signed here, the certificate handed out only if the claim holds)
+//! — is checked before the token is touched, and the store checks the token,
+//! the name and the host's binding and records all of them in one
+//! transaction (`Store::enrol`): a refused enrolment uses nothing up, and two
+//! agents enrolling one name with a shared token get one certificate.
 
 use crate::state::AppState;
-use crate::store::{Binding, Store, StoreError, TokenKind};
+use crate::store::{Binding, EnrolClaim, Enrolled, Store, StoreError};
 use gamsa_proto::v1::{enrolment_server::Enrolment, EnrolRequest, EnrolResponse};
 use tonic::{Request, Response, Status};
 
@@ -42,15 +49,21 @@ pub enum BindError {
     Store(#[from] StoreError),
 }
 
-/// Binds `host` to `agent`: only `agent` may report for `host` from now on.
-/// Refused while another agent that is not revoked holds it.
-pub async fn bind(store: &dyn Store, agent: &str, host: &str) -> Result<(), BindError> {
+/// Refuses a host name no binding may hold.
+fn check_host(host: &str) -> Result<(), BindError> {
     if host.is_empty() {
         return Err(BindError::NoHost);
     }
     if host.len() > 253 || host.chars().any(char::is_control) {
         return Err(BindError::BadHost(host.into()));
     }
+    Ok(())
+}
+
+/// Binds `host` to `agent`: only `agent` may report for `host` from now on.
+/// Refused while another agent that is not revoked holds it.
+pub async fn bind(store: &dyn Store, agent: &str, host: &str) -> Result<(), BindError> {
+    check_host(host)?;
     match store.bind_host(agent, host, crate::clock::now_ms()).await? {
         Binding::Bound => Ok(()),
         Binding::HeldBy(holder) => Err(BindError::Held {
@@ -59,6 +72,14 @@ pub async fn bind(store: &dyn Store, agent: &str, host: &str) -> Result<(), Bind
             agent: agent.into(),
         }),
     }
+}
+
+/// The SHA-256 (hex) of a PEM certificate's DER: what the store records as
+/// the one certificate accepted for an agent.
+pub fn certificate_sha256(pem: &str) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let der = crate::tls::certs_from_pem(pem).ok()?.into_iter().next()?;
+    Some(hex::encode(Sha256::digest(der.as_ref())))
 }
 
 #[tonic::async_trait]
@@ -74,32 +95,7 @@ impl Enrolment for EnrolService {
         if let Err(e) = crate::pki::validate_agent_name(&r.agent_id) {
             return Err(refuse(&e.to_string()));
         }
-        let store = &self.state.store;
-        let token = store
-            .use_token(
-                &crate::tokens::hash(&r.token),
-                TokenKind::Enrol,
-                crate::clock::now_ms(),
-            )
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?
-            .ok_or_else(|| refuse("unknown, expired or used-up token"))?;
-        // A token bound to a name enrols only that name; an unbound (shared)
-        // token may not take over a name that is already enrolled.
-        if !token.name.is_empty() && token.name != r.agent_id {
-            return Err(refuse(&format!("token is bound to agent {:?}", token.name)));
-        }
-        let known = store
-            .list_agents()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?
-            .into_iter()
-            .any(|a| a.agent_id == r.agent_id);
-        if token.name.is_empty() && known {
-            return Err(refuse(
-                "agent name already enrolled; issue a token bound to it",
-            ));
-        }
+        check_host(&r.host).map_err(|e| refuse(&e.to_string()))?;
         let pki = self.state.pki.clone();
         let (agent, csr) = (r.agent_id.clone(), r.csr_pem.clone());
         let cert = tokio::task::spawn_blocking(move || {
@@ -108,25 +104,47 @@ impl Enrolment for EnrolService {
         .await
         .map_err(|e| Status::internal(e.to_string()))?
         .map_err(|e| refuse(&format!("bad CSR: {e}")))?;
-        // After the CSR is known good, so that a refused request binds nothing.
-        bind(store.as_ref(), &r.agent_id, &r.host)
-            .await
-            .map_err(|e| match e {
-                BindError::Store(e) => Status::unavailable(e.to_string()),
-                e => refuse(&e.to_string()),
-            })?;
+        let certificate = certificate_sha256(&cert)
+            .ok_or_else(|| Status::internal("the certificate just signed does not parse"))?;
         let ca_pem = crate::pki::read(&self.state.pki.ca_cert())
             .map_err(|e| Status::internal(e.to_string()))?;
-        store
-            .upsert_agent(crate::store::AgentRecord {
+        let store = &self.state.store;
+        let enrolled = store
+            .enrol(EnrolClaim {
+                token_hash: crate::tokens::hash(&r.token),
                 agent_id: r.agent_id.clone(),
                 host: r.host.clone(),
-                last_seen_ms: crate::clock::now_ms(),
+                certificate,
                 peer: peer.clone(),
-                ..Default::default()
+                now_ms: crate::clock::now_ms(),
             })
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
+        // A token bound to a name enrols only that name; a shared token may
+        // not take over a name that is already enrolled.
+        let why = match enrolled {
+            Enrolled::Enrolled => None,
+            Enrolled::NoToken => Some("unknown, expired or used-up token".to_string()),
+            Enrolled::BoundTo(name) => Some(format!("token is bound to agent {name:?}")),
+            Enrolled::NameTaken => {
+                Some("agent name already enrolled; issue a token bound to it".into())
+            }
+            Enrolled::Revoked => Some(format!(
+                "agent {:?} is revoked; an admin reinstates it first (gamsa-collector agent reinstate)",
+                r.agent_id
+            )),
+            Enrolled::HeldBy(holder) => Some(
+                BindError::Held {
+                    host: r.host.clone(),
+                    holder,
+                    agent: r.agent_id.clone(),
+                }
+                .to_string(),
+            ),
+        };
+        if let Some(why) = why {
+            return Err(refuse(&why));
+        }
         tracing::info!(%peer, agent_id = %r.agent_id, host = %r.host, "agent enrolled");
         Ok(Response::new(EnrolResponse {
             certificate_pem: cert,

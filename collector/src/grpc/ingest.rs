@@ -127,8 +127,11 @@ impl Ingest for IngestService {
             )
         })?;
         let store = self.state.store.clone();
+        // Revoked, or holding a certificate the agent's name was issued
+        // anew since (re-enrolment, reinstatement).
+        let certificate = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(certs[0].as_ref()));
         if store
-            .is_revoked(&agent_id)
+            .certificate_refused(&agent_id, &certificate)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?
         {
@@ -136,7 +139,7 @@ impl Ingest for IngestService {
                 &peer,
                 &agent_id,
                 "revoked",
-                "agent is revoked".into(),
+                "agent is revoked, or its certificate was superseded".into(),
             ));
         }
         let mut inbound = req.into_inner();

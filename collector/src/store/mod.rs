@@ -124,6 +124,64 @@ pub enum Binding {
     HeldBy(String),
 }
 
+/// An API or enrolment token as admins list it: its hash (the secret is
+/// kept nowhere), what it is for and how it has been used.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInfo {
+    pub hash: String,
+    pub kind: TokenKind,
+    /// Enrolment: the agent name it is bound to ('' when shared). API: its name.
+    pub name: String,
+    /// API tokens' role; '' for enrolment tokens.
+    pub role: String,
+    pub created_ms: i64,
+    pub expires_at_ms: Option<i64>,
+    pub max_uses: u32,
+    pub uses: u32,
+    /// API tokens: to the minute; enrolment tokens: the last enrolment.
+    pub last_used_ms: Option<i64>,
+}
+
+/// An enrolment to record at once: the token's use, the agent's name, the
+/// certificate issued to it and its host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolClaim {
+    pub token_hash: String,
+    pub agent_id: String,
+    pub host: String,
+    /// SHA-256 (hex) of the certificate's DER: the only one its name is
+    /// accepted with from now on.
+    pub certificate: String,
+    pub peer: String,
+    pub now_ms: i64,
+}
+
+/// What became of an enrolment claim. Anything but `Enrolled` changed nothing:
+/// the token keeps its uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enrolled {
+    Enrolled,
+    /// Unknown, expired or used up.
+    NoToken,
+    /// The token is bound to another agent name.
+    BoundTo(String),
+    /// A shared token may not take over a name already enrolled.
+    NameTaken,
+    /// The agent is revoked: an admin reinstates it first.
+    Revoked,
+    /// Another agent, not revoked, holds the host.
+    HeldBy(String),
+}
+
+/// How precisely an API token's last use is recorded: at most one write a
+/// minute per token, so a busy client costs no write per request.
+pub const TOUCH_MS: i64 = 60_000;
+
+/// What an agent's `certificate` column holds after `reinstate_agent`: no
+/// certificate's SHA-256, so none is accepted until the agent enrols anew.
+pub const NO_CERTIFICATE: &str = "reinstated";
+
 /// A stored token; only its SHA-256 is kept, never the secret.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRecord {
@@ -159,6 +217,7 @@ pub trait Store: Send + Sync {
     /// Records an attestation; `file` is the uploaded document, stored by its SHA-256.
     async fn add_attestation(&self, a: Attestation, file: Option<Vec<u8>>) -> Result<()>;
     async fn add_na_mark(&self, m: NaMark) -> Result<()>;
+    /// Creates a user, or sets its role and password and ends its sessions.
     async fn upsert_user(&self, user: User) -> Result<()>;
     async fn get_user(&self, name: &str) -> Result<Option<User>>;
     /// Deletes a token (sign-out).
@@ -194,6 +253,33 @@ pub trait Store: Send + Sync {
     /// clock: replicas' clocks must agree to well within `ttl`.
     async fn try_lease(&self, name: &str, holder: &str, ttl: Duration, now_ms: i64)
         -> Result<bool>;
+    /// API and enrolment tokens (not sessions), oldest first.
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>>;
+    /// Dashboard users, by name.
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// Deletes a user and ends its sessions, at once; false when there was none.
+    async fn delete_user(&self, name: &str) -> Result<bool>;
+    /// Changes a user's role and ends its sessions, at once (a session
+    /// carries the role it signed in with); false when there is no such user.
+    async fn set_user_role(&self, name: &str, role: &str) -> Result<bool>;
+    /// Takes a revoked agent back: no longer revoked, and no certificate
+    /// accepted for it until it enrols again (a revoked certificate stays
+    /// refused). False when the agent is not revoked.
+    async fn reinstate_agent(&self, agent_id: &str) -> Result<bool>;
+    /// Whether ingest refuses `agent_id` presenting the certificate whose DER
+    /// has SHA-256 `certificate`: revoked, or another certificate was issued
+    /// for the name since.
+    async fn certificate_refused(&self, agent_id: &str, certificate: &str) -> Result<bool>;
+    /// Records the certificate issued to `agent_id` by `ca issue`: from now
+    /// on the only one accepted for the name.
+    async fn set_certificate(&self, agent_id: &str, certificate: &str) -> Result<()>;
+    /// Enrols an agent in one transaction: checks the token (live, bound to
+    /// this name or shared), the name (a shared token takes no enrolled name;
+    /// a revoked agent is refused) and the host's binding; only if all hold
+    /// uses the token, registers the agent with its certificate and binds the
+    /// host. Two enrolments racing for one name (on any collectors sharing
+    /// the store) get one `Enrolled`.
+    async fn enrol(&self, claim: EnrolClaim) -> Result<Enrolled>;
     /// Binds `host` to `agent_id` (at enrolment, `ca issue` or `agent bind`):
     /// from then on the collector stores evidence of `host` from that agent
     /// only, and that agent reports for `host` only (its other bindings are

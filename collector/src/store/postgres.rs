@@ -17,17 +17,18 @@
 use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns};
 use super::{
-    AgentRecord, Binding, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind,
-    TokenRecord, User,
+    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, InsertOutcome, Result, Store,
+    StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
 };
 use crate::records::{Attestation, Documents, NaMark};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, PgConnection, QueryBuilder, Row};
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +74,9 @@ pub struct PgStore {
     /// The URL without its password, for error messages.
     url: Arc<str>,
     writes: Queue,
+    /// Whether a token's last use is being recorded: one at a time, so a
+    /// burst of API calls (or a locked table) holds one pool connection.
+    touching: Arc<AtomicBool>,
 }
 
 /// `url` without its password (in the authority or as a query parameter).
@@ -158,11 +162,53 @@ impl PgStore {
             pool,
             url: shown,
             writes: queue,
+            touching: Arc::new(AtomicBool::new(false)),
         })
     }
 
     fn err(&self, e: sqlx::Error) -> StoreError {
         StoreError::Db(format!("{}: {e}", self.url))
+    }
+
+    /// Records, in the background, that the API token `hash` was used at
+    /// `now` (to the minute); skipped while a record is being written.
+    fn touch_token(&self, hash: String, now: i64) {
+        if self.touching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, touching) = (self.pool.clone(), self.touching.clone());
+        tokio::spawn(async move {
+            let done = sqlx::query(
+                "UPDATE tokens SET last_used_ms = $2 WHERE hash = $1
+                     AND (last_used_ms IS NULL OR last_used_ms <= $2 - $3)",
+            )
+            .bind(hash)
+            .bind(now)
+            .bind(super::TOUCH_MS)
+            .execute(&pool)
+            .await;
+            if let Err(e) = done {
+                tracing::debug!("token last use not recorded: {e}");
+            }
+            touching.store(false, Ordering::Release);
+        });
+    }
+
+    /// Runs `f` in a transaction, committed only when `keep` says so of
+    /// its answer.
+    async fn in_transaction<T, F>(&self, keep: impl Fn(&T) -> bool, f: F) -> Result<T>
+    where
+        F: for<'c> FnOnce(
+            &'c mut PgConnection,
+        )
+            -> futures::future::BoxFuture<'c, std::result::Result<T, sqlx::Error>>,
+    {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let answer = f(&mut tx).await.map_err(|e| self.err(e))?;
+        if keep(&answer) {
+            tx.commit().await.map_err(|e| self.err(e))?;
+        }
+        Ok(answer)
     }
 
     /// The JSON documents of `table`, oldest first.
@@ -268,6 +314,117 @@ async fn commit_group(
         outcome.duplicates -= count as u32;
     }
     Ok(outcomes)
+}
+
+/// Binds `host` to `agent` within a transaction, unless another agent that
+/// is not revoked holds it.
+async fn bind(
+    c: &mut PgConnection,
+    agent: &str,
+    host: &str,
+    now: i64,
+) -> std::result::Result<Binding, sqlx::Error> {
+    // One statement takes the host: a collector binding it at the same
+    // time queues on the row and re-checks the condition against ours.
+    let taken = sqlx::query(
+        "INSERT INTO host_bindings (host, agent_id, bound_ms) VALUES ($1, $2, $3)
+         ON CONFLICT (host) DO UPDATE
+             SET agent_id = EXCLUDED.agent_id, bound_ms = EXCLUDED.bound_ms
+             WHERE host_bindings.agent_id = EXCLUDED.agent_id
+                 OR coalesce((SELECT revoked FROM agents
+                              WHERE agents.agent_id = host_bindings.agent_id), false)",
+    )
+    .bind(host)
+    .bind(agent)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    if taken.rows_affected() == 0 {
+        let holder: String =
+            sqlx::query_scalar("SELECT agent_id FROM host_bindings WHERE host = $1")
+                .bind(host)
+                .fetch_one(&mut *c)
+                .await?;
+        return Ok(Binding::HeldBy(holder));
+    }
+    sqlx::query("DELETE FROM host_bindings WHERE agent_id = $1 AND host <> $2")
+        .bind(agent)
+        .bind(host)
+        .execute(&mut *c)
+        .await?;
+    Ok(Binding::Bound)
+}
+
+/// Checks an enrolment claim within a transaction and, when it holds,
+/// records it. The token's row is locked first, so enrolments with one token
+/// queue; a name is claimed by one INSERT, so enrolments of one name with
+/// different tokens queue on its key and the later one finds it taken.
+async fn enrol(
+    c: &mut PgConnection,
+    claim: &EnrolClaim,
+) -> std::result::Result<Enrolled, sqlx::Error> {
+    let token: Option<(String,)> = sqlx::query_as(
+        "SELECT name FROM tokens WHERE hash = $1 AND kind = 'enrol'
+             AND (expires_ms IS NULL OR expires_ms > $2) AND uses < max_uses
+         FOR UPDATE",
+    )
+    .bind(&claim.token_hash)
+    .bind(claim.now_ms)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some((bound_to,)) = token else {
+        return Ok(Enrolled::NoToken);
+    };
+    if !bound_to.is_empty() && bound_to != claim.agent_id {
+        return Ok(Enrolled::BoundTo(bound_to));
+    }
+    // A shared token only creates the name; a bound one may enrol it again,
+    // unless it is revoked.
+    let claimed = sqlx::query(
+        "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities, labels,
+                             first_seen, last_seen, peer, certificate)
+         VALUES ($1, $2, '', '', '', '[]', '{}', $3, $3, $4, $5)
+         ON CONFLICT (agent_id) DO UPDATE SET host = $2, last_seen = $3, peer = $4,
+             certificate = $5
+             WHERE $6 AND NOT agents.revoked",
+    )
+    .bind(&claim.agent_id)
+    .bind(&claim.host)
+    .bind(claim.now_ms)
+    .bind(&claim.peer)
+    .bind(&claim.certificate)
+    .bind(!bound_to.is_empty())
+    .execute(&mut *c)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        let revoked: bool = sqlx::query_scalar("SELECT revoked FROM agents WHERE agent_id = $1")
+            .bind(&claim.agent_id)
+            .fetch_one(&mut *c)
+            .await?;
+        return Ok(if revoked {
+            Enrolled::Revoked
+        } else {
+            Enrolled::NameTaken
+        });
+    }
+    if let Binding::HeldBy(holder) = bind(c, &claim.agent_id, &claim.host, claim.now_ms).await? {
+        return Ok(Enrolled::HeldBy(holder));
+    }
+    sqlx::query("UPDATE tokens SET uses = uses + 1, last_used_ms = $2 WHERE hash = $1")
+        .bind(&claim.token_hash)
+        .bind(claim.now_ms)
+        .execute(&mut *c)
+        .await?;
+    Ok(Enrolled::Enrolled)
+}
+
+/// Ends every session of user `name`.
+async fn end_sessions(c: &mut PgConnection, name: &str) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM tokens WHERE kind = 'session' AND name = $1")
+        .bind(name)
+        .execute(c)
+        .await?;
+    Ok(())
 }
 
 impl Columns for PgRow {
@@ -466,17 +623,24 @@ impl Store for PgStore {
     }
 
     async fn upsert_user(&self, u: User) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO users (name, role, password_hash) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET role = $2, password_hash = $3",
+        self.in_transaction(
+            |_| true,
+            move |c| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO users (name, role, password_hash) VALUES ($1, $2, $3)
+                         ON CONFLICT (name) DO UPDATE SET role = $2, password_hash = $3",
+                    )
+                    .bind(&u.name)
+                    .bind(&u.role)
+                    .bind(&u.password_hash)
+                    .execute(&mut *c)
+                    .await?;
+                    end_sessions(c, &u.name).await
+                })
+            },
         )
-        .bind(&u.name)
-        .bind(&u.role)
-        .bind(&u.password_hash)
-        .execute(&self.pool)
         .await
-        .map_err(|e| self.err(e))?;
-        Ok(())
     }
 
     async fn get_user(&self, name: &str) -> Result<Option<User>> {
@@ -506,6 +670,14 @@ impl Store for PgStore {
     }
 
     async fn create_token(&self, hash: &str, t: TokenRecord) -> Result<()> {
+        // Expired sessions go as new ones come, so they do not pile up.
+        if t.kind == TokenKind::Session {
+            sqlx::query("DELETE FROM tokens WHERE kind = 'session' AND expires_ms <= $1")
+                .bind(crate::clock::now_ms())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         sqlx::query(
             "INSERT INTO tokens (hash, kind, name, role, created_ms, expires_ms, max_uses)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -547,12 +719,12 @@ impl Store for PgStore {
             return Ok(None);
         }
         let sql = if kind == TokenKind::Enrol {
-            "UPDATE tokens SET uses = uses + 1
+            "UPDATE tokens SET uses = uses + 1, last_used_ms = $3
              WHERE hash = $1 AND kind = $2 AND (expires_ms IS NULL OR expires_ms > $3)
                  AND uses < max_uses
-             RETURNING name, role, expires_ms, max_uses"
+             RETURNING name, role, expires_ms, max_uses, last_used_ms"
         } else {
-            "SELECT name, role, expires_ms, max_uses FROM tokens
+            "SELECT name, role, expires_ms, max_uses, last_used_ms FROM tokens
              WHERE hash = $1 AND kind = $2 AND (expires_ms IS NULL OR expires_ms > $3)"
         };
         let row = sqlx::query(sql)
@@ -562,7 +734,14 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        row.map(|r| rows::token(kind, &r)).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let last_used: Option<i64> = Columns::column(&row, "last_used_ms")?;
+        if kind == TokenKind::Api && last_used.is_none_or(|t| t <= now - super::TOUCH_MS) {
+            self.touch_token(hash.to_string(), now);
+        }
+        rows::token(kind, &row).map(Some)
     }
 
     async fn try_lease(&self, name: &str, holder: &str, ttl: Duration, now: i64) -> Result<bool> {
@@ -585,40 +764,117 @@ impl Store for PgStore {
     }
 
     async fn bind_host(&self, agent_id: &str, host: &str, now: i64) -> Result<Binding> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        // One statement takes the host: a collector binding it at the same
-        // time queues on the row and re-checks the condition against ours.
-        let taken = sqlx::query(
-            "INSERT INTO host_bindings (host, agent_id, bound_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (host) DO UPDATE
-                 SET agent_id = EXCLUDED.agent_id, bound_ms = EXCLUDED.bound_ms
-                 WHERE host_bindings.agent_id = EXCLUDED.agent_id
-                     OR coalesce((SELECT revoked FROM agents
-                                  WHERE agents.agent_id = host_bindings.agent_id), false)",
+        let (agent, host) = (agent_id.to_string(), host.to_string());
+        self.in_transaction(
+            |b| *b == Binding::Bound,
+            move |c| Box::pin(async move { bind(c, &agent, &host, now).await }),
         )
-        .bind(host)
-        .bind(agent_id)
-        .bind(now)
-        .execute(&mut *tx)
+        .await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
+        let found = sqlx::query(
+            "SELECT hash, kind, name, role, created_ms, expires_ms, max_uses, uses, last_used_ms
+             FROM tokens WHERE kind IN ('api', 'enrol') ORDER BY created_ms, hash COLLATE \"C\"",
+        )
+        .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        if taken.rows_affected() == 0 {
-            let holder: String =
-                sqlx::query_scalar("SELECT agent_id FROM host_bindings WHERE host = $1")
-                    .bind(host)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(|e| self.err(e))?;
-            return Ok(Binding::HeldBy(holder));
-        }
-        sqlx::query("DELETE FROM host_bindings WHERE agent_id = $1 AND host <> $2")
-            .bind(agent_id)
-            .bind(host)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(Binding::Bound)
+        found.iter().map(rows::token_info).collect()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        let found =
+            sqlx::query("SELECT name, role, password_hash FROM users ORDER BY name COLLATE \"C\"")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        found.iter().map(rows::user).collect()
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.in_transaction(
+            |_| true,
+            move |c| {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM users WHERE name = $1")
+                        .bind(&name)
+                        .execute(&mut *c)
+                        .await?;
+                    end_sessions(c, &name).await?;
+                    Ok(done.rows_affected() > 0)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn set_user_role(&self, name: &str, role: &str) -> Result<bool> {
+        let (name, role) = (name.to_string(), role.to_string());
+        self.in_transaction(
+            |_| true,
+            move |c| {
+                Box::pin(async move {
+                    let done = sqlx::query("UPDATE users SET role = $2 WHERE name = $1")
+                        .bind(&name)
+                        .bind(&role)
+                        .execute(&mut *c)
+                        .await?;
+                    end_sessions(c, &name).await?;
+                    Ok(done.rows_affected() > 0)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn reinstate_agent(&self, agent_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE agents SET revoked = false, certificate = $2 WHERE agent_id = $1 AND revoked",
+        )
+        .bind(agent_id)
+        .bind(NO_CERTIFICATE)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn certificate_refused(&self, agent_id: &str, certificate: &str) -> Result<bool> {
+        let found: Option<(bool, String)> =
+            sqlx::query_as("SELECT revoked, certificate FROM agents WHERE agent_id = $1")
+                .bind(agent_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(found.is_some_and(|(revoked, issued)| {
+            revoked || !(issued.is_empty() || issued == certificate)
+        }))
+    }
+
+    async fn set_certificate(&self, agent_id: &str, certificate: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities,
+                                 labels, first_seen, last_seen, peer, certificate)
+             VALUES ($1, '', '', '', '', '[]', '{}', $2, $2, '', $3)
+             ON CONFLICT (agent_id) DO UPDATE SET certificate = $3",
+        )
+        .bind(agent_id)
+        .bind(crate::clock::now_ms())
+        .bind(certificate)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn enrol(&self, claim: EnrolClaim) -> Result<Enrolled> {
+        self.in_transaction(
+            |e| *e == Enrolled::Enrolled,
+            move |c| Box::pin(async move { enrol(c, &claim).await }),
+        )
+        .await
     }
 
     async fn bound_hosts(&self, agent_id: &str) -> Result<Vec<String>> {

@@ -6,7 +6,7 @@
 //! only says how to read a column of its row type ([`Columns`]); what a
 //! record is made of is written here.
 
-use super::{AgentRecord, Result, StoreError, TokenKind, TokenRecord, User};
+use super::{AgentRecord, Result, StoreError, TokenInfo, TokenKind, TokenRecord, User};
 use gamsa_proto::v1::Evidence;
 use prost::Message;
 
@@ -88,6 +88,32 @@ pub(super) fn token(kind: TokenKind, row: &impl Columns) -> Result<TokenRecord> 
         expires_at_ms: row.column("expires_ms")?,
         max_uses: u32::try_from(max_uses)
             .map_err(|_| StoreError::Db(format!("tokens: max_uses {max_uses} out of range")))?,
+    })
+}
+
+/// A listed token from its `hash`, `kind`, `name`, `role`, `created_ms`,
+/// `expires_ms`, `max_uses`, `uses` and `last_used_ms`.
+pub(super) fn token_info(row: &impl Columns) -> Result<TokenInfo> {
+    let count = |column: &str| -> Result<u32> {
+        let n: i64 = row.column(column)?;
+        u32::try_from(n).map_err(|_| StoreError::Db(format!("tokens: {column} {n} out of range")))
+    };
+    let kind = match row.column::<String>("kind")?.as_str() {
+        "enrol" => TokenKind::Enrol,
+        "api" => TokenKind::Api,
+        "session" => TokenKind::Session,
+        other => return Err(StoreError::Db(format!("tokens: unknown kind {other:?}"))),
+    };
+    Ok(TokenInfo {
+        hash: row.column("hash")?,
+        kind,
+        name: row.column("name")?,
+        role: row.column("role")?,
+        created_ms: row.column("created_ms")?,
+        expires_at_ms: row.column("expires_ms")?,
+        max_uses: count("max_uses")?,
+        uses: count("uses")?,
+        last_used_ms: row.column("last_used_ms")?,
     })
 }
 

@@ -10,8 +10,8 @@
 use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns};
 use super::{
-    AgentRecord, Binding, EvidenceQuery, InsertOutcome, Result, Store, StoreError, TokenKind,
-    TokenRecord, User,
+    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, InsertOutcome, Result, Store,
+    StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
 };
 use crate::records::{Attestation, Documents, NaMark};
 use async_trait::async_trait;
@@ -41,6 +41,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0004_access_log.sql"),
     migration!("0005_leases.sql"),
     migration!("0006_host_bindings.sql"),
+    migration!("0007_credentials.sql"),
 ];
 
 /// Upper bound of rows in one group commit.
@@ -51,6 +52,10 @@ pub struct SqliteStore {
     writes: Queue,
     /// Small writes outside the ingest path (agents, tokens) and reads.
     conn: Arc<Mutex<Connection>>,
+    /// Records when API tokens were last used, apart from `conn`: a request
+    /// never waits for it, and while it waits for the write lock the next
+    /// use is simply not recorded.
+    touch: Arc<Mutex<Connection>>,
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -133,6 +138,7 @@ impl SqliteStore {
         let mut conn = open_conn(path)?;
         migrate(&mut conn, path)?;
         let mut writer = open_conn(path)?;
+        let touch = open_conn(path)?;
         let (queue, waiting) = group_commit::queue();
         // One writer, on a thread of its own: SQLite commits one transaction
         // at a time, and its calls block.
@@ -150,7 +156,26 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writes: queue,
             conn: Arc::new(Mutex::new(conn)),
+            touch: Arc::new(Mutex::new(touch)),
         })
+    }
+
+    /// Records, in the background, that the API token `hash` was used at
+    /// `now` (to the minute); skipped while a record is already being written.
+    fn touch_token(&self, hash: String, now: i64) {
+        let touch = self.touch.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Ok(c) = touch.try_lock() {
+                let done = c.execute(
+                    "UPDATE tokens SET last_used_ms = ?2 WHERE hash = ?1
+                         AND (last_used_ms IS NULL OR last_used_ms <= ?2 - ?3)",
+                    params![hash, now, super::TOUCH_MS],
+                );
+                if let Err(e) = done {
+                    tracing::debug!("token last use not recorded: {e}");
+                }
+            }
+        });
     }
 
     pub fn path(&self) -> &Path {
@@ -227,6 +252,101 @@ impl Columns for rusqlite::Row<'_> {
     fn column<T: rows::Value>(&self, name: &str) -> Result<T> {
         self.get(name).map_err(db_err)
     }
+}
+
+/// Binds `host` to `agent` within `tx` (which holds the write lock), unless
+/// another agent that is not revoked holds it.
+fn bind(tx: &Connection, agent: &str, host: &str, now: i64) -> Result<Binding> {
+    let holder: Option<(String, bool)> = tx
+        .query_row(
+            "SELECT b.agent_id, coalesce(a.revoked, 0) != 0 FROM host_bindings b
+             LEFT JOIN agents a ON a.agent_id = b.agent_id WHERE b.host = ?1",
+            [host],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db_err)?;
+    if let Some((holder, false)) = holder.filter(|(h, _)| h != agent) {
+        return Ok(Binding::HeldBy(holder));
+    }
+    tx.execute("DELETE FROM host_bindings WHERE agent_id = ?1", [agent])
+        .map_err(db_err)?;
+    tx.execute(
+        "INSERT INTO host_bindings (host, agent_id, bound_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (host) DO UPDATE
+             SET agent_id = excluded.agent_id, bound_ms = excluded.bound_ms",
+        params![host, agent, now],
+    )
+    .map_err(db_err)?;
+    Ok(Binding::Bound)
+}
+
+/// Checks an enrolment claim within `tx` (which holds the write lock) and,
+/// when it holds, records it; nothing is written otherwise.
+fn enrol(tx: &Connection, claim: &EnrolClaim) -> Result<Enrolled> {
+    let token: Option<(String, Option<i64>, i64, i64)> = tx
+        .query_row(
+            "SELECT name, expires_ms, max_uses, uses FROM tokens WHERE hash = ?1 AND kind = 'enrol'",
+            [&claim.token_hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()
+        .map_err(db_err)?;
+    let Some((bound_to, ..)) =
+        token.filter(|(_, e, max, uses)| e.is_none_or(|e| e > claim.now_ms) && uses < max)
+    else {
+        return Ok(Enrolled::NoToken);
+    };
+    if !bound_to.is_empty() && bound_to != claim.agent_id {
+        return Ok(Enrolled::BoundTo(bound_to));
+    }
+    let revoked: Option<bool> = tx
+        .query_row(
+            "SELECT revoked FROM agents WHERE agent_id = ?1",
+            [&claim.agent_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    match revoked {
+        Some(true) => return Ok(Enrolled::Revoked),
+        Some(false) if bound_to.is_empty() => return Ok(Enrolled::NameTaken),
+        _ => {}
+    }
+    if let Binding::HeldBy(holder) = bind(tx, &claim.agent_id, &claim.host, claim.now_ms)? {
+        return Ok(Enrolled::HeldBy(holder));
+    }
+    tx.execute(
+        "UPDATE tokens SET uses = uses + 1, last_used_ms = ?2 WHERE hash = ?1",
+        params![claim.token_hash, claim.now_ms],
+    )
+    .map_err(db_err)?;
+    tx.execute(
+        "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities, labels,
+                             first_seen, last_seen, peer, certificate)
+         VALUES (?1, ?2, '', '', '', '[]', '{}', ?3, ?3, ?4, ?5)
+         ON CONFLICT (agent_id) DO UPDATE SET host = ?2, last_seen = ?3, peer = ?4,
+             certificate = ?5",
+        params![
+            claim.agent_id,
+            claim.host,
+            claim.now_ms,
+            claim.peer,
+            claim.certificate
+        ],
+    )
+    .map_err(db_err)?;
+    Ok(Enrolled::Enrolled)
+}
+
+/// Ends every session of user `name`.
+fn end_sessions(tx: &Connection, name: &str) -> Result<()> {
+    tx.execute(
+        "DELETE FROM tokens WHERE kind = 'session' AND name = ?1",
+        [name],
+    )
+    .map_err(db_err)?;
+    Ok(())
 }
 
 /// Every row `stmt` answers with `args`, each made a record by `map`.
@@ -450,13 +570,135 @@ impl Store for SqliteStore {
 
     async fn upsert_user(&self, u: User) -> Result<()> {
         self.with_conn(move |c| {
-            c.execute(
+            let tx = c.transaction().map_err(db_err)?;
+            tx.execute(
                 "INSERT INTO users (name, role, password_hash) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET role = ?2, password_hash = ?3",
                 params![u.name, u.role, u.password_hash],
             )
             .map_err(db_err)?;
+            end_sessions(&tx, &u.name)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare("SELECT name, role, password_hash FROM users ORDER BY name")
+                .map_err(db_err)?;
+            all(&mut stmt, [], |r| rows::user(r))
+        })
+        .await
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        self.with_conn(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            let n = tx
+                .execute("DELETE FROM users WHERE name = ?1", [&name])
+                .map_err(db_err)?;
+            end_sessions(&tx, &name)?;
+            tx.commit().map_err(db_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_user_role(&self, name: &str, role: &str) -> Result<bool> {
+        let (name, role) = (name.to_string(), role.to_string());
+        self.with_conn(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            let n = tx
+                .execute(
+                    "UPDATE users SET role = ?2 WHERE name = ?1",
+                    params![name, role],
+                )
+                .map_err(db_err)?;
+            end_sessions(&tx, &name)?;
+            tx.commit().map_err(db_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT hash, kind, name, role, created_ms, expires_ms, max_uses, uses,
+                            last_used_ms
+                     FROM tokens WHERE kind IN ('api', 'enrol') ORDER BY created_ms, hash",
+                )
+                .map_err(db_err)?;
+            all(&mut stmt, [], |r| rows::token_info(r))
+        })
+        .await
+    }
+
+    async fn reinstate_agent(&self, agent_id: &str) -> Result<bool> {
+        let id = agent_id.to_string();
+        self.with_conn(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE agents SET revoked = 0, certificate = ?2
+                     WHERE agent_id = ?1 AND revoked != 0",
+                    params![id, NO_CERTIFICATE],
+                )
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn certificate_refused(&self, agent_id: &str, certificate: &str) -> Result<bool> {
+        let (id, certificate) = (agent_id.to_string(), certificate.to_string());
+        self.with_conn(move |c| {
+            let found: Option<(bool, String)> = first(
+                c,
+                "SELECT revoked, certificate FROM agents WHERE agent_id = ?1",
+                [id],
+                |r| Ok((r.column("revoked")?, r.column("certificate")?)),
+            )?;
+            Ok(found.is_some_and(|(revoked, issued)| {
+                revoked || !(issued.is_empty() || issued == certificate)
+            }))
+        })
+        .await
+    }
+
+    async fn set_certificate(&self, agent_id: &str, certificate: &str) -> Result<()> {
+        let (id, certificate) = (agent_id.to_string(), certificate.to_string());
+        self.with_conn(move |c| {
+            let now = crate::clock::now_ms();
+            c.execute(
+                "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities,
+                                     labels, first_seen, last_seen, peer, certificate)
+                 VALUES (?1, '', '', '', '', '[]', '{}', ?2, ?2, '', ?3)
+                 ON CONFLICT (agent_id) DO UPDATE SET certificate = ?3",
+                params![id, now, certificate],
+            )
+            .map_err(db_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn enrol(&self, claim: EnrolClaim) -> Result<Enrolled> {
+        self.with_conn(move |c| {
+            // IMMEDIATE: the token, the name and the host are read under the
+            // write lock, so another process sharing the file cannot claim
+            // any of them between this read and the write.
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let enrolled = enrol(&tx, &claim)?;
+            if enrolled == Enrolled::Enrolled {
+                tx.commit().map_err(db_err)?;
+            }
+            Ok(enrolled)
         })
         .await
     }
@@ -530,7 +772,17 @@ impl Store for SqliteStore {
     async fn create_token(&self, hash: &str, t: TokenRecord) -> Result<()> {
         let hash = hash.to_string();
         self.with_conn(move |c| {
-            c.execute(
+            let now = crate::clock::now_ms();
+            let tx = c.transaction().map_err(db_err)?;
+            // Expired sessions go as new ones come, so they do not pile up.
+            if t.kind == TokenKind::Session {
+                tx.execute(
+                    "DELETE FROM tokens WHERE kind = 'session' AND expires_ms <= ?1",
+                    [now],
+                )
+                .map_err(db_err)?;
+            }
+            tx.execute(
                 "INSERT INTO tokens (hash, kind, name, role, created_ms, expires_ms, max_uses)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -538,13 +790,13 @@ impl Store for SqliteStore {
                     t.kind.as_str(),
                     t.name,
                     t.role,
-                    crate::clock::now_ms(),
+                    now,
                     t.expires_at_ms,
                     t.max_uses
                 ],
             )
             .map_err(db_err)?;
-            Ok(())
+            tx.commit().map_err(db_err)
         })
         .await
     }
@@ -556,46 +808,63 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<Option<TokenRecord>> {
         let hash = hash.to_string();
-        self.with_conn(move |c| {
-            // A plain read first: an unknown, expired or used-up token (what
-            // an unauthenticated client sends) and every token that is not
-            // consumed cost no write lock, so they never wait for ingest.
-            // Only a live enrolment token takes the lock, IMMEDIATE before
-            // its re-read, so another process sharing the file cannot
-            // consume the same use.
-            let read = |c: &Connection| {
-                first(
-                    c,
-                    "SELECT name, role, expires_ms, max_uses, uses FROM tokens
-                     WHERE hash = ?1 AND kind = ?2",
-                    params![hash, kind.as_str()],
-                    |r| Ok((rows::token(kind, r)?, r.column::<i64>("uses")?)),
-                )
-            };
-            let live = |found: &Option<(TokenRecord, i64)>| {
-                found.as_ref().is_some_and(|(token, uses)| {
-                    token.expires_at_ms.is_none_or(|e| e > now)
-                        && (kind != TokenKind::Enrol || *uses < i64::from(token.max_uses))
-                })
-            };
-            let mut found = read(c)?;
-            if live(&found) && kind == TokenKind::Enrol {
-                let tx = c
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_err)?;
-                found = read(&tx)?;
-                if live(&found) {
-                    tx.execute("UPDATE tokens SET uses = uses + 1 WHERE hash = ?1", [&hash])
+        let key = hash.clone();
+        let found = self
+            .with_conn(move |c| {
+                // A plain read first: an unknown, expired or used-up token (what
+                // an unauthenticated client sends) and every token that is not
+                // consumed cost no write lock, so they never wait for ingest.
+                // Only a live enrolment token takes the lock, IMMEDIATE before
+                // its re-read, so another process sharing the file cannot
+                // consume the same use.
+                let read = |c: &Connection| {
+                    first(
+                        c,
+                        "SELECT name, role, expires_ms, max_uses, uses, last_used_ms FROM tokens
+                         WHERE hash = ?1 AND kind = ?2",
+                        params![hash, kind.as_str()],
+                        |r| {
+                            Ok((
+                                rows::token(kind, r)?,
+                                r.column::<i64>("uses")?,
+                                r.column::<Option<i64>>("last_used_ms")?,
+                            ))
+                        },
+                    )
+                };
+                let live = |found: &Option<(TokenRecord, i64, Option<i64>)>| {
+                    found.as_ref().is_some_and(|(token, uses, _)| {
+                        token.expires_at_ms.is_none_or(|e| e > now)
+                            && (kind != TokenKind::Enrol || *uses < i64::from(token.max_uses))
+                    })
+                };
+                let mut found = read(c)?;
+                if live(&found) && kind == TokenKind::Enrol {
+                    let tx = c
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
                         .map_err(db_err)?;
-                    tx.commit().map_err(db_err)?;
+                    found = read(&tx)?;
+                    if live(&found) {
+                        tx.execute(
+                            "UPDATE tokens SET uses = uses + 1, last_used_ms = ?2 WHERE hash = ?1",
+                            params![&hash, now],
+                        )
+                        .map_err(db_err)?;
+                        tx.commit().map_err(db_err)?;
+                    }
                 }
+                if !live(&found) {
+                    return Ok(None);
+                }
+                Ok(found.map(|(token, _, last_used)| (token, last_used)))
+            })
+            .await?;
+        Ok(found.map(|(token, last_used)| {
+            if kind == TokenKind::Api && last_used.is_none_or(|t| t <= now - super::TOUCH_MS) {
+                self.touch_token(key, now);
             }
-            if !live(&found) {
-                return Ok(None);
-            }
-            Ok(found.map(|(token, _)| token))
-        })
-        .await
+            token
+        }))
     }
 
     async fn try_lease(
@@ -630,29 +899,11 @@ impl Store for SqliteStore {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let holder: Option<(String, bool)> = tx
-                .query_row(
-                    "SELECT b.agent_id, coalesce(a.revoked, 0) != 0 FROM host_bindings b
-                     LEFT JOIN agents a ON a.agent_id = b.agent_id WHERE b.host = ?1",
-                    [&host],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(db_err)?;
-            if let Some((holder, false)) = holder.filter(|(h, _)| *h != agent) {
-                return Ok(Binding::HeldBy(holder));
+            let bound = bind(&tx, &agent, &host, now)?;
+            if bound == Binding::Bound {
+                tx.commit().map_err(db_err)?;
             }
-            tx.execute("DELETE FROM host_bindings WHERE agent_id = ?1", [&agent])
-                .map_err(db_err)?;
-            tx.execute(
-                "INSERT INTO host_bindings (host, agent_id, bound_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (host) DO UPDATE
-                     SET agent_id = excluded.agent_id, bound_ms = excluded.bound_ms",
-                params![host, agent, now],
-            )
-            .map_err(db_err)?;
-            tx.commit().map_err(db_err)?;
-            Ok(Binding::Bound)
+            Ok(bound)
         })
         .await
     }
@@ -685,7 +936,10 @@ mod tests {
         let mut conn = open_conn(&path).unwrap();
         // The schema as it was before host bindings, with four agents: one
         // alone on its host, two claiming one host, one revoked.
-        let before = MIGRATIONS.len() - 1;
+        let before = MIGRATIONS
+            .iter()
+            .position(|(file, _)| *file == "0006_host_bindings.sql")
+            .unwrap();
         for (_, sql) in &MIGRATIONS[..before] {
             conn.execute_batch(sql).unwrap();
         }
