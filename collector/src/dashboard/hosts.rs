@@ -38,7 +38,8 @@ pub struct Filter {
     pub q: String,
     /// The host's worst outcome: "fail", "unknown", "pass".
     pub outcome: String,
-    /// "ok", "error" (a probe reports errors), "stale", "revoked".
+    /// "ok", "error" (a probe reports errors), "none" (no evidence yet),
+    /// "stale", "revoked".
     pub health: String,
     /// "key=value" of the agent's labels, e.g. "zone=a" or "role=web".
     pub label: String,
@@ -86,6 +87,8 @@ impl HostRow<'_> {
             "revoked"
         } else if self.stale {
             "stale"
+        } else if self.probes.is_none() {
+            "none"
         } else if self
             .probes
             .is_some_and(|m| m.values().any(|h| !h.errors.is_empty()))
@@ -234,7 +237,7 @@ pub fn list_page(lang: Lang, all: &[HostRow<'_>], f: &Filter, now_ms: i64) -> Ma
             } } " "
             label { (lang.t("health")) " " select name="health" {
                 option value="" { (lang.t("all_groups")) }
-                @for (v, k) in [("ok", "health_ok"), ("error", "health_error"), ("stale", "stale"), ("revoked", "revoked")] {
+                @for (v, k) in [("ok", "health_ok"), ("error", "health_error"), ("none", "no_evidence"), ("stale", "stale"), ("revoked", "revoked")] {
                     option value=(v) selected[f.health == v] { (lang.t(k)) }
                 }
             } } " "
@@ -253,7 +256,7 @@ pub fn list_page(lang: Lang, all: &[HostRow<'_>], f: &Filter, now_ms: i64) -> Ma
                 @let errors: Vec<(&String, &ProbeHealth)> = h.probes.map(|m| m.iter().filter(|(_, p)| !p.errors.is_empty()).collect()).unwrap_or_default();
                 tr class=[h.stale.then_some("stale")] {
                     td { a href={"/hosts/" (urlencode(&a.host))} { (a.host) } br; small.muted { (a.agent_id) " · " (a.version) } br; small.muted { (a.os) " " (a.kernel) } }
-                    td { @for (k, v) in &a.labels { code { (k) "=" (v) } " " } }
+                    td.labels { @for (k, v) in &a.labels { code { (k) "=" (v) } " " } }
                     td.results {
                         @match h.worst {
                             Some(o) => { (pages::outcome(o)) }
@@ -277,9 +280,13 @@ pub fn list_page(lang: Lang, all: &[HostRow<'_>], f: &Filter, now_ms: i64) -> Ma
                         }
                     }
                     td {
-                        @if errors.is_empty() && !h.stale && !a.revoked { span class="v v-Y" { "OK" } }
+                        @match h.health() {
+                            "ok" => { span class="v v-Y" { "OK" } }
+                            "none" => { span class="v v-UNKNOWN" { (lang.t("no_evidence")) } }
+                            _ => {}
+                        }
                         @for (name, p) in &errors {
-                            div { span class="v v-N" { (name) } " " small { (p.errors.iter().take(3).cloned().collect::<Vec<_>>().join("; ")) @if p.errors.len() > 3 { " …" } } }
+                            div { span class="v v-N" { (name) } " " small { (p.errors.iter().take(3).map(|e| short(e)).collect::<Vec<_>>().join("; ")) @if p.errors.len() > 3 { " …" } } }
                         }
                         @if h.stale { div { small { (lang.t("stale_note")) } } }
                         @if a.revoked { div { small { (lang.t("revoked_note")) } } }
@@ -288,6 +295,15 @@ pub fn list_page(lang: Lang, all: &[HostRow<'_>], f: &Filter, now_ms: i64) -> Ma
             }
         }
         (pager(lang, f.page, pages, |p| format!("/hosts?{}", f.query(p))))
+    }
+}
+
+/// An error as the list shows it: its first 160 characters (the host page
+/// has all of it).
+fn short(e: &str) -> String {
+    match e.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &e[..i]),
+        None => e.to_string(),
     }
 }
 

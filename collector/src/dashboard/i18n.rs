@@ -160,6 +160,7 @@ impl Lang {
             "outcome_pass" => ("모두 충족", "passing"),
             "health_ok" => ("정상", "OK"),
             "health_error" => ("프로브 오류", "probe errors"),
+            "no_evidence" => ("증적 없음", "no evidence"),
             "label" => ("레이블", "Label"),
             "labels" => ("레이블", "Labels"),
             "clear" => ("초기화", "clear"),

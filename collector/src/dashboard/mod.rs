@@ -1,9 +1,10 @@
 //! The auditor dashboard, served by the collector itself (no separate
-//! front-end server): sign-in, catalog overviews worst-first, item detail
-//! with the evidence behind each verdict and its history, hosts, snapshots
-//! (`snapshots`), exports and uploaded documents (`exports`), the access log
-//! for admins (`access_log`), and — for operators — documentary evidence
-//! and NA marks. Auditors are strictly read-only; every state-changing form
+//! front-end server): sign-in, catalog overviews worst-first with their
+//! trend and what changed since the last snapshot (`trend`), item detail
+//! with the evidence behind each verdict, what to change and its history,
+//! hosts and a page per host (`hosts`), snapshots (`snapshots`), exports
+//! and uploaded documents (`exports`), the access log for admins
+//! (`access_log`), and — for operators — documentary evidence and NA marks. Auditors are strictly read-only; every state-changing form
 //! carries a CSRF token, sign-in included.
 
 pub mod access_log;

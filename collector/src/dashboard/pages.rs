@@ -35,6 +35,7 @@ form.inline{display:inline}
 svg.trend{max-width:100%;height:auto;border:1px solid #e1e4e8}
 .remediation{background:#eef6ff;border-left:3px solid #2b6cb0;padding:4px 8px;margin:6px 0;font-size:13px}
 td.remediation{background:#eef6ff}
+td.labels code{word-break:normal;white-space:nowrap;display:inline-block}
 form.filters label{margin-right:6px;white-space:nowrap}
 .pager a{margin:0 6px}
 .hist{display:flex;gap:3px;flex-wrap:wrap;margin:6px 0}
