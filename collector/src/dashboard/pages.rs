@@ -24,7 +24,7 @@ th{background:#eef1f4;white-space:nowrap}
 .v{font-weight:700;padding:1px 8px;border-radius:3px;display:inline-block;min-width:18px;text-align:center}
 .v-Y{background:#d8f3dc;color:#1b5e20}.v-P{background:#fff3c4;color:#7a5b00}.v-N{background:#ffd6d6;color:#8b0000}
 .v-NA{background:#e7e9ec;color:#444}.v-UNKNOWN{background:#e3e8ff;color:#243a8f}
-.counts span{margin-right:10px}
+.counts span{margin-right:10px;white-space:nowrap;display:inline-block}
 pre{white-space:pre-wrap;word-break:break-all;font-size:12px;background:#fff;border:1px solid #d5d9de;padding:6px}
 form.inline{display:inline}
 .box{background:#fff;border:1px solid #d5d9de;padding:10px 14px;margin:10px 0}
@@ -221,6 +221,10 @@ pub fn export_link(catalog: &str, form: &str, format: &str, group: Option<&str>)
 pub fn index(lang: Lang, catalogs: &[Catalog], items: &[ItemResult], since: &Since) -> Markup {
     html! {
         h1 { (lang.t("catalogs")) }
+        div.box.changes-box {
+            h2 { (lang.t("what_changed")) }
+            (super::trend::changes(lang, since))
+        }
         div.cards {
             @for c in catalogs {
                 @let mine: Vec<&ItemResult> = items.iter().filter(|i| i.catalog == c.catalog.id).collect();
@@ -235,10 +239,6 @@ pub fn index(lang: Lang, catalogs: &[Catalog], items: &[ItemResult], since: &Sin
                     p { small.muted { (mine.len()) " " (lang.t("items")) } br; small.muted.version { (lang.t("edition")) ": " (c.catalog.version) } }
                 }
             }
-        }
-        div.box.changes-box {
-            h2 { (lang.t("what_changed")) }
-            (super::trend::changes(lang, since))
         }
     }
 }
