@@ -1112,6 +1112,8 @@ async fn the_item_page_and_the_api_show_the_highest_verdict_rationale_and_comple
             evidence: &[],
             history: &[],
             group: None,
+            rules: &checklists.rules,
+            page: 0,
             can_write: false,
             csrf: "",
         })

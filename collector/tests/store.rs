@@ -259,6 +259,13 @@ async fn latest_index(b: Backend) -> Result<()> {
     let full = store.latest_evidence().await?;
     let a4 = full.iter().find(|e| e.id == "a4").unwrap();
     assert_eq!(a4, &ev("a4", "h1", "tls", "a:443", T0 + 4000));
+    // One host's newest evidence alone, by probe and subject.
+    assert_eq!(
+        ids(&store.latest_evidence_of("h1").await?),
+        ["d1", "a4", "b2"]
+    );
+    assert_eq!(ids(&other.latest_evidence_of("h2").await?), ["c1"]);
+    assert!(store.latest_evidence_of("h").await?.is_empty());
     Ok(())
 }
 

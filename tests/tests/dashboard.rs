@@ -172,17 +172,23 @@ fn post(url: &str, cookie: &str, form: &[(&str, &str)]) -> u16 {
     }
 }
 
-fn artifacts(c: &Collector) -> PathBuf {
-    std::env::var("GAMSA_TEST_ARTIFACTS")
+/// Where screenshots go: `GAMSA_TEST_ARTIFACTS`, else a directory under
+/// the target's tmp that outlives the test, for a person to look at.
+fn artifacts() -> PathBuf {
+    let dir = std::env::var("GAMSA_TEST_ARTIFACTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| c.dir.path().to_path_buf())
+        .unwrap_or_else(|_| Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
-async fn screenshot(b: &Client, c: &Collector, name: &str) {
+async fn screenshot(b: &Client, name: &str) {
     let png = b.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG");
     assert!(png.len() > 10_000, "{name}: a real rendering");
-    std::fs::write(artifacts(c).join(name), &png).unwrap();
+    let path = artifacts().join(name);
+    std::fs::write(&path, &png).unwrap();
+    println!("screenshot: {}", path.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,7 +287,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
         .unwrap();
     let counts = text(&b, "p.counts").await;
     assert!(!counts.contains("NA 0"), "II-2 makes items NA: {counts}");
-    screenshot(&b, &collector, "dashboard-overview.png").await;
+    screenshot(&b, "dashboard-overview.png").await;
 
     // Item 5.1 (monitoring) is answered from the agent's host evidence;
     // the evidence JSON opens under each row.
@@ -314,7 +320,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
         .await
         .is_err());
     b.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
-    screenshot(&b, &collector, "dashboard-item.png").await;
+    screenshot(&b, "dashboard-item.png").await;
 
     // The auditor's session cannot write, even with its own CSRF token.
     let (cookie, csrf) = session(&b).await;
@@ -354,7 +360,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
             .is_err(),
         "no create button for auditors"
     );
-    screenshot(&b, &collector, "dashboard-snapshots.png").await;
+    screenshot(&b, "dashboard-snapshots.png").await;
     let fingerprint = text(&b, "code.fingerprint").await;
     let id = text(&b, "a.download").await;
     let snapshot = download(&b, "a.download", &downloads, &id).await;
@@ -482,7 +488,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
             && node.contains("time_sync"),
         "{node}"
     );
-    screenshot(&b, &collector, "dashboard-hosts.png").await;
+    screenshot(&b, "dashboard-hosts.png").await;
     // A probe that could not observe is shown as the host's health problem:
     // there is no cloud metadata service here, so the region is unknown.
     assert!(
@@ -493,7 +499,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
         .await
         .unwrap();
     assert!(b.source().await.unwrap().contains("판정"));
-    screenshot(&b, &collector, "dashboard-overview-ko.png").await;
+    screenshot(&b, "dashboard-overview-ko.png").await;
     sign_out(&b).await;
 
     // An operator uploads documentary evidence for a manual row (1.2-2, a
@@ -597,7 +603,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
         .for_element(Locator::Css("table.changes"))
         .await
         .unwrap();
-    screenshot(&b, &collector, "dashboard-diff.png").await;
+    screenshot(&b, "dashboard-diff.png").await;
     let changes = text(&b, "table.changes").await;
     assert!(
         changes.contains("emr-s014/1.2") && changes.contains("UNKNOWN") && changes.contains("P"),
@@ -644,6 +650,11 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
         "user:kim auditor export emr-s014 form 2B html",
         "user:lee operator document-download restore-procedure.txt",
         "user:lee operator snapshot-create",
+        // Pages that show bulk data are recorded like the API's bulk reads.
+        "user:kim auditor item-list emr-s014",
+        "user:kim auditor item-list all catalogs",
+        "user:kim auditor host-list 1 agents",
+        "user:lee operator snapshot-diff",
     ] {
         assert!(
             log.iter().any(|r| r.contains(expected)),
@@ -737,4 +748,355 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
         assert!(log.contains(expected), "{expected} in {log}");
     }
     b.close().await.unwrap();
+}
+
+/// The page at `path` as the signed-in browser's session sees it, fetched
+/// beside the browser: its size and text.
+fn fetch(base: &str, path: &str, cookie: &str) -> String {
+    ureq::get(&format!("{base}{path}"))
+        .set("Cookie", &format!("gamsa_session={cookie}"))
+        .call()
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .into_string()
+        .unwrap()
+}
+
+/// Each catalog item's verdict count in a stored snapshot, as the API hands
+/// the snapshot out: [Y, P, N, UNKNOWN].
+fn snapshot_counts(c: &Collector, sequence: u64, catalog: &str) -> [u64; 4] {
+    let url = format!("http://127.0.0.1:{}/api/v1/snapshots/{sequence}", c.http);
+    let file: serde_json::Value = ureq::get(&url)
+        .set("Authorization", &format!("Bearer {}", c.token))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let mut counts = [0; 4];
+    for i in file["body"]["items"].as_array().unwrap() {
+        if i["catalog"] == catalog {
+            if let Some(n) = ["Y", "P", "N", "UNKNOWN"]
+                .iter()
+                .position(|v| i["verdict"] == *v)
+            {
+                counts[n] += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// A day's work: what changed since last night's snapshot, the trend over
+/// the snapshots, the hosts narrowed by filters, a failing host's page with
+/// the rule, the reason and what to change, the item with its failing hosts
+/// first, in English and Korean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_work_changes_trend_hosts_host_page_and_remediation() {
+    // A service listening on every address, outside any role's allow-list:
+    // both hosts' ports probes see it and unnecessary-ports fails for them.
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let collector = Collector::start().unwrap();
+    let mut agents = Vec::new();
+    for (name, zone) in [("node-a", "a"), ("node-b", "b")] {
+        let creds = collector.issue(name).unwrap();
+        let labels = format!("[labels]\nzone = \"{zone}\"\nrole = \"web\"\n");
+        let cfg = agent_config(collector.dir.path(), name, &collector, &creds, &labels).unwrap();
+        agents.push(start_agent(&cfg, collector.dir.path().join(format!("{name}.log"))).unwrap());
+    }
+    for name in ["node-a", "node-b"] {
+        wait_for(
+            "ports evidence with the listener",
+            Duration::from_secs(60),
+            || {
+                collector
+                    .evidence(&format!("host={name}&probe=ports"))
+                    .first()
+                    .filter(|e| e.to_string().contains(&format!("\"port\":{port}")))
+                    .cloned()
+            },
+        );
+    }
+    add_user(&collector, "lee", "operator", "operator-password-1");
+    gamsa_tests::run(collector.cmd().args(["snapshot", "create"])).unwrap();
+    let base = format!("http://127.0.0.1:{}", collector.http);
+    let downloads = collector.dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let (_driver, b) = browser(collector.dir.path(), &downloads).await;
+    sign_in(&b, &base, "lee", "operator-password-1").await;
+
+    // What changed: the operator marks an item NA; the index names it,
+    // with its verdict in last night's snapshot and now.
+    b.goto(&format!("{base}/catalogs/isms-p/items/2.11.4"))
+        .await
+        .unwrap();
+    let before = text(&b, "h1.item .v").await;
+    assert_ne!(before, "NA");
+    b.find(Locator::Css("form[action$='/na'] textarea"))
+        .await
+        .unwrap()
+        .send_keys("drills are run by the parent company")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form[action$='/na'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("div.box strong"))
+        .await
+        .unwrap();
+    b.goto(&format!("{base}/")).await.unwrap();
+    assert!(text(&b, "div.changes-box").await.contains("snapshot #1"));
+    let changed = rows(&b, "table.changes.since tr").await;
+    assert!(
+        changed
+            .iter()
+            .any(|r| r.starts_with("isms-p/2.11.4 ") && r.ends_with(&format!(" {before} NA"))),
+        "{changed:?}"
+    );
+    // Catalog cards say which edition of the source document they follow.
+    let cards = text(&b, "div.cards").await;
+    assert!(!cards.contains("seed-0"), "{cards}");
+    assert!(
+        cards.contains("2022. 3.") && cards.contains("원문에 판 표기 없음"),
+        "{cards}"
+    );
+    screenshot(&b, "journey-changes.png").await;
+
+    // The trend: one point per snapshot, each with that snapshot's counts.
+    b.goto(&format!("{base}/snapshots")).await.unwrap();
+    b.find(Locator::Css("form[action='/snapshots'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("two snapshots", Duration::from_secs(60), || {
+        std::fs::read_dir(collector.data().join("snapshots"))
+            .ok()
+            .map(|d| d.count())
+            .filter(|n| *n == 2)
+    });
+    b.goto(&format!("{base}/catalogs/isms-p")).await.unwrap();
+    let points = b.find_all(Locator::Css("svg.trend g.point")).await.unwrap();
+    assert_eq!(points.len(), 2, "one point per snapshot");
+    for (n, point) in points.iter().enumerate() {
+        let sequence = n as u64 + 1;
+        assert_eq!(
+            point.attr("data-sequence").await.unwrap().as_deref(),
+            Some(sequence.to_string().as_str())
+        );
+        let mut drawn = [0; 4];
+        for (i, a) in ["data-y", "data-p", "data-n", "data-unknown"]
+            .iter()
+            .enumerate()
+        {
+            drawn[i] = point.attr(a).await.unwrap().unwrap().parse().unwrap();
+        }
+        assert_eq!(
+            drawn,
+            snapshot_counts(&collector, sequence, "isms-p"),
+            "#{sequence}"
+        );
+    }
+    let (first, second) = (
+        snapshot_counts(&collector, 1, "isms-p"),
+        snapshot_counts(&collector, 2, "isms-p"),
+    );
+    assert_eq!(
+        first.iter().sum::<u64>(),
+        second.iter().sum::<u64>() + 1,
+        "the item marked NA left the drawn verdicts"
+    );
+    assert!(text(&b, "div.changes-box").await.contains("snapshot #2"));
+    screenshot(&b, "journey-trend.png").await;
+
+    // Hosts: a filter by label narrows the list; so does a search.
+    b.goto(&format!("{base}/hosts")).await.unwrap();
+    assert_eq!(rows(&b, "table.hosts tr").await.len() - 1, 2);
+    b.find(Locator::Css("form.filters input[name=label]"))
+        .await
+        .unwrap()
+        .send_keys("zone=b")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form.filters button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(
+            "form.filters input[name=label][value='zone=b']",
+        ))
+        .await
+        .unwrap();
+    let listed = rows(&b, "table.hosts tr").await;
+    assert_eq!(listed.len(), 2, "a header and one host: {listed:?}");
+    assert!(listed[1].starts_with("node-b"), "{listed:?}");
+    assert_eq!(text(&b, "span.matching").await, "1");
+    screenshot(&b, "journey-hosts-filtered.png").await;
+    b.goto(&format!("{base}/hosts?q=NODE-A&outcome=fail"))
+        .await
+        .unwrap();
+    let listed = rows(&b, "table.hosts tr").await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        listed[1].starts_with("node-a") && listed[1].contains("FAIL"),
+        "{listed:?}"
+    );
+
+    // The host page: facts, the row it fails with why and what to change,
+    // and its latest evidence.
+    b.find(Locator::Css("table.hosts a[href='/hosts/node-a']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("h1.host"))
+        .await
+        .unwrap();
+    assert!(text(&b, "table.facts").await.contains("zone=a"));
+    let failures = rows(&b, "table.failing tr.failure").await;
+    let ports = failures
+        .iter()
+        .find(|r| r.contains("unnecessary-ports") && r.contains("cloud-notice / 11.1.2"))
+        .unwrap_or_else(|| panic!("{failures:?}"));
+    assert!(
+        ports.contains(&format!("/{port} on")),
+        "the reason names the port: {ports}"
+    );
+    assert!(
+        ports.contains("systemctl disable --now <service>"),
+        "remediation beside the failure: {ports}"
+    );
+    let evidence = text(&b, "table.evidence").await;
+    for probe in ["host", "ports", "time_sync"] {
+        assert!(evidence.contains(probe), "{probe}: {evidence}");
+    }
+    screenshot(&b, "journey-host.png").await;
+    b.goto(&format!("{base}/hosts/node-a?lang=ko"))
+        .await
+        .unwrap();
+    assert!(text(&b, "table.failing").await.contains("조치 방법"));
+    assert!(text(&b, "table.failing")
+        .await
+        .contains("systemctl disable --now <서비스>"));
+    screenshot(&b, "journey-host-ko.png").await;
+
+    // The item: counts per outcome, failing hosts first, the remediation.
+    b.goto(&format!(
+        "{base}/catalogs/cloud-notice/items/11.1.2?lang=en"
+    ))
+    .await
+    .unwrap();
+    let row = text(&b, "tr.row").await;
+    assert!(row.contains("FAIL 2"), "{row}");
+    let remediation = text(&b, "tr.row p.remediation").await;
+    assert!(
+        remediation.starts_with("Remediation: Stop and disable"),
+        "{remediation}"
+    );
+    let hosts = rows(&b, "tr.row table.row-hosts tr").await;
+    assert!(
+        hosts[1].contains("FAIL") && hosts[2].contains("FAIL"),
+        "{hosts:?}"
+    );
+    screenshot(&b, "journey-item.png").await;
+
+    // Each page that showed bulk data is in the access log.
+    let log = collector.get("/api/v1/access-log?limit=1000").unwrap();
+    let log = log.to_string();
+    for expected in [
+        r#""action":"item-list","at""#,
+        r#""action":"host-list","at""#,
+        r#""what":"host=node-a","who":"user:lee""#,
+        r#""what":"2 agents label=zone%3Db","who":"user:lee""#,
+    ] {
+        assert!(log.contains(expected), "{expected} in {log}");
+    }
+    drop(listener);
+}
+
+/// At fleet scale no page grows with the fleet: 2,000 hosts put straight
+/// into the store (PostgreSQL), the host list and an item page each show
+/// one page of 50, with counts of all and links to the next, under 1 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_stay_small_and_page_through_two_thousand_hosts() {
+    use sqlx::Connection;
+    const HOSTS: usize = 2000;
+    const MB: usize = 1 << 20;
+    let scratch = gamsa_tests::pg::Scratch::create("gamsa_dash");
+    let collector = Collector::start_on(Some(&scratch.url)).unwrap();
+    let mut conn = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities, labels, first_seen, last_seen, peer)
+         SELECT 'host-' || lpad(g::text, 4, '0'), 'host-' || lpad(g::text, 4, '0'), '0.1.0', 'Linux', '6.1',
+                '[\"host\",\"ports\"]',
+                json_build_object('zone', CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END, 'role', 'web')::text,
+                {now_ms}, {now_ms}, '127.0.0.1:1'
+         FROM generate_series(1, {HOSTS}) g"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    add_user(&collector, "kim", "auditor", "auditor-password-1");
+    let base = format!("http://127.0.0.1:{}", collector.http);
+    let downloads = collector.dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let (_driver, b) = browser(collector.dir.path(), &downloads).await;
+    sign_in(&b, &base, "kim", "auditor-password-1").await;
+    let (cookie, _) = session(&b).await;
+    let page = |path: &str| {
+        let html = fetch(&base, path, &cookie);
+        assert!(html.len() < MB, "{path}: {} bytes", html.len());
+        println!("{path}: {} bytes", html.len());
+        html
+    };
+    let listed = |html: &str| html.matches("<td><a href=\"/hosts/host-").count();
+
+    let first = page("/hosts?lang=en");
+    assert_eq!(listed(&first), 50, "one page of hosts");
+    assert!(first.contains("<span class=\"matching\">2000</span>"));
+    assert!(first.contains("page 1 / 40") && first.contains("href=\"/hosts?page=1\""));
+    let last = page("/hosts?page=39");
+    assert_eq!(listed(&last), 50);
+    assert!(!last.contains("class=\"next\"") && last.contains("class=\"prev\""));
+    assert!(first.contains("/hosts/host-0001\"") && !last.contains("/hosts/host-0001\""));
+    let zone = page("/hosts?label=zone%3Db&page=3");
+    assert_eq!(listed(&zone), 50);
+    assert!(zone.contains("<span class=\"matching\">1000</span>"));
+    assert!(!zone.contains("<code>zone=a</code>"), "only zone b");
+    let one = page("/hosts?q=host-1234&health=none&lang=en");
+    assert_eq!(listed(&one), 1);
+    assert!(
+        one.contains("class=\"v v-UNKNOWN\">no evidence<") && !one.contains("class=\"v v-Y\">OK<"),
+        "not OK without evidence"
+    );
+
+    // An item over every host: counts of all, one page of hosts per row,
+    // and only the evidence of the hosts shown.
+    let item = page("/catalogs/cloud-notice/items/11.1.2");
+    assert!(item.contains("UNKNOWN</span> 2000"), "counts of all hosts");
+    assert_eq!(item.matches("<td><a href=\"/hosts/host-").count(), 50);
+    assert!(item.contains("href=\"?page=1\""));
+    let later = page("/catalogs/cloud-notice/items/11.1.2?page=39");
+    assert_eq!(later.matches("<td><a href=\"/hosts/host-").count(), 50);
+    for path in ["/", "/catalogs/cloud-notice", "/catalogs/nia-ops"] {
+        page(path);
+    }
+    b.goto(&format!("{base}/hosts?lang=en")).await.unwrap();
+    screenshot(&b, "scale-hosts.png").await;
 }

@@ -1,18 +1,21 @@
 //! The auditor dashboard, served by the collector itself (no separate
-//! front-end server): sign-in, catalog overviews worst-first, item detail
-//! with the evidence behind each verdict and its history, hosts, snapshots
-//! (`snapshots`), exports and uploaded documents (`exports`), the access log
-//! for admins (`access_log`), and — for operators — documentary evidence
-//! and NA marks. Auditors are strictly read-only; every state-changing form
+//! front-end server): sign-in, catalog overviews worst-first with their
+//! trend and what changed since the last snapshot (`trend`), item detail
+//! with the evidence behind each verdict, what to change and its history,
+//! hosts and a page per host (`hosts`), snapshots (`snapshots`), exports
+//! and uploaded documents (`exports`), the access log for admins
+//! (`access_log`), and — for operators — documentary evidence and NA marks. Auditors are strictly read-only; every state-changing form
 //! carries a CSRF token, sign-in included.
 
 pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod exports;
+pub mod hosts;
 pub mod i18n;
 pub mod pages;
 pub mod snapshots;
+pub mod trend;
 
 use crate::export::ExportError;
 use crate::operations::{self, NewAttestation, OpError};
@@ -39,11 +42,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             get(login_page).post(login).layer(axum::Extension(throttle)),
         )
         .route("/logout", post(logout))
-        .route("/hosts", get(hosts))
         .route("/catalogs/{catalog}", get(overview))
         .route("/catalogs/{catalog}/items/{id}", get(item))
         .route("/catalogs/{catalog}/items/{id}/attest", post(attest))
         .route("/catalogs/{catalog}/items/{id}/na", post(mark_na))
+        .merge(hosts::routes())
         .merge(snapshots::routes())
         .merge(exports::routes())
         .merge(access_log::routes())
@@ -299,7 +302,12 @@ async fn index(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Langu
         Ok(i) => i,
         Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
     };
-    let body = pages::index(lang.0, &state.checklists.catalogs, &items);
+    if let Err(r) = record(&state, &s, crate::access_log::ITEM_LIST, "all catalogs").await {
+        return r;
+    }
+    let stored = state.snapshots.stored().await;
+    let since = trend::since_last(&stored, &items, None);
+    let body = pages::index(lang.0, &state.checklists.catalogs, &items, &since);
     let title = lang.0.t("catalogs");
     page(&state, lang, title, Some(&s), body)
 }
@@ -307,6 +315,9 @@ async fn index(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Langu
 #[derive(Deserialize)]
 struct GroupQuery {
     group: Option<String>,
+    /// Item pages: which page of each row's hosts.
+    #[serde(default)]
+    page: usize,
 }
 
 async fn overview(
@@ -329,7 +340,23 @@ async fn overview(
         Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
     };
     crate::report::worst_first(&mut items);
-    let body = pages::overview(lang.0, c, group.as_deref(), &items);
+    if let Err(r) = record(&state, &s, crate::access_log::ITEM_LIST, &catalog).await {
+        return r;
+    }
+    let stored = state.snapshots.stored().await;
+    // Snapshots freeze verdicts without an applicant group: compare like with like.
+    let since = match group {
+        None => trend::since_last(&stored, &items, Some(&catalog)),
+        Some(_) => None,
+    };
+    let body = pages::overview(pages::Overview {
+        lang: lang.0,
+        catalog: c,
+        group: group.as_deref(),
+        items: &items,
+        trend: &trend::points(&stored, &catalog),
+        since: &since,
+    });
     page(&state, lang, &catalog, Some(&s), body)
 }
 
@@ -359,11 +386,22 @@ async fn item(
     let Some(result) = items.iter().find(|i| i.id == id) else {
         return refuse(StatusCode::NOT_FOUND, "no such item");
     };
-    let evidence = state
-        .store
-        .evidence_by_ids(result.evidence.to_vec())
-        .await
-        .unwrap_or_default();
+    // The evidence of the hosts this page shows, not of the whole fleet.
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<String> = result
+        .rows
+        .iter()
+        .flat_map(|row| {
+            pages::worst_first(&row.hosts)
+                .into_iter()
+                .skip(q.page * pages::HOSTS_PER_PAGE)
+                .take(pages::HOSTS_PER_PAGE)
+        })
+        .flat_map(|h| h.evidence.iter())
+        .filter(|e| seen.insert(e.as_str()))
+        .cloned()
+        .collect();
+    let evidence = state.store.evidence_by_ids(ids).await.unwrap_or_default();
     if let Err(r) = record(
         &state,
         &s,
@@ -384,47 +422,12 @@ async fn item(
         evidence: &evidence,
         history: &history,
         group: group.as_deref(),
+        rules: &state.checklists.rules,
+        page: q.page,
         can_write: s.role.may_write(),
         csrf: &s.csrf,
     });
     page(&state, lang, &format!("{catalog}/{id}"), Some(&s), body)
-}
-
-async fn hosts(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Language) -> Response {
-    let (agents, latest) = match (
-        state.store.list_agents().await,
-        state.store.latest_evidence().await,
-    ) {
-        (Ok(a), Ok(l)) => (a, l),
-        (Err(e), _) | (_, Err(e)) => {
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
-        }
-    };
-    let connected: Vec<String> = state
-        .agents
-        .lock()
-        .map(|a| a.keys().cloned().collect())
-        .unwrap_or_default();
-    let mut probes: std::collections::BTreeMap<
-        String,
-        std::collections::BTreeMap<String, pages::ProbeHealth>,
-    > = Default::default();
-    for e in latest {
-        let h = probes
-            .entry(e.agent_id.clone())
-            .or_default()
-            .entry(e.probe.clone())
-            .or_default();
-        h.subjects += 1;
-        h.newest_ms = h
-            .newest_ms
-            .max(e.observed_at.map(|t| t.unix_millis()).unwrap_or(0));
-        if e.status == gamsa_proto::v1::Status::Error as i32 {
-            h.errors.push(format!("{}: {}", e.subject, e.error));
-        }
-    }
-    let body = pages::hosts(lang.0, &agents, &connected, &probes, crate::clock::now_ms());
-    page(&state, lang, "hosts", Some(&s), body)
 }
 
 async fn attest(

@@ -4,10 +4,12 @@
 use super::i18n::Lang;
 use crate::actor::Role;
 use crate::catalog::{Catalog, Item};
-use crate::store::AgentRecord;
-use crate::verdict::{Answers, ItemResult, Outcome, Verdict};
+use crate::rules::Rule;
+use crate::verdict::{Answers, HostResult, ItemResult, Outcome, Verdict};
 use gamsa_proto::v1::Evidence;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 const CSS: &str = r#"
 body{font-family:"Noto Sans CJK KR","Noto Sans KR","Malgun Gothic",system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
@@ -22,7 +24,7 @@ th{background:#eef1f4;white-space:nowrap}
 .v{font-weight:700;padding:1px 8px;border-radius:3px;display:inline-block;min-width:18px;text-align:center}
 .v-Y{background:#d8f3dc;color:#1b5e20}.v-P{background:#fff3c4;color:#7a5b00}.v-N{background:#ffd6d6;color:#8b0000}
 .v-NA{background:#e7e9ec;color:#444}.v-UNKNOWN{background:#e3e8ff;color:#243a8f}
-.counts span{margin-right:10px}
+.counts span{margin-right:10px;white-space:nowrap;display:inline-block}
 pre{white-space:pre-wrap;word-break:break-all;font-size:12px;background:#fff;border:1px solid #d5d9de;padding:6px}
 form.inline{display:inline}
 .box{background:#fff;border:1px solid #d5d9de;padding:10px 14px;margin:10px 0}
@@ -30,6 +32,12 @@ form.inline{display:inline}
 .muted{color:#5a6470}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:10px;margin:10px 0}
 .cards .box{margin:0}
+svg.trend{max-width:100%;height:auto;border:1px solid #e1e4e8}
+.remediation{background:#eef6ff;border-left:3px solid #2b6cb0;padding:4px 8px;margin:6px 0;font-size:13px}
+td.remediation{background:#eef6ff}
+td.labels code{word-break:normal;white-space:nowrap;display:inline-block}
+form.filters label{margin-right:6px;white-space:nowrap}
+.pager a{margin:0 6px}
 .hist{display:flex;gap:3px;flex-wrap:wrap;margin:6px 0}
 code{font-size:12px;word-break:break-all}
 td.num{text-align:right;white-space:nowrap}
@@ -98,7 +106,7 @@ pub fn badge(v: Option<&str>) -> Markup {
     }
 }
 
-fn outcome(o: Outcome) -> Markup {
+pub fn outcome(o: Outcome) -> Markup {
     let v = match o {
         Outcome::Pass => Verdict::Y,
         Outcome::Fail => Verdict::N,
@@ -123,11 +131,26 @@ pub fn login(lang: Lang, error: bool, csrf: &str) -> Markup {
     }
 }
 
-pub fn overview(lang: Lang, c: &Catalog, group: Option<&str>, items: &[ItemResult]) -> Markup {
+/// What a catalog's overview shows.
+pub struct Overview<'a> {
+    pub lang: Lang,
+    pub catalog: &'a Catalog,
+    pub group: Option<&'a str>,
+    pub items: &'a [ItemResult],
+    pub trend: &'a [super::trend::Point],
+    /// What changed since the newest snapshot (none with a group chosen).
+    pub since: &'a Since,
+}
+
+/// The newest snapshot's sequence and time, and the changes since.
+pub type Since = Option<(u64, String, Vec<crate::snapshot::diff::Change>)>;
+
+pub fn overview(o: Overview<'_>) -> Markup {
+    let (lang, c, group, items) = (o.lang, o.catalog, o.group, o.items);
     let count = |v: Verdict| items.iter().filter(|i| i.verdict == v).count();
     html! {
         h1 { (lang.pick(&c.catalog.title_ko, &c.catalog.title_en)) }
-        p { small { (c.catalog.id) " · " (c.catalog.version) } }
+        p { small { (c.catalog.id) " · " (lang.t("edition")) ": " (c.catalog.version) } }
         @if !c.groups.is_empty() {
             form.noprint method="get" {
                 label { (lang.t("group")) " "
@@ -158,6 +181,16 @@ pub fn overview(lang: Lang, c: &Catalog, group: Option<&str>, items: &[ItemResul
             a href=(export_link(&c.catalog.id, "", "ndjson", group)) { (lang.t("evidence")) " NDJSON" } " · "
             a href="/exports" { (lang.t("more_options")) }
         }
+        div.box.trend-box {
+            h3 { (lang.t("trend")) }
+            (super::trend::chart(lang, o.trend))
+        }
+        @if group.is_none() {
+            div.box.changes-box {
+                h3 { (lang.t("what_changed")) }
+                (super::trend::changes(lang, o.since))
+            }
+        }
         table.items {
             tr { th { (lang.t("item")) } th { (lang.t("verdict")) } th { (lang.t("title")) } th { (lang.t("reason")) } }
             @for i in items {
@@ -185,9 +218,13 @@ pub fn export_link(catalog: &str, form: &str, format: &str, group: Option<&str>)
 }
 
 /// Every catalog with its verdict counts, worst first.
-pub fn index(lang: Lang, catalogs: &[Catalog], items: &[ItemResult]) -> Markup {
+pub fn index(lang: Lang, catalogs: &[Catalog], items: &[ItemResult], since: &Since) -> Markup {
     html! {
         h1 { (lang.t("catalogs")) }
+        div.box.changes-box {
+            h2 { (lang.t("what_changed")) }
+            (super::trend::changes(lang, since))
+        }
         div.cards {
             @for c in catalogs {
                 @let mine: Vec<&ItemResult> = items.iter().filter(|i| i.catalog == c.catalog.id).collect();
@@ -199,11 +236,37 @@ pub fn index(lang: Lang, catalogs: &[Catalog], items: &[ItemResult]) -> Markup {
                             span { (verdict(v)) " " (mine.iter().filter(|i| i.verdict == v).count()) }
                         }
                     }
-                    p { small.muted { (mine.len()) " " (lang.t("items")) " · " (c.catalog.version) } }
+                    p { small.muted { (mine.len()) " " (lang.t("items")) } br; small.muted.version { (lang.t("edition")) ": " (c.catalog.version) } }
                 }
             }
         }
     }
+}
+
+/// Outcomes worst first: failing, unknown, passing, not applicable.
+pub fn outcome_rank(o: Outcome) -> u8 {
+    match o {
+        Outcome::Fail => 0,
+        Outcome::Unknown => 1,
+        Outcome::Pass => 2,
+        Outcome::Na => 3,
+    }
+}
+
+/// Hosts per page of each row of an item page.
+pub const HOSTS_PER_PAGE: usize = 50;
+
+/// A row's hosts, failing first, then unknown, passing, not applicable;
+/// by name within each.
+pub fn worst_first(hosts: &[HostResult]) -> Vec<&HostResult> {
+    let rank = outcome_rank;
+    let mut v: Vec<&HostResult> = hosts.iter().collect();
+    v.sort_by(|a, b| {
+        rank(a.outcome)
+            .cmp(&rank(b.outcome))
+            .then(a.host.cmp(&b.host))
+    });
+    v
 }
 
 pub struct ItemPage<'a> {
@@ -214,6 +277,10 @@ pub struct ItemPage<'a> {
     pub evidence: &'a [Evidence],
     pub history: &'a [crate::snapshot::HistoryPoint],
     pub group: Option<&'a str>,
+    /// The rules, for the remediation beside each failure.
+    pub rules: &'a BTreeMap<String, Arc<Rule>>,
+    /// Which page of each row's hosts (worst first) is shown.
+    pub page: usize,
     pub can_write: bool,
     pub csrf: &'a str,
 }
@@ -257,11 +324,22 @@ pub fn item(p: ItemPage<'_>) -> Markup {
                     td { (verdict(row.verdict)) }
                     td {
                         (lang.pick(&row.reason_ko, &row.reason_en))
+                        @if row.hosts.iter().any(|h| h.outcome == Outcome::Fail) {
+                            @if let Some(r) = row.rule.as_ref().and_then(|r| p.rules.get(r)) {
+                                p.remediation { strong { (lang.t("remediation")) ": " } (lang.pick(&r.def.remediation_ko, &r.def.remediation_en)) }
+                            }
+                        }
                         @if !row.hosts.is_empty() {
-                            table {
+                            p.counts.outcomes {
+                                @for o in [Outcome::Fail, Outcome::Unknown, Outcome::Pass, Outcome::Na] {
+                                    @let n = row.hosts.iter().filter(|h| h.outcome == o).count();
+                                    @if n > 0 { span { (outcome(o)) " " (n) } }
+                                }
+                            }
+                            table.row-hosts {
                                 tr { th { (lang.t("host")) } th { (lang.t("outcome")) } th { (lang.t("reason")) } }
-                                @for h in row.hosts.iter() {
-                                    tr { td { (h.host) } td { (outcome(h.outcome)) } td { (h.reason) @for d in &h.detail { br; small { (d) } } } }
+                                @for h in worst_first(&row.hosts).into_iter().skip(p.page * HOSTS_PER_PAGE).take(HOSTS_PER_PAGE) {
+                                    tr { td { a href={"/hosts/" (super::hosts::urlencode(&h.host))} { (h.host) } } td { (outcome(h.outcome)) } td { (h.reason) @for d in &h.detail { br; small { (d) } } } }
                                 }
                             }
                         }
@@ -277,6 +355,8 @@ pub fn item(p: ItemPage<'_>) -> Markup {
                 }
             }
         }
+        @let pages = r.rows.iter().map(|row| row.hosts.len().div_ceil(HOSTS_PER_PAGE)).max().unwrap_or(1).max(1);
+        (super::hosts::pager(lang, p.page, pages, |n| format!("?page={n}{}", p.group.map(|g| format!("&group={g}")).unwrap_or_default())))
         @if !item.evidence_examples.is_empty() {
             h3 { (lang.t("evidence_examples")) }
             ul { @for e in &item.evidence_examples { li { (e) } } }
@@ -354,7 +434,7 @@ pub struct ProbeHealth {
 /// A host is stale when nothing was heard from its agent for this long.
 pub const STALE_MS: i64 = 15 * 60 * 1000;
 
-fn ago(lang: Lang, now_ms: i64, then_ms: i64) -> String {
+pub fn ago(lang: Lang, now_ms: i64, then_ms: i64) -> String {
     if then_ms <= 0 {
         return "—".into();
     }
@@ -366,151 +446,4 @@ fn ago(lang: Lang, now_ms: i64, then_ms: i64) -> String {
         _ => (s / 86400, lang.pick("일", "d")),
     };
     format!("{n}{unit} {}", lang.t("ago"))
-}
-
-/// `probes`: each agent's probes (by agent id, then probe name), so that a
-/// revoked agent and its replacement on the same host are told apart.
-pub fn hosts(
-    lang: Lang,
-    agents: &[AgentRecord],
-    connected: &[String],
-    probes: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, ProbeHealth>>,
-    now_ms: i64,
-) -> Markup {
-    let stale_count = agents
-        .iter()
-        .filter(|a| !a.revoked && now_ms - a.last_seen_ms > STALE_MS)
-        .count();
-    html! {
-        h1 { (lang.t("hosts")) " (" (agents.len()) ")" }
-        @if stale_count > 0 {
-            p.err { (stale_count) " " (lang.t("stale_hosts")) }
-        }
-        table.hosts {
-            tr { th { (lang.t("host")) } th { (lang.t("agent")) } th { (lang.t("version")) } th { (lang.t("last_seen")) } th { (lang.t("status")) } th { (lang.t("probes")) } th { (lang.t("health")) } }
-            @for a in agents {
-                @let stale = !a.revoked && now_ms - a.last_seen_ms > STALE_MS;
-                @let host_probes = probes.get(&a.agent_id);
-                @let errors: Vec<(&String, &ProbeHealth)> = host_probes.map(|m| m.iter().filter(|(_, h)| !h.errors.is_empty()).collect()).unwrap_or_default();
-                tr class=[stale.then_some("stale")] {
-                    td { (a.host) br; small.muted { (a.os) " " (a.kernel) } }
-                    td { (a.agent_id) }
-                    td { (a.version) }
-                    td { (ago(lang, now_ms, a.last_seen_ms)) br; small.muted { (crate::export::kst(a.last_seen_ms)) } }
-                    td {
-                        @if a.revoked { span class="v v-N" { (lang.t("revoked")) } }
-                        @else if connected.contains(&a.agent_id) { span class="v v-Y" { (lang.t("connected")) } }
-                        @else { span class="v v-NA" { (lang.t("disconnected")) } }
-                        @if stale { " " span class="v v-P stale" { (lang.t("stale")) } }
-                    }
-                    td {
-                        @if let Some(m) = host_probes {
-                            @for (name, h) in m {
-                                span title=(ago(lang, now_ms, h.newest_ms)) { (name) @if !h.errors.is_empty() { "⚠" } } " "
-                            }
-                        }
-                        @if !a.capabilities.is_empty() { br; small.muted { (lang.t("capabilities")) ": " (a.capabilities.join(", ")) } }
-                    }
-                    td {
-                        @if errors.is_empty() && !stale && !a.revoked { span class="v v-Y" { "OK" } }
-                        @for (name, h) in &errors {
-                            div { span class="v v-N" { (name) } " " small { (h.errors.join("; ")) } }
-                        }
-                        @if stale { div { small { (lang.t("stale_note")) } } }
-                        @if a.revoked { div { small { (lang.t("revoked_note")) } } }
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_flag_stale_agents_and_probe_errors() {
-        let now = 1_800_000_000_000;
-        let agent = |id: &str, last_seen_ms| AgentRecord {
-            agent_id: id.into(),
-            host: id.into(),
-            version: "0.1.0".into(),
-            last_seen_ms,
-            ..Default::default()
-        };
-        let agents = [
-            agent("fresh", now - 5_000),
-            agent("quiet", now - STALE_MS - 1),
-        ];
-        let mut probes = std::collections::BTreeMap::new();
-        probes.insert(
-            "fresh".to_string(),
-            std::collections::BTreeMap::from([(
-                "tls".to_string(),
-                ProbeHealth {
-                    subjects: 1,
-                    errors: vec!["10.0.0.5:443: connection refused".into()],
-                    newest_ms: now - 1_000,
-                },
-            )]),
-        );
-        let html = hosts(Lang::En, &agents, &["fresh".into()], &probes, now).into_string();
-        let rows: Vec<&str> = html.split("<tr").skip(2).collect();
-        assert_eq!(rows.len(), 2, "{html}");
-        assert!(
-            rows[0].contains("fresh") && !rows[0].contains("stale"),
-            "{}",
-            rows[0]
-        );
-        assert!(
-            rows[0].contains("connection refused") && rows[0].contains("5s ago"),
-            "{}",
-            rows[0]
-        );
-        assert!(
-            rows[1].contains("class=\"stale\"") && rows[1].contains("Stale"),
-            "{}",
-            rows[1]
-        );
-        assert!(html.contains("1 host(s) not heard from"), "{html}");
-    }
-
-    #[test]
-    fn a_revoked_agent_and_its_replacement_on_one_host_are_told_apart() {
-        let now = 1_800_000_000_000;
-        let agent = |id: &str, revoked| AgentRecord {
-            agent_id: id.into(),
-            host: "web-1".into(),
-            last_seen_ms: now,
-            revoked,
-            ..Default::default()
-        };
-        let agents = [agent("web-1a", true), agent("web-1b", false)];
-        let health = |error: &str| {
-            std::collections::BTreeMap::from([(
-                "tls".to_string(),
-                ProbeHealth {
-                    subjects: 1,
-                    errors: vec![error.into()],
-                    newest_ms: now,
-                },
-            )])
-        };
-        let probes = std::collections::BTreeMap::from([
-            ("web-1a".to_string(), health("old agent's error")),
-            ("web-1b".to_string(), health("new agent's error")),
-        ]);
-        let html = hosts(Lang::En, &agents, &["web-1b".into()], &probes, now).into_string();
-        let rows: Vec<&str> = html.split("<tr").skip(2).collect();
-        assert_eq!(rows.len(), 2, "{html}");
-        assert!(rows[0].contains("old agent's error") && !rows[0].contains("new agent"));
-        assert!(
-            rows[0].contains("no longer counts in verdicts"),
-            "{}",
-            rows[0]
-        );
-        assert!(rows[1].contains("new agent's error") && !rows[1].contains("old agent"));
-        assert!(!rows[1].contains("no longer counts"), "{}", rows[1]);
-    }
 }

@@ -106,6 +106,16 @@ async fn diff(
         Ok(d) => d,
         Err(e) => return refuse(StatusCode::NOT_FOUND, &format!("{e:#}")),
     };
+    if let Err(r) = super::record(
+        &state,
+        &s,
+        crate::access_log::SNAPSHOT_DIFF,
+        &format!("{} to {}", q.from, q.to),
+    )
+    .await
+    {
+        return r;
+    }
     let body = diff_page(lang.0, &d);
     let title = lang.0.t("compare");
     page(&state, lang, title, Some(&s), body)

@@ -38,6 +38,11 @@ pub struct RuleDef {
     pub id: String,
     pub title_en: String,
     pub title_ko: String,
+    /// What to change on a failing host, shown beside every failure.
+    #[serde(default)]
+    pub remediation_en: String,
+    #[serde(default)]
+    pub remediation_ko: String,
     pub scope: Scope,
     /// Probes whose fresh evidence the rule needs; a host in scope without
     /// it is UNKNOWN.
@@ -230,6 +235,12 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
         if let Some(problem) = expectation_problem(&def, &out) {
             return Err(err(format!("rule {}: {problem}", def.id)));
         }
+        if def.remediation_en.trim().is_empty() || def.remediation_ko.trim().is_empty() {
+            return Err(err(format!(
+                "rule {}: remediation_en, remediation_ko: a rule says what to change on a failing host",
+                def.id
+            )));
+        }
         let limit = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.trim().is_empty());
         if def.answers == Answers::Partial && !(limit(&def.limit_en) && limit(&def.limit_ko)) {
             return Err(err(format!(
@@ -353,7 +364,19 @@ mod tests {
             .expect("disagreeing defaults")
             .to_string();
         assert!(e.contains("differs from rule backup-fresh"), "{e}");
+        let bad = BUILT_IN.replacen("remediation_ko = ", "# remediation_ko = ", 1);
+        let e = parse(&bad, "r.toml")
+            .err()
+            .expect("no remediation")
+            .to_string();
+        assert!(
+            e.contains("rule network-redundancy-host: remediation_en, remediation_ko"),
+            "{e}"
+        );
         let rules = built_in().unwrap();
+        assert!(rules
+            .values()
+            .all(|r| !r.def.remediation_en.is_empty() && !r.def.remediation_ko.is_empty()));
         assert_eq!(reach(&rules)["monitoring-agent"], Answers::Partial);
         assert_eq!(reach(&rules)["domestic-location"], Answers::Full);
         let defaults = expectation_defaults(&rules);

@@ -27,7 +27,7 @@ pub struct Verdicts {
     pub file: PathBuf,
     pub sha256: String,
     pub header: Header,
-    pub items: BTreeMap<(String, String), ItemVerdict>,
+    pub items: ItemVerdicts,
 }
 
 #[derive(Deserialize)]
@@ -110,14 +110,17 @@ fn side(v: &Verdicts) -> Side {
     }
 }
 
-/// The items of `a` and `b` whose verdicts differ, in catalog order.
-pub fn diff(a: &Verdicts, b: &Verdicts) -> Diff {
+/// Item verdicts keyed by (catalog, item), as a snapshot holds them.
+pub type ItemVerdicts = BTreeMap<(String, String), ItemVerdict>;
+
+/// The items of `a` and `b` whose verdicts differ, in catalog order, and
+/// how many are present in both with the same verdict.
+pub fn changes(a: &ItemVerdicts, b: &ItemVerdicts) -> (Vec<Change>, usize) {
     let mut changes = Vec::new();
     let mut unchanged = 0;
-    let keys: std::collections::BTreeSet<&(String, String)> =
-        a.items.keys().chain(b.items.keys()).collect();
+    let keys: std::collections::BTreeSet<&(String, String)> = a.keys().chain(b.keys()).collect();
     for key in keys {
-        let (x, y) = (a.items.get(key), b.items.get(key));
+        let (x, y) = (a.get(key), b.get(key));
         if let (Some(x), Some(y)) = (x, y) {
             if x.verdict == y.verdict {
                 unchanged += 1;
@@ -134,6 +137,12 @@ pub fn diff(a: &Verdicts, b: &Verdicts) -> Diff {
             to: y.map(|i| i.verdict.clone()),
         });
     }
+    (changes, unchanged)
+}
+
+/// The items of snapshots `a` and `b` whose verdicts differ.
+pub fn diff(a: &Verdicts, b: &Verdicts) -> Diff {
+    let (changes, unchanged) = changes(&a.items, &b.items);
     Diff {
         from: side(a),
         to: side(b),

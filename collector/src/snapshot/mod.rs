@@ -116,6 +116,14 @@ pub struct HistoryPoint {
     pub error: Option<String>,
 }
 
+/// A stored snapshot and its verified verdicts.
+pub struct Stored {
+    pub snapshot: String,
+    pub sequence: u64,
+    pub created_at: String,
+    pub verdicts: Result<Arc<diff::Verdicts>, String>,
+}
+
 /// Takes and finds this collector's snapshots.
 pub struct Snapshots {
     pub data_dir: PathBuf,
@@ -316,10 +324,11 @@ impl Snapshots {
         .context("comparing snapshots")?
     }
 
-    /// The verdict of `catalog`/`item` in every stored snapshot, oldest first.
-    pub async fn history(self: &Arc<Self>, catalog: &str, item: &str) -> Vec<HistoryPoint> {
+    /// Every stored snapshot with its verified verdicts (or why they
+    /// cannot be read), oldest first: the source of verdict histories,
+    /// trends and "what changed since the last snapshot".
+    pub async fn stored(self: &Arc<Self>) -> Vec<Stored> {
         let this = self.clone();
-        let key = (catalog.to_string(), item.to_string());
         tokio::task::spawn_blocking(move || {
             let entries = match this.archive.list() {
                 Ok(e) => e,
@@ -330,22 +339,35 @@ impl Snapshots {
             };
             entries
                 .into_iter()
-                .map(|e| {
-                    let v = this.verified_verdicts(&e);
-                    HistoryPoint {
-                        snapshot: e.id.clone(),
-                        sequence: e.sequence,
-                        created_at: e.created.to_rfc3339_opts(SecondsFormat::Secs, true),
-                        verdict: v
-                            .as_ref()
-                            .ok()
-                            .and_then(|v| v.items.get(&key).map(|i| i.verdict.clone())),
-                        error: v.err(),
-                    }
+                .map(|e| Stored {
+                    verdicts: this.verified_verdicts(&e),
+                    snapshot: e.id,
+                    sequence: e.sequence,
+                    created_at: e.created.to_rfc3339_opts(SecondsFormat::Secs, true),
                 })
                 .collect()
         })
         .await
         .unwrap_or_default()
+    }
+
+    /// The verdict of `catalog`/`item` in every stored snapshot, oldest first.
+    pub async fn history(self: &Arc<Self>, catalog: &str, item: &str) -> Vec<HistoryPoint> {
+        let key = (catalog.to_string(), item.to_string());
+        self.stored()
+            .await
+            .into_iter()
+            .map(|s| HistoryPoint {
+                verdict: s
+                    .verdicts
+                    .as_ref()
+                    .ok()
+                    .and_then(|v| v.items.get(&key).map(|i| i.verdict.clone())),
+                error: s.verdicts.err(),
+                snapshot: s.snapshot,
+                sequence: s.sequence,
+                created_at: s.created_at,
+            })
+            .collect()
     }
 }

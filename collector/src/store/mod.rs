@@ -211,6 +211,9 @@ pub trait Store: Send + Sync {
     async fn ping(&self) -> Result<()>;
     /// The newest evidence of every (host, probe, subject), however old.
     async fn latest_evidence(&self) -> Result<Vec<Evidence>>;
+    /// The newest evidence of every (probe, subject) of one host, by probe
+    /// and subject: what a host page shows, without reading the fleet's.
+    async fn latest_evidence_of(&self, host: &str) -> Result<Vec<Evidence>>;
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>>;
     /// Attestations and NA marks, oldest first (never rewritten).
     async fn documents(&self) -> Result<Documents>;

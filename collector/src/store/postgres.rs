@@ -558,6 +558,18 @@ impl Store for PgStore {
         found.iter().map(rows::evidence).collect()
     }
 
+    async fn latest_evidence_of(&self, host: &str) -> Result<Vec<Evidence>> {
+        let found = sqlx::query(
+            "SELECT e.id, e.body FROM latest l JOIN evidence e ON e.seq = l.evidence_seq
+             WHERE l.host = $1 ORDER BY l.probe, l.subject",
+        )
+        .bind(host)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        found.iter().map(rows::evidence).collect()
+    }
+
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>> {
         // In the order asked for, as the SQLite store answers.
         let found = sqlx::query(

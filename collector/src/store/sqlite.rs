@@ -524,6 +524,20 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn latest_evidence_of(&self, host: &str) -> Result<Vec<Evidence>> {
+        let host = host.to_string();
+        self.with_conn(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT e.id, e.body FROM latest l JOIN evidence e ON e.seq = l.evidence_seq
+                     WHERE l.host = ?1 ORDER BY l.probe, l.subject",
+                )
+                .map_err(db_err)?;
+            all(&mut stmt, [host], |r| rows::evidence(r))
+        })
+        .await
+    }
+
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>> {
         self.with_conn(move |c| {
             let mut stmt = c
