@@ -522,7 +522,7 @@ fn a_damaged_spool_loses_only_its_damaged_records_and_reports_them() {
     let stored = |c: &Collector| -> Vec<serde_json::Value> { c.evidence("host=node-s") };
     let dropped = gamsa_tests::wait_for("the damage reported", ANSWER, || {
         stored(&collector).iter().find_map(|e| {
-            let notice = &e["payload"]["agentNotice"];
+            let notice = &e["agentNotice"];
             (notice["kind"] == "spool_dropped").then(|| notice["count"].to_string())
         })
     });
