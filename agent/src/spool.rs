@@ -7,6 +7,14 @@
 //! collector's idempotent insert turns replays into no duplicates. When the
 //! spool exceeds its size limit the oldest segment is dropped and counted, so
 //! loss is reported, never silent.
+//!
+//! A record found unreadable on open (a bad disk block, a stray write) is
+//! counted as dropped too, and what follows it is kept: a record whose
+//! length prefix is intact is skipped by that length; past a broken prefix
+//! the scan resumes at the first offset from which records read cleanly to
+//! the segment's end. The segment is then rewritten without the bad bytes
+//! (the ack cursor moved with it), so sending never meets them. A record
+//! cut short at a segment's end, as a crash leaves it, is truncated away.
 
 use gamsa_proto::v1::Evidence;
 use prost::Message;
@@ -19,6 +27,9 @@ use std::path::{Path, PathBuf};
 const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest single record accepted when reading back (a corrupt length stops there).
 const MAX_RECORD: usize = 16 * 1024 * 1024;
+/// Records that must read in a row for a scan to resume after a broken
+/// length prefix (or all those up to the segment's end).
+const RESYNC: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 #[error("spool {path}: {source}")]
@@ -85,21 +96,29 @@ impl Spool {
             .collect();
         ids.sort();
         let mut segments = VecDeque::new();
+        let saved = read_cursor(&dir.join("cursor"));
+        let mut cursor = saved;
+        let mut dropped = 0;
         for id in ids {
             let path = seg_path(dir, id);
-            let (ends, good) = scan(&path).map_err(err(&path))?;
-            let f = OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(err(&path))?;
-            f.set_len(good).map_err(err(&path))?;
+            let scanned = scan(&path).map_err(err(&path))?;
+            let cursor_here = cursor.as_mut().filter(|c| c.seg == id);
+            let ends = scanned.rewrite(&path, cursor_here).map_err(err(&path))?;
+            if scanned.lost > 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    records = scanned.lost,
+                    bytes = scanned.lost_bytes,
+                    "spool: unreadable records skipped and counted as dropped"
+                );
+            }
+            dropped += scanned.lost;
             segments.push_back(Segment {
                 id,
-                len: good,
+                len: ends.last().copied().unwrap_or(0),
                 ends,
             });
         }
-        let cursor = read_cursor(&dir.join("cursor"));
         if segments.is_empty() {
             let id = cursor.map(|c| c.seg).unwrap_or(0);
             segments.push_back(Segment {
@@ -110,7 +129,20 @@ impl Spool {
         }
         let first = segments.front().map(|s| s.id).unwrap_or(0);
         let acked = match cursor {
-            Some(c) if c.seg >= first => c,
+            // A cursor between records (its segment rewritten, the cursor
+            // not yet) goes back to a record end: a resend is harmless.
+            Some(c) if c.seg >= first => {
+                let seg = segments.iter().find(|s| s.id == c.seg);
+                let off = seg.map_or(c.off, |s| {
+                    s.ends
+                        .iter()
+                        .copied()
+                        .filter(|e| *e <= c.off)
+                        .max()
+                        .unwrap_or(0)
+                });
+                Pos { seg: c.seg, off }
+            }
             _ => Pos { seg: first, off: 0 },
         };
         let last = segments.back().map(|s| s.id).unwrap_or(0);
@@ -120,7 +152,7 @@ impl Spool {
             .append(true)
             .open(&path)
             .map_err(err(&path))?;
-        Ok(Spool {
+        let spool = Spool {
             dir: dir.to_path_buf(),
             max_bytes: max_bytes.max(SEGMENT_BYTES),
             segments,
@@ -130,9 +162,13 @@ impl Spool {
             in_flight: BTreeMap::new(),
             acked_early: BTreeMap::new(),
             next_seq: 1,
-            dropped: 0,
+            dropped,
             unsynced: false,
-        })
+        };
+        if saved.is_some_and(|c| c != spool.acked) {
+            spool.save_cursor()?;
+        }
+        Ok(spool)
     }
 
     fn io<T>(&self, r: std::io::Result<T>) -> Result<T> {
@@ -381,24 +417,116 @@ fn read_len(r: &mut impl Read) -> std::io::Result<Option<(usize, u64)>> {
     Err(std::io::Error::other("bad length prefix"))
 }
 
-/// The record ends of a segment and the length of its intact prefix.
-fn scan(path: &Path) -> std::io::Result<(Vec<u64>, u64)> {
-    let mut r = BufReader::new(File::open(path)?);
-    let (mut ends, mut off) = (Vec::new(), 0u64);
-    loop {
-        match read_len(&mut r) {
-            Ok(Some((len, prefix))) if len <= MAX_RECORD => {
-                let mut buf = vec![0u8; len];
-                if r.read_exact(&mut buf).is_err() || Evidence::decode(buf.as_slice()).is_err() {
-                    break;
-                }
-                off += prefix + len as u64;
-                ends.push(off);
-            }
-            _ => break,
+/// What `scan` found in a segment: the byte ranges of its readable
+/// records, and how much it lost.
+struct Scanned {
+    records: Vec<(u64, u64)>,
+    /// The file's length.
+    len: u64,
+    /// Records (at least one per unreadable stretch) and bytes skipped.
+    lost: u64,
+    lost_bytes: u64,
+}
+
+/// The record at `off` of `data`: its end, if it reads as evidence.
+fn record_at(data: &[u8], off: usize) -> Option<usize> {
+    let mut rest = &data[off..];
+    let len = prost::encoding::decode_varint(&mut rest).ok()? as usize;
+    let start = data.len() - rest.len();
+    if len > MAX_RECORD || len > rest.len() {
+        return None;
+    }
+    // Every evidence has an id: a stray zero byte is no (empty) record.
+    let ev = Evidence::decode(&rest[..len]).ok()?;
+    (!ev.id.is_empty()).then_some(start + len)
+}
+
+/// Whether `n` records (or all up to the end of `data`) read from `off`.
+fn reads_on(data: &[u8], mut off: usize, n: usize) -> bool {
+    for _ in 0..n {
+        if off == data.len() {
+            return true;
+        }
+        match record_at(data, off) {
+            Some(end) => off = end,
+            None => return false,
         }
     }
-    Ok((ends, off))
+    true
+}
+
+/// The readable records of a segment. An unreadable one is skipped by its
+/// length when its prefix is intact and a record (or the end) follows;
+/// else the scan resumes at the first offset from which [`RESYNC`] records
+/// read. What is left at the end is a torn record.
+fn scan(path: &Path) -> std::io::Result<Scanned> {
+    let data = std::fs::read(path)?;
+    let mut found = Scanned {
+        records: Vec::new(),
+        len: data.len() as u64,
+        lost: 0,
+        lost_bytes: 0,
+    };
+    let mut off = 0;
+    while off < data.len() {
+        if let Some(end) = record_at(&data, off) {
+            found.records.push((off as u64, end as u64));
+            off = end;
+            continue;
+        }
+        let by_length = {
+            let mut rest = &data[off..];
+            prost::encoding::decode_varint(&mut rest)
+                .ok()
+                .map(|len| data.len() - rest.len() + len as usize)
+                .filter(|end| *end <= data.len() && reads_on(&data, *end, 1))
+        };
+        let resume = by_length
+            .or_else(|| (off + 1..data.len()).find(|&p| reads_on(&data, p, RESYNC)))
+            .unwrap_or(data.len());
+        found.lost += 1;
+        found.lost_bytes += (resume - off) as u64;
+        off = resume;
+    }
+    Ok(found)
+}
+
+impl Scanned {
+    /// Makes the file hold only the readable records (truncating a torn
+    /// tail, rewriting around unreadable ones) and moves `cursor` with
+    /// them; the record ends.
+    fn rewrite(&self, path: &Path, cursor: Option<&mut Pos>) -> std::io::Result<Vec<u64>> {
+        let mut ends = Vec::with_capacity(self.records.len());
+        let mut kept = 0;
+        for (start, end) in &self.records {
+            kept += end - start;
+            ends.push(kept);
+        }
+        let contiguous = self.records.last().is_none_or(|(_, end)| *end == kept);
+        if contiguous {
+            if kept < self.len {
+                OpenOptions::new().write(true).open(path)?.set_len(kept)?;
+            }
+            return Ok(ends);
+        }
+        if let Some(c) = cursor {
+            c.off = self
+                .records
+                .iter()
+                .zip(&ends)
+                .rfind(|((_, end), _)| *end <= c.off)
+                .map_or(0, |(_, kept)| *kept);
+        }
+        let data = std::fs::read(path)?;
+        let tmp = path.with_extension("seg.tmp");
+        let mut f = File::create(&tmp)?;
+        for (start, end) in &self.records {
+            f.write_all(&data[*start as usize..*end as usize])?;
+        }
+        f.sync_data()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(ends)
+    }
 }
 
 /// Reads up to `max` records from `off`; returns them and the offset after.
@@ -499,6 +627,45 @@ mod tests {
         s.push(&ev(3)).unwrap();
         let (_, all) = s.next_batch(10).unwrap().unwrap();
         assert_eq!(ids(&all), ["ev-000000", "ev-000001", "ev-000003"]);
+    }
+
+    #[test]
+    fn unreadable_records_are_counted_and_those_after_them_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        for i in 0..10 {
+            s.push(&ev(i)).unwrap();
+        }
+        let ends = s.segments[0].ends.clone();
+        let (a, _) = s.next_batch(2).unwrap().unwrap();
+        s.ack(a).unwrap();
+        drop(s);
+        let seg = seg_path(dir.path(), 0);
+        let mut data = std::fs::read(&seg).unwrap();
+        // Record 3: its body's first tag made invalid (length intact).
+        data[ends[2] as usize + 2] = 0xff;
+        // Record 6: its length prefix broken.
+        data[ends[5] as usize] = 0xff;
+        std::fs::write(&seg, &data).unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(s.take_dropped(), 2);
+        assert_eq!(s.len(), 6, "records 0 and 1 stay acked");
+        let (_, rest) = s.next_batch(100).unwrap().unwrap();
+        assert_eq!(
+            ids(&rest),
+            [
+                "ev-000002",
+                "ev-000004",
+                "ev-000005",
+                "ev-000007",
+                "ev-000008",
+                "ev-000009"
+            ]
+        );
+        drop(s);
+        // Rewritten: a second open finds nothing wrong.
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!((s.take_dropped(), s.len()), (0, 6));
     }
 
     #[test]

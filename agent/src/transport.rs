@@ -125,7 +125,7 @@ impl Transport {
                 Payload::AgentNotice(AgentNotice {
                     kind: "spool_dropped".into(),
                     count: dropped,
-                    detail: "evidence dropped: the spool reached its size limit while the collector was unreachable, or could not be written".into(),
+                    detail: "evidence dropped: the spool reached its size limit while the collector was unreachable, could not be written, or held unreadable records when the agent started".into(),
                 }),
             );
             self.spool(spool, &notice);

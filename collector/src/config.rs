@@ -45,6 +45,19 @@ pub struct GrpcConfig {
     /// worth beyond it). A faster agent is slowed by later acks, not refused:
     /// nothing is lost, and it cannot take the store from the others.
     pub agent_rate: u32,
+    /// Evidence bytes (protobuf encoding) per second one agent may send,
+    /// with one second's worth of burst; a faster agent is slowed like one
+    /// over `agent_rate`.
+    pub agent_bytes_rate: u32,
+    /// Ingest streams one agent (one certificate) may hold at once; one
+    /// more is refused (`RESOURCE_EXHAUSTED`).
+    pub agent_streams: usize,
+    /// Connections without a client certificate (enrolling agents) open at
+    /// once; one more is closed after its handshake.
+    pub max_enrol_connections: usize,
+    /// How long a connection without a client certificate stays open.
+    #[serde(with = "humantime_serde")]
+    pub enrol_connection_lifetime: Duration,
     /// Time a connection has to complete its TLS handshake.
     #[serde(with = "humantime_serde")]
     pub handshake_timeout: Duration,
@@ -77,6 +90,18 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Connections open at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// A connection with no request in progress for this long is closed
+    /// (HTTP/1.1 keep-alive and HTTP/2 alike); before its first request it
+    /// has `header_timeout`.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// HTTPS on `listen`: `auto` (HTTPS unless `listen` is a loopback
+    /// address), `on`, or `off` (plain HTTP, e.g. behind a TLS proxy).
+    pub tls: HttpTls,
+    /// PEM certificate chain and key for HTTPS; empty: the collector's own
+    /// certificate (`pki/server.crt`, issued by its CA).
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
     /// Sign-in attempts one client address (an IPv6 /64) may make per
     /// minute; more are answered 429.
     pub login_attempts_per_address: u32,
@@ -86,6 +111,26 @@ pub struct HttpConfig {
     /// Password checks (Argon2) run at once, on the blocking pool; 0 means
     /// half the CPU cores, at least one.
     pub password_checks: usize,
+}
+
+/// Whether the HTTP port speaks TLS (`http.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpTls {
+    Auto,
+    On,
+    Off,
+}
+
+impl HttpConfig {
+    /// Whether the HTTP port serves HTTPS.
+    pub fn serves_tls(&self) -> bool {
+        match self.tls {
+            HttpTls::On => true,
+            HttpTls::Off => false,
+            HttpTls::Auto => !self.listen.ip().is_loopback(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -123,6 +168,10 @@ impl Default for GrpcConfig {
             max_message_bytes: 16 * 1024 * 1024,
             max_streams: 20_000,
             agent_rate: 2_000,
+            agent_bytes_rate: 8 * 1024 * 1024,
+            agent_streams: 2,
+            max_enrol_connections: 256,
+            enrol_connection_lifetime: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(15 * 60),
@@ -140,6 +189,10 @@ impl Default for HttpConfig {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             max_connections: 1024,
+            idle_timeout: Duration::from_secs(60),
+            tls: HttpTls::Auto,
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
             login_attempts_per_address: 10,
             login_attempts_per_user: 20,
             password_checks: 0,
@@ -190,6 +243,17 @@ impl Config {
             ),
             ("grpc.max_streams", self.grpc.max_streams as u128),
             ("grpc.agent_rate", self.grpc.agent_rate as u128),
+            ("grpc.agent_bytes_rate", self.grpc.agent_bytes_rate as u128),
+            ("grpc.agent_streams", self.grpc.agent_streams as u128),
+            (
+                "grpc.max_enrol_connections",
+                self.grpc.max_enrol_connections as u128,
+            ),
+            (
+                "grpc.enrol_connection_lifetime",
+                self.grpc.enrol_connection_lifetime.as_millis(),
+            ),
+            ("http.idle_timeout", self.http.idle_timeout.as_millis()),
             (
                 "grpc.handshake_timeout",
                 self.grpc.handshake_timeout.as_millis(),
@@ -230,6 +294,11 @@ impl Config {
         let refused = |message: String| ConfigError::invalid(origin, message);
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(refused(format!("{field}: must be greater than zero")));
+        }
+        if self.http.tls_cert.as_os_str().is_empty() != self.http.tls_key.as_os_str().is_empty() {
+            return Err(refused(
+                "http.tls_cert and http.tls_key: give both, or neither (the collector's own certificate)".into(),
+            ));
         }
         self.log.validate().map_err(refused)?;
         self.snapshots.validate().map_err(refused)?;

@@ -15,15 +15,26 @@
 //! minute. A client certificate the collector rejects (another CA, expired)
 //! is an agent that cannot deliver, so it is always a warning, as is a
 //! handshake that times out (it held a connection slot).
+//!
+//! A connection without a client certificate can only enrol, so it gets
+//! little: at most `grpc.max_enrol_connections` such connections are open at
+//! once (one more is closed after its handshake), and each is closed after
+//! `grpc.enrol_connection_lifetime` whatever it does. Otherwise idle TLS
+//! connections, which cost nothing to hold, could pile up without bound.
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
@@ -88,6 +99,20 @@ pub fn server_config(cert: &Path, key: &Path, ca: &Path) -> Result<Arc<ServerCon
     Ok(Arc::new(config))
 }
 
+/// The HTTP port's TLS: `cert` and `key`, no client certificates, ALPN h2
+/// and HTTP/1.1.
+pub fn https_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(load_certs(cert)?, load_key(key)?)
+        .map_err(|e| TlsError::Config(format!("{}: {e}", cert.display())))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// Refused handshakes (other than rejected certificates) within one minute
 /// above which the collector warns once for that minute.
 pub const UNUSUAL_REFUSALS_PER_MINUTE: u32 = 60;
@@ -145,19 +170,100 @@ fn refused(rate: &RefusalRate, peer: std::net::SocketAddr, e: &std::io::Error) {
     }
 }
 
+/// What `incoming` allows the connections it accepts.
+pub struct ConnectionLimits {
+    pub handshake_timeout: Duration,
+    /// Connections without a client certificate open at once.
+    pub max_anonymous: usize,
+    /// How long each of those may stay open.
+    pub anonymous_lifetime: Duration,
+}
+
+/// An established connection. One without a client certificate holds one
+/// of the anonymous slots and reads end of stream once its lifetime is up.
+pub struct Connection {
+    tls: TlsStream<TcpStream>,
+    anonymous: Option<(OwnedSemaphorePermit, Pin<Box<Sleep>>)>,
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if let Some((_, deadline)) = &mut self.anonymous {
+            if std::future::Future::poll(deadline.as_mut(), cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        Pin::new(&mut self.tls).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.tls).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tls).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tls).poll_shutdown(cx)
+    }
+}
+
+impl tonic::transport::server::Connected for Connection {
+    type ConnectInfo = <TlsStream<TcpStream> as tonic::transport::server::Connected>::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.tls.connect_info()
+    }
+}
+
+/// Gives an established connection its limits; `None` when it has no
+/// client certificate and the anonymous slots are taken.
+fn admit(
+    tls: TlsStream<TcpStream>,
+    anonymous: &Arc<Semaphore>,
+    lifetime: Duration,
+) -> Option<Connection> {
+    if tls.get_ref().1.peer_certificates().is_some() {
+        return Some(Connection {
+            tls,
+            anonymous: None,
+        });
+    }
+    let permit = anonymous.clone().try_acquire_owned().ok()?;
+    Some(Connection {
+        tls,
+        anonymous: Some((permit, Box::pin(tokio::time::sleep(lifetime)))),
+    })
+}
+
 /// Accepts TCP connections and completes TLS handshakes concurrently,
-/// yielding established streams. Failed handshakes are logged and dropped.
+/// yielding established connections. Failed handshakes are logged and
+/// dropped, as are connections without a client certificate beyond
+/// `limits.max_anonymous`.
 pub fn incoming(
     listener: TcpListener,
     config: Arc<ServerConfig>,
-    handshake_timeout: Duration,
-) -> tokio_stream::wrappers::ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+    limits: ConnectionLimits,
+) -> tokio_stream::wrappers::ReceiverStream<Result<Connection, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(128);
     let acceptor = TlsAcceptor::from(config);
     let rate = Arc::new(RefusalRate::new(
         UNUSUAL_REFUSALS_PER_MINUTE,
         Duration::from_secs(60),
     ));
+    let anonymous = Arc::new(Semaphore::new(limits.max_anonymous));
+    let (handshake_timeout, lifetime) = (limits.handshake_timeout, limits.anonymous_lifetime);
     tokio::spawn(async move {
         loop {
             let (tcp, peer) = match listener.accept().await {
@@ -172,12 +278,23 @@ pub fn incoming(
             if tx.is_closed() {
                 break;
             }
-            let (acceptor, tx, rate) = (acceptor.clone(), tx.clone(), rate.clone());
+            let (acceptor, tx, rate, anonymous) = (
+                acceptor.clone(),
+                tx.clone(),
+                rate.clone(),
+                anonymous.clone(),
+            );
             tokio::spawn(async move {
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(tls)).await;
-                    }
+                    Ok(Ok(tls)) => match admit(tls, &anonymous, lifetime) {
+                        Some(conn) => {
+                            let _ = tx.send(Ok(conn)).await;
+                        }
+                        None => {
+                            crate::metrics::refusal("too_many_enrol_connections");
+                            tracing::warn!(%peer, "refused connection: grpc.max_enrol_connections connections without a client certificate are open");
+                        }
+                    },
                     Ok(Err(e)) => refused(&rate, peer, &e),
                     Err(_) => {
                         crate::metrics::refusal("tls_timeout");

@@ -1,6 +1,9 @@
 //! Hostile clients against the real collector process: a flood of sign-ins
 //! is throttled per address and per user and cannot stall an honest
-//! agent's ingest, and bulk reads of the API leave access records.
+//! agent's ingest, and bulk reads of the API leave access records. The
+//! dashboard reached over a network is HTTPS with `__Host-` cookies and
+//! headers that keep it out of frames and sniffing; a spool damaged on disk
+//! loses only its damaged records, and says so.
 
 use gamsa_tests::raw::{batch_of, client, hello, open, OpenStream};
 use gamsa_tests::{run, Collector};
@@ -243,4 +246,308 @@ fn bulk_reads_of_the_api_are_in_the_access_log() {
             "{action} {what} in {records:?}"
         );
     }
+}
+
+/// A TLS connection to the collector's HTTP port, trusting `ca` (PEM),
+/// offering HTTP/1.1; the certificate it was shown.
+fn https_connect(
+    port: u16,
+    ca: &std::path::Path,
+) -> std::io::Result<rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
+/// The answer (head and body as text) to `request` sent over HTTPS.
+fn try_https(port: u16, ca: &std::path::Path, request: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = https_connect(port, ca)?;
+    s.write_all(request.as_bytes())?;
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+fn https(port: u16, ca: &std::path::Path, request: &str) -> String {
+    try_https(port, ca, request).unwrap()
+}
+
+/// Restarts `c` with `lines` added to `[http]`; waits until HTTPS answers.
+fn restart_with_https(c: &mut Collector, lines: &str, ca: &std::path::Path) {
+    c.proc = None;
+    let config = std::fs::read_to_string(c.config()).unwrap();
+    std::fs::write(
+        c.config(),
+        config.replacen("[http]\n", &format!("[http]\n{lines}\n"), 1),
+    )
+    .unwrap();
+    let mut cmd = c.cmd();
+    cmd.arg("serve");
+    c.proc = Some(gamsa_tests::Proc::spawn(cmd, c.dir.path().join("collector-https.log")).unwrap());
+    let started = Instant::now();
+    loop {
+        let answer = try_https(
+            c.http,
+            ca,
+            "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        if answer.is_ok_and(|a| a.starts_with("HTTP/1.1 200")) {
+            return;
+        }
+        assert!(started.elapsed() < ANSWER, "no HTTPS: {}", c.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn header<'a>(answer: &'a str, name: &str) -> Vec<&'a str> {
+    let head = answer.split("\r\n\r\n").next().unwrap_or("");
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+        .collect()
+}
+
+/// Every answer carries the headers that keep the dashboard out of other
+/// sites' frames and browsers from sniffing content types.
+fn assert_security_headers(answer: &str, what: &str) {
+    let csp = header(answer, "content-security-policy").join(" ");
+    for part in ["default-src 'self'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(part), "{what}: CSP {csp:?} lacks {part}");
+    }
+    assert_eq!(
+        header(answer, "x-content-type-options"),
+        ["nosniff"],
+        "{what}"
+    );
+    assert_eq!(header(answer, "referrer-policy"), ["no-referrer"], "{what}");
+}
+
+#[test]
+fn the_dashboard_is_https_with_host_cookies_and_security_headers() {
+    let mut collector = Collector::start().unwrap();
+    add_user(&collector, "kim", "auditor", "auditor-password-1");
+    // Plain HTTP on loopback (the quickstart) has the headers too.
+    let plain = ureq::get(&format!("http://127.0.0.1:{}/login", collector.http))
+        .call()
+        .unwrap();
+    for name in [
+        "content-security-policy",
+        "x-content-type-options",
+        "referrer-policy",
+    ] {
+        assert!(plain.header(name).is_some(), "plain HTTP lacks {name}");
+    }
+    let ca = collector.data().join("pki/ca.crt");
+    restart_with_https(&mut collector, "tls = \"on\"", &ca);
+    let port = collector.http;
+    let get = |path: &str| {
+        https(
+            port,
+            &ca,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    let login_page = get("/login");
+    assert!(login_page.starts_with("HTTP/1.1 200"), "{login_page}");
+    for (what, answer) in [
+        ("/login", login_page.clone()),
+        ("/healthz", get("/healthz")),
+        ("/api/v1/agents", get("/api/v1/agents")),
+        ("a missing page", get("/no-such-page")),
+    ] {
+        assert_security_headers(&answer, what);
+        assert!(
+            !header(&answer, "strict-transport-security").is_empty(),
+            "{what}: no HSTS over HTTPS"
+        );
+    }
+    let login_cookie = header(&login_page, "set-cookie").join("\n");
+    assert!(login_cookie.contains("Secure"), "{login_cookie}");
+    // Sign in over HTTPS: the session cookie is __Host- and Secure.
+    let token = login_cookie
+        .split(';')
+        .next()
+        .and_then(|c| c.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .unwrap();
+    let body = format!("user=kim&password=auditor-password-1&csrf={token}");
+    let signed_in = https(
+        port,
+        &ca,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: x\r\nCookie: gamsa_login={token}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_security_headers(&signed_in, "POST /login");
+    let session = header(&signed_in, "set-cookie")
+        .into_iter()
+        .find(|c| c.contains("gamsa_session"))
+        .unwrap_or_else(|| panic!("no session cookie: {signed_in}"))
+        .to_string();
+    assert!(session.starts_with("__Host-gamsa_session="), "{session}");
+    for flag in ["Secure", "HttpOnly", "Path=/", "SameSite=Strict"] {
+        assert!(session.contains(flag), "{flag} in {session}");
+    }
+    assert!(!session.contains("Domain"), "{session}");
+    let cookie = session.split(';').next().unwrap();
+    let home = https(
+        port,
+        &ca,
+        &format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(home.starts_with("HTTP/1.1 200"), "signed in: {home}");
+    // A configured certificate instead of the collector's own.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_file, key_file) = (
+        collector.dir.path().join("web.crt"),
+        collector.dir.path().join("web.key"),
+    );
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    restart_with_https(
+        &mut collector,
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"",
+            cert_file.display(),
+            key_file.display()
+        ),
+        &cert_file,
+    );
+    assert!(get_with(&cert_file, port, "/healthz").starts_with("HTTP/1.1 200"));
+}
+
+fn get_with(ca: &std::path::Path, port: u16, path: &str) -> String {
+    https(
+        port,
+        ca,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// The byte ranges of the records of a spool segment (a varint length, then
+/// that many bytes), up to one that runs past the end.
+fn spool_records(data: &[u8]) -> Vec<(usize, usize)> {
+    let (mut out, mut off) = (Vec::new(), 0);
+    while off < data.len() {
+        let (mut len, mut shift, mut p) = (0usize, 0, off);
+        while p < data.len() {
+            len |= ((data[p] & 0x7f) as usize) << shift;
+            shift += 7;
+            p += 1;
+            if data[p - 1] & 0x80 == 0 {
+                break;
+            }
+        }
+        if p + len > data.len() {
+            break;
+        }
+        out.push((off, p + len));
+        off = p + len;
+    }
+    out
+}
+
+#[test]
+fn a_damaged_spool_loses_only_its_damaged_records_and_reports_them() {
+    let mut collector = Collector::start().unwrap();
+    let creds = collector.issue("node-s").unwrap();
+    let dir = collector.dir.path().to_path_buf();
+    let cfg = gamsa_tests::agent_config(&dir, "node-s", &collector, &creds, "").unwrap();
+    let start = |log: &str| {
+        let mut cmd = std::process::Command::new(gamsa_tests::binary("gamsa-agent"));
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&cfg)
+            .env("GAMSA_LOG", "info,gamsa_agent::transport=debug");
+        gamsa_tests::Proc::spawn(cmd, dir.join(log)).unwrap()
+    };
+    // The collector is away: everything the agent observes stays spooled.
+    collector.proc = None;
+    let mut agent = start("agent-1.log");
+    let log = dir.join("agent-1.log");
+    gamsa_tests::wait_for("evidence spooled", ANSWER, || {
+        let n = gamsa_tests::spooled_ids(&std::fs::read_to_string(&log).unwrap_or_default()).len();
+        (n >= 12).then_some(())
+    });
+    agent.kill();
+    let spooled = gamsa_tests::spooled_ids(&std::fs::read_to_string(&log).unwrap());
+    let seg = dir.join("node-s-state/spool/0000000000000000.seg");
+    let mut data = std::fs::read(&seg).unwrap();
+    let records = spool_records(&data);
+    assert!(records.len() >= 10, "{} records", records.len());
+    let id_in = |r: (usize, usize), data: &[u8]| {
+        spooled
+            .iter()
+            .find(|id| data[r.0..r.1].windows(id.len()).any(|w| w == id.as_bytes()))
+            .cloned()
+            .unwrap_or_else(|| panic!("no spooled id in record {r:?}"))
+    };
+    let damaged = [id_in(records[2], &data), id_in(records[5], &data)];
+    let intact: Vec<String> = records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2 && *i != 5)
+        .map(|(_, r)| id_in(*r, &data))
+        .collect();
+    let torn = (records.last().unwrap().1 < data.len()) as u64;
+    // Record 2: its body's first field tag made invalid. Record 5: its
+    // length prefix broken.
+    let body = records[2].0 + if data[records[2].0] & 0x80 == 0 { 1 } else { 2 };
+    data[body] = 0xff;
+    data[records[5].0] = 0xff;
+    std::fs::write(&seg, &data).unwrap();
+
+    collector.restart().unwrap();
+    let _agent = start("agent-2.log");
+    let stored = |c: &Collector| -> Vec<serde_json::Value> { c.evidence("host=node-s") };
+    let dropped = gamsa_tests::wait_for("the damage reported", ANSWER, || {
+        stored(&collector).iter().find_map(|e| {
+            let notice = &e["agentNotice"];
+            (notice["kind"] == "spool_dropped").then(|| notice["count"].to_string())
+        })
+    });
+    assert_eq!(
+        dropped.trim_matches('"'),
+        (2 + torn).to_string(),
+        "two damaged records (and a record torn by the kill: {torn})"
+    );
+    gamsa_tests::wait_for("every intact record delivered", ANSWER, || {
+        let ids: std::collections::BTreeSet<String> = stored(&collector)
+            .iter()
+            .filter_map(|e| e["id"].as_str().map(str::to_string))
+            .collect();
+        intact.iter().all(|id| ids.contains(id)).then_some(())
+    });
+    let ids: Vec<String> = stored(&collector)
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect();
+    for id in &damaged {
+        assert!(!ids.contains(id), "a damaged record was delivered: {id}");
+    }
+    let agent_log = std::fs::read_to_string(dir.join("agent-2.log")).unwrap();
+    assert!(
+        agent_log.contains("unreadable records skipped"),
+        "{agent_log}"
+    );
 }

@@ -2,11 +2,17 @@
 //! limit of `[grpc]` and `[http]` is exercised against the real collector
 //! process, with an honest agent served alongside.
 
+use gamsa_proto::v1::ingest_client::IngestClient;
 use gamsa_tests::raw::{batch, batch_of, client, hello, open, OpenStream};
 use gamsa_tests::{wait_for, Collector};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 const ANSWER: Duration = Duration::from_secs(15);
 
@@ -262,4 +268,319 @@ fn connections_beyond_the_cap_wait_and_are_served_when_one_closes() {
     let (status, took) = waiting.join().unwrap();
     assert_eq!(status.unwrap(), 200);
     assert!(took >= Duration::from_millis(1500), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_evidence_counts_against_its_agents_byte_rate_only() {
+    let rate = 100_000;
+    let collector = Collector::start_with(&format!("agent_bytes_rate = {rate}"), "").unwrap();
+    let mut big = honest(&collector, "node-big").await;
+    let mut small = honest(&collector, "node-small").await;
+    let (batches, per_batch, pad) = (2u64, 4usize, 60_000usize);
+    let sending = tokio::spawn(async move {
+        let started = Instant::now();
+        for seq in 1..=batches {
+            big.send_acked(batch_of("node-big", seq, per_batch, pad), seq, ANSWER)
+                .await
+                .unwrap();
+        }
+        started.elapsed()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    small
+        .send_acked(batch_of("node-small", 1, 5, 100), 1, ANSWER)
+        .await
+        .unwrap();
+    let small_ack = started.elapsed();
+    let big_took = sending.await.unwrap();
+    // 480 kB at 100 kB/s with one second of burst: at least 3.8 s.
+    let floor =
+        Duration::from_secs_f64((batches as usize * per_batch * pad - rate) as f64 / rate as f64);
+    assert!(
+        big_took >= floor.mul_f64(0.9),
+        "large evidence took {big_took:?}, faster than the byte rate allows ({floor:?})"
+    );
+    assert!(
+        small_ack < Duration::from_secs(1),
+        "the other agent waited {small_ack:?} behind the large evidence"
+    );
+    assert_eq!(collector.evidence("host=node-big").len(), 8, "nothing lost");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_agent_cannot_hold_more_than_its_share_of_streams() {
+    let collector = Collector::start_with("agent_streams = 2", "").unwrap();
+    let creds = collector.issue("node-greedy").unwrap();
+    let c = client(&collector, Some(&creds)).await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = open(c.clone(), vec![hello("node-greedy")]).await.unwrap();
+        assert!(matches!(s.next(ANSWER).await, Some(Ok(_))), "welcome");
+        held.push(s);
+    }
+    let status = match open(c.clone(), vec![hello("node-greedy")]).await {
+        Err(status) => status,
+        Ok(mut s) => s.error(ANSWER).await,
+    };
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(collector.log().contains("grpc.agent_streams"));
+    // Another agent is served meanwhile.
+    let mut other = honest(&collector, "node-other").await;
+    other
+        .send_acked(batch("node-other"), 1, ANSWER)
+        .await
+        .unwrap();
+    // A stream given back can be taken again.
+    drop(held.pop());
+    let started = Instant::now();
+    loop {
+        if let Ok(mut s) = open(c.clone(), vec![hello("node-greedy")]).await {
+            if let Some(Ok(_)) = s.next(ANSWER).await {
+                break;
+            }
+        }
+        assert!(started.elapsed() < ANSWER, "a freed slot was never reused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An ingest client for `creds` whose HTTP/2 receive window is small, so
+/// that acks it does not read soon fill it.
+async fn small_window_client(
+    collector: &Collector,
+    creds: &Path,
+) -> IngestClient<tonic::transport::Channel> {
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(
+            &collector.data().join("pki/ca.crt"),
+        )))
+        .identity(Identity::from_pem(
+            read(&creds.join("agent.crt")),
+            read(&creds.join("agent.key")),
+        ));
+    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", collector.grpc))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .initial_stream_window_size(Some(1024))
+        .initial_connection_window_size(Some(65_535))
+        .connect()
+        .await
+        .unwrap();
+    IngestClient::new(channel)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_stops_reading_acks_is_cut_and_its_slot_returns() {
+    let collector = Collector::start_with("max_streams = 1\nidle_timeout = \"2s\"", "").unwrap();
+    let creds = collector.issue("node-stall").unwrap();
+    let c = small_window_client(&collector, &creds).await;
+    let mut stalled = open(c, vec![hello("node-stall")]).await.unwrap();
+    assert!(matches!(stalled.next(ANSWER).await, Some(Ok(_))), "welcome");
+    // Batches keep coming; their acks are never read.
+    let tx = stalled.tx.clone();
+    let sender = tokio::spawn(async move {
+        for seq in 1..=5_000 {
+            if tx.send(batch_of("node-stall", seq, 1, 10)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    wait_for("the stalled reader cut", Duration::from_secs(60), || {
+        collector
+            .log()
+            .contains("the agent read no answer for 2s")
+            .then_some(())
+    });
+    println!("stalled reader cut after {:?}", started.elapsed());
+    // Its stream slot (the only one) is free for another agent.
+    let creds = collector.issue("node-next").unwrap();
+    let c = client(&collector, Some(&creds)).await.unwrap();
+    let started = Instant::now();
+    let mut next = loop {
+        if let Ok(mut s) = open(c.clone(), vec![hello("node-next")]).await {
+            if let Some(Ok(_)) = s.next(ANSWER).await {
+                break s;
+            }
+        }
+        assert!(
+            started.elapsed() < ANSWER,
+            "the stalled stream kept its slot"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    next.send_acked(batch("node-next"), 1, ANSWER)
+        .await
+        .unwrap();
+    sender.abort();
+}
+
+/// A TLS connection to `port` trusting the collector CA, offering `alpn`,
+/// with the handshake done.
+fn tls_connect(
+    collector: &Collector,
+    port: u16,
+    alpn: &[u8],
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(collector.data().join("pki/ca.crt")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).unwrap();
+    }
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Whether the peer closes `s` within `within` (end of stream or an error;
+/// bytes it sends meanwhile are read and dropped).
+fn closed_within(s: &mut impl Read, tcp: &TcpStream, within: Duration) -> bool {
+    tcp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < within {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_without_a_certificate_are_capped_and_short_lived() {
+    let collector = Collector::start_with(
+        "max_enrol_connections = 3\nenrol_connection_lifetime = \"4s\"",
+        "",
+    )
+    .unwrap();
+    let opened = Instant::now();
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        kept.push(tls_connect(&collector, collector.grpc, b"h2"));
+        // The collector admits it before the next one comes.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut extra = tls_connect(&collector, collector.grpc, b"h2");
+    let tcp = extra.sock.try_clone().unwrap();
+    assert!(
+        closed_within(&mut extra, &tcp, Duration::from_secs(2)),
+        "a connection beyond grpc.max_enrol_connections was kept"
+    );
+    assert!(collector.log().contains("grpc.max_enrol_connections"));
+    // An agent with its certificate is served while the slots are taken.
+    let mut s = honest(&collector, "node-cert").await;
+    s.send_acked(batch("node-cert"), 1, ANSWER).await.unwrap();
+    assert!(
+        opened.elapsed() < Duration::from_secs(4),
+        "too slow to tell"
+    );
+    for conn in &mut kept {
+        let tcp = conn.sock.try_clone().unwrap();
+        assert!(
+            closed_within(conn, &tcp, Duration::from_secs(8)),
+            "a connection without a certificate outlived grpc.enrol_connection_lifetime"
+        );
+    }
+    assert!(
+        opened.elapsed() >= Duration::from_millis(3500),
+        "closed early: {:?}",
+        opened.elapsed()
+    );
+    // Their slots are free again.
+    let mut again = tls_connect(&collector, collector.grpc, b"h2");
+    let tcp = again.sock.try_clone().unwrap();
+    assert!(!closed_within(&mut again, &tcp, Duration::from_secs(1)));
+}
+
+/// `GET /healthz` within `within`.
+fn healthz_within(collector: &Collector, within: Duration) -> Result<u16, String> {
+    ureq::AgentBuilder::new()
+        .timeout(within)
+        .build()
+        .get(&format!("http://127.0.0.1:{}/healthz", collector.http))
+        .call()
+        .map(|r| r.status())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn silent_and_one_byte_sockets_are_closed_and_healthz_answers() {
+    let collector =
+        Collector::start_with("", "max_connections = 4\nheader_timeout = \"1s\"").unwrap();
+    // Silent sockets, and sockets that send one byte of each protocol's
+    // first line (HTTP/1.1, the h2c preface): the cap is reached.
+    let mut held: Vec<TcpStream> = Vec::new();
+    for first in [&b""[..], b"G", b"P", b""] {
+        let mut t = TcpStream::connect(("127.0.0.1", collector.http)).unwrap();
+        t.write_all(first).unwrap();
+        held.push(t);
+    }
+    let started = Instant::now();
+    assert_eq!(healthz_within(&collector, Duration::from_secs(10)), Ok(200));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    for t in &mut held {
+        let tcp = t.try_clone().unwrap();
+        assert!(
+            closed_within(t, &tcp, Duration::from_secs(3)),
+            "a silent socket was kept"
+        );
+    }
+}
+
+#[test]
+fn an_idle_http2_connection_is_closed() {
+    let collector =
+        Collector::start_with("", "idle_timeout = \"2s\"\nheader_timeout = \"1s\"").unwrap();
+    let mut t = TcpStream::connect(("127.0.0.1", collector.http)).unwrap();
+    // h2c: the preface, empty SETTINGS, and GET /healthz on stream 1 (HPACK:
+    // GET, http, :path literal, :authority literal).
+    let mut block = vec![0x82, 0x86, 0x44, 8];
+    block.extend_from_slice(b"/healthz");
+    block.extend_from_slice(&[0x41, 1, b'x']);
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&[0, 0, block.len() as u8, 1, 5, 0, 0, 0, 1]);
+    out.extend_from_slice(&block);
+    t.write_all(&out).unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let tcp = t.try_clone().unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let _ = t.read_to_end(&mut answer);
+    let took = started.elapsed();
+    assert!(!answer.is_empty(), "the request was not answered");
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(8),
+        "an idle h2c connection was closed after {took:?}"
+    );
 }

@@ -25,7 +25,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-pub const COOKIE: &str = "gamsa_session";
+/// The session cookie's name: with the `__Host-` prefix when it is
+/// `Secure` (the browser then keeps it to this host, path `/`, HTTPS only).
+pub fn cookie_name(http: &crate::config::HttpConfig) -> &'static str {
+    if http.secure_cookies {
+        "__Host-gamsa_session"
+    } else {
+        "gamsa_session"
+    }
+}
 
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| e.to_string())?;
@@ -254,7 +262,7 @@ pub async fn sign_in(
             },
         )
         .await?;
-    let mut cookie = Cookie::new(COOKIE, token);
+    let mut cookie = Cookie::new(cookie_name(&state.http), token);
     cookie.set_http_only(true);
     cookie.set_same_site(SameSite::Strict);
     cookie.set_secure(state.http.secure_cookies);

@@ -105,7 +105,10 @@ impl FromRequestParts<AppState> for SignedIn {
         let jar = CookieJar::from_request_parts(parts, state)
             .await
             .map_err(|e| match e {})?;
-        let Some(token) = jar.get(auth::COOKIE).map(|c| c.value().to_string()) else {
+        let Some(token) = jar
+            .get(auth::cookie_name(&state.http))
+            .map(|c| c.value().to_string())
+        else {
             return Err(Redirect::to("/login").into_response());
         };
         match auth::session(state, &token).await {
@@ -287,7 +290,11 @@ async fn logout(
     }
     auth::sign_out(&state, &s).await;
     (
-        jar.remove(Cookie::build(auth::COOKIE).path("/")),
+        jar.remove(
+            Cookie::build(auth::cookie_name(&state.http))
+                .path("/")
+                .secure(state.http.secure_cookies),
+        ),
         Redirect::to("/login"),
     )
         .into_response()

@@ -9,10 +9,15 @@
 //! Evidence no reader could use (`validate.rs`) is refused alone: the rest
 //! of its batch is stored, and the ack counts what was refused.
 //!
-//! A stream holds one of `grpc.max_streams` permits for its lifetime, must
-//! send Hello within `grpc.request_timeout` and something within every
-//! `grpc.idle_timeout`; each batch waits for its agent's share of
-//! `grpc.agent_rate` before it is stored, so a flood slows only its sender.
+//! A stream holds one of `grpc.max_streams` permits, and one of its agent's
+//! `grpc.agent_streams`, for its lifetime, so one certificate cannot take
+//! every slot. It must send Hello within `grpc.request_timeout`, something
+//! within every `grpc.idle_timeout`, and read each ack within that same
+//! time: an agent that stops reading would otherwise hold the stream (and
+//! its permits) forever. Each batch waits for its agent's share of
+//! `grpc.agent_rate` (evidence) and `grpc.agent_bytes_rate` (bytes) before
+//! it is stored, so a flood, of many or of large evidence, slows only its
+//! sender.
 
 use super::validate::{self, bound_hosts};
 use crate::config::{GrpcConfig, IngestConfig};
@@ -23,9 +28,11 @@ use gamsa_proto::v1::{
     Evidence, Welcome,
 };
 use governor::{DefaultKeyedRateLimiter, Quota};
+use prost::Message;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_stream::{Stream, StreamExt};
@@ -42,23 +49,74 @@ struct Limits {
     hello_timeout: Duration,
     idle_timeout: Duration,
     /// Evidence per second, keyed by agent id (so reconnecting resets nothing).
-    rate: DefaultKeyedRateLimiter<String>,
-    burst: NonZeroU32,
+    rate: Budget,
+    /// Evidence bytes per second, keyed likewise.
+    bytes: Budget,
+    /// Streams each agent holds now, and how many it may.
+    open: Mutex<HashMap<String, usize>>,
+    agent_streams: usize,
     /// What one evidence may be (`[ingest]`).
     ingest: IngestConfig,
 }
 
+/// A per-agent rate with a burst of one second's worth.
+struct Budget {
+    limiter: DefaultKeyedRateLimiter<String>,
+    burst: NonZeroU32,
+}
+
+impl Budget {
+    fn per_second(n: u32) -> Self {
+        let burst = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        Self {
+            limiter: governor::RateLimiter::keyed(Quota::per_second(burst)),
+            burst,
+        }
+    }
+
+    /// Waits until `agent` may spend `n` more.
+    async fn spend(&self, agent: &String, n: usize) {
+        let mut left = n;
+        while left > 0 {
+            let chunk = left.min(self.burst.get() as usize);
+            let cells = NonZeroU32::new(chunk as u32).unwrap_or(NonZeroU32::MIN);
+            // `chunk` never exceeds the burst, so this cannot be refused.
+            let _ = self.limiter.until_key_n_ready(agent, cells).await;
+            left -= chunk;
+        }
+    }
+}
+
+/// One of an agent's `grpc.agent_streams`, given back when dropped.
+struct AgentSlot {
+    limits: Arc<Limits>,
+    agent: String,
+}
+
+impl Drop for AgentSlot {
+    fn drop(&mut self) {
+        let mut open = self.limits.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.agent) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.agent);
+            }
+        }
+    }
+}
+
 impl IngestService {
     pub fn new(state: AppState, config: &GrpcConfig, ingest: &IngestConfig) -> Self {
-        let burst = NonZeroU32::new(config.agent_rate).unwrap_or(NonZeroU32::MIN);
         Self {
             state,
             streams: Arc::new(Semaphore::new(config.max_streams)),
             limits: Arc::new(Limits {
                 hello_timeout: config.request_timeout,
                 idle_timeout: config.idle_timeout,
-                rate: governor::RateLimiter::keyed(Quota::per_second(burst)),
-                burst,
+                rate: Budget::per_second(config.agent_rate),
+                bytes: Budget::per_second(config.agent_bytes_rate),
+                open: Mutex::default(),
+                agent_streams: config.agent_streams,
                 ingest: ingest.clone(),
             }),
         }
@@ -66,16 +124,45 @@ impl IngestService {
 }
 
 impl Limits {
-    /// Waits until `agent` may store `n` more pieces of evidence.
-    async fn admit(&self, agent: &str, n: usize) {
+    /// Waits until `agent` may store `evidence`: its count and its bytes.
+    async fn admit(&self, agent: &str, evidence: &[Evidence]) {
         let key = agent.to_string();
-        let mut left = n;
-        while left > 0 {
-            let chunk = left.min(self.burst.get() as usize);
-            let cells = NonZeroU32::new(chunk as u32).unwrap_or(NonZeroU32::MIN);
-            // `chunk` never exceeds the burst, so this cannot be refused.
-            let _ = self.rate.until_key_n_ready(&key, cells).await;
-            left -= chunk;
+        let bytes = evidence.iter().map(Message::encoded_len).sum();
+        self.rate.spend(&key, evidence.len()).await;
+        self.bytes.spend(&key, bytes).await;
+    }
+
+    /// One of `agent`'s stream slots; `None` when it holds them all.
+    fn slot(self: &Arc<Self>, agent: &str) -> Option<AgentSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(agent.to_string()).or_default();
+        if *n >= self.agent_streams {
+            return None;
+        }
+        *n += 1;
+        Some(AgentSlot {
+            limits: self.clone(),
+            agent: agent.to_string(),
+        })
+    }
+
+    /// Sends `msg` to the agent, which must take it within `idle_timeout`.
+    /// `Ok(false)` when the agent has hung up.
+    async fn send(
+        &self,
+        tx: &mpsc::Sender<Result<CollectorMessage, Status>>,
+        msg: CollectorMessage,
+        peer: &str,
+        agent: &str,
+    ) -> Result<bool, Status> {
+        match tokio::time::timeout(self.idle_timeout, tx.send(Ok(msg))).await {
+            Ok(sent) => Ok(sent.is_ok()),
+            Err(_) => Err(refuse(
+                peer,
+                agent,
+                "stalled_reader",
+                format!("the agent read no answer for {:?}", self.idle_timeout),
+            )),
         }
     }
 }
@@ -126,6 +213,13 @@ impl Ingest for IngestService {
                 "client certificate has no common name".into(),
             )
         })?;
+        let slot = self.limits.slot(&agent_id).ok_or_else(|| {
+            crate::metrics::refusal("too_many_agent_streams");
+            tracing::warn!(%peer, %agent_id, "refused stream: the agent holds grpc.agent_streams streams");
+            Status::resource_exhausted(
+                "this agent has as many streams open as the collector allows it; retry later",
+            )
+        })?;
         let store = self.state.store.clone();
         // Revoked, or holding a certificate the agent's name was issued
         // anew since (re-enrolment, reinstatement).
@@ -149,7 +243,7 @@ impl Ingest for IngestService {
         let state = self.state.clone();
         let limits = self.limits.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _permits = (permit, slot);
             let _guard = crate::metrics::StreamGuard::open();
             let result = match greet(&state, &limits, &agent_id, &peer, &mut inbound, &tx).await {
                 Ok(bound) => {
@@ -159,7 +253,8 @@ impl Ingest for IngestService {
             };
             if let Err(status) = result {
                 tracing::info!(%peer, %agent_id, code = ?status.code(), "agent stream ended: {}", status.message());
-                let _ = tx.send(Err(status)).await;
+                // Not waited for: a peer that stopped reading would hold the task.
+                let _ = tx.try_send(Err(status));
             }
             if let Ok(mut agents) = state.agents.lock() {
                 if agents.get(&agent_id).is_some_and(|s| s.same_channel(&tx)) {
@@ -263,14 +358,13 @@ async fn greet(
         .await
         .map_err(|e| Status::unavailable(e.to_string()))?;
     tracing::info!(%peer, %agent_id, host = %hello.host, version = %hello.agent_version, "agent connected");
-    let _ = tx
-        .send(Ok(CollectorMessage {
-            msg: Some(collector_message::Msg::Welcome(Welcome {
-                collector_id: state.collector_id.clone(),
-                server_time: Some(crate::clock::timestamp_now()),
-            })),
-        }))
-        .await;
+    let welcome = CollectorMessage {
+        msg: Some(collector_message::Msg::Welcome(Welcome {
+            collector_id: state.collector_id.clone(),
+            server_time: Some(crate::clock::timestamp_now()),
+        })),
+    };
+    limits.send(tx, welcome, peer, agent_id).await?;
     state
         .agents
         .lock()
@@ -344,7 +438,7 @@ async fn pump(
                 ));
             }
         }
-        limits.admit(agent_id, batch.evidence.len()).await;
+        limits.admit(agent_id, &batch.evidence).await;
         let now = crate::clock::now_ms();
         let total = batch.evidence.len();
         let valid: Vec<Evidence> = batch
@@ -378,7 +472,7 @@ async fn pump(
                 refused,
             })),
         };
-        if tx.send(Ok(ack)).await.is_err() {
+        if !limits.send(tx, ack, peer, agent_id).await? {
             break;
         }
     }

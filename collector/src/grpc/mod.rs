@@ -4,8 +4,9 @@
 //! Limits (`[grpc]` in the config) bound what one peer can take: handshake,
 //! Hello and idle timeouts free the resources of silent peers, message size
 //! and per-connection stream caps bound memory, a collector-wide stream cap
-//! bounds connections, and a per-agent evidence rate keeps a flooding agent
-//! from taking the store from the others.
+//! bounds connections (with a per-agent share), connections without a client
+//! certificate are few and short-lived (`tls.rs`), and a per-agent evidence
+//! and byte rate keeps a flooding agent from taking the store from the others.
 
 pub mod enrol;
 pub mod ingest;
@@ -32,7 +33,15 @@ pub async fn serve(
     let paths = &state.pki;
     let tls =
         crate::tls::server_config(&paths.server_cert(), &paths.server_key(), &paths.ca_cert())?;
-    let incoming = crate::tls::incoming(listener, tls, limits.handshake_timeout);
+    let incoming = crate::tls::incoming(
+        listener,
+        tls,
+        crate::tls::ConnectionLimits {
+            handshake_timeout: limits.handshake_timeout,
+            max_anonymous: limits.max_enrol_connections,
+            anonymous_lifetime: limits.enrol_connection_lifetime,
+        },
+    );
     let ingest = IngestServer::new(ingest::IngestService::new(
         state.clone(),
         &limits,
