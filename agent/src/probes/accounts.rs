@@ -10,7 +10,7 @@
 
 use super::{io_error, read_lines, Probe, ProbeContext};
 use gamsa_proto::v1::{evidence::Payload, Account, AccountGroup, Accounts, Evidence, SudoersEntry};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -121,6 +121,7 @@ pub fn read_group(root: &Path) -> Result<Vec<AccountGroup>, String> {
                 .filter(|m| !m.is_empty())
                 .map(String::from)
                 .collect(),
+            primary_members: 0,
         });
         Ok(())
     })?;
@@ -340,6 +341,19 @@ pub fn observe(root: &Path) -> Result<Accounts, String> {
     let groups = read_group(root)?;
     let shadow = read_shadow(root)?;
     let gids: HashSet<u32> = groups.iter().map(|g| g.gid).collect();
+    let mut uids: HashMap<u32, u32> = HashMap::new();
+    let mut primary: HashMap<u32, u32> = HashMap::new();
+    for p in &passwd {
+        *uids.entry(p.uid).or_default() += 1;
+        *primary.entry(p.gid).or_default() += 1;
+    }
+    let groups: Vec<AccountGroup> = groups
+        .into_iter()
+        .map(|g| AccountGroup {
+            primary_members: primary.get(&g.gid).copied().unwrap_or(0),
+            ..g
+        })
+        .collect();
     let accounts = passwd
         .into_iter()
         .map(|p| {
@@ -357,6 +371,7 @@ pub fn observe(root: &Path) -> Result<Accounts, String> {
             Account {
                 login_shell: login_shell(&p.shell),
                 primary_group_exists: gids.contains(&p.gid),
+                uid_shared: uids.get(&p.uid).is_some_and(|n| *n > 1),
                 name: p.name,
                 uid: p.uid,
                 gid: p.gid,

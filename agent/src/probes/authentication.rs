@@ -247,6 +247,19 @@ fn sshd_parsed(r: &mut Reader, host_config: &str) -> (BTreeMap<String, String>, 
 
 const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
 
+/// The sshd configuration `config` (a host path) under `root` as this probe
+/// parses it, with the files read; what could not be read goes to `notices`.
+pub fn sshd_config_parsed(
+    root: &Path,
+    config: &str,
+    notices: &mut Vec<String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut r = Reader { root, notices: vec![] };
+    let parsed = sshd_parsed(&mut r, config);
+    notices.extend(r.notices);
+    parsed
+}
+
 fn ssh(r: &mut Reader, sshd_binary: &Path) -> SshServer {
     let binary_present = r.root == Path::new("/") && sshd_binary.exists();
     let config_present = r.local(SSHD_CONFIG).exists();
@@ -432,6 +445,7 @@ fn profile_settings(
                         file: host.to_string(),
                         line: i as u32 + 1,
                         value: v.to_string(),
+                        mask: u32::from_str_radix(v, 8).unwrap_or(0),
                     });
                 }
             }
@@ -461,6 +475,7 @@ pub fn observe(root: &Path, sshd_binary: &Path) -> Authentication {
                 file: "/etc/login.defs".into(),
                 line,
                 value: v.clone(),
+                mask: u32::from_str_radix(v.trim_start_matches("0o"), 8).unwrap_or(0),
             });
         }
     }

@@ -72,6 +72,11 @@ pub struct RuleDef {
     pub strict: bool,
     #[serde(default)]
     pub params: toml::Table,
+    /// What to change on a host the rule fails, for people.
+    #[serde(default)]
+    pub remediation_ko: Option<String>,
+    #[serde(default)]
+    pub remediation_en: Option<String>,
 }
 
 #[derive(Deserialize)]
