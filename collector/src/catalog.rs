@@ -200,7 +200,11 @@ impl Catalog {
             if !ids.insert(item.id.clone()) {
                 return Err(err(format!("{}: duplicate item id", at("id"))));
             }
-            if let Some(i) = item.importance.as_deref().filter(|i| !["상", "중", "하"].contains(i)) {
+            if let Some(i) = item
+                .importance
+                .as_deref()
+                .filter(|i| !["상", "중", "하"].contains(i))
+            {
                 return Err(err(format!(
                     "{}: {i:?}: one of 상, 중, 하",
                     at("importance")

@@ -37,7 +37,11 @@ fn host_root(good: bool) -> tempfile::TempDir {
     } else {
         ("yes", "99999", "$1$salt$hash", "/bin/sh")
     };
-    let toor = if good { "" } else { "toor:x:0:0::/root:/bin/sh\n" };
+    let toor = if good {
+        ""
+    } else {
+        "toor:x:0:0::/root:/bin/sh\n"
+    };
     write(
         r,
         "/etc/passwd",
@@ -63,7 +67,12 @@ fn host_root(good: bool) -> tempfile::TempDir {
         ),
         0o644,
     );
-    write(r, "/etc/hosts", "127.0.0.1 localhost\n", if good { 0o644 } else { 0o666 });
+    write(
+        r,
+        "/etc/hosts",
+        "127.0.0.1 localhost\n",
+        if good { 0o644 } else { 0o666 },
+    );
     write(r, "/etc/services", "ssh 22/tcp\n", 0o644);
     write(r, "/etc/rsyslog.conf", "*.info /var/log/messages\n", 0o640);
     write(
@@ -89,7 +98,12 @@ fn host_root(good: bool) -> tempfile::TempDir {
         &format!("PermitRootLogin {root_login}\n"),
         0o644,
     );
-    write(r, "/etc/issue.net", "Authorised use only. Activity is monitored.\n", 0o644);
+    write(
+        r,
+        "/etc/issue.net",
+        "Authorised use only. Activity is monitored.\n",
+        0o644,
+    );
     write(
         r,
         "/etc/login.defs",
@@ -109,7 +123,12 @@ fn host_root(good: bool) -> tempfile::TempDir {
         },
         0o644,
     );
-    write(r, "/etc/security/faillock.conf", "deny = 5\nunlock_time = 120\n", 0o644);
+    write(
+        r,
+        "/etc/security/faillock.conf",
+        "deny = 5\nunlock_time = 120\n",
+        0o644,
+    );
     write(
         r,
         "/etc/pam.d/common-auth",
@@ -168,12 +187,18 @@ async fn observe(root: &Path, host: &str) -> Vec<gamsa_proto::v1::Evidence> {
         control: Default::default(),
     };
     let running: Vec<Box<dyn Probe>> = vec![
-        Box::new(probes::accounts::AccountsProbe::from(probes::accounts::Config::default())),
+        Box::new(probes::accounts::AccountsProbe::from(
+            probes::accounts::Config::default(),
+        )),
         Box::new(probes::authentication::AuthenticationProbe::from(
             probes::authentication::Config::default(),
         )),
-        Box::new(probes::files::FilesProbe::from(probes::files::Config::default())),
-        Box::new(probes::ports::PortsProbe::from(probes::ports::Config::default())),
+        Box::new(probes::files::FilesProbe::from(
+            probes::files::Config::default(),
+        )),
+        Box::new(probes::ports::PortsProbe::from(
+            probes::ports::Config::default(),
+        )),
     ];
     let mut out = Vec::new();
     for p in running {
@@ -225,7 +250,11 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
     let partial = ["U-08", "U-09", "U-20", "U-30", "U-62"];
     let mut wrong = Vec::new();
     for (id, (verdict, why)) in &good {
-        let want = if partial.contains(&id.as_str()) { Verdict::P } else { Verdict::Y };
+        let want = if partial.contains(&id.as_str()) {
+            Verdict::P
+        } else {
+            Verdict::Y
+        };
         if *verdict != want && !NOT_FROM_FILES.contains(&id.as_str()) {
             wrong.push(format!("good {id}: {verdict:?}, want {want:?}: {why}"));
         }
@@ -250,7 +279,10 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
 #[test]
 fn parsed_sshd_config_agrees_with_sshd_t() {
     let sshd = Path::new("/usr/sbin/sshd");
-    assert!(sshd.exists(), "openssh-server must be installed (tests/run.sh)");
+    assert!(
+        sshd.exists(),
+        "openssh-server must be installed (tests/run.sh)"
+    );
     // sshd -T refuses to run without its privilege separation directory.
     std::fs::create_dir_all("/run/sshd").unwrap();
     let t = tempfile::tempdir().unwrap();

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 /// The most bytes read from one account or sudoers file.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
-/// The most entries (accounts, groups, sudo rules) kept from one file.
-pub const MAX_ENTRIES: usize = 100_000;
+/// The most entries (accounts, groups, sudo rules) kept from one file:
+/// far beyond any host's local accounts, and a few MiB at most.
+pub const MAX_ENTRIES: usize = 20_000;
 /// How deep sudoers includes may nest (sudo itself stops at 128; a loop
 /// is refused sooner by the set of files already read).
 const MAX_INCLUDE_DEPTH: usize = 8;
@@ -56,7 +57,7 @@ fn read_table(
 ) -> Result<(), String> {
     let mut n = 0usize;
     let mut failed: Option<String> = None;
-    read_lines(path, MAX_FILE_BYTES, |line| {
+    let read = read_lines(path, MAX_FILE_BYTES, |line| {
         if failed.is_some() {
             return;
         }
@@ -80,9 +81,12 @@ fn read_table(
         if let Err(e) = each(&fields) {
             failed = Some(format!("{} line {n}: {e}", path.display()));
         }
-    })
-    .map_err(|e| io_error(path, &e))?;
-    failed.map_or(Ok(()), Err)
+    });
+    // What stopped the parse first is what the error says.
+    match failed {
+        Some(why) => Err(why),
+        None => read.map_err(|e| io_error(path, &e)),
+    }
 }
 
 fn number(field: &str, what: &str) -> Result<u32, String> {

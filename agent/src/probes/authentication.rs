@@ -110,13 +110,15 @@ const SSHD_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// `sshd -T` output: "keyword value" lines; the first of a keyword counts.
+/// Values are normalised as parsed ones are (OpenSSH 9 still prints the old
+/// name `without-password`).
 pub fn parse_sshd_t(out: &str) -> BTreeMap<String, String> {
     let mut settings = BTreeMap::new();
     for line in out.lines() {
         if let Some((k, v)) = line.split_once(' ') {
-            settings
-                .entry(k.to_ascii_lowercase())
-                .or_insert_with(|| v.trim().to_string());
+            let k = k.to_ascii_lowercase();
+            let v = normalise(&k, v);
+            settings.entry(k).or_insert(v);
         }
     }
     settings
@@ -162,8 +164,8 @@ pub fn sshd_effective(binary: &Path, config: &Path) -> Result<BTreeMap<String, S
     Ok(parse_sshd_t(&String::from_utf8_lossy(&out.stdout)))
 }
 
-/// A value as `sshd -T` prints it: yes/no keywords in lower case, the
-/// old name of prohibit-password replaced.
+/// A value as `sshd -T` prints it: yes/no keywords in lower case; the old
+/// name of prohibit-password (`without-password`) replaced by the new.
 fn normalise(keyword: &str, value: &str) -> String {
     let v = value.trim().trim_matches('"');
     match (keyword, v.to_ascii_lowercase().as_str()) {
@@ -254,7 +256,10 @@ pub fn sshd_config_parsed(
     config: &str,
     notices: &mut Vec<String>,
 ) -> (BTreeMap<String, String>, Vec<String>) {
-    let mut r = Reader { root, notices: vec![] };
+    let mut r = Reader {
+        root,
+        notices: vec![],
+    };
     let parsed = sshd_parsed(&mut r, config);
     notices.extend(r.notices);
     parsed

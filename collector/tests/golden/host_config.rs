@@ -48,7 +48,11 @@ fn file(path: &str, mode: u32) -> FileMode {
 
 fn home(account: &str, uid: u32, mode: u32) -> FileMode {
     FileMode {
-        path: if account == "root" { "/root".into() } else { format!("/home/{account}") },
+        path: if account == "root" {
+            "/root".into()
+        } else {
+            format!("/home/{account}")
+        },
         exists: true,
         mode,
         uid,
@@ -62,7 +66,10 @@ fn home(account: &str, uid: u32, mode: u32) -> FileMode {
 }
 
 fn map(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// The three configurations of a host set up as the guide asks.
@@ -81,7 +88,11 @@ fn hardened_parts() -> (Accounts, Authentication, FileModes) {
         ],
         sudoers: vec![],
         shadow_present: true,
-        files: vec!["/etc/passwd".into(), "/etc/group".into(), "/etc/shadow".into()],
+        files: vec![
+            "/etc/passwd".into(),
+            "/etc/group".into(),
+            "/etc/shadow".into(),
+        ],
         notices: vec![],
     };
     let authentication = Authentication {
@@ -92,8 +103,18 @@ fn hardened_parts() -> (Accounts, Authentication, FileModes) {
             files: vec!["/etc/ssh/sshd_config".into()],
             fallback_reason: String::new(),
         }),
-        login_defs: map(&[("PASS_MAX_DAYS", "90"), ("PASS_MIN_DAYS", "1"), ("ENCRYPT_METHOD", "SHA512")]),
-        pwquality: map(&[("minlen", "8"), ("dcredit", "-1"), ("ucredit", "-1"), ("lcredit", "-1"), ("ocredit", "-1")]),
+        login_defs: map(&[
+            ("PASS_MAX_DAYS", "90"),
+            ("PASS_MIN_DAYS", "1"),
+            ("ENCRYPT_METHOD", "SHA512"),
+        ]),
+        pwquality: map(&[
+            ("minlen", "8"),
+            ("dcredit", "-1"),
+            ("ucredit", "-1"),
+            ("lcredit", "-1"),
+            ("ocredit", "-1"),
+        ]),
         pwquality_module: "pam_pwquality".into(),
         lockout: map(&[("deny", "5"), ("unlock_time", "120")]),
         lockout_module: "pam_faillock".into(),
@@ -176,7 +197,11 @@ fn set_file(f: &mut FileModes, path: &str, mode: u32, owner: &str) {
 
 fn root_login(h: Host) -> Host {
     configured(h, |_, a, _| {
-        a.ssh.as_mut().unwrap().settings.insert("permitrootlogin".into(), "prohibit-password".into());
+        a.ssh
+            .as_mut()
+            .unwrap()
+            .settings
+            .insert("permitrootlogin".into(), "prohibit-password".into());
     })
 }
 fn weak_policy(h: Host) -> Host {
@@ -192,10 +217,15 @@ fn no_lockout(h: Host) -> Host {
     })
 }
 fn hash_in_passwd(h: Host) -> Host {
-    configured(h, |a, _, _| a.accounts[2].password_state = "in_passwd".into())
+    configured(h, |a, _, _| {
+        a.accounts[2].password_state = "in_passwd".into()
+    })
 }
 fn second_root(h: Host) -> Host {
-    configured(h, |a, _, _| a.accounts.push(account("toor", 0, "/bin/sh", "/root", "set", "sha512")))
+    configured(h, |a, _, _| {
+        a.accounts
+            .push(account("toor", 0, "/bin/sh", "/root", "set", "sha512"))
+    })
 }
 fn su_for_all(h: Host) -> Host {
     configured(h, |_, a, _| a.su_restricted = false)
@@ -204,7 +234,9 @@ fn root_group_member(h: Host) -> Host {
     configured(h, |a, _, _| a.groups[0].members.push("alice".into()))
 }
 fn empty_group(h: Host) -> Host {
-    configured(h, |a, _, _| a.groups.push(group("oldproject", 1500, &[], 0)))
+    configured(h, |a, _, _| {
+        a.groups.push(group("oldproject", 1500, &[], 0))
+    })
 }
 fn shared_uid(h: Host) -> Host {
     configured(h, |a, _, _| {
@@ -242,7 +274,9 @@ fn inetd_readable(h: Host) -> Host {
     configured(h, |_, _, f| set_file(f, "/etc/xinetd.conf", 0o644, "root"))
 }
 fn syslog_user_owned(h: Host) -> Host {
-    configured(h, |_, _, f| set_file(f, "/etc/rsyslog.conf", 0o640, "alice"))
+    configured(h, |_, _, f| {
+        set_file(f, "/etc/rsyslog.conf", 0o640, "alice")
+    })
 }
 fn services_writable(h: Host) -> Host {
     configured(h, |_, _, f| set_file(f, "/etc/services", 0o646, "root"))
@@ -283,7 +317,11 @@ fn home_missing(h: Host) -> Host {
 }
 fn no_banner(h: Host) -> Host {
     configured(h, |_, a, _| {
-        a.ssh.as_mut().unwrap().settings.insert("banner".into(), "none".into());
+        a.ssh
+            .as_mut()
+            .unwrap()
+            .settings
+            .insert("banner".into(), "none".into());
     })
 }
 
@@ -332,30 +370,98 @@ macro_rules! config_rule {
 
 pub fn table() -> Vec<RuleCases> {
     vec![
-        config_rule!("kisa-u01-root-remote", root_login, "SSH allows root with a key (prohibit-password)"),
-        config_rule!("kisa-u02-password-policy", weak_policy, "passwords never expire and need no special character"),
-        config_rule!("kisa-u03-lockout", no_lockout, "no lock-out module in the auth stack"),
-        config_rule!("kisa-u04-shadow-passwords", hash_in_passwd, "a hash in /etc/passwd"),
+        config_rule!(
+            "kisa-u01-root-remote",
+            root_login,
+            "SSH allows root with a key (prohibit-password)"
+        ),
+        config_rule!(
+            "kisa-u02-password-policy",
+            weak_policy,
+            "passwords never expire and need no special character"
+        ),
+        config_rule!(
+            "kisa-u03-lockout",
+            no_lockout,
+            "no lock-out module in the auth stack"
+        ),
+        config_rule!(
+            "kisa-u04-shadow-passwords",
+            hash_in_passwd,
+            "a hash in /etc/passwd"
+        ),
         config_rule!("kisa-u05-uid-zero", second_root, "toor has UID 0"),
-        config_rule!("kisa-u06-su-restricted", su_for_all, "su open to every user"),
-        config_rule!("kisa-u08-admin-group", root_group_member, "alice is in the root group"),
-        config_rule!("kisa-u09-empty-groups", empty_group, "a group without accounts"),
+        config_rule!(
+            "kisa-u06-su-restricted",
+            su_for_all,
+            "su open to every user"
+        ),
+        config_rule!(
+            "kisa-u08-admin-group",
+            root_group_member,
+            "alice is in the root group"
+        ),
+        config_rule!(
+            "kisa-u09-empty-groups",
+            empty_group,
+            "a group without accounts"
+        ),
         config_rule!("kisa-u10-unique-uid", shared_uid, "bob shares alice's UID"),
         config_rule!("kisa-u11-system-shells", daemon_shell, "daemon has /bin/sh"),
         config_rule!("kisa-u12-session-timeout", no_tmout, "no TMOUT"),
         config_rule!("kisa-u13-password-hash", md5_hash, "an MD5 password hash"),
-        config_rule!("kisa-u16-passwd-mode", passwd_writable, "/etc/passwd is 0666"),
-        config_rule!("kisa-u18-shadow-mode", shadow_readable, "/etc/shadow is 0640"),
+        config_rule!(
+            "kisa-u16-passwd-mode",
+            passwd_writable,
+            "/etc/passwd is 0666"
+        ),
+        config_rule!(
+            "kisa-u18-shadow-mode",
+            shadow_readable,
+            "/etc/shadow is 0640"
+        ),
         config_rule!("kisa-u19-hosts-mode", hosts_writable, "/etc/hosts is 0664"),
-        config_rule!("kisa-u20-inetd-mode", inetd_readable, "/etc/xinetd.conf is 0644"),
-        config_rule!("kisa-u21-syslog-mode", syslog_user_owned, "alice owns /etc/rsyslog.conf"),
-        config_rule!("kisa-u22-services-mode", services_writable, "/etc/services is 0646"),
-        config_rule!("kisa-u27-trust-files", plus_rhosts, "alice's .rhosts trusts '+'"),
-        config_rule!("kisa-u29-hosts-lpd-mode", hosts_lpd_open, "/etc/hosts.lpd is 0644"),
+        config_rule!(
+            "kisa-u20-inetd-mode",
+            inetd_readable,
+            "/etc/xinetd.conf is 0644"
+        ),
+        config_rule!(
+            "kisa-u21-syslog-mode",
+            syslog_user_owned,
+            "alice owns /etc/rsyslog.conf"
+        ),
+        config_rule!(
+            "kisa-u22-services-mode",
+            services_writable,
+            "/etc/services is 0646"
+        ),
+        config_rule!(
+            "kisa-u27-trust-files",
+            plus_rhosts,
+            "alice's .rhosts trusts '+'"
+        ),
+        config_rule!(
+            "kisa-u29-hosts-lpd-mode",
+            hosts_lpd_open,
+            "/etc/hosts.lpd is 0644"
+        ),
         config_rule!("kisa-u30-umask", loose_umask, "bash.bashrc sets umask 002"),
-        config_rule!("kisa-u31-home-owner", home_world_writable, "alice's home is 0777"),
-        config_rule!("kisa-u32-home-exists", home_missing, "alice's home does not exist"),
+        config_rule!(
+            "kisa-u31-home-owner",
+            home_world_writable,
+            "alice's home is 0777"
+        ),
+        config_rule!(
+            "kisa-u32-home-exists",
+            home_missing,
+            "alice's home does not exist"
+        ),
         config_rule!("kisa-u62-login-banner", no_banner, "SSH shows no banner"),
-        config_rule!("kisa-u63-sudoers-mode", sudoers_writable, "/etc/sudoers is 0660"),
+        config_rule!(
+            "kisa-u63-sudoers-mode",
+            sudoers_writable,
+            "/etc/sudoers is 0660"
+        ),
     ]
 }
