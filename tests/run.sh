@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests run against (real servers and tools, not mocks).
 APT_PACKAGES=(openssl postgresql-client nginx nmap iproute2 nftables time restic pgbackrest chromium
   chromium-driver fonts-noto-cjk fonts-nanum poppler-utils age systemd prometheus rsyslog)
+# sshd -T of Debian's OpenSSH server, against which the authentication probe is checked.
+APT_PACKAGES+=(openssh-server)
 # kubectl renders the kustomize overlays; any kubectl will do (another package
 # may own /usr/bin/kubectl, and Debian's would then fail to unpack over it).
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)

@@ -29,6 +29,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../catalogs/digital-service.toml"),
     ),
     ("nia-ops.toml", include_str!("../catalogs/nia-ops.toml")),
+    ("kisa-unix.toml", include_str!("../catalogs/kisa-unix.toml")),
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -85,6 +86,10 @@ pub struct Item {
         skip_serializing_if = "Option::is_none"
     )]
     pub freshness: Option<Duration>,
+    /// The source's own weight of the item, where it gives one (the Unix
+    /// vulnerability checks: 상, 중, 하).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importance: Option<String>,
     pub rows: Vec<Row>,
 }
 
@@ -194,6 +199,16 @@ impl Catalog {
             };
             if !ids.insert(item.id.clone()) {
                 return Err(err(format!("{}: duplicate item id", at("id"))));
+            }
+            if let Some(i) = item
+                .importance
+                .as_deref()
+                .filter(|i| !["상", "중", "하"].contains(i))
+            {
+                return Err(err(format!(
+                    "{}: {i:?}: one of 상, 중, 하",
+                    at("importance")
+                )));
             }
             if item.rows.is_empty() {
                 return Err(err(format!(
@@ -341,7 +356,8 @@ mod tests {
                 "cloud-notice",
                 "isms-p",
                 "digital-service",
-                "nia-ops"
+                "nia-ops",
+                "kisa-unix"
             ]
         );
         let emr = &all[0];

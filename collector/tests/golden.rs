@@ -9,6 +9,8 @@
 //! catalogs and rules, and the expectations a case configures.
 
 mod fixture;
+#[path = "golden/host_config.rs"]
+mod host_config;
 
 use fixture::{Host, DAY, HOUR};
 use gamsa_collector::checklists::Checklists;
@@ -724,6 +726,9 @@ fn table() -> Vec<RuleCases> {
             ],
         },
     ]
+    .into_iter()
+    .chain(host_config::table())
+    .collect()
 }
 
 /// The justification golden expectations carry.
@@ -958,6 +963,7 @@ fn exemplary_fleet() -> Vec<Host> {
             .scan("10.0.0.5")
             .metrics(2)
     };
+    let host = |name: &str, role: &str, zone: &str| host_config::hardened(host(name, role, zone));
     vec![
         host("web-1", "web", "ap-northeast-2a"),
         host("web-2", "web", "ap-northeast-2c"),

@@ -34,6 +34,9 @@ macro_rules! for_each_probe {
                 region: CloudRegion("cloudRegion"), summary region;
                 redundancy: NetworkRedundancy("networkRedundancy"), summary redundancy;
                 time_sync: TimeSync("timeSync"), summary time_sync;
+                accounts: Accounts("accounts"), summary accounts;
+                authentication: Authentication("authentication"), summary authentication;
+                files: FileModes("fileModes"), summary files;
             }
             notices {
                 agent: AgentNotice("agentNotice");

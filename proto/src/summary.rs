@@ -6,8 +6,9 @@
 //! probe without one is summarised by its payload's JSON, cut short.
 
 use crate::v1::{
-    BackupArtifact, CloudRegion, DiskEncryption, Evidence, HostInfo, ListeningSockets,
-    NetworkRedundancy, PortScan, Status, TimeSync, TlsEndpoint, TlsVersion,
+    Accounts, Authentication, BackupArtifact, CloudRegion, DiskEncryption, Evidence, FileModes,
+    HostInfo, ListeningSockets, NetworkRedundancy, PortScan, Status, TimeSync, TlsEndpoint,
+    TlsVersion,
 };
 
 /// A short human summary of an evidence: what its payload says, or why the
@@ -254,6 +255,60 @@ pub(crate) fn tls(t: &TlsEndpoint) -> String {
         None => parts.push("no certificate".into()),
     }
     parts.join(" · ")
+}
+
+/// "31 accounts (3 with a login shell, 1 with UID 0) · 52 groups · 4 sudo rules".
+pub(crate) fn accounts(a: &Accounts) -> String {
+    format!(
+        "{} accounts ({} with a login shell, {} with UID 0) · {} groups · {} sudo rules",
+        a.accounts.len(),
+        a.accounts.iter().filter(|x| x.login_shell).count(),
+        a.accounts.iter().filter(|x| x.uid == 0).count(),
+        a.groups.len(),
+        a.sudoers.len()
+    )
+}
+
+/// "ssh (sshd -T) PermitRootLogin no · lock-out pam_faillock deny 5 · TMOUT 600".
+pub(crate) fn authentication(a: &Authentication) -> String {
+    let ssh = a.ssh.as_ref().filter(|s| s.present).map_or_else(
+        || "no SSH server".to_string(),
+        |s| {
+            format!(
+                "ssh ({}) PermitRootLogin {}",
+                s.source,
+                s.settings
+                    .get("permitrootlogin")
+                    .map_or("unset", |v| v.as_str())
+            )
+        },
+    );
+    let lockout = if a.lockout_module.is_empty() {
+        "no lock-out".to_string()
+    } else {
+        format!(
+            "lock-out {} deny {}",
+            a.lockout_module,
+            a.lockout.get("deny").map_or("unset", |v| v.as_str())
+        )
+    };
+    let tmout = if a.tmout_seconds < 0 {
+        "no TMOUT".to_string()
+    } else {
+        format!("TMOUT {}", a.tmout_seconds)
+    };
+    format!("{ssh} · {lockout} · {tmout}")
+}
+
+/// "14 files (3 absent) · 5 homes · 0 trust files".
+pub(crate) fn files(f: &FileModes) -> String {
+    format!(
+        "{} files ({} absent) · {} homes · {} trust files",
+        f.files.len(),
+        f.files.iter().filter(|x| !x.exists).count(),
+        f.homes.len(),
+        f.trust_files.iter().filter(|x| x.exists).count()
+    )
 }
 
 #[cfg(test)]

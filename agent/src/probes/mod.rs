@@ -10,8 +10,11 @@
 //! that "could not check" can never be mistaken for "passed". Every probe
 //! bounds its own work with timeouts; the scheduler bounds it again.
 
+pub mod accounts;
+pub mod authentication;
 pub mod backup;
 pub mod encryption;
+pub mod files;
 pub mod host;
 pub mod http;
 pub mod kube;
