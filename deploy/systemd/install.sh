@@ -32,7 +32,7 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 ensure_user() {
   local name=$1 user=$2 home=$3 comment=$4
   local conf=$ROOT$PREFIX/lib/sysusers.d/$name.conf
-  install -d -m 0755 "$(dirname "$conf")"
+  install -d -m 0755 "$(dirname "$conf")" "$ROOT/etc"
   printf 'u %s - "%s" %s /usr/sbin/nologin\n' "$user" "$comment" "$home" >"$conf"
   systemd-sysusers ${ROOT:+--root="$ROOT"} "$conf" ||
     die "systemd-sysusers could not create user $user"

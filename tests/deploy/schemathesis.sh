@@ -12,7 +12,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${GAMSA_BIN_DIR:-${CARGO_TARGET_DIR:-$repo/target}/debug}
-MAX_EXAMPLES=${MAX_EXAMPLES:-40}
+MAX_EXAMPLES=${MAX_EXAMPLES:-30}
 TIMEOUT=${TIMEOUT:-240}
 for b in gamsa-agent gamsa-collector; do
   [ -x "$bin/$b" ] || { echo "schemathesis.sh: $bin/$b missing (cargo build -p $b)" >&2; exit 2; }
