@@ -59,7 +59,7 @@ else
 fi
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)
 deb() { echo "$target/debian/${1}_${version}-1_$(dpkg --print-architecture).deb"; }
-rpm_of() { ls "$target"/generate-rpm/"$1"-"$version"-1.*.rpm; }
+rpm_of() { ls "$target"/generate-rpm/"$1"-"$version"-1.*.rpm 2>/dev/null; }
 
 # What each package installs: path, owner:group, octal mode.
 expected() {
@@ -159,7 +159,11 @@ fi
 
 # --- 6: the .rpm ------------------------------------------------------------
 for p in "${PACKAGES[@]}"; do
-  f=$(rpm_of "$p")
+  f=$(rpm_of "$p" 2>/dev/null || true)
+  if [ -z "$f" ]; then
+    fail "$p.rpm: not built"
+    continue
+  fi
   want=$(expected "$p" | awk '{ print $1, $3 }' | sort)
   got=$(rpm -qp --qf '[%{FILENAMES} %{FILEMODES:octal}\n]' "$f" 2>/dev/null | sed 's/ 100\([0-7]*\)$/ \1/' | sort)
   if [ "$got" = "$want" ]; then
