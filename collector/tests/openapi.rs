@@ -158,13 +158,9 @@ fn a_real_collector_answers_every_operation_as_described() {
         "served description differs from the file"
     );
     let doc = document();
+    let parameter = regex::Regex::new(r"\{[^}]+\}").unwrap();
     for (method, path) in described(&doc) {
-        let url = format!(
-            "{base}{}",
-            regex::Regex::new(r"\{[^}]+\}")
-                .unwrap()
-                .replace_all(&path, "x")
-        );
+        let url = format!("{base}{}", parameter.replace_all(&path, "x"));
         let req = ureq::request(&method, &url).set("Authorization", &format!("Bearer {}", c.token));
         let result = if method == "POST" {
             req.set("Content-Type", "application/json")
