@@ -36,5 +36,5 @@ strip --strip-debug "$stage"/usr/bin/gamsa-agent "$stage"/usr/bin/gamsa-collecto
 cd "$repo"
 for b in gamsa-agent gamsa-collector; do
   cargo deb --no-build --no-strip --profile "$profile" -p "$b" ${DEB_FAST:+--fast}
-  cargo generate-rpm --profile "$profile" -p "$b"
+  cargo generate-rpm --profile "$profile" -p "${b#gamsa-}"  # the crate directory
 done
