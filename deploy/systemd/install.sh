@@ -9,12 +9,18 @@
 #            target/release, or $CARGO_TARGET_DIR/release)
 #   ROOT     install into this directory instead of / (packaging, tests);
 #            systemctl is then left alone
+#   PREFIX   binaries in PREFIX/bin, documentation, sysusers.d and
+#            tmpfiles.d under PREFIX (default /usr/local; packages: /usr)
+#   UNIT_DIR where the units go (default /etc/systemd/system; packages:
+#            /usr/lib/systemd/system)
 set -euo pipefail
 
 deploy_dir=$(cd "$(dirname "$0")/.." && pwd)
 repo_dir=$(dirname "$deploy_dir")
 BIN_DIR=${BIN_DIR:-${CARGO_TARGET_DIR:-$repo_dir/target}/release}
 ROOT=${ROOT:-}
+PREFIX=${PREFIX:-/usr/local}
+UNIT_DIR=${UNIT_DIR:-/etc/systemd/system}
 
 die() { echo "install.sh: $*" >&2; exit 1; }
 
@@ -24,9 +30,9 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 # use; idempotent), then its numeric ids read from the target root's
 # /etc/passwd so that ROOT installs do not consult this host's users.
 ensure_user() {
-  local user=$1 home=$2 comment=$3
-  local conf=$ROOT/usr/local/lib/sysusers.d/$user.conf
-  install -d -m 0755 "$(dirname "$conf")"
+  local name=$1 user=$2 home=$3 comment=$4
+  local conf=$ROOT$PREFIX/lib/sysusers.d/$name.conf
+  install -d -m 0755 "$(dirname "$conf")" "$ROOT/etc"
   printf 'u %s - "%s" %s /usr/sbin/nologin\n' "$user" "$comment" "$home" >"$conf"
   systemd-sysusers ${ROOT:+--root="$ROOT"} "$conf" ||
     die "systemd-sysusers could not create user $user"
@@ -65,31 +71,44 @@ render_config() {
   echo "wrote $out from $example"
 }
 
+# The state directory and the configuration's owners and modes, as a
+# tmpfiles.d entry (what packages apply in their postinst), applied now.
+ensure_dirs() {
+  local name=$1 user=$2 state=$3 config=$4
+  local conf=$ROOT$PREFIX/lib/tmpfiles.d/$name.conf
+  install -d -m 0755 "$(dirname "$conf")"
+  printf 'd %s 0700 %s %s -\nz %s 0640 root %s -\n' "$state" "$user" "$user" "$config" "$user" >"$conf"
+  systemd-tmpfiles ${ROOT:+--root="$ROOT"} --create "$conf" ||
+    die "systemd-tmpfiles could not create $state"
+}
+
+# The unit names its binary and documentation under /usr/local: moved to PREFIX.
 install_common() {
   local name=$1
   [ -x "$BIN_DIR/$name" ] ||
     die "$BIN_DIR/$name: not found; build it (cargo build --release -p $name) or set BIN_DIR"
-  install -D -m 0755 "$BIN_DIR/$name" "$ROOT/usr/local/bin/$name"
-  install -D -m 0644 "$deploy_dir/systemd/$name.service" "$ROOT/etc/systemd/system/$name.service"
-  install -D -m 0644 "$deploy_dir/README.md" "$ROOT/usr/local/share/doc/gamsa/README.md"
+  install -D -m 0755 "$BIN_DIR/$name" "$ROOT$PREFIX/bin/$name"
+  install -d -m 0755 "$ROOT$UNIT_DIR"
+  sed "s|/usr/local/|$PREFIX/|g" "$deploy_dir/systemd/$name.service" |
+    install -m 0644 /dev/stdin "$ROOT$UNIT_DIR/$name.service"
+  install -D -m 0644 "$deploy_dir/README.md" "$ROOT$PREFIX/share/doc/$name/README.md"
 }
 
 install_collector() {
   install_common gamsa-collector
-  ensure_user gamsa /var/lib/gamsa "gamsa collector"
-  local uid gid
-  IFS=: read -r uid gid <<<"$(ids_of gamsa)"
-  install -d -m 0700 -o "$uid" -g "$gid" "$ROOT/var/lib/gamsa"
+  ensure_user gamsa-collector gamsa /var/lib/gamsa "gamsa collector"
+  local gid
+  gid=$(ids_of gamsa | cut -d: -f2)
   render_config "$deploy_dir/collector.example.toml" "$ROOT/etc/gamsa/collector.toml" "$gid" \
     'data_dir = "./gamsa-data"|data_dir = "/var/lib/gamsa"'
+  ensure_dirs gamsa-collector gamsa /var/lib/gamsa /etc/gamsa/collector.toml
 }
 
 install_agent() {
   install_common gamsa-agent
-  ensure_user gamsa-agent /var/lib/gamsa-agent "gamsa agent"
-  local uid gid
-  IFS=: read -r uid gid <<<"$(ids_of gamsa-agent)"
-  install -d -m 0700 -o "$uid" -g "$gid" "$ROOT/var/lib/gamsa-agent"
+  ensure_user gamsa-agent gamsa-agent /var/lib/gamsa-agent "gamsa agent"
+  local gid
+  gid=$(ids_of gamsa-agent | cut -d: -f2)
   # The unit's ProtectSystem=strict leaves only /var/lib/gamsa-agent
   # writable: the spool (state_dir's default) and the enrolled key and
   # certificate go there. The example's labels and TLS targets are
@@ -102,6 +121,7 @@ install_agent() {
     'role = "web"|# role = "web"' \
     'env = "production"|# env = "production"' \
     'targets = [|targets = []|]'
+  ensure_dirs gamsa-agent gamsa-agent /var/lib/gamsa-agent /etc/gamsa-agent/agent.toml
 }
 
 case ${1:-} in

@@ -21,6 +21,7 @@ use serde_json::json;
 mod checklists;
 mod credentials;
 pub mod exports;
+pub mod openapi;
 pub mod snapshots;
 
 /// An error answered as `{"error": "..."}` with a status code.
@@ -96,12 +97,31 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(snapshots::routes())
         .merge(exports::routes())
         .merge(credentials::routes())
+        .layer(middleware::map_response(json_rejections))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .merge(api)
+}
+
+/// axum's own refusals of a malformed path, query or body (plain text) as
+/// the API's `{"error": ...}`, as its description promises every error is.
+async fn json_rejections(res: Response) -> Response {
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !res.status().is_client_error() || !plain {
+        return res;
+    }
+    let status = res.status();
+    let text = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    ApiError(status, String::from_utf8_lossy(&text).into_owned()).into_response()
 }
 
 async fn ready(State(state): State<AppState>) -> Result<&'static str, ApiError> {
