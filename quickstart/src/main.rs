@@ -137,9 +137,16 @@ async fn run(opts: Options) -> anyhow::Result<()> {
 
     let running = gamsa_collector::server::start(&config).await?;
     let token = api_token(running.state.store.as_ref(), &config.data_dir).await?;
-    let api = format!("http://{}", running.http_addr);
+    // Off loopback the HTTP port serves HTTPS with the collector's own
+    // certificate (`[http] tls = "auto"`).
+    let (scheme, served) = if config.http.serves_tls() {
+        ("https", "HTTPS")
+    } else {
+        ("http", "HTTP")
+    };
+    let api = format!("{scheme}://{}", running.http_addr);
     println!(
-        "gamsa collector on {} (gRPC, mutual TLS) and {api} (HTTP)",
+        "gamsa collector on {} (gRPC, mutual TLS) and {api} ({served})",
         running.grpc_addr
     );
     println!("API token: {token}");
@@ -152,7 +159,12 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     )
     .await?;
     println!("dashboard: {api}/  (user admin, password {password})");
-    println!("try:  curl -H 'Authorization: Bearer {token}' {api}/api/v1/evidence?limit=5");
+    let trust = if scheme == "https" {
+        format!("--cacert {} ", paths.ca_cert().display())
+    } else {
+        String::new()
+    };
+    println!("try:  curl {trust}-H 'Authorization: Bearer {token}' {api}/api/v1/evidence?limit=5");
 
     let mut agent_config = gamsa_agent::config::Config {
         agent_id: agent.clone(),

@@ -492,7 +492,14 @@ async fn connections_without_a_certificate_are_capped_and_short_lived() {
         closed_within(&mut extra, &tcp, Duration::from_secs(2)),
         "a connection beyond grpc.max_enrol_connections was kept"
     );
-    assert!(collector.log().contains("grpc.max_enrol_connections"));
+    // The refusal is logged (the log is read from the process's output, so
+    // give it a moment to arrive).
+    wait_for("the refusal in the log", Duration::from_secs(3), || {
+        collector
+            .log()
+            .contains("grpc.max_enrol_connections")
+            .then_some(())
+    });
     // An agent with its certificate is served while the slots are taken.
     let mut s = honest(&collector, "node-cert").await;
     s.send_acked(batch("node-cert"), 1, ANSWER).await.unwrap();
