@@ -283,6 +283,7 @@ pub async fn reinstate_agent(
     ttl: Option<std::time::Duration>,
 ) -> Result<String, OpError> {
     require_admin(actor)?;
+    crate::pki::validate_agent_name(agent).map_err(|e| OpError::Invalid(e.to_string()))?;
     if !store.reinstate_agent(agent).await? {
         return Err(OpError::NotFound(format!("agent {agent:?} is not revoked")));
     }

@@ -457,6 +457,13 @@ async fn credentials_are_for_admins_and_every_change_is_recorded() {
     operations::delete_user(store, &park, "kim").await.unwrap();
     assert_eq!(store.get_user("kim").await.unwrap(), None);
 
+    // A name no certificate can carry is refused before anything changes.
+    store.set_revoked("bad name!", true).await.unwrap();
+    let e = operations::reinstate_agent(store, &park, "bad name!", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpError::Invalid(_)), "{e}");
+    assert!(store.is_revoked("bad name!").await.unwrap());
     let e = operations::reinstate_agent(store, &park, "node-x", None)
         .await
         .unwrap_err();

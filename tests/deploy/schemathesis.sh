@@ -6,7 +6,10 @@
 # snapshots and attestations are exercised). Bounded by MAX_EXAMPLES per
 # operation and phase and by schemathesis' own MAX_TIME budget (seconds;
 # fuzzing and stateful phases go on until it is spent), with a hard timeout
-# beyond it; any finding fails.
+# beyond it; any finding fails. Revoking a token is left out: schemathesis
+# finds its own token's id in GET /api/v1/tokens and revoked it, leaving every
+# later request a 401 (tests/tests/credentials.rs and tests/openapi.rs cover
+# that operation).
 #
 # Needs schemathesis 4 (PyPI), curl, python3 and the two binaries
 # (GAMSA_BIN_DIR, default target/debug).
@@ -92,6 +95,7 @@ status=0
 cd "$work"  # schemathesis keeps its replay data in the working directory
 timeout $((MAX_TIME + 120)) schemathesis --no-color --config-file "$repo/tests/deploy/schemathesis.toml" \
   run "$api/api/v1/openapi.json" -H "Authorization: Bearer $token" --checks all \
+  --exclude-path '/api/v1/tokens/{id}' \
   --max-examples "$MAX_EXAMPLES" --max-time "$MAX_TIME" --seed 1 || status=$?
 if [ "$status" -ne 0 ]; then
   echo "schemathesis.sh: failed (exit $status); collector log:" >&2
