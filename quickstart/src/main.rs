@@ -282,12 +282,18 @@ async fn print_summary(
             entry.0 += 1;
         }
     }
-    println!("{:<12} {:>8} {:>8}", "PROBE", "OBSERVED", "ERRORS");
+    // Columns as wide as the longest probe name.
+    let w = gamsa_proto::probes::PROBES
+        .iter()
+        .map(|p| p.name.len())
+        .max()
+        .unwrap_or(12);
+    println!("{:<w$} {:>8} {:>8}", "PROBE", "OBSERVED", "ERRORS");
     for (probe, (ok, err)) in &by_probe {
-        println!("{probe:<12} {ok:>8} {err:>8}");
+        println!("{probe:<w$} {ok:>8} {err:>8}");
     }
     for e in evidence {
-        println!("  {:<10} {}", e.probe, gamsa_proto::summary::summary(e));
+        println!("  {:<w$} {}", e.probe, gamsa_proto::summary::summary(e));
     }
     for probe in missing {
         let why = if MAY_REPORT_NOTHING.contains(&probe.as_str()) {
@@ -295,7 +301,7 @@ async fn print_summary(
         } else {
             "no evidence yet"
         };
-        println!("  {probe:<10} {why}");
+        println!("  {probe:<w$} {why}");
     }
     Ok(())
 }
