@@ -446,7 +446,7 @@ pub fn host_page(p: HostPage<'_>) -> Markup {
                             @if let Some(r) = &f.row.rule { br; small.muted { (r) } }
                         }
                         td { (lang.pick(&f.row.question_ko, &f.row.question_en)) }
-                        td.reason { (f.host.reason) @for d in &f.host.detail { br; small { (d) } } }
+                        td.reason { (lang.host_reason(&f.host.reason)) @for d in &f.host.detail { br; small { (d) } } }
                         td.remediation { @if let Some(r) = remediation(&f.row.rule) { (r) } }
                     }
                 }
@@ -459,7 +459,7 @@ pub fn host_page(p: HostPage<'_>) -> Markup {
                 @for f in &unknown {
                     tr {
                         td { a href={"/catalogs/" (f.item.catalog) "/items/" (f.item.id) "#row-" (f.row.id)} { (f.item.catalog) " / " (f.item.id) " #" (f.row.id) } }
-                        td { (f.host.reason) @for d in &f.host.detail { br; small { (d) } } }
+                        td { (lang.host_reason(&f.host.reason)) @for d in &f.host.detail { br; small { (d) } } }
                     }
                 }
             }

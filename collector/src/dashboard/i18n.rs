@@ -31,6 +31,46 @@ impl Lang {
         }
     }
 
+    /// A host's reason as the rules engine words it (English, since it is
+    /// also the API's and the snapshots'), in this language: the engine's
+    /// fixed phrases are translated, and what follows them (probe names,
+    /// errors, the rule's own detail) is kept as observed.
+    pub fn host_reason(self, reason: &str) -> String {
+        if self == Lang::En {
+            return reason.to_string();
+        }
+        const FIXED: &[(&str, &str)] = &[
+            ("fails", "미충족"),
+            ("passes", "충족"),
+            ("evidence does not tell", "증거로 판단할 수 없음"),
+        ];
+        const PREFIXED: &[(&str, &str)] = &[
+            (
+                "observed evidence passes, but could not check: ",
+                "관측된 증거는 충족하나 점검하지 못함: ",
+            ),
+            ("could not check: ", "점검하지 못함: "),
+            ("rule error: ", "규칙 오류: "),
+            ("not expected to show ", "증거 대상 아님: "),
+            ("outside ", "대상 호스트 밖: "),
+        ];
+        if let Some((_, ko)) = FIXED.iter().find(|(en, _)| *en == reason) {
+            return (*ko).to_string();
+        }
+        if let Some(probes) = reason
+            .strip_prefix("no fresh ")
+            .and_then(|r| r.strip_suffix(" evidence"))
+        {
+            return format!("최신 {probes} 증거 없음");
+        }
+        for (en, ko) in PREFIXED {
+            if let Some(rest) = reason.strip_prefix(en) {
+                return format!("{ko}{rest}");
+            }
+        }
+        reason.to_string()
+    }
+
     /// A fixed UI string.
     pub fn t(self, key: &str) -> &'static str {
         let (ko, en) = match key {
@@ -191,5 +231,25 @@ impl Lang {
             _ => ("?", "?"),
         };
         self.pick(ko, en)
+    }
+}
+
+#[cfg(test)]
+mod host_reason_tests {
+    use super::Lang;
+
+    #[test]
+    fn the_engines_phrases_are_korean_on_korean_pages() {
+        assert_eq!(Lang::Ko.host_reason("fails"), "미충족");
+        assert_eq!(
+            Lang::Ko.host_reason("no fresh tls and ports evidence"),
+            "최신 tls and ports 증거 없음"
+        );
+        assert_eq!(
+            Lang::Ko.host_reason("could not check: timeout"),
+            "점검하지 못함: timeout"
+        );
+        assert_eq!(Lang::En.host_reason("fails"), "fails");
+        assert_eq!(Lang::Ko.host_reason("something new"), "something new");
     }
 }

@@ -339,7 +339,7 @@ pub fn item(p: ItemPage<'_>) -> Markup {
                             table.row-hosts {
                                 tr { th { (lang.t("host")) } th { (lang.t("outcome")) } th { (lang.t("reason")) } }
                                 @for h in worst_first(&row.hosts).into_iter().skip(p.page * HOSTS_PER_PAGE).take(HOSTS_PER_PAGE) {
-                                    tr { td { a href={"/hosts/" (super::hosts::urlencode(&h.host))} { (h.host) } } td { (outcome(h.outcome)) } td { (h.reason) @for d in &h.detail { br; small { (d) } } } }
+                                    tr { td { a href={"/hosts/" (super::hosts::urlencode(&h.host))} { (h.host) } } td { (outcome(h.outcome)) } td { (lang.host_reason(&h.reason)) @for d in &h.detail { br; small { (d) } } } }
                                 }
                             }
                         }
