@@ -182,6 +182,24 @@ fn artifacts() -> PathBuf {
     dir
 }
 
+/// Takes a snapshot with the dashboard's button and waits until the
+/// collector holds `count` snapshot files.
+async fn take_snapshot(b: &Client, base: &str, collector: &Collector, count: usize) {
+    b.goto(&format!("{base}/snapshots")).await.unwrap();
+    b.find(Locator::Css("form[action='/snapshots'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("the snapshot", Duration::from_secs(60), || {
+        std::fs::read_dir(collector.data().join("snapshots"))
+            .ok()
+            .map(|d| d.count())
+            .filter(|n| *n == count)
+    });
+}
+
 async fn screenshot(b: &Client, name: &str) {
     let png = b.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG");
@@ -578,19 +596,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
 
     // The operator takes a snapshot; the comparison names the item whose
     // verdict changed.
-    b.goto(&format!("{base}/snapshots")).await.unwrap();
-    b.find(Locator::Css("form[action='/snapshots'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for("two snapshots", Duration::from_secs(60), || {
-        std::fs::read_dir(collector.data().join("snapshots"))
-            .ok()
-            .map(|d| d.count())
-            .filter(|n| *n == 2)
-    });
+    take_snapshot(&b, &base, &collector, 2).await;
     b.goto(&format!("{base}/snapshots")).await.unwrap();
     b.find(Locator::Css("form[action='/snapshots/diff'] button"))
         .await
@@ -867,19 +873,7 @@ async fn daily_work_changes_trend_hosts_host_page_and_remediation() {
     screenshot(&b, "journey-changes.png").await;
 
     // The trend: one point per snapshot, each with that snapshot's counts.
-    b.goto(&format!("{base}/snapshots")).await.unwrap();
-    b.find(Locator::Css("form[action='/snapshots'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for("two snapshots", Duration::from_secs(60), || {
-        std::fs::read_dir(collector.data().join("snapshots"))
-            .ok()
-            .map(|d| d.count())
-            .filter(|n| *n == 2)
-    });
+    take_snapshot(&b, &base, &collector, 2).await;
     b.goto(&format!("{base}/catalogs/isms-p")).await.unwrap();
     let points = b.find_all(Locator::Css("svg.trend g.point")).await.unwrap();
     assert_eq!(points.len(), 2, "one point per snapshot");
