@@ -5,7 +5,7 @@
 # features), corpus size and the crash artifacts found.
 #
 # Targets: tls_server_flight, certificate, ingest_decode, catalog_parse,
-# config_parse (see fuzz/fuzz_targets/). Not run in CI.
+# config_parse, host_root (see fuzz/fuzz_targets/). Not run in CI.
 #
 # Needs: the stable toolchain and a C++ compiler (libFuzzer is built from
 # source by libfuzzer-sys); installs cargo-fuzz from crates.io if missing.
@@ -23,7 +23,7 @@ root="$PWD"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(tls_server_flight certificate ingest_decode catalog_parse config_parse)
+[ ${#targets[@]} -gt 0 ] || targets=(tls_server_flight certificate ingest_decode catalog_parse config_parse host_root)
 sanitizer="${FUZZ_SANITIZER:-address}"
 
 export RUSTC_BOOTSTRAP=1
