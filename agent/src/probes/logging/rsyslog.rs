@@ -131,6 +131,7 @@ fn statement(
         kind: kind.into(),
         target,
         transport: transport.into(),
+        ..Default::default()
     };
     if let Some(at) = t.find("action(") {
         let selector = t[..at]
@@ -173,7 +174,8 @@ fn statement(
         return;
     }
     let action = action.trim();
-    out.push(if let Some(host) = action.strip_prefix("@@") {
+    let (facilities, excluded) = facilities(selector);
+    let mut r = if let Some(host) = action.strip_prefix("@@") {
         rule(selector, "remote", remote_target(host), "tcp")
     } else if let Some(host) = action.strip_prefix('@') {
         rule(selector, "remote", remote_target(host), "udp")
@@ -182,7 +184,32 @@ fn statement(
         rule(selector, "file", format!("/{path}"), "")
     } else {
         rule(selector, "other", action.to_string(), "")
-    });
+    };
+    r.facilities = facilities;
+    r.excluded = excluded;
+    out.push(r);
+}
+
+/// A legacy selector's facilities: those recorded at some priority, and
+/// those `.none` leaves out ("*.*;auth,authpriv.none" → [*], [auth, authpriv]).
+fn facilities(selector: &str) -> (Vec<String>, Vec<String>) {
+    let (mut recorded, mut excluded) = (Vec::new(), Vec::new());
+    for part in selector.split(';') {
+        let Some((names, priority)) = part.split_once('.') else {
+            continue;
+        };
+        let into = if priority.trim() == "none" {
+            &mut excluded
+        } else {
+            &mut recorded
+        };
+        for n in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if !into.iter().any(|x| x == n) {
+                into.push(n.to_string());
+            }
+        }
+    }
+    (recorded, excluded)
 }
 
 /// `(o)host:port;Template` → `host:port`.
@@ -228,6 +255,9 @@ mod tests {
                 )
             })
             .collect();
+        assert_eq!(rules[1].facilities, ["*"]);
+        assert_eq!(rules[1].excluded, ["auth", "authpriv"]);
+        assert_eq!(rules[0].facilities, ["auth", "authpriv"]);
         assert_eq!(
             got,
             [

@@ -35,6 +35,14 @@ pub fn rules(f: &mut HostFiles) -> Option<Vec<LogRule>> {
                         kind: kind.clone(),
                         target: target.clone(),
                         transport: transport.clone(),
+                        // Filters are named, not evaluated: only a path
+                        // without one is known to record everything.
+                        facilities: if filters.is_empty() {
+                            vec!["*".into()]
+                        } else {
+                            vec![]
+                        },
+                        excluded: vec![],
                     });
                 }
             }
