@@ -37,6 +37,8 @@ macro_rules! for_each_probe {
                 accounts: Accounts("accounts"), summary accounts;
                 authentication: Authentication("authentication"), summary authentication;
                 files: FileModes("fileModes"), summary files;
+                services: Services("services"), summary services;
+                logging: Logging("logging"), summary logging;
             }
             notices {
                 agent: AgentNotice("agentNotice");

@@ -7,8 +7,8 @@
 
 use crate::v1::{
     Accounts, Authentication, BackupArtifact, CloudRegion, DiskEncryption, Evidence, FileModes,
-    HostInfo, ListeningSockets, NetworkRedundancy, PortScan, Status, TimeSync, TlsEndpoint,
-    TlsVersion,
+    HostInfo, ListeningSockets, Logging, NetworkRedundancy, PortScan, Services, Status, TimeSync,
+    TlsEndpoint, TlsVersion,
 };
 
 /// A short human summary of an evidence: what its payload says, or why the
@@ -309,6 +309,61 @@ pub(crate) fn files(f: &FileModes) -> String {
         f.homes.len(),
         f.trust_files.iter().filter(|x| x.exists).count()
     )
+}
+
+/// "12 units enabled · inetd 1 enabled · ftp vsftpd · 2 exports · snmpd 1 community · postfix".
+pub(crate) fn services(s: &Services) -> String {
+    let mut parts = vec![format!(
+        "{} units enabled",
+        s.units.iter().filter(|u| u.enabled).count()
+    )];
+    let inetd = s.inetd.iter().filter(|i| i.enabled).count();
+    if !s.inetd.is_empty() {
+        parts.push(format!("(x)inetd {inetd} enabled"));
+    }
+    for f in &s.ftp {
+        parts.push(format!("ftp {}", f.daemon));
+    }
+    if !s.exports.is_empty() {
+        parts.push(format!("{} NFS exports", s.exports.len()));
+    }
+    if let Some(snmp) = s.snmp.as_ref().filter(|s| s.present) {
+        parts.push(format!("snmpd {} communities", snmp.communities.len()));
+    }
+    for m in &s.mail {
+        parts.push(m.daemon.clone());
+    }
+    if s.dns.as_ref().is_some_and(|d| d.present) {
+        parts.push("named".into());
+    }
+    parts.join(" · ")
+}
+
+/// "rsyslog · 9 rules (1 remote) · journald persistent · 7 logs, shortest kept 28 days".
+pub(crate) fn logging(l: &Logging) -> String {
+    let mut parts = Vec::new();
+    if !l.daemons.is_empty() {
+        parts.push(l.daemons.join(" "));
+    }
+    parts.push(format!(
+        "{} rules ({} remote)",
+        l.rules.len(),
+        l.rules.iter().filter(|r| r.kind == "remote").count()
+    ));
+    if let Some(j) = l.journald.as_ref().filter(|j| j.present) {
+        parts.push(format!("journald {}", j.effective_storage));
+    }
+    let kept: Vec<i64> = l
+        .files
+        .iter()
+        .map(|f| f.retention_days)
+        .filter(|d| *d >= 0)
+        .collect();
+    parts.push(match kept.iter().min() {
+        Some(d) => format!("{} logs, shortest kept {d} days", l.files.len()),
+        None => format!("{} logs", l.files.len()),
+    });
+    parts.join(" · ")
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ fn host_root(good: bool) -> tempfile::TempDir {
     } else {
         ("yes", "99999", "$1$salt$hash", "/bin/sh")
     };
+    let ftp_shell = if good { "/usr/sbin/nologin" } else { "/bin/sh" };
     let toor = if good {
         ""
     } else {
@@ -46,7 +47,7 @@ fn host_root(good: bool) -> tempfile::TempDir {
         r,
         "/etc/passwd",
         &format!(
-            "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:{daemon_shell}\n{toor}alice:x:1000:1000::/home/alice:/bin/bash\n"
+            "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:{daemon_shell}\n{toor}alice:x:1000:1000::/home/alice:/bin/bash\nftp:x:108:108::/srv/ftp:{ftp_shell}\n"
         ),
         if good { 0o644 } else { 0o666 },
     );
@@ -62,7 +63,7 @@ fn host_root(good: bool) -> tempfile::TempDir {
         r,
         "/etc/group",
         &format!(
-            "root:x:0:{}\ndaemon:x:1:\nwheel:x:10:alice\nalice:x:1000:\n",
+            "root:x:0:{}\ndaemon:x:1:\nwheel:x:10:alice\nalice:x:1000:\nftp:x:108:\n",
             if good { "" } else { "alice" }
         ),
         0o644,
@@ -74,7 +75,6 @@ fn host_root(good: bool) -> tempfile::TempDir {
         if good { 0o644 } else { 0o666 },
     );
     write(r, "/etc/services", "ssh 22/tcp\n", 0o644);
-    write(r, "/etc/rsyslog.conf", "*.info /var/log/messages\n", 0o640);
     write(
         r,
         "/etc/sudoers",
@@ -170,11 +170,154 @@ fn host_root(good: bool) -> tempfile::TempDir {
     if !good {
         write(r, "/home/alice/.rhosts", "+ +\n", 0o644);
     }
+    services(r, good);
+    logging(r, good);
     // The ports probe's tables: nothing listening.
     let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
     write(r, "/proc/net/tcp", header, 0o444);
     write(r, "/proc/net/udp", header, 0o444);
     t
+}
+
+fn link(root: &Path, path: &str, target: &str) {
+    let p = root.join(path.trim_start_matches('/'));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(target, p).unwrap();
+}
+
+/// Services as the guide asks, or with the services it forbids enabled and
+/// their settings as its vulnerable examples.
+fn services(r: &Path, good: bool) {
+    let wants = "/etc/systemd/system/multi-user.target.wants";
+    let enabled: &[&str] = if good {
+        &[
+            "ssh.service",
+            "vsftpd.service",
+            "postfix.service",
+            "named.service",
+        ]
+    } else {
+        &[
+            "nfs-server.service",
+            "autofs.service",
+            "snmpd.service",
+            "ypbind.service",
+            "vsftpd.service",
+            "sendmail.service",
+            "named.service",
+        ]
+    };
+    for unit in enabled {
+        link(
+            r,
+            &format!("{wants}/{unit}"),
+            &format!("/lib/systemd/system/{unit}"),
+        );
+    }
+    write(
+        r,
+        "/etc/inetd.conf",
+        if good {
+            "#finger stream tcp nowait nobody /usr/sbin/tcpd /usr/sbin/in.fingerd\n#<off># telnet stream tcp nowait root /usr/sbin/tcpd /usr/sbin/in.telnetd\n"
+        } else {
+            "finger stream tcp nowait nobody /usr/sbin/tcpd /usr/sbin/in.fingerd\nshell stream tcp nowait root /usr/sbin/tcpd /usr/sbin/in.rshd\ntelnet stream tcp nowait root /usr/sbin/tcpd /usr/sbin/in.telnetd\ntftp dgram udp wait nobody /usr/sbin/tcpd /usr/sbin/in.tftpd\necho stream tcp nowait root internal\nrstatd/1-5 dgram rpc/udp wait root /usr/sbin/tcpd /usr/sbin/rpc.rstatd\n"
+        },
+        0o600,
+    );
+    write(
+        r,
+        "/etc/vsftpd.conf",
+        if good {
+            "listen=YES\nanonymous_enable=NO\nftpd_banner=Authorised use only.\nssl_enable=YES\n"
+        } else {
+            "listen=YES\n"
+        },
+        0o644,
+    );
+    write(
+        r,
+        "/etc/ftpusers",
+        if good { "root\ndaemon\n" } else { "daemon\n" },
+        0o644,
+    );
+    write(
+        r,
+        "/etc/exports",
+        if good {
+            "/srv/nfs 10.0.0.0/24(ro,root_squash)\n"
+        } else {
+            "/srv/nfs *(rw,no_root_squash)\n"
+        },
+        0o644,
+    );
+    write(
+        r,
+        "/etc/snmp/snmpd.conf",
+        if good {
+            "rouser monitor authpriv\n"
+        } else {
+            "rocommunity public\nrwcommunity private default\n"
+        },
+        0o600,
+    );
+    if good {
+        write(
+            r,
+            "/etc/postfix/main.cf",
+            "mynetworks = 127.0.0.0/8\nsmtpd_relay_restrictions = permit_mynetworks,\n    reject_unauth_destination\ndisable_vrfy_command = yes\n",
+            0o644,
+        );
+        write(r, "/usr/sbin/postsuper", "", 0o750);
+    } else {
+        write(
+            r,
+            "/etc/mail/sendmail.cf",
+            "O PrivacyOptions=authwarnings\n",
+            0o644,
+        );
+    }
+    write(
+        r,
+        "/etc/bind/named.conf",
+        if good {
+            "options {\n directory \"/var/cache/bind\";\n allow-transfer { 10.0.0.2; };\n};\nzone \"example.kr\" {\n type master;\n file \"db\";\n allow-update { none; };\n};\n"
+        } else {
+            "options {\n directory \"/var/cache/bind\";\n};\nzone \"example.kr\" {\n type master;\n file \"db\";\n allow-update { any; };\n};\n"
+        },
+        0o644,
+    );
+}
+
+/// Logging as the guide asks (authentication and general messages, logs
+/// forwarded and kept a year), or a syslog recording mail only into a
+/// world-writable directory, rotated away after a week.
+fn logging(r: &Path, good: bool) {
+    dir(r, "/var/log", if good { 0o755 } else { 0o777 }, 0);
+    if good {
+        write(
+            r,
+            "/etc/rsyslog.conf",
+            "auth,authpriv.* /var/log/secure\n*.info;mail.none;authpriv.none /var/log/messages\n*.* @@logs.example:514\n",
+            0o640,
+        );
+        write(r, "/var/log/secure", "", 0o600);
+        write(r, "/var/log/messages", "", 0o640);
+        write(
+            r,
+            "/etc/logrotate.conf",
+            "weekly\nrotate 53\n/var/log/secure /var/log/messages {\n missingok\n}\n",
+            0o644,
+        );
+    } else {
+        write(r, "/etc/rsyslog.conf", "mail.* /var/log/maillog\n", 0o640);
+        write(r, "/var/log/maillog", "", 0o666);
+        write(
+            r,
+            "/etc/logrotate.conf",
+            "daily\nrotate 7\n/var/log/maillog {\n}\n",
+            0o644,
+        );
+    }
 }
 
 /// Runs the probes the `kisa-*` rules need on `root`.
@@ -199,6 +342,12 @@ async fn observe(root: &Path, host: &str) -> Vec<gamsa_proto::v1::Evidence> {
         Box::new(probes::ports::PortsProbe::from(
             probes::ports::Config::default(),
         )),
+        Box::new(probes::services::ServicesProbe::from(
+            probes::services::Config::default(),
+        )),
+        Box::new(probes::logging::LoggingProbe::from(
+            probes::logging::Config::default(),
+        )),
     ];
     let mut out = Vec::new();
     for p in running {
@@ -207,8 +356,12 @@ async fn observe(root: &Path, host: &str) -> Vec<gamsa_proto::v1::Evidence> {
     out
 }
 
-/// The kisa-unix verdicts of `host`, evaluated from a real store.
-async fn verdicts(root: &Path, host: &str) -> BTreeMap<String, (Verdict, String)> {
+/// The items of `catalog` for `host`, evaluated from a real store.
+async fn evaluate(
+    root: &Path,
+    host: &str,
+    catalog: &str,
+) -> Vec<gamsa_collector::verdict::ItemResult> {
     let evidence = observe(root, host).await;
     for e in &evidence {
         assert_eq!(e.error, "", "{} could not observe {host}", e.probe);
@@ -225,12 +378,17 @@ async fn verdicts(root: &Path, host: &str) -> BTreeMap<String, (Verdict, String)
         .await
         .unwrap();
     store.insert_batch(evidence).await.unwrap();
-    let items = Checklists::load(&[])
+    Checklists::load(&[])
         .unwrap()
-        .evaluate(&store, &["kisa-unix"], None)
+        .evaluate(&store, &[catalog], None)
         .await
-        .unwrap();
-    items
+        .unwrap()
+}
+
+/// The kisa-unix verdicts of `host`'s automated items.
+async fn verdicts(root: &Path, host: &str) -> BTreeMap<String, (Verdict, String)> {
+    evaluate(root, host, "kisa-unix")
+        .await
         .into_iter()
         .filter(|i| i.rows.iter().any(|r| r.rule.is_some()))
         .map(|i| (i.id.clone(), (i.verdict, i.reason_en.clone())))
@@ -247,7 +405,9 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
     let bad = host_root(false);
     let good = verdicts(good.path(), "good").await;
     let bad = verdicts(bad.path(), "bad").await;
-    let partial = ["U-08", "U-09", "U-20", "U-30", "U-62"];
+    let partial = [
+        "U-08", "U-09", "U-20", "U-30", "U-35", "U-40", "U-62", "U-66",
+    ];
     let mut wrong = Vec::new();
     for (id, (verdict, why)) in &good {
         let want = if partial.contains(&id.as_str()) {
@@ -262,7 +422,9 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
     // The bad root breaks these; the rest it leaves as the good one.
     let broken = [
         "U-01", "U-02", "U-03", "U-05", "U-06", "U-08", "U-11", "U-12", "U-13", "U-16", "U-18",
-        "U-19", "U-27", "U-30", "U-31", "U-62", "U-63",
+        "U-19", "U-27", "U-30", "U-31", "U-62", "U-63", "U-34", "U-35", "U-36", "U-38", "U-39",
+        "U-40", "U-41", "U-42", "U-43", "U-44", "U-46", "U-47", "U-48", "U-50", "U-51", "U-52",
+        "U-53", "U-54", "U-55", "U-57", "U-58", "U-59", "U-60", "U-61", "U-66", "U-67",
     ];
     for id in broken {
         match bad.get(id) {
@@ -272,6 +434,46 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(good.len() >= 25, "{} automated items", good.len());
+}
+
+/// The rows of the other catalogs the services and logging evidence
+/// answers in part: P on the good root, N on the bad one.
+#[tokio::test]
+async fn service_and_log_rows_of_other_catalogs_follow_the_host() {
+    let good = host_root(true);
+    let bad = host_root(false);
+    let rows = [
+        ("cloud-notice", "7.2.2-1"),
+        ("cloud-notice", "10.1.2-1"),
+        ("cloud-notice", "13.1.3-1"),
+        ("isms-p", "2.11.3-1"),
+        ("nia-ops", "CMR-003-10"),
+        ("nia-ops", "CSR-001-25"),
+        ("nia-ops", "CSR-001-39"),
+    ];
+    let mut wrong = Vec::new();
+    for (root, want) in [(good.path(), Verdict::P), (bad.path(), Verdict::N)] {
+        let mut items = BTreeMap::new();
+        for (catalog, _) in rows {
+            if !items.contains_key(catalog) {
+                items.insert(catalog, evaluate(root, "h", catalog).await);
+            }
+        }
+        for (catalog, row) in rows {
+            let r = items[catalog]
+                .iter()
+                .flat_map(|i| &i.rows)
+                .find(|r| r.id == row)
+                .unwrap_or_else(|| panic!("{catalog}/{row} not found"));
+            if r.verdict != want {
+                wrong.push(format!(
+                    "{catalog}/{row}: {:?}, want {want:?}: {}",
+                    r.verdict, r.reason_en
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 /// `sshd -T` of Debian's openssh-server and the probe's parser read the same

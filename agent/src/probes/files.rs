@@ -47,12 +47,33 @@ pub struct FilesProbe {
     config: Config,
 }
 
-struct Names {
+/// The host's user and group names by id, to name owners as the host does.
+pub struct Names {
     users: HashMap<u32, String>,
     groups: HashMap<u32, String>,
 }
 
-fn stat(root: &Path, host: &str, names: &Names) -> FileMode {
+impl Names {
+    /// From the host's passwd and group; empty where they cannot be read
+    /// (owners are then shown by id only).
+    pub fn of(root: &Path) -> Self {
+        Self {
+            users: read_passwd(root)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (p.uid, p.name))
+                .collect(),
+            groups: read_group(root)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|g| (g.gid, g.name))
+                .collect(),
+        }
+    }
+}
+
+/// Owner, group and mode of the host path `host` under `root`.
+pub fn stat(root: &Path, host: &str, names: &Names) -> FileMode {
     let mut f = FileMode {
         path: host.to_string(),
         ..Default::default()

@@ -13,16 +13,19 @@
 pub mod accounts;
 pub mod authentication;
 pub mod backup;
+pub mod config_files;
 pub mod encryption;
 pub mod files;
 pub mod host;
 pub mod http;
 pub mod kube;
+pub mod logging;
 pub mod port_scan;
 pub mod ports;
 pub mod procs;
 pub mod redundancy;
 pub mod region;
+pub mod services;
 pub mod time_sync;
 pub mod tls;
 
