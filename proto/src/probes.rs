@@ -37,6 +37,7 @@ macro_rules! for_each_probe {
                 accounts: Accounts("accounts"), summary accounts;
                 authentication: Authentication("authentication"), summary authentication;
                 files: FileModes("fileModes"), summary files;
+                software: Software("software"), summary software;
             }
             notices {
                 agent: AgentNotice("agentNotice");
