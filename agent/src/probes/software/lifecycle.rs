@@ -73,15 +73,18 @@ pub fn lookup<'a>(table: &'a [Release], id: &str, version_id: &str) -> Option<&'
 /// The host's OS release and its end of support; an error names the file
 /// when os-release cannot be read.
 pub fn os_support(root: &Path) -> Result<OsSupport, String> {
-    let mut text = Err(String::new());
+    let mut errors = Vec::new();
+    let mut text = None;
     for p in ["/etc/os-release", "/usr/lib/os-release"] {
-        text = super::super::read_bounded(&root.join(p.trim_start_matches('/')), 64 * 1024)
-            .map_err(|e| super::super::io_error(Path::new(p), &e));
-        if text.is_ok() {
-            break;
+        match super::super::read_bounded(&root.join(p.trim_start_matches('/')), 64 * 1024) {
+            Ok(t) => {
+                text = Some(t);
+                break;
+            }
+            Err(e) => errors.push(super::super::io_error(Path::new(p), &e)),
         }
     }
-    let text = text?;
+    let text = text.ok_or_else(|| errors.join("; "))?;
     let mut os = OsSupport {
         id: field(&text, "ID"),
         version_id: field(&text, "VERSION_ID"),
