@@ -170,6 +170,30 @@ fn host_root(good: bool) -> tempfile::TempDir {
     if !good {
         write(r, "/home/alice/.rhosts", "+ +\n", 0o644);
     }
+    // Patches (U-64): Debian 12 with openssl installed; the security
+    // suite's list (as `apt-get update` wrote it) offers the same version
+    // on the good root and a newer one on the bad.
+    write(
+        r,
+        "/etc/os-release",
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+        0o644,
+    );
+    write(
+        r,
+        "/var/lib/dpkg/status",
+        "Package: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.0.15-1~deb12u1\n\n",
+        0o644,
+    );
+    write(
+        r,
+        "/var/lib/apt/lists/deb.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_Packages",
+        &format!(
+            "Package: openssl\nArchitecture: amd64\nVersion: {}\n",
+            if good { "3.0.15-1~deb12u1" } else { "3.0.17-1~deb12u2" }
+        ),
+        0o644,
+    );
     // The ports probe's tables: nothing listening.
     let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
     write(r, "/proc/net/tcp", header, 0o444);
@@ -177,7 +201,8 @@ fn host_root(good: bool) -> tempfile::TempDir {
     t
 }
 
-/// Runs the probes the `kisa-*` rules need on `root`.
+/// Runs the probes the `kisa-*` rules (and `security-updates-applied`)
+/// need on `root`.
 async fn observe(root: &Path, host: &str) -> Vec<gamsa_proto::v1::Evidence> {
     let ctx = ProbeContext {
         agent_id: host.into(),
@@ -198,6 +223,9 @@ async fn observe(root: &Path, host: &str) -> Vec<gamsa_proto::v1::Evidence> {
         )),
         Box::new(probes::ports::PortsProbe::from(
             probes::ports::Config::default(),
+        )),
+        Box::new(probes::software::SoftwareProbe::new(
+            probes::software::Config::default(),
         )),
     ];
     let mut out = Vec::new();
@@ -247,7 +275,7 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
     let bad = host_root(false);
     let good = verdicts(good.path(), "good").await;
     let bad = verdicts(bad.path(), "bad").await;
-    let partial = ["U-08", "U-09", "U-20", "U-30", "U-62"];
+    let partial = ["U-08", "U-09", "U-20", "U-30", "U-62", "U-64"];
     let mut wrong = Vec::new();
     for (id, (verdict, why)) in &good {
         let want = if partial.contains(&id.as_str()) {
@@ -262,7 +290,7 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
     // The bad root breaks these; the rest it leaves as the good one.
     let broken = [
         "U-01", "U-02", "U-03", "U-05", "U-06", "U-08", "U-11", "U-12", "U-13", "U-16", "U-18",
-        "U-19", "U-27", "U-30", "U-31", "U-62", "U-63",
+        "U-19", "U-27", "U-30", "U-31", "U-62", "U-63", "U-64",
     ];
     for id in broken {
         match bad.get(id) {
