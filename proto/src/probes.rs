@@ -39,6 +39,7 @@ macro_rules! for_each_probe {
                 files: FileModes("fileModes"), summary files;
                 services: Services("services"), summary services;
                 logging: Logging("logging"), summary logging;
+                software: Software("software"), summary software;
             }
             notices {
                 agent: AgentNotice("agentNotice");

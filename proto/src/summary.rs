@@ -7,7 +7,8 @@
 
 use crate::v1::{
     Accounts, Authentication, BackupArtifact, CloudRegion, DiskEncryption, Evidence, FileModes,
-    HostInfo, ListeningSockets, Logging, NetworkRedundancy, PortScan, Services, Status, TimeSync,
+    HostInfo, ListeningSockets, Logging, NetworkRedundancy, PortScan, Services, Software, Status,
+    TimeSync,
     TlsEndpoint, TlsVersion,
 };
 
@@ -364,6 +365,33 @@ pub(crate) fn logging(l: &Logging) -> String {
         None => format!("{} logs", l.files.len()),
     });
     parts.join(" · ")
+/// "debian 12 (support ends 2026-06-10) · 838 packages · 0 security updates pending · 1 compiler · anti-malware: ClamAV".
+pub(crate) fn software(s: &Software) -> String {
+    let os = s.os.clone().unwrap_or_default();
+    let support = if os.end_of_support.is_empty() {
+        "support end unknown".to_string()
+    } else {
+        format!("support ends {}", os.end_of_support)
+    };
+    let updates = s.security_updates.clone().unwrap_or_default();
+    let pending = if updates.known {
+        format!("{} security updates pending", updates.pending.len())
+    } else {
+        "security updates unknown".to_string()
+    };
+    let products: Vec<&str> = s.anti_malware.iter().map(|a| a.product.as_str()).collect();
+    format!(
+        "{} {} ({support}) · {} packages · {pending} · {} compilers · anti-malware: {}",
+        os.id,
+        os.version_id,
+        s.databases.iter().map(|d| d.count).sum::<u32>(),
+        s.compilers.len(),
+        if products.is_empty() {
+            "none".to_string()
+        } else {
+            products.join(", ")
+        }
+    )
 }
 
 #[cfg(test)]

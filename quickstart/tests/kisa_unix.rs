@@ -172,6 +172,30 @@ fn host_root(good: bool) -> tempfile::TempDir {
     }
     services(r, good);
     logging(r, good);
+    // Patches (U-64): Debian 12 with openssl installed; the security
+    // suite's list (as `apt-get update` wrote it) offers the same version
+    // on the good root and a newer one on the bad.
+    write(
+        r,
+        "/etc/os-release",
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+        0o644,
+    );
+    write(
+        r,
+        "/var/lib/dpkg/status",
+        "Package: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.0.15-1~deb12u1\n\n",
+        0o644,
+    );
+    write(
+        r,
+        "/var/lib/apt/lists/deb.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_Packages",
+        &format!(
+            "Package: openssl\nArchitecture: amd64\nVersion: {}\n",
+            if good { "3.0.15-1~deb12u1" } else { "3.0.17-1~deb12u2" }
+        ),
+        0o644,
+    );
     // The ports probe's tables: nothing listening.
     let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
     write(r, "/proc/net/tcp", header, 0o444);
@@ -321,6 +345,8 @@ fn logging(r: &Path, good: bool) {
 }
 
 /// Runs the probes the `kisa-*` rules need on `root`.
+/// Runs the probes the `kisa-*` rules (and `security-updates-applied`)
+/// need on `root`.
 async fn observe(root: &Path, host: &str) -> Vec<gamsa_proto::v1::Evidence> {
     let ctx = ProbeContext {
         agent_id: host.into(),
@@ -347,6 +373,8 @@ async fn observe(root: &Path, host: &str) -> Vec<gamsa_proto::v1::Evidence> {
         )),
         Box::new(probes::logging::LoggingProbe::from(
             probes::logging::Config::default(),
+        Box::new(probes::software::SoftwareProbe::new(
+            probes::software::Config::default(),
         )),
     ];
     let mut out = Vec::new();
@@ -406,7 +434,7 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
     let good = verdicts(good.path(), "good").await;
     let bad = verdicts(bad.path(), "bad").await;
     let partial = [
-        "U-08", "U-09", "U-20", "U-30", "U-35", "U-40", "U-62", "U-66",
+        "U-08", "U-09", "U-20", "U-30", "U-35", "U-40", "U-62", "U-64", "U-66",
     ];
     let mut wrong = Vec::new();
     for (id, (verdict, why)) in &good {
@@ -424,7 +452,7 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
         "U-01", "U-02", "U-03", "U-05", "U-06", "U-08", "U-11", "U-12", "U-13", "U-16", "U-18",
         "U-19", "U-27", "U-30", "U-31", "U-62", "U-63", "U-34", "U-35", "U-36", "U-38", "U-39",
         "U-40", "U-41", "U-42", "U-43", "U-44", "U-46", "U-47", "U-48", "U-50", "U-51", "U-52",
-        "U-53", "U-54", "U-55", "U-57", "U-58", "U-59", "U-60", "U-61", "U-66", "U-67",
+        "U-53", "U-54", "U-55", "U-57", "U-58", "U-59", "U-60", "U-61", "U-64", "U-66", "U-67",
     ];
     for id in broken {
         match bad.get(id) {

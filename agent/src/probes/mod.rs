@@ -26,6 +26,7 @@ pub mod procs;
 pub mod redundancy;
 pub mod region;
 pub mod services;
+pub mod software;
 pub mod time_sync;
 pub mod tls;
 
@@ -229,9 +230,20 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// constant memory, refusing files larger than `limit` bytes or with a line
 /// longer than [`MAX_LINE`]: a huge `/proc/net` table or a hostile file in
 /// a host root cannot exhaust memory. Invalid UTF-8 is replaced, not fatal.
-pub fn read_lines(path: &Path, limit: u64, mut each: impl FnMut(&str)) -> std::io::Result<()> {
+pub fn read_lines(path: &Path, limit: u64, each: impl FnMut(&str)) -> std::io::Result<()> {
+    read_lines_from(std::fs::File::open(path)?, path, limit, each)
+}
+
+/// [`read_lines`] of any reader (a decompressed file, say); `path` names
+/// it in errors.
+pub fn read_lines_from(
+    reader: impl std::io::Read,
+    path: &Path,
+    limit: u64,
+    mut each: impl FnMut(&str),
+) -> std::io::Result<()> {
     use std::io::{BufRead, Read};
-    let mut reader = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut reader = std::io::BufReader::new(reader);
     let mut line = Vec::new();
     let mut total: u64 = 0;
     loop {
