@@ -37,6 +37,7 @@ macro_rules! for_each_probe {
                 accounts: Accounts("accounts"), summary accounts;
                 authentication: Authentication("authentication"), summary authentication;
                 files: FileModes("fileModes"), summary files;
+                tomcat: Tomcat("tomcat"), summary tomcat;
             }
             notices {
                 agent: AgentNotice("agentNotice");

@@ -25,6 +25,7 @@ pub mod redundancy;
 pub mod region;
 pub mod time_sync;
 pub mod tls;
+pub mod tomcat;
 
 use crate::config::Config;
 use gamsa_proto::v1::{evidence::Payload, Evidence};
