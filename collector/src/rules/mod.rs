@@ -382,7 +382,14 @@ mod tests {
         let defaults = expectation_defaults(&rules);
         assert_eq!(
             defaults.keys().collect::<Vec<_>>(),
-            ["backup", "port_scan", "router", "time_sync", "tls"]
+            [
+                "backup",
+                "port_scan",
+                "router",
+                "time_sync",
+                "tls",
+                "tomcat"
+            ]
         );
         assert!(
             defaults["backup"].is_empty(),
