@@ -11,6 +11,8 @@
 mod fixture;
 #[path = "golden/host_config.rs"]
 mod host_config;
+#[path = "golden/tomcat.rs"]
+mod tomcat;
 
 use fixture::{Host, DAY, HOUR};
 use gamsa_collector::checklists::Checklists;
@@ -728,6 +730,7 @@ fn table() -> Vec<RuleCases> {
     ]
     .into_iter()
     .chain(host_config::table())
+    .chain(tomcat::table())
     .collect()
 }
 
@@ -963,7 +966,9 @@ fn exemplary_fleet() -> Vec<Host> {
             .scan("10.0.0.5")
             .metrics(2)
     };
-    let host = |name: &str, role: &str, zone: &str| host_config::hardened(host(name, role, zone));
+    let host = |name: &str, role: &str, zone: &str| {
+        tomcat::hardened(host_config::hardened(host(name, role, zone)))
+    };
     vec![
         host("web-1", "web", "ap-northeast-2a"),
         host("web-2", "web", "ap-northeast-2c"),
