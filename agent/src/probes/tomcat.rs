@@ -18,9 +18,6 @@ mod discover;
 mod root;
 mod version;
 
-pub use conf::password_state;
-pub use version::jar_entry;
-
 use super::files::Names;
 use super::{Probe, ProbeContext};
 use gamsa_proto::v1::{evidence::Payload, Evidence, Tomcat, TomcatInstance};
