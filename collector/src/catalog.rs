@@ -30,6 +30,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("nia-ops.toml", include_str!("../catalogs/nia-ops.toml")),
     ("kisa-unix.toml", include_str!("../catalogs/kisa-unix.toml")),
+    ("tomcat.toml", include_str!("../catalogs/tomcat.toml")),
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -357,7 +358,8 @@ mod tests {
                 "isms-p",
                 "digital-service",
                 "nia-ops",
-                "kisa-unix"
+                "kisa-unix",
+                "tomcat"
             ]
         );
         let emr = &all[0];

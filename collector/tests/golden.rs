@@ -13,6 +13,8 @@ mod fixture;
 mod host_config;
 #[path = "golden/software.rs"]
 mod software;
+#[path = "golden/tomcat.rs"]
+mod tomcat;
 
 use fixture::{Host, DAY, HOUR};
 use gamsa_collector::checklists::Checklists;
@@ -731,6 +733,7 @@ fn table() -> Vec<RuleCases> {
     .into_iter()
     .chain(host_config::table())
     .chain(software::table())
+    .chain(tomcat::table())
     .collect()
 }
 
@@ -968,6 +971,7 @@ fn exemplary_fleet() -> Vec<Host> {
     };
     let host = |name: &str, role: &str, zone: &str| {
         software::patched(host_config::hardened(host(name, role, zone)))
+        tomcat::hardened(host_config::hardened(host(name, role, zone)))
     };
     vec![
         host("web-1", "web", "ap-northeast-2a"),

@@ -584,3 +584,66 @@ async fn groups_na_marks_and_attestations() {
     assert_eq!(after.verdict, Verdict::Y);
     assert!(after.reason_en.contains("HA runbook v3"));
 }
+
+/// A host with one Tomcat installation of `version` and an SSL connector
+/// on 8443, or with none.
+fn tomcat_host(name: &str, version: Option<(&str, u64)>) -> Host {
+    let instances = version
+        .map(|(v, n)| TomcatInstance {
+            base: "/srv/tomcat".into(),
+            version: v.into(),
+            version_number: n,
+            branch: v.rsplit_once('.').unwrap().0.into(),
+            connectors: vec![TomcatConnector {
+                port: 8443,
+                ssl_enabled: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .into_iter()
+        .collect();
+    Host::new(name).add(
+        "tomcat",
+        name,
+        Payload::Tomcat(Tomcat {
+            instances,
+            notices: vec![],
+        }),
+    )
+}
+
+#[tokio::test]
+async fn tomcat_sslv3_seen_by_the_tls_probe_old_branches_and_hosts_without_tomcat() {
+    use TlsVersion::*;
+    let fleet = Fleet::new(vec![(
+        tomcat_host("was-1", Some(("10.1.60", 10_001_060))).tls(8443, &[Ssl3, Tls12], 200),
+        "was",
+    )])
+    .await;
+    // The configuration names no protocol; the TLS probe saw SSL 3.0 accepted.
+    let sslv3 = fleet.row("tomcat/TOM-503", "TOM-503-1").await;
+    assert_eq!(sslv3.verdict, Verdict::N);
+    assert_eq!(sslv3.hosts[0].detail, ["10.0.0.5:8443: accepts SSL 3.0"]);
+    assert_eq!(fleet.item("tomcat/TOM-502").await.verdict, Verdict::P);
+
+    let old = Fleet::new(vec![(
+        tomcat_host("was-2", Some(("8.5.100", 8_005_100))),
+        "was",
+    )])
+    .await;
+    let version = old.row("tomcat/TOM-502", "TOM-502-1").await;
+    assert_eq!(version.verdict, Verdict::N);
+    assert!(
+        version.hosts[0].detail[0].ends_with("branch 8.5 is not supported"),
+        "{:?}",
+        version.hosts[0].detail
+    );
+    assert_eq!(old.item("tomcat/TOM-503").await.verdict, Verdict::Y);
+
+    // No installation found: nothing was checked, so nothing passes.
+    let none = Fleet::new(vec![(tomcat_host("web-1", None), "web")]).await;
+    let manager = none.row("tomcat/TOM-101", "TOM-101-1").await;
+    assert_eq!(manager.verdict, Verdict::Unknown);
+    assert_eq!(manager.hosts[0].detail, ["no Tomcat installation found"]);
+}

@@ -40,6 +40,7 @@ macro_rules! for_each_probe {
                 services: Services("services"), summary services;
                 logging: Logging("logging"), summary logging;
                 software: Software("software"), summary software;
+                tomcat: Tomcat("tomcat"), summary tomcat;
             }
             notices {
                 agent: AgentNotice("agentNotice");

@@ -8,8 +8,7 @@
 use crate::v1::{
     Accounts, Authentication, BackupArtifact, CloudRegion, DiskEncryption, Evidence, FileModes,
     HostInfo, ListeningSockets, Logging, NetworkRedundancy, PortScan, Services, Software, Status,
-    TimeSync,
-    TlsEndpoint, TlsVersion,
+    TimeSync, TlsEndpoint, TlsVersion, Tomcat,
 };
 
 /// A short human summary of an evidence: what its payload says, or why the
@@ -391,6 +390,33 @@ pub(crate) fn software(s: &Software) -> String {
         } else {
             products.join(", ")
         }
+/// "2 Tomcat installations: /var/lib/tomcat10 10.1.60 (running as tomcat) · …".
+pub(crate) fn tomcat(t: &Tomcat) -> String {
+    if t.instances.is_empty() {
+        return "no Tomcat installation found".to_string();
+    }
+    let each: Vec<String> = t
+        .instances
+        .iter()
+        .map(|i| {
+            let version = if i.version.is_empty() {
+                "version unknown"
+            } else {
+                &i.version
+            };
+            let run = if i.running {
+                format!("running as {}", i.process_user)
+            } else {
+                "not running".to_string()
+            };
+            format!("{} {version} ({run}, {} apps)", i.base, i.apps.len())
+        })
+        .collect();
+    format!(
+        "{} Tomcat installation{}: {}",
+        t.instances.len(),
+        if t.instances.len() == 1 { "" } else { "s" },
+        each.join(" · ")
     )
 }
 

@@ -47,44 +47,70 @@ pub struct FilesProbe {
     config: Config,
 }
 
-/// The host's user and group names by id, to name owners as the host does.
-pub struct Names {
+/// Owner and group names of the host (its own passwd and group).
+pub(super) struct Names {
     users: HashMap<u32, String>,
     groups: HashMap<u32, String>,
 }
 
 impl Names {
-    /// From the host's passwd and group; empty where they cannot be read
-    /// (owners are then shown by id only).
-    pub fn of(root: &Path) -> Self {
-        Self {
-            users: read_passwd(root)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|p| (p.uid, p.name))
-                .collect(),
-            groups: read_group(root)
-                .unwrap_or_default()
+    /// The names of the host under `root`.
+    pub(super) fn of(root: &Path) -> Result<Self, String> {
+        Self::from_passwd(&read_passwd(root)?, root)
+    }
+
+    fn from_passwd(passwd: &[super::accounts::PasswdEntry], root: &Path) -> Result<Self, String> {
+        Ok(Names {
+            users: passwd.iter().map(|p| (p.uid, p.name.clone())).collect(),
+            groups: read_group(root)?
                 .into_iter()
                 .map(|g| (g.gid, g.name))
                 .collect(),
-        }
+        })
+    }
+
+    /// As `of`, but empty where passwd or group cannot be read (owners are
+    /// then shown by id only).
+    pub(super) fn of_or_empty(root: &Path) -> Self {
+        Self::of(root).unwrap_or(Names {
+            users: HashMap::new(),
+            groups: HashMap::new(),
+        })
+    }
+
+    /// The user named by `uid`, "" when the host has none.
+    pub(super) fn user(&self, uid: u32) -> String {
+        self.users.get(&uid).cloned().unwrap_or_default()
     }
 }
 
 /// Owner, group and mode of the host path `host` under `root`.
-pub fn stat(root: &Path, host: &str, names: &Names) -> FileMode {
+pub(super) fn stat(root: &Path, host: &str, names: &Names) -> FileMode {
+    file_mode(
+        host,
+        std::fs::metadata(root.join(host.trim_start_matches('/'))),
+        names,
+    )
+}
+
+/// The `FileMode` of `host` (a path on the host) from its metadata, read
+/// by the caller; "absent" is no error.
+pub(super) fn file_mode(
+    host: &str,
+    meta: std::io::Result<std::fs::Metadata>,
+    names: &Names,
+) -> FileMode {
     let mut f = FileMode {
         path: host.to_string(),
         ..Default::default()
     };
-    match std::fs::metadata(root.join(host.trim_start_matches('/'))) {
+    match meta {
         Ok(m) => {
             f.exists = true;
             f.mode = m.mode() & 0o7777;
             f.uid = m.uid();
             f.gid = m.gid();
-            f.owner = names.users.get(&f.uid).cloned().unwrap_or_default();
+            f.owner = names.user(f.uid);
             f.group = names.groups.get(&f.gid).cloned().unwrap_or_default();
             f.kind = if m.is_file() {
                 "file"
@@ -124,13 +150,7 @@ fn plus_entries(root: &Path, f: &mut FileMode) {
 /// The files evidence of the host under `root`.
 pub fn observe(root: &Path) -> Result<FileModes, String> {
     let passwd = read_passwd(root)?;
-    let names = Names {
-        users: passwd.iter().map(|p| (p.uid, p.name.clone())).collect(),
-        groups: read_group(root)?
-            .into_iter()
-            .map(|g| (g.gid, g.name))
-            .collect(),
-    };
+    let names = Names::from_passwd(&passwd, root)?;
     let files = NAMED.iter().map(|p| stat(root, p, &names)).collect();
     let mut homes = Vec::new();
     let mut trust_files = vec![stat(root, "/etc/hosts.equiv", &names)];

@@ -59,7 +59,7 @@ pub fn observe(root: &Path) -> Logging {
     let (defaults, rotations) = logrotate::read(&mut f);
     l.logrotate_defaults = defaults.into_iter().collect();
 
-    let names = Names::of(root);
+    let names = Names::of_or_empty(root);
     let mut logs: Vec<(String, String)> = Vec::new();
     // Devices (/dev/console) are not logs kept.
     for r in l

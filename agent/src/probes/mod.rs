@@ -29,6 +29,7 @@ pub mod services;
 pub mod software;
 pub mod time_sync;
 pub mod tls;
+pub mod tomcat;
 
 use crate::config::Config;
 use gamsa_proto::v1::{evidence::Payload, Evidence};

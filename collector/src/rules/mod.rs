@@ -388,7 +388,8 @@ mod tests {
                 "production",
                 "router",
                 "time_sync",
-                "tls"
+                "tls",
+                "tomcat"
             ]
         );
         assert!(
