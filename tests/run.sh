@@ -10,6 +10,9 @@ APT_PACKAGES=(openssl postgresql-client nginx nmap iproute2 nftables time restic
   chromium-driver fonts-noto-cjk fonts-nanum poppler-utils age systemd prometheus rsyslog dpkg-dev rpm curl)
 # sshd -T of Debian's OpenSSH server, against which the authentication probe is checked.
 APT_PACKAGES+=(openssh-server)
+# amtool checks the Alertmanager configurations the monitoring probe reads,
+# among them the example this package installs.
+APT_PACKAGES+=(prometheus-alertmanager)
 # kubectl renders the kustomize overlays; any kubectl will do (another package
 # may own /usr/bin/kubectl, and Debian's would then fail to unpack over it).
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)

@@ -37,6 +37,8 @@ macro_rules! for_each_probe {
                 accounts: Accounts("accounts"), summary accounts;
                 authentication: Authentication("authentication"), summary authentication;
                 files: FileModes("fileModes"), summary files;
+                config_drift: ConfigDrift("configDrift"), summary config_drift;
+                monitoring: Monitoring("monitoring"), summary monitoring;
             }
             notices {
                 agent: AgentNotice("agentNotice");
