@@ -11,6 +11,8 @@
 mod fixture;
 #[path = "golden/host_config.rs"]
 mod host_config;
+#[path = "golden/operations.rs"]
+mod operations;
 
 use fixture::{Host, DAY, HOUR};
 use gamsa_collector::checklists::Checklists;
@@ -728,6 +730,7 @@ fn table() -> Vec<RuleCases> {
     ]
     .into_iter()
     .chain(host_config::table())
+    .chain(operations::table())
     .collect()
 }
 
@@ -883,9 +886,10 @@ fn every_rule_of_every_catalog_reaches_each_verdict_or_says_why_not() {
 /// an IPv6 default route, no cloud metadata, the default loopback port
 /// scan, a TLS probe of the collector's own listener (its private CA is not
 /// trusted), SSH, a synchronised clock, plain disks, no backups, no
-/// monitoring stack.
+/// monitoring stack (its monitoring evidence names no agent), its
+/// configuration files watched.
 fn ordinary_machine() -> Host {
-    one_nic(Host::new("laptop", ""))
+    let machine = one_nic(Host::new("laptop", ""))
         .error("region", "no metadata service answered")
         .scan("127.0.0.1")
         .tls_endpoint(7443, &[Tls12, Tls13], 300, false, true)
@@ -893,7 +897,8 @@ fn ordinary_machine() -> Host {
         .clock(true, "systemd-timesyncd", 3)
         .disk("/", "none")
         .disk("/boot/efi", "none")
-        .metrics(2)
+        .metrics(2);
+    operations::watched(operations::unmonitored(machine), true, false)
 }
 
 #[tokio::test]
@@ -916,9 +921,9 @@ async fn on_an_ordinary_single_nic_machine_no_row_the_evidence_cannot_answer_is_
     };
     for (catalog, id, want) in [
         ("emr-s014", "2.1-1", N),
-        ("emr-s014", "5.1-1", P),
+        ("emr-s014", "5.1-1", N),
         ("isms-p", "2.11.2-1", Unknown),
-        ("cloud-notice", "13.4.1-1", P),
+        ("cloud-notice", "13.4.1-1", N),
     ] {
         let r = row(catalog, id);
         assert_eq!(r.verdict, want, "{catalog}/{id}: {}", r.reason_en);
@@ -963,12 +968,14 @@ fn exemplary_fleet() -> Vec<Host> {
             .scan("10.0.0.5")
             .metrics(2)
     };
-    let host = |name: &str, role: &str, zone: &str| host_config::hardened(host(name, role, zone));
+    let host = |name: &str, role: &str, zone: &str| {
+        operations::watched(host_config::hardened(host(name, role, zone)), true, false)
+    };
     vec![
-        host("web-1", "web", "ap-northeast-2a"),
-        host("web-2", "web", "ap-northeast-2c"),
-        host("lb-1", "lb", "ap-northeast-2a").vrrp(true),
-        host("lb-2", "lb", "ap-northeast-2c").vrrp(true),
+        operations::prometheus(host("web-1", "web", "ap-northeast-2a")),
+        operations::exporter(host("web-2", "web", "ap-northeast-2c")),
+        operations::exporter(host("lb-1", "lb", "ap-northeast-2a").vrrp(true)),
+        operations::exporter(host("lb-2", "lb", "ap-northeast-2c").vrrp(true)),
     ]
 }
 
