@@ -12,6 +12,9 @@ APT_PACKAGES=(openssl postgresql-client nginx nmap iproute2 nftables time restic
 APT_PACKAGES+=(openssh-server)
 # Debian's Tomcat 10 with its manager and examples, for the tomcat probe and catalog.
 APT_PACKAGES+=(tomcat10 tomcat10-admin tomcat10-examples tomcat10-user)
+# amtool checks the Alertmanager configurations the monitoring probe reads,
+# among them the example this package installs.
+APT_PACKAGES+=(prometheus-alertmanager)
 # kubectl renders the kustomize overlays; any kubectl will do (another package
 # may own /usr/bin/kubectl, and Debian's would then fail to unpack over it).
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)

@@ -1,6 +1,12 @@
 //! Runs each probe on its own interval, with jitter so that a fleet started
 //! together does not probe (or report) in lockstep, and with a timeout so a
 //! stuck probe turns into error evidence instead of silence.
+//!
+//! A probe that watches (`Probe::watch`, e.g. `config_drift`'s inotify
+//! watch) also runs as a task of its own beside its schedule: what it sends
+//! takes the same channel to the spool as scheduled evidence, so an event
+//! reaches the collector in the transport's next batch (`batch_interval`),
+//! with the spool's delivery guarantees.
 
 use crate::probes::{Probe, ProbeContext};
 use gamsa_proto::v1::Evidence;
@@ -59,34 +65,41 @@ fn jittered(interval: Duration) -> Duration {
     Duration::from_millis((interval.as_millis() as f64 + delta).max(1000.0) as u64)
 }
 
-/// Runs every probe forever on its interval, sending evidence to `out`.
+/// Runs every probe forever on its interval, and every watch until
+/// `shutdown`, sending evidence to `out`.
 pub fn spawn(
     probes: Vec<Arc<dyn Probe>>,
     ctx: ProbeContext,
     out: mpsc::Sender<Evidence>,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    probes
-        .into_iter()
+    let watches: Vec<_> = probes
+        .iter()
         .map(|probe| {
-            let (ctx, out, mut shutdown) = (ctx.clone(), out.clone(), shutdown.clone());
-            tokio::spawn(async move {
-                // A short random start delay spreads the first cycle too.
-                let first = Duration::from_millis(rand::random::<u64>() % 2000);
-                let mut wait = first;
-                loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = shutdown.changed() => return,
-                    }
-                    for ev in run_probe(probe.as_ref(), &ctx).await {
-                        if out.send(ev).await.is_err() {
-                            return;
-                        }
-                    }
-                    wait = jittered(probe.interval());
-                }
-            })
+            let (probe, ctx, out, shutdown) =
+                (probe.clone(), ctx.clone(), out.clone(), shutdown.clone());
+            tokio::spawn(async move { probe.watch(&ctx, out, shutdown).await })
         })
-        .collect()
+        .collect();
+    let scheduled = probes.into_iter().map(|probe| {
+        let (ctx, out, mut shutdown) = (ctx.clone(), out.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            // A short random start delay spreads the first cycle too.
+            let first = Duration::from_millis(rand::random::<u64>() % 2000);
+            let mut wait = first;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => return,
+                }
+                for ev in run_probe(probe.as_ref(), &ctx).await {
+                    if out.send(ev).await.is_err() {
+                        return;
+                    }
+                }
+                wait = jittered(probe.interval());
+            }
+        })
+    });
+    watches.into_iter().chain(scheduled).collect()
 }

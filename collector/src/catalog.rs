@@ -420,7 +420,7 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default()
         };
-        // 4.3-1 (domestic-location) is partial; 5.1-1 names monitoring-agent,
+        // 4.3-1 (domestic-location) is partial; 5.1-1 names monitoring-alerting,
         // whose evidence can only ever answer part of a question.
         let row = |id: &str| {
             let at = text.find(&format!("id = \"{id}\"")).unwrap();
@@ -458,7 +458,7 @@ mod tests {
         assert_eq!(lint(&full("4.3-1")), "", "a full row may stand on its rule");
         let e = lint(&full("5.1-1"));
         assert!(
-            e.contains("row 5.1-1: answers: rule \"monitoring-agent\" can only answer part"),
+            e.contains("row 5.1-1: answers: rule \"monitoring-alerting\" can only answer part"),
             "{e}"
         );
         let at = row("4.3-1");

@@ -15,6 +15,8 @@ mod host_config;
 mod software;
 #[path = "golden/tomcat.rs"]
 mod tomcat;
+#[path = "golden/operations.rs"]
+mod operations;
 
 use fixture::{Host, DAY, HOUR};
 use gamsa_collector::checklists::Checklists;
@@ -734,6 +736,7 @@ fn table() -> Vec<RuleCases> {
     .chain(host_config::table())
     .chain(software::table())
     .chain(tomcat::table())
+    .chain(operations::table())
     .collect()
 }
 
@@ -889,9 +892,10 @@ fn every_rule_of_every_catalog_reaches_each_verdict_or_says_why_not() {
 /// an IPv6 default route, no cloud metadata, the default loopback port
 /// scan, a TLS probe of the collector's own listener (its private CA is not
 /// trusted), SSH, a synchronised clock, plain disks, no backups, no
-/// monitoring stack.
+/// monitoring stack (its monitoring evidence names no agent), its
+/// configuration files watched.
 fn ordinary_machine() -> Host {
-    one_nic(Host::new("laptop", ""))
+    let machine = one_nic(Host::new("laptop", ""))
         .error("region", "no metadata service answered")
         .scan("127.0.0.1")
         .tls_endpoint(7443, &[Tls12, Tls13], 300, false, true)
@@ -899,7 +903,8 @@ fn ordinary_machine() -> Host {
         .clock(true, "systemd-timesyncd", 3)
         .disk("/", "none")
         .disk("/boot/efi", "none")
-        .metrics(2)
+        .metrics(2);
+    operations::watched(operations::unmonitored(machine), true, false)
 }
 
 #[tokio::test]
@@ -922,9 +927,9 @@ async fn on_an_ordinary_single_nic_machine_no_row_the_evidence_cannot_answer_is_
     };
     for (catalog, id, want) in [
         ("emr-s014", "2.1-1", N),
-        ("emr-s014", "5.1-1", P),
+        ("emr-s014", "5.1-1", N),
         ("isms-p", "2.11.2-1", Unknown),
-        ("cloud-notice", "13.4.1-1", P),
+        ("cloud-notice", "13.4.1-1", N),
     ] {
         let r = row(catalog, id);
         assert_eq!(r.verdict, want, "{catalog}/{id}: {}", r.reason_en);
@@ -972,12 +977,13 @@ fn exemplary_fleet() -> Vec<Host> {
     let host = |name: &str, role: &str, zone: &str| {
         software::patched(host_config::hardened(host(name, role, zone)))
         tomcat::hardened(host_config::hardened(host(name, role, zone)))
+        operations::watched(host_config::hardened(host(name, role, zone)), true, false)
     };
     vec![
-        host("web-1", "web", "ap-northeast-2a"),
-        host("web-2", "web", "ap-northeast-2c"),
-        host("lb-1", "lb", "ap-northeast-2a").vrrp(true),
-        host("lb-2", "lb", "ap-northeast-2c").vrrp(true),
+        operations::prometheus(host("web-1", "web", "ap-northeast-2a")),
+        operations::exporter(host("web-2", "web", "ap-northeast-2c")),
+        operations::exporter(host("lb-1", "lb", "ap-northeast-2a").vrrp(true)),
+        operations::exporter(host("lb-2", "lb", "ap-northeast-2c").vrrp(true)),
     ]
 }
 

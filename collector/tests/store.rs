@@ -306,6 +306,7 @@ async fn queries_filter_limit_and_order(b: Backend) -> Result<()> {
             agent_id: agent.map(str::to_string),
             since_ms: since,
             limit,
+            ..Default::default()
         };
         async move { store.query_evidence(query).await.map(|v| ids(&v)) }
     };

@@ -41,6 +41,8 @@ macro_rules! for_each_probe {
                 logging: Logging("logging"), summary logging;
                 software: Software("software"), summary software;
                 tomcat: Tomcat("tomcat"), summary tomcat;
+                config_drift: ConfigDrift("configDrift"), summary config_drift;
+                monitoring: Monitoring("monitoring"), summary monitoring;
             }
             notices {
                 agent: AgentNotice("agentNotice");

@@ -6,9 +6,9 @@
 //! probe without one is summarised by its payload's JSON, cut short.
 
 use crate::v1::{
-    Accounts, Authentication, BackupArtifact, CloudRegion, DiskEncryption, Evidence, FileModes,
-    HostInfo, ListeningSockets, Logging, NetworkRedundancy, PortScan, Services, Software, Status,
-    TimeSync, TlsEndpoint, TlsVersion, Tomcat,
+    Accounts, Authentication, BackupArtifact, CloudRegion, ConfigDrift, DiskEncryption, Evidence,
+    FileModes, HostInfo, ListeningSockets, Logging, Monitoring, NetworkRedundancy, PortScan,
+    Services, Software, Status, TimeSync, TlsEndpoint, TlsVersion, Tomcat,
 };
 
 /// A short human summary of an evidence: what its payload says, or why the
@@ -417,6 +417,75 @@ pub(crate) fn tomcat(t: &Tomcat) -> String {
         t.instances.len(),
         if t.instances.len() == 1 { "" } else { "s" },
         each.join(" · ")
+/// "modified /etc/ssh/sshd_config: +2 −1 lines" or, for the watch,
+/// "watching 212 files in 31 directories (inotify)".
+pub(crate) fn config_drift(d: &ConfigDrift) -> String {
+    if let Some(c) = &d.change {
+        let lines = |mark: char| {
+            c.diff
+                .iter()
+                .filter(|l| l.starts_with(mark) && !l.starts_with(&format!("{mark}{mark}{mark}")))
+                .count()
+        };
+        let what = if c.secret {
+            "content not reported (secret)".to_string()
+        } else if !c.no_diff.is_empty() {
+            c.no_diff.clone()
+        } else {
+            format!("+{} −{} lines", lines('+'), lines('-'))
+        };
+        return format!("{} {}: {what}", c.kind, c.path);
+    }
+    let w = d.watch.clone().unwrap_or_default();
+    let how = if w.events {
+        "inotify".to_string()
+    } else if w.error.is_empty() {
+        "rescans only".to_string()
+    } else {
+        format!("rescans only: {}", w.error)
+    };
+    let limit = if w.limit_reached {
+        format!(" · limit of {} watches reached", w.max_watches)
+    } else {
+        String::new()
+    };
+    format!(
+        "watching {} files in {} directories ({how}){limit}",
+        w.files, w.watches
+    )
+}
+
+/// "node_exporter, prometheus running · 12 alert rules (cpu, disk, memory)
+/// · 1 receiver with a notifier".
+pub(crate) fn monitoring(m: &Monitoring) -> String {
+    let running: Vec<&str> = m
+        .agents
+        .iter()
+        .filter(|a| a.running)
+        .map(|a| a.name.as_str())
+        .collect();
+    let mut resources: Vec<&str> = m
+        .alert_rules
+        .iter()
+        .flat_map(|r| r.resources.iter().map(String::as_str))
+        .collect();
+    resources.sort_unstable();
+    resources.dedup();
+    let notifying = m
+        .receivers
+        .iter()
+        .filter(|r| !r.notifiers.is_empty() && r.placeholders.is_empty())
+        .count();
+    format!(
+        "{} running · {} alert rules ({}) · {} receivers with a notifier",
+        if running.is_empty() {
+            "no monitoring agent".to_string()
+        } else {
+            running.join(", ")
+        },
+        m.alert_rules.len(),
+        resources.join(", "),
+        notifying
     )
 }
 

@@ -307,13 +307,13 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
     assert!(!counts.contains("NA 0"), "II-2 makes items NA: {counts}");
     screenshot(&b, "dashboard-overview.png").await;
 
-    // Item 5.1 (monitoring) is answered from the agent's host evidence;
-    // the evidence JSON opens under each row.
+    // Item 5.1 (monitoring) is answered from the agent's monitoring
+    // evidence; the evidence JSON opens under each row.
     b.goto(&format!("{base}/catalogs/emr-s014/items/5.1"))
         .await
         .unwrap();
     let page = b.source().await.unwrap();
-    assert!(page.contains("monitoring-agent"), "{page}");
+    assert!(page.contains("monitoring-alerting"), "{page}");
     assert!(page.contains("node-a"));
     let summary = b
         .find(Locator::Css("td > details > summary"))

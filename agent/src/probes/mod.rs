@@ -14,12 +14,15 @@ pub mod accounts;
 pub mod authentication;
 pub mod backup;
 pub mod config_files;
+pub mod config_drift;
+pub mod dpkg;
 pub mod encryption;
 pub mod files;
 pub mod host;
 pub mod http;
 pub mod kube;
 pub mod logging;
+pub mod monitoring;
 pub mod port_scan;
 pub mod ports;
 pub mod procs;
@@ -96,6 +99,18 @@ pub trait Probe: Send + Sync {
     fn interval(&self) -> Duration;
     /// Observes once. Never panics on what it reads; errors become evidence.
     async fn run(&self, ctx: &ProbeContext) -> Vec<Evidence>;
+    /// Reports as things happen, for a probe that watches rather than only
+    /// polls (`config_drift`): runs until `shutdown` turns true, sending
+    /// each evidence to `out` the moment it is made, beside the periodic
+    /// `run`. The scheduler runs it; `scan` never does. Watches nothing
+    /// by default.
+    async fn watch(
+        &self,
+        _ctx: &ProbeContext,
+        _out: tokio::sync::mpsc::Sender<Evidence>,
+        _shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+    }
 }
 
 /// A probe's configuration section, `[probes.<name>]`: the `Config` type

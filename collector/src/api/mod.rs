@@ -273,6 +273,7 @@ async fn list_evidence(
             agent_id: p.agent,
             since_ms,
             limit: p.limit.unwrap_or(1000).min(10_000),
+            ..Default::default()
         })
         .await?;
     record(

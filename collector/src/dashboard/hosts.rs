@@ -421,6 +421,7 @@ pub fn host_page(p: HostPage<'_>) -> Markup {
     html! {
         p.noprint { a href="/hosts" { "← " (lang.t("hosts")) } }
         h1.host { (p.host) }
+        p { a.changes href={"/hosts/" (p.host) "/changes"} { (lang.t("config_changes")) " →" } }
         @for a in p.agents {
             table.facts {
                 tr { th { (lang.t("agent")) } td { (a.agent_id) " " @if a.revoked { span class="v v-N" { (lang.t("revoked")) } } } }

@@ -228,6 +228,20 @@ impl Lang {
             "nothing_changed" => ("바뀐 판정이 없습니다.", "No verdict changed."),
             "then" => ("스냅샷", "Then"),
             "edition" => ("기준 문서", "Source edition"),
+            "config_changes" => ("설정 변경 이력", "Configuration changes"),
+            "config_changes_note" => (
+                "에이전트가 감시하는 설정 파일의 변경(수 초 내 보고), 최근 것부터. 비밀 정보가 담긴 파일은 변경 사실만 표시합니다.",
+                "Changes to the configuration files the agent watches (reported within seconds), newest first. Secret-bearing files show only that they changed.",
+            ),
+            "period_from" => ("시작일", "From"),
+            "period_to" => ("종료일", "To"),
+            "no_changes" => ("이 기간에 변경이 없습니다.", "No change in this period."),
+            "path" => ("경로", "Path"),
+            "change" => ("변경", "Change"),
+            "owner_mode" => ("소유자·권한", "Owner, mode"),
+            "changed_lines" => ("변경된 줄", "Changed lines"),
+            "secret" => ("비밀", "secret"),
+            "diff_cut" => ("(일부만 표시)", "(cut short)"),
             _ => ("?", "?"),
         };
         self.pick(ko, en)

@@ -44,6 +44,7 @@ td.num{text-align:right;white-space:nowrap}
 tr.stale td{background:#fff8e6}
 button{cursor:pointer}
 @media print{header,form,.noprint{display:none}body{background:#fff}main{max-width:none;padding:0}details{display:block}details>*{display:block}table{page-break-inside:auto}tr{page-break-inside:avoid}a{color:#000;text-decoration:none}}
+pre.diff{white-space:pre-wrap;font-size:12px;margin:4px 0}pre.diff .add{color:#116329;background:#dafbe1}pre.diff .del{color:#82071e;background:#ffebe9}pre.diff .hunk{color:#6e7781}
 "#;
 
 /// A signed-in user as the header shows it: name, role, CSRF token.

@@ -342,15 +342,24 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
             results,
         ),
         Ok(Value::Bool(false)) => {
-            let verdict = if rule.def.strict || named.len() >= with.len() {
+            // With no host named, the fleet as a whole fails (alert rules
+            // found on no host): no host passes it, so it is N.
+            let verdict = if rule.def.strict || named.is_empty() || named.len() >= with.len() {
                 Verdict::N
             } else {
                 Verdict::P
             };
-            let (en, ko) = (
-                format!("{title}: fails for {}", list(&named)),
-                format!("미충족: {}", list(&named)),
-            );
+            let (en, ko) = if named.is_empty() {
+                (
+                    format!("{title}: fails for the fleet as a whole"),
+                    "미충족: 전체 호스트 기준".to_string(),
+                )
+            } else {
+                (
+                    format!("{title}: fails for {}", list(&named)),
+                    format!("미충족: {}", list(&named)),
+                )
+            };
             mk(verdict, en, ko, results)
         }
         Ok(other) => mk(

@@ -82,7 +82,11 @@ pub struct EvidenceQuery {
     pub agent_id: Option<String>,
     /// Observed at or after, in Unix milliseconds.
     pub since_ms: Option<i64>,
+    /// Observed before, in Unix milliseconds.
+    pub until_ms: Option<i64>,
     pub limit: u32,
+    /// Rows skipped first (newest first), for pages.
+    pub offset: u32,
 }
 
 /// What a token is for.

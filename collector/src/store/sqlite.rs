@@ -500,9 +500,14 @@ impl Store for SqliteStore {
                 args.push(since.into());
                 sql.push_str(&format!(" AND observed_ms >= ?{}", args.len()));
             }
+            if let Some(until) = q.until_ms {
+                args.push(until.into());
+                sql.push_str(&format!(" AND observed_ms < ?{}", args.len()));
+            }
             sql.push_str(&format!(
-                " ORDER BY observed_ms DESC, seq DESC LIMIT {}",
-                q.limit.max(1)
+                " ORDER BY observed_ms DESC, seq DESC LIMIT {} OFFSET {}",
+                q.limit.max(1),
+                q.offset
             ));
             let mut stmt = c.prepare(&sql).map_err(db_err)?;
             all(&mut stmt, rusqlite::params_from_iter(args), |r| {
