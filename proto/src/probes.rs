@@ -37,6 +37,7 @@ macro_rules! for_each_probe {
                 accounts: Accounts("accounts"), summary accounts;
                 authentication: Authentication("authentication"), summary authentication;
                 files: FileModes("fileModes"), summary files;
+                synthetic: SyntheticCheck("syntheticCheck"), summary synthetic;
             }
             notices {
                 agent: AgentNotice("agentNotice");

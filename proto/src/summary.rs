@@ -7,8 +7,8 @@
 
 use crate::v1::{
     Accounts, Authentication, BackupArtifact, CloudRegion, DiskEncryption, Evidence, FileModes,
-    HostInfo, ListeningSockets, NetworkRedundancy, PortScan, Status, TimeSync, TlsEndpoint,
-    TlsVersion,
+    HostInfo, ListeningSockets, NetworkRedundancy, PortScan, Status, SyntheticCheck, TimeSync,
+    TlsEndpoint, TlsVersion,
 };
 
 /// A short human summary of an evidence: what its payload says, or why the
@@ -309,6 +309,22 @@ pub(crate) fn files(f: &FileModes) -> String {
         f.homes.len(),
         f.trust_files.iter().filter(|x| x.exists).count()
     )
+}
+
+pub(crate) fn synthetic(c: &SyntheticCheck) -> String {
+    use crate::v1::synthetic_check::Report;
+    let state = if c.up {
+        "up".to_string()
+    } else {
+        format!("down: {}", c.error)
+    };
+    match c.report() {
+        Report::Summary => format!(
+            "{} {} · {} runs, {} failed · p50 {} ms, p95 {} ms · {state}",
+            c.kind, c.target, c.checks_run, c.failures, c.latency_p50_ms, c.latency_p95_ms
+        ),
+        _ => format!("{} {} · {state}", c.kind, c.target),
+    }
 }
 
 #[cfg(test)]
