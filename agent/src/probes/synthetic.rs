@@ -18,12 +18,12 @@
 //! the service.
 
 use super::{Probe, ProbeContext, Section};
+use crate::evidence::now;
 use gamsa_proto::v1::{evidence::Payload, synthetic_check::Report, Evidence, SyntheticCheck};
 use gamsa_proto::Timestamp;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use crate::evidence::now;
 use std::time::{Duration, Instant};
 
 /// Most checks one agent runs.
@@ -139,9 +139,10 @@ impl Section for Config {
             let target_ok = match c.kind {
                 Kind::Http => reqwest::Url::parse(&c.target)
                     .is_ok_and(|u| matches!(u.scheme(), "http" | "https")),
-                Kind::Tcp => c.target.rsplit_once(':').is_some_and(|(h, p)| {
-                    !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0)
-                }),
+                Kind::Tcp => c
+                    .target
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0)),
                 Kind::Dns => !c.target.is_empty() && !c.target.contains(['/', ':', ' ']),
             };
             if !target_ok {
@@ -157,7 +158,9 @@ impl Section for Config {
                 ));
             }
             if c.kind != Kind::Http && (c.expect_status.is_some() || !c.body_match.is_empty()) {
-                return Err(format!("{at}: expect_status and body_match are for kind http"));
+                return Err(format!(
+                    "{at}: expect_status and body_match are for kind http"
+                ));
             }
             if c.kind != Kind::Dns && !c.expect_address.is_empty() {
                 return Err(format!("{at}: expect_address is for kind dns"));
@@ -238,7 +241,10 @@ impl SyntheticProbe {
         };
         let result = match tokio::time::timeout(c.timeout, self.attempt(c, &mut out)).await {
             Ok(r) => r,
-            Err(_) => Err(format!("no answer within {}", humantime::format_duration(c.timeout))),
+            Err(_) => Err(format!(
+                "no answer within {}",
+                humantime::format_duration(c.timeout)
+            )),
         };
         out.result = result;
         out.latency = start.elapsed();
@@ -262,7 +268,9 @@ impl SyntheticProbe {
                     return Err(format!("resolve {}: no address", c.target));
                 }
                 if !c.expect_address.is_empty()
-                    && !answers.iter().any(|a| a.ip().to_string() == c.expect_address)
+                    && !answers
+                        .iter()
+                        .any(|a| a.ip().to_string() == c.expect_address)
                 {
                     return Err(format!(
                         "resolve {}: {} not among the answers",
@@ -285,12 +293,13 @@ impl SyntheticProbe {
                     .get::<reqwest::tls::TlsInfo>()
                     .and_then(|t| t.peer_certificate())
                 {
-                    out.not_after = x509_parser::parse_x509_certificate(der)
-                        .ok()
-                        .map(|(_, cert)| Timestamp {
-                            seconds: cert.validity().not_after.timestamp(),
-                            nanos: 0,
-                        });
+                    out.not_after =
+                        x509_parser::parse_x509_certificate(der)
+                            .ok()
+                            .map(|(_, cert)| Timestamp {
+                                seconds: cert.validity().not_after.timestamp(),
+                                nanos: 0,
+                            });
                 }
                 let status_ok = match c.expect_status {
                     Some(want) => status.as_u16() == want,

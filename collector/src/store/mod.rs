@@ -82,6 +82,8 @@ pub struct EvidenceQuery {
     pub agent_id: Option<String>,
     /// Observed at or after, in Unix milliseconds.
     pub since_ms: Option<i64>,
+    /// Observed before, in Unix milliseconds.
+    pub until_ms: Option<i64>,
     pub limit: u32,
 }
 

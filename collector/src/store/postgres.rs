@@ -522,6 +522,9 @@ impl Store for PgStore {
         if let Some(since) = q.since_ms {
             sql.push(" AND observed_ms >= ").push_bind(since);
         }
+        if let Some(until) = q.until_ms {
+            sql.push(" AND observed_ms < ").push_bind(until);
+        }
         sql.push(" ORDER BY observed_ms DESC, seq DESC LIMIT ")
             .push_bind(i64::from(q.limit.max(1)));
         let found = sql

@@ -500,6 +500,10 @@ impl Store for SqliteStore {
                 args.push(since.into());
                 sql.push_str(&format!(" AND observed_ms >= ?{}", args.len()));
             }
+            if let Some(until) = q.until_ms {
+                args.push(until.into());
+                sql.push_str(&format!(" AND observed_ms < ?{}", args.len()));
+            }
             sql.push_str(&format!(
                 " ORDER BY observed_ms DESC, seq DESC LIMIT {}",
                 q.limit.max(1)
