@@ -19,9 +19,7 @@ pub const MAX_PROBE_TIME: Duration = Duration::from_secs(300);
 
 /// How long one run of `probe` may take before the scheduler gives up on it.
 pub fn timeout_for(probe: &dyn Probe) -> Duration {
-    probe
-        .interval()
-        .clamp(Duration::from_secs(5), MAX_PROBE_TIME)
+    probe.timeout().min(MAX_PROBE_TIME)
 }
 
 /// Runs one probe once, bounded by its timeout.

@@ -28,6 +28,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Periodic evaluation: compliance gauges, verdict changes to sinks.
     pub findings: crate::findings::FindingsConfig,
+    /// Service availability from synthetic checks (`[availability]`).
+    pub availability: crate::availability::AvailabilityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +158,7 @@ impl Default for Config {
             expectations: vec![],
             ingest: IngestConfig::default(),
             findings: Default::default(),
+            availability: Default::default(),
         }
     }
 }
@@ -303,6 +306,7 @@ impl Config {
         self.log.validate().map_err(refused)?;
         self.snapshots.validate().map_err(refused)?;
         self.findings.validate().map_err(refused)?;
+        self.availability.validate().map_err(refused)?;
         if !self.expectations.is_empty() {
             let rules = crate::rules::built_in().map_err(|e| refused(e.to_string()))?;
             crate::expectations::Expectations::new(

@@ -9,7 +9,8 @@
 //! - `store` (storage trait and backends), `pki` (the collector's CA),
 //!   `tls` (the gRPC listener's TLS), `tokens`;
 //! - `catalog`, `expectations` and `rules`: the rules engine;
-//! - `checklists` (the engine against the store), `access_log`, `report`;
+//! - `checklists` (the engine against the store), `access_log`, `report`,
+//!   `availability` (outages and availability from synthetic checks);
 //! - `export` (filled forms), `snapshot` (signed snapshots), `download`
 //!   (files over HTTP), `findings` (periodic evaluation: compliance
 //!   gauges, verdict changes to SIEMs);
@@ -22,6 +23,7 @@
 pub mod access_log;
 pub mod actor;
 pub mod api;
+pub mod availability;
 pub mod catalog;
 pub mod checklists;
 pub mod clock;

@@ -26,6 +26,8 @@ pub struct AppState {
     /// This collector's signed snapshots (`<data_dir>/snapshots`).
     pub snapshots: Arc<crate::snapshot::Snapshots>,
     pub export: Arc<crate::export::ExportConfig>,
+    /// `[availability]`: outage threshold, quorum, targets.
+    pub availability: Arc<crate::availability::AvailabilityConfig>,
 }
 
 impl AppState {

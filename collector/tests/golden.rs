@@ -731,6 +731,37 @@ fn table() -> Vec<RuleCases> {
                 },
             ],
         },
+        RuleCases {
+            rule: "service-checks",
+            unreachable: &[
+                (Na, "a fleet rule over the hosts reporting synthetic checks: no expectation leaves hosts out"),
+                (N, "the agent reports every check with its interval; a host without checks sends no synthetic evidence and is outside the rule"),
+                (P, "no host reporting checks can fail (see N)"),
+            ],
+            cases: vec![
+                Case {
+                    fleet: "checks reported a minute ago",
+                    hosts: || vec![Host::new("mon-1", "monitor").synthetic("portal"), Host::new("web-1", "web")],
+                    expect: &[],
+                    answer: Y,
+                    why: "availability is measured (rows stay P: the SLA completes them)",
+                },
+                Case {
+                    fleet: "the last report three hours ago",
+                    hosts: || vec![Host::new("mon-1", "monitor").ago(3 * HOUR).synthetic("portal")],
+                    expect: &[],
+                    answer: Unknown,
+                    why: "reports count for 2 hours (summaries are hourly)",
+                },
+                Case {
+                    fleet: "no host checks a service",
+                    hosts: || vec![Host::new("web-1", "web").metrics(2)],
+                    expect: &[],
+                    answer: Unknown,
+                    why: "nothing measures availability",
+                },
+            ],
+        },
     ]
     .into_iter()
     .chain(host_config::table())
@@ -973,6 +1004,7 @@ fn exemplary_fleet() -> Vec<Host> {
             .clock(true, "chrony", 2)
             .scan("10.0.0.5")
             .metrics(2)
+            .synthetic("portal")
     };
     let host = |name: &str, role: &str, zone: &str| {
         software::patched(host_config::hardened(host(name, role, zone)))

@@ -305,6 +305,7 @@ async fn queries_filter_limit_and_order(b: Backend) -> Result<()> {
             host: host.map(str::to_string),
             agent_id: agent.map(str::to_string),
             since_ms: since,
+            until_ms: None,
             limit,
             ..Default::default()
         };
@@ -333,6 +334,15 @@ async fn queries_filter_limit_and_order(b: Backend) -> Result<()> {
         q(Some("tls"), Some("h1"), Some("agent-h1"), Some(T0 + 1), 100).await?,
         ["q4"]
     );
+    let between = store
+        .query_evidence(EvidenceQuery {
+            since_ms: Some(T0 + 2000),
+            until_ms: Some(T0 + 5000),
+            limit: 100,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(ids(&between), ["q4", "q3", "q2"], "until is exclusive");
     assert_eq!(q(None, None, None, None, 2).await?, ["q6", "q5"]);
     assert_eq!(q(None, None, None, None, 0).await?, ["q6"], "limit 0 is 1");
     assert!(q(Some("nope"), None, None, None, 100).await?.is_empty());

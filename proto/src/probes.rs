@@ -43,6 +43,7 @@ macro_rules! for_each_probe {
                 tomcat: Tomcat("tomcat"), summary tomcat;
                 config_drift: ConfigDrift("configDrift"), summary config_drift;
                 monitoring: Monitoring("monitoring"), summary monitoring;
+                synthetic: SyntheticCheck("syntheticCheck"), summary synthetic;
             }
             notices {
                 agent: AgentNotice("agentNotice");

@@ -8,7 +8,7 @@
 use crate::v1::{
     Accounts, Authentication, BackupArtifact, CloudRegion, ConfigDrift, DiskEncryption, Evidence,
     FileModes, HostInfo, ListeningSockets, Logging, Monitoring, NetworkRedundancy, PortScan,
-    Services, Software, Status, TimeSync, TlsEndpoint, TlsVersion, Tomcat,
+    Services, Software, Status, SyntheticCheck, TimeSync, TlsEndpoint, TlsVersion, Tomcat,
 };
 
 /// A short human summary of an evidence: what its payload says, or why the
@@ -487,6 +487,20 @@ pub(crate) fn monitoring(m: &Monitoring) -> String {
         resources.join(", "),
         notifying
     )
+pub(crate) fn synthetic(c: &SyntheticCheck) -> String {
+    use crate::v1::synthetic_check::Report;
+    let state = if c.up {
+        "up".to_string()
+    } else {
+        format!("down: {}", c.error)
+    };
+    match c.report() {
+        Report::Summary => format!(
+            "{} {} · {} runs, {} failed · p50 {} ms, p95 {} ms · {state}",
+            c.kind, c.target, c.checks_run, c.failures, c.latency_p50_ms, c.latency_p95_ms
+        ),
+        _ => format!("{} {} · {state}", c.kind, c.target),
+    }
 }
 
 #[cfg(test)]

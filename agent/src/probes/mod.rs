@@ -30,6 +30,7 @@ pub mod redundancy;
 pub mod region;
 pub mod services;
 pub mod software;
+pub mod synthetic;
 pub mod time_sync;
 pub mod tls;
 pub mod tomcat;
@@ -97,6 +98,12 @@ pub trait Probe: Send + Sync {
     fn name(&self) -> &'static str;
     /// How often the scheduler runs it.
     fn interval(&self) -> Duration;
+    /// How long one run may take before the scheduler gives up on it: by
+    /// default the interval, within 5 s and `MAX_PROBE_TIME`.
+    fn timeout(&self) -> Duration {
+        self.interval()
+            .clamp(Duration::from_secs(5), crate::scheduler::MAX_PROBE_TIME)
+    }
     /// Observes once. Never panics on what it reads; errors become evidence.
     async fn run(&self, ctx: &ProbeContext) -> Vec<Evidence>;
     /// Reports as things happen, for a probe that watches rather than only

@@ -18,6 +18,7 @@ use gamsa_proto::v1::{collector_message, CollectorMessage, Control};
 use serde::Deserialize;
 use serde_json::json;
 
+mod availability;
 mod checklists;
 mod credentials;
 pub mod exports;
@@ -94,6 +95,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/api/v1/catalogs/{catalog}/items/{id}/na",
             post(checklists::mark_na),
         )
+        .merge(availability::routes())
         .merge(snapshots::routes())
         .merge(exports::routes())
         .merge(credentials::routes())
@@ -272,6 +274,7 @@ async fn list_evidence(
             host: p.host,
             agent_id: p.agent,
             since_ms,
+            until_ms: None,
             limit: p.limit.unwrap_or(1000).min(10_000),
             ..Default::default()
         })

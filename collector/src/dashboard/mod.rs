@@ -2,7 +2,8 @@
 //! front-end server): sign-in, catalog overviews worst-first with their
 //! trend and what changed since the last snapshot (`trend`), item detail
 //! with the evidence behind each verdict, what to change and its history,
-//! hosts and a page per host (`hosts`), snapshots (`snapshots`), exports
+//! hosts and a page per host (`hosts`), service availability and outages
+//! (`availability`), snapshots (`snapshots`), exports
 //! and uploaded documents (`exports`), the access log for admins
 //! (`access_log`), and — for operators — documentary evidence and NA marks. Auditors are strictly read-only; every state-changing form
 //! carries a CSRF token, sign-in included.
@@ -11,6 +12,7 @@ pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod drift;
+pub mod availability;
 pub mod exports;
 pub mod hosts;
 pub mod i18n;
@@ -49,6 +51,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/catalogs/{catalog}/items/{id}/na", post(mark_na))
         .merge(hosts::routes())
         .merge(drift::routes())
+        .merge(availability::routes())
         .merge(snapshots::routes())
         .merge(exports::routes())
         .merge(access_log::routes())

@@ -134,6 +134,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         agents: Arc::default(),
         snapshots: Arc::new(snapshots),
         export: Arc::new(config.export.clone()),
+        availability: Arc::new(config.availability.clone()),
     })
 }
 
