@@ -28,6 +28,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Periodic evaluation: compliance gauges, verdict changes to sinks.
     pub findings: crate::findings::FindingsConfig,
+    /// The kept evaluation pages and the API read.
+    pub verdicts: crate::evaluation::VerdictsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +158,7 @@ impl Default for Config {
             expectations: vec![],
             ingest: IngestConfig::default(),
             findings: Default::default(),
+            verdicts: Default::default(),
         }
     }
 }
@@ -303,6 +306,7 @@ impl Config {
         self.log.validate().map_err(refused)?;
         self.snapshots.validate().map_err(refused)?;
         self.findings.validate().map_err(refused)?;
+        self.verdicts.validate().map_err(refused)?;
         if !self.expectations.is_empty() {
             let rules = crate::rules::built_in().map_err(|e| refused(e.to_string()))?;
             crate::expectations::Expectations::new(
