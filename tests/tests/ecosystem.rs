@@ -379,7 +379,12 @@ fn compliance_metrics_ocsf_export_and_verdict_changes_to_rsyslog_and_a_webhook()
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["hosts"].as_object().map_or(0, |h| h.len()).max(1))
+        .map(|i| {
+            let hosts: u64 = i["hostCounts"]
+                .as_object()
+                .map_or(0, |c| c.values().filter_map(Value::as_u64).sum());
+            (hosts as usize).max(1)
+        })
         .sum();
     assert_eq!(findings.len(), expected);
     assert!(findings
