@@ -4,14 +4,17 @@
 
 use crate::catalog::{self, Catalog, Group};
 use crate::expectations::{Expectation, Expectations};
+use crate::records::Documents;
 use crate::rules::evaluate::Evaluator;
 use crate::rules::input::HostFacts;
 use crate::rules::{self, Rule};
-use crate::store::Store;
+use crate::store::{AgentRecord, Store};
 use crate::verdict::ItemResult;
-use std::collections::{BTreeMap, HashSet};
+use gamsa_proto::v1::Evidence;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A catalog or applicant group a request names that does not exist.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +97,9 @@ impl Checklists {
     }
 
     /// Evaluates `catalog_ids` (all when empty) against the store now.
+    /// Pages and the API read the kept evaluation (`evaluation.rs`)
+    /// instead; this is for what must be exact as of its own moment
+    /// (snapshots, exports, the command line).
     pub async fn evaluate(
         &self,
         store: &dyn Store,
@@ -102,36 +108,44 @@ impl Checklists {
     ) -> anyhow::Result<Vec<ItemResult>> {
         let agents = store.list_agents().await?;
         let mut latest = store.latest_evidence().await?;
-        // A revoked agent's evidence stops counting from its revocation on;
-        // it stays in the store, for history and for snapshots taken before.
-        let revoked: HashSet<String> = agents
-            .iter()
-            .filter(|a| a.revoked)
-            .map(|a| a.agent_id.clone())
-            .collect();
-        latest.retain(|e| !revoked.contains(&e.agent_id));
+        counted(&mut latest, &agents);
+        let documents = store.documents().await?;
+        let now = crate::clock::now_ms();
+        Ok(self.evaluate_with(&latest, &agents, &documents, catalog_ids, group, now))
+    }
+
+    /// Evaluates `catalog_ids` (all when empty) at `now_ms` on what was
+    /// read from the store: the latest evidence that counts (`counted`),
+    /// the agents and the documents.
+    pub fn evaluate_with(
+        &self,
+        latest: &[Evidence],
+        agents: &[AgentRecord],
+        documents: &Documents,
+        catalog_ids: &[&str],
+        group: Option<&str>,
+        now_ms: i64,
+    ) -> Vec<ItemResult> {
         let known: BTreeMap<String, HostFacts> = agents
-            .into_iter()
+            .iter()
             .filter(|a| !a.revoked && !a.host.is_empty())
             .map(|a| {
                 (
                     a.host.clone(),
                     HostFacts {
-                        agent_id: a.agent_id,
-                        labels: a.labels,
+                        agent_id: a.agent_id.clone(),
+                        labels: a.labels.clone(),
                     },
                 )
             })
             .collect();
-        let documents = store.documents().await?;
-        let now = crate::clock::now_ms();
         let mut eval = Evaluator::new(
             &self.rules,
             &self.expectations,
-            &latest,
+            latest,
             &known,
-            &documents,
-            now,
+            documents,
+            now_ms,
         );
         let mut out = Vec::new();
         for c in &self.catalogs {
@@ -139,6 +153,28 @@ impl Checklists {
                 out.extend(eval.catalog(c, group));
             }
         }
-        Ok(out)
+        out
     }
+
+    /// Every freshness window an evaluation judges evidence by: each
+    /// catalog's, each item's and each rule's own.
+    pub fn freshness_windows(&self) -> BTreeSet<Duration> {
+        let catalogs = self.catalogs.iter().flat_map(|c| {
+            std::iter::once(c.catalog.freshness).chain(c.items.iter().filter_map(|i| i.freshness))
+        });
+        let rules = self.rules.values().filter_map(|r| r.def.freshness);
+        catalogs.chain(rules).collect()
+    }
+}
+
+/// Leaves out of `latest` the evidence of revoked agents: it stops counting
+/// from the revocation on, and stays in the store, for history and for
+/// snapshots taken before.
+pub fn counted(latest: &mut Vec<Evidence>, agents: &[AgentRecord]) {
+    let revoked: HashSet<&str> = agents
+        .iter()
+        .filter(|a| a.revoked)
+        .map(|a| a.agent_id.as_str())
+        .collect();
+    latest.retain(|e| !revoked.contains(e.agent_id.as_str()));
 }

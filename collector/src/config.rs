@@ -30,6 +30,8 @@ pub struct Config {
     pub findings: crate::findings::FindingsConfig,
     /// Service availability from synthetic checks (`[availability]`).
     pub availability: crate::availability::AvailabilityConfig,
+    /// The kept evaluation pages and the API read.
+    pub verdicts: crate::evaluation::VerdictsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +161,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             findings: Default::default(),
             availability: Default::default(),
+            verdicts: Default::default(),
         }
     }
 }
@@ -307,6 +310,7 @@ impl Config {
         self.snapshots.validate().map_err(refused)?;
         self.findings.validate().map_err(refused)?;
         self.availability.validate().map_err(refused)?;
+        self.verdicts.validate().map_err(refused)?;
         if !self.expectations.is_empty() {
             let rules = crate::rules::built_in().map_err(|e| refused(e.to_string()))?;
             crate::expectations::Expectations::new(

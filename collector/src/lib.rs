@@ -9,7 +9,8 @@
 //! - `store` (storage trait and backends), `pki` (the collector's CA),
 //!   `tls` (the gRPC listener's TLS), `tokens`;
 //! - `catalog`, `expectations` and `rules`: the rules engine;
-//! - `checklists` (the engine against the store), `access_log`, `report`,
+//! - `checklists` (the engine against the store), `evaluation` (the kept
+//!   evaluation pages and the API read), `access_log`, `report`,
 //!   `availability` (outages and availability from synthetic checks);
 //! - `export` (filled forms), `snapshot` (signed snapshots), `download`
 //!   (files over HTTP), `findings` (periodic evaluation: compliance
@@ -30,6 +31,7 @@ pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod download;
+pub mod evaluation;
 pub mod expectations;
 pub mod export;
 pub mod findings;

@@ -1,5 +1,6 @@
-//! What the collector's servers share: the store, checklists, snapshots and
-//! settings, the CA files and the control channels of connected agents.
+//! What the collector's servers share: the store, checklists and the kept
+//! evaluation, snapshots and settings, the CA files and the control
+//! channels of connected agents.
 //! Only the servers (`api`, `dashboard`, `grpc`, `server`) see it; the
 //! layers below take what they need as arguments.
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub pki: PkiPaths,
     pub collector_id: String,
     pub checklists: Arc<crate::checklists::Checklists>,
+    /// The kept evaluation of every catalog: what pages and the API read.
+    pub verdicts: Arc<crate::evaluation::Kept>,
     /// Dashboard settings: `Secure` cookies, session lifetime, limits.
     pub http: Arc<crate::config::HttpConfig>,
     /// Open ingest streams by agent id: how control messages reach agents.

@@ -75,13 +75,26 @@ impl Answers {
 }
 
 /// One host's outcome under one rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Outcome {
     Pass,
     Fail,
     Unknown,
     Na,
+}
+
+impl Outcome {
+    /// Worst first: FAIL, UNKNOWN, PASS, NA (how hosts are listed and
+    /// paged, and which of a host's outcomes is its worst).
+    pub fn rank(self) -> u8 {
+        match self {
+            Outcome::Fail => 0,
+            Outcome::Unknown => 1,
+            Outcome::Pass => 2,
+            Outcome::Na => 3,
+        }
+    }
 }
 
 /// One host under one rule: its outcome, why, and the evidence it stands on.

@@ -106,6 +106,7 @@ contract!(
     users_deleted_or_re_roled_lose_their_sessions,
     tokens_are_listed_with_their_uses_and_last_use,
     reinstated_agents_accept_no_earlier_certificate,
+    writes_that_can_change_a_verdict_move_the_change_counter,
 );
 
 const T0: i64 = 1_763_000_000_000;
@@ -867,10 +868,13 @@ async fn a_failed_commit_is_reported_and_nothing_of_it_stored(b: Backend) -> Res
 #[tokio::test]
 async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixture");
-    let steps = std::fs::read_dir(
+    // The number of the newest step (its file name's).
+    let steps: i64 = std::fs::read_dir(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
     )?
-    .count() as i64;
+    .filter_map(|f| f.ok()?.file_name().to_str()?.get(..4)?.parse().ok())
+    .max()
+    .unwrap_or(0);
     for (fixture, version) in [("sqlite-v3.db", 3), ("sqlite-v5.db", 5)] {
         let b = Backend::sqlite();
         let Location::Sqlite(path) = b.location() else {
@@ -1372,5 +1376,99 @@ async fn reinstated_agents_accept_no_earlier_certificate(b: Backend) -> Result<(
     );
     assert!(!other.certificate_refused("node-r", "c-2").await?);
     assert!(other.certificate_refused("node-r", "c-1").await?);
+    Ok(())
+}
+
+/// Whether the change counter, read through `store`, grew since `last`
+/// (which it then becomes).
+async fn moved(store: &dyn Store, last: &mut i64) -> Result<bool> {
+    let now = store.change_counter().await?;
+    assert!(now >= *last, "the change counter never goes back");
+    let grew = now > *last;
+    *last = now;
+    Ok(grew)
+}
+
+async fn writes_that_can_change_a_verdict_move_the_change_counter(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    // Another collector sharing the store sees every change the first makes.
+    let other = b.open().await;
+    let mut last = other.change_counter().await?;
+    let mut check = async |what: &str, expected: bool| -> Result<()> {
+        assert_eq!(moved(other.as_ref(), &mut last).await?, expected, "{what}");
+        Ok(())
+    };
+    store.insert_batch(numbered(0..3)).await?;
+    check("new evidence", true).await?;
+    store.insert_batch(numbered(0..3)).await?;
+    check("a replay stores nothing", false).await?;
+    store.upsert_agent(agent("a1", T0)).await?;
+    check("an agent registered", true).await?;
+    store.touch_agent("a1", T0 + 1).await?;
+    store
+        .create_token("h-api", token(TokenKind::Api, "ci", 0, None))
+        .await?;
+    store
+        .append_access(gamsa_collector::records::Access {
+            at: "2025-11-13T00:00:00Z".into(),
+            who: "kim".into(),
+            role: "auditor".into(),
+            action: "item-view".into(),
+            what: "emr-s014/1.1".into(),
+        })
+        .await?;
+    check(
+        "last seen, tokens and the access log change no verdict",
+        false,
+    )
+    .await?;
+    store.set_revoked("a1", true).await?;
+    check("revoked", true).await?;
+    assert!(store.reinstate_agent("a1").await?);
+    check("reinstated", true).await?;
+    assert!(!store.reinstate_agent("a1").await?);
+    check("reinstating an agent that is not revoked", false).await?;
+    store
+        .add_na_mark(NaMark {
+            catalog: "emr-s014".into(),
+            item: "4.3".into(),
+            justification: "국내 리전만 사용".into(),
+            by: "lee".into(),
+            at_ms: T0,
+        })
+        .await?;
+    check("an NA mark", true).await?;
+    store
+        .add_attestation(attestation("1", b"%PDF", T0), Some(b"%PDF".to_vec()))
+        .await?;
+    check("an attestation", true).await?;
+    store
+        .create_token("h-enrol", token(TokenKind::Enrol, "", 1, None))
+        .await?;
+    assert_eq!(
+        store.enrol(claim("h-none", "n1", "h-n1", "c")).await?,
+        Enrolled::NoToken
+    );
+    check("a refused enrolment", false).await?;
+    assert_eq!(
+        store.enrol(claim("h-enrol", "n1", "h-n1", "c")).await?,
+        Enrolled::Enrolled
+    );
+    check("an enrolment", true).await?;
+    // Concurrent commits from both collectors: each one counted.
+    let before = other.change_counter().await?;
+    let writes = (0..8u32).map(|i| {
+        let s = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        async move { s.insert_batch(numbered(100 + i * 10..110 + i * 10)).await }
+    });
+    for outcome in futures::future::join_all(writes).await {
+        assert_eq!(outcome?.accepted, 10);
+    }
+    let after = store.change_counter().await?;
+    assert!(after > before, "{before} -> {after}");
     Ok(())
 }

@@ -227,8 +227,9 @@ fn compliance_metrics_ocsf_export_and_verdict_changes_to_rsyslog_and_a_webhook()
         (probes.contains("host") && probes.contains("ports")).then_some(())
     });
 
-    // The gauges equal the API's verdicts (once an evaluation has seen the
-    // same evidence), for every catalog.
+    // The gauges equal the API's verdicts, for every catalog, once they come
+    // from an evaluation that has seen the agent's evidence (both read the
+    // kept evaluation: an earlier one also makes them equal).
     let catalogs: Vec<String> = collector.get("/api/v1/catalogs").unwrap()["catalogs"]
         .as_array()
         .unwrap()
@@ -241,10 +242,14 @@ fn compliance_metrics_ocsf_export_and_verdict_changes_to_rsyslog_and_a_webhook()
         Duration::from_secs(30),
         || {
             let text = scrape(&collector);
-            catalogs
+            let seen_host = samples(&text, "gamsa_collector_evidence_oldest_age_seconds")
                 .iter()
-                .all(|c| gauge_counts(&text, c) == api_counts(&collector, c))
-                .then_some(text)
+                .any(|(l, _)| l["probe"] == "host");
+            (seen_host
+                && catalogs
+                    .iter()
+                    .all(|c| gauge_counts(&text, c) == api_counts(&collector, c)))
+            .then_some(text)
         },
     );
     let emr = gauge_counts(&text, "emr-s014");
@@ -379,7 +384,12 @@ fn compliance_metrics_ocsf_export_and_verdict_changes_to_rsyslog_and_a_webhook()
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["hosts"].as_object().map_or(0, |h| h.len()).max(1))
+        .map(|i| {
+            let hosts: u64 = i["hostCounts"]
+                .as_object()
+                .map_or(0, |c| c.values().filter_map(Value::as_u64).sum());
+            (hosts as usize).max(1)
+        })
         .sum();
     assert_eq!(findings.len(), expected);
     assert!(findings

@@ -3,7 +3,8 @@
 //! replicas do; real agents that know both. The collector an agent streams
 //! to dies with SIGKILL: the agent fails over to the other and every
 //! evidence it produced is stored exactly once. An agent revoked through one
-//! collector is refused by the other.
+//! collector is refused by the other. A verdict changed through one
+//! collector is what the other answers next.
 
 use gamsa_tests::pg::Scratch;
 use gamsa_tests::{agent_config_for, binary, spooled_ids, wait_for, Collector, Proc};
@@ -206,4 +207,55 @@ fn replicas_take_each_scheduled_snapshot_once_into_one_chain() {
         listed["snapshots"].as_array().is_some_and(|s| s.len() >= 5),
         "{listed}"
     );
+}
+
+/// Marks `catalog/item` NA through `collector`'s API.
+fn mark_na(collector: &Collector, catalog: &str, item: &str) {
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/catalogs/{catalog}/items/{item}/na",
+        collector.http
+    );
+    ureq::post(&url)
+        .set("Authorization", &format!("Bearer {}", collector.token))
+        .send_json(serde_json::json!({ "justification": "not run by us" }))
+        .unwrap_or_else(|e| panic!("{url}: {e}\n{}", collector.log()));
+}
+
+/// An item's verdict and the store change its collector's kept evaluation
+/// includes.
+fn verdict(collector: &Collector, catalog: &str, item: &str) -> (String, i64) {
+    let v = collector
+        .get(&format!("/api/v1/catalogs/{catalog}/items/{item}"))
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", collector.log()));
+    assert!(v["asOf"].is_string() && v["pending"].is_boolean(), "{v}");
+    (
+        v["result"]["verdict"].as_str().unwrap().to_string(),
+        v["changeCounter"].as_i64().unwrap(),
+    )
+}
+
+#[test]
+fn replicas_see_the_verdicts_changed_through_each_other() {
+    let scratch = Scratch::create("gamsa_ha_verdicts");
+    let one = Collector::start_on(Some(&scratch.url)).unwrap();
+    let two = one.replica().unwrap();
+    let (before, _) = verdict(&two, "emr-s014", "4.3");
+    assert_ne!(before, "NA");
+    // Through one: one's next answer has it (the write waited for it), and
+    // two's follows from the store's change counter, with no request to
+    // two asking for it.
+    mark_na(&one, "emr-s014", "4.3");
+    let (now_one, counter_one) = verdict(&one, "emr-s014", "4.3");
+    assert_eq!(now_one, "NA");
+    let counter_two = wait_for("collector two seeing the NA mark", WAIT, || {
+        let (v, counter) = verdict(&two, "emr-s014", "4.3");
+        (v == "NA").then_some(counter)
+    });
+    assert!(counter_two >= counter_one, "{counter_two} < {counter_one}");
+    // And the other way round.
+    assert_ne!(verdict(&one, "emr-s014", "5.1").0, "NA");
+    mark_na(&two, "emr-s014", "5.1");
+    wait_for("collector one seeing the NA mark", WAIT, || {
+        (verdict(&one, "emr-s014", "5.1").0 == "NA").then_some(())
+    });
 }

@@ -221,8 +221,11 @@ async fn an_agent_claiming_another_host_is_refused_and_changes_nothing_of_its_ve
     wait_for("victim's region evidence", WAIT, || {
         (!collector.evidence("host=victim&probe=region").is_empty()).then_some(())
     });
-    let before = domestic(&collector, "victim");
-    assert_eq!(before.1["outcome"], "PASS", "{before:?}");
+    // Verdicts are kept and evaluated in the background: wait for the one
+    // that includes the evidence.
+    let before = wait_for("victim's verdict", WAIT, || {
+        Some(domestic(&collector, "victim")).filter(|d| d.1["outcome"] == "PASS")
+    });
 
     // Its certificate says "intruder"; its config says it is host "victim",
     // in the United States.
@@ -621,13 +624,23 @@ async fn a_revoked_agents_evidence_stops_counting_and_is_shown_as_revoked() {
             && !collector.evidence("host=abroad&probe=region").is_empty())
         .then_some(())
     });
-    let (verdict, of_abroad) = domestic(&collector, "abroad");
+    // Verdicts are kept and evaluated in the background: wait for the one
+    // that includes both agents' region evidence.
+    let (verdict, of_abroad) = wait_for("both agents evaluated", WAIT, || {
+        Some(domestic(&collector, "abroad"))
+            .filter(|(_, of)| of["outcome"] != "UNKNOWN")
+            .filter(|_| domestic(&collector, "seoul").1["outcome"] == "PASS")
+    });
     assert_eq!(verdict, "N");
     assert_eq!(of_abroad["outcome"], "FAIL", "{of_abroad}");
 
     abroad.kill();
     gamsa_tests::run(collector.cmd().args(["agent", "revoke", "abroad"])).unwrap();
-    let (verdict, of_abroad) = domestic(&collector, "abroad");
+    // Revoked beside the server: its kept verdicts follow the store's change
+    // counter within a poll and an evaluation.
+    let (verdict, of_abroad) = wait_for("the revocation evaluated", WAIT, || {
+        Some(domestic(&collector, "abroad")).filter(|(_, of)| of.is_null())
+    });
     assert_ne!(
         verdict, "N",
         "the revoked agent's evidence no longer counts"

@@ -1,29 +1,59 @@
 //! Checklist answers over HTTP: catalogs, items with verdicts, an item with
 //! the evidence behind it, and (operators) documentary evidence and NA marks.
+//!
+//! Verdicts are read from the kept evaluation (`evaluation.rs`), never
+//! evaluated per request, and every answer says as of when (`asOf`,
+//! `changeCounter`, `pending`). Answers stay sized for people at any fleet
+//! size: the item list counts each item's hosts per outcome, and an item
+//! comes one page of its hosts at a time (worst first, `page` and `limit`),
+//! with the evidence of those hosts only; following `page.next` until it is
+//! null fetches every host.
 
 use super::ApiError;
 use crate::actor::Actor;
+use crate::catalog::Catalog;
+use crate::evaluation::Evaluation;
 use crate::operations::{self, NewAttestation, OpError, MAX_DOCUMENT};
 use crate::state::AppState;
-use crate::verdict::ItemResult;
+use crate::verdict::{HostResult, ItemResult, Outcome, RowResult};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 #[derive(Deserialize)]
 pub struct GroupParam {
     group: Option<String>,
 }
 
-fn not_found(what: String) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, what)
+/// An item's query: the applicant group, and which page of its hosts.
+#[derive(Deserialize)]
+pub struct ItemParams {
+    group: Option<String>,
+    /// Zero-based page of the item's hosts, worst first.
+    #[serde(default)]
+    page: usize,
+    /// Hosts per page.
+    #[serde(default = "default_limit")]
+    limit: usize,
 }
 
-fn internal(e: anyhow::Error) -> ApiError {
-    ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+/// Hosts per page of an item unless asked: with the evidence behind them,
+/// well under a megabyte.
+pub const DEFAULT_LIMIT: usize = 50;
+/// The most hosts one page of an item may ask for.
+pub const MAX_LIMIT: usize = 1000;
+
+fn default_limit() -> usize {
+    DEFAULT_LIMIT
+}
+
+fn not_found(what: String) -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, what)
 }
 
 pub async fn list_catalogs(State(state): State<AppState>) -> Json<Value> {
@@ -47,11 +77,13 @@ pub async fn list_catalogs(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "catalogs": list }))
 }
 
-async fn evaluate(
-    state: &AppState,
+/// The catalog asked for, the applicant group checked against it, and the
+/// kept evaluation (never evaluated for the request).
+async fn kept<'a>(
+    state: &'a AppState,
     catalog: &str,
     group: Option<&str>,
-) -> Result<Vec<ItemResult>, ApiError> {
+) -> Result<(&'a Catalog, Arc<Evaluation>), ApiError> {
     let c = state
         .checklists
         .catalog(catalog)
@@ -64,11 +96,31 @@ async fn evaluate(
             ));
         }
     }
-    state
-        .checklists
-        .evaluate(state.store.as_ref(), &[catalog], group)
+    let e = state
+        .verdicts
+        .get()
         .await
-        .map_err(internal)
+        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok((c, e))
+}
+
+/// As of when an answer's verdicts are: the evaluation's time, the store
+/// change it includes, and whether a newer one is on its way.
+fn as_of(state: &AppState, e: &Evaluation) -> Value {
+    json!({
+        "asOf": e.as_of(),
+        "changeCounter": e.counter,
+        "pending": state.verdicts.pending(e),
+    })
+}
+
+/// How many hosts have each outcome.
+fn host_counts<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> BTreeMap<Outcome, usize> {
+    let mut counts = BTreeMap::new();
+    for o in outcomes {
+        *counts.entry(*o).or_default() += 1;
+    }
+    counts
 }
 
 pub async fn list_items(
@@ -77,50 +129,118 @@ pub async fn list_items(
     Path(catalog): Path<String>,
     Query(q): Query<GroupParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let items = evaluate(&state, &catalog, q.group.as_deref()).await?;
+    let (c, e) = kept(&state, &catalog, q.group.as_deref()).await?;
+    let items = e.items_of(c, q.group.as_deref());
     let what = match &q.group {
         Some(g) => format!("{catalog} group {g}"),
         None => catalog.clone(),
     };
     super::record(&state, &caller, crate::access_log::ITEM_LIST, &what).await?;
+    // Counts of hosts, not the hosts: an item's hosts are paged by the
+    // item's own answer.
     let list: Vec<Value> = items
         .iter()
         .map(|i| {
             json!({
                 "id": i.id, "titleKo": i.title_ko, "titleEn": i.title_en,
                 "verdict": i.verdict, "reason": i.reason_en, "reasonKo": i.reason_ko,
-                "hosts": i.hosts, "evaluatedAt": i.evaluated_at,
+                "hostCounts": host_counts(i.hosts.values()), "evaluatedAt": i.evaluated_at,
             })
         })
         .collect();
-    Ok(Json(json!({
+    let mut answer = json!({
         "catalog": catalog,
         "group": q.group,
         "counts": crate::report::counts(&items),
         "items": list,
-    })))
+    });
+    merge(&mut answer, as_of(&state, &e));
+    Ok(Json(answer))
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(into), Value::Object(from)) = (into.as_object_mut(), from) {
+        into.extend(from);
+    }
+}
+
+/// One page of `result`'s hosts, worst first then by name: the item's
+/// hosts, each row's results and the evidence ids cut to the hosts of the
+/// page; the counts stay those of every host.
+fn page_of(result: &ItemResult, page: usize, limit: usize) -> (Value, usize) {
+    let mut order: Vec<(&String, &Outcome)> = result.hosts.iter().collect();
+    order.sort_by(|a, b| a.1.rank().cmp(&b.1.rank()).then(a.0.cmp(b.0)));
+    let total = order.len();
+    let shown: BTreeMap<&String, &Outcome> = order
+        .into_iter()
+        .skip(page.saturating_mul(limit))
+        .take(limit)
+        .collect();
+    let rows: Vec<Value> = result
+        .rows
+        .iter()
+        .map(|r| {
+            let mut row = serde_json::to_value(RowResult {
+                hosts: Arc::default(),
+                ..r.clone()
+            })
+            .unwrap_or_default();
+            let hosts: Vec<&HostResult> = r
+                .hosts
+                .iter()
+                .filter(|h| shown.contains_key(&h.host))
+                .collect();
+            row["hosts"] = json!(hosts);
+            row["hostCounts"] = json!(host_counts(r.hosts.iter().map(|h| &h.outcome)));
+            row
+        })
+        .collect();
+    let evidence: BTreeSet<&String> = result
+        .rows
+        .iter()
+        .flat_map(|r| r.hosts.iter())
+        .filter(|h| shown.contains_key(&h.host))
+        .flat_map(|h| h.evidence.iter())
+        .collect();
+    let mut v = serde_json::to_value(ItemResult {
+        hosts: Arc::default(),
+        rows: vec![],
+        evidence: Arc::default(),
+        ..result.clone()
+    })
+    .unwrap_or_default();
+    v["hosts"] = json!(shown);
+    v["hostCounts"] = json!(host_counts(result.hosts.values()));
+    v["rows"] = json!(rows);
+    v["evidence"] = json!(evidence);
+    (v, total)
 }
 
 pub async fn get_item(
     State(state): State<AppState>,
     Extension(caller): Extension<Actor>,
     Path((catalog, id)): Path<(String, String)>,
-    Query(q): Query<GroupParam>,
+    Query(q): Query<ItemParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let items = evaluate(&state, &catalog, q.group.as_deref()).await?;
-    let result = items
-        .into_iter()
-        .find(|i| i.id == id)
+    if !(1..=MAX_LIMIT).contains(&q.limit) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("limit: from 1 to {MAX_LIMIT}, not {}", q.limit),
+        ));
+    }
+    let (c, e) = kept(&state, &catalog, q.group.as_deref()).await?;
+    let result = e
+        .item_of(c, &id, q.group.as_deref())
         .ok_or_else(|| not_found(format!("no item {catalog}/{id}")))?;
-    let def = state
-        .checklists
-        .catalog(&catalog)
-        .and_then(|c| c.item(&id))
-        .cloned();
-    let evidence = state
-        .store
-        .evidence_by_ids(result.evidence.to_vec())
-        .await?;
+    let def = c.item(&id).cloned();
+    let (paged, total) = page_of(&result, q.page, q.limit);
+    let ids: Vec<String> = paged["evidence"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let evidence = state.store.evidence_by_ids(ids).await?;
     let evidence = super::evidence_json(&state, &evidence).await?;
     crate::access_log::record(
         state.store.as_ref(),
@@ -130,9 +250,15 @@ pub async fn get_item(
         &format!("{catalog}/{id}"),
     )
     .await?;
-    Ok(Json(
-        json!({ "item": def, "result": result, "evidence": evidence }),
-    ))
+    let next = (q.page.saturating_add(1).saturating_mul(q.limit) < total).then_some(q.page + 1);
+    let mut answer = json!({
+        "item": def,
+        "result": paged,
+        "evidence": evidence,
+        "page": { "page": q.page, "limit": q.limit, "hosts": total, "next": next },
+    });
+    merge(&mut answer, as_of(&state, &e));
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]
@@ -181,6 +307,7 @@ pub async fn add_attestation(
             OpError::TooLarge => bad(format!("fileBase64: larger than {MAX_DOCUMENT} bytes")),
             e => e.into(),
         })?;
+    state.verdicts.include_writes(state.store.as_ref()).await;
     Ok(Json(json!({ "attestation": a })))
 }
 
@@ -205,5 +332,6 @@ pub async fn mark_na(
         &req.justification,
     )
     .await?;
+    state.verdicts.include_writes(state.store.as_ref()).await;
     Ok(Json(json!({ "naMark": m })))
 }

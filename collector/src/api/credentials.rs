@@ -83,6 +83,7 @@ async fn revoke_agent(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     crate::operations::revoke_agent(state.store.as_ref(), &caller, &id).await?;
+    state.verdicts.include_writes(state.store.as_ref()).await;
     Ok(Json(json!({ "revoked": id })))
 }
 
@@ -106,5 +107,6 @@ async fn reinstate_agent(
         })
         .transpose()?;
     let token = crate::operations::reinstate_agent(state.store.as_ref(), &caller, &id, ttl).await?;
+    state.verdicts.include_writes(state.store.as_ref()).await;
     Ok(Json(json!({ "reinstated": id, "enrolToken": token })))
 }

@@ -120,7 +120,7 @@ impl HostRow<'_> {
 /// Each host's worst outcome and how many items it fails or leaves
 /// unknown, from one evaluation of every catalog.
 pub fn outcomes(items: &[ItemResult]) -> BTreeMap<&str, (Outcome, usize, usize)> {
-    let rank = pages::outcome_rank;
+    let rank = Outcome::rank;
     let mut out: BTreeMap<&str, (Outcome, usize, usize)> = BTreeMap::new();
     for i in items {
         for (host, &o) in i.hosts.iter() {
@@ -138,49 +138,19 @@ pub fn outcomes(items: &[ItemResult]) -> BTreeMap<&str, (Outcome, usize, usize)>
     out
 }
 
-/// Each agent's probes with their newest evidence per subject, by agent id
-/// then probe name.
-pub fn probe_health(latest: &[Evidence]) -> BTreeMap<String, BTreeMap<String, ProbeHealth>> {
-    let mut probes: BTreeMap<String, BTreeMap<String, ProbeHealth>> = BTreeMap::new();
-    for e in latest {
-        let h = probes
-            .entry(e.agent_id.clone())
-            .or_default()
-            .entry(e.probe.clone())
-            .or_default();
-        h.subjects += 1;
-        h.newest_ms = h
-            .newest_ms
-            .max(e.observed_at.map(|t| t.unix_millis()).unwrap_or(0));
-        if e.status == Status::Error as i32 {
-            h.errors.push(format!("{}: {}", e.subject, e.error));
-        }
-    }
-    probes
-}
-
 async fn list(
     State(state): State<AppState>,
     SignedIn(s): SignedIn,
     lang: Language,
     Query(f): Query<Filter>,
 ) -> Response {
-    let (agents, latest) = match (
-        state.store.list_agents().await,
-        state.store.latest_evidence().await,
-    ) {
-        (Ok(a), Ok(l)) => (a, l),
-        (Err(e), _) | (_, Err(e)) => {
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
-        }
+    let agents = match state.store.list_agents().await {
+        Ok(a) => a,
+        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
-    let items = match state
-        .checklists
-        .evaluate(state.store.as_ref(), &[], None)
-        .await
-    {
-        Ok(i) => i,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
+    let e = match super::verdicts(&state).await {
+        Ok(e) => e,
+        Err(r) => return r,
     };
     let what = format!("{} agents {}", agents.len(), f.query(f.page));
     if let Err(r) = record(&state, &s, crate::access_log::HOST_LIST, what.trim_end()).await {
@@ -191,8 +161,7 @@ async fn list(
         .lock()
         .map(|a| a.keys().cloned().collect())
         .unwrap_or_default();
-    let probes = probe_health(&latest);
-    let outcomes = outcomes(&items);
+    let outcomes = outcomes(&e.items);
     let now = crate::clock::now_ms();
     let rows: Vec<HostRow> = agents
         .iter()
@@ -203,13 +172,13 @@ async fn list(
                 worst: o.map(|o| o.0),
                 failing: o.map_or(0, |o| o.1),
                 unknown: o.map_or(0, |o| o.2),
-                probes: probes.get(&a.agent_id),
+                probes: e.probes.get(&a.agent_id),
                 connected: connected.contains(&a.agent_id),
                 stale: !a.revoked && now - a.last_seen_ms > STALE_MS,
             }
         })
         .collect();
-    let body = list_page(lang.0, &rows, &f, now);
+    let body = super::as_of(lang.0, &state, &e, list_page(lang.0, &rows, &f, now));
     let title = lang.0.t("hosts");
     page(&state, lang, title, Some(&s), body)
 }
@@ -347,13 +316,9 @@ async fn host(
     if agents.is_empty() && evidence.is_empty() {
         return refuse(StatusCode::NOT_FOUND, "no such host");
     }
-    let items = match state
-        .checklists
-        .evaluate(state.store.as_ref(), &[], None)
-        .await
-    {
-        Ok(i) => i,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
+    let e = match super::verdicts(&state).await {
+        Ok(e) => e,
+        Err(r) => return r,
     };
     if let Err(r) = record(
         &state,
@@ -370,10 +335,11 @@ async fn host(
         host: &name,
         agents: &agents,
         evidence: &evidence,
-        items: &items,
+        items: &e.items,
         checklists: &state.checklists,
         now_ms: crate::clock::now_ms(),
     });
+    let body = super::as_of(lang.0, &state, &e, body);
     page(&state, lang, &name, Some(&s), body)
 }
 
@@ -588,6 +554,7 @@ mod tests {
                 subjects: 1,
                 errors: vec!["10.0.0.5:443: connection refused".into()],
                 newest_ms: NOW - 5_000,
+                oldest_ms: NOW - 5_000,
             },
         )]);
         let mut rows = vec![row(&old, None), row(&new, Some(Outcome::Unknown))];

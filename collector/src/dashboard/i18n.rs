@@ -253,6 +253,12 @@ impl Lang {
             "unknown_rows" => ("확인 불가 점검 항목", "Rows that cannot be told for this host"),
             "remediation" => ("조치 방법", "Remediation"),
             "latest_evidence" => ("최신 증적", "Latest evidence"),
+            "verdicts_as_of" => ("판정 기준 시각", "Verdicts as of"),
+            "store_change" => ("저장소 변경", "store change"),
+            "evaluation_pending" => (
+                "이후 변경된 내용을 반영한 평가가 진행 중입니다",
+                "an evaluation including later changes is on its way",
+            ),
             "trend" => ("판정 추이", "Verdict trend"),
             "trend_note" => (
                 "스냅샷별 항목 수(오래된 것부터, 최근 60개)",

@@ -20,6 +20,7 @@ pub mod pages;
 pub mod snapshots;
 pub mod trend;
 
+use crate::evaluation::Evaluation;
 use crate::export::ExportError;
 use crate::operations::{self, NewAttestation, OpError};
 use crate::state::AppState;
@@ -305,21 +306,33 @@ async fn logout(
         .into_response()
 }
 
-async fn index(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Language) -> Response {
-    let items = match state
-        .checklists
-        .evaluate(state.store.as_ref(), &[], None)
+/// The kept evaluation (`evaluation.rs`); a page waits only for the first
+/// one after start, and says so when it is not there in time.
+async fn verdicts(state: &AppState) -> Result<Arc<Evaluation>, Response> {
+    state
+        .verdicts
+        .get()
         .await
-    {
-        Ok(i) => i,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
+        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))
+}
+
+/// `body` under the line saying as of when its verdicts are.
+fn as_of(lang: i18n::Lang, state: &AppState, e: &Evaluation, body: maud::Markup) -> maud::Markup {
+    maud::html! { (pages::as_of(lang, e, state.verdicts.pending(e))) (body) }
+}
+
+async fn index(State(state): State<AppState>, SignedIn(s): SignedIn, lang: Language) -> Response {
+    let e = match verdicts(&state).await {
+        Ok(e) => e,
+        Err(r) => return r,
     };
     if let Err(r) = record(&state, &s, crate::access_log::ITEM_LIST, "all catalogs").await {
         return r;
     }
     let stored = state.snapshots.stored().await;
-    let since = trend::since_last(&stored, &items, None);
-    let body = pages::index(lang.0, &state.checklists.catalogs, &items, &since);
+    let since = trend::since_last(&stored, &e.items, None);
+    let body = pages::index(lang.0, &state.checklists.catalogs, &e.items, &since);
+    let body = as_of(lang.0, &state, &e, body);
     let title = lang.0.t("catalogs");
     page(&state, lang, title, Some(&s), body)
 }
@@ -343,14 +356,11 @@ async fn overview(
         return refuse(StatusCode::NOT_FOUND, "no such catalog");
     };
     let group = q.group.filter(|g| c.group(g).is_some());
-    let mut items = match state
-        .checklists
-        .evaluate(state.store.as_ref(), &[&catalog], group.as_deref())
-        .await
-    {
-        Ok(i) => i,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
+    let e = match verdicts(&state).await {
+        Ok(e) => e,
+        Err(r) => return r,
     };
+    let mut items = e.items_of(c, group.as_deref());
     crate::report::worst_first(&mut items);
     if let Err(r) = record(&state, &s, crate::access_log::ITEM_LIST, &catalog).await {
         return r;
@@ -369,6 +379,7 @@ async fn overview(
         trend: &trend::points(&stored, &catalog),
         since: &since,
     });
+    let body = as_of(lang.0, &state, &e, body);
     page(&state, lang, &catalog, Some(&s), body)
 }
 
@@ -387,17 +398,14 @@ async fn item(
         return refuse(StatusCode::NOT_FOUND, "no such item");
     };
     let group = q.group.filter(|g| c.group(g).is_some());
-    let items = match state
-        .checklists
-        .evaluate(state.store.as_ref(), &[&catalog], group.as_deref())
-        .await
-    {
-        Ok(i) => i,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &format!("{e:#}")),
+    let e = match verdicts(&state).await {
+        Ok(e) => e,
+        Err(r) => return r,
     };
-    let Some(result) = items.iter().find(|i| i.id == id) else {
+    let Some(result) = e.item_of(c, &id, group.as_deref()) else {
         return refuse(StatusCode::NOT_FOUND, "no such item");
     };
+    let result = &result;
     // The evidence of the hosts this page shows, not of the whole fleet.
     let mut seen = std::collections::HashSet::new();
     let ids: Vec<String> = result
@@ -439,6 +447,7 @@ async fn item(
         can_write: s.role.may_write(),
         csrf: &s.csrf,
     });
+    let body = as_of(lang.0, &state, &e, body);
     page(&state, lang, &format!("{catalog}/{id}"), Some(&s), body)
 }
 
@@ -480,7 +489,10 @@ async fn attest(
     new.catalog = catalog;
     new.item = id;
     match operations::attest(state.store.as_ref(), &state.checklists, &s.actor(), new).await {
-        Ok(_) => Redirect::to(&to).into_response(),
+        Ok(_) => {
+            state.verdicts.include_writes(state.store.as_ref()).await;
+            Redirect::to(&to).into_response()
+        }
         Err(OpError::Invalid(_)) => refuse(StatusCode::BAD_REQUEST, "unknown row or verdict"),
         Err(e) => refused(&s, e),
     }
@@ -512,7 +524,10 @@ async fn mark_na(
     )
     .await
     {
-        Ok(_) => Redirect::to(&format!("/catalogs/{catalog}/items/{id}")).into_response(),
+        Ok(_) => {
+            state.verdicts.include_writes(state.store.as_ref()).await;
+            Redirect::to(&format!("/catalogs/{catalog}/items/{id}")).into_response()
+        }
         Err(OpError::NoItem { .. } | OpError::Invalid(_)) => refuse(
             StatusCode::BAD_REQUEST,
             "unknown item or empty justification",

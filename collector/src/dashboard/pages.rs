@@ -220,6 +220,23 @@ pub fn export_link(catalog: &str, form: &str, format: &str, group: Option<&str>)
 }
 
 /// Every catalog with its verdict counts, worst first.
+/// When the verdicts a page shows were evaluated, the store change they
+/// include, and whether a newer evaluation is on its way.
+pub fn as_of(lang: Lang, e: &crate::evaluation::Evaluation, pending: bool) -> Markup {
+    let at = chrono::DateTime::from_timestamp_millis(e.as_of_ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S UTC");
+    html! {
+        p.as-of.muted {
+            small {
+                (lang.t("verdicts_as_of")) ": " time datetime=(e.as_of()) { (at) }
+                " (" (lang.t("store_change")) " " span.counter { (e.counter) } ")"
+                @if pending { " · " span.pending { (lang.t("evaluation_pending")) } }
+            }
+        }
+    }
+}
+
 pub fn index(lang: Lang, catalogs: &[Catalog], items: &[ItemResult], since: &Since) -> Markup {
     html! {
         h1 { (lang.t("catalogs")) }
@@ -246,22 +263,13 @@ pub fn index(lang: Lang, catalogs: &[Catalog], items: &[ItemResult], since: &Sin
 }
 
 /// Outcomes worst first: failing, unknown, passing, not applicable.
-pub fn outcome_rank(o: Outcome) -> u8 {
-    match o {
-        Outcome::Fail => 0,
-        Outcome::Unknown => 1,
-        Outcome::Pass => 2,
-        Outcome::Na => 3,
-    }
-}
-
 /// Hosts per page of each row of an item page.
 pub const HOSTS_PER_PAGE: usize = 50;
 
 /// A row's hosts, failing first, then unknown, passing, not applicable;
 /// by name within each.
 pub fn worst_first(hosts: &[HostResult]) -> Vec<&HostResult> {
-    let rank = outcome_rank;
+    let rank = Outcome::rank;
     let mut v: Vec<&HostResult> = hosts.iter().collect();
     v.sort_by(|a, b| {
         rank(a.outcome)
@@ -424,14 +432,9 @@ pub fn item(p: ItemPage<'_>) -> Markup {
     }
 }
 
-/// What the hosts page shows of one probe on one host: its newest
-/// evidence per subject.
-#[derive(Debug, Default)]
-pub struct ProbeHealth {
-    pub subjects: usize,
-    pub errors: Vec<String>,
-    pub newest_ms: i64,
-}
+/// What the hosts page shows of one probe on one host (kept with the
+/// evaluation, so that no page reads evidence bodies to draw it).
+pub use crate::evaluation::ProbeHealth;
 
 /// A host is stale when nothing was heard from its agent for this long.
 pub const STALE_MS: i64 = 15 * 60 * 1000;

@@ -1,15 +1,15 @@
-//! The periodic evaluation of every catalog, and what leaves the collector
-//! from it: the compliance gauges of `/metrics`, and verdict changes sent to
-//! SIEMs (`[[findings.sinks]]`: syslog, webhooks).
+//! What leaves the collector from the kept evaluation (`evaluation.rs`):
+//! the compliance gauges of `/metrics`, and verdict changes sent to SIEMs
+//! (`[[findings.sinks]]`: syslog, webhooks).
 //!
-//! Evaluating every catalog is the collector's most expensive read, so it
-//! runs once per `findings.interval`, not per scrape. A change is an item
-//! whose verdict differs from the previous evaluation's. Every replica
-//! evaluates (each serves its own `/metrics`), but collectors sharing a store
+//! Once per `findings.interval` the newest kept evaluation is read (never
+//! evaluated again here, nor per scrape). A change is an item whose verdict
+//! differs from the one read the previous time. Every replica sets its own
+//! gauges (each serves its own `/metrics`), but collectors sharing a store
 //! send changes once for the fleet: only the holder of the store lease
-//! `findings` sends. The first evaluation after start sets the baseline and
-//! sends nothing; a lease moving to another replica repeats or misses at
-//! most the changes of one interval.
+//! `findings` sends. The first evaluation read after start sets the
+//! baseline and sends nothing; a lease moving to another replica repeats or
+//! misses at most the changes of one interval.
 
 mod sink;
 mod syslog;
@@ -17,6 +17,7 @@ mod webhook;
 
 use crate::catalog::CatalogInfo;
 use crate::checklists::Checklists;
+use crate::evaluation::{Evaluation, Kept, ProbeHealth};
 use crate::store::Store;
 use crate::verdict::{ItemResult, Outcome, Verdict};
 use serde::Deserialize;
@@ -104,8 +105,7 @@ fn changes<'a>(
 /// The gauges' figures from one evaluation.
 fn figures(
     checklists: &Checklists,
-    items: &[ItemResult],
-    latest: &[gamsa_proto::v1::Evidence],
+    evaluation: &Evaluation,
     agents: &[crate::store::AgentRecord],
     silent_after: Duration,
     now_ms: i64,
@@ -124,7 +124,7 @@ fn figures(
         }
     }
     let mut failing: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for i in items {
+    for i in &evaluation.items {
         *counts.entry((i.catalog.as_str(), i.verdict)).or_default() += 1;
         for r in &i.rows {
             if let Some(rule) = &r.rule {
@@ -144,12 +144,14 @@ fn figures(
         .map(|a| a.agent_id.as_str())
         .collect();
     let mut oldest: BTreeMap<&str, i64> = BTreeMap::new();
-    for e in latest
+    let probes = evaluation
+        .probes
         .iter()
-        .filter(|e| !revoked.contains(e.agent_id.as_str()))
-    {
-        let at = e.observed_at.map(|t| t.unix_millis()).unwrap_or(0);
-        let o = oldest.entry(e.probe.as_str()).or_insert(at);
+        .filter(|(agent, _)| !revoked.contains(agent.as_str()))
+        .flat_map(|(_, probes)| probes.iter());
+    for (probe, health) in probes {
+        let ProbeHealth { oldest_ms: at, .. } = *health;
+        let o = oldest.entry(probe.as_str()).or_insert(at);
         *o = (*o).min(at);
     }
     let silent_ms = silent_after.as_millis() as i64;
@@ -170,18 +172,19 @@ fn figures(
             .iter()
             .filter(|a| !a.revoked && now_ms - a.last_seen_ms > silent_ms)
             .count() as i64,
-        evaluated_at_seconds: now_ms as f64 / 1000.0,
-        evaluation_seconds: 0.0,
+        evaluated_at_seconds: evaluation.as_of_ms as f64 / 1000.0,
+        evaluation_seconds: evaluation.took.as_secs_f64(),
     }
 }
 
-/// Evaluates every catalog every `config.interval` until `stop` turns true:
-/// sets the gauges and, while this collector holds the `findings` lease,
-/// hands verdict changes to the sinks.
+/// Reads the kept evaluation every `config.interval` until `stop` turns
+/// true: sets the gauges and, while this collector holds the `findings`
+/// lease, hands verdict changes to the sinks.
 async fn run(
     config: FindingsConfig,
     sinks: Vec<sink::Queue>,
     checklists: Arc<Checklists>,
+    kept: Arc<Kept>,
     store: Arc<dyn Store>,
     holder: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -194,36 +197,26 @@ async fn run(
             _ = tick.tick() => {}
             _ = stop.wait_for(|v| *v) => return,
         }
-        let started = std::time::Instant::now();
-        let evaluated = async {
-            let items = checklists.evaluate(store.as_ref(), &[], None).await?;
-            let latest = store.latest_evidence().await?;
+        let read = async {
+            let evaluation = kept.get().await?;
             let agents = store.list_agents().await?;
-            anyhow::Ok((items, latest, agents))
+            anyhow::Ok((evaluation, agents))
         }
         .await;
-        let (items, latest, agents) = match evaluated {
+        let (evaluation, agents) = match read {
             Ok(x) => x,
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "periodic evaluation failed; compliance gauges keep the last one");
+                tracing::warn!(error = %format!("{e:#}"), "no evaluation to read; compliance gauges keep the last one");
                 continue;
             }
         };
         let now = crate::clock::now_ms();
-        let mut f = figures(
-            &checklists,
-            &items,
-            &latest,
-            &agents,
-            config.silent_after,
-            now,
-        );
-        drop(latest);
-        f.evaluation_seconds = started.elapsed().as_secs_f64();
+        let f = figures(&checklists, &evaluation, &agents, config.silent_after, now);
         crate::metrics::set_compliance(f);
+        let items = &evaluation.items;
         if let Some(before) = &previous {
             if !sinks.is_empty() && holds_lease(store.as_ref(), &holder, config.interval).await {
-                for (was, item) in changes(before, &items) {
+                for (was, item) in changes(before, items) {
                     let Some(c) = checklists.catalog(&item.catalog) else {
                         continue;
                     };
@@ -241,8 +234,8 @@ async fn run(
         }
         previous = Some(
             items
-                .into_iter()
-                .map(|i| ((i.catalog, i.id), i.verdict))
+                .iter()
+                .map(|i| ((i.catalog.clone(), i.id.clone()), i.verdict))
                 .collect(),
         );
     }
@@ -267,6 +260,7 @@ async fn holds_lease(store: &dyn Store, holder: &str, interval: Duration) -> boo
 pub fn spawn(
     config: &FindingsConfig,
     checklists: Arc<Checklists>,
+    kept: Arc<Kept>,
     store: Arc<dyn Store>,
     holder: String,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -281,7 +275,15 @@ pub fn spawn(
                 .map_err(|e| anyhow::anyhow!("findings.sinks[{i}].url: {e}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    tokio::spawn(run(config.clone(), sinks, checklists, store, holder, stop));
+    tokio::spawn(run(
+        config.clone(),
+        sinks,
+        checklists,
+        kept,
+        store,
+        holder,
+        stop,
+    ));
     Ok(())
 }
 

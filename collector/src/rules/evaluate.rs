@@ -381,12 +381,7 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
 /// on (sorted, once each). Borrows while merging and copies once at the end:
 /// an item of a large fleet has tens of thousands of host results.
 fn worst_outcomes(rows: &[RowResult]) -> HostsAndEvidence {
-    let rank = |o: Outcome| match o {
-        Outcome::Fail => 0,
-        Outcome::Unknown => 1,
-        Outcome::Pass => 2,
-        Outcome::Na => 3,
-    };
+    let rank = Outcome::rank;
     let mut worst: HashMap<&str, Outcome> = HashMap::new();
     let mut evidence: Vec<&str> = Vec::new();
     for h in rows.iter().flat_map(|r| r.hosts.iter()) {
@@ -426,6 +421,14 @@ pub fn combine(rows: &[Verdict]) -> Verdict {
         // N beside UNKNOWN: a violation is known whatever the rest says.
         Verdict::N
     }
+}
+
+/// Makes `item` what an item outside the chosen applicant group answers:
+/// NA, whatever its rows say (they are kept, for whoever reads on).
+pub fn outside_group(item: &mut ItemResult) {
+    item.verdict = Verdict::Na;
+    item.reason_en = "not applicable to the chosen applicant group".into();
+    item.reason_ko = "선택한 신청 유형에 해당하지 않음".into();
 }
 
 /// Evaluates catalogs against evidence; caches rule results per freshness
@@ -703,13 +706,7 @@ impl<'a> Evaluator<'a> {
             .max_by_key(|m| m.at_ms)
             .cloned();
         let row_verdicts: Vec<Verdict> = rows.iter().map(|r| r.verdict).collect();
-        let (verdict, en, ko) = if !applicable {
-            (
-                Verdict::Na,
-                "not applicable to the chosen applicant group".to_string(),
-                "선택한 신청 유형에 해당하지 않음".to_string(),
-            )
-        } else if let Some(m) = &na_mark {
+        let (verdict, en, ko) = if let Some(m) = &na_mark {
             (
                 Verdict::Na,
                 format!("marked not applicable by {}: {}", m.by, m.justification),
@@ -732,7 +729,7 @@ impl<'a> Evaluator<'a> {
                 .unwrap_or_default();
             (v, en, ko)
         };
-        ItemResult {
+        let mut result = ItemResult {
             catalog: cat.clone(),
             id: item.id.clone(),
             title_ko: item.title_ko.clone(),
@@ -749,7 +746,11 @@ impl<'a> Evaluator<'a> {
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
             na_mark,
+        };
+        if !applicable {
+            outside_group(&mut result);
         }
+        result
     }
 
     /// Evaluates a whole catalog, optionally for one applicant group.

@@ -126,6 +126,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         pki,
         collector_id,
         checklists,
+        verdicts: crate::evaluation::Kept::new(config.verdicts.clone()),
         http: Arc::new(crate::config::HttpConfig {
             // Cookies are `Secure` whenever the port serves HTTPS.
             secure_cookies: config.http.secure_cookies || config.http.serves_tls(),
@@ -146,9 +147,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let http_addr = http.local_addr()?;
     let (shutdown, rx) = tokio::sync::watch::channel(false);
     crate::snapshot::schedule::spawn(&config.snapshots, state.snapshots.clone(), rx.clone())?;
+    state
+        .verdicts
+        .spawn(state.checklists.clone(), state.store.clone(), rx.clone())?;
     crate::findings::spawn(
         &config.findings,
         state.checklists.clone(),
+        state.verdicts.clone(),
         state.store.clone(),
         crate::snapshot::schedule::holder().to_string(),
         rx.clone(),

@@ -296,4 +296,11 @@ pub trait Store: Send + Sync {
     async fn bind_host(&self, agent_id: &str, host: &str, now_ms: i64) -> Result<Binding>;
     /// The hosts `agent_id` may report for, in byte order.
     async fn bound_hosts(&self, agent_id: &str) -> Result<Vec<String>>;
+    /// The store's change counter: it grows in the same transaction as
+    /// every write that can change a verdict (evidence committed,
+    /// attestations, NA marks, agents registered, enrolled, revoked or
+    /// reinstated), on whichever collector made it, and with nothing else.
+    /// Read cheaply and often by the kept evaluation (`evaluation.rs`): a
+    /// counter it has seen means no verdict changed but by time.
+    async fn change_counter(&self) -> Result<i64>;
 }

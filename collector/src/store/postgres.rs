@@ -263,6 +263,20 @@ impl<'a> Arrays<'a> {
     }
 }
 
+/// Counts a write that can change a verdict, in the write's transaction
+/// (`Store::change_counter`): one of the counter's slots, at random, so
+/// that concurrent commits seldom wait for one another's row lock.
+async fn bump(c: &mut PgConnection) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query("UPDATE changes SET counter = counter + 1 WHERE slot = $1")
+        .bind(rand::random_range(0..CHANGE_SLOTS))
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+/// The slots of the change counter (`migrations/postgres/0007_changes.sql`).
+const CHANGE_SLOTS: i32 = 16;
+
 /// Stores a group of batches in one transaction; one outcome per batch.
 async fn commit_group(
     pool: &PgPool,
@@ -300,6 +314,9 @@ async fn commit_group(
         .bind(crate::clock::now_ms())
         .fetch_all(&mut *tx)
         .await?;
+    if !accepted.is_empty() {
+        bump(&mut tx).await?;
+    }
     tx.commit().await?;
     let mut outcomes: Vec<InsertOutcome> = batches
         .iter()
@@ -441,6 +458,7 @@ impl Store for PgStore {
     }
 
     async fn upsert_agent(&self, a: AgentRecord) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         sqlx::query(
             "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities, labels,
                                  first_seen, last_seen, peer)
@@ -457,10 +475,12 @@ impl Store for PgStore {
         .bind(rows::to_json(&a.labels)?)
         .bind(a.last_seen_ms)
         .bind(&a.peer)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
-        Ok(())
+        // Its host and labels decide which rules are about it.
+        bump(&mut tx).await.map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
     }
 
     async fn touch_agent(&self, agent_id: &str, now: i64) -> Result<()> {
@@ -483,6 +503,7 @@ impl Store for PgStore {
     }
 
     async fn set_revoked(&self, agent_id: &str, revoked: bool) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let done = sqlx::query(
             "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities,
                                  labels, first_seen, last_seen, peer, revoked)
@@ -492,9 +513,11 @@ impl Store for PgStore {
         .bind(agent_id)
         .bind(crate::clock::now_ms())
         .bind(revoked)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
+        bump(&mut tx).await.map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -615,11 +638,25 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
+        bump(&mut tx).await.map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))
     }
 
     async fn add_na_mark(&self, m: NaMark) -> Result<()> {
-        self.append("na_marks", &m).await
+        let body = rows::to_json(&m)?;
+        self.in_transaction(
+            |_| true,
+            move |c| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO na_marks (body) VALUES ($1)")
+                        .bind(body)
+                        .execute(&mut *c)
+                        .await?;
+                    bump(c).await
+                })
+            },
+        )
+        .await
     }
 
     async fn append_access(&self, a: crate::records::Access) -> Result<()> {
@@ -847,15 +884,28 @@ impl Store for PgStore {
     }
 
     async fn reinstate_agent(&self, agent_id: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE agents SET revoked = false, certificate = $2 WHERE agent_id = $1 AND revoked",
+        let agent_id = agent_id.to_string();
+        self.in_transaction(
+            |reinstated| *reinstated,
+            move |c| {
+                Box::pin(async move {
+                    let done = sqlx::query(
+                        "UPDATE agents SET revoked = false, certificate = $2
+                         WHERE agent_id = $1 AND revoked",
+                    )
+                    .bind(agent_id)
+                    .bind(NO_CERTIFICATE)
+                    .execute(&mut *c)
+                    .await?;
+                    let reinstated = done.rows_affected() > 0;
+                    if reinstated {
+                        bump(c).await?;
+                    }
+                    Ok(reinstated)
+                })
+            },
         )
-        .bind(agent_id)
-        .bind(NO_CERTIFICATE)
-        .execute(&self.pool)
         .await
-        .map_err(|e| self.err(e))?;
-        Ok(done.rows_affected() > 0)
     }
 
     async fn certificate_refused(&self, agent_id: &str, certificate: &str) -> Result<bool> {
@@ -889,9 +939,24 @@ impl Store for PgStore {
     async fn enrol(&self, claim: EnrolClaim) -> Result<Enrolled> {
         self.in_transaction(
             |e| *e == Enrolled::Enrolled,
-            move |c| Box::pin(async move { enrol(c, &claim).await }),
+            move |c| {
+                Box::pin(async move {
+                    let enrolled = enrol(c, &claim).await?;
+                    if enrolled == Enrolled::Enrolled {
+                        bump(c).await?;
+                    }
+                    Ok(enrolled)
+                })
+            },
         )
         .await
+    }
+
+    async fn change_counter(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT sum(counter)::BIGINT FROM changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     async fn bound_hosts(&self, agent_id: &str) -> Result<Vec<String>> {

@@ -32,8 +32,10 @@ macro_rules! migration {
 }
 
 /// Schema steps, applied in order, each in its own transaction; `PRAGMA
-/// user_version` is the number of steps applied, so a step's place in this
-/// list is its number for good (the number its file name starts with).
+/// user_version` is the number of the last step applied (the number its file
+/// name starts with), so a step keeps its number for good. Numbers only
+/// grow; one may be reserved for a step not yet listed here, and is then
+/// never used for another.
 const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0001_schema.sql"),
     migration!("0002_latest_and_documents.sql"),
@@ -42,6 +44,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0005_leases.sql"),
     migration!("0006_host_bindings.sql"),
     migration!("0007_credentials.sql"),
+    migration!("0010_changes.sql"),
 ];
 
 /// Upper bound of rows in one group commit.
@@ -95,6 +98,14 @@ fn open_conn(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// A migration's number: the digits its file name starts with.
+fn step(file: &str) -> i64 {
+    file.split('_')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let open_err = |message: String| StoreError::Open {
         path: path.display().to_string(),
@@ -103,16 +114,16 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| open_err(e.to_string()))?;
-    if version as usize > MIGRATIONS.len() {
+    let newest = MIGRATIONS.last().map_or(0, |(file, _)| step(file));
+    if version > newest {
         return Err(open_err(format!(
-            "schema version {version} is newer than this collector understands ({})",
-            MIGRATIONS.len()
+            "schema version {version} is newer than this collector understands ({newest})"
         )));
     }
-    for (i, (file, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (file, sql) in MIGRATIONS.iter().filter(|(file, _)| step(file) > version) {
         let tx = conn.transaction().map_err(|e| open_err(e.to_string()))?;
         tx.execute_batch(sql)
-            .and_then(|_| tx.pragma_update(None, "user_version", (i + 1) as i64))
+            .and_then(|_| tx.pragma_update(None, "user_version", step(file)))
             .and_then(|_| tx.commit())
             .map_err(|e| open_err(format!("migration {file}: {e}")))?;
     }
@@ -197,6 +208,16 @@ impl SqliteStore {
     }
 }
 
+/// Counts a write that can change a verdict, in the write's transaction
+/// (`Store::change_counter`).
+fn bump(tx: &Connection) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE changes SET counter = counter + 1 WHERE slot = 0",
+        [],
+    )
+    .map(drop)
+}
+
 /// Stores a group of batches in one transaction; one outcome per batch.
 fn commit_group(
     conn: &mut Connection,
@@ -243,6 +264,9 @@ fn commit_group(
             }
             outcomes.push(outcome);
         }
+    }
+    if outcomes.iter().any(|o| o.accepted > 0) {
+        bump(&tx)?;
     }
     tx.commit()?;
     Ok(outcomes)
@@ -403,7 +427,8 @@ impl Store for SqliteStore {
 
     async fn upsert_agent(&self, a: AgentRecord) -> Result<()> {
         self.with_conn(move |c| {
-            c.execute(
+            let tx = c.transaction().map_err(db_err)?;
+            tx.execute(
                 "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities, labels,
                                      first_seen, last_seen, peer)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
@@ -422,7 +447,9 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(db_err)?;
-            Ok(())
+            // Its host and labels decide which rules are about it.
+            bump(&tx).map_err(db_err)?;
+            tx.commit().map_err(db_err)
         })
         .await
     }
@@ -454,7 +481,8 @@ impl Store for SqliteStore {
         let id = agent_id.to_string();
         self.with_conn(move |c| {
             let now = crate::clock::now_ms();
-            let n = c
+            let tx = c.transaction().map_err(db_err)?;
+            let n = tx
                 .execute(
                     "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities,
                                          labels, first_seen, last_seen, peer, revoked)
@@ -463,6 +491,8 @@ impl Store for SqliteStore {
                     params![id, now, revoked as i64],
                 )
                 .map_err(db_err)?;
+            bump(&tx).map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
             Ok(n > 0)
         })
         .await
@@ -578,13 +608,20 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             }
             append(&tx, "attestations", &a)?;
+            bump(&tx).map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
         .await
     }
 
     async fn add_na_mark(&self, m: NaMark) -> Result<()> {
-        self.with_conn(move |c| append(c, "na_marks", &m)).await
+        self.with_conn(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            append(&tx, "na_marks", &m)?;
+            bump(&tx).map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
     }
 
     async fn upsert_user(&self, u: User) -> Result<()> {
@@ -660,13 +697,18 @@ impl Store for SqliteStore {
     async fn reinstate_agent(&self, agent_id: &str) -> Result<bool> {
         let id = agent_id.to_string();
         self.with_conn(move |c| {
-            let n = c
+            let tx = c.transaction().map_err(db_err)?;
+            let n = tx
                 .execute(
                     "UPDATE agents SET revoked = 0, certificate = ?2
                      WHERE agent_id = ?1 AND revoked != 0",
                     params![id, NO_CERTIFICATE],
                 )
                 .map_err(db_err)?;
+            if n > 0 {
+                bump(&tx).map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)?;
             Ok(n > 0)
         })
         .await
@@ -715,6 +757,7 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             let enrolled = enrol(&tx, &claim)?;
             if enrolled == Enrolled::Enrolled {
+                bump(&tx).map_err(db_err)?;
                 tx.commit().map_err(db_err)?;
             }
             Ok(enrolled)
@@ -927,6 +970,14 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn change_counter(&self) -> Result<i64> {
+        self.with_conn(|c| {
+            c.query_row("SELECT sum(counter) FROM changes", [], |r| r.get(0))
+                .map_err(db_err)
+        })
+        .await
+    }
+
     async fn bound_hosts(&self, agent_id: &str) -> Result<Vec<String>> {
         let agent = agent_id.to_string();
         self.with_conn(move |c| {
@@ -962,7 +1013,7 @@ mod tests {
         for (_, sql) in &MIGRATIONS[..before] {
             conn.execute_batch(sql).unwrap();
         }
-        conn.pragma_update(None, "user_version", before as i64)
+        conn.pragma_update(None, "user_version", step(MIGRATIONS[before - 1].0))
             .unwrap();
         for (agent, host, revoked) in [
             ("web-1", "web-1", 0),
@@ -998,11 +1049,16 @@ mod tests {
         files.sort();
         let listed: Vec<&str> = MIGRATIONS.iter().map(|(file, _)| *file).collect();
         assert_eq!(files, listed, "{}", dir.display());
-        for (i, file) in listed.iter().enumerate() {
+        for pair in listed.windows(2) {
+            assert!(step(pair[0]) < step(pair[1]), "{pair:?}: numbers grow");
+        }
+        for file in listed {
             assert!(
-                file.starts_with(&format!("{:04}_", i + 1)) && file.ends_with(".sql"),
-                "{file} is step {}",
-                i + 1
+                file.len() > 5
+                    && file[..4].bytes().all(|b| b.is_ascii_digit())
+                    && &file[4..5] == "_"
+                    && file.ends_with(".sql"),
+                "{file}: NNNN_name.sql"
             );
         }
     }

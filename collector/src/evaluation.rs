@@ -1,0 +1,412 @@
+//! The kept evaluation: every catalog evaluated in the background and the
+//! result kept, so that no page or API answer evaluates.
+//!
+//! Evaluating every catalog reads every host's latest evidence and runs
+//! every rule over it: about a second at 10,000 hosts. Done per request, a
+//! few auditors clicking at once held every core and ingest waited behind
+//! them, and each page loaded every evidence body. Instead one evaluator per
+//! collector keeps the newest [`Evaluation`], and requests read it.
+//!
+//! How the kept result stays current, and says how current it is:
+//! - **Writes.** The store's change counter (`Store::change_counter`) grows
+//!   in the same transaction as every write that can change a verdict
+//!   (evidence committed, attestations, NA marks, agents registered,
+//!   enrolled, revoked or reinstated), whichever collector made it. The
+//!   evaluator reads it every `verdicts.poll` (one small read) and evaluates
+//!   again when it grew, so replicas sharing PostgreSQL follow one another's
+//!   writes within a poll and an evaluation.
+//! - **Time.** Evidence ages out of freshness windows and attestations
+//!   expire with no write: each evaluation computes the next instant one of
+//!   the latest evidence leaves a window it was in, or an attestation
+//!   expires (`next_change_ms`), and the evaluator evaluates again then.
+//!   Rules may also read `now` (a certificate's or a backup's age), which no
+//!   instant can be computed for: those are re-evaluated at least every
+//!   `verdicts.refresh`.
+//! - **One evaluator.** Evaluations run one at a time, in a task of their
+//!   own (the rules on the blocking pool). The counter is read before the
+//!   store is, so whatever is written during an evaluation is picked up by
+//!   the next one: a burst of writes costs at most the running evaluation
+//!   and one more. Each evaluation is a full one (the rules engine reuses
+//!   results across freshness windows within it, not across evaluations).
+//! - **Never stale without saying so.** An evaluation carries when it was
+//!   made (`as_of_ms`) and the counter it includes; [`Kept::pending`] says
+//!   whether the store has changed since (a newer one is on its way). Pages
+//!   show it, and API answers carry `asOf`, `changeCounter` and `pending`.
+//! - **Requests never evaluate.** Only before the first evaluation after
+//!   start does a request wait for it, at most `verdicts.first_wait`; a
+//!   write made through this collector (attestation, NA mark, revocation)
+//!   waits as long at most for the evaluation that includes it, so whoever
+//!   made it sees it on the next page.
+//! - Catalogs, rules and expectations are loaded at start: a change to
+//!   them is a restart, whose first evaluation includes it.
+
+use crate::catalog::Catalog;
+use crate::checklists::{self, Checklists};
+use crate::store::Store;
+use crate::verdict::ItemResult;
+use gamsa_proto::v1::{Evidence, Status};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+/// `[verdicts]` in the collector configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerdictsConfig {
+    /// How often the store's change counter is read, and the least time
+    /// between the end of one evaluation and the start of the next.
+    #[serde(with = "humantime_serde")]
+    pub poll: Duration,
+    /// The longest a kept evaluation stands with nothing changed (for rules
+    /// that read the time).
+    #[serde(with = "humantime_serde")]
+    pub refresh: Duration,
+    /// How long a request waits for the first evaluation after start, and a
+    /// write for the evaluation that includes it.
+    #[serde(with = "humantime_serde")]
+    pub first_wait: Duration,
+}
+
+impl Default for VerdictsConfig {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_secs(1),
+            refresh: Duration::from_secs(60),
+            first_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl VerdictsConfig {
+    /// Errors name the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.poll < Duration::from_millis(100) {
+            return Err("verdicts.poll: at least 100ms".into());
+        }
+        if self.refresh < self.poll {
+            return Err("verdicts.refresh: at least verdicts.poll".into());
+        }
+        Ok(())
+    }
+}
+
+/// One agent's probe as its latest evidence shows it: how many subjects,
+/// which report errors, the newest and the oldest observation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeHealth {
+    pub subjects: usize,
+    pub errors: Vec<String>,
+    pub newest_ms: i64,
+    pub oldest_ms: i64,
+}
+
+/// Each agent's probes from the latest evidence, by agent id then probe.
+pub fn probe_health(latest: &[Evidence]) -> BTreeMap<String, BTreeMap<String, ProbeHealth>> {
+    let mut probes: BTreeMap<String, BTreeMap<String, ProbeHealth>> = BTreeMap::new();
+    for e in latest {
+        let at = e.observed_at.map(|t| t.unix_millis()).unwrap_or(0);
+        let h = probes
+            .entry(e.agent_id.clone())
+            .or_default()
+            .entry(e.probe.clone())
+            .or_default();
+        h.oldest_ms = if h.subjects == 0 {
+            at
+        } else {
+            h.oldest_ms.min(at)
+        };
+        h.subjects += 1;
+        h.newest_ms = h.newest_ms.max(at);
+        if e.status == Status::Error as i32 {
+            h.errors.push(format!("{}: {}", e.subject, e.error));
+        }
+    }
+    probes
+}
+
+/// One evaluation of every catalog (no applicant group), kept.
+#[derive(Debug)]
+pub struct Evaluation {
+    pub items: Vec<ItemResult>,
+    /// When it was evaluated (the `now` of its freshness windows), Unix ms.
+    pub as_of_ms: i64,
+    /// The store's change counter read before anything else: every write
+    /// counted up to it is in this evaluation.
+    pub counter: i64,
+    /// How long it took, reading the store included.
+    pub took: Duration,
+    /// Each agent's probes, from the evidence this evaluation read (every
+    /// agent's, revoked ones included).
+    pub probes: BTreeMap<String, BTreeMap<String, ProbeHealth>>,
+    /// The next instant at which time alone changes what it read: a latest
+    /// evidence leaving a freshness window, an attestation expiring.
+    pub next_change_ms: Option<i64>,
+}
+
+impl Evaluation {
+    /// The items of `catalog`, as `group` (an applicant group of it) answers
+    /// them: items outside the group NA.
+    pub fn items_of(&self, catalog: &Catalog, group: Option<&str>) -> Vec<ItemResult> {
+        self.items
+            .iter()
+            .filter(|i| i.catalog == catalog.catalog.id)
+            .map(|i| in_group(i, catalog, group))
+            .collect()
+    }
+
+    /// Item `id` of `catalog`, as `group` answers it.
+    pub fn item_of(&self, catalog: &Catalog, id: &str, group: Option<&str>) -> Option<ItemResult> {
+        self.items
+            .iter()
+            .find(|i| i.catalog == catalog.catalog.id && i.id == id)
+            .map(|i| in_group(i, catalog, group))
+    }
+
+    /// `as_of_ms` as RFC 3339 (UTC, milliseconds).
+    pub fn as_of(&self) -> String {
+        chrono::DateTime::from_timestamp_millis(self.as_of_ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+}
+
+/// `item` as the applicant group `group` of `catalog` answers it.
+fn in_group(item: &ItemResult, catalog: &Catalog, group: Option<&str>) -> ItemResult {
+    let mut item = item.clone();
+    if group
+        .and_then(|g| catalog.group(g))
+        .is_some_and(|g| !g.items.contains(&item.id))
+    {
+        crate::rules::evaluate::outside_group(&mut item);
+    }
+    item
+}
+
+/// The first evaluation after start did not finish in time.
+#[derive(Debug, thiserror::Error)]
+#[error("verdicts are being evaluated for the first time since the collector started; try again shortly")]
+pub struct NotYet;
+
+/// The kept evaluation of one collector, shared by its servers.
+pub struct Kept {
+    config: VerdictsConfig,
+    current: watch::Sender<Option<Arc<Evaluation>>>,
+    /// Wakes the evaluator before its next poll (a write made here).
+    wake: Notify,
+    /// The highest change counter seen in the store.
+    seen: AtomicI64,
+}
+
+impl Kept {
+    pub fn new(config: VerdictsConfig) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            current: watch::channel(None).0,
+            wake: Notify::new(),
+            seen: AtomicI64::new(i64::MIN),
+        })
+    }
+
+    /// The newest evaluation; before the first, waits for it (at most
+    /// `first_wait`).
+    pub async fn get(&self) -> Result<Arc<Evaluation>, NotYet> {
+        if let Some(e) = self.current.borrow().clone() {
+            return Ok(e);
+        }
+        let mut rx = self.current.subscribe();
+        let first = tokio::time::timeout(self.config.first_wait, rx.wait_for(Option::is_some));
+        let first = match first.await {
+            Ok(Ok(e)) => e.clone(),
+            _ => None,
+        };
+        first.ok_or(NotYet)
+    }
+
+    /// Whether the store has changed since `e` was evaluated: a newer
+    /// evaluation is pending.
+    pub fn pending(&self, e: &Evaluation) -> bool {
+        self.seen.load(Ordering::Relaxed) > e.counter
+    }
+
+    /// After a write through this collector: wakes the evaluator and waits
+    /// (at most `first_wait`) for an evaluation that includes the write.
+    pub async fn include_writes(&self, store: &dyn Store) {
+        let counter = match store.change_counter().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "change counter unreadable; the write shows with the next evaluation");
+                return;
+            }
+        };
+        self.seen.fetch_max(counter, Ordering::Relaxed);
+        self.wake.notify_one();
+        let mut rx = self.current.subscribe();
+        let included = rx.wait_for(|e| e.as_ref().is_some_and(|e| e.counter >= counter));
+        if tokio::time::timeout(self.config.first_wait, included)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                counter,
+                "the evaluation including a write did not finish in time; pages say so until it does"
+            );
+        }
+    }
+
+    /// Starts the evaluator, ending when `stop` turns true.
+    pub fn spawn(
+        self: &Arc<Self>,
+        checklists: Arc<Checklists>,
+        store: Arc<dyn Store>,
+        stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        self.config.validate().map_err(anyhow::Error::msg)?;
+        tokio::spawn(self.clone().run(checklists, store, stop));
+        Ok(())
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        checklists: Arc<Checklists>,
+        store: Arc<dyn Store>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let refresh = self.config.refresh.as_millis() as i64;
+        loop {
+            let (counter, due) = match evaluate(&checklists, &store).await {
+                Ok(e) => {
+                    tracing::debug!(
+                        counter = e.counter,
+                        took_ms = e.took.as_millis() as u64,
+                        items = e.items.len(),
+                        "verdicts evaluated"
+                    );
+                    self.seen.fetch_max(e.counter, Ordering::Relaxed);
+                    let due = e
+                        .next_change_ms
+                        .map_or(e.as_of_ms + refresh, |t| t.min(e.as_of_ms + refresh));
+                    let counter = e.counter;
+                    self.current.send_replace(Some(Arc::new(e)));
+                    (Some(counter), due)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "evaluation failed; the kept verdicts stay as they were");
+                    (None, 0)
+                }
+            };
+            // Wait for a reason to evaluate again: a change in the store,
+            // a write here, or time.
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.poll) => {}
+                    _ = self.wake.notified() => {}
+                    _ = stop.wait_for(|v| *v) => return,
+                }
+                if crate::clock::now_ms() >= due {
+                    break;
+                }
+                match store.change_counter().await {
+                    Ok(c) => {
+                        self.seen.fetch_max(c, Ordering::Relaxed);
+                        if Some(c) != counter {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "change counter unreadable"),
+                }
+            }
+        }
+    }
+}
+
+/// Reads the store and evaluates every catalog (the rules on the blocking
+/// pool: an evaluation of a large fleet takes seconds of CPU).
+async fn evaluate(
+    checklists: &Arc<Checklists>,
+    store: &Arc<dyn Store>,
+) -> anyhow::Result<Evaluation> {
+    let started = Instant::now();
+    let counter = store.change_counter().await?;
+    let agents = store.list_agents().await?;
+    let mut latest = store.latest_evidence().await?;
+    let documents = store.documents().await?;
+    let checklists = checklists.clone();
+    tokio::task::spawn_blocking(move || {
+        let probes = probe_health(&latest);
+        checklists::counted(&mut latest, &agents);
+        let now = crate::clock::now_ms();
+        let items = checklists.evaluate_with(&latest, &agents, &documents, &[], None, now);
+        let windows: Vec<i64> = checklists
+            .freshness_windows()
+            .into_iter()
+            .map(|w| w.as_millis() as i64)
+            .collect();
+        let ageing = latest.iter().flat_map(|e| {
+            let at = e.observed_at.map(|t| t.unix_millis()).unwrap_or(0);
+            windows.iter().map(move |w| at + w)
+        });
+        let expiring = documents.attestations.iter().filter_map(|a| a.expires_ms);
+        let next_change_ms = ageing.chain(expiring).filter(|t| *t > now).min();
+        Evaluation {
+            items,
+            as_of_ms: now,
+            counter,
+            took: started.elapsed(),
+            probes,
+            next_change_ms,
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("evaluation: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_health_counts_subjects_errors_and_ages() {
+        let ev = |subject: &str, at: i64, error: &str| Evidence {
+            agent_id: "a".into(),
+            probe: "tls".into(),
+            subject: subject.into(),
+            observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(at)),
+            status: if error.is_empty() {
+                Status::Observed
+            } else {
+                Status::Error
+            } as i32,
+            error: error.into(),
+            ..Default::default()
+        };
+        let got = probe_health(&[
+            ev("x:443", 20, ""),
+            ev("y:443", 10, "refused"),
+            ev("z:443", 30, ""),
+        ]);
+        assert_eq!(
+            got["a"]["tls"],
+            ProbeHealth {
+                subjects: 3,
+                errors: vec!["y:443: refused".into()],
+                newest_ms: 30,
+                oldest_ms: 10,
+            }
+        );
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let mut c = VerdictsConfig {
+            poll: Duration::from_millis(10),
+            ..Default::default()
+        };
+        assert!(c.validate().unwrap_err().starts_with("verdicts.poll"));
+        c.poll = Duration::from_secs(5);
+        c.refresh = Duration::from_secs(1);
+        assert!(c.validate().unwrap_err().starts_with("verdicts.refresh"));
+    }
+}

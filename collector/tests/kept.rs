@@ -1,0 +1,162 @@
+//! The kept evaluation against a real SQLite store: it follows writes
+//! (evidence, an NA mark, a revocation) and time (evidence ageing out of
+//! its freshness window) by itself, with nothing asking it to evaluate;
+//! each kept result says which store change it includes and as of when.
+//! (Two collectors sharing PostgreSQL: `tests/tests/ha.rs`.)
+
+use gamsa_collector::checklists::Checklists;
+use gamsa_collector::evaluation::{Evaluation, Kept, VerdictsConfig};
+use gamsa_collector::records::NaMark;
+use gamsa_collector::store::{sqlite::SqliteStore, AgentRecord, Store};
+use gamsa_collector::verdict::{ItemResult, Outcome, Verdict};
+use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const HOUR: i64 = 3_600_000;
+
+fn now() -> i64 {
+    gamsa_collector::clock::now_ms()
+}
+
+fn agent(name: &str) -> AgentRecord {
+    AgentRecord {
+        agent_id: name.into(),
+        host: name.into(),
+        first_seen_ms: now(),
+        last_seen_ms: now(),
+        ..Default::default()
+    }
+}
+
+/// A synchronised clock on `host`, observed at `observed_ms`.
+fn synced(host: &str, observed_ms: i64) -> Evidence {
+    Evidence {
+        id: format!("{host}-time-{observed_ms}"),
+        agent_id: host.into(),
+        host: host.into(),
+        observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(observed_ms)),
+        probe: "time_sync".into(),
+        subject: host.into(),
+        status: Status::Observed as i32,
+        error: String::new(),
+        payload: Some(Payload::TimeSync(TimeSync {
+            synchronised: true,
+            estimated_error_us: 1200,
+            daemon: "chrony".into(),
+            ..Default::default()
+        })),
+    }
+}
+
+/// cloud-notice 13.1.5 (its row 13.1.5-1 is the `time-sync` rule, fresh
+/// for an hour).
+fn item(e: &Evaluation) -> &ItemResult {
+    e.items
+        .iter()
+        .find(|i| i.catalog == "cloud-notice" && i.id == "13.1.5")
+        .expect("cloud-notice 13.1.5")
+}
+
+fn outcome_of(e: &Evaluation, host: &str) -> Option<Outcome> {
+    item(e).rows[0]
+        .hosts
+        .iter()
+        .find(|h| h.host == host)
+        .map(|h| h.outcome)
+}
+
+/// Waits (at most 30 s) for a kept evaluation of which `what` holds.
+async fn until(kept: &Kept, what: &str, f: impl Fn(&Evaluation) -> bool) -> Arc<Evaluation> {
+    let start = Instant::now();
+    loop {
+        let e = kept.get().await.expect("a first evaluation");
+        if f(&e) {
+            return e;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: not seen in 30 s (kept: change {}, as of {})",
+            e.counter,
+            e.as_of()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_verdicts_follow_writes_and_time_without_being_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gamsa.db")).unwrap());
+    let checklists = Arc::new(Checklists::load(&[]).unwrap());
+    let kept = Kept::new(VerdictsConfig {
+        poll: Duration::from_millis(100),
+        // Only changes and ageing evidence may bring a new evaluation here.
+        refresh: Duration::from_secs(3600),
+        first_wait: Duration::from_secs(30),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    kept.spawn(checklists, store.clone(), stopped).unwrap();
+    let first = kept.get().await.unwrap();
+    assert_eq!(outcome_of(&first, "web-1"), None, "no host yet");
+
+    // New evidence: the verdict follows, and says which change it includes.
+    store.upsert_agent(agent("web-1")).await.unwrap();
+    store
+        .insert_batch(vec![synced("web-1", now() - 60_000)])
+        .await
+        .unwrap();
+    let counter = store.change_counter().await.unwrap();
+    let e = until(&kept, "fresh evidence evaluated", |e| {
+        outcome_of(e, "web-1") == Some(Outcome::Pass)
+    })
+    .await;
+    assert!(e.counter >= counter && e.counter > first.counter);
+    assert!(e.as_of_ms >= first.as_of_ms);
+    assert_eq!(item(&e).rows[0].verdict, Verdict::P, "a partial row");
+    assert!(!kept.pending(&e) || store.change_counter().await.unwrap() > e.counter);
+
+    // An NA mark.
+    store
+        .add_na_mark(NaMark {
+            catalog: "cloud-notice".into(),
+            item: "13.1.5".into(),
+            justification: "time is kept by the provider".into(),
+            by: "lee".into(),
+            at_ms: now(),
+        })
+        .await
+        .unwrap();
+    let e = until(&kept, "the NA mark", |e| item(e).verdict == Verdict::Na).await;
+    assert!(item(&e).reason_en.contains("time is kept by the provider"));
+
+    // A revocation: the agent's evidence stops counting.
+    store.set_revoked("web-1", true).await.unwrap();
+    until(&kept, "the revocation", |e| {
+        outcome_of(e, "web-1").is_none()
+    })
+    .await;
+
+    // Time alone: evidence fresh for four more seconds turns UNKNOWN once it
+    // is older than the rule's hour, with no write in between.
+    store.upsert_agent(agent("db-1")).await.unwrap();
+    let observed = now() - HOUR + 4_000;
+    store
+        .insert_batch(vec![synced("db-1", observed)])
+        .await
+        .unwrap();
+    let fresh = until(&kept, "evidence about to age", |e| {
+        outcome_of(e, "db-1") == Some(Outcome::Pass)
+    })
+    .await;
+    assert_eq!(fresh.next_change_ms, Some(observed + HOUR));
+    let counter = store.change_counter().await.unwrap();
+    let aged = until(&kept, "the evidence aged out", |e| {
+        outcome_of(e, "db-1") == Some(Outcome::Unknown)
+    })
+    .await;
+    assert_eq!(store.change_counter().await.unwrap(), counter, "no write");
+    assert_eq!(aged.counter, counter);
+    assert!(aged.as_of_ms >= observed + HOUR, "evaluated once it aged");
+    let _ = stop.send(true);
+}
