@@ -11,7 +11,9 @@ pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
-use crate::records::{Access, Attestation, Documents, NaMark};
+use crate::records::{
+    Access, AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, NaMark,
+};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use serde::Serialize;
@@ -48,6 +50,16 @@ pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
         Location::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path)?),
         Location::Postgres(url) => Arc::new(postgres::PgStore::open(url).await?),
     })
+}
+
+/// Which finding records `Store::findings` returns: those still open and
+/// those fixed at or after `fixed_since_ms`, of one host and one catalog
+/// when named.
+#[derive(Debug, Clone, Default)]
+pub struct FindingQuery {
+    pub host: Option<String>,
+    pub catalog: Option<String>,
+    pub fixed_since_ms: i64,
 }
 
 /// How many rows of a batch were new and how many were replays.
@@ -292,4 +304,20 @@ pub trait Store: Send + Sync {
     async fn bind_host(&self, agent_id: &str, host: &str, now_ms: i64) -> Result<Binding>;
     /// The hosts `agent_id` may report for, in byte order.
     async fn bound_hosts(&self, agent_id: &str) -> Result<Vec<String>>;
+    /// Records one assessment at `at_ms` in one transaction: each key of
+    /// `failing` is seen failing (its open finding's last sighting moves to
+    /// `at_ms`, or a finding opens), each key of `fixed` that has an open
+    /// finding is closed as fixed at `at_ms`. Findings in neither list (a
+    /// host that could not be told, or went silent) stay as they were. The
+    /// assessment's time becomes the last one, and the last the previous.
+    async fn record_assessment(
+        &self,
+        at_ms: i64,
+        failing: Vec<FindingKey>,
+        fixed: Vec<FindingKey>,
+    ) -> Result<()>;
+    /// Finding records, by host, catalog, item, check and first sighting.
+    async fn findings(&self, query: FindingQuery) -> Result<Vec<FindingRecord>>;
+    /// When findings were assessed; None before the first assessment.
+    async fn assessment_times(&self) -> Result<Option<AssessmentTimes>>;
 }
