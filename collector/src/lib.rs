@@ -9,10 +9,11 @@
 //! - `store` (storage trait and backends), `pki` (the collector's CA),
 //!   `tls` (the gRPC listener's TLS), `tokens`;
 //! - `catalog`, `expectations` and `rules`: the rules engine;
-//! - `checklists` (the engine against the store), `access_log`, `report`;
+//! - `checklists` (the engine against the store), `access_log`, `report`,
+//!   `assessment` (the findings history read back and compared);
 //! - `export` (filled forms), `snapshot` (signed snapshots), `download`
 //!   (files over HTTP), `findings` (periodic evaluation: compliance
-//!   gauges, verdict changes to SIEMs);
+//!   gauges, verdict changes to SIEMs, the findings history);
 //! - `operations`: each write, export and snapshot hand-out, one function
 //!   for the API, the dashboard and the command line;
 //! - `config` (the TOML file, composing the sections above);
@@ -22,6 +23,7 @@
 pub mod access_log;
 pub mod actor;
 pub mod api;
+pub mod assessment;
 pub mod catalog;
 pub mod checklists;
 pub mod clock;

@@ -16,7 +16,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("storage and identity", &["store", "pki", "tls", "tokens"]),
     ("the rules engine", &["catalog", "expectations", "rules"]),
-    ("answers", &["checklists", "access_log", "report"]),
+    (
+        "answers",
+        &["checklists", "access_log", "report", "assessment"],
+    ),
     (
         "what leaves the collector",
         &["export", "snapshot", "download", "findings"],

@@ -1,6 +1,8 @@
 //! The periodic evaluation of every catalog, and what leaves the collector
 //! from it: the compliance gauges of `/metrics`, and verdict changes sent to
-//! SIEMs (`[[findings.sinks]]`: syslog, webhooks).
+//! SIEMs (`[[findings.sinks]]`: syslog, webhooks); and the assessment
+//! history (`history`): each host's findings, when first and last seen and
+//! when fixed.
 //!
 //! Evaluating every catalog is the collector's most expensive read, so it
 //! runs once per `findings.interval`, not per scrape. A change is an item
@@ -9,8 +11,11 @@
 //! send changes once for the fleet: only the holder of the store lease
 //! `findings` sends. The first evaluation after start sets the baseline and
 //! sends nothing; a lease moving to another replica repeats or misses at
-//! most the changes of one interval.
+//! most the changes of one interval. The lease holder also records each
+//! evaluation as an assessment in the findings history, so replicas record
+//! it once.
 
+pub mod history;
 mod sink;
 mod syslog;
 mod webhook;
@@ -177,7 +182,7 @@ fn figures(
 
 /// Evaluates every catalog every `config.interval` until `stop` turns true:
 /// sets the gauges and, while this collector holds the `findings` lease,
-/// hands verdict changes to the sinks.
+/// records the assessment and hands verdict changes to the sinks.
 async fn run(
     config: FindingsConfig,
     sinks: Vec<sink::Queue>,
@@ -221,8 +226,14 @@ async fn run(
         drop(latest);
         f.evaluation_seconds = started.elapsed().as_secs_f64();
         crate::metrics::set_compliance(f);
+        let leader = holds_lease(store.as_ref(), &holder, config.interval).await;
+        if leader {
+            if let Err(e) = history::record(store.as_ref(), &items, now).await {
+                tracing::warn!(error = %e, "the findings history missed this assessment");
+            }
+        }
         if let Some(before) = &previous {
-            if !sinks.is_empty() && holds_lease(store.as_ref(), &holder, config.interval).await {
+            if leader && !sinks.is_empty() {
                 for (was, item) in changes(before, &items) {
                     let Some(c) = checklists.catalog(&item.catalog) else {
                         continue;
@@ -256,7 +267,7 @@ async fn holds_lease(store: &dyn Store, holder: &str, interval: Duration) -> boo
     {
         Ok(held) => held,
         Err(e) => {
-            tracing::warn!(error = %e, "verdict changes not sent: the store did not grant the findings lease");
+            tracing::warn!(error = %e, "verdict changes not sent and the findings history not recorded: the store did not grant the findings lease");
             false
         }
     }
