@@ -11,6 +11,7 @@ pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod exports;
+pub mod findings;
 pub mod hosts;
 pub mod i18n;
 pub mod pages;
@@ -47,6 +48,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/catalogs/{catalog}/items/{id}/attest", post(attest))
         .route("/catalogs/{catalog}/items/{id}/na", post(mark_na))
         .merge(hosts::routes())
+        .merge(findings::routes())
         .merge(snapshots::routes())
         .merge(exports::routes())
         .merge(access_log::routes())
