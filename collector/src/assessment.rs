@@ -205,22 +205,15 @@ pub fn findings(
     }
 }
 
-/// Reads the findings `filter` names: those open, and those fixed since
-/// the earliest time they are compared with.
+/// Reads the findings `filter` names: those open, and those fixed within
+/// the year before the last assessment (the span both comparisons cover).
 pub async fn read(
     store: &dyn Store,
     checklists: &Checklists,
     filter: &Filter,
 ) -> Result<History, StoreError> {
     let times = store.assessment_times().await?;
-    let since = times.map_or(0, |t| {
-        let year = t.last_ms - YEAR_MS;
-        if t.first_ms <= year {
-            year
-        } else {
-            t.previous_ms.unwrap_or(t.last_ms)
-        }
-    });
+    let since = times.map_or(0, |t| t.last_ms - YEAR_MS);
     let records = store
         .findings(FindingQuery {
             host: filter.host.clone(),
