@@ -11,10 +11,11 @@
 //! - `catalog`, `expectations` and `rules`: the rules engine;
 //! - `checklists` (the engine against the store), `evaluation` (the kept
 //!   evaluation pages and the API read), `access_log`, `report`,
-//!   `availability` (outages and availability from synthetic checks);
+//!   `availability` (outages and availability from synthetic checks),
+//!   `assessment` (the findings history read back and compared);
 //! - `export` (filled forms), `snapshot` (signed snapshots), `download`
 //!   (files over HTTP), `findings` (periodic evaluation: compliance
-//!   gauges, verdict changes to SIEMs);
+//!   gauges, verdict changes to SIEMs, the findings history);
 //! - `operations`: each write, export and snapshot hand-out, one function
 //!   for the API, the dashboard and the command line;
 //! - `config` (the TOML file, composing the sections above);
@@ -25,6 +26,7 @@ pub mod access_log;
 pub mod actor;
 pub mod api;
 pub mod availability;
+pub mod assessment;
 pub mod catalog;
 pub mod checklists;
 pub mod clock;

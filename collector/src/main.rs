@@ -81,6 +81,10 @@ enum Command {
     /// Fill a seed form (양식2A, 2B, 2-1, 2-4, 2-5, 3) or a whole checklist
     /// from the current verdicts.
     Export(ExportArgs),
+    /// The findings history: each host's findings compared with the previous
+    /// assessment and a year earlier (new, recurring, fixed), as a table or
+    /// JSON, or the findings report with remediation (csv, html, pdf).
+    Findings(FindingsArgs),
     /// Evaluate a catalog against the stored evidence and print the verdicts
     /// (exit 0 even when items are N: it is a report).
     Report(ReportArgs),
@@ -108,6 +112,27 @@ struct ExportArgs {
     #[arg(long)]
     redact_ips: bool,
     /// Encrypt the export to this age recipient (age1…); repeatable.
+    #[arg(long = "encrypt-to")]
+    encrypt_to: Vec<String>,
+    /// Write here (mode 0600) instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct FindingsArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Only this host's findings.
+    #[arg(long)]
+    host: Option<String>,
+    /// Only this catalog's findings.
+    #[arg(long)]
+    catalog: Option<String>,
+    /// table or json (the history), or csv, html or pdf (the report).
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Encrypt the report to this age recipient (age1…); repeatable.
     #[arg(long = "encrypt-to")]
     encrypt_to: Vec<String>,
     /// Write here (mode 0600) instead of standard output.
@@ -378,6 +403,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             format,
         }) => snapshot_diff(common, from, to, public_key, format),
         Command::Export(args) => export(args).await,
+        Command::Findings(args) => findings(args).await,
         Command::Report(args) => report(args).await,
     }
 }
@@ -654,28 +680,72 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         &args.encrypt_to,
     )
     .await?;
-    match args.output {
+    write_out(args.output.as_deref(), &out.bytes, &req.describe())
+}
+
+/// Writes `bytes` to `output` (owner-only: exports hold findings and IP
+/// inventories) or to standard output.
+fn write_out(output: Option<&std::path::Path>, bytes: &[u8], what: &str) -> anyhow::Result<()> {
+    match output {
         Some(path) => {
-            // Exports hold IP inventories and findings: owner-only.
-            gamsa_collector::private::write(&path, &out.bytes)
+            gamsa_collector::private::write(path, bytes)
                 .with_context(|| format!("{}: cannot write", path.display()))?;
-            eprintln!(
-                "{}: {} ({} bytes)",
-                path.display(),
-                req.describe(),
-                out.bytes.len()
-            );
+            eprintln!("{}: {what} ({} bytes)", path.display(), bytes.len());
         }
         None => {
             use std::io::Write;
             let mut stdout = std::io::stdout().lock();
             stdout
-                .write_all(&out.bytes)
+                .write_all(bytes)
                 .and_then(|()| stdout.flush())
                 .context("standard output")?;
         }
     }
     Ok(())
+}
+
+async fn findings(args: FindingsArgs) -> anyhow::Result<()> {
+    let state = gamsa_collector::server::open_state(&args.common.load()?).await?;
+    let filter = gamsa_collector::assessment::Filter {
+        host: args.host,
+        catalog: args.catalog,
+    };
+    let actor = Actor::cli();
+    let bytes = match args.format.as_str() {
+        "table" | "json" => {
+            let h = gamsa_collector::operations::read_findings(
+                state.store.as_ref(),
+                &state.checklists,
+                &actor,
+                &filter,
+            )
+            .await?;
+            if args.format == "json" {
+                serde_json::to_vec_pretty(&h)?
+            } else {
+                gamsa_collector::report::findings(&h).into_bytes()
+            }
+        }
+        other => {
+            let format: Format = other.parse().map_err(|_| {
+                anyhow::anyhow!("--format {other}: expected table, json, csv, html or pdf")
+            })?;
+            gamsa_collector::operations::findings_report(
+                &state.export_source(),
+                &actor,
+                &filter,
+                format,
+                &args.encrypt_to,
+            )
+            .await?
+            .bytes
+        }
+    };
+    write_out(
+        args.output.as_deref(),
+        &bytes,
+        &format!("findings {}", filter.describe()),
+    )
 }
 
 async fn report(args: ReportArgs) -> anyhow::Result<()> {

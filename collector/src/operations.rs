@@ -1,6 +1,6 @@
 //! What people do to the collector, one operation each — record an
 //! attestation, mark an item NA, take or download a snapshot, take an
-//! export, read the access log, revoke or reinstate an agent, list and
+//! export or the findings report, read the findings history or the access log, revoke or reinstate an agent, list and
 //! revoke tokens, list, delete and change users — called alike by the API,
 //! the dashboard and the command line.
 //! Each decides here whether the actor may, checks the request against the
@@ -10,6 +10,7 @@
 
 use crate::access_log;
 use crate::actor::{Actor, Role};
+use crate::assessment::{self, History};
 use crate::checklists::Checklists;
 use crate::export::{self, ExportError, Output};
 use crate::records::{Access, Attestation, NaMark};
@@ -222,6 +223,62 @@ pub async fn take_export(
     )
     .await
     .map_err(ExportError::from)?;
+    tracing::info!(by = %actor.who(), export = %what, "exported");
+    Ok(out)
+}
+
+/// The findings history `filter` names (each host's findings, compared
+/// with the previous assessment and a year earlier), recorded in the access
+/// log before it is handed out. Anyone may read it.
+pub async fn read_findings(
+    store: &dyn Store,
+    checklists: &Checklists,
+    actor: &Actor,
+    filter: &assessment::Filter,
+) -> Result<History, OpError> {
+    known_catalog(checklists, filter)?;
+    let history = assessment::read(store, checklists, filter).await?;
+    recorded(store, actor, access_log::FINDINGS_VIEW, &filter.describe()).await?;
+    Ok(history)
+}
+
+/// Refuses a filter naming a catalog there is not (a typo would read as no
+/// findings).
+fn known_catalog(checklists: &Checklists, filter: &assessment::Filter) -> Result<(), OpError> {
+    match &filter.catalog {
+        Some(c) if checklists.catalog(c).is_none() => {
+            Err(OpError::NotFound(format!("no catalog {c}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The findings report (CSV, HTML or PDF) of the findings `filter` names,
+/// with each rule's remediation, encrypted to `recipients` when any and
+/// recorded in the access log as an export before it is handed out.
+pub async fn findings_report(
+    src: &export::Source<'_>,
+    actor: &Actor,
+    filter: &assessment::Filter,
+    format: export::Format,
+    recipients: &[String],
+) -> Result<Output, OpError> {
+    known_catalog(src.checklists, filter)?;
+    let history = assessment::read(src.store, src.checklists, filter).await?;
+    let scope = filter.describe();
+    let out = export::findings::render(
+        &history,
+        format,
+        &scope,
+        src.collector_id,
+        &src.config.pdf_font,
+    )?
+    .encrypted_to(recipients)?;
+    let mut what = format!("findings report {scope} {}", format.extension());
+    if !recipients.is_empty() {
+        what.push_str(" encrypted");
+    }
+    recorded(src.store, actor, access_log::EXPORT, &what).await?;
     tracing::info!(by = %actor.who(), export = %what, "exported");
     Ok(out)
 }

@@ -53,3 +53,38 @@ pub struct Access {
     /// What it was done to: "emr-s014/2.1", "emr-s014 form 2B pdf", a snapshot id, ...
     pub what: String,
 }
+
+/// What a finding is about: one host failing one check (a rule, named by the
+/// layers above) of one checklist item. The store keeps findings by this key
+/// and knows nothing else of them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingKey {
+    pub host: String,
+    pub catalog: String,
+    pub item: String,
+    pub check: String,
+}
+
+/// One stretch of time a finding stayed open: first and last seen failing,
+/// and when fresh evidence showed it fixed (None while open). A finding that
+/// comes back after a fix opens a new record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingRecord {
+    #[serde(flatten)]
+    pub key: FindingKey,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub fixed_ms: Option<i64>,
+}
+
+/// When findings were assessed: the first assessment recorded, the one
+/// before the last, and the last.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AssessmentTimes {
+    pub first_ms: i64,
+    pub previous_ms: Option<i64>,
+    pub last_ms: i64,
+}

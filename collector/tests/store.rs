@@ -5,10 +5,10 @@
 //! second collector replica.
 
 use anyhow::Result;
-use gamsa_collector::records::{Attestation, NaMark};
+use gamsa_collector::records::{AssessmentTimes, Attestation, FindingKey, FindingRecord, NaMark};
 use gamsa_collector::store::{
-    self, AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, InsertOutcome, Location,
-    Store, TokenKind, TokenRecord, User,
+    self, AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
+    Location, Store, TokenKind, TokenRecord, User,
 };
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
 use std::collections::BTreeSet;
@@ -107,6 +107,7 @@ contract!(
     tokens_are_listed_with_their_uses_and_last_use,
     reinstated_agents_accept_no_earlier_certificate,
     writes_that_can_change_a_verdict_move_the_change_counter,
+    findings_history_opens_sees_fixes_and_reopens,
 );
 
 const T0: i64 = 1_763_000_000_000;
@@ -1470,5 +1471,90 @@ async fn writes_that_can_change_a_verdict_move_the_change_counter(b: Backend) ->
     }
     let after = store.change_counter().await?;
     assert!(after > before, "{before} -> {after}");
+fn finding_key(host: &str, item: &str) -> FindingKey {
+    FindingKey {
+        host: host.into(),
+        catalog: "kisa-unix".into(),
+        item: item.into(),
+        check: format!("rule-{item}"),
+    }
+}
+
+fn finding(key: &FindingKey, first: i64, last: i64, fixed: Option<i64>) -> FindingRecord {
+    FindingRecord {
+        key: key.clone(),
+        first_seen_ms: first,
+        last_seen_ms: last,
+        fixed_ms: fixed,
+    }
+}
+
+async fn findings_history_opens_sees_fixes_and_reopens(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    assert_eq!(store.assessment_times().await?, None);
+    let (a, b1, c) = (
+        finding_key("a", "U-01"),
+        finding_key("b", "U-01"),
+        finding_key("c", "U-02"),
+    );
+    let all = FindingQuery::default();
+    // a and b fail (a named twice: once is recorded).
+    store
+        .record_assessment(T0, vec![a.clone(), b1.clone(), a.clone()], vec![])
+        .await?;
+    // a fails again; b is not told (its host went silent): left open.
+    store
+        .record_assessment(T0 + 10, vec![a.clone()], vec![])
+        .await?;
+    assert_eq!(
+        store.findings(all.clone()).await?,
+        [finding(&a, T0, T0 + 10, None), finding(&b1, T0, T0, None)]
+    );
+    // a passes: fixed. c passes but was never open: nothing.
+    store
+        .record_assessment(T0 + 20, vec![], vec![a.clone(), c.clone()])
+        .await?;
+    // a comes back (a new record); b passes at last.
+    store
+        .record_assessment(T0 + 30, vec![a.clone()], vec![b1.clone()])
+        .await?;
+    let history = [
+        finding(&a, T0, T0 + 10, Some(T0 + 20)),
+        finding(&a, T0 + 30, T0 + 30, None),
+        finding(&b1, T0, T0, Some(T0 + 30)),
+    ];
+    assert_eq!(store.findings(all.clone()).await?, history);
+    assert_eq!(
+        store.assessment_times().await?,
+        Some(AssessmentTimes {
+            first_ms: T0,
+            previous_ms: Some(T0 + 20),
+            last_ms: T0 + 30,
+        })
+    );
+    // Open ones only; fixed since a time; one host; one catalog.
+    let open = FindingQuery {
+        fixed_since_ms: i64::MAX,
+        ..Default::default()
+    };
+    assert_eq!(store.findings(open).await?, [history[1].clone()]);
+    let since = FindingQuery {
+        fixed_since_ms: T0 + 25,
+        ..Default::default()
+    };
+    assert_eq!(store.findings(since).await?, history[1..]);
+    let of_b = FindingQuery {
+        host: Some("b".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.findings(of_b).await?, [history[2].clone()]);
+    let other = FindingQuery {
+        catalog: Some("isms-p".into()),
+        ..Default::default()
+    };
+    assert!(store.findings(other).await?.is_empty());
+    // Another collector on the same data reads the same history.
+    let replica = b.open().await;
+    assert_eq!(replica.findings(all).await?, history);
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Filled forms and checklists over HTTP (the same formats and options as
-//! `gamsa-collector export`), and the access log for admins. Auditors may
-//! export; every export is recorded before it is sent.
+//! `gamsa-collector export`), the findings history and its report (as
+//! `gamsa-collector findings`), and the access log for admins. Auditors may
+//! export; every export and findings read is recorded before it is sent.
 
 use super::ApiError;
 use crate::actor::Actor;
@@ -15,6 +16,8 @@ use serde_json::{json, Value};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/exports", get(export))
+        .route("/api/v1/findings", get(findings))
+        .route("/api/v1/findings/report", get(findings_report))
         .route("/api/v1/access-log", get(access_log))
 }
 
@@ -29,6 +32,65 @@ async fn export(
         &caller,
         &req,
         &crate::export::recipients(&q.encrypt_to),
+    )
+    .await?;
+    Ok(crate::download::file(out))
+}
+
+/// Which findings: of one host and one catalog when named.
+#[derive(Deserialize)]
+pub struct FindingsParams {
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    catalog: String,
+    /// The report's format: csv, html or pdf.
+    #[serde(default)]
+    format: String,
+    #[serde(default, rename = "encryptTo")]
+    encrypt_to: String,
+}
+
+impl FindingsParams {
+    fn filter(&self) -> crate::assessment::Filter {
+        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        crate::assessment::Filter {
+            host: some(&self.host),
+            catalog: some(&self.catalog),
+        }
+    }
+}
+
+async fn findings(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Actor>,
+    Query(p): Query<FindingsParams>,
+) -> Result<Json<crate::assessment::History>, ApiError> {
+    let history = crate::operations::read_findings(
+        state.store.as_ref(),
+        &state.checklists,
+        &caller,
+        &p.filter(),
+    )
+    .await?;
+    Ok(Json(history))
+}
+
+async fn findings_report(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Actor>,
+    Query(p): Query<FindingsParams>,
+) -> Result<Response, ApiError> {
+    let format = p
+        .format
+        .parse()
+        .map_err(crate::export::ExportError::BadRequest)?;
+    let out = crate::operations::findings_report(
+        &state.export_source(),
+        &caller,
+        &p.filter(),
+        format,
+        &crate::export::recipients(&p.encrypt_to),
     )
     .await?;
     Ok(crate::download::file(out))

@@ -2,7 +2,7 @@
 //! outcome, probe health and label (zone, role, ...), so that a page never
 //! grows with the fleet; and the host page: a host's facts, every latest
 //! evidence it sent, and each checklist row it fails with why and what to
-//! change.
+//! change, with a link to its findings history.
 
 use super::i18n::Lang;
 use super::pages::{self, ProbeHealth, STALE_MS};
@@ -400,6 +400,7 @@ pub fn host_page(p: HostPage<'_>) -> Markup {
                 tr { th { (lang.t("peer")) } td { (a.peer) } }
             }
         }
+        p.noprint { a.findings href={"/findings?host=" (urlencode(p.host))} { (lang.t("findings")) " →" } }
         h2 { (lang.t("failing_rows")) " (" (failing.len()) ")" }
         @if failing.is_empty() { p.muted { (lang.t("no_failing_rows")) } }
         @else {

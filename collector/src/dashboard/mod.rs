@@ -14,6 +14,7 @@ pub mod auth;
 pub mod drift;
 pub mod availability;
 pub mod exports;
+pub mod findings;
 pub mod hosts;
 pub mod i18n;
 pub mod pages;
@@ -53,6 +54,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(hosts::routes())
         .merge(drift::routes())
         .merge(availability::routes())
+        .merge(findings::routes())
         .merge(snapshots::routes())
         .merge(exports::routes())
         .merge(access_log::routes())

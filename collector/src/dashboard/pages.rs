@@ -75,6 +75,7 @@ pub fn layout(
                         }
                         a href="/hosts" { (lang.t("hosts")) }
                         a href="/availability" { (lang.t("availability")) }
+                        a href="/findings" { (lang.t("findings")) }
                         a href="/snapshots" { (lang.t("snapshots")) }
                         a href="/exports" { (lang.t("exports")) }
                         @if role.may_read_access_log() { a href="/access-log" { (lang.t("access_log")) } }

@@ -1,10 +1,9 @@
-//! CSV of the verdict rows: one line per checklist row on the form. Starts
+//! CSV of the verdict rows (one line per checklist row on the form) or of
+//! the findings report (one line per finding). Starts
 //! with a UTF-8 byte order mark so that spreadsheet programs read the Korean
 //! text as UTF-8.
 
-use super::model::VerdictRow;
-
-pub fn render(rows: &[VerdictRow]) -> Result<Vec<u8>, csv::Error> {
+pub fn render<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
     for r in rows {
         w.serialize(r)?;

@@ -9,6 +9,7 @@
 
 pub mod csv;
 pub mod encrypt;
+pub mod findings;
 pub mod forms;
 pub mod html;
 pub mod location;

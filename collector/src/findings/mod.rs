@@ -1,6 +1,8 @@
 //! What leaves the collector from the kept evaluation (`evaluation.rs`):
-//! the compliance gauges of `/metrics`, and verdict changes sent to SIEMs
-//! (`[[findings.sinks]]`: syslog, webhooks).
+//! the compliance gauges of `/metrics`, verdict changes sent to SIEMs
+//! (`[[findings.sinks]]`: syslog, webhooks), and the assessment history
+//! (`history`): each host's findings, when first and last seen and when
+//! fixed.
 //!
 //! Once per `findings.interval` the newest kept evaluation is read (never
 //! evaluated again here, nor per scrape). A change is an item whose verdict
@@ -9,8 +11,11 @@
 //! send changes once for the fleet: only the holder of the store lease
 //! `findings` sends. The first evaluation read after start sets the
 //! baseline and sends nothing; a lease moving to another replica repeats or
-//! misses at most the changes of one interval.
+//! misses at most the changes of one interval. The lease holder also records
+//! each evaluation read as an assessment in the findings history, so
+//! replicas record it once.
 
+pub mod history;
 mod sink;
 mod syslog;
 mod webhook;
@@ -179,7 +184,7 @@ fn figures(
 
 /// Reads the kept evaluation every `config.interval` until `stop` turns
 /// true: sets the gauges and, while this collector holds the `findings`
-/// lease, hands verdict changes to the sinks.
+/// lease, records the assessment and hands verdict changes to the sinks.
 async fn run(
     config: FindingsConfig,
     sinks: Vec<sink::Queue>,
@@ -214,8 +219,14 @@ async fn run(
         let f = figures(&checklists, &evaluation, &agents, config.silent_after, now);
         crate::metrics::set_compliance(f);
         let items = &evaluation.items;
+        let leader = holds_lease(store.as_ref(), &holder, config.interval).await;
+        if leader {
+            if let Err(e) = history::record(store.as_ref(), items, now).await {
+                tracing::warn!(error = %e, "the findings history missed this assessment");
+            }
+        }
         if let Some(before) = &previous {
-            if !sinks.is_empty() && holds_lease(store.as_ref(), &holder, config.interval).await {
+            if leader && !sinks.is_empty() {
                 for (was, item) in changes(before, items) {
                     let Some(c) = checklists.catalog(&item.catalog) else {
                         continue;
@@ -249,7 +260,7 @@ async fn holds_lease(store: &dyn Store, holder: &str, interval: Duration) -> boo
     {
         Ok(held) => held,
         Err(e) => {
-            tracing::warn!(error = %e, "verdict changes not sent: the store did not grant the findings lease");
+            tracing::warn!(error = %e, "verdict changes not sent and the findings history not recorded: the store did not grant the findings lease");
             false
         }
     }

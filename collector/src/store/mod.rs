@@ -11,7 +11,9 @@ pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
-use crate::records::{Access, Attestation, Documents, NaMark};
+use crate::records::{
+    Access, AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, NaMark,
+};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use serde::Serialize;
@@ -48,6 +50,16 @@ pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
         Location::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path)?),
         Location::Postgres(url) => Arc::new(postgres::PgStore::open(url).await?),
     })
+}
+
+/// Which finding records `Store::findings` returns: those still open and
+/// those fixed at or after `fixed_since_ms`, of one host and one catalog
+/// when named.
+#[derive(Debug, Clone, Default)]
+pub struct FindingQuery {
+    pub host: Option<String>,
+    pub catalog: Option<String>,
+    pub fixed_since_ms: i64,
 }
 
 /// How many rows of a batch were new and how many were replays.
@@ -303,4 +315,20 @@ pub trait Store: Send + Sync {
     /// Read cheaply and often by the kept evaluation (`evaluation.rs`): a
     /// counter it has seen means no verdict changed but by time.
     async fn change_counter(&self) -> Result<i64>;
+    /// Records one assessment at `at_ms` in one transaction: each key of
+    /// `failing` is seen failing (its open finding's last sighting moves to
+    /// `at_ms`, or a finding opens), each key of `fixed` that has an open
+    /// finding is closed as fixed at `at_ms`. Findings in neither list (a
+    /// host that could not be told, or went silent) stay as they were. The
+    /// assessment's time becomes the last one, and the last the previous.
+    async fn record_assessment(
+        &self,
+        at_ms: i64,
+        failing: Vec<FindingKey>,
+        fixed: Vec<FindingKey>,
+    ) -> Result<()>;
+    /// Finding records, by host, catalog, item, check and first sighting.
+    async fn findings(&self, query: FindingQuery) -> Result<Vec<FindingRecord>>;
+    /// When findings were assessed; None before the first assessment.
+    async fn assessment_times(&self) -> Result<Option<AssessmentTimes>>;
 }

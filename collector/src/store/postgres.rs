@@ -17,10 +17,10 @@
 use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns};
 use super::{
-    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, InsertOutcome, Result, Store,
-    StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
+    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome, Result,
+    Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
 };
-use crate::records::{Attestation, Documents, NaMark};
+use crate::records::{AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, NaMark};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
@@ -967,5 +967,100 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))
+    }
+
+    async fn record_assessment(
+        &self,
+        at_ms: i64,
+        failing: Vec<FindingKey>,
+        fixed: Vec<FindingKey>,
+    ) -> Result<()> {
+        let (failing, fixed) = (rows::distinct(failing), rows::distinct(fixed));
+        self.in_transaction(
+            |_| true,
+            move |c| {
+                Box::pin(async move {
+                    let columns = |keys: &[FindingKey]| {
+                        let mut out: [Vec<String>; 4] = Default::default();
+                        for k in keys {
+                            out[0].push(k.host.clone());
+                            out[1].push(k.catalog.clone());
+                            out[2].push(k.item.clone());
+                            out[3].push(k.check.clone());
+                        }
+                        out
+                    };
+                    let [h, cat, i, k] = columns(&failing);
+                    sqlx::query(
+                        "INSERT INTO host_findings
+                             (host, catalog, item, check_name, first_seen_ms, last_seen_ms)
+                         SELECT h, c, i, k, $5, $5
+                         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t(h, c, i, k)
+                         ON CONFLICT (host, catalog, item, check_name) WHERE fixed_ms IS NULL
+                         DO UPDATE SET last_seen_ms =
+                             GREATEST(host_findings.last_seen_ms, EXCLUDED.last_seen_ms)",
+                    )
+                    .bind(h)
+                    .bind(cat)
+                    .bind(i)
+                    .bind(k)
+                    .bind(at_ms)
+                    .execute(&mut *c)
+                    .await?;
+                    let [h, cat, i, k] = columns(&fixed);
+                    sqlx::query(
+                        "UPDATE host_findings f SET fixed_ms = $5
+                         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t(h, c, i, k)
+                         WHERE f.host = t.h AND f.catalog = t.c AND f.item = t.i
+                           AND f.check_name = t.k AND f.fixed_ms IS NULL",
+                    )
+                    .bind(h)
+                    .bind(cat)
+                    .bind(i)
+                    .bind(k)
+                    .bind(at_ms)
+                    .execute(&mut *c)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO assessments (id, first_ms, previous_ms, last_ms)
+                         VALUES (1, $1, NULL, $1)
+                         ON CONFLICT (id) DO UPDATE
+                             SET previous_ms = assessments.last_ms, last_ms = EXCLUDED.last_ms",
+                    )
+                    .bind(at_ms)
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(())
+                })
+            },
+        )
+        .await
+    }
+
+    async fn findings(&self, q: FindingQuery) -> Result<Vec<FindingRecord>> {
+        let found = sqlx::query(
+            "SELECT host, catalog, item, check_name, first_seen_ms, last_seen_ms, fixed_ms
+             FROM host_findings
+             WHERE (fixed_ms IS NULL OR fixed_ms >= $1)
+               AND ($2::text IS NULL OR host = $2) AND ($3::text IS NULL OR catalog = $3)
+             ORDER BY host COLLATE \"C\", catalog COLLATE \"C\", item COLLATE \"C\",
+                      check_name COLLATE \"C\", first_seen_ms",
+        )
+        .bind(q.fixed_since_ms)
+        .bind(q.host)
+        .bind(q.catalog)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        found.iter().map(rows::finding).collect()
+    }
+
+    async fn assessment_times(&self) -> Result<Option<AssessmentTimes>> {
+        let found =
+            sqlx::query("SELECT first_ms, previous_ms, last_ms FROM assessments WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        found.as_ref().map(rows::assessment_times).transpose()
     }
 }

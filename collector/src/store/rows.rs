@@ -128,6 +128,40 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Db(e.to_string()))
 }
 
+/// A finding record from its key columns (`check_name` is the check) and
+/// its `first_seen_ms`, `last_seen_ms` and `fixed_ms`.
+pub(super) fn finding(row: &impl Columns) -> Result<crate::records::FindingRecord> {
+    Ok(crate::records::FindingRecord {
+        key: crate::records::FindingKey {
+            host: row.column("host")?,
+            catalog: row.column("catalog")?,
+            item: row.column("item")?,
+            check: row.column("check_name")?,
+        },
+        first_seen_ms: row.column("first_seen_ms")?,
+        last_seen_ms: row.column("last_seen_ms")?,
+        fixed_ms: row.column("fixed_ms")?,
+    })
+}
+
+/// The keys of a list, each once, in order: an assessment names a key once.
+pub(super) fn distinct(
+    mut keys: Vec<crate::records::FindingKey>,
+) -> Vec<crate::records::FindingKey> {
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The assessment times from `first_ms`, `previous_ms` and `last_ms`.
+pub(super) fn assessment_times(row: &impl Columns) -> Result<crate::records::AssessmentTimes> {
+    Ok(crate::records::AssessmentTimes {
+        first_ms: row.column("first_ms")?,
+        previous_ms: row.column("previous_ms")?,
+        last_ms: row.column("last_ms")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

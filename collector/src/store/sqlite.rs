@@ -10,10 +10,10 @@
 use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns};
 use super::{
-    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, InsertOutcome, Result, Store,
-    StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
+    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome, Result,
+    Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
 };
-use crate::records::{Attestation, Documents, NaMark};
+use crate::records::{AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, NaMark};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
@@ -44,6 +44,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0005_leases.sql"),
     migration!("0006_host_bindings.sql"),
     migration!("0007_credentials.sql"),
+    migration!("0008_findings_history.sql"),
     migration!("0010_changes.sql"),
 ];
 
@@ -990,6 +991,88 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<Vec<String>>>()
                 .map_err(db_err)?;
             Ok(hosts)
+        })
+        .await
+    }
+
+    async fn record_assessment(
+        &self,
+        at_ms: i64,
+        failing: Vec<FindingKey>,
+        fixed: Vec<FindingKey>,
+    ) -> Result<()> {
+        let (failing, fixed) = (rows::distinct(failing), rows::distinct(fixed));
+        self.with_conn(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            {
+                let mut seen = tx
+                    .prepare_cached(
+                        "INSERT INTO host_findings
+                             (host, catalog, item, check_name, first_seen_ms, last_seen_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                         ON CONFLICT (host, catalog, item, check_name) WHERE fixed_ms IS NULL
+                         DO UPDATE SET last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)",
+                    )
+                    .map_err(db_err)?;
+                for k in &failing {
+                    seen.execute(params![k.host, k.catalog, k.item, k.check, at_ms])
+                        .map_err(db_err)?;
+                }
+                let mut close = tx
+                    .prepare_cached(
+                        "UPDATE host_findings SET fixed_ms = ?5
+                         WHERE host = ?1 AND catalog = ?2 AND item = ?3 AND check_name = ?4
+                           AND fixed_ms IS NULL",
+                    )
+                    .map_err(db_err)?;
+                for k in &fixed {
+                    close
+                        .execute(params![k.host, k.catalog, k.item, k.check, at_ms])
+                        .map_err(db_err)?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO assessments (id, first_ms, previous_ms, last_ms) VALUES (1, ?1, NULL, ?1)
+                 ON CONFLICT (id) DO UPDATE
+                     SET previous_ms = assessments.last_ms, last_ms = excluded.last_ms",
+                [at_ms],
+            )
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn findings(&self, q: FindingQuery) -> Result<Vec<FindingRecord>> {
+        self.with_conn(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT host, catalog, item, check_name, first_seen_ms, last_seen_ms, fixed_ms
+                     FROM host_findings
+                     WHERE (fixed_ms IS NULL OR fixed_ms >= ?1)
+                       AND (?2 IS NULL OR host = ?2) AND (?3 IS NULL OR catalog = ?3)
+                     ORDER BY host, catalog, item, check_name, first_seen_ms",
+                )
+                .map_err(db_err)?;
+            all(
+                &mut stmt,
+                params![q.fixed_since_ms, q.host, q.catalog],
+                |r| rows::finding(r),
+            )
+        })
+        .await
+    }
+
+    async fn assessment_times(&self) -> Result<Option<AssessmentTimes>> {
+        self.with_conn(|c| {
+            first(
+                c,
+                "SELECT first_ms, previous_ms, last_ms FROM assessments WHERE id = 1",
+                [],
+                |r| rows::assessment_times(r),
+            )
         })
         .await
     }

@@ -370,6 +370,46 @@ macro_rules! config_rule {
 
 pub fn table() -> Vec<RuleCases> {
     vec![
+        RuleCases {
+            rule: "host-assessment-recent",
+            unreachable: &[
+                (N, "the rule says the check was done; what it found is the other rules' findings"),
+                (
+                    Na,
+                    "every host has accounts, authentication and files evidence: no expectation leaves hosts out",
+                ),
+            ],
+            cases: vec![
+                Case {
+                    fleet: "a hardened host and a vulnerable one, both assessed",
+                    hosts: || vec![hardened(Host::new("web-1", "web")), passwd_writable(Host::new("web-2", "web"))],
+                    expect: &[],
+                    answer: Y,
+                    why: "both hosts were assessed; web-2's finding is in the history, not in this row",
+                },
+                Case {
+                    fleet: "one host assessed, one whose configuration could not be read",
+                    hosts: || vec![hardened(Host::new("web-1", "web")), unread(Host::new("web-2", "web"))],
+                    expect: &[],
+                    answer: P,
+                    why: "web-2 was not assessed",
+                },
+                Case {
+                    fleet: "the last assessment 400 days ago",
+                    hosts: || vec![hardened(Host::new("web-1", "web").ago(400 * crate::fixture::DAY))],
+                    expect: &[],
+                    answer: Unknown,
+                    why: "an assessment older than a year does not count",
+                },
+                Case {
+                    fleet: "the host's configuration could not be read",
+                    hosts: || vec![unread(Host::new("web-1", "web"))],
+                    expect: &[],
+                    answer: Unknown,
+                    why: "could not check is never checked",
+                },
+            ],
+        },
         config_rule!(
             "kisa-u01-root-remote",
             root_login,

@@ -1,0 +1,258 @@
+//! The assessment history read back: each host's findings (a host failing a
+//! rule of a checklist item) with when they were first and last seen failing
+//! and when they were fixed, each compared with the previous assessment and
+//! with the state a year earlier — new, recurring (failing in both) or fixed
+//! — as ISMS-P 2.11.2 asks of a vulnerability check (the previous year's
+//! results, recurrence). The `findings` module records the history; this
+//! module only reads it, so the dashboard, the API, the command line and
+//! the findings report classify alike.
+//!
+//! A finding is open at a time when one of its records covers it: first seen
+//! at or before, not fixed by then. A host that went silent keeps its
+//! findings open (only fresh evidence that passes fixes one), so a silent
+//! host never counts as fixed.
+
+use crate::checklists::Checklists;
+use crate::records::{AssessmentTimes, FindingKey, FindingRecord};
+use crate::store::{FindingQuery, Store, StoreError};
+use serde::Serialize;
+
+/// How far back the yearly comparison looks.
+pub const YEAR_MS: i64 = 365 * 86_400_000;
+
+/// A finding compared with an earlier time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// Failing now, not then.
+    New,
+    /// Failing then and now.
+    Recurring,
+    /// Failing then, fixed now.
+    Fixed,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::New => "new",
+            Change::Recurring => "recurring",
+            Change::Fixed => "fixed",
+        }
+    }
+
+    pub fn ko(self) -> &'static str {
+        match self {
+            Change::New => "신규",
+            Change::Recurring => "재발",
+            Change::Fixed => "조치됨",
+        }
+    }
+}
+
+/// Which findings to read; empty fields match all.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub host: Option<String>,
+    pub catalog: Option<String>,
+}
+
+impl Filter {
+    /// "host=web-1 catalog=kisa-unix", for the access log.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![];
+        if let Some(h) = &self.host {
+            parts.push(format!("host={h}"));
+        }
+        if let Some(c) = &self.catalog {
+            parts.push(format!("catalog={c}"));
+        }
+        if parts.is_empty() {
+            "all".into()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// One finding's history and what it is about.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    #[serde(flatten)]
+    pub key: FindingKey,
+    pub item_title_ko: String,
+    pub item_title_en: String,
+    /// Open at the last assessment (failing, or not told since).
+    pub open: bool,
+    /// The latest record: when it was first and last seen failing, and
+    /// fixed (None while open).
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub fixed_ms: Option<i64>,
+    /// How many times it was open (more than one: it came back after a fix).
+    pub times_open: usize,
+    /// Against the previous assessment; None when unchanged-absent, or
+    /// when there was no previous assessment.
+    pub since_previous: Option<Change>,
+    /// Against the state a year before the last assessment; None also when
+    /// the history does not reach back a year.
+    pub since_year: Option<Change>,
+    pub remediation_ko: String,
+    pub remediation_en: String,
+}
+
+/// The findings of one read, with the times they are compared at.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    /// None before the first assessment.
+    pub assessments: Option<AssessmentTimes>,
+    /// The time a year before the last assessment, when the history reaches
+    /// back that far.
+    pub year_ago_ms: Option<i64>,
+    pub findings: Vec<Finding>,
+}
+
+impl History {
+    /// How many findings each comparison puts in each class:
+    /// (new, recurring, fixed).
+    pub fn counts(&self, year: bool) -> (usize, usize, usize) {
+        let mut n = (0, 0, 0);
+        for f in &self.findings {
+            match if year { f.since_year } else { f.since_previous } {
+                Some(Change::New) => n.0 += 1,
+                Some(Change::Recurring) => n.1 += 1,
+                Some(Change::Fixed) => n.2 += 1,
+                None => {}
+            }
+        }
+        n
+    }
+}
+
+/// Whether a finding with these records was open at `t`.
+pub fn open_at(records: &[FindingRecord], t: i64) -> bool {
+    records
+        .iter()
+        .any(|r| r.first_seen_ms <= t && r.fixed_ms.is_none_or(|f| f > t))
+}
+
+/// A finding at `now` compared with `then`.
+pub fn classify(records: &[FindingRecord], then: i64, now: i64) -> Option<Change> {
+    match (open_at(records, then), open_at(records, now)) {
+        (false, true) => Some(Change::New),
+        (true, true) => Some(Change::Recurring),
+        (true, false) => Some(Change::Fixed),
+        (false, false) => None,
+    }
+}
+
+/// Groups records (ordered by key, then first sighting) into findings
+/// compared at the assessment times.
+pub fn findings(
+    records: Vec<FindingRecord>,
+    times: Option<AssessmentTimes>,
+    checklists: &Checklists,
+) -> History {
+    let year_ago_ms = times
+        .map(|t| t.last_ms - YEAR_MS)
+        .filter(|y| times.is_some_and(|t| t.first_ms <= *y));
+    let mut out: Vec<Finding> = vec![];
+    let mut group: Vec<FindingRecord> = vec![];
+    let mut flush = |group: &mut Vec<FindingRecord>| {
+        let Some(latest) = group.last().cloned() else {
+            return;
+        };
+        let now = times.map_or(i64::MAX, |t| t.last_ms);
+        let item = checklists
+            .catalog(&latest.key.catalog)
+            .and_then(|c| c.item(&latest.key.item));
+        let rule = checklists.rules.get(&latest.key.check);
+        out.push(Finding {
+            item_title_ko: item.map(|i| i.title_ko.clone()).unwrap_or_default(),
+            item_title_en: item.map(|i| i.title_en.clone()).unwrap_or_default(),
+            open: open_at(group, now),
+            first_seen_ms: latest.first_seen_ms,
+            last_seen_ms: latest.last_seen_ms,
+            fixed_ms: latest.fixed_ms,
+            times_open: group.len(),
+            since_previous: times
+                .and_then(|t| t.previous_ms)
+                .and_then(|p| classify(group, p, now)),
+            since_year: year_ago_ms.and_then(|y| classify(group, y, now)),
+            remediation_ko: rule
+                .map(|r| r.def.remediation_ko.clone())
+                .unwrap_or_default(),
+            remediation_en: rule
+                .map(|r| r.def.remediation_en.clone())
+                .unwrap_or_default(),
+            key: latest.key,
+        });
+        group.clear();
+    };
+    for r in records {
+        if group.last().is_some_and(|g| g.key != r.key) {
+            flush(&mut group);
+        }
+        group.push(r);
+    }
+    flush(&mut group);
+    History {
+        assessments: times,
+        year_ago_ms,
+        findings: out,
+    }
+}
+
+/// Reads the findings `filter` names: those open, and those fixed within
+/// the year before the last assessment (the span both comparisons cover).
+pub async fn read(
+    store: &dyn Store,
+    checklists: &Checklists,
+    filter: &Filter,
+) -> Result<History, StoreError> {
+    let times = store.assessment_times().await?;
+    let since = times.map_or(0, |t| t.last_ms - YEAR_MS);
+    let records = store
+        .findings(FindingQuery {
+            host: filter.host.clone(),
+            catalog: filter.catalog.clone(),
+            fixed_since_ms: since,
+        })
+        .await?;
+    Ok(findings(records, times, checklists))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(first: i64, fixed: Option<i64>) -> FindingRecord {
+        FindingRecord {
+            key: FindingKey {
+                host: "h".into(),
+                catalog: "kisa-unix".into(),
+                item: "U-01".into(),
+                check: "kisa-u01-root-remote".into(),
+            },
+            first_seen_ms: first,
+            last_seen_ms: fixed.unwrap_or(first),
+            fixed_ms: fixed,
+        }
+    }
+
+    #[test]
+    fn findings_are_new_recurring_or_fixed_against_an_earlier_time() {
+        let open_since_10 = [record(10, None)];
+        assert_eq!(classify(&open_since_10, 5, 20), Some(Change::New));
+        assert_eq!(classify(&open_since_10, 10, 20), Some(Change::Recurring));
+        let fixed_at_15 = [record(10, Some(15))];
+        assert_eq!(classify(&fixed_at_15, 12, 20), Some(Change::Fixed));
+        assert_eq!(classify(&fixed_at_15, 15, 20), None, "already fixed then");
+        // Failing a year ago, fixed, back again: recurring.
+        let back = [record(10, Some(15)), record(18, None)];
+        assert_eq!(classify(&back, 12, 20), Some(Change::Recurring));
+        assert_eq!(classify(&back, 16, 20), Some(Change::New));
+    }
+}
