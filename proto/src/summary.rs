@@ -364,6 +364,8 @@ pub(crate) fn logging(l: &Logging) -> String {
         None => format!("{} logs", l.files.len()),
     });
     parts.join(" · ")
+}
+
 /// "debian 12 (support ends 2026-06-10) · 838 packages · 0 security updates pending · 1 compiler · anti-malware: ClamAV".
 pub(crate) fn software(s: &Software) -> String {
     let os = s.os.clone().unwrap_or_default();
@@ -390,6 +392,9 @@ pub(crate) fn software(s: &Software) -> String {
         } else {
             products.join(", ")
         }
+    )
+}
+
 /// "2 Tomcat installations: /var/lib/tomcat10 10.1.60 (running as tomcat) · …".
 pub(crate) fn tomcat(t: &Tomcat) -> String {
     if t.instances.is_empty() {
@@ -417,6 +422,9 @@ pub(crate) fn tomcat(t: &Tomcat) -> String {
         t.instances.len(),
         if t.instances.len() == 1 { "" } else { "s" },
         each.join(" · ")
+    )
+}
+
 /// "modified /etc/ssh/sshd_config: +2 −1 lines" or, for the watch,
 /// "watching 212 files in 31 directories (inotify)".
 pub(crate) fn config_drift(d: &ConfigDrift) -> String {
@@ -487,6 +495,8 @@ pub(crate) fn monitoring(m: &Monitoring) -> String {
         resources.join(", "),
         notifying
     )
+}
+
 pub(crate) fn synthetic(c: &SyntheticCheck) -> String {
     use crate::v1::synthetic_check::Report;
     let state = if c.up {
