@@ -25,8 +25,8 @@
 pub mod access_log;
 pub mod actor;
 pub mod api;
-pub mod availability;
 pub mod assessment;
+pub mod availability;
 pub mod catalog;
 pub mod checklists;
 pub mod clock;

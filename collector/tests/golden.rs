@@ -11,12 +11,12 @@
 mod fixture;
 #[path = "golden/host_config.rs"]
 mod host_config;
+#[path = "golden/operations.rs"]
+mod operations;
 #[path = "golden/software.rs"]
 mod software;
 #[path = "golden/tomcat.rs"]
 mod tomcat;
-#[path = "golden/operations.rs"]
-mod operations;
 
 use fixture::{Host, DAY, HOUR};
 use gamsa_collector::checklists::Checklists;
@@ -1007,9 +1007,8 @@ fn exemplary_fleet() -> Vec<Host> {
             .synthetic("portal")
     };
     let host = |name: &str, role: &str, zone: &str| {
-        software::patched(host_config::hardened(host(name, role, zone)))
-        tomcat::hardened(host_config::hardened(host(name, role, zone)))
-        operations::watched(host_config::hardened(host(name, role, zone)), true, false)
+        let hardened = host_config::hardened(host(name, role, zone));
+        operations::watched(tomcat::hardened(software::patched(hardened)), true, false)
     };
     vec![
         operations::prometheus(host("web-1", "web", "ap-northeast-2a")),

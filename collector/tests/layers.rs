@@ -18,7 +18,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the rules engine", &["catalog", "expectations", "rules"]),
     (
         "answers",
-        &["checklists", "evaluation", "access_log", "report", "availability", "assessment"],
+        &[
+            "checklists",
+            "evaluation",
+            "access_log",
+            "report",
+            "availability",
+            "assessment",
+        ],
     ),
     (
         "what leaves the collector",

@@ -1471,6 +1471,9 @@ async fn writes_that_can_change_a_verdict_move_the_change_counter(b: Backend) ->
     }
     let after = store.change_counter().await?;
     assert!(after > before, "{before} -> {after}");
+    Ok(())
+}
+
 fn finding_key(host: &str, item: &str) -> FindingKey {
     FindingKey {
         host: host.into(),

@@ -373,6 +373,7 @@ async fn observe(root: &Path, host: &str) -> Vec<gamsa_proto::v1::Evidence> {
         )),
         Box::new(probes::logging::LoggingProbe::from(
             probes::logging::Config::default(),
+        )),
         Box::new(probes::software::SoftwareProbe::new(
             probes::software::Config::default(),
         )),

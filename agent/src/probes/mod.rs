@@ -13,8 +13,8 @@
 pub mod accounts;
 pub mod authentication;
 pub mod backup;
-pub mod config_files;
 pub mod config_drift;
+pub mod config_files;
 pub mod dpkg;
 pub mod encryption;
 pub mod files;

@@ -11,8 +11,8 @@
 pub mod access_log;
 pub mod admin;
 pub mod auth;
-pub mod drift;
 pub mod availability;
+pub mod drift;
 pub mod exports;
 pub mod findings;
 pub mod hosts;
