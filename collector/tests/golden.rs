@@ -11,6 +11,8 @@
 mod fixture;
 #[path = "golden/host_config.rs"]
 mod host_config;
+#[path = "golden/host_services.rs"]
+mod host_services;
 #[path = "golden/operations.rs"]
 mod operations;
 #[path = "golden/software.rs"]
@@ -765,6 +767,7 @@ fn table() -> Vec<RuleCases> {
     ]
     .into_iter()
     .chain(host_config::table())
+    .chain(host_services::table())
     .chain(software::table())
     .chain(tomcat::table())
     .chain(operations::table())
@@ -1007,7 +1010,7 @@ fn exemplary_fleet() -> Vec<Host> {
             .synthetic("portal")
     };
     let host = |name: &str, role: &str, zone: &str| {
-        let hardened = host_config::hardened(host(name, role, zone));
+        let hardened = host_services::hardened(host_config::hardened(host(name, role, zone)));
         operations::watched(tomcat::hardened(software::patched(hardened)), true, false)
     };
     vec![

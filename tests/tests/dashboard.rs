@@ -323,7 +323,9 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
     summary.click().await.unwrap();
     let shown = text(&b, "pre.evidence").await;
     assert!(
-        shown.contains("hostInfo") && shown.contains(&evidence_id) && shown.contains("node-a"),
+        shown.contains("\"probe\": \"monitoring\"")
+            && shown.contains(&evidence_id)
+            && shown.contains("node-a"),
         "the evidence behind the verdict is shown: {shown}"
     );
     assert!(page.contains("Verdict history"), "{page}");

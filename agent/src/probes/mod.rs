@@ -315,7 +315,8 @@ mod tests {
     #[test]
     fn every_registered_probe_runs_under_its_name() {
         let config = Config::parse(
-            "[[probes.backup.sources]]\nname = \"b\"\nkind = \"files\"\nmax_age = \"1h\"\npath = \"/b/*\"\n",
+            "[[probes.backup.sources]]\nname = \"b\"\nkind = \"files\"\nmax_age = \"1h\"\npath = \"/b/*\"\n\
+             [[probes.synthetic.checks]]\nname = \"db\"\nkind = \"tcp\"\ntarget = \"127.0.0.1:5432\"\n",
             "a.toml",
         )
         .unwrap();
@@ -326,11 +327,16 @@ mod tests {
             .map(|p| p.name)
             .collect();
         assert_eq!(running, registered);
-        // Backup without sources has nothing to look at.
+        // Backup without sources and synthetic without checks have nothing
+        // to look at.
         let names: Vec<&str> = enabled(&Config::default())
             .iter()
             .map(|p| p.name())
             .collect();
-        assert!(!names.contains(&"backup") && names.contains(&"port_scan"));
+        assert!(
+            !names.contains(&"backup")
+                && !names.contains(&"synthetic")
+                && names.contains(&"port_scan")
+        );
     }
 }

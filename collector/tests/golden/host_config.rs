@@ -315,6 +315,12 @@ fn home_missing(h: Host) -> Host {
         f.homes[1].kind.clear();
     })
 }
+fn ftp_login_shell(h: Host) -> Host {
+    configured(h, |a, _, _| {
+        a.accounts
+            .push(account("ftp", 108, "/bin/sh", "/srv/ftp", "locked", ""))
+    })
+}
 fn no_banner(h: Host) -> Host {
     configured(h, |_, a, _| {
         a.ssh
@@ -502,6 +508,11 @@ pub fn table() -> Vec<RuleCases> {
             "kisa-u63-sudoers-mode",
             sudoers_writable,
             "/etc/sudoers is 0660"
+        ),
+        config_rule!(
+            "kisa-u55-ftp-shell",
+            ftp_login_shell,
+            "the ftp account has a login shell"
         ),
     ]
 }
