@@ -5,10 +5,11 @@
 //! bounded time and memory: the real agent binary runs each root as its
 //! own process, its peak memory compared with an ordinary root's.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Most extra memory a hostile root may cost over an ordinary one.
 const EXTRA_KIB: i64 = 16 * 1024;
@@ -53,42 +54,10 @@ fn ordinary(root: &Path) -> PathBuf {
     config
 }
 
-/// `gamsa-agent scan --once --probe probe`: the evidence, peak RSS in KiB
-/// (GNU time) and how long it took.
-fn run_agent(config: &Path, probe: &str) -> (serde_json::Value, i64, Duration) {
-    let dir = tempfile::tempdir().unwrap();
-    let rss_file = dir.path().join("rss");
-    let started = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o"])
-        .arg(&rss_file)
-        .arg(env!("CARGO_BIN_EXE_gamsa-agent"))
-        .arg("-c")
-        .arg(config)
-        .args(["scan", "--once", "--probe", probe])
-        .stdin(Stdio::null())
-        .output()
-        .expect("/usr/bin/time must be installed (Debian: time)");
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let evidence: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(evidence.len(), 1, "{evidence:?}");
-    let rss = std::fs::read_to_string(&rss_file).unwrap();
-    (evidence[0].clone(), rss.trim().parse().unwrap(), took)
-}
-
 #[test]
 fn a_million_line_passwd_is_refused_naming_the_file_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let (base, base_rss, _) = run_agent(&ordinary(&dir.path().join("a")), "accounts");
+    let (base, base_rss, _) = common::run_agent(&ordinary(&dir.path().join("a")), "accounts");
     assert_eq!(base["status"], "STATUS_OBSERVED", "{base}");
     assert_eq!(base["accounts"]["accounts"][1]["hashAlgorithm"], "yescrypt");
     assert_eq!(base["accounts"]["sudoers"][1]["file"], "/etc/sudoers.d/ops");
@@ -103,7 +72,7 @@ fn a_million_line_passwd_is_refused_naming_the_file_in_bounded_memory() {
     }
     f.flush().unwrap();
     drop(f);
-    let (huge, huge_rss, took) = run_agent(&config, "accounts");
+    let (huge, huge_rss, took) = common::run_agent(&config, "accounts");
     assert_eq!(huge["status"], "STATUS_ERROR", "{huge}");
     let why = huge["error"].as_str().unwrap();
     assert!(why.contains("etc/passwd: more than 20000 lines"), "{why}");
@@ -124,7 +93,7 @@ fn a_binary_passwd_is_an_error_naming_file_and_line() {
         b"root:x:0:0::/root:/bin/sh\n\x7fELF\x02\x01\x01\0\0\0\n",
     )
     .unwrap();
-    let (e, _, _) = run_agent(&config, "accounts");
+    let (e, _, _) = common::run_agent(&config, "accounts");
     assert_eq!(e["status"], "STATUS_ERROR", "{e}");
     let why = e["error"].as_str().unwrap();
     assert!(
@@ -144,7 +113,7 @@ fn a_sudoers_include_loop_is_read_once_and_said() {
         "root ALL=(ALL) ALL\n@include /etc/sudoers\n#include loop\n",
     );
     write(&root, "etc/loop", "#include /etc/loop\n");
-    let (e, _, _) = run_agent(&config, "accounts");
+    let (e, _, _) = common::run_agent(&config, "accounts");
     assert_eq!(e["status"], "STATUS_OBSERVED", "{e}");
     let notices = e["accounts"]["notices"].to_string();
     assert!(
@@ -165,7 +134,7 @@ fn a_symlink_loop_is_that_files_error_not_the_probes() {
     let config = ordinary(&root);
     std::fs::remove_file(root.join("etc/hosts")).unwrap();
     std::os::unix::fs::symlink("hosts", root.join("etc/hosts")).unwrap();
-    let (e, _, _) = run_agent(&config, "files");
+    let (e, _, _) = common::run_agent(&config, "files");
     assert_eq!(e["status"], "STATUS_OBSERVED", "{e}");
     let files = e["fileModes"]["files"].as_array().unwrap();
     let hosts = files.iter().find(|f| f["path"] == "/etc/hosts").unwrap();
@@ -187,7 +156,7 @@ fn a_huge_sshd_config_is_a_notice_naming_it() {
         .unwrap()
         .set_len(1 << 30)
         .unwrap();
-    let (e, _, took) = run_agent(&config, "authentication");
+    let (e, _, took) = common::run_agent(&config, "authentication");
     assert_eq!(e["status"], "STATUS_OBSERVED", "{e}");
     let notices = e["authentication"]["notices"].to_string();
     assert!(

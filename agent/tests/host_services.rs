@@ -6,11 +6,12 @@
 //! loops) run through the real agent binary, each reported as a notice
 //! naming the file, in bounded time and memory.
 
+mod common;
+
 use gamsa_agent::probes::{logging, services};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Most extra memory a hostile root may cost over an ordinary one.
 const EXTRA_KIB: i64 = 16 * 1024;
@@ -232,37 +233,11 @@ fn ordinary(root: &Path) -> PathBuf {
     config
 }
 
-/// `gamsa-agent scan --once --probe probe`: the evidence, peak RSS in KiB
-/// (GNU time) and how long it took.
+/// `common::run_agent`, whose one evidence must be an observation.
 fn run_agent(config: &Path, probe: &str) -> (serde_json::Value, i64, Duration) {
-    let dir = tempfile::tempdir().unwrap();
-    let rss_file = dir.path().join("rss");
-    let started = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%M", "-o"])
-        .arg(&rss_file)
-        .arg(env!("CARGO_BIN_EXE_gamsa-agent"))
-        .arg("-c")
-        .arg(config)
-        .args(["scan", "--once", "--probe", probe])
-        .stdin(Stdio::null())
-        .output()
-        .expect("/usr/bin/time must be installed (Debian: time)");
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let evidence: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(evidence.len(), 1, "{evidence:?}");
-    assert_eq!(evidence[0]["status"], "STATUS_OBSERVED", "{}", evidence[0]);
-    let rss = std::fs::read_to_string(&rss_file).unwrap();
-    (evidence[0].clone(), rss.trim().parse().unwrap(), took)
+    let (evidence, rss, took) = common::run_agent(config, probe);
+    assert_eq!(evidence["status"], "STATUS_OBSERVED", "{evidence}");
+    (evidence, rss, took)
 }
 
 #[test]

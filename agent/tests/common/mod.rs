@@ -93,3 +93,35 @@ pub fn kube_api(token: &'static str, routes: axum::Router) -> axum::Router {
         },
     ))
 }
+
+/// `gamsa-agent scan --once --probe probe`: the evidence, peak RSS in KiB
+/// (GNU time) and how long it took.
+pub fn run_agent(config: &Path, probe: &str) -> (serde_json::Value, i64, std::time::Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let rss_file = dir.path().join("rss");
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&rss_file)
+        .arg(env!("CARGO_BIN_EXE_gamsa-agent"))
+        .arg("-c")
+        .arg(config)
+        .args(["scan", "--once", "--probe", probe])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("/usr/bin/time must be installed (Debian: time)");
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let evidence: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    let rss = std::fs::read_to_string(&rss_file).unwrap();
+    (evidence[0].clone(), rss.trim().parse().unwrap(), took)
+}
