@@ -1,7 +1,8 @@
 //! The agent's on-disk spool: evidence waits here until the collector acks it.
 //!
-//! Evidence is appended to segment files as length-delimited protobuf before
-//! it is sent, and synced to disk before the batch carrying it leaves. An ack
+//! Evidence is appended to segment files as length-delimited protobuf
+//! followed by the CRC-32 of its bytes, before it is sent, and synced to
+//! disk before the batch carrying it leaves. An ack
 //! moves the persisted ack cursor past the batch; a reconnect (or a restart,
 //! even after `kill -9`) resends everything after the cursor, and the
 //! collector's idempotent insert turns replays into no duplicates. When the
@@ -9,12 +10,17 @@
 //! loss is reported, never silent.
 //!
 //! A record found unreadable on open (a bad disk block, a stray write) is
-//! counted as dropped too, and what follows it is kept: a record whose
+//! counted as dropped too. The checksum is what finds it: a damaged
+//! protobuf often still decodes, as other evidence, and would be sent as
+//! such. What follows it is kept: a record whose
 //! length prefix is intact is skipped by that length; past a broken prefix
 //! the scan resumes at the first offset from which records read cleanly to
 //! the segment's end. The segment is then rewritten without the bad bytes
 //! (the ack cursor moved with it), so sending never meets them. A record
 //! cut short at a segment's end, as a crash leaves it, is truncated away.
+//!
+//! Segments written before records carried a checksum (`.seg`) are read
+//! once on open and rewritten in the checked form (`.spool`).
 
 use gamsa_proto::v1::Evidence;
 use prost::Message;
@@ -30,6 +36,35 @@ const MAX_RECORD: usize = 16 * 1024 * 1024;
 /// Records that must read in a row for a scan to resume after a broken
 /// length prefix (or all those up to the segment's end).
 const RESYNC: usize = 3;
+/// The CRC-32 after each record's bytes.
+const CRC_BYTES: usize = 4;
+
+/// How a segment file lays out its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// `.seg`, from before the checksum: a varint length, then the evidence.
+    Unchecked,
+    /// `.spool`: a varint length, the evidence, its CRC-32 (little-endian).
+    Checked,
+}
+
+impl Format {
+    fn trailer(self) -> usize {
+        match self {
+            Format::Unchecked => 0,
+            Format::Checked => CRC_BYTES,
+        }
+    }
+}
+
+/// One record in the checked form.
+fn encode_record(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 10 + CRC_BYTES);
+    prost::encoding::encode_varint(body.len() as u64, &mut out);
+    out.extend_from_slice(body);
+    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    out
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("spool {path}: {source}")]
@@ -74,6 +109,11 @@ pub struct Spool {
 }
 
 fn seg_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:016}.spool"))
+}
+
+/// A segment written before records carried a checksum.
+fn unchecked_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:016}.seg"))
 }
 
@@ -91,19 +131,34 @@ impl Spool {
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                name.strip_suffix(".seg")?.parse().ok()
+                name.strip_suffix(".spool")
+                    .or_else(|| name.strip_suffix(".seg"))?
+                    .parse()
+                    .ok()
             })
             .collect();
         ids.sort();
+        ids.dedup();
         let mut segments = VecDeque::new();
         let saved = read_cursor(&dir.join("cursor"));
         let mut cursor = saved;
         let mut dropped = 0;
         for id in ids {
             let path = seg_path(dir, id);
-            let scanned = scan(&path).map_err(err(&path))?;
+            let old = unchecked_path(dir, id);
+            // A checked segment exists once its unchecked one is rewritten:
+            // the old file is then only left over.
+            let (from, format) = if path.exists() {
+                std::fs::remove_file(&old).ok();
+                (path.clone(), Format::Checked)
+            } else {
+                (old, Format::Unchecked)
+            };
+            let scanned = scan(&from, format).map_err(err(&from))?;
             let cursor_here = cursor.as_mut().filter(|c| c.seg == id);
-            let ends = scanned.rewrite(&path, cursor_here).map_err(err(&path))?;
+            let ends = scanned
+                .rewrite(&from, &path, cursor_here)
+                .map_err(err(&from))?;
             if scanned.lost > 0 {
                 tracing::warn!(
                     path = %path.display(),
@@ -183,7 +238,7 @@ impl Spool {
         if self.segments.back().is_some_and(|s| s.len >= SEGMENT_BYTES) {
             self.rotate()?;
         }
-        let bytes = ev.encode_length_delimited_to_vec();
+        let bytes = encode_record(&ev.encode_to_vec());
         let r = self.writer.write_all(&bytes);
         self.io(r)?;
         let seg = self.segments.back_mut().expect("a segment is always open");
@@ -420,6 +475,7 @@ fn read_len(r: &mut impl Read) -> std::io::Result<Option<(usize, u64)>> {
 /// What `scan` found in a segment: the byte ranges of its readable
 /// records, and how much it lost.
 struct Scanned {
+    format: Format,
     records: Vec<(u64, u64)>,
     /// The file's length.
     len: u64,
@@ -428,26 +484,34 @@ struct Scanned {
     lost_bytes: u64,
 }
 
-/// The record at `off` of `data`: its end, if it reads as evidence.
-fn record_at(data: &[u8], off: usize) -> Option<usize> {
+/// The record at `off` of `data`: its end, if it reads as evidence (and
+/// its checksum matches, in the checked form).
+fn record_at(data: &[u8], off: usize, format: Format) -> Option<usize> {
     let mut rest = &data[off..];
     let len = prost::encoding::decode_varint(&mut rest).ok()? as usize;
     let start = data.len() - rest.len();
-    if len > MAX_RECORD || len > rest.len() {
+    if len > MAX_RECORD || len + format.trailer() > rest.len() {
         return None;
     }
+    let body = &rest[..len];
+    if format == Format::Checked {
+        let crc = u32::from_le_bytes(rest[len..len + CRC_BYTES].try_into().ok()?);
+        if crc32fast::hash(body) != crc {
+            return None;
+        }
+    }
     // Every evidence has an id: a stray zero byte is no (empty) record.
-    let ev = Evidence::decode(&rest[..len]).ok()?;
-    (!ev.id.is_empty()).then_some(start + len)
+    let ev = Evidence::decode(body).ok()?;
+    (!ev.id.is_empty()).then_some(start + len + format.trailer())
 }
 
 /// Whether `n` records (or all up to the end of `data`) read from `off`.
-fn reads_on(data: &[u8], mut off: usize, n: usize) -> bool {
+fn reads_on(data: &[u8], mut off: usize, n: usize, format: Format) -> bool {
     for _ in 0..n {
         if off == data.len() {
             return true;
         }
-        match record_at(data, off) {
+        match record_at(data, off, format) {
             Some(end) => off = end,
             None => return false,
         }
@@ -459,9 +523,10 @@ fn reads_on(data: &[u8], mut off: usize, n: usize) -> bool {
 /// length when its prefix is intact and a record (or the end) follows;
 /// else the scan resumes at the first offset from which [`RESYNC`] records
 /// read. What is left at the end is a torn record.
-fn scan(path: &Path) -> std::io::Result<Scanned> {
+fn scan(path: &Path, format: Format) -> std::io::Result<Scanned> {
     let data = std::fs::read(path)?;
     let mut found = Scanned {
+        format,
         records: Vec::new(),
         len: data.len() as u64,
         lost: 0,
@@ -469,7 +534,7 @@ fn scan(path: &Path) -> std::io::Result<Scanned> {
     };
     let mut off = 0;
     while off < data.len() {
-        if let Some(end) = record_at(&data, off) {
+        if let Some(end) = record_at(&data, off, format) {
             found.records.push((off as u64, end as u64));
             off = end;
             continue;
@@ -478,11 +543,11 @@ fn scan(path: &Path) -> std::io::Result<Scanned> {
             let mut rest = &data[off..];
             prost::encoding::decode_varint(&mut rest)
                 .ok()
-                .map(|len| data.len() - rest.len() + len as usize)
-                .filter(|end| *end <= data.len() && reads_on(&data, *end, 1))
+                .map(|len| data.len() - rest.len() + len as usize + format.trailer())
+                .filter(|end| *end <= data.len() && reads_on(&data, *end, 1, format))
         };
         let resume = by_length
-            .or_else(|| (off + 1..data.len()).find(|&p| reads_on(&data, p, RESYNC)))
+            .or_else(|| (off + 1..data.len()).find(|&p| reads_on(&data, p, RESYNC, format)))
             .unwrap_or(data.len());
         found.lost += 1;
         found.lost_bytes += (resume - off) as u64;
@@ -492,20 +557,30 @@ fn scan(path: &Path) -> std::io::Result<Scanned> {
 }
 
 impl Scanned {
-    /// Makes the file hold only the readable records (truncating a torn
-    /// tail, rewriting around unreadable ones) and moves `cursor` with
-    /// them; the record ends.
-    fn rewrite(&self, path: &Path, cursor: Option<&mut Pos>) -> std::io::Result<Vec<u64>> {
+    /// Makes `to` hold only the readable records of `from`, in the checked
+    /// form (truncating a torn tail, rewriting around unreadable ones or
+    /// from the unchecked form), and moves `cursor` with them; the record
+    /// ends.
+    fn rewrite(
+        &self,
+        from: &Path,
+        to: &Path,
+        cursor: Option<&mut Pos>,
+    ) -> std::io::Result<Vec<u64>> {
+        let grows = self.format.trailer() < CRC_BYTES;
         let mut ends = Vec::with_capacity(self.records.len());
         let mut kept = 0;
         for (start, end) in &self.records {
             kept += end - start;
+            if grows {
+                kept += CRC_BYTES as u64;
+            }
             ends.push(kept);
         }
         let contiguous = self.records.last().is_none_or(|(_, end)| *end == kept);
-        if contiguous {
+        if contiguous && !grows {
             if kept < self.len {
-                OpenOptions::new().write(true).open(path)?.set_len(kept)?;
+                OpenOptions::new().write(true).open(to)?.set_len(kept)?;
             }
             return Ok(ends);
         }
@@ -517,14 +592,24 @@ impl Scanned {
                 .rfind(|((_, end), _)| *end <= c.off)
                 .map_or(0, |(_, kept)| *kept);
         }
-        let data = std::fs::read(path)?;
-        let tmp = path.with_extension("seg.tmp");
+        let data = std::fs::read(from)?;
+        let tmp = to.with_extension("spool.tmp");
         let mut f = File::create(&tmp)?;
         for (start, end) in &self.records {
-            f.write_all(&data[*start as usize..*end as usize])?;
+            let record = &data[*start as usize..*end as usize];
+            if grows {
+                let mut body = record;
+                prost::encoding::decode_varint(&mut body).map_err(std::io::Error::other)?;
+                f.write_all(&encode_record(body))?;
+            } else {
+                f.write_all(record)?;
+            }
         }
         f.sync_data()?;
-        std::fs::rename(&tmp, path)?;
+        std::fs::rename(&tmp, to)?;
+        if from != to {
+            std::fs::remove_file(from)?;
+        }
         Ok(ends)
     }
 }
@@ -538,10 +623,16 @@ fn read_records(path: &Path, off: u64, max: usize) -> std::io::Result<(Vec<Evide
     while out.len() < max {
         match read_len(&mut r)? {
             Some((len, prefix)) if len <= MAX_RECORD => {
-                let mut buf = vec![0u8; len];
+                let mut buf = vec![0u8; len + CRC_BYTES];
                 r.read_exact(&mut buf)?;
-                out.push(Evidence::decode(buf.as_slice()).map_err(std::io::Error::other)?);
-                pos += prefix + len as u64;
+                let (body, crc) = buf.split_at(len);
+                if crc32fast::hash(body).to_le_bytes() != crc {
+                    return Err(std::io::Error::other(format!(
+                        "record at offset {pos}: checksum mismatch"
+                    )));
+                }
+                out.push(Evidence::decode(body).map_err(std::io::Error::other)?);
+                pos += prefix + (len + CRC_BYTES) as u64;
             }
             Some(_) => return Err(std::io::Error::other("record larger than the spool allows")),
             None => break,
@@ -669,6 +760,58 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_record_that_still_decodes_is_caught_by_its_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        for i in 0..3 {
+            s.push(&ev(i)).unwrap();
+        }
+        let ends = s.segments[0].ends.clone();
+        drop(s);
+        let seg = seg_path(dir.path(), 0);
+        let mut data = std::fs::read(&seg).unwrap();
+        // A byte of record 1's subject changed: still valid protobuf.
+        let at = ends[0] as usize + 40;
+        assert_eq!(data[at], b'x');
+        data[at] = b'y';
+        let mut body = &data[ends[0] as usize..ends[1] as usize - CRC_BYTES];
+        prost::encoding::decode_varint(&mut body).unwrap();
+        assert!(Evidence::decode(body).is_ok(), "the damage decodes");
+        std::fs::write(&seg, &data).unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(s.take_dropped(), 1);
+        let (_, rest) = s.next_batch(10).unwrap().unwrap();
+        assert_eq!(ids(&rest), ["ev-000000", "ev-000002"]);
+    }
+
+    #[test]
+    fn unchecked_segments_are_rewritten_checked_with_the_cursor_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = Vec::new();
+        let mut ends = Vec::new();
+        for i in 0..5 {
+            data.extend(ev(i).encode_length_delimited_to_vec());
+            ends.push(data.len());
+        }
+        let old = unchecked_path(dir.path(), 7);
+        std::fs::write(&old, &data).unwrap();
+        // Records 0 and 1 were acked.
+        std::fs::write(dir.path().join("cursor"), format!("7 {}\n", ends[1])).unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!((s.take_dropped(), s.len()), (0, 3));
+        assert!(!old.exists() && seg_path(dir.path(), 7).exists());
+        s.push(&ev(5)).unwrap();
+        let (_, rest) = s.next_batch(10).unwrap().unwrap();
+        assert_eq!(
+            ids(&rest),
+            ["ev-000002", "ev-000003", "ev-000004", "ev-000005"]
+        );
+        drop(s);
+        let s = Spool::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(s.len(), 4);
+    }
+
+    #[test]
     fn over_the_limit_the_oldest_segment_is_dropped_and_counted() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Spool::open(dir.path(), SEGMENT_BYTES).unwrap();
@@ -701,7 +844,7 @@ mod tests {
         let segs = std::fs::read_dir(dir.path())
             .unwrap()
             .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+            .filter(|e| e.path().extension().is_some_and(|x| x == "spool"))
             .count();
         assert_eq!(segs, 1, "only the open segment remains");
     }

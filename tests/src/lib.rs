@@ -59,13 +59,26 @@ pub fn run(cmd: &mut Command) -> Result<String> {
 }
 
 /// Polls `f` until it returns `Some`, or fails after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_or(what, timeout, f, String::new)
+}
+
+/// As `wait_for`, failing with what `context` says then (e.g. the logs of
+/// the processes involved).
+pub fn wait_for_or<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Option<T>,
+    context: impl FnOnce() -> String,
+) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        if start.elapsed() >= timeout {
+            panic!("timed out waiting for {what}\n{}", context());
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
