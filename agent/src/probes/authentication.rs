@@ -12,7 +12,8 @@
 //! in. PAM, login.defs and the profiles are read as files; anything that
 //! cannot be read is a notice naming the file, never a silent default.
 
-use super::{io_error, read_bounded, Probe, ProbeContext};
+use super::config_files::{HostFiles, MAX_DEPTH};
+use super::{Probe, ProbeContext};
 use gamsa_proto::v1::{
     evidence::Payload, Authentication, Banner, Evidence, SshServer, UmaskSetting,
 };
@@ -20,12 +21,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The most bytes read from one configuration file.
-const MAX_FILE_BYTES: u64 = 1024 * 1024;
-/// The most configuration files read from one `Include` or `*.d` directory.
-const MAX_FILES: usize = 256;
-/// How deep sshd `Include`s and PAM includes may nest.
-const MAX_DEPTH: usize = 8;
 /// How long `sshd -T` may take.
 const SSHD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -40,61 +35,6 @@ impl From<Config> for AuthenticationProbe {
 
 pub struct AuthenticationProbe {
     config: Config,
-}
-
-/// Where the host's files are, and what went wrong reading them.
-struct Reader<'a> {
-    root: &'a Path,
-    notices: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn local(&self, host: &str) -> PathBuf {
-        self.root.join(host.trim_start_matches('/'))
-    }
-
-    /// A file's text; `None` when absent (no notice) or unreadable (one).
-    fn text(&mut self, host: &str) -> Option<String> {
-        match read_bounded(&self.local(host), MAX_FILE_BYTES) {
-            Ok(t) => Some(t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                self.notices.push(io_error(Path::new(host), &e));
-                None
-            }
-        }
-    }
-
-    /// Host paths matching a glob of host paths, sorted, bounded.
-    fn glob(&mut self, pattern: &str) -> Vec<String> {
-        let root = self.root.display().to_string();
-        let local = self.local(pattern).display().to_string();
-        let Ok(paths) = glob::glob(&local) else {
-            self.notices.push(format!("{pattern}: not a valid pattern"));
-            return vec![];
-        };
-        let mut out: Vec<String> = paths
-            .filter_map(Result::ok)
-            .filter(|p| p.is_file())
-            .filter_map(|p| {
-                let s = p.display().to_string();
-                let rel = s.strip_prefix(root.trim_end_matches('/'))?.to_string();
-                Some(if rel.starts_with('/') {
-                    rel
-                } else {
-                    format!("/{rel}")
-                })
-            })
-            .collect();
-        out.sort();
-        if out.len() > MAX_FILES {
-            self.notices.push(format!(
-                "{pattern}: more than {MAX_FILES} files, the rest not read"
-            ));
-            out.truncate(MAX_FILES);
-        }
-        out
-    }
 }
 
 /// Defaults of the keywords the rules read, as `sshd -T` prints them when
@@ -176,9 +116,9 @@ fn normalise(keyword: &str, value: &str) -> String {
 }
 
 /// sshd_config parsed as sshd reads it (see the module docs).
-fn sshd_parsed(r: &mut Reader, host_config: &str) -> (BTreeMap<String, String>, Vec<String>) {
+fn sshd_parsed(r: &mut HostFiles, host_config: &str) -> (BTreeMap<String, String>, Vec<String>) {
     fn read(
-        r: &mut Reader,
+        r: &mut HostFiles,
         host: &str,
         depth: usize,
         seen: &mut HashSet<String>,
@@ -256,16 +196,13 @@ pub fn sshd_config_parsed(
     config: &str,
     notices: &mut Vec<String>,
 ) -> (BTreeMap<String, String>, Vec<String>) {
-    let mut r = Reader {
-        root,
-        notices: vec![],
-    };
+    let mut r = HostFiles::new(root);
     let parsed = sshd_parsed(&mut r, config);
     notices.extend(r.notices);
     parsed
 }
 
-fn ssh(r: &mut Reader, sshd_binary: &Path) -> SshServer {
+fn ssh(r: &mut HostFiles, sshd_binary: &Path) -> SshServer {
     let binary_present = r.root == Path::new("/") && sshd_binary.exists();
     let config_present = r.local(SSHD_CONFIG).exists();
     let mut server = SshServer {
@@ -333,7 +270,12 @@ struct PamLine {
 }
 
 /// The rules of a PAM service file, includes followed in place.
-fn pam_stack(r: &mut Reader, service: &str, depth: usize, files: &mut Vec<String>) -> Vec<PamLine> {
+fn pam_stack(
+    r: &mut HostFiles,
+    service: &str,
+    depth: usize,
+    files: &mut Vec<String>,
+) -> Vec<PamLine> {
     let host = format!("/etc/pam.d/{service}");
     if depth > MAX_DEPTH {
         r.notices
@@ -460,10 +402,7 @@ fn profile_settings(
 
 /// The authentication evidence of the host under `root`.
 pub fn observe(root: &Path, sshd_binary: &Path) -> Authentication {
-    let mut r = Reader {
-        root,
-        notices: vec![],
-    };
+    let mut r = HostFiles::new(root);
     let mut a = Authentication {
         ssh: Some(ssh(&mut r, sshd_binary)),
         tmout_seconds: -1,

@@ -1,5 +1,5 @@
 //! Configuration files of host services, read under the host root: what the
-//! `services` and `logging` probes share.
+//! `services`, `logging` and `authentication` probes share.
 //!
 //! These probes read dozens of small files that may be absent, and any of
 //! them may be hostile (enormous, binary, a FIFO, a symlink loop). Every
