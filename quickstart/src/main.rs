@@ -292,8 +292,13 @@ async fn print_summary(
     for (probe, (ok, err)) in &by_probe {
         println!("{probe:<w$} {ok:>8} {err:>8}");
     }
+    // One line per probe and subject, the newest (evidence comes newest
+    // first; a probe may report a subject twice in its first minute).
+    let mut shown = BTreeSet::new();
     for e in evidence {
-        println!("  {:<w$} {}", e.probe, gamsa_proto::summary::summary(e));
+        if shown.insert((e.probe.as_str(), e.subject.as_str())) {
+            println!("  {:<w$} {}", e.probe, gamsa_proto::summary::summary(e));
+        }
     }
     for probe in missing {
         let why = if MAY_REPORT_NOTHING.contains(&probe.as_str()) {
