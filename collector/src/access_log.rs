@@ -1,7 +1,8 @@
 //! Who looked at or took what out of the collector, and when (cloud notice
 //! 7.2.2, 13.1.3): every item view, export, snapshot download and document
 //! download — by the dashboard, the API or the command line — and every bulk
-//! read of the API (evidence, item lists, hosts, snapshot diffs, findings) is one record
+//! read of the API (evidence, item lists, hosts, snapshot diffs, findings,
+//! the host inventory) is one record
 //! appended to the store's access log, which admins read. The log is in the
 //! store, not a local file, so every collector sharing a store writes to and
 //! reads the same log. Recording comes before serving: what cannot be
@@ -22,6 +23,8 @@ pub const HOST_LIST: &str = "host-list";
 pub const SNAPSHOT_DIFF: &str = "snapshot-diff";
 /// The findings history of hosts (`operations::read_findings`).
 pub const FINDINGS_VIEW: &str = "findings-view";
+/// A page of the host inventory (`operations::read_inventory`).
+pub const INVENTORY_VIEW: &str = "inventory-view";
 /// Credentials (`operations`): reads and changes by admins.
 pub const TOKEN_LIST: &str = "token-list";
 pub const TOKEN_REVOKE: &str = "token-revoke";

@@ -470,13 +470,13 @@ mod tests {
         assert!(lint(&stray).contains("only a partial row is completed"));
 
         let manual = text.replacen(
-            "  manual = \"Failure countermeasures",
-            "  rationale_en = \"x\"\n  manual = \"Failure countermeasures",
+            "  manual = \"A management plan is a document",
+            "  rationale_en = \"x\"\n  manual = \"A management plan is a document",
             1,
         );
         let e = lint(&manual);
         assert!(
-            e.contains("row 2.1-4") && e.contains("are for automated rows"),
+            e.contains("row 3.4-1") && e.contains("are for automated rows"),
             "{e}"
         );
     }

@@ -38,6 +38,7 @@ pub mod expectations;
 pub mod export;
 pub mod findings;
 pub mod grpc;
+pub mod inventory;
 pub mod metrics;
 pub mod operations;
 pub mod pki;

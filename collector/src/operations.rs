@@ -1,6 +1,6 @@
 //! What people do to the collector, one operation each — record an
 //! attestation, mark an item NA, take or download a snapshot, take an
-//! export or the findings report, read the findings history or the access log, revoke or reinstate an agent, list and
+//! export or the findings report, read the findings history, the host inventory or the access log, revoke or reinstate an agent, list and
 //! revoke tokens, list, delete and change users — called alike by the API,
 //! the dashboard and the command line.
 //! Each decides here whether the actor may, checks the request against the
@@ -13,6 +13,7 @@ use crate::actor::{Actor, Role};
 use crate::assessment::{self, History};
 use crate::checklists::Checklists;
 use crate::export::{self, ExportError, Output};
+use crate::inventory;
 use crate::records::{Access, Attestation, NaMark};
 use crate::snapshot::{Created, Snapshots};
 use crate::store::{Store, StoreError, TokenInfo, TokenKind};
@@ -240,6 +241,35 @@ pub async fn read_findings(
     let history = assessment::read(store, checklists, filter).await?;
     recorded(store, actor, access_log::FINDINGS_VIEW, &filter.describe()).await?;
     Ok(history)
+}
+
+/// Page `page` of the host inventory (`limit` hosts, by name), with every IP
+/// address replaced by the collector's keyed label when `redact_ips` (as
+/// exports do, the key in `data_dir`), recorded in the access log before it
+/// is handed out. Anyone may read it.
+pub async fn read_inventory(
+    store: &dyn Store,
+    actor: &Actor,
+    request: &inventory::Request,
+    data_dir: &std::path::Path,
+) -> Result<inventory::Page, OpError> {
+    let mut page = inventory::page(store, request.page, request.limit).await?;
+    if request.redact_ips {
+        let redactor = export::redact::Redactor::load_or_create(data_dir)
+            .map_err(|e| OpError::Failed(e.into()))?;
+        page.hosts = redactor
+            .apply(&page.hosts)
+            .map_err(|e| OpError::Failed(e.into()))?;
+    }
+    let what = format!(
+        "page {} ({} of {} hosts){}",
+        page.page,
+        page.hosts.len(),
+        page.total,
+        if request.redact_ips { " redacted" } else { "" }
+    );
+    recorded(store, actor, access_log::INVENTORY_VIEW, &what).await?;
+    Ok(page)
 }
 
 /// Refuses a filter naming a catalog there is not (a typo would read as no

@@ -321,6 +321,50 @@ fn table() -> Vec<RuleCases> {
             ],
         },
         RuleCases {
+            rule: "location-known",
+            unreachable: &[(Na, "every host is somewhere: no expectation leaves hosts out")],
+            cases: vec![
+                Case {
+                    fleet: "a host in Seoul with its backup in Korea, one in us-east-1",
+                    hosts: || vec![
+                        seoul("db-1", "db", "ap-northeast-2a").backup_source("pg", Some(HOUR), MAX_AGE, "s3://emr", "", "KR"),
+                        Host::new("web-2", "web").region("us-east-1", "us-east-1a", "US"),
+                    ],
+                    expect: &[],
+                    answer: Y,
+                    why: "where each host and backup is kept is known, abroad or not: that is what a user may ask",
+                },
+                Case {
+                    fleet: "a region regions.toml does not know",
+                    hosts: || vec![Host::new("web-1", "web").region("xx-new-1", "xx-new-1a", "")],
+                    expect: &[],
+                    answer: N,
+                    why: "the host's country is not known, so it cannot be disclosed",
+                },
+                Case {
+                    fleet: "one host in Seoul, one in an unknown region",
+                    hosts: || vec![seoul("web-1", "web", "ap-northeast-2a"), Host::new("web-2", "web").region("xx-new-1", "xx-new-1a", "")],
+                    expect: &[],
+                    answer: P,
+                    why: "web-1's country is known, web-2's is not",
+                },
+                Case {
+                    fleet: "a backup whose country is not stated",
+                    hosts: || vec![seoul("db-1", "db", "ap-northeast-2a").backup_source("pg", Some(HOUR), MAX_AGE, "nas-1", "", "")],
+                    expect: &[],
+                    answer: Unknown,
+                    why: "where the backup is kept cannot be told",
+                },
+                Case {
+                    fleet: "no cloud metadata answered",
+                    hosts: || vec![Host::new("web-1", "web").error("region", "no metadata service answered")],
+                    expect: &[],
+                    answer: Unknown,
+                    why: "could not check is never passed",
+                },
+            ],
+        },
+        RuleCases {
             rule: "backup-fresh",
             unreachable: &[],
             cases: vec![

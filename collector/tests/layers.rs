@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "report",
             "availability",
             "assessment",
+            "inventory",
         ],
     ),
     (

@@ -499,3 +499,87 @@ async fn credentials_are_for_admins_and_every_change_is_recorded() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_inventory_is_read_a_page_at_a_time_redacted_when_asked_and_recorded() {
+    use gamsa_collector::inventory::Request;
+    use gamsa_collector::store::AgentRecord;
+    use gamsa_proto::v1::{evidence::Payload, Evidence, NetInterface, NetworkRedundancy, Status};
+    let c = Collector::new();
+    for host in ["db-1", "web-1", "app-1"] {
+        c.store
+            .upsert_agent(AgentRecord {
+                agent_id: host.into(),
+                host: host.into(),
+                last_seen_ms: 1_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    c.store
+        .insert_batch(vec![Evidence {
+            id: "0190f5e4-0000-7000-8000-000000000001".into(),
+            agent_id: "db-1".into(),
+            host: "db-1".into(),
+            observed_at: Some(Default::default()),
+            probe: "redundancy".into(),
+            subject: "db-1".into(),
+            status: Status::Observed as i32,
+            payload: Some(Payload::NetworkRedundancy(NetworkRedundancy {
+                interfaces: vec![NetInterface {
+                    name: "eth0".into(),
+                    addresses: vec!["10.0.0.5/24".into()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        }])
+        .await
+        .unwrap();
+    let kim = user("kim", Role::Auditor);
+    let read = |page, redact_ips| {
+        let request = Request {
+            page,
+            limit: 2,
+            redact_ips,
+        };
+        let (store, dir) = (c.store.clone(), c.dir.path().to_path_buf());
+        let kim = kim.clone();
+        async move {
+            operations::read_inventory(store.as_ref(), &kim, &request, &dir)
+                .await
+                .unwrap()
+        }
+    };
+    let first = read(0, false).await;
+    let names: Vec<&str> = first.hosts.iter().map(|h| h.host.as_str()).collect();
+    assert_eq!(
+        (names, first.total, first.next),
+        (vec!["app-1", "db-1"], 3, Some(1))
+    );
+    assert_eq!(first.hosts[1].addresses, ["10.0.0.5/24"]);
+    let last = read(1, false).await;
+    assert_eq!((last.hosts.len(), last.next), (1, None));
+    let redacted = read(0, true).await;
+    let label = &redacted.hosts[1].addresses[0];
+    assert!(
+        label.starts_with("ip-") && label.ends_with("/24"),
+        "{label}"
+    );
+    let recorded = [
+        "page 0 (2 of 3 hosts)",
+        "page 1 (1 of 3 hosts)",
+        "page 0 (2 of 3 hosts) redacted",
+    ]
+    .map(|what| {
+        (
+            "user:kim".to_string(),
+            "auditor".to_string(),
+            "inventory-view".to_string(),
+            what.to_string(),
+        )
+    });
+    assert_eq!(c.accesses().await, recorded);
+}

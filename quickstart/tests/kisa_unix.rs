@@ -209,8 +209,8 @@ fn link(root: &Path, path: &str, target: &str) {
     std::os::unix::fs::symlink(target, p).unwrap();
 }
 
-/// Services as the guide asks, or with the services it forbids enabled and
-/// their settings as its vulnerable examples.
+/// Services as the guide asks (with a host firewall enabled), or with the
+/// services it forbids enabled and their settings as its vulnerable examples.
 fn services(r: &Path, good: bool) {
     let wants = "/etc/systemd/system/multi-user.target.wants";
     let enabled: &[&str] = if good {
@@ -219,6 +219,7 @@ fn services(r: &Path, good: bool) {
             "vsftpd.service",
             "postfix.service",
             "named.service",
+            "nftables.service",
         ]
     } else {
         &[
@@ -465,8 +466,8 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
     assert!(good.len() >= 25, "{} automated items", good.len());
 }
 
-/// The rows of the other catalogs the services and logging evidence
-/// answers in part: P on the good root, N on the bad one.
+/// The rows of the other catalogs the services, logging and authentication
+/// evidence answers in part: P on the good root, N on the bad one.
 #[tokio::test]
 async fn service_and_log_rows_of_other_catalogs_follow_the_host() {
     let good = host_root(true);
@@ -479,6 +480,16 @@ async fn service_and_log_rows_of_other_catalogs_follow_the_host() {
         ("nia-ops", "CMR-003-10"),
         ("nia-ops", "CSR-001-25"),
         ("nia-ops", "CSR-001-39"),
+        ("nia-ops", "CSR-001-11"),
+        ("nia-ops", "CSR-001-7"),
+        ("cloud-notice", "5.1.2-1"),
+        ("cloud-notice", "11.1.3-1"),
+        ("nia-ops", "CSR-001-27"),
+        ("emr-s014", "2.2-1"),
+        ("nia-ops", "CSR-001-17"),
+        ("nia-ops", "CSR-001-28"),
+        ("nia-ops", "CSR-001-33"),
+        ("isms-p", "2.11.3-2"),
     ];
     let mut wrong = Vec::new();
     for (root, want) in [(good.path(), Verdict::P), (bad.path(), Verdict::N)] {

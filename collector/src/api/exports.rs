@@ -1,7 +1,9 @@
 //! Filled forms and checklists over HTTP (the same formats and options as
 //! `gamsa-collector export`), the findings history and its report (as
-//! `gamsa-collector findings`), and the access log for admins. Auditors may
-//! export; every export and findings read is recorded before it is sent.
+//! `gamsa-collector findings`), the host inventory one page at a time (as
+//! `gamsa-collector inventory`), and the access log for admins. Auditors may
+//! export; every export, findings and inventory read is recorded before it
+//! is sent.
 
 use super::ApiError;
 use crate::actor::Actor;
@@ -18,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/exports", get(export))
         .route("/api/v1/findings", get(findings))
         .route("/api/v1/findings/report", get(findings_report))
+        .route("/api/v1/inventory", get(inventory))
         .route("/api/v1/access-log", get(access_log))
 }
 
@@ -94,6 +97,21 @@ async fn findings_report(
     )
     .await?;
     Ok(crate::download::file(out))
+}
+
+async fn inventory(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Actor>,
+    Query(request): Query<crate::inventory::Request>,
+) -> Result<Json<crate::inventory::Page>, ApiError> {
+    let page = crate::operations::read_inventory(
+        state.store.as_ref(),
+        &caller,
+        &request,
+        state.data_dir(),
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 #[derive(Deserialize)]

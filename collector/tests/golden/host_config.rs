@@ -204,6 +204,11 @@ fn root_login(h: Host) -> Host {
             .insert("permitrootlogin".into(), "prohibit-password".into());
     })
 }
+fn root_login_unknown(h: Host) -> Host {
+    configured(h, |_, a, _| {
+        a.ssh.as_mut().unwrap().settings.remove("permitrootlogin");
+    })
+}
 fn weak_policy(h: Host) -> Host {
     configured(h, |_, a, _| {
         a.login_defs.insert("PASS_MAX_DAYS".into(), "99999".into());
@@ -374,8 +379,94 @@ macro_rules! config_rule {
     };
 }
 
+/// `h` with its configuration from `config` and its services and logs set
+/// up as the guide asks, or (`logs_ok` false) with its logs recording no
+/// authentication.
+fn with_logs(h: Host, config: fn(Host) -> Host, logs_ok: bool) -> Host {
+    let h = config(h);
+    if logs_ok {
+        crate::host_services::hardened(h)
+    } else {
+        crate::host_services::vulnerable(h)
+    }
+}
+
+/// `host-access-controlled` reads four checks of two probes' evidence: any
+/// one failing fails the host.
+fn access_controlled() -> RuleCases {
+    RuleCases {
+        rule: "host-access-controlled",
+        unreachable: &[(
+            Na,
+            "every host has accounts, authentication and logging evidence: no expectation leaves hosts out",
+        )],
+        cases: vec![
+            Case {
+                fleet: "root cannot log in over SSH, su restricted to wheel, faillock deny=5, auth logged",
+                hosts: || vec![with_logs(Host::new("web-1", "web"), hardened, true)],
+                expect: &[],
+                answer: Y,
+                why: "each of the host's access controls is in place",
+            },
+            Case {
+                fleet: "SSH lets root log in with a key",
+                hosts: || vec![with_logs(Host::new("web-1", "web"), root_login, true)],
+                expect: &[],
+                answer: N,
+                why: "root reaches the host directly: no record of who acted as root",
+            },
+            Case {
+                fleet: "su open to every user",
+                hosts: || vec![with_logs(Host::new("web-1", "web"), su_for_all, true)],
+                expect: &[],
+                answer: N,
+                why: "any account that logs in may try to become root",
+            },
+            Case {
+                fleet: "no lock-out after failed logins",
+                hosts: || vec![with_logs(Host::new("web-1", "web"), no_lockout, true)],
+                expect: &[],
+                answer: N,
+                why: "passwords may be guessed without limit",
+            },
+            Case {
+                fleet: "the host's logs record no authentication",
+                hosts: || vec![with_logs(Host::new("web-1", "web"), hardened, false)],
+                expect: &[],
+                answer: N,
+                why: "logins leave no history",
+            },
+            Case {
+                fleet: "one host controlled, one where SSH lets root in",
+                hosts: || vec![
+                    with_logs(Host::new("web-1", "web"), hardened, true),
+                    with_logs(Host::new("web-2", "web"), root_login, true),
+                ],
+                expect: &[],
+                answer: P,
+                why: "met on web-1, not on web-2",
+            },
+            Case {
+                fleet: "sshd's PermitRootLogin is not known",
+                hosts: || vec![with_logs(Host::new("web-1", "web"), root_login_unknown, true)],
+                expect: &[],
+                answer: Unknown,
+                why: "whether root reaches the host over SSH cannot be told",
+            },
+            Case {
+                fleet: "the host's configuration could not be read",
+                hosts: || vec![crate::host_services::hardened(unread(Host::new("web-1", "web")))],
+                expect: &[],
+                answer: Unknown,
+                why: "could not check is never passed",
+            },
+        ],
+    }
+}
+
 pub fn table() -> Vec<RuleCases> {
     vec![
+        access_controlled(),
         RuleCases {
             rule: "host-assessment-recent",
             unreachable: &[

@@ -36,13 +36,13 @@ fn configured(h: Host, good: bool) -> Host {
         .add("logging", &name, Payload::Logging(logging(good)))
 }
 
-/// Services and logs as the guide asks.
+/// Services and logs as the guide asks (and a host firewall enabled).
 pub fn hardened(h: Host) -> Host {
     configured(h, true)
 }
 
 /// Every service and log setting the checks read broken.
-fn vulnerable(h: Host) -> Host {
+pub fn vulnerable(h: Host) -> Host {
     configured(h, false)
 }
 
@@ -133,6 +133,7 @@ pub fn table() -> Vec<RuleCases> {
         "log-forwarding",
         "log-retention-year",
         "prohibited-services",
+        "host-firewall-enabled",
     ]
     .into_iter()
     .map(cases)
