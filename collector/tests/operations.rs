@@ -555,19 +555,18 @@ async fn maintenance_windows_are_entered_by_admins_and_every_change_is_recorded(
     let w = operations::add_maintenance(c.store.as_ref(), &admin, window())
         .await
         .unwrap();
-    assert_eq!(
-        (w.service.as_str(), w.by.as_str()),
-        ("portal", "user:park")
-    );
+    assert_eq!((w.service.as_str(), w.by.as_str()), ("portal", "user:park"));
     // Anyone reads them, by the month they overlap.
     let listed = operations::list_maintenance(c.store.as_ref(), Some("2026-11"))
         .await
         .unwrap();
     assert_eq!(listed, vec![w.clone()]);
-    assert!(operations::list_maintenance(c.store.as_ref(), Some("2026-10"))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        operations::list_maintenance(c.store.as_ref(), Some("2026-10"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let e = operations::delete_maintenance(c.store.as_ref(), &user("kim", Role::Operator), w.id)
         .await
         .unwrap_err();
@@ -582,7 +581,10 @@ async fn maintenance_windows_are_entered_by_admins_and_every_change_is_recorded(
     let log = c.accesses().await;
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[0].2, "maintenance-add");
-    assert!(log[0].3.contains("portal 2026-11-02T16:00:00+00:00"), "{log:?}");
+    assert!(
+        log[0].3.contains("portal 2026-11-02T16:00:00+00:00"),
+        "{log:?}"
+    );
     assert_eq!(
         (log[1].2.as_str(), log[1].3.clone()),
         ("maintenance-delete", w.id.to_string())
@@ -604,7 +606,9 @@ async fn the_monthly_report_is_for_everyone_and_recorded_as_an_export() {
     .await
     .unwrap();
     assert_eq!(out.file_name, "gamsa-monthly-2026-11-role-web.html");
-    assert!(String::from_utf8(out.bytes).unwrap().contains("없음 (none)"));
+    assert!(String::from_utf8(out.bytes)
+        .unwrap()
+        .contains("없음 (none)"));
     let e = operations::monthly_report(
         &c.export_source(),
         &config,
