@@ -7,7 +7,8 @@
 //! entered over part of the outage makes that part a planned stop: the
 //! availability by failures rises by the formula, the one counting planned
 //! stops stays; the monthly operation report shows the outage with its
-//! duration, and its PDF read back by poppler's pdftotext does too.
+//! duration, and its PDF read back by poppler's pdftotext does too, as do
+//! the availability rows (digital-service 2.1) on the dashboard.
 
 use gamsa_tests::{agent_config, free_port, run, start_agent, wait_for, Collector, Proc};
 use serde_json::Value;
@@ -306,5 +307,21 @@ fn an_nginx_outage_seen_from_two_vantage_points() {
     assert!(
         !page.contains("Add maintenance window"),
         "auditors enter no windows: {page}"
+    );
+
+    // The availability rows show the month's outage with its duration.
+    let item = http
+        .get(&format!(
+            "http://127.0.0.1:{}/catalogs/digital-service/items/2.1?lang=en",
+            collector.http
+        ))
+        .set("Cookie", &format!("gamsa_session={cookie}"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        item.contains(&format!("outage {kst} {shown}")),
+        "{kst} {shown} in {item}"
     );
 }
