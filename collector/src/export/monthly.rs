@@ -10,11 +10,14 @@
 //! 30 days of the month's end (`tls`); agents silent. HTML and PDF render it
 //! as one filled form, in Korean with English labels.
 //!
-//! Memory is bounded by a section, never by the month: each section is its
-//! own store query, read a page at a time, and keeps only its figures (per
-//! host, per source, per endpoint); the p95s read one host's month at a
-//! time. Long lists (changes, findings) are cut at `MAX_LISTED` with the
-//! total said.
+//! Memory is bounded by a section, never by the whole month's evidence:
+//! each section is its own store query, read a page at a time, and keeps
+//! only its figures (per host, per source, per endpoint); the p95s read one
+//! host's month at a time. Availability is read as the availability page
+//! reads it (at most `[availability] max_evidence` synthetic reports), and
+//! findings as the findings history holds them (open ones and those fixed
+//! since the month began). Long lists (changes, findings) are cut at
+//! `MAX_LISTED` with the totals said.
 
 use super::model::{FilledForm, Table};
 use super::{kst, ExportError, Format, Output, Source};
