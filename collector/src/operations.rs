@@ -633,13 +633,13 @@ pub async fn add_maintenance(
         )));
     }
     let service = new.service.trim().to_string();
-    if service.len() > 200 || service.chars().any(char::is_control) {
+    if service.chars().count() > 200 || service.chars().any(char::is_control) {
         return Err(OpError::Invalid(
             "service: at most 200 characters, no control characters".into(),
         ));
     }
     let reason = new.reason.trim().to_string();
-    if reason.is_empty() || reason.len() > 2000 || reason.contains('\0') {
+    if reason.is_empty() || reason.chars().count() > 2000 || reason.contains('\0') {
         return Err(OpError::Invalid(
             "reason: say why (1 to 2000 characters)".into(),
         ));
