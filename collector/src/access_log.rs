@@ -33,6 +33,9 @@ pub const USER_DELETE: &str = "user-delete";
 pub const USER_ROLE: &str = "user-role";
 pub const AGENT_REVOKE: &str = "agent-revoke";
 pub const AGENT_REINSTATE: &str = "agent-reinstate";
+/// Planned maintenance windows (`operations`): added and deleted by admins.
+pub const MAINTENANCE_ADD: &str = "maintenance-add";
+pub const MAINTENANCE_DELETE: &str = "maintenance-delete";
 
 /// Appends one access record.
 pub async fn record(

@@ -13,6 +13,16 @@
 //! (seed 003: 5 minutes). Availability for a month is
 //! 100 × (1 − outage minutes / minutes in the month), the month in UTC.
 //!
+//! Planned maintenance windows entered by operators (`Store::maintenance`,
+//! per service or for every service) split an outage's time: what falls
+//! inside a window is a planned stop (의도한 중단), the rest a failure (장애).
+//! Seed 003 defines two measures, both shown: 시스템 가용률 (장애만 제외),
+//! 100 × (1 − failure minutes / minutes in the month), where planned stops
+//! count as available time (the figure judged against the target), and
+//! 시스템 가용률 (장애와 의도적중단 제외), 100 × (1 − (failure + planned stop
+//! minutes) / minutes in the month). An outage wholly inside windows is not
+//! counted in outages per year or MTTR.
+//!
 //! What it reads is bounded: the synthetic evidence of the month asked for
 //! and a lookback before it (the state a check was in when the month began),
 //! newest first up to `max_evidence`; it is computed when asked, never on
@@ -21,6 +31,7 @@
 //! report (then its state is unknown: it votes neither way). Revoked
 //! agents' evidence is not counted.
 
+use crate::records::MaintenanceWindow;
 use crate::store::{EvidenceQuery, Store, StoreError};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use gamsa_proto::v1::{evidence::Payload, synthetic_check::Report, Evidence, Status};
@@ -99,8 +110,43 @@ pub struct Outage {
     #[serde(serialize_with = "rfc3339_or_null")]
     pub end: Option<DateTime<Utc>>,
     pub duration_seconds: i64,
+    /// The part of it inside planned maintenance windows (a planned stop).
+    pub maintenance_seconds: i64,
+    /// Wholly inside maintenance windows: no failure.
+    pub planned: bool,
     /// The vantage points that were down, and the last error each saw.
     pub vantage_points: BTreeMap<String, String>,
+}
+
+/// A planned maintenance window as people read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Maintenance {
+    pub id: i64,
+    /// The service; empty for every service.
+    pub service: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub start: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub end: DateTime<Utc>,
+    pub reason: String,
+    pub by: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created: DateTime<Utc>,
+}
+
+impl From<&MaintenanceWindow> for Maintenance {
+    fn from(w: &MaintenanceWindow) -> Self {
+        Maintenance {
+            id: w.id,
+            service: w.service.clone(),
+            start: at(w.start_ms),
+            end: at(w.end_ms),
+            reason: w.reason.clone(),
+            by: w.by.clone(),
+            created: at(w.created_ms),
+        }
+    }
 }
 
 /// One vantage point down while the service was not.
@@ -128,14 +174,23 @@ pub struct ServiceAvailability {
     /// Up now, by the same quorum (`None`: no vantage point's state known).
     pub up_now: Option<bool>,
     pub target_percent: f64,
-    /// 100 × (1 − outage minutes / minutes in the month).
+    /// 시스템 가용률 (장애만 제외): 100 × (1 − (outage minutes − planned
+    /// stop minutes) / minutes in the month); judged against the target.
     pub availability_percent: f64,
+    /// 시스템 가용률 (장애와 의도적중단 제외): 100 × (1 − outage minutes /
+    /// minutes in the month), planned stops counted as unavailable.
+    pub availability_with_planned_percent: f64,
     pub meets_target: bool,
+    /// Minutes the service was out in the month, failures and planned stops.
     pub outage_minutes: f64,
+    /// The part of `outage_minutes` inside maintenance windows.
+    pub maintenance_minutes: f64,
     pub outages: Vec<Outage>,
-    /// The month's outages, converted to a year (seed 003: 1년 단위로 환산).
+    /// The month's outages that were not wholly planned, converted to a
+    /// year (seed 003: 1년 단위로 환산).
     pub outages_per_year: f64,
-    /// Mean duration of the month's ended outages (`None`: none ended).
+    /// Mean duration of the month's ended outages that were not wholly
+    /// planned (`None`: none ended).
     pub mttr_seconds: Option<i64>,
     pub vantage_problems: Vec<VantageProblem>,
 }
@@ -152,6 +207,8 @@ pub struct MonthReport {
     pub to: DateTime<Utc>,
     pub min_outage_seconds: u64,
     pub services: Vec<ServiceAvailability>,
+    /// The maintenance windows overlapping the month.
+    pub maintenance: Vec<Maintenance>,
     /// The read stopped at `max_evidence`: the oldest reports are missing.
     pub truncated: bool,
 }
@@ -230,7 +287,10 @@ pub async fn month_report(
         .into_iter()
         .filter(|e| !revoked.contains(&e.agent_id))
         .collect();
-    let mut report = compute(config, &evidence, from, to, now_ms);
+    let windows = store
+        .maintenance(from.timestamp_millis(), to.timestamp_millis())
+        .await?;
+    let mut report = compute(config, &evidence, &windows, from, to, now_ms);
     report.month = month.to_string();
     report.truncated = truncated;
     Ok(report)
@@ -296,6 +356,7 @@ fn at(ms: i64) -> DateTime<Utc> {
 pub fn compute(
     config: &AvailabilityConfig,
     evidence: &[Evidence],
+    windows: &[MaintenanceWindow],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     now_ms: i64,
@@ -349,10 +410,12 @@ pub fn compute(
                 .into_iter()
                 .map(|(host, points)| (host, segments(points, stale_ms, until)))
                 .collect();
+            let planned = planned_stretches(windows, &service);
             judge(
                 config,
                 service,
                 timelines,
+                &planned,
                 quorum,
                 (from_ms, to_ms),
                 until,
@@ -367,8 +430,36 @@ pub fn compute(
         to,
         min_outage_seconds: config.min_outage.as_secs(),
         services,
+        maintenance: windows.iter().map(Maintenance::from).collect(),
         truncated: false,
     }
+}
+
+/// The windows of `service` (its own and those for every service) as
+/// disjoint stretches `[start, end)`, in order.
+fn planned_stretches(windows: &[MaintenanceWindow], service: &str) -> Vec<(i64, i64)> {
+    let mut spans: Vec<(i64, i64)> = windows
+        .iter()
+        .filter(|w| w.service.is_empty() || w.service == service)
+        .map(|w| (w.start_ms, w.end_ms))
+        .collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (a, b) in spans {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
+}
+
+/// How much of `[a, b)` the disjoint `stretches` cover, in milliseconds.
+fn covered(stretches: &[(i64, i64)], a: i64, b: i64) -> i64 {
+    stretches
+        .iter()
+        .map(|&(s, e)| (e.min(b) - s.max(a)).max(0))
+        .sum()
 }
 
 /// One service: its down stretches by quorum, the outages among them, and
@@ -378,6 +469,7 @@ fn judge(
     config: &AvailabilityConfig,
     service: String,
     timelines: Vec<(String, Vec<Segment>)>,
+    planned: &[(i64, i64)],
     quorum: usize,
     (from_ms, to_ms): (i64, i64),
     until: i64,
@@ -439,11 +531,16 @@ fn judge(
     let outages: Vec<Outage> = down
         .into_iter()
         .filter(|(a, b, _)| b - a >= min_ms && *b > from_ms)
-        .map(|(a, b, vantage_points)| Outage {
-            start: at(a),
-            end: ended(b).then(|| at(b)),
-            duration_seconds: (b - a) / 1000,
-            vantage_points,
+        .map(|(a, b, vantage_points)| {
+            let in_windows = covered(planned, a, b);
+            Outage {
+                start: at(a),
+                end: ended(b).then(|| at(b)),
+                duration_seconds: (b - a) / 1000,
+                maintenance_seconds: in_windows / 1000,
+                planned: in_windows >= b - a,
+                vantage_points,
+            }
         })
         .collect();
     let vantage_problems = alone
@@ -460,17 +557,22 @@ fn judge(
                 })
         })
         .collect();
-    let outage_ms: i64 = outages
+    // Each outage's time within the month, and the part of it planned.
+    let (outage_ms, planned_ms) = outages
         .iter()
         .map(|o| {
             let start = o.start.timestamp_millis().max(from_ms);
             let end = o.end.map_or(until, |e| e.timestamp_millis()).min(to_ms);
-            (end - start).max(0)
+            let end = end.max(start);
+            (end - start, covered(planned, start, end))
         })
-        .sum();
+        .fold((0, 0), |(t, p), (ot, op)| (t + ot, p + op));
     let outage_minutes = outage_ms as f64 / 60_000.0;
-    let availability_percent = 100.0 * (1.0 - outage_minutes / minutes);
-    let ended: Vec<i64> = outages
+    let maintenance_minutes = planned_ms as f64 / 60_000.0;
+    let availability_percent = 100.0 * (1.0 - (outage_minutes - maintenance_minutes) / minutes);
+    let availability_with_planned_percent = 100.0 * (1.0 - outage_minutes / minutes);
+    let failures: Vec<&Outage> = outages.iter().filter(|o| !o.planned).collect();
+    let ended: Vec<i64> = failures
         .iter()
         .filter(|o| o.end.is_some())
         .map(|o| o.duration_seconds)
@@ -482,9 +584,11 @@ fn judge(
         up_now,
         target_percent,
         availability_percent,
+        availability_with_planned_percent,
         meets_target: availability_percent >= target_percent,
         outage_minutes,
-        outages_per_year: outages.len() as f64 * (365.0 * 24.0 * 60.0) / minutes,
+        maintenance_minutes,
+        outages_per_year: failures.len() as f64 * (365.0 * 24.0 * 60.0) / minutes,
         mttr_seconds: (!ended.is_empty()).then(|| ended.iter().sum::<i64>() / ended.len() as i64),
         outages,
         vantage_problems,
@@ -537,7 +641,7 @@ mod tests {
 
     fn run(config: &AvailabilityConfig, evidence: &[Evidence], now_s: i64) -> MonthReport {
         let (from, to) = month_bounds("2025-12").unwrap();
-        compute(config, evidence, from, to, T0 + now_s * 1000)
+        compute(config, evidence, &[], from, to, T0 + now_s * 1000)
     }
 
     #[test]
@@ -609,6 +713,56 @@ mod tests {
         assert_eq!(s.outages[0].duration_seconds, 600);
         assert!(s.outages[0].end.is_some());
         assert_eq!(s.up_now, None);
+    }
+
+    fn window(service: &str, from_s: i64, to_s: i64) -> MaintenanceWindow {
+        MaintenanceWindow {
+            id: 1,
+            service: service.into(),
+            start_ms: T0 + from_s * 1000,
+            end_ms: T0 + to_s * 1000,
+            reason: "upgrade".into(),
+            by: "cli:root".into(),
+            created_ms: T0,
+        }
+    }
+
+    #[test]
+    fn maintenance_windows_split_an_outage_into_planned_stop_and_failure() {
+        let ev = [
+            change("a", "web", 0, true),
+            change("a", "web", 600, false),
+            change("a", "web", 1200, true),
+            change("a", "db", 0, true),
+            change("a", "db", 3000, false),
+            change("a", "db", 3400, true),
+        ];
+        let (from, to) = month_bounds("2025-12").unwrap();
+        // web: 240 s of its 600 s outage planned (two overlapping windows,
+        // counted once); db: wholly inside the window for every service.
+        let windows = [
+            window("web", 500, 700),
+            window("web", 650, 840),
+            window("", 2900, 3500),
+            window("other", 0, 5000),
+        ];
+        let r = compute(&config(60), &ev, &windows, from, to, T0 + 5_000_000);
+        let month_minutes = 31.0 * 24.0 * 60.0;
+        let web = r.services.iter().find(|s| s.service == "web").unwrap();
+        assert_eq!(web.outages[0].maintenance_seconds, 240);
+        assert!(!web.outages[0].planned);
+        assert!((web.maintenance_minutes - 4.0).abs() < 1e-9);
+        let failures = 100.0 * (1.0 - (10.0 - 4.0) / month_minutes);
+        let all = 100.0 * (1.0 - 10.0 / month_minutes);
+        assert!((web.availability_percent - failures).abs() < 1e-9);
+        assert!((web.availability_with_planned_percent - all).abs() < 1e-9);
+        assert_eq!(web.mttr_seconds, Some(600));
+        let db = r.services.iter().find(|s| s.service == "db").unwrap();
+        assert!(db.outages[0].planned);
+        assert_eq!(db.availability_percent, 100.0);
+        assert!(db.availability_with_planned_percent < 100.0);
+        assert_eq!((db.mttr_seconds, db.outages_per_year), (None, 0.0));
+        assert_eq!(r.maintenance.len(), 4);
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub log: LogConfig,
     pub snapshots: crate::snapshot::SnapshotConfig,
+    /// Reports made on schedule into the snapshot chain (`[reports]`).
+    pub reports: crate::snapshot::reports::ReportsConfig,
     pub export: crate::export::ExportConfig,
     /// Which hosts must show which evidence (`[[expectations]]`); without
     /// an entry, every host is expected (routers: hosts with a router role).
@@ -156,6 +158,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             log: LogConfig::default(),
             snapshots: Default::default(),
+            reports: Default::default(),
             export: Default::default(),
             expectations: vec![],
             ingest: IngestConfig::default(),
@@ -308,6 +311,7 @@ impl Config {
         }
         self.log.validate().map_err(refused)?;
         self.snapshots.validate().map_err(refused)?;
+        self.reports.validate().map_err(refused)?;
         self.findings.validate().map_err(refused)?;
         self.availability.validate().map_err(refused)?;
         self.verdicts.validate().map_err(refused)?;

@@ -90,8 +90,71 @@ enum Command {
     /// contact, from each host's latest evidence (csv or json).
     Inventory(InventoryArgs),
     /// Evaluate a catalog against the stored evidence and print the verdicts
-    /// (exit 0 even when items are N: it is a report).
+    /// (exit 0 even when items are N: it is a report); `report monthly`: the
+    /// monthly operation report.
     Report(ReportArgs),
+    /// Planned maintenance windows: down time inside one is a planned stop,
+    /// not a failure, in the availability figures.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
+}
+
+#[derive(Subcommand)]
+enum MaintenanceCommand {
+    /// Enter a window (recorded in the access log).
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// The service as the synthetic checks name it; every service
+        /// when not given.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// RFC 3339, e.g. 2026-11-03T01:00:00+09:00.
+        #[arg(long)]
+        start: String,
+        #[arg(long)]
+        end: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The windows of a month (YYYY-MM), or from a year ago on.
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        month: Option<String>,
+    },
+    /// Delete a window by its id.
+    Delete {
+        #[command(flatten)]
+        common: Common,
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportKind {
+    /// The monthly operation report (월간 운영보고서) of a month and scope,
+    /// HTML or PDF, from the stored evidence.
+    Monthly(MonthlyArgs),
+}
+
+#[derive(Args)]
+struct MonthlyArgs {
+    #[command(flatten)]
+    common: Common,
+    /// YYYY-MM (UTC); default: last month.
+    #[arg(long)]
+    month: Option<String>,
+    /// all, or the hosts of one label: role=web, zone=a.
+    #[arg(long, default_value = "all")]
+    scope: String,
+    /// html or pdf.
+    #[arg(long, value_parser = parse_format, default_value = "html")]
+    format: Format,
+    /// Write here (mode 0600) instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -164,11 +227,14 @@ fn parse_format(s: &str) -> Result<Format, String> {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct ReportArgs {
+    #[command(subcommand)]
+    kind: Option<ReportKind>,
     #[command(flatten)]
     common: Common,
-    #[arg(long)]
-    catalog: String,
+    #[arg(long, required = true)]
+    catalog: Option<String>,
     /// Applicant group (emr-s014: I-1, I-2, II-1, II-2, II-3).
     #[arg(long)]
     group: Option<String>,
@@ -424,8 +490,116 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Export(args) => export(args).await,
         Command::Findings(args) => findings(args).await,
         Command::Inventory(args) => inventory(args).await,
+        Command::Report(ReportArgs {
+            kind: Some(ReportKind::Monthly(args)),
+            ..
+        }) => monthly_report(args).await,
         Command::Report(args) => report(args).await,
+        Command::Maintenance(MaintenanceCommand::Add {
+            common,
+            service,
+            start,
+            end,
+            reason,
+        }) => {
+            let new = gamsa_collector::operations::NewMaintenance {
+                service,
+                start,
+                end,
+                reason,
+            };
+            maintenance_add(common, new).await
+        }
+        Command::Maintenance(MaintenanceCommand::List { common, month }) => {
+            maintenance_list(common, month).await
+        }
+        Command::Maintenance(MaintenanceCommand::Delete { common, id }) => {
+            let store = common.store().await?;
+            gamsa_collector::operations::delete_maintenance(store.as_ref(), &Actor::cli(), id)
+                .await?;
+            println!("maintenance window {id} deleted");
+            Ok(())
+        }
     }
+}
+
+async fn maintenance_add(
+    common: Common,
+    new: gamsa_collector::operations::NewMaintenance,
+) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    let w =
+        gamsa_collector::operations::add_maintenance(store.as_ref(), &Actor::cli(), new).await?;
+    println!(
+        "maintenance window {} added: {} {} - {}",
+        w.id,
+        if w.service.is_empty() {
+            "every service"
+        } else {
+            &w.service
+        },
+        w.start.to_rfc3339(),
+        w.end.to_rfc3339()
+    );
+    Ok(())
+}
+
+async fn maintenance_list(common: Common, month: Option<String>) -> anyhow::Result<()> {
+    let store = common.store().await?;
+    let windows =
+        gamsa_collector::operations::list_maintenance(store.as_ref(), month.as_deref()).await?;
+    println!(
+        "{:<6} {:<20} {:<25} {:<25} {:<16} reason",
+        "id", "service", "start", "end", "by"
+    );
+    for w in windows {
+        let service = if w.service.is_empty() {
+            "*"
+        } else {
+            &w.service
+        };
+        let t =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        println!(
+            "{:<6} {:<20} {:<25} {:<25} {:<16} {}",
+            w.id,
+            service,
+            t(w.start),
+            t(w.end),
+            w.by,
+            w.reason
+        );
+    }
+    Ok(())
+}
+
+async fn monthly_report(args: MonthlyArgs) -> anyhow::Result<()> {
+    let config = args.common.load()?;
+    let state = gamsa_collector::server::open_state(&config).await?;
+    let month = match args.month {
+        Some(m) => m,
+        None => {
+            // The month before this one.
+            let (first, _) = gamsa_collector::availability::month_bounds(
+                &gamsa_collector::availability::month_of(gamsa_collector::clock::now_ms()),
+            )?;
+            gamsa_collector::availability::month_of(first.timestamp_millis() - 1)
+        }
+    };
+    let out = gamsa_collector::operations::monthly_report(
+        &state.export_source(),
+        &config.availability,
+        &Actor::cli(),
+        &month,
+        &args.scope,
+        args.format,
+    )
+    .await?;
+    write_out(
+        args.output.as_deref(),
+        &out.bytes,
+        &format!("monthly report {month} {}", args.scope),
+    )
 }
 
 async fn serve(common: Common) -> anyhow::Result<()> {
@@ -810,16 +984,13 @@ async fn inventory(args: InventoryArgs) -> anyhow::Result<()> {
 
 async fn report(args: ReportArgs) -> anyhow::Result<()> {
     let config = args.common.load()?;
+    let catalog = args.catalog.context("--catalog: which catalog to report")?;
     let store = gamsa_collector::store::open(&config.store_location()).await?;
     let checklists = gamsa_collector::checklists::Checklists::load(&config.catalog_dirs)?
         .expecting(&config.expectations)?;
-    let (c, _) = checklists.choose(&args.catalog, args.group.as_deref())?;
+    let (c, _) = checklists.choose(&catalog, args.group.as_deref())?;
     let items = checklists
-        .evaluate(
-            store.as_ref(),
-            &[args.catalog.as_str()],
-            args.group.as_deref(),
-        )
+        .evaluate(store.as_ref(), &[catalog.as_str()], args.group.as_deref())
         .await?;
     match args.format {
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&items)?),

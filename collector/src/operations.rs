@@ -1,7 +1,8 @@
 //! What people do to the collector, one operation each — record an
 //! attestation, mark an item NA, take or download a snapshot, take an
 //! export or the findings report, read the findings history, the host inventory or the access log, revoke or reinstate an agent, list and
-//! revoke tokens, list, delete and change users — called alike by the API,
+//! revoke tokens, list, delete and change users, enter planned maintenance
+//! windows, take the monthly operation report — called alike by the API,
 //! the dashboard and the command line.
 //! Each decides here whether the actor may, checks the request against the
 //! catalogs, and records in the access log what leaves the collector before
@@ -11,10 +12,11 @@
 use crate::access_log;
 use crate::actor::{Actor, Role};
 use crate::assessment::{self, History};
+use crate::availability::Maintenance;
 use crate::checklists::Checklists;
 use crate::export::{self, ExportError, Output};
 use crate::inventory;
-use crate::records::{Access, Attestation, NaMark};
+use crate::records::{Access, Attestation, MaintenanceWindow, NaMark};
 use crate::snapshot::{Created, Snapshots};
 use crate::store::{Store, StoreError, TokenInfo, TokenKind};
 use crate::tokens::{self, NewToken};
@@ -35,7 +37,9 @@ pub enum OpError {
     ReadOnly(&'static str),
     #[error("role {0}: the access log is for admins")]
     AdminOnly(&'static str),
-    #[error("role {0}: tokens, users and agents' reinstatement are for admins")]
+    #[error(
+        "role {0}: tokens, users, agents' reinstatement and maintenance windows are for admins"
+    )]
     NotAdmin(&'static str),
     /// No such token, user or agent; the message names it.
     #[error("{0}")]
@@ -308,6 +312,31 @@ pub async fn findings_report(
     if !recipients.is_empty() {
         what.push_str(" encrypted");
     }
+    recorded(src.store, actor, access_log::EXPORT, &what).await?;
+    tracing::info!(by = %actor.who(), export = %what, "exported");
+    Ok(out)
+}
+
+/// The monthly operation report of `month` ("YYYY-MM") for `scope` ("all",
+/// "role=web"), HTML or PDF, from the stored evidence; recorded in the
+/// access log as an export before it is handed out. Anyone may take it.
+pub async fn monthly_report(
+    src: &export::Source<'_>,
+    availability: &crate::availability::AvailabilityConfig,
+    actor: &Actor,
+    month: &str,
+    scope: &str,
+    format: export::Format,
+) -> Result<Output, OpError> {
+    let scope = export::monthly::Scope::parse(scope)?;
+    let report =
+        export::monthly::build(src, availability, month, &scope, crate::clock::now_ms()).await?;
+    let out = export::monthly::render(&report, format, src.collector_id, &src.config.pdf_font)?;
+    let what = format!(
+        "monthly report {month} {} {}",
+        scope.describe(),
+        format.extension()
+    );
     recorded(src.store, actor, access_log::EXPORT, &what).await?;
     tracing::info!(by = %actor.who(), export = %what, "exported");
     Ok(out)
@@ -589,6 +618,127 @@ pub async fn read_access_log(
         return Err(OpError::AdminOnly(actor.role_name()));
     }
     Ok(store.access_log(limit).await?)
+}
+
+/// A planned maintenance window as asked for: times in RFC 3339.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewMaintenance {
+    /// The service as the synthetic checks name it; empty for every service.
+    #[serde(default)]
+    pub service: String,
+    pub start: String,
+    pub end: String,
+    pub reason: String,
+}
+
+/// Longest maintenance window: a mistyped year should not excuse a year.
+const MAX_WINDOW_DAYS: i64 = 31;
+
+fn instant(field: &str, value: &str) -> Result<i64, OpError> {
+    chrono::DateTime::parse_from_rfc3339(value.trim())
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| {
+            OpError::Invalid(format!(
+                "{field}: {value:?} is not an RFC 3339 time such as 2026-11-03T01:00:00+09:00 ({e})"
+            ))
+        })
+}
+
+/// Records a planned maintenance window (admins): down time of the service
+/// inside it counts as a planned stop, not a failure.
+pub async fn add_maintenance(
+    store: &dyn Store,
+    actor: &Actor,
+    new: NewMaintenance,
+) -> Result<Maintenance, OpError> {
+    require_admin(actor)?;
+    let (start_ms, end_ms) = (instant("start", &new.start)?, instant("end", &new.end)?);
+    if end_ms <= start_ms {
+        return Err(OpError::Invalid("end: must be after start".into()));
+    }
+    if end_ms - start_ms > MAX_WINDOW_DAYS * 86_400_000 {
+        return Err(OpError::Invalid(format!(
+            "end: a window lasts at most {MAX_WINDOW_DAYS} days"
+        )));
+    }
+    let service = new.service.trim().to_string();
+    if service.chars().count() > 200 || service.chars().any(char::is_control) {
+        return Err(OpError::Invalid(
+            "service: at most 200 characters, no control characters".into(),
+        ));
+    }
+    let reason = new.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 2000 || reason.contains('\0') {
+        return Err(OpError::Invalid(
+            "reason: say why (1 to 2000 characters)".into(),
+        ));
+    }
+    let mut window = MaintenanceWindow {
+        id: 0,
+        service,
+        start_ms,
+        end_ms,
+        reason,
+        by: actor.who(),
+        created_ms: crate::clock::now_ms(),
+    };
+    window.id = store.add_maintenance(window.clone()).await?;
+    let view = Maintenance::from(&window);
+    let what = format!(
+        "{} {} {} - {}",
+        view.id,
+        if view.service.is_empty() {
+            "*"
+        } else {
+            &view.service
+        },
+        view.start.to_rfc3339(),
+        view.end.to_rfc3339()
+    );
+    recorded(store, actor, access_log::MAINTENANCE_ADD, &what).await?;
+    tracing::info!(by = %actor.who(), window = %what, "maintenance window added");
+    Ok(view)
+}
+
+/// The maintenance windows overlapping `month` ("YYYY-MM"), or every window
+/// from a year ago on when none is given. Anyone may read them: the
+/// availability they change is shown to everyone.
+pub async fn list_maintenance(
+    store: &dyn Store,
+    month: Option<&str>,
+) -> Result<Vec<Maintenance>, OpError> {
+    let (from, to) = match month {
+        Some(m) => {
+            let (f, t) = crate::availability::month_bounds(m)
+                .map_err(|e| OpError::Invalid(e.to_string()))?;
+            (f.timestamp_millis(), t.timestamp_millis())
+        }
+        None => (crate::clock::now_ms() - 366 * 86_400_000, i64::MAX),
+    };
+    Ok(store
+        .maintenance(from, to)
+        .await?
+        .iter()
+        .map(Maintenance::from)
+        .collect())
+}
+
+/// Deletes maintenance window `id` (admins).
+pub async fn delete_maintenance(store: &dyn Store, actor: &Actor, id: i64) -> Result<(), OpError> {
+    require_admin(actor)?;
+    if !store.delete_maintenance(id).await? {
+        return Err(OpError::NotFound(format!("no maintenance window {id}")));
+    }
+    recorded(
+        store,
+        actor,
+        access_log::MAINTENANCE_DELETE,
+        &id.to_string(),
+    )
+    .await?;
+    tracing::info!(by = %actor.who(), id, "maintenance window deleted");
+    Ok(())
 }
 
 #[cfg(test)]

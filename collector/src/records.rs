@@ -88,3 +88,21 @@ pub struct AssessmentTimes {
     pub previous_ms: Option<i64>,
     pub last_ms: i64,
 }
+
+/// A planned maintenance window an operator entered: the service (or every
+/// service, `service` empty) is expected to stop within `[start_ms, end_ms)`
+/// for `reason`. Availability counts down time inside it as a planned stop,
+/// not a failure (seed 003's two availability measures).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceWindow {
+    /// Given by the store; 0 before it is stored.
+    pub id: i64,
+    /// The service as the synthetic checks name it; empty for every service.
+    pub service: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub reason: String,
+    pub by: String,
+    pub created_ms: i64,
+}

@@ -1215,6 +1215,7 @@ async fn the_item_page_and_the_api_show_the_highest_verdict_rationale_and_comple
             page: 0,
             can_write: false,
             csrf: "",
+            availability: None,
         })
         .into_string();
         let escaped = |s: &str| s.replace('&', "&amp;").replace('"', "&quot;");

@@ -583,3 +583,134 @@ async fn the_inventory_is_read_a_page_at_a_time_redacted_when_asked_and_recorded
     });
     assert_eq!(c.accesses().await, recorded);
 }
+
+#[tokio::test]
+async fn maintenance_windows_are_entered_by_admins_and_every_change_is_recorded() {
+    let c = Collector::new();
+    let window = || operations::NewMaintenance {
+        service: "portal".into(),
+        start: "2026-11-03T01:00:00+09:00".into(),
+        end: "2026-11-03T03:00:00+09:00".into(),
+        reason: "DB 버전 업그레이드".into(),
+    };
+    for role in [Role::Auditor, Role::Operator] {
+        let e = operations::add_maintenance(c.store.as_ref(), &user("x", role), window())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, OpError::NotAdmin(_)), "{e}");
+    }
+    let admin = user("park", Role::Admin);
+    let refused = [
+        (
+            operations::NewMaintenance {
+                end: "2026-11-03T00:00:00+09:00".into(),
+                ..window()
+            },
+            "end: must be after start",
+        ),
+        (
+            operations::NewMaintenance {
+                end: "2026-12-30T00:00:00+09:00".into(),
+                ..window()
+            },
+            "end: a window lasts at most 31 days",
+        ),
+        (
+            operations::NewMaintenance {
+                start: "yesterday".into(),
+                ..window()
+            },
+            "start: \"yesterday\" is not an RFC 3339 time",
+        ),
+        (
+            operations::NewMaintenance {
+                reason: "  ".into(),
+                ..window()
+            },
+            "reason: say why",
+        ),
+    ];
+    for (new, why) in refused {
+        let e = operations::add_maintenance(c.store.as_ref(), &admin, new)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().starts_with(why), "{e} ≠ {why}");
+    }
+    let w = operations::add_maintenance(c.store.as_ref(), &admin, window())
+        .await
+        .unwrap();
+    assert_eq!((w.service.as_str(), w.by.as_str()), ("portal", "user:park"));
+    // Anyone reads them, by the month they overlap.
+    let listed = operations::list_maintenance(c.store.as_ref(), Some("2026-11"))
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![w.clone()]);
+    assert!(
+        operations::list_maintenance(c.store.as_ref(), Some("2026-10"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let e = operations::delete_maintenance(c.store.as_ref(), &user("kim", Role::Operator), w.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpError::NotAdmin(_)));
+    operations::delete_maintenance(c.store.as_ref(), &admin, w.id)
+        .await
+        .unwrap();
+    let e = operations::delete_maintenance(c.store.as_ref(), &admin, w.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, OpError::NotFound(_)), "{e}");
+    let log = c.accesses().await;
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0].2, "maintenance-add");
+    assert!(
+        log[0].3.contains("portal 2026-11-02T16:00:00+00:00"),
+        "{log:?}"
+    );
+    assert_eq!(
+        (log[1].2.as_str(), log[1].3.clone()),
+        ("maintenance-delete", w.id.to_string())
+    );
+}
+
+#[tokio::test]
+async fn the_monthly_report_is_for_everyone_and_recorded_as_an_export() {
+    let c = Collector::new();
+    let config = gamsa_collector::availability::AvailabilityConfig::default();
+    let out = operations::monthly_report(
+        &c.export_source(),
+        &config,
+        &user("kim", Role::Auditor),
+        "2026-11",
+        "role=web",
+        Format::Html,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.file_name, "gamsa-monthly-2026-11-role-web.html");
+    assert!(String::from_utf8(out.bytes)
+        .unwrap()
+        .contains("없음 (none)"));
+    let e = operations::monthly_report(
+        &c.export_source(),
+        &config,
+        &user("kim", Role::Auditor),
+        "2026-11",
+        "all",
+        Format::Csv,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("html or pdf"), "{e}");
+    assert_eq!(
+        c.accesses().await,
+        vec![(
+            "user:kim".into(),
+            "auditor".into(),
+            "export".into(),
+            "monthly report 2026-11 role=web html".into()
+        )]
+    );
+}

@@ -5,7 +5,9 @@
 //! second collector replica.
 
 use anyhow::Result;
-use gamsa_collector::records::{AssessmentTimes, Attestation, FindingKey, FindingRecord, NaMark};
+use gamsa_collector::records::{
+    AssessmentTimes, Attestation, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
+};
 use gamsa_collector::store::{
     self, AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
     Location, Store, TokenKind, TokenRecord, User,
@@ -108,6 +110,7 @@ contract!(
     reinstated_agents_accept_no_earlier_certificate,
     writes_that_can_change_a_verdict_move_the_change_counter,
     findings_history_opens_sees_fixes_and_reopens,
+    maintenance_windows_added_found_by_overlap_and_deleted,
 );
 
 const T0: i64 = 1_763_000_000_000;
@@ -1559,5 +1562,54 @@ async fn findings_history_opens_sees_fixes_and_reopens(b: Backend) -> Result<()>
     // Another collector on the same data reads the same history.
     let replica = b.open().await;
     assert_eq!(replica.findings(all).await?, history);
+    Ok(())
+}
+
+async fn maintenance_windows_added_found_by_overlap_and_deleted(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let window = |service: &str, start_ms: i64, end_ms: i64| MaintenanceWindow {
+        id: 0,
+        service: service.into(),
+        start_ms,
+        end_ms,
+        reason: "커널 패치".into(),
+        by: "cli:root".into(),
+        created_ms: T0,
+    };
+    let a = store.add_maintenance(window("web", T0, T0 + 1000)).await?;
+    let b2 = store
+        .add_maintenance(window("", T0 + 5000, T0 + 9000))
+        .await?;
+    assert_ne!(a, b2);
+    let all = store.maintenance(T0 - 1, T0 + 10_000).await?;
+    assert_eq!(
+        all,
+        vec![
+            MaintenanceWindow {
+                id: a,
+                ..window("web", T0, T0 + 1000)
+            },
+            MaintenanceWindow {
+                id: b2,
+                ..window("", T0 + 5000, T0 + 9000)
+            },
+        ]
+    );
+    // Overlap, not containment; [from, to) excludes a window ending at from.
+    let ids = |w: Vec<MaintenanceWindow>| w.into_iter().map(|w| w.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.maintenance(T0 + 500, T0 + 600).await?), vec![a]);
+    assert_eq!(
+        ids(store.maintenance(T0 + 1000, T0 + 5000).await?),
+        Vec::<i64>::new()
+    );
+    assert_eq!(ids(store.maintenance(T0 + 8999, i64::MAX).await?), vec![b2]);
+    assert!(store.delete_maintenance(a).await?);
+    assert!(!store.delete_maintenance(a).await?);
+    assert_eq!(ids(store.maintenance(0, i64::MAX).await?), vec![b2]);
+    // A second collector on the same data sees the same windows.
+    assert_eq!(
+        ids(b.open().await.maintenance(0, i64::MAX).await?),
+        vec![b2]
+    );
     Ok(())
 }

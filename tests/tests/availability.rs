@@ -3,10 +3,16 @@
 //! for a few seconds and started again: the collector shows one outage of
 //! that duration, the month's availability by the seed formula, and the
 //! dashboard lists it; a service that only one agent cannot reach is that
-//! vantage point's problem, not an outage.
+//! vantage point's problem, not an outage. A planned maintenance window
+//! entered over part of the outage makes that part a planned stop: the
+//! availability by failures rises by the formula, the one counting planned
+//! stops stays; the monthly operation report shows the outage with its
+//! duration, and its PDF read back by poppler's pdftotext does too, as do
+//! the availability rows (digital-service 2.1) on the dashboard.
 
 use gamsa_tests::{agent_config, free_port, run, start_agent, wait_for, Collector, Proc};
 use serde_json::Value;
+use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -148,6 +154,101 @@ fn an_nginx_outage_seen_from_two_vantage_points() {
     assert!((got - want).abs() < 1e-9, "{got} vs {want}");
     assert!(got < 100.0);
     assert!(s["vantageProblems"].as_array().unwrap().is_empty(), "{s}");
+    assert_eq!(s["maintenanceMinutes"], 0.0);
+    assert_eq!(
+        s["availabilityWithPlannedPercent"],
+        s["availabilityPercent"]
+    );
+
+    // A maintenance window over the outage's first 2 seconds (its start is
+    // shown to the second, so the window covers more than 1 s and at most
+    // 2 s of it).
+    let start = chrono::DateTime::parse_from_rfc3339(o["start"].as_str().unwrap()).unwrap();
+    let window = serde_json::json!({
+        "service": "web",
+        "start": start.to_rfc3339(),
+        "end": (start + chrono::Duration::seconds(2)).to_rfc3339(),
+        "reason": "nginx 설정 반영 (planned restart)",
+    });
+    let auth = format!("Bearer {}", collector.token);
+    let created: Value = ureq::post(&format!(
+        "http://127.0.0.1:{}/api/v1/maintenance",
+        collector.http
+    ))
+    .set("Authorization", &auth)
+    .send_json(window)
+    .unwrap()
+    .into_json()
+    .unwrap();
+    assert_eq!(created["service"], "web", "{created}");
+    let report = collector
+        .get(&format!(
+            "/api/v1/availability?month={}",
+            report["month"].as_str().unwrap()
+        ))
+        .unwrap();
+    let s = service(&report, "web");
+    let o = &s["outages"][0];
+    let planned = s["maintenanceMinutes"].as_f64().unwrap() * 60.0;
+    assert!(planned > 1.0 && planned <= 2.0, "{planned} s planned: {s}");
+    assert_eq!(o["planned"], false, "only part of it: {o}");
+    assert!(
+        (1..=2).contains(&o["maintenanceSeconds"].as_i64().unwrap()),
+        "{o}"
+    );
+    let failures = 100.0 * (1.0 - (minutes - planned / 60.0) / month_minutes);
+    let by_failures = s["availabilityPercent"].as_f64().unwrap();
+    assert!(
+        (by_failures - failures).abs() < 1e-9,
+        "{by_failures} vs {failures}"
+    );
+    assert!(by_failures > got, "a planned stop is no failure");
+    let with_planned = s["availabilityWithPlannedPercent"].as_f64().unwrap();
+    assert!((with_planned - got).abs() < 1e-9, "{with_planned} vs {got}");
+    assert_eq!(s["mttrSeconds"], seconds, "still a failure: {s}");
+    assert_eq!(
+        report["maintenance"][0]["reason"],
+        "nginx 설정 반영 (planned restart)"
+    );
+
+    // The monthly operation report shows the outage with its duration, in
+    // HTML and in the PDF read back by poppler.
+    let shown = humantime::format_duration(Duration::from_secs(seconds as u64)).to_string();
+    let kst = start
+        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
+        .format("%Y-%m-%d %H:%M KST")
+        .to_string();
+    let month = report["month"].as_str().unwrap();
+    let fetch = |format: &str| {
+        let mut bytes = Vec::new();
+        ureq::get(&format!(
+            "http://127.0.0.1:{}/api/v1/reports/monthly?month={month}&format={format}",
+            collector.http
+        ))
+        .set("Authorization", &auth)
+        .call()
+        .unwrap()
+        .into_reader()
+        .read_to_end(&mut bytes)
+        .unwrap();
+        bytes
+    };
+    let html = String::from_utf8(fetch("html")).unwrap();
+    assert!(
+        html.contains(&format!("<td>web</td><td>{kst}</td>")),
+        "{kst} in {html}"
+    );
+    assert!(
+        html.contains(&format!("<td>{shown}</td>")),
+        "{shown} in {html}"
+    );
+    let pdf = dir.path().join("monthly.pdf");
+    std::fs::write(&pdf, fetch("pdf")).unwrap();
+    let text = run(Command::new("pdftotext").arg(&pdf).arg("-")).unwrap();
+    assert!(text.contains("월간 운영보고서"), "{text}");
+    assert!(text.contains("장애 내역"), "{text}");
+    assert!(text.contains(&kst), "{kst} in {text}");
+    assert!(text.contains(&shown), "{shown} in {text}");
 
     let api = service(&report, "api");
     assert!(api["outages"].as_array().unwrap().is_empty(), "{api}");
@@ -194,11 +295,33 @@ fn an_nginx_outage_seen_from_two_vantage_points() {
         .unwrap()
         .into_string()
         .unwrap();
-    let shown = humantime::format_duration(Duration::from_secs(seconds as u64)).to_string();
     assert!(page.contains("One vantage point failing alone"), "{page}");
     assert!(
         page.contains(&format!("<td>{shown}</td>")),
         "{shown} in {page}"
     );
-    assert!(page.contains(&format!("{got:.3} %")), "{page}");
+    assert!(page.contains(&format!("{by_failures:.3} %")), "{page}");
+    assert!(page.contains(&format!("{with_planned:.3} %")), "{page}");
+    assert!(page.contains("nginx 설정 반영 (planned restart)"), "{page}");
+    assert!(page.contains("/availability/report?month="), "{page}");
+    assert!(
+        !page.contains("Add maintenance window"),
+        "auditors enter no windows: {page}"
+    );
+
+    // The availability rows show the month's outage with its duration.
+    let item = http
+        .get(&format!(
+            "http://127.0.0.1:{}/catalogs/digital-service/items/2.1?lang=en",
+            collector.http
+        ))
+        .set("Cookie", &format!("gamsa_session={cookie}"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        item.contains(&format!("outage {kst} {shown}")),
+        "{kst} {shown} in {item}"
+    );
 }

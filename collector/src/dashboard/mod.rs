@@ -436,6 +436,23 @@ async fn item(
     }
     tracing::info!(user = %s.user, role = %s.role, catalog = %catalog, item = %id, "item viewed");
     let history = state.snapshots.history(&catalog, &id).await;
+    // Rows answered from synthetic checks show this month's availability and
+    // outages beside their verdict (as the availability page computes them).
+    let synthetic = result.rows.iter().any(|row| {
+        row.rule
+            .as_ref()
+            .and_then(|r| state.checklists.rules.get(r))
+            .is_some_and(|r| r.def.needs.iter().any(|n| n == "synthetic"))
+    });
+    let availability = if synthetic {
+        let now = crate::clock::now_ms();
+        let month = crate::availability::month_of(now);
+        crate::availability::month_report(state.store.as_ref(), &state.availability, &month, now)
+            .await
+            .ok()
+    } else {
+        None
+    };
     let body = pages::item(pages::ItemPage {
         lang: lang.0,
         catalog: c,
@@ -448,6 +465,7 @@ async fn item(
         page: q.page,
         can_write: s.role.may_write(),
         csrf: &s.csrf,
+        availability: availability.as_ref(),
     });
     let body = as_of(lang.0, &state, &e, body);
     page(&state, lang, &format!("{catalog}/{id}"), Some(&s), body)

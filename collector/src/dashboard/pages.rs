@@ -294,6 +294,34 @@ pub struct ItemPage<'a> {
     pub page: usize,
     pub can_write: bool,
     pub csrf: &'a str,
+    /// This month's availability, for rows whose rule reads synthetic checks.
+    pub availability: Option<&'a crate::availability::MonthReport>,
+}
+
+/// This month's figures of each checked service, beside a row answered from
+/// synthetic checks: availability against the target and each outage with
+/// its duration.
+fn month_availability(lang: Lang, r: &crate::availability::MonthReport) -> Markup {
+    let duration = |s: i64| {
+        humantime::format_duration(std::time::Duration::from_secs(s.max(0) as u64)).to_string()
+    };
+    html! {
+        div.availability-row { small {
+            a href={"/availability?month=" (r.month)} { (lang.t("availability")) " " (r.month) } ": "
+            @if r.services.is_empty() { (lang.t("no_services")) }
+            @for s in &r.services {
+                br; strong { (s.service) } " "
+                (format!("{:.3} %", s.availability_percent)) " / " (format!("{:.1} %", s.target_percent)) " "
+                (if s.meets_target { lang.t("met") } else { lang.t("not_met") })
+                @for o in &s.outages {
+                    " · " (lang.pick("장애", "outage")) " " (crate::export::kst(o.start.timestamp_millis())) " "
+                    (duration(o.duration_seconds))
+                    @if o.end.is_none() { " (" (lang.t("ongoing")) ")" }
+                    @if o.planned { " (" (lang.pick("계획 정지", "planned")) ")" }
+                }
+            }
+        } }
+    }
 }
 
 pub fn item(p: ItemPage<'_>) -> Markup {
@@ -335,6 +363,12 @@ pub fn item(p: ItemPage<'_>) -> Markup {
                     td { (verdict(row.verdict)) }
                     td {
                         (lang.pick(&row.reason_ko, &row.reason_en))
+                        @if let Some(a) = p.availability.filter(|_| {
+                            row.rule.as_ref().and_then(|r| p.rules.get(r))
+                                .is_some_and(|r| r.def.needs.iter().any(|n| n == "synthetic"))
+                        }) {
+                            (month_availability(lang, a))
+                        }
                         @if row.hosts.iter().any(|h| h.outcome == Outcome::Fail) {
                             @if let Some(r) = row.rule.as_ref().and_then(|r| p.rules.get(r)) {
                                 p.remediation { strong { (lang.t("remediation")) ": " } (lang.pick(&r.def.remediation_ko, &r.def.remediation_en)) }

@@ -14,6 +14,7 @@ pub mod forms;
 pub mod html;
 pub mod location;
 pub mod model;
+pub mod monthly;
 pub mod network;
 pub mod ocsf;
 pub mod pdf;

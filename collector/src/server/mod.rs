@@ -147,6 +147,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let http_addr = http.local_addr()?;
     let (shutdown, rx) = tokio::sync::watch::channel(false);
     crate::snapshot::schedule::spawn(&config.snapshots, state.snapshots.clone(), rx.clone())?;
+    crate::snapshot::reports::spawn(
+        state.snapshots.clone(),
+        crate::snapshot::reports::Settings {
+            reports: config.reports.clone(),
+            export: config.export.clone(),
+            availability: config.availability.clone(),
+        },
+        rx.clone(),
+    );
     state
         .verdicts
         .spawn(state.checklists.clone(), state.store.clone(), rx.clone())?;

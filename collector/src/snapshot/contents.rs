@@ -55,6 +55,27 @@ pub struct Body {
     pub items: Vec<ItemResult>,
     pub evidence: Vec<Evidence>,
     pub documents: DocumentEvidence,
+    /// Reports made on schedule with this snapshot (the monthly operation
+    /// report), each by its file's SHA-256; absent when there are none, so
+    /// snapshots without reports keep the form they always had.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<ReportDocument>,
+}
+
+/// A report file a snapshot vouches for: the file beside the snapshots
+/// (`reports/<file>`) and its SHA-256, signed with the snapshot.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportDocument {
+    /// "monthly-operation-report".
+    pub kind: String,
+    /// "2026-11".
+    pub month: String,
+    /// "all", "role=web".
+    pub scope: String,
+    pub file_name: String,
+    pub sha256: String,
+    pub bytes: u64,
 }
 
 /// The fields of a body that chain verification reads.

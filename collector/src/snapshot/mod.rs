@@ -18,6 +18,7 @@ pub mod contents;
 pub mod diff;
 pub mod key;
 pub mod offline;
+pub mod reports;
 pub mod schedule;
 pub mod seal;
 
@@ -193,6 +194,16 @@ impl Snapshots {
     /// retention. `taken_by` says who asked ("schedule", "cli:root",
     /// "dashboard:lee", "api:ci").
     pub async fn create(&self, taken_by: &str) -> anyhow::Result<Created> {
+        self.create_with(taken_by, vec![]).await
+    }
+
+    /// As `create`, the snapshot also vouching for `reports` (files already
+    /// written beside the snapshots, by their SHA-256).
+    pub async fn create_with(
+        &self,
+        taken_by: &str,
+        reports: Vec<contents::ReportDocument>,
+    ) -> anyhow::Result<Created> {
         let _one_at_a_time = self.creating.lock().await;
         let key = key::load_or_create(&self.data_dir)?;
         let head = self.head(&key.verifying_key())?;
@@ -218,6 +229,7 @@ impl Snapshots {
             items: frozen.items,
             evidence: frozen.evidence,
             documents: frozen.documents,
+            reports,
         };
         let (bytes, sha256) = tokio::task::spawn_blocking(move || seal::seal(&body, &key))
             .await

@@ -41,7 +41,7 @@ impl Schedule {
 
 /// Sleeps until `at` by the wall clock, in steps, so that a clock that is
 /// corrected (NTP) while waiting does not shift the snapshot.
-async fn sleep_until(at: DateTime<Utc>) {
+pub(super) async fn sleep_until(at: DateTime<Utc>) {
     loop {
         let left = (at - Utc::now()).to_std().unwrap_or_default();
         if left.is_zero() {

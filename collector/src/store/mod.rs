@@ -12,7 +12,8 @@ pub mod rows;
 pub mod sqlite;
 
 use crate::records::{
-    Access, AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, NaMark,
+    Access, AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow,
+    NaMark,
 };
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
@@ -331,4 +332,11 @@ pub trait Store: Send + Sync {
     async fn findings(&self, query: FindingQuery) -> Result<Vec<FindingRecord>>;
     /// When findings were assessed; None before the first assessment.
     async fn assessment_times(&self) -> Result<Option<AssessmentTimes>>;
+    /// Stores a planned maintenance window (its `id` is ignored) and
+    /// returns the id it was given.
+    async fn add_maintenance(&self, window: MaintenanceWindow) -> Result<i64>;
+    /// The maintenance windows overlapping `[from_ms, to_ms)`, by start and id.
+    async fn maintenance(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MaintenanceWindow>>;
+    /// Deletes the window `id`; false when there was none.
+    async fn delete_maintenance(&self, id: i64) -> Result<bool>;
 }

@@ -20,7 +20,9 @@ use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome, Result,
     Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
 };
-use crate::records::{AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, NaMark};
+use crate::records::{
+    AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
+};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
@@ -1062,5 +1064,44 @@ impl Store for PgStore {
                 .await
                 .map_err(|e| self.err(e))?;
         found.as_ref().map(rows::assessment_times).transpose()
+    }
+
+    async fn add_maintenance(&self, w: MaintenanceWindow) -> Result<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO maintenance (service, start_ms, end_ms, reason, by_whom, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(w.service)
+        .bind(w.start_ms)
+        .bind(w.end_ms)
+        .bind(w.reason)
+        .bind(w.by)
+        .bind(w.created_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn maintenance(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MaintenanceWindow>> {
+        let found = sqlx::query(
+            "SELECT id, service, start_ms, end_ms, reason, by_whom, created_ms
+             FROM maintenance WHERE start_ms < $2 AND end_ms > $1
+             ORDER BY start_ms, id",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        found.iter().map(rows::maintenance).collect()
+    }
+
+    async fn delete_maintenance(&self, id: i64) -> Result<bool> {
+        sqlx::query("DELETE FROM maintenance WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(|e| self.err(e))
     }
 }

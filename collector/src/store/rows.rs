@@ -153,6 +153,19 @@ pub(super) fn distinct(
     keys
 }
 
+/// A maintenance window from its columns (`by_whom` is `by`).
+pub(super) fn maintenance(row: &impl Columns) -> Result<crate::records::MaintenanceWindow> {
+    Ok(crate::records::MaintenanceWindow {
+        id: row.column("id")?,
+        service: row.column("service")?,
+        start_ms: row.column("start_ms")?,
+        end_ms: row.column("end_ms")?,
+        reason: row.column("reason")?,
+        by: row.column("by_whom")?,
+        created_ms: row.column("created_ms")?,
+    })
+}
+
 /// The assessment times from `first_ms`, `previous_ms` and `last_ms`.
 pub(super) fn assessment_times(row: &impl Columns) -> Result<crate::records::AssessmentTimes> {
     Ok(crate::records::AssessmentTimes {

@@ -13,7 +13,9 @@ use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome, Result,
     Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
 };
-use crate::records::{AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, NaMark};
+use crate::records::{
+    AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
+};
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
@@ -46,6 +48,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0007_credentials.sql"),
     migration!("0008_findings_history.sql"),
     migration!("0010_changes.sql"),
+    migration!("0011_maintenance.sql"),
 ];
 
 /// Upper bound of rows in one group commit.
@@ -1073,6 +1076,49 @@ impl Store for SqliteStore {
                 [],
                 |r| rows::assessment_times(r),
             )
+        })
+        .await
+    }
+
+    async fn add_maintenance(&self, w: MaintenanceWindow) -> Result<i64> {
+        self.with_conn(move |c| {
+            c.execute(
+                "INSERT INTO maintenance (service, start_ms, end_ms, reason, by_whom, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    w.service,
+                    w.start_ms,
+                    w.end_ms,
+                    w.reason,
+                    w.by,
+                    w.created_ms
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(c.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn maintenance(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MaintenanceWindow>> {
+        self.with_conn(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, service, start_ms, end_ms, reason, by_whom, created_ms
+                     FROM maintenance WHERE start_ms < ?2 AND end_ms > ?1
+                     ORDER BY start_ms, id",
+                )
+                .map_err(db_err)?;
+            all(&mut stmt, params![from_ms, to_ms], |r| rows::maintenance(r))
+        })
+        .await
+    }
+
+    async fn delete_maintenance(&self, id: i64) -> Result<bool> {
+        self.with_conn(move |c| {
+            c.execute("DELETE FROM maintenance WHERE id = ?1", [id])
+                .map(|n| n > 0)
+                .map_err(db_err)
         })
         .await
     }
