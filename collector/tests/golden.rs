@@ -8,6 +8,8 @@
 //! Fleets are stored in a real SQLite store and evaluated with the built-in
 //! catalogs and rules, and the expectations a case configures.
 
+#[path = "golden/cluster.rs"]
+mod cluster;
 mod fixture;
 #[path = "golden/host_config.rs"]
 mod host_config;
@@ -771,6 +773,7 @@ fn table() -> Vec<RuleCases> {
     .chain(software::table())
     .chain(tomcat::table())
     .chain(operations::table())
+    .chain(cluster::table())
     .collect()
 }
 
