@@ -1022,6 +1022,9 @@ fn exemplary_fleet() -> Vec<Host> {
         operations::exporter(host("lb-1", "lb", "ap-northeast-2a").vrrp(true)),
         operations::exporter(host("lb-2", "lb", "ap-northeast-2c").vrrp(true)),
     ]
+    .into_iter()
+    .map(|h| cluster::sound(h, "web-1"))
+    .collect()
 }
 
 #[tokio::test]

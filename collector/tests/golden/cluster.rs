@@ -123,6 +123,16 @@ fn supported() -> KubeVersion {
     version("v1.35.1", Some(200))
 }
 
+/// A node of a sound cluster (supported versions, pods and nodes
+/// autoscaled): the reporter when `reporter_node` is its own name.
+pub fn sound(h: Host, reporter_node: &str) -> Host {
+    if h.name == reporter_node {
+        reporter(h, supported(), supported(), autoscaling(2, true, false))
+    } else {
+        member(h, supported(), reporter_node)
+    }
+}
+
 pub fn table() -> Vec<RuleCases> {
     vec![
         RuleCases {
