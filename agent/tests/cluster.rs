@@ -86,8 +86,12 @@ fn status(code: StatusCode, reason: &str, message: &str) -> Response {
 }
 
 /// One page of `items` and its list metadata, honouring `limit` and
-/// `continue` ("page-<offset>", opaque to clients).
-fn page(items: Vec<Value>, q: &HashMap<String, String>) -> Result<(Vec<Value>, Value), Response> {
+/// `continue` ("page-<offset>", opaque to clients); the API's 410 Gone for
+/// a token it did not issue.
+fn page(
+    items: Vec<Value>,
+    q: &HashMap<String, String>,
+) -> Result<(Vec<Value>, Value), Box<Response>> {
     let start = match q.get("continue") {
         None => 0,
         Some(t) => match t
@@ -95,11 +99,11 @@ fn page(items: Vec<Value>, q: &HashMap<String, String>) -> Result<(Vec<Value>, V
             .and_then(|n| n.parse::<usize>().ok())
         {
             Some(n) if n <= items.len() => n,
-            _ => return Err(status(
+            _ => return Err(Box::new(status(
                 StatusCode::GONE,
                 "Expired",
                 "The provided continue parameter is too old to display a consistent list result.",
-            )),
+            ))),
         },
     };
     let limit = q
@@ -122,7 +126,7 @@ fn list(kind: &str, api_version: &str, items: Vec<Value>, q: &HashMap<String, St
             json!({"kind": kind, "apiVersion": api_version, "metadata": meta, "items": items}),
         )
         .into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -164,7 +168,7 @@ async fn nodes(
             }))
             .into_response()
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
