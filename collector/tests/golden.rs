@@ -8,6 +8,8 @@
 //! Fleets are stored in a real SQLite store and evaluated with the built-in
 //! catalogs and rules, and the expectations a case configures.
 
+#[path = "golden/cluster.rs"]
+mod cluster;
 mod fixture;
 #[path = "golden/host_config.rs"]
 mod host_config;
@@ -815,6 +817,7 @@ fn table() -> Vec<RuleCases> {
     .chain(software::table())
     .chain(tomcat::table())
     .chain(operations::table())
+    .chain(cluster::table())
     .collect()
 }
 
@@ -1063,6 +1066,9 @@ fn exemplary_fleet() -> Vec<Host> {
         operations::exporter(host("lb-1", "lb", "ap-northeast-2a").vrrp(true)),
         operations::exporter(host("lb-2", "lb", "ap-northeast-2c").vrrp(true)),
     ]
+    .into_iter()
+    .map(|h| cluster::sound(h, "web-1"))
+    .collect()
 }
 
 #[tokio::test]

@@ -44,6 +44,7 @@ macro_rules! for_each_probe {
                 config_drift: ConfigDrift("configDrift"), summary config_drift;
                 monitoring: Monitoring("monitoring"), summary monitoring;
                 synthetic: SyntheticCheck("syntheticCheck"), summary synthetic;
+                cluster: Cluster("cluster"), summary cluster;
             }
             notices {
                 agent: AgentNotice("agentNotice");

@@ -6,9 +6,10 @@
 //! probe without one is summarised by its payload's JSON, cut short.
 
 use crate::v1::{
-    Accounts, Authentication, BackupArtifact, CloudRegion, ConfigDrift, DiskEncryption, Evidence,
-    FileModes, HostInfo, ListeningSockets, Logging, Monitoring, NetworkRedundancy, PortScan,
-    Services, Software, Status, SyntheticCheck, TimeSync, TlsEndpoint, TlsVersion, Tomcat,
+    Accounts, Authentication, BackupArtifact, CloudRegion, Cluster, ConfigDrift, DiskEncryption,
+    Evidence, FileModes, HostInfo, ListeningSockets, Logging, Monitoring, NetworkRedundancy,
+    PortScan, Services, Software, Status, SyntheticCheck, TimeSync, TlsEndpoint, TlsVersion,
+    Tomcat,
 };
 
 /// A short human summary of an evidence: what its payload says, or why the
@@ -511,6 +512,46 @@ pub(crate) fn synthetic(c: &SyntheticCheck) -> String {
         ),
         _ => format!("{} {} · {state}", c.kind, c.target),
     }
+}
+
+pub(crate) fn cluster(c: &Cluster) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = &c.node {
+        let kubelet = n.kubelet.as_ref().map_or("", |k| k.version.as_str());
+        let ready = if n.ready { "Ready" } else { "not Ready" };
+        parts.push(format!("node {} {ready} · kubelet {kubelet}", n.name));
+    }
+    if c.reporter {
+        if let Some(v) = &c.control_plane {
+            parts.push(if v.error.is_empty() {
+                format!("control plane {}", v.version)
+            } else {
+                format!("control plane: {}", v.error)
+            });
+        }
+        if let Some(n) = &c.nodes {
+            parts.push(format!("{}/{} nodes Ready", n.ready, n.total));
+        }
+        if let Some(p) = &c.network_policies {
+            parts.push(format!(
+                "{} of {} namespaces without a NetworkPolicy",
+                p.without_policy_total, p.namespaces
+            ));
+        }
+        if let Some(a) = &c.autoscaling {
+            parts.push(format!("{} HPAs", a.horizontal_total));
+        }
+    } else if !c.reporter_node.is_empty() {
+        parts.push(format!("cluster reported by {}", c.reporter_node));
+    }
+    if let Some(a) = &c.apiserver {
+        parts.push(if a.error.is_empty() {
+            format!("audit policy {:?}", a.policy_file)
+        } else {
+            format!("audit: {}", a.error)
+        });
+    }
+    parts.join(" · ")
 }
 
 #[cfg(test)]

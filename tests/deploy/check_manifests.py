@@ -23,7 +23,13 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = Path(os.environ.get("GAMSA_DEPLOY_DIR", REPO / "deploy"))
 KUSTOMIZE_DIR = DEPLOY_DIR / "kubernetes"
 AGENT_CAPS = {"DAC_READ_SEARCH", "SYS_PTRACE"}
-AGENT_RBAC = {("", "nodes", "get"), ("velero.io", "backups", "list"), ("batch", "cronjobs", "list")}
+AGENT_RBAC = {("", "nodes", "get"), ("velero.io", "backups", "list"), ("batch", "cronjobs", "list"),
+              ("", "nodes", "list"), ("", "namespaces", "list"),
+              ("networking.k8s.io", "networkpolicies", "list"),
+              ("autoscaling", "horizontalpodautoscalers", "list"),
+              ("rbac.authorization.k8s.io", "clusterrolebindings", "list")}
+# Namespaced grants: namespace -> what the Role gamsa-agent there grants.
+AGENT_NAMESPACED_RBAC = {"kube-system": {("apps", "deployments", "list")}}
 # kustomize fields kubectl 1.20 (kustomize v2) understands: the files must
 # render with Debian bookworm's kubernetes-client as with a current kubectl.
 KUSTOMIZE_V2_FIELDS = {
@@ -210,8 +216,23 @@ def check_rbac(objs):
           and binding["subjects"] == [{"kind": "ServiceAccount", "name": "gamsa-agent",
                                        "namespace": "gamsa-agent"}],
           "ClusterRoleBinding binds the role to the agent ServiceAccount only")
-    check(not any(o["kind"] in ("Role", "ClusterRole") and o["metadata"]["name"] != "gamsa-agent"
-                  for o in objs), "no other Role or ClusterRole")
+    roles = {o["metadata"].get("namespace"): o for o in objs if o["kind"] == "Role"}
+    check(set(roles) == set(AGENT_NAMESPACED_RBAC),
+          f"Roles only in {sorted(AGENT_NAMESPACED_RBAC)} (got {sorted(map(str, roles))})")
+    for ns, want in AGENT_NAMESPACED_RBAC.items():
+        role = roles.get(ns, {})
+        got = {(g, r, v) for rule in role.get("rules", []) for g in rule.get("apiGroups", [])
+               for r in rule.get("resources", []) for v in rule.get("verbs", [])}
+        check(got == want, f"Role {ns}/gamsa-agent grants exactly {sorted(want)} (got {sorted(got)})")
+        rb = [o for o in objs if o["kind"] == "RoleBinding" and o["metadata"].get("namespace") == ns]
+        check(len(rb) == 1 and rb[0]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                                    "name": "gamsa-agent"}
+              and rb[0]["subjects"] == [{"kind": "ServiceAccount", "name": "gamsa-agent",
+                                         "namespace": "gamsa-agent"}],
+              f"RoleBinding {ns}/gamsa-agent binds the Role to the agent ServiceAccount only")
+    check(not any(o["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+                  and o["metadata"]["name"] != "gamsa-agent" for o in objs),
+          "no other Role, ClusterRole or binding")
 
 
 def check_namespaces(objs):

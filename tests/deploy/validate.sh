@@ -425,6 +425,8 @@ mutate kubernetes/base/agent.toml 's|^cert = .*|cert = "/etc/gamsa/agent.crt"|' 
   "collector.cert" "agent certificate on a read-only mount"
 mutate kubernetes/base/agent-rbac.yaml 's/verbs: \["get"\]/verbs: ["get", "list", "watch"]/' kubernetes \
   "ClusterRole grants exactly" "RBAC granting more"
+mutate kubernetes/base/agent-rbac.yaml 's/resources: \["deployments"\]/resources: ["deployments", "secrets"]/' kubernetes \
+  "Role kube-system/gamsa-agent grants exactly" "a Role reading Secrets in kube-system"
 mutate kubernetes/base/collector-networkpolicy.yaml 's/port: http$/port: 9090/' kubernetes \
   "admits only the grpc and http ports" "NetworkPolicy opening another port"
 mutate kubernetes/overlays/single/collector.toml 's|^url = .*|url = "sqlite:///tmp/gamsa.db"|' kubernetes \

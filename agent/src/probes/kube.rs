@@ -1,6 +1,7 @@
 //! Reading the Kubernetes API from inside a cluster, for the probes that
 //! need it: the node's topology labels (region, redundancy), Velero backups
-//! and CronJob status (backup).
+//! and CronJob status (backup), the cluster's nodes, autoscalers, network
+//! policies and bindings (cluster).
 //!
 //! Only GETs, with the pod's service-account token, re-read on every request
 //! because bound tokens rotate. Outside a cluster (no `api_url` and no
@@ -78,12 +79,80 @@ pub struct ObjectMeta {
     pub labels: BTreeMap<String, String>,
 }
 
-/// `GET /api/v1/nodes/{name}`, reduced to labels and provider id.
+/// `GET /api/v1/nodes/{name}`, reduced to what the probes read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Node {
     pub metadata: ObjectMeta,
     pub spec: NodeSpec,
+    pub status: NodeStatus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NodeStatus {
+    pub conditions: Vec<NodeCondition>,
+    pub node_info: NodeInfo,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NodeCondition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NodeInfo {
+    pub kubelet_version: String,
+    pub kube_proxy_version: String,
+    pub container_runtime_version: String,
+    pub os_image: String,
+    pub kernel_version: String,
+}
+
+/// One page of a list answer: its entries and the `continue` token of the
+/// next page ("" on the last).
+pub trait Page: DeserializeOwned {
+    type Item;
+    fn take(self) -> (Vec<Self::Item>, String);
+}
+
+/// The `metadata` of a list answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListMeta {
+    #[serde(rename = "continue")]
+    pub next: String,
+}
+
+/// A list of objects (`NodeList`, `NamespaceList`, ...).
+#[derive(Debug, Deserialize)]
+#[serde(bound = "T: DeserializeOwned")]
+pub struct List<T> {
+    #[serde(default)]
+    pub metadata: ListMeta,
+    #[serde(default = "Vec::new")]
+    pub items: Vec<T>,
+}
+
+impl<T: DeserializeOwned> Page for List<T> {
+    type Item = T;
+    fn take(self) -> (Vec<T>, String) {
+        (self.items, self.metadata.next)
+    }
+}
+
+/// What a bounded list read: at most its cap of entries, and whether more
+/// were left unread.
+#[derive(Debug)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub truncated: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,10 +221,22 @@ impl KubeClient {
 
     /// GETs `path` (e.g. "/api/v1/nodes/n1") and parses the JSON answer.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, KubeError> {
+        self.get_as(path, &[], "application/json").await
+    }
+
+    /// GETs `path` with `query` parameters, asking for `accept` (a Table,
+    /// say), and parses the JSON answer.
+    pub async fn get_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        accept: &str,
+    ) -> Result<T, KubeError> {
         let mut req = self
             .http
             .get(format!("{}{path}", self.base))
-            .header("Accept", "application/json");
+            .query(query)
+            .header("Accept", accept);
         match super::read_bounded(&self.token_file, 64 * 1024) {
             Ok(token) => req = req.bearer_auth(token.trim()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -167,6 +248,50 @@ impl KubeClient {
             }
         }
         Ok(http::send(req, http::BODY_LIMIT).await?.json()?)
+    }
+
+    /// Lists `path` a page of `page_size` at a time (`limit`, then each
+    /// answer's `continue` token), keeping at most `cap` entries: a list cut
+    /// there says so (`truncated`) rather than pass for the whole.
+    pub async fn list<P: Page>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        accept: &str,
+        page_size: u32,
+        cap: usize,
+    ) -> Result<Listed<P::Item>, KubeError> {
+        let limit = page_size.max(1).to_string();
+        let mut items = Vec::new();
+        let mut next = String::new();
+        loop {
+            let mut q: Vec<(&str, &str)> = query.to_vec();
+            q.push(("limit", &limit));
+            if !next.is_empty() {
+                q.push(("continue", &next));
+            }
+            let (page, token) = self.get_as::<P>(path, &q, accept).await?.take();
+            items.extend(page);
+            if items.len() > cap || (items.len() == cap && !token.is_empty()) {
+                items.truncate(cap);
+                return Ok(Listed {
+                    items,
+                    truncated: true,
+                });
+            }
+            if token.is_empty() {
+                return Ok(Listed {
+                    items,
+                    truncated: false,
+                });
+            }
+            next = token;
+        }
+    }
+
+    /// This node's name ("" when neither configured nor in `NODE_NAME`).
+    pub fn node_name(&self) -> &str {
+        &self.node_name
     }
 
     /// This node's object.

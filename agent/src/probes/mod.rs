@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod authentication;
 pub mod backup;
+pub mod cluster;
 pub mod config_drift;
 pub mod config_files;
 pub mod dpkg;
