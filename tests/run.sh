@@ -12,6 +12,9 @@ APT_PACKAGES=(openssl postgresql-client nginx nmap iproute2 nftables time restic
 APT_PACKAGES+=(openssh-server)
 # Debian's Tomcat 10 with its manager and examples, for the tomcat probe and catalog.
 APT_PACKAGES+=(tomcat10 tomcat10-admin tomcat10-examples tomcat10-user)
+# Lynis audits what the host configuration probes read; agent/tests/lynis.rs
+# compares their findings on this machine.
+APT_PACKAGES+=(lynis)
 # amtool checks the Alertmanager configurations the monitoring probe reads,
 # among them the example this package installs.
 APT_PACKAGES+=(prometheus-alertmanager)

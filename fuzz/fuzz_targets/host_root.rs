@@ -62,5 +62,10 @@ fuzz_target!(|entries: Vec<(u8, Vec<u8>)>| {
     }
     let _ = gamsa_agent::probes::accounts::observe(root);
     let _ = gamsa_agent::probes::authentication::observe(root, Path::new("/nonexistent/sshd"));
-    let _ = gamsa_agent::probes::files::observe(root);
+    let bounds = gamsa_agent::probes::files::walk::Bounds {
+        max_entries: 10_000,
+        max_reported: 100,
+        max_duration: std::time::Duration::from_secs(1),
+    };
+    let _ = gamsa_agent::probes::files::observe(root, Some(&bounds));
 });

@@ -301,10 +301,25 @@ pub(crate) fn authentication(a: &Authentication) -> String {
     format!("{ssh} · {lockout} · {tmout}")
 }
 
-/// "14 files (3 absent) · 5 homes · 0 trust files".
+/// "14 files (3 absent) · 5 homes · 0 trust files · walk 20 SUID/SGID,
+/// 4 world-writable, 0 unowned" (", stopped by max_duration" when a bound
+/// ended the walk).
 pub(crate) fn files(f: &FileModes) -> String {
+    let walk = f.walk.as_ref().map_or(String::new(), |w| {
+        format!(
+            " · walk {} SUID/SGID, {} world-writable, {} unowned{}",
+            w.suid_sgid.len(),
+            w.world_writable.len(),
+            w.unowned.len(),
+            if w.stopped_by.is_empty() {
+                String::new()
+            } else {
+                format!(", stopped by {}", w.stopped_by)
+            }
+        )
+    });
     format!(
-        "{} files ({} absent) · {} homes · {} trust files",
+        "{} files ({} absent) · {} homes · {} trust files{walk}",
         f.files.len(),
         f.files.iter().filter(|x| !x.exists).count(),
         f.homes.len(),

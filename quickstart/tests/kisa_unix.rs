@@ -200,6 +200,20 @@ fn host_root(good: bool) -> tempfile::TempDir {
     let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
     write(r, "/proc/net/tcp", header, 0o444);
     write(r, "/proc/net/udp", header, 0o444);
+    // What the filesystem walk finds (U-15, U-23, U-25): passwd as SUID
+    // needs it; on the bad root newgrp has the SUID bit the guide names as
+    // unneeded, and a file is owned by an account that no longer exists.
+    write(r, "/usr/bin/passwd", "#!/bin/sh\n", 0o4755);
+    write(
+        r,
+        "/usr/bin/newgrp",
+        "#!/bin/sh\n",
+        if good { 0o755 } else { 0o4755 },
+    );
+    if !good {
+        write(r, "/srv/old-report.txt", "x\n", 0o644);
+        std::os::unix::fs::chown(r.join("srv/old-report.txt"), Some(4242), Some(4242)).unwrap();
+    }
     t
 }
 
@@ -436,7 +450,7 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
     let good = verdicts(good.path(), "good").await;
     let bad = verdicts(bad.path(), "bad").await;
     let partial = [
-        "U-08", "U-09", "U-20", "U-30", "U-35", "U-40", "U-62", "U-64", "U-66",
+        "U-08", "U-09", "U-20", "U-23", "U-25", "U-30", "U-35", "U-40", "U-62", "U-64", "U-66",
     ];
     let mut wrong = Vec::new();
     for (id, (verdict, why)) in &good {
@@ -451,10 +465,11 @@ async fn a_hardened_root_passes_and_a_vulnerable_one_fails_every_automated_item(
     }
     // The bad root breaks these; the rest it leaves as the good one.
     let broken = [
-        "U-01", "U-02", "U-03", "U-05", "U-06", "U-08", "U-11", "U-12", "U-13", "U-16", "U-18",
-        "U-19", "U-27", "U-30", "U-31", "U-62", "U-63", "U-34", "U-35", "U-36", "U-38", "U-39",
-        "U-40", "U-41", "U-42", "U-43", "U-44", "U-46", "U-47", "U-48", "U-50", "U-51", "U-52",
-        "U-53", "U-54", "U-55", "U-57", "U-58", "U-59", "U-60", "U-61", "U-64", "U-66", "U-67",
+        "U-01", "U-02", "U-03", "U-05", "U-06", "U-08", "U-11", "U-12", "U-13", "U-15", "U-16",
+        "U-18", "U-23", "U-25", "U-19", "U-27", "U-30", "U-31", "U-62", "U-63", "U-34", "U-35",
+        "U-36", "U-38", "U-39", "U-40", "U-41", "U-42", "U-43", "U-44", "U-46", "U-47", "U-48",
+        "U-50", "U-51", "U-52", "U-53", "U-54", "U-55", "U-57", "U-58", "U-59", "U-60", "U-61",
+        "U-64", "U-66", "U-67",
     ];
     for id in broken {
         match bad.get(id) {

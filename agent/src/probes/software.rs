@@ -9,7 +9,8 @@
 //! - installed packages from dpkg's status file (`dpkg.rs`, streamed and
 //!   bounded), with a count and a SHA-256 of the whole set, the list itself
 //!   cut at [`MAX_PACKAGES`] (evidence stays well under the collector's
-//!   `[ingest]` caps); an rpm database is named, with why it was not read;
+//!   `[ingest]` caps), and from rpm's SQLite database (`rpm.rs`); rpm's
+//!   older Berkeley DB and ndb databases are named as unsupported;
 //! - security updates apt's local lists offer for them (`apt.rs`, ordered
 //!   by `debversion.rs`);
 //! - the OS release and its end of support (`lifecycle.rs`,
@@ -22,6 +23,7 @@ pub mod apt;
 pub mod debversion;
 pub mod dpkg;
 pub mod lifecycle;
+pub mod rpm;
 
 use super::{Probe, ProbeContext, Section};
 use gamsa_proto::v1::{
@@ -66,6 +68,11 @@ const COMPILER_PACKAGES: &[&str] = &[
     "golang-go",
     "default-jdk",
     "default-jdk-headless",
+    // rpm's names (RHEL, Fedora, SUSE).
+    "gcc-c++",
+    "gcc-gfortran",
+    "golang",
+    "rust",
 ];
 
 /// An anti-malware or EDR product and how to recognise it.
@@ -281,6 +288,11 @@ fn compiler_package(name: &str) -> bool {
             .strip_prefix("golang-")
             .and_then(|r| r.strip_suffix("-go"))
             .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        // rpm's JDKs: java-17-openjdk-devel, java-1.8.0-openjdk-devel.
+        || name
+            .strip_prefix("java-")
+            .and_then(|r| r.strip_suffix("-openjdk-devel"))
+            .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
 }
 
 /// Compilers by file under the binary directories, then by package.
@@ -450,23 +462,70 @@ pub fn observe(
         security_updates = apt::security_updates(root, &installed);
         packages = all;
     }
-    for rpmdb in ["/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages"] {
-        if root.join(rpmdb.trim_start_matches('/')).exists() {
-            databases.push(PackageDatabase {
+    // /var/lib/rpm is often a link to /usr/lib/sysimage/rpm: each
+    // database once.
+    let mut rpm_seen = BTreeSet::new();
+    for rpmdb in rpm::SQLITE_PATHS {
+        let local = root.join(rpmdb.trim_start_matches('/'));
+        if !local.is_file() || !rpm_seen.insert(std::fs::canonicalize(&local).unwrap_or(local)) {
+            continue;
+        }
+        match rpm::read_sqlite(root, rpmdb) {
+            Ok(installed) => {
+                let all: Vec<Package> = installed
+                    .into_iter()
+                    .map(|p| Package {
+                        name: p.name,
+                        version: p.version,
+                        architecture: p.architecture,
+                        database: "rpm".into(),
+                    })
+                    .collect();
+                databases.push(PackageDatabase {
+                    kind: "rpm".into(),
+                    path: rpmdb.to_string(),
+                    count: all.len() as u32,
+                    sha256: packages_hash(&all),
+                    truncated: packages.len() + all.len() > MAX_PACKAGES,
+                    error: String::new(),
+                });
+                packages.extend(all);
+            }
+            Err(why) => databases.push(PackageDatabase {
                 kind: "rpm".into(),
-                path: rpmdb.into(),
-                error: format!("{rpmdb}: the rpm database is not read by this agent; its packages, updates and package-installed tools are not known"),
+                path: rpmdb.to_string(),
+                error: format!("{why}; its packages and package-installed tools are not known"),
                 ..Default::default()
-            });
+            }),
         }
     }
+    if rpm_seen.is_empty() {
+        for (rpmdb, format) in rpm::UNSUPPORTED {
+            if root.join(rpmdb.trim_start_matches('/')).is_file() {
+                databases.push(PackageDatabase {
+                    kind: "rpm".into(),
+                    path: rpmdb.to_string(),
+                    error: format!("{rpmdb}: unsupported format ({format}; this agent reads rpm's SQLite database): its packages and package-installed tools are not known"),
+                    ..Default::default()
+                });
+                break;
+            }
+        }
+    }
+    packages.sort_by(|a, b| {
+        (&a.name, &a.architecture, &a.database).cmp(&(&b.name, &b.architecture, &b.database))
+    });
     if databases.is_empty() {
         notices.push(
-            "no package database (/var/lib/dpkg/status, /var/lib/rpm) under the host root".into(),
+            "no package database (/var/lib/dpkg/status, /var/lib/rpm, /usr/lib/sysimage/rpm) under the host root".into(),
         );
     }
     if security_updates.manager.is_empty() {
-        security_updates.error = "no package manager metadata this agent reads (apt)".into();
+        security_updates.error = if databases.iter().any(|d| d.kind == "rpm") {
+            "pending updates of rpm packages are not known: dnf's and yum's repository metadata are not read by this agent".into()
+        } else {
+            "no package manager metadata this agent reads (apt)".into()
+        };
     }
     let processes_read = processes.is_ok();
     let processes = processes.unwrap_or_else(|why| {
@@ -531,6 +590,9 @@ mod tests {
             "golang-1.22-go",
             "build-essential",
             "make",
+            "gcc-c++",
+            "java-17-openjdk-devel",
+            "java-1.8.0-openjdk-devel",
         ] {
             assert!(compiler_package(yes), "{yes}");
         }
@@ -541,6 +603,8 @@ mod tests {
             "cpp",
             "makedev",
             "golang-src",
+            "java-17-openjdk-headless",
+            "libgcc",
         ] {
             assert!(!compiler_package(no), "{no}");
         }

@@ -150,6 +150,31 @@ fn hardened_parts() -> (Accounts, Authentication, FileModes) {
             path: "/etc/hosts.equiv".into(),
             ..Default::default()
         }],
+        walk: Some(FileWalk {
+            started_at: Some(gamsa_proto::Timestamp::from_unix_millis(
+                crate::fixture::now(),
+            )),
+            elapsed_ms: 4_000,
+            entries: 150_000,
+            filesystems: vec!["/ ext4".into()],
+            skipped: vec!["/proc proc".into()],
+            mounts: "/proc/1/mounts".into(),
+            suid_sgid: vec![
+                FileMode {
+                    package: "passwd".into(),
+                    ..file("/usr/bin/passwd", 0o4755)
+                },
+                FileMode {
+                    package: "sudo".into(),
+                    ..file("/usr/bin/sudo", 0o4755)
+                },
+            ],
+            world_writable: vec![FileMode {
+                kind: "dir".into(),
+                ..file("/tmp", 0o1777)
+            }],
+            ..Default::default()
+        }),
     };
     (accounts, authentication, files)
 }
@@ -334,6 +359,109 @@ fn no_banner(h: Host) -> Host {
             .settings
             .insert("banner".into(), "none".into());
     })
+}
+
+fn walk(f: &mut FileModes) -> &mut FileWalk {
+    f.walk.as_mut().unwrap()
+}
+fn unowned_file(h: Host) -> Host {
+    configured(h, |_, _, f| {
+        walk(f).unowned.push(FileMode {
+            uid: 4242,
+            gid: 4242,
+            owner: String::new(),
+            group: String::new(),
+            ..file("/srv/app/old.log", 0o644)
+        })
+    })
+}
+fn newgrp_suid(h: Host) -> Host {
+    configured(h, |_, _, f| {
+        walk(f).suid_sgid.push(file("/usr/bin/newgrp", 0o4755))
+    })
+}
+fn suid_in_home(h: Host) -> Host {
+    configured(h, |_, _, f| {
+        walk(f)
+            .suid_sgid
+            .push(file("/home/alice/.cache/sh", 0o4755))
+    })
+}
+fn world_writable_file(h: Host) -> Host {
+    configured(h, |_, _, f| {
+        walk(f).world_writable.push(file("/etc/app.conf", 0o666))
+    })
+}
+fn writable_dir_without_sticky(h: Host) -> Host {
+    configured(h, |_, _, f| {
+        walk(f).world_writable.push(FileMode {
+            kind: "dir".into(),
+            ..file("/srv/drop", 0o777)
+        })
+    })
+}
+/// The walk ended by its time bound before it found anything.
+fn walk_stopped(h: Host) -> Host {
+    configured(h, |_, _, f| {
+        let w = walk(f);
+        w.stopped_by = "max_duration".into();
+        w.suid_sgid.clear();
+        w.world_writable.clear();
+    })
+}
+fn walk_unreadable(h: Host) -> Host {
+    configured(h, |_, _, f| {
+        let w = walk(f);
+        w.unreadable = 1;
+        w.errors = vec!["/srv/secret: Permission denied (os error 13)".into()];
+    })
+}
+fn walk_off(h: Host) -> Host {
+    configured(h, |_, _, f| f.walk = None)
+}
+
+/// The cases of a rule on the filesystem walk: as `config_rule!`, and a
+/// walk stopped by a bound, one with an unreadable directory and none
+/// at all UNKNOWN.
+macro_rules! walk_rule {
+    ($rule:literal, $bad:ident, $broken:literal) => {{
+        let mut r = config_rule!($rule, $bad, $broken);
+        r.cases.extend([
+            Case {
+                fleet: "the walk stopped at its time bound having found nothing",
+                hosts: || vec![ssh_only(walk_stopped(Host::new("web-1", "web")))],
+                expect: &[],
+                answer: Unknown,
+                why: "an unfinished walk that found nothing does not show there is nothing",
+            },
+            Case {
+                fleet: "the walk could not read one directory",
+                hosts: || vec![ssh_only(walk_unreadable(Host::new("web-1", "web")))],
+                expect: &[],
+                answer: Unknown,
+                why: "an unread directory may hold what the check looks for",
+            },
+            Case {
+                fleet: "the walk is turned off",
+                hosts: || vec![ssh_only(walk_off(Host::new("web-1", "web")))],
+                expect: &[],
+                answer: Unknown,
+                why: "no walk, no answer",
+            },
+        ]);
+        r
+    }};
+    ($rule:literal, $bad:ident, $broken:literal, $also:ident, $also_broken:literal) => {{
+        let mut r = walk_rule!($rule, $bad, $broken);
+        r.cases.push(Case {
+            fleet: $also_broken,
+            hosts: || vec![ssh_only($also(Host::new("web-1", "web")))],
+            expect: &[],
+            answer: N,
+            why: "the guide calls this host vulnerable",
+        });
+        r
+    }};
 }
 
 /// The cases of one rule: hardened Y, `bad` N, both P, unread UNKNOWN.
@@ -599,6 +727,25 @@ pub fn table() -> Vec<RuleCases> {
             "kisa-u63-sudoers-mode",
             sudoers_writable,
             "/etc/sudoers is 0660"
+        ),
+        walk_rule!(
+            "kisa-u15-unowned-files",
+            unowned_file,
+            "a file's owner UID 4242 is no account"
+        ),
+        walk_rule!(
+            "kisa-u23-suid-sgid",
+            newgrp_suid,
+            "newgrp has the SUID bit",
+            suid_in_home,
+            "a SUID shell in alice's home"
+        ),
+        walk_rule!(
+            "kisa-u25-world-writable",
+            world_writable_file,
+            "/etc/app.conf is 0666",
+            writable_dir_without_sticky,
+            "/srv/drop is 0777 without the sticky bit"
         ),
         config_rule!(
             "kisa-u55-ftp-shell",

@@ -84,14 +84,48 @@ fn pending(s: &mut Software) {
 fn rpm_only(s: &mut Software) {
     s.databases = vec![PackageDatabase {
         kind: "rpm".into(),
-        path: "/var/lib/rpm/rpmdb.sqlite".into(),
-        error: "/var/lib/rpm/rpmdb.sqlite: the rpm database is not read".into(),
+        path: "/var/lib/rpm/Packages".into(),
+        error: "/var/lib/rpm/Packages: unsupported format (Berkeley DB; this agent reads rpm's SQLite database): its packages and package-installed tools are not known".into(),
         ..Default::default()
     }];
     *s.security_updates.as_mut().unwrap() = SecurityUpdates {
-        error: "no package manager metadata this agent reads (apt)".into(),
+        error: "pending updates of rpm packages are not known: dnf's and yum's repository metadata are not read by this agent".into(),
         ..Default::default()
     };
+}
+
+/// A RHEL 9 host whose rpm database (SQLite) was read.
+fn rhel(s: &mut Software) {
+    rpm_only(s);
+    let os = s.os.as_mut().unwrap();
+    (os.id, os.version_id, os.release, os.end_of_support) = (
+        "rhel".into(),
+        "9.4".into(),
+        "rhel 9".into(),
+        "2032-05-31".into(),
+    );
+    s.databases = vec![PackageDatabase {
+        kind: "rpm".into(),
+        path: "/var/lib/rpm/rpmdb.sqlite".into(),
+        count: 1,
+        sha256: "0".repeat(64),
+        ..Default::default()
+    }];
+    s.packages = vec![Package {
+        name: "bash".into(),
+        version: "5.1.8-9.el9".into(),
+        architecture: "x86_64".into(),
+        database: "rpm".into(),
+    }];
+}
+
+fn rhel_gcc(s: &mut Software) {
+    rhel(s);
+    s.compilers = vec![Compiler {
+        name: "gcc-c++".into(),
+        found: "rpm:gcc-c++".into(),
+        by: "package".into(),
+    }];
 }
 
 fn gcc(s: &mut Software) {
@@ -179,8 +213,54 @@ pub fn table() -> Vec<RuleCases> {
         gcc,
         "gcc is in /usr/bin",
         rpm_only,
-        "an rpm host: packages not read"
+        "an rpm host with a Berkeley DB database: packages not read"
     );
+    no_compilers.cases.extend([
+        Case {
+            fleet: "a RHEL 9 host, its rpm database read, no compiler",
+            hosts: || vec![software(Host::new("web-1", "web"), rhel)],
+            expect: &[],
+            answer: Y,
+            why: "the rpm packages were read and none is a compiler",
+        },
+        Case {
+            fleet: "a RHEL 9 host with gcc-c++ installed by rpm",
+            hosts: || vec![software(Host::new("web-1", "web"), rhel_gcc)],
+            expect: &[],
+            answer: N,
+            why: "a compiler package on a production host",
+        },
+    ]);
+    let mut updates = software_rule!(
+        "security-updates-applied",
+        EVERY_HOST,
+        pending,
+        "an openssl security update is pending",
+        rpm_only,
+        "an rpm host: no apt lists"
+    );
+    updates.cases.push(Case {
+        fleet: "a RHEL 9 host, its rpm database read",
+        hosts: || vec![software(Host::new("web-1", "web"), rhel)],
+        expect: &[],
+        answer: Unknown,
+        why: "dnf's metadata is not read: pending updates are not known",
+    });
+    let mut supported = software_rule!(
+        "os-supported",
+        EVERY_HOST,
+        eol,
+        "Debian 10 is past its end of support",
+        unknown_release,
+        "a release the lifecycle table does not know"
+    );
+    supported.cases.push(Case {
+        fleet: "a RHEL 9 host, its rpm database read",
+        hosts: || vec![software(Host::new("web-1", "web"), rhel)],
+        expect: &[],
+        answer: Y,
+        why: "RHEL 9 is supported until 2032",
+    });
     no_compilers.cases.push(Case {
         fleet: "configuration says no host is production",
         hosts: || vec![patched(Host::new("dev-1", "dev"))],
@@ -189,22 +269,8 @@ pub fn table() -> Vec<RuleCases> {
         why: "declared with a justification",
     });
     vec![
-        software_rule!(
-            "os-supported",
-            EVERY_HOST,
-            eol,
-            "Debian 10 is past its end of support",
-            unknown_release,
-            "a release the lifecycle table does not know"
-        ),
-        software_rule!(
-            "security-updates-applied",
-            EVERY_HOST,
-            pending,
-            "an openssl security update is pending",
-            rpm_only,
-            "an rpm host: no apt lists"
-        ),
+        supported,
+        updates,
         no_compilers,
         software_rule!(
             "anti-malware-running",
