@@ -2,7 +2,7 @@
 //! it kept them before (every observation whole).
 //!
 //!   cargo run -p gamsa-collector --example storage_growth -- \
-//!       SCAN_A SCAN_B [HOSTS] [STORE]
+//!       SCAN_A SCAN_B [HOSTS] [STORE] [CHANGING]
 //!
 //! SCAN_A and SCAN_B are two real scans of one host a few minutes apart
 //! (`gamsa-agent scan --once --format json`, one evidence per line). A day
@@ -11,8 +11,10 @@
 //! new id and time; evidence whose content differed between the two scans
 //! (uptime, memory, clock offset...) changes every cycle (the fields that
 //! differed take a new value each time), the rest stays as in SCAN_A.
-//! STORE is `sqlite` (default, a temporary file) or a PostgreSQL URL whose
-//! `search_path` names an empty schema.
+//! CHANGING, a comma-separated list of probes, limits that to those probes
+//! (a busy machine's process list or listeners differ between two scans
+//! where an idle host's would not). STORE is `sqlite` (default, a temporary
+//! file) or a PostgreSQL URL whose `search_path` names an empty schema.
 //!
 //! Then the store is measured (SQLite: the file after VACUUM; PostgreSQL:
 //! `pg_total_relation_size` of its tables after VACUUM FULL), rewritten as it
@@ -90,9 +92,12 @@ fn vary(v: &mut Value, paths: &[Vec<String>], cycle: i64) {
             Value::Number(n) if n.is_f64() => (n.as_f64().unwrap_or(0.0) + cycle as f64).into(),
             Value::Number(n) => (n.as_i64().unwrap_or(0) + cycle).into(),
             // 64-bit integers are JSON strings.
-            Value::String(s) => match s.parse::<i64>() {
-                Ok(n) => (n + cycle).to_string().into(),
-                Err(_) => format!("{s}~{cycle}").into(),
+            Value::String(s) => match (s.parse::<i64>(), chrono::DateTime::parse_from_rfc3339(s)) {
+                (Ok(n), _) => (n + cycle).to_string().into(),
+                (_, Ok(t)) => (t + chrono::Duration::seconds(cycle))
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    .into(),
+                _ => format!("{s}~{cycle}").into(),
             },
             other => other.clone(),
         };
@@ -123,8 +128,9 @@ fn intervals() -> Result<BTreeMap<String, i64>> {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [a, b, rest @ ..] = args.as_slice() else {
-        bail!("usage: storage_growth SCAN_A SCAN_B [HOSTS] [sqlite|POSTGRES_URL]");
+        bail!("usage: storage_growth SCAN_A SCAN_B [HOSTS] [sqlite|POSTGRES_URL] [CHANGING]");
     };
+    let only: Option<Vec<&str>> = rest.get(2).map(|c| c.split(',').collect());
     let hosts: i64 = rest.first().map(|h| h.parse()).transpose()?.unwrap_or(20);
     let target = rest.get(1).map(String::as_str).unwrap_or("sqlite");
     let (first, second) = (scan(a)?, scan(b)?);
@@ -149,6 +155,15 @@ async fn main() -> Result<()> {
         let mut paths = Vec::new();
         if let Some(later) = second.get(&(probe.clone(), subject.clone())) {
             changed(content, later, &mut Vec::new(), &mut paths);
+        }
+        if only.as_ref().is_some_and(|o| !o.contains(&probe.as_str())) {
+            paths.clear();
+        }
+        if !paths.is_empty() {
+            eprintln!(
+                "{probe} {subject:?}: {} fields change every cycle",
+                paths.len()
+            );
         }
         varying += usize::from(!paths.is_empty());
         for cycle in 0..DAY_MS / every {
