@@ -110,8 +110,8 @@ impl Lease {
 
 /// Prunes the store once, as of `now_ms`: evidence in steps of
 /// `config.batch` rows, then sessions, tokens and leases, then compaction.
-/// With a `lease`, it is renewed between steps, and the run stops when it
-/// is lost.
+/// With a `lease`, it is taken or renewed before each step, and the run
+/// stops (having removed only what earlier steps did) when another holds it.
 pub async fn run_once(
     store: &dyn Store,
     config: &RetentionConfig,
@@ -122,6 +122,11 @@ pub async fn run_once(
     let mut pruned = Pruned::default();
     let mut after = 0;
     loop {
+        if let Some(lease) = lease {
+            if !lease.take(store).await {
+                return Ok(pruned);
+            }
+        }
         let PruneStep {
             evidence,
             bodies,
@@ -129,14 +134,9 @@ pub async fn run_once(
         } = store.prune_evidence(after, before, config.batch).await?;
         pruned.evidence += evidence;
         pruned.bodies += bodies;
-        let held = match (next, lease) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(_), Some(lease)) => lease.take(store).await,
-        };
         match next {
-            Some(n) if held => after = n,
-            _ => break,
+            Some(n) => after = n,
+            None => break,
         }
         // Ingest's commits and readers come first between steps.
         tokio::task::yield_now().await;

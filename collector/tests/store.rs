@@ -126,6 +126,7 @@ contract!(
     unchanged_evidence_is_stored_once_and_read_back_whole,
     retention_prunes_old_evidence_but_the_latest_and_unused_bodies,
     retention_prunes_sessions_tokens_and_leases,
+    retention_runs_on_one_collector_at_a_time,
 );
 
 const T0: i64 = 1_763_000_000_000;
@@ -1903,5 +1904,47 @@ async fn retention_prunes_sessions_tokens_and_leases(b: Backend) -> Result<()> {
             .collect::<Vec<_>>(),
         ["enrol-live"]
     );
+    Ok(())
+}
+
+async fn retention_runs_on_one_collector_at_a_time(b: Backend) -> Result<()> {
+    use gamsa_collector::retention::{run_once, Lease, RetentionConfig};
+    let (one, two) = (b.open().await, b.open().await);
+    let now = gamsa_collector::clock::now_ms();
+    // Three observations of one key two years ago, one of another key now.
+    let old: Vec<Evidence> = (0..3)
+        .map(|i| {
+            ev(
+                &format!("old-{i}"),
+                "h1",
+                "time_sync",
+                "h1",
+                now - 730 * DAY_MS + i,
+            )
+        })
+        .collect();
+    one.insert_batch(old).await?;
+    one.insert_batch(vec![ev("new", "h2", "time_sync", "h2", now)])
+        .await?;
+    let lease = |holder: &str| Lease {
+        holder: holder.into(),
+        ttl: Duration::from_secs(600),
+    };
+    let (first, second) = (lease("collector-1"), lease("collector-2"));
+    assert!(first.take(one.as_ref()).await);
+    assert!(!second.take(two.as_ref()).await, "one pruner at a time");
+    let config = RetentionConfig {
+        batch: 1,
+        ..Default::default()
+    };
+    // The collector without the lease prunes nothing ...
+    let pruned = run_once(two.as_ref(), &config, now, Some(&second)).await?;
+    assert_eq!(pruned.evidence, 0);
+    assert_eq!(two.count_evidence().await?, 4);
+    // ... the one holding it prunes, in steps of one row, renewing it.
+    let pruned = run_once(one.as_ref(), &config, now, Some(&first)).await?;
+    assert_eq!((pruned.evidence, pruned.bodies), (2, 0));
+    assert_eq!(ids(&two.latest_evidence_of("h1").await?), ["old-2"]);
+    assert_eq!(two.count_evidence().await?, 2);
     Ok(())
 }
