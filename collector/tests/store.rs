@@ -1671,7 +1671,7 @@ async fn unchanged_evidence_is_stored_once_and_read_back_whole(b: Backend) -> Re
                 ..Default::default()
             })
             .await?;
-        assert_eq!(got, [want.clone()], "observed before {t}");
+        assert_eq!(got, std::slice::from_ref(want), "observed before {t}");
     }
     let window = store
         .query_evidence(EvidenceQuery {
@@ -1723,7 +1723,7 @@ async fn retention_prunes_old_evidence_but_the_latest_and_unused_bodies(b: Backe
         "h3",
         now - 500 * DAY_MS,
     ));
-    sent.sort_by_key(|e| gamsa_collector::store::rows::observed_ms(e));
+    sent.sort_by_key(gamsa_collector::store::rows::observed_ms);
     for chunk in sent.chunks(50) {
         store.insert_batch(chunk.to_vec()).await?;
     }

@@ -78,7 +78,7 @@ impl Stored {
         let observed_at = ev.observed_at.take();
         let content = ev.encode_to_vec();
         let observed = Evidence {
-            observed_at: observed_at.clone(),
+            observed_at,
             ..Default::default()
         }
         .encode_to_vec();

@@ -578,19 +578,26 @@ impl Store for SqliteStore {
                 .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
                 .map_err(db_err)?;
             // 2: INCREMENTAL. Free pages go back a bounded number at a time,
-            // each in a write transaction of its own.
-            while mode == 2 {
-                let free: i64 = c
-                    .query_row("PRAGMA freelist_count", [], |r| r.get(0))
-                    .map_err(db_err)?;
-                if free == 0 {
-                    break;
-                }
+            // each in a write transaction of its own, while that frees any.
+            if mode != 2 {
+                return Ok(());
+            }
+            let free = |c: &Connection| -> Result<i64> {
+                c.query_row("PRAGMA freelist_count", [], |r| r.get(0))
+                    .map_err(db_err)
+            };
+            let mut left = free(c)?;
+            while left > 0 {
                 let mut stmt = c
                     .prepare(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))
                     .map_err(db_err)?;
                 let mut rows = stmt.query([]).map_err(db_err)?;
                 while rows.next().map_err(db_err)?.is_some() {}
+                let now = free(c)?;
+                if now >= left {
+                    break;
+                }
+                left = now;
             }
             Ok(())
         })
