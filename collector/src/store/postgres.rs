@@ -271,20 +271,15 @@ async fn bodies(
         .collect();
     // In hash order: two collectors inserting the same new bodies take
     // their index locks in the same order and cannot deadlock.
-    let mut missing: Vec<(&[u8], &[u8])> = Vec::new();
-    for (_, r) in rows {
-        if !found.contains_key(&r.hash) && !missing.iter().any(|(h, _)| *h == r.hash) {
-            missing.push((&r.hash, &r.content));
-        }
-    }
-    missing.sort_unstable();
+    let missing: std::collections::BTreeMap<&[u8], &[u8]> = rows
+        .iter()
+        .filter(|(_, r)| !found.contains_key(&r.hash))
+        .map(|(_, r)| (r.hash.as_slice(), r.content.as_slice()))
+        .collect();
     if missing.is_empty() {
         return Ok((found, Vec::new()));
     }
-    let (hashes, contents): (Vec<Vec<u8>>, Vec<Vec<u8>>) = missing
-        .iter()
-        .map(|(h, c)| (h.to_vec(), c.to_vec()))
-        .unzip();
+    let (hashes, contents): (Vec<&[u8]>, Vec<&[u8]>) = missing.iter().unzip();
     let added: Vec<(i64, Vec<u8>)> = sqlx::query_as(
         "INSERT INTO evidence_bodies (hash, body)
          SELECT hash, body FROM UNNEST($1::bytea[], $2::bytea[]) WITH ORDINALITY
@@ -300,8 +295,7 @@ async fn bodies(
     // Those another collector inserted meanwhile: committed by now (the
     // insert waited for it), and seen by this new statement.
     let raced: Vec<&[u8]> = missing
-        .iter()
-        .map(|(h, _)| *h)
+        .into_keys()
         .filter(|h| !found.contains_key(*h))
         .collect();
     if !raced.is_empty() {
