@@ -17,7 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptor_path = out.join("gamsa_descriptor.bin");
     std::fs::write(&descriptor_path, fds.encode_to_vec())?;
 
+    // Maps as BTreeMap: the encoding of a message then depends on its value
+    // only (entries in key order), which the collector's store relies on to
+    // recognise unchanged evidence by the hash of its encoding.
     tonic_prost_build::configure()
+        .btree_map(".")
         .compile_well_known_types(true)
         .extern_path(".google.protobuf.Timestamp", "crate::Timestamp")
         .extern_path(".google.protobuf", "::pbjson_types")
@@ -27,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pbjson_build::Builder::new()
         .register_descriptors(&descriptors)?
         .extern_path(".google.protobuf.Timestamp", "crate::Timestamp")
+        .btree_map(["."])
         // Evidence shows `encrypted: false` rather than omitting it: an
         // auditor reading JSON should not have to know proto3 defaults.
         .emit_fields()

@@ -34,6 +34,8 @@ pub struct Config {
     pub availability: crate::availability::AvailabilityConfig,
     /// The kept evaluation pages and the API read.
     pub verdicts: crate::evaluation::VerdictsConfig,
+    /// How long evidence and credentials are kept (`[retention]`).
+    pub retention: crate::retention::RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,6 +167,7 @@ impl Default for Config {
             findings: Default::default(),
             availability: Default::default(),
             verdicts: Default::default(),
+            retention: Default::default(),
         }
     }
 }
@@ -315,6 +318,7 @@ impl Config {
         self.findings.validate().map_err(refused)?;
         self.availability.validate().map_err(refused)?;
         self.verdicts.validate().map_err(refused)?;
+        self.retention.validate().map_err(refused)?;
         if !self.expectations.is_empty() {
             let rules = crate::rules::built_in().map_err(|e| refused(e.to_string()))?;
             crate::expectations::Expectations::new(

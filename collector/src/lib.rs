@@ -45,6 +45,7 @@ pub mod pki;
 pub mod private;
 pub mod records;
 pub mod report;
+pub mod retention;
 pub mod rules;
 pub mod server;
 pub mod snapshot;

@@ -14,7 +14,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         "leaves",
         &["actor", "clock", "private", "records", "verdict", "metrics"],
     ),
-    ("storage and identity", &["store", "pki", "tls", "tokens"]),
+    (
+        "storage and identity",
+        &["store", "retention", "pki", "tls", "tokens"],
+    ),
     ("the rules engine", &["catalog", "expectations", "rules"]),
     (
         "answers",

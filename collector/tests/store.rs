@@ -56,6 +56,21 @@ impl Backend {
         Ok(())
     }
 
+    /// A count `sql` answers on this backend's data.
+    async fn count(&self, sql: &str) -> Result<i64> {
+        Ok(match self {
+            Backend::Sqlite(dir) => rusqlite::Connection::open(dir.path().join("gamsa.db"))?
+                .query_row(sql, [], |r| r.get(0))?,
+            Backend::Postgres(scratch) => {
+                let mut conn =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&scratch.url).await?;
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_one(&mut conn)
+                    .await?
+            }
+        })
+    }
+
     /// A store on this backend's data, as one collector opens it.
     async fn open(&self) -> Arc<dyn Store> {
         store::open(&self.location())
@@ -111,6 +126,10 @@ contract!(
     writes_that_can_change_a_verdict_move_the_change_counter,
     findings_history_opens_sees_fixes_and_reopens,
     maintenance_windows_added_found_by_overlap_and_deleted,
+    unchanged_evidence_is_stored_once_and_read_back_whole,
+    retention_prunes_old_evidence_but_the_latest_and_unused_bodies,
+    retention_prunes_sessions_tokens_and_leases,
+    retention_runs_on_one_collector_at_a_time,
 );
 
 const T0: i64 = 1_763_000_000_000;
@@ -912,6 +931,12 @@ async fn sqlite_databases_of_earlier_versions_open_and_migrate() -> Result<()> {
             outcome(1, 1),
             "{fixture}"
         );
+        // Rows stored whole before deduplication are pruned like any other:
+        // e1 is old and not the latest of its key.
+        let step = store.prune_evidence(0, T0 + 100, 100).await?;
+        assert_eq!((step.evidence, step.next), (1, None), "{fixture}");
+        assert!(store.evidence_by_ids(vec!["e1".into()]).await?.is_empty());
+        assert_eq!(store.count_evidence().await?, 3, "{fixture}");
 
         let agents = store.list_agents().await?;
         assert_eq!(
@@ -1611,5 +1636,366 @@ async fn maintenance_windows_added_found_by_overlap_and_deleted(b: Backend) -> R
         ids(b.open().await.maintenance(0, i64::MAX).await?),
         vec![b2]
     );
+    Ok(())
+}
+/// An installed-software evidence of `host` as an idle agent re-sends it
+/// every cycle: large, and the same each time unless `version` changes.
+fn software(id: &str, host: &str, observed_ms: i64, version: &str) -> Evidence {
+    use gamsa_proto::v1::{Package, Software};
+    Evidence {
+        probe: "software".into(),
+        subject: String::new(),
+        payload: Some(Payload::Software(Software {
+            packages: (0..400)
+                .map(|i| Package {
+                    name: format!("package-{i}"),
+                    version: if i == 7 {
+                        version.into()
+                    } else {
+                        "1.0-1".into()
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })),
+        ..ev(id, host, "software", "", observed_ms)
+    }
+}
+
+async fn unchanged_evidence_is_stored_once_and_read_back_whole(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let bodies = "SELECT count(*) FROM evidence_bodies";
+    // 100 observations of unchanged content, a minute apart, in batches of 10.
+    let same: Vec<Evidence> = (0..100)
+        .map(|i| software(&format!("s{i:03}"), "h1", T0 + i * 60_000, "2.0-1"))
+        .collect();
+    for chunk in same.chunks(10) {
+        assert_eq!(store.insert_batch(chunk.to_vec()).await?, outcome(10, 0));
+    }
+    assert_eq!(store.count_evidence().await?, 100);
+    assert_eq!(
+        b.count(bodies).await?,
+        1,
+        "100 identical observations, one body"
+    );
+    // A replay adds neither rows nor bodies.
+    assert_eq!(store.insert_batch(same[..5].to_vec()).await?, outcome(0, 5));
+    assert_eq!(b.count(bodies).await?, 1);
+    // A change is stored; changing back reuses the first body; another host's
+    // identical list is its own content (the host is part of it).
+    let changed = software("s100", "h1", T0 + 100 * 60_000, "2.0-2");
+    let back = software("s101", "h1", T0 + 101 * 60_000, "2.0-1");
+    let other = software("o000", "h2", T0, "2.0-1");
+    store
+        .insert_batch(vec![changed.clone(), back.clone(), other.clone()])
+        .await?;
+    assert_eq!(b.count(bodies).await?, 3);
+    // Rows stay small: the body is not repeated in them.
+    let row_bytes = b
+        .count("SELECT CAST(max(length(body)) AS BIGINT) FROM evidence")
+        .await?;
+    assert!(
+        row_bytes < 32,
+        "an observation's own body: {row_bytes} bytes"
+    );
+
+    // Every observation reads back exactly as sent, by id ...
+    let mut all = same.clone();
+    all.extend([changed.clone(), back.clone()]);
+    let wanted: Vec<String> = ids(&all);
+    assert_eq!(store.evidence_by_ids(wanted).await?, all);
+    // ... and by time: what was observed before T is the observation then.
+    for (t, want) in [
+        (T0 + 1, &same[0]),
+        (T0 + 42 * 60_000 + 1, &same[42]),
+        (T0 + 100 * 60_000, &same[99]),
+        (T0 + 100 * 60_000 + 1, &changed),
+        (T0 + 200 * 60_000, &back),
+    ] {
+        let got = store
+            .query_evidence(EvidenceQuery {
+                host: Some("h1".into()),
+                probe: Some("software".into()),
+                until_ms: Some(t),
+                limit: 1,
+                ..Default::default()
+            })
+            .await?;
+        assert_eq!(got, std::slice::from_ref(want), "observed before {t}");
+    }
+    let window = store
+        .query_evidence(EvidenceQuery {
+            host: Some("h1".into()),
+            since_ms: Some(T0 + 10 * 60_000),
+            until_ms: Some(T0 + 13 * 60_000),
+            limit: 10,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(ids(&window), ["s012", "s011", "s010"]);
+    // The latest, of the fleet and of one host.
+    let mut latest = store.latest_evidence().await?;
+    latest.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(latest, [other, back.clone()]);
+    assert_eq!(store.latest_evidence_of("h1").await?, [back]);
+    Ok(())
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// The id of `host`'s evidence of `day` days ago: ids in the order of time,
+/// as UUIDv7 ids are.
+fn day_id(host: &str, day: i64) -> String {
+    format!("{:04}-{host}", 1000 - day)
+}
+
+async fn retention_prunes_old_evidence_but_the_latest_and_unused_bodies(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let now = T0 + 1000 * DAY_MS;
+    let before = now - 365 * DAY_MS;
+    let bodies = "SELECT count(*) FROM evidence_bodies";
+    // In the order agents would send them: h1's software unchanged for two
+    // years, last seen 400 days ago (a host gone quiet); h2's changing
+    // once, 380 days ago, and seen daily since; h3's time_sync, old.
+    let mut sent = Vec::new();
+    for day in (2..=730).rev() {
+        let at = now - day * DAY_MS;
+        if day >= 400 {
+            sent.push(software(&day_id("h1", day), "h1", at, "1"));
+        }
+        let version = if day > 380 { "old" } else { "new" };
+        sent.push(software(&day_id("h2", day), "h2", at, version));
+    }
+    sent.push(ev(
+        &day_id("h3", 500),
+        "h3",
+        "time_sync",
+        "h3",
+        now - 500 * DAY_MS,
+    ));
+    sent.sort_by_key(gamsa_collector::store::rows::observed_ms);
+    for chunk in sent.chunks(50) {
+        store.insert_batch(chunk.to_vec()).await?;
+    }
+    // Then recent evidence of h2, h3 and h4.
+    let recent = vec![
+        software(&day_id("h2", 1), "h2", now - DAY_MS, "new"),
+        ev(&day_id("h3", 2), "h3", "time_sync", "h3", now - 2 * DAY_MS),
+        ev(&day_id("h4", 1), "h4", "time_sync", "h4", now - DAY_MS),
+    ];
+    store.insert_batch(recent.clone()).await?;
+    let total = store.count_evidence().await?;
+    assert_eq!(b.count(bodies).await?, 5);
+
+    // In steps of 7 rows looked at, as the retention task walks.
+    let (mut after, mut removed, mut removed_bodies, mut steps) = (0, 0, 0, 0);
+    loop {
+        let step = store.prune_evidence(after, before, 7).await?;
+        removed += step.evidence;
+        removed_bodies += step.bodies;
+        steps += 1;
+        match step.next {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert!(steps > 10, "bounded steps: {steps}");
+    let old_rows = sent
+        .iter()
+        .filter(|e| gamsa_collector::store::rows::observed_ms(e) < before)
+        .count() as u64;
+    // Every old row but h1's last (the latest of its key) is gone.
+    assert_eq!(removed, old_rows - 1);
+    assert_eq!(store.count_evidence().await?, total - removed);
+    let h1 = store.latest_evidence_of("h1").await?;
+    assert_eq!(ids(&h1), [day_id("h1", 400)]);
+    assert_eq!(
+        h1[0],
+        software(&day_id("h1", 400), "h1", now - 400 * DAY_MS, "1")
+    );
+    // h2's old version went with its last row; h3's old time_sync is the
+    // content of its recent one too, and stays.
+    assert_eq!(removed_bodies, 1);
+    assert_eq!(b.count(bodies).await?, 4);
+    let kept = store
+        .query_evidence(EvidenceQuery {
+            until_ms: Some(before),
+            limit: 100,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(
+        ids(&kept),
+        [day_id("h1", 400)],
+        "nothing else older than the period"
+    );
+    let h2 = store
+        .query_evidence(EvidenceQuery {
+            host: Some("h2".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(h2.first(), Some(&recent[0]));
+    assert!(h2
+        .iter()
+        .all(|e| gamsa_collector::store::rows::observed_ms(e) >= before));
+    assert_eq!(
+        store.evidence_by_ids(ids(&recent)).await?,
+        recent,
+        "recent evidence read back whole"
+    );
+    // A second run finds nothing more; compaction gives the space back.
+    let step = store.prune_evidence(0, before, 10_000).await?;
+    assert_eq!((step.evidence, step.bodies, step.next), (0, 0, None));
+    store.compact().await?;
+    if let Backend::Sqlite(_) = b {
+        assert_eq!(b.count("PRAGMA freelist_count").await?, 0);
+        assert_eq!(b.count("PRAGMA auto_vacuum").await?, 2, "incremental");
+    }
+    // Ingest goes on, and reuses the bodies still stored.
+    store
+        .insert_batch(vec![software(&day_id("h2", 0), "h2", now, "new")])
+        .await?;
+    assert_eq!(b.count(bodies).await?, 4);
+    Ok(())
+}
+
+async fn retention_prunes_sessions_tokens_and_leases(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let now = gamsa_collector::clock::now_ms();
+    let hour = 3600 * 1000;
+    let record = |kind, name: &str, max_uses, expires: i64| TokenRecord {
+        kind,
+        name: name.into(),
+        role: if kind == TokenKind::Enrol {
+            ""
+        } else {
+            "auditor"
+        }
+        .into(),
+        expires_at_ms: Some(expires),
+        max_uses,
+    };
+    store
+        .create_token(
+            "session-live",
+            record(TokenKind::Session, "kim", 0, now + hour),
+        )
+        .await?;
+    store
+        .create_token(
+            "session-old",
+            record(TokenKind::Session, "kim", 0, now - hour),
+        )
+        .await?;
+    // Enrolment tokens: expired long ago, expired lately, used up (just
+    // now), live.
+    store
+        .create_token(
+            "enrol-expired",
+            record(TokenKind::Enrol, "", 1, now - 40 * DAY_MS),
+        )
+        .await?;
+    store
+        .create_token("enrol-lately", record(TokenKind::Enrol, "", 1, now - hour))
+        .await?;
+    store
+        .create_token("enrol-used", record(TokenKind::Enrol, "", 1, now + DAY_MS))
+        .await?;
+    assert!(store
+        .use_token("enrol-used", TokenKind::Enrol, now)
+        .await?
+        .is_some());
+    store
+        .create_token(
+            "enrol-live",
+            record(TokenKind::Enrol, "", 2, now + 100 * DAY_MS),
+        )
+        .await?;
+    let ttl = Duration::from_secs(60);
+    assert!(store.try_lease("snapshot:1", "c1", ttl, now - hour).await?);
+    assert!(store.try_lease("findings", "c1", ttl, now).await?);
+
+    let pruned = store.prune_records(now, now - 30 * DAY_MS).await?;
+    assert_eq!(
+        (pruned.sessions, pruned.enrolment_tokens, pruned.leases),
+        (1, 1, 1)
+    );
+    let tokens: BTreeSet<String> = store
+        .list_tokens()
+        .await?
+        .into_iter()
+        .map(|t| t.hash)
+        .collect();
+    assert_eq!(
+        tokens,
+        ["enrol-lately", "enrol-used", "enrol-live"]
+            .map(String::from)
+            .into()
+    );
+    assert!(store
+        .use_token("session-live", TokenKind::Session, now)
+        .await?
+        .is_some());
+    // The held lease stays held; the expired one is free, as it was.
+    assert!(!store.try_lease("findings", "c2", ttl, now).await?);
+    assert!(store.try_lease("snapshot:1", "c2", ttl, now).await?);
+    // Thirty days on, the used-up and lately expired tokens go too.
+    let later = now + 31 * DAY_MS;
+    let pruned = store.prune_records(later, later - 30 * DAY_MS).await?;
+    assert_eq!(pruned.enrolment_tokens, 2);
+    assert_eq!(
+        store
+            .list_tokens()
+            .await?
+            .into_iter()
+            .map(|t| t.hash)
+            .collect::<Vec<_>>(),
+        ["enrol-live"]
+    );
+    Ok(())
+}
+
+async fn retention_runs_on_one_collector_at_a_time(b: Backend) -> Result<()> {
+    use gamsa_collector::retention::{run_once, Lease, RetentionConfig};
+    let (one, two) = (b.open().await, b.open().await);
+    let now = gamsa_collector::clock::now_ms();
+    // Three observations of one key two years ago, one of another key now.
+    let old: Vec<Evidence> = (0..3)
+        .map(|i| {
+            ev(
+                &format!("old-{i}"),
+                "h1",
+                "time_sync",
+                "h1",
+                now - 730 * DAY_MS + i,
+            )
+        })
+        .collect();
+    one.insert_batch(old).await?;
+    one.insert_batch(vec![ev("new", "h2", "time_sync", "h2", now)])
+        .await?;
+    let lease = |holder: &str| Lease {
+        holder: holder.into(),
+        ttl: Duration::from_secs(600),
+    };
+    let (first, second) = (lease("collector-1"), lease("collector-2"));
+    assert!(first.take(one.as_ref()).await);
+    assert!(!second.take(two.as_ref()).await, "one pruner at a time");
+    let config = RetentionConfig {
+        batch: 1,
+        ..Default::default()
+    };
+    // The collector without the lease prunes nothing ...
+    let pruned = run_once(two.as_ref(), &config, now, Some(&second)).await?;
+    assert_eq!(pruned.evidence, 0);
+    assert_eq!(two.count_evidence().await?, 4);
+    // ... the one holding it prunes, in steps of one row, renewing it.
+    let pruned = run_once(one.as_ref(), &config, now, Some(&first)).await?;
+    assert_eq!((pruned.evidence, pruned.bodies), (2, 0));
+    assert_eq!(ids(&two.latest_evidence_of("h1").await?), ["old-2"]);
+    assert_eq!(two.count_evidence().await?, 2);
     Ok(())
 }

@@ -167,6 +167,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         crate::snapshot::schedule::holder().to_string(),
         rx.clone(),
     )?;
+    crate::retention::spawn(
+        &config.retention,
+        state.store.clone(),
+        crate::snapshot::schedule::holder().to_string(),
+        rx.clone(),
+    )?;
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };

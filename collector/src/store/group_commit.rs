@@ -9,30 +9,37 @@
 //! in one transaction"; queueing, grouping and answering live here once.
 
 use super::{InsertOutcome, Result, StoreError};
-use gamsa_proto::v1::Evidence;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-/// One caller's batch and where its answer goes.
-struct Job {
-    rows: Vec<Evidence>,
+/// One caller's batch (rows of type `R`: the backends queue
+/// [`super::rows::Stored`]) and where its answer goes.
+struct Job<R> {
+    rows: Vec<R>,
     done: oneshot::Sender<Result<InsertOutcome>>,
 }
 
 /// The callers' side: queues a batch and waits for its group's commit.
-pub(super) struct Queue {
-    jobs: mpsc::UnboundedSender<Job>,
+pub(super) struct Queue<R> {
+    jobs: mpsc::UnboundedSender<Job<R>>,
 }
 
 /// The writers' side; each clone is one writer's handle on the same queue.
-#[derive(Clone)]
-pub(super) struct Waiting {
-    jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+pub(super) struct Waiting<R> {
+    jobs: Arc<Mutex<mpsc::UnboundedReceiver<Job<R>>>>,
+}
+
+impl<R> Clone for Waiting<R> {
+    fn clone(&self) -> Self {
+        Self {
+            jobs: self.jobs.clone(),
+        }
+    }
 }
 
 /// A new, empty queue. Writers stop once the `Queue` is dropped.
-pub(super) fn queue() -> (Queue, Waiting) {
+pub(super) fn queue<R>() -> (Queue<R>, Waiting<R>) {
     let (tx, rx) = mpsc::unbounded_channel();
     (
         Queue { jobs: tx },
@@ -42,9 +49,9 @@ pub(super) fn queue() -> (Queue, Waiting) {
     )
 }
 
-impl Queue {
+impl<R> Queue<R> {
     /// Stores `rows` with the next group; returns once that group committed.
-    pub(super) async fn insert(&self, rows: Vec<Evidence>) -> Result<InsertOutcome> {
+    pub(super) async fn insert(&self, rows: Vec<R>) -> Result<InsertOutcome> {
         if rows.is_empty() {
             return Ok(InsertOutcome::default());
         }
@@ -56,11 +63,11 @@ impl Queue {
     }
 }
 
-impl Waiting {
+impl<R> Waiting<R> {
     /// The next group: the first waiting batch (waiting for one if none is)
     /// and whatever else is queued, up to `max_rows` rows. `None` once the
     /// queue is closed and empty.
-    async fn next_group(&self, max_rows: usize) -> Option<Vec<Job>> {
+    async fn next_group(&self, max_rows: usize) -> Option<Vec<Job<R>>> {
         let mut rx = self.jobs.lock().await;
         let first = rx.recv().await?;
         let mut rows = first.rows.len();
@@ -82,9 +89,9 @@ impl Waiting {
 /// hands them to `commit`, which stores them in one transaction and returns,
 /// after its durable commit, one outcome per batch in the order given (or a
 /// message naming what failed). Several writers may share one `Waiting`.
-pub(super) async fn run<F, Fut>(waiting: Waiting, max_rows: usize, mut commit: F)
+pub(super) async fn run<R, F, Fut>(waiting: Waiting<R>, max_rows: usize, mut commit: F)
 where
-    F: FnMut(Vec<Vec<Evidence>>) -> Fut,
+    F: FnMut(Vec<Vec<R>>) -> Fut,
     Fut: Future<Output = std::result::Result<Vec<InsertOutcome>, String>>,
 {
     while let Some(jobs) = waiting.next_group(max_rows).await {
@@ -109,6 +116,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gamsa_proto::v1::Evidence;
     use std::sync::Mutex as StdMutex;
 
     fn batch(name: &str, rows: usize) -> Vec<Evidence> {

@@ -5,6 +5,13 @@
 //! idempotent on its `id`, so an agent replaying a batch after a reconnect can
 //! never create duplicates; `insert_batch` returns only after the rows are
 //! durably committed, which is what makes an ack a promise.
+//!
+//! Evidence is kept deduplicated (`rows.rs`): unchanged content is stored
+//! once and each observation is a small row referencing it, so an idle host
+//! re-sending the same evidence every cycle costs rows, not bodies; every
+//! observation still reads back whole, by id and by time. Retention
+//! (`crate::retention`) removes old evidence through `prune_evidence`, never
+//! the latest of a (host, probe, subject).
 
 mod group_commit;
 pub mod postgres;
@@ -69,6 +76,35 @@ pub struct InsertOutcome {
     pub accepted: u32,
     pub duplicates: u32,
 }
+
+/// One bounded step of evidence retention (`Store::prune_evidence`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneStep {
+    /// Evidence rows removed.
+    pub evidence: u64,
+    /// Bodies removed because no row uses them any more.
+    pub bodies: u64,
+    /// Where the next step starts; None once the walk is done.
+    pub next: Option<i64>,
+}
+
+/// What `Store::prune_records` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrunedRecords {
+    /// Dashboard sessions past their expiry.
+    pub sessions: u64,
+    /// Enrolment tokens that can no longer enrol (expired, or used up)
+    /// since before the cutoff.
+    pub enrolment_tokens: u64,
+    /// Leases past their expiry (an expired lease is free to take, present
+    /// or not).
+    pub leases: u64,
+}
+
+/// Enrolment tokens expired, or used up, before `$1` (both backends).
+const PRUNE_ENROLMENT_TOKENS: &str = "DELETE FROM tokens WHERE kind = 'enrol'
+     AND ((expires_ms IS NOT NULL AND expires_ms <= $1)
+          OR (uses >= max_uses AND coalesce(last_used_ms, created_ms) <= $1))";
 
 /// What the collector knows about an agent.
 #[derive(Debug, Clone, Serialize, Default, PartialEq)]
@@ -215,6 +251,21 @@ pub struct TokenRecord {
 pub trait Store: Send + Sync {
     /// Stores evidence idempotently; returns once durably committed.
     async fn insert_batch(&self, evidence: Vec<Evidence>) -> Result<InsertOutcome>;
+    /// One step of retention, in a transaction of its own: looks at the
+    /// next `limit` evidence rows in storage order after position `after`
+    /// (0 to begin) and removes those observed before `before_ms`, except
+    /// the latest evidence of each (host, probe, subject), with the bodies
+    /// no remaining row uses. The walk ends (`next` None) at the first row
+    /// observed since `before_ms`, or at the end.
+    async fn prune_evidence(&self, after: i64, before_ms: i64, limit: u32) -> Result<PruneStep>;
+    /// Removes sessions expired by `now_ms`, leases expired by `now_ms`,
+    /// and enrolment tokens expired or used up before `tokens_before_ms`.
+    async fn prune_records(&self, now_ms: i64, tokens_before_ms: i64) -> Result<PrunedRecords>;
+    /// Gives space retention freed back: SQLite returns free pages to the
+    /// file system when the file allows it (`auto_vacuum` incremental, as
+    /// files made since deduplication are), a bounded number at a time;
+    /// PostgreSQL leaves it to autovacuum, which makes the space reusable.
+    async fn compact(&self) -> Result<()>;
     async fn upsert_agent(&self, agent: AgentRecord) -> Result<()>;
     async fn touch_agent(&self, agent_id: &str, now_ms: i64) -> Result<()>;
     async fn list_agents(&self) -> Result<Vec<AgentRecord>>;

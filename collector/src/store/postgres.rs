@@ -15,20 +15,20 @@
 //! caller is answered only after its group's `COMMIT` returned.
 
 use super::group_commit::{self, Queue};
-use super::rows::{self, observed_ms, Columns};
+use super::rows::{self, observed_ms, Columns, Stored};
 use super::{
-    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome, Result,
-    Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
+    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
+    PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User,
+    NO_CERTIFICATE,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
 };
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
-use prost::Message;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, PgConnection, QueryBuilder, Row};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,18 +44,20 @@ const MAX_GROUP_ROWS: usize = 20_000;
 const MAX_CONNECTIONS: u32 = 16;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Inserts a group of evidence and maintains `latest`, in one statement.
-/// Returns, per job, how many of its rows were new.
+/// Inserts a group of evidence (each row referencing its body) and
+/// maintains `latest`, in one statement. Returns, per job, how many of its
+/// rows were new.
 const INSERT_GROUP: &str = r#"
 WITH input AS (
     SELECT * FROM UNNEST($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $7::int4[], $8::int8[], $9::bytea[])
-        AS t(job, id, agent_id, host, probe, subject, status, observed_ms, body)
+                         $6::text[], $7::int4[], $8::int8[], $9::bytea[], $11::int8[])
+        AS t(job, id, agent_id, host, probe, subject, status, observed_ms, body, body_seq)
 ),
 inserted AS (
     INSERT INTO evidence (id, agent_id, host, probe, subject, status, observed_ms,
-                          received_ms, body)
-    SELECT id, agent_id, host, probe, subject, status, observed_ms, $10, body FROM input
+                          received_ms, body, body_seq)
+    SELECT id, agent_id, host, probe, subject, status, observed_ms, $10, body, body_seq
+    FROM input
     ON CONFLICT (id) DO NOTHING
     RETURNING seq, id, host, probe, subject, observed_ms
 ),
@@ -71,11 +73,22 @@ newest AS (
 SELECT input.job, count(*) FROM inserted JOIN input USING (id) GROUP BY input.job
 "#;
 
+/// The columns [`rows::evidence`] reads, and where they come from: an
+/// evidence row and the body it references, if any.
+const EVIDENCE: &str = "e.id, e.body, b.body AS content
+     FROM evidence e LEFT JOIN evidence_bodies b ON b.seq = e.body_seq";
+
+/// The advisory lock guarding bodies (`migrations/postgres/0009`), as the
+/// arguments of `pg_advisory_xact_lock[_shared]`: this number and the
+/// schema's, so that stores in different schemas of one database do not
+/// wait for one another.
+const BODIES_LOCK: &str = "1734700009, hashtext(current_schema())";
+
 pub struct PgStore {
     pool: PgPool,
     /// The URL without its password, for error messages.
     url: Arc<str>,
-    writes: Queue,
+    writes: Queue<Stored>,
     /// Whether a token's last use is being recorded: one at a time, so a
     /// burst of API calls (or a locked table) holds one pool connection.
     touching: Arc<AtomicBool>,
@@ -237,6 +250,68 @@ impl PgStore {
     }
 }
 
+/// The `seq` of the body of each hash, inserting the bodies not yet
+/// stored. Runs in an ingest transaction that holds `BODIES_LOCK` shared, so
+/// none of them is removed before the transaction ends. Returns the seqs of
+/// the bodies it inserted too.
+async fn bodies(
+    tx: &mut PgConnection,
+    rows: &[(i32, &Stored)],
+) -> std::result::Result<(HashMap<Vec<u8>, i64>, Vec<i64>), sqlx::Error> {
+    let wanted: BTreeSet<&[u8]> = rows.iter().map(|(_, r)| r.hash.as_slice()).collect();
+    let find = |hashes: Vec<&[u8]>| {
+        sqlx::query_as::<_, (i64, Vec<u8>)>(
+            "SELECT seq, hash FROM evidence_bodies WHERE hash = ANY($1)",
+        )
+        .bind(hashes.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>())
+    };
+    let mut found: HashMap<Vec<u8>, i64> = find(wanted.iter().copied().collect())
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(seq, hash)| (hash, seq))
+        .collect();
+    // In hash order: two collectors inserting the same new bodies take
+    // their index locks in the same order and cannot deadlock.
+    let missing: std::collections::BTreeMap<&[u8], &[u8]> = rows
+        .iter()
+        .filter(|(_, r)| !found.contains_key(&r.hash))
+        .map(|(_, r)| (r.hash.as_slice(), r.content.as_slice()))
+        .collect();
+    if missing.is_empty() {
+        return Ok((found, Vec::new()));
+    }
+    let (hashes, contents): (Vec<&[u8]>, Vec<&[u8]>) = missing.iter().unzip();
+    let added: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "INSERT INTO evidence_bodies (hash, body)
+         SELECT hash, body FROM UNNEST($1::bytea[], $2::bytea[]) WITH ORDINALITY
+             AS t(hash, body, n) ORDER BY n
+         ON CONFLICT (hash) DO NOTHING RETURNING seq, hash",
+    )
+    .bind(hashes)
+    .bind(contents)
+    .fetch_all(&mut *tx)
+    .await?;
+    let new: Vec<i64> = added.iter().map(|(seq, _)| *seq).collect();
+    found.extend(added.into_iter().map(|(seq, hash)| (hash, seq)));
+    // Those another collector inserted meanwhile: committed by now (the
+    // insert waited for it), and seen by this new statement.
+    let raced: Vec<&[u8]> = missing
+        .into_keys()
+        .filter(|h| !found.contains_key(*h))
+        .collect();
+    if !raced.is_empty() {
+        found.extend(
+            find(raced)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(seq, hash)| (hash, seq)),
+        );
+    }
+    Ok((found, new))
+}
+
 /// A group's rows as column arrays, the parameters of `INSERT_GROUP`.
 #[derive(Default)]
 struct Arrays<'a> {
@@ -248,11 +323,13 @@ struct Arrays<'a> {
     subject: Vec<&'a str>,
     status: Vec<i32>,
     observed_ms: Vec<i64>,
-    body: Vec<Vec<u8>>,
+    body: Vec<&'a [u8]>,
+    body_seq: Vec<i64>,
 }
 
 impl<'a> Arrays<'a> {
-    fn push(&mut self, job: i32, ev: &'a Evidence) {
+    fn push(&mut self, job: i32, row: &'a Stored, body_seq: i64) {
+        let ev = &row.ev;
         self.job.push(job);
         self.id.push(&ev.id);
         self.agent_id.push(&ev.agent_id);
@@ -261,7 +338,8 @@ impl<'a> Arrays<'a> {
         self.subject.push(&ev.subject);
         self.status.push(ev.status);
         self.observed_ms.push(observed_ms(ev));
-        self.body.push(ev.encode_to_vec());
+        self.body.push(&row.observed);
+        self.body_seq.push(body_seq);
     }
 }
 
@@ -282,27 +360,36 @@ const CHANGE_SLOTS: i32 = 16;
 /// Stores a group of batches in one transaction; one outcome per batch.
 async fn commit_group(
     pool: &PgPool,
-    batches: &[Vec<Evidence>],
+    batches: &[Vec<Stored>],
 ) -> std::result::Result<Vec<InsertOutcome>, sqlx::Error> {
     // An id twice in one group is a replay: only its first copy is offered
     // for insertion (and counted as accepted if it is new).
     let mut seen = HashSet::new();
-    let mut rows: Vec<(i32, &Evidence)> = Vec::new();
+    let mut rows: Vec<(i32, &Stored)> = Vec::new();
     for (j, batch) in batches.iter().enumerate() {
-        for ev in batch {
-            if seen.insert(ev.id.as_str()) {
-                rows.push((j as i32, ev));
+        for row in batch {
+            if seen.insert(row.ev.id.as_str()) {
+                rows.push((j as i32, row));
             }
         }
     }
     // Rows in id order: two collectors committing overlapping replays take
     // their row locks in the same order and cannot deadlock.
-    rows.sort_unstable_by(|a, b| a.1.id.cmp(&b.1.id));
-    let mut cols = Arrays::default();
-    for (j, ev) in rows {
-        cols.push(j, ev);
-    }
+    rows.sort_unstable_by(|a, b| a.1.ev.id.cmp(&b.1.ev.id));
     let mut tx = pool.begin().await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "SELECT pg_advisory_xact_lock_shared({BODIES_LOCK})"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let (found, new) = bodies(&mut tx, &rows).await?;
+    let mut cols = Arrays::default();
+    for (j, row) in rows {
+        let seq = found.get(&row.hash).copied().ok_or_else(|| {
+            sqlx::Error::Protocol(format!("evidence {}: its body was not stored", row.ev.id))
+        })?;
+        cols.push(j, row, seq);
+    }
     let accepted: Vec<(i32, i64)> = sqlx::query_as(INSERT_GROUP)
         .bind(cols.job)
         .bind(cols.id)
@@ -314,8 +401,20 @@ async fn commit_group(
         .bind(cols.observed_ms)
         .bind(cols.body)
         .bind(crate::clock::now_ms())
+        .bind(cols.body_seq)
         .fetch_all(&mut *tx)
         .await?;
+    if !new.is_empty() {
+        // New bodies of replays only (evidence already stored, whose body
+        // retention had removed) are used by no row.
+        sqlx::query(
+            "DELETE FROM evidence_bodies b WHERE b.seq = ANY($1)
+                 AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.body_seq = b.seq)",
+        )
+        .bind(new)
+        .execute(&mut *tx)
+        .await?;
+    }
     if !accepted.is_empty() {
         bump(&mut tx).await?;
     }
@@ -456,7 +555,111 @@ impl Columns for PgRow {
 #[async_trait]
 impl Store for PgStore {
     async fn insert_batch(&self, evidence: Vec<Evidence>) -> Result<InsertOutcome> {
-        self.writes.insert(evidence).await
+        self.writes
+            .insert(evidence.into_iter().map(Stored::new).collect())
+            .await
+    }
+
+    async fn prune_evidence(&self, after: i64, before_ms: i64, limit: u32) -> Result<PruneStep> {
+        // The next `limit` rows in storage order (roughly the order of
+        // time): which may go, and whether the walk reached evidence
+        // observed since the cutoff (sqlite.rs says more).
+        let window: Vec<(i64, Option<i64>, bool, bool)> = sqlx::query_as(
+            "SELECT e.seq, e.body_seq, e.observed_ms >= $2 AS recent,
+                    e.observed_ms < $2 AND NOT EXISTS (
+                        SELECT 1 FROM latest l WHERE l.host = e.host AND l.probe = e.probe
+                            AND l.subject = e.subject AND l.evidence_seq = e.seq) AS old
+             FROM evidence e WHERE e.seq > $1 ORDER BY e.seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(before_ms)
+        .bind(i64::from(limit.max(1)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let mut last = after;
+        let mut reached_recent = false;
+        let (mut old, mut bodies) = (Vec::new(), BTreeSet::new());
+        for (seq, body, recent, is_old) in &window {
+            if *recent {
+                reached_recent = true;
+                break;
+            }
+            last = *seq;
+            if *is_old {
+                old.push(*seq);
+                bodies.extend(*body);
+            }
+        }
+        let mut step = PruneStep {
+            next: (!reached_recent && window.len() as u64 == u64::from(limit.max(1)))
+                .then_some(last),
+            ..Default::default()
+        };
+        // A row not latest now never becomes latest again: `latest` only
+        // moves to newer evidence, which is never removed with it.
+        step.evidence = sqlx::query("DELETE FROM evidence WHERE seq = ANY($1)")
+            .bind(old)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+        if !bodies.is_empty() {
+            // Exclusively: no ingest transaction is between finding one of
+            // these bodies and committing its row.
+            let bodies: Vec<i64> = bodies.into_iter().collect();
+            let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT pg_advisory_xact_lock({BODIES_LOCK})"
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            step.bodies = sqlx::query(
+                "DELETE FROM evidence_bodies b WHERE b.seq = ANY($1)
+                     AND NOT EXISTS (SELECT 1 FROM evidence e WHERE e.body_seq = b.seq)",
+            )
+            .bind(bodies)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+            tx.commit().await.map_err(|e| self.err(e))?;
+        }
+        Ok(step)
+    }
+
+    async fn prune_records(&self, now_ms: i64, tokens_before_ms: i64) -> Result<PrunedRecords> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut delete = async |sql: &'static str, at: i64| {
+            sqlx::query(sql)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map(|done| done.rows_affected())
+        };
+        let pruned = PrunedRecords {
+            sessions: delete(
+                "DELETE FROM tokens WHERE kind = 'session' AND expires_ms <= $1",
+                now_ms,
+            )
+            .await
+            .map_err(|e| self.err(e))?,
+            enrolment_tokens: delete(super::PRUNE_ENROLMENT_TOKENS, tokens_before_ms)
+                .await
+                .map_err(|e| self.err(e))?,
+            leases: delete("DELETE FROM leases WHERE expires_ms <= $1", now_ms)
+                .await
+                .map_err(|e| self.err(e))?,
+        };
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(pruned)
+    }
+
+    async fn compact(&self) -> Result<()> {
+        // Autovacuum makes the space of removed rows reusable; giving it
+        // back to the file system (VACUUM FULL) would lock the tables.
+        Ok(())
     }
 
     async fn upsert_agent(&self, a: AgentRecord) -> Result<()> {
@@ -534,23 +737,23 @@ impl Store for PgStore {
     }
 
     async fn query_evidence(&self, q: EvidenceQuery) -> Result<Vec<Evidence>> {
-        let mut sql = QueryBuilder::new("SELECT id, body FROM evidence WHERE true");
+        let mut sql = QueryBuilder::new(format!("SELECT {EVIDENCE} WHERE true"));
         for (col, val) in [
-            (" AND probe = ", q.probe),
-            (" AND host = ", q.host),
-            (" AND agent_id = ", q.agent_id),
+            (" AND e.probe = ", q.probe),
+            (" AND e.host = ", q.host),
+            (" AND e.agent_id = ", q.agent_id),
         ] {
             if let Some(v) = val {
                 sql.push(col).push_bind(v);
             }
         }
         if let Some(since) = q.since_ms {
-            sql.push(" AND observed_ms >= ").push_bind(since);
+            sql.push(" AND e.observed_ms >= ").push_bind(since);
         }
         if let Some(until) = q.until_ms {
-            sql.push(" AND observed_ms < ").push_bind(until);
+            sql.push(" AND e.observed_ms < ").push_bind(until);
         }
-        sql.push(" ORDER BY observed_ms DESC, seq DESC LIMIT ")
+        sql.push(" ORDER BY e.observed_ms DESC, e.seq DESC LIMIT ")
             .push_bind(i64::from(q.limit.max(1)))
             .push(" OFFSET ")
             .push_bind(i64::from(q.offset));
@@ -579,9 +782,9 @@ impl Store for PgStore {
     }
 
     async fn latest_evidence(&self) -> Result<Vec<Evidence>> {
-        let found = sqlx::query(
-            "SELECT e.id, e.body FROM latest l JOIN evidence e ON e.seq = l.evidence_seq",
-        )
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq"
+        )))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -589,10 +792,10 @@ impl Store for PgStore {
     }
 
     async fn latest_evidence_of(&self, host: &str) -> Result<Vec<Evidence>> {
-        let found = sqlx::query(
-            "SELECT e.id, e.body FROM latest l JOIN evidence e ON e.seq = l.evidence_seq
-             WHERE l.host = $1 ORDER BY l.probe, l.subject",
-        )
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+             WHERE l.host = $1 ORDER BY l.probe, l.subject"
+        )))
         .bind(host)
         .fetch_all(&self.pool)
         .await
@@ -602,10 +805,11 @@ impl Store for PgStore {
 
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>> {
         // In the order asked for, as the SQLite store answers.
-        let found = sqlx::query(
-            "SELECT e.id, e.body FROM UNNEST($1::text[]) WITH ORDINALITY AS wanted (id, n)
-             JOIN evidence e USING (id) ORDER BY wanted.n",
-        )
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {EVIDENCE} JOIN UNNEST($1::text[]) WITH ORDINALITY AS wanted (id, n)
+                 ON wanted.id = e.id
+             ORDER BY wanted.n"
+        )))
         .bind(ids)
         .fetch_all(&self.pool)
         .await

@@ -5,6 +5,19 @@
 //! lists and documents are JSON text, times are Unix milliseconds. A backend
 //! only says how to read a column of its row type ([`Columns`]); what a
 //! record is made of is written here.
+//!
+//! Evidence is stored deduplicated ([`Stored`]): an evidence's *content* is
+//! everything an agent observed — agent, host, probe, subject, status, error
+//! and payload — that is, the evidence without its `id` and `observedAt`,
+//! the two fields that differ from one observation to the next. The content
+//! is kept once per distinct value in `evidence_bodies`, by the SHA-256 of
+//! its protobuf encoding (prost writes fields in number order and maps, kept
+//! as `BTreeMap`s, in key order: equal content, equal bytes); each
+//! observation is an `evidence` row with its id, its columns, a reference to
+//! the content and, as its own `body`, the encoding of `observedAt` alone.
+//! The evidence is the two encodings read one after the other (protobuf
+//! merges them), with the row's id. Rows written before deduplication keep
+//! the whole evidence in `body` and no reference, and read as before.
 
 use super::{AgentRecord, Result, StoreError, TokenInfo, TokenKind, TokenRecord, User};
 use gamsa_proto::v1::Evidence;
@@ -43,14 +56,63 @@ pub fn observed_ms(ev: &Evidence) -> i64 {
         .unwrap_or(0)
 }
 
-/// Evidence from its `id` and `body` columns.
+/// An evidence ready for the store: its content's encoding and hash, and
+/// what is its own (module documentation). Made by the caller of
+/// `insert_batch`, before the batch is queued for the writer.
+pub(super) struct Stored {
+    /// The evidence, for the columns it is queried by (`id`, `host`, …).
+    pub ev: Evidence,
+    /// The evidence without `id` and `observedAt`, protobuf-encoded.
+    pub content: Vec<u8>,
+    /// SHA-256 of `content`.
+    pub hash: Vec<u8>,
+    /// The evidence with nothing but `observedAt`, protobuf-encoded: the
+    /// `body` of its row.
+    pub observed: Vec<u8>,
+}
+
+impl Stored {
+    pub fn new(mut ev: Evidence) -> Self {
+        use sha2::Digest;
+        let id = std::mem::take(&mut ev.id);
+        let observed_at = ev.observed_at.take();
+        let content = ev.encode_to_vec();
+        let observed = Evidence {
+            observed_at,
+            ..Default::default()
+        }
+        .encode_to_vec();
+        ev.id = id;
+        ev.observed_at = observed_at;
+        Self {
+            hash: sha2::Sha256::digest(&content).to_vec(),
+            ev,
+            content,
+            observed,
+        }
+    }
+}
+
+/// Evidence from its `id` and `body` columns and its `content` (the
+/// referenced body; NULL for rows stored whole, before deduplication).
 pub(super) fn evidence(row: &impl Columns) -> Result<Evidence> {
     let id: String = row.column("id")?;
     let body: Vec<u8> = row.column("body")?;
-    Evidence::decode(body.as_slice()).map_err(|e| StoreError::Corrupt {
-        id,
+    let content: Option<Vec<u8>> = row.column("content")?;
+    let corrupt = |e: prost::DecodeError| StoreError::Corrupt {
+        id: id.clone(),
         message: e.to_string(),
-    })
+    };
+    let mut ev = match content {
+        Some(content) => {
+            let mut ev = Evidence::decode(content.as_slice()).map_err(corrupt)?;
+            ev.merge(body.as_slice()).map_err(corrupt)?;
+            ev
+        }
+        None => Evidence::decode(body.as_slice()).map_err(corrupt)?,
+    };
+    ev.id = id;
+    Ok(ev)
 }
 
 pub(super) fn agent(row: &impl Columns) -> Result<AgentRecord> {
@@ -178,6 +240,45 @@ pub(super) fn assessment_times(row: &impl Columns) -> Result<crate::records::Ass
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_leaves_out_only_the_id_and_the_time_and_does_not_depend_on_map_order() {
+        let ev = |id: &str, seconds, labels: &[(&str, &str)]| Evidence {
+            id: id.into(),
+            agent_id: "web-1".into(),
+            host: "web-1".into(),
+            probe: "host".into(),
+            observed_at: Some(gamsa_proto::Timestamp {
+                seconds,
+                nanos: 123_456_789,
+            }),
+            payload: Some(gamsa_proto::v1::evidence::Payload::HostInfo(
+                gamsa_proto::v1::HostInfo {
+                    labels: labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        };
+        let labels = [("role", "db"), ("zone", "a"), ("env", "prod")];
+        let mut reversed = labels;
+        reversed.reverse();
+        let a = Stored::new(ev("a", 1, &labels));
+        let b = Stored::new(ev("b", 2, &reversed));
+        assert_eq!(a.hash, b.hash);
+        assert_eq!(a.content, b.content);
+        assert_ne!(a.observed, b.observed);
+        let c = Stored::new(ev("c", 2, &labels[..2]));
+        assert_ne!(a.hash, c.hash);
+        // The content and the row's own body read back as the evidence.
+        let mut back = Evidence::decode(b.content.as_slice()).unwrap();
+        back.merge(b.observed.as_slice()).unwrap();
+        back.id = "b".into();
+        assert_eq!(back, b.ev);
+    }
 
     #[test]
     fn observed_time_of_any_timestamp_saturates() {

@@ -8,17 +8,17 @@
 //! never waits behind ingest.
 
 use super::group_commit::{self, Queue};
-use super::rows::{self, observed_ms, Columns};
+use super::rows::{self, observed_ms, Columns, Stored};
 use super::{
-    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome, Result,
-    Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
+    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
+    PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User,
+    NO_CERTIFICATE,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
 };
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
-use prost::Message;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -49,20 +49,33 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0008_findings_history.sql"),
     migration!("0010_changes.sql"),
     migration!("0011_maintenance.sql"),
+    migration!("0012_evidence_bodies.sql"),
 ];
+
+/// The columns [`rows::evidence`] reads, and where they come from: an
+/// evidence row and the body it references, if any.
+const EVIDENCE: &str = "e.id, e.body, b.body AS content
+     FROM evidence e LEFT JOIN evidence_bodies b ON b.seq = e.body_seq";
+
+/// Pages `compact` gives back to the file system at most per call, so that
+/// the write lock is held briefly (4 KiB pages: 16 MiB).
+const VACUUM_PAGES: u32 = 4096;
 
 /// Upper bound of rows in one group commit.
 const MAX_GROUP_ROWS: usize = 50_000;
 
 pub struct SqliteStore {
     path: PathBuf,
-    writes: Queue,
+    writes: Queue<Stored>,
     /// Small writes outside the ingest path (agents, tokens) and reads.
     conn: Arc<Mutex<Connection>>,
     /// Records when API tokens were last used, apart from `conn`: a request
     /// never waits for it, and while it waits for the write lock the next
     /// use is simply not recorded.
     touch: Arc<Mutex<Connection>>,
+    /// Retention's own connection: pruning never holds `conn`, which
+    /// pages read with.
+    prune: Arc<Mutex<Connection>>,
 }
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -80,6 +93,11 @@ fn open_conn(path: &Path) -> Result<Connection> {
     )
     .map_err(open_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(open_err)?;
+    // A new file gives back the pages retention empties (`compact`); this
+    // takes effect only before the file's first page is written (before
+    // WAL mode is set), so files made earlier keep them for reuse.
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
         .map_err(open_err)?;
     // journal_mode answers with a row, so it is read rather than executed.
     let mode: String = conn
@@ -154,6 +172,7 @@ impl SqliteStore {
         migrate(&mut conn, path)?;
         let mut writer = open_conn(path)?;
         let touch = open_conn(path)?;
+        let prune = open_conn(path)?;
         let (queue, waiting) = group_commit::queue();
         // One writer, on a thread of its own: SQLite commits one transaction
         // at a time, and its calls block.
@@ -172,7 +191,23 @@ impl SqliteStore {
             writes: queue,
             conn: Arc::new(Mutex::new(conn)),
             touch: Arc::new(Mutex::new(touch)),
+            prune: Arc::new(Mutex::new(prune)),
         })
+    }
+
+    /// Runs `f` on retention's connection, on the blocking pool.
+    async fn with_prune<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = self.prune.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Closed)?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 
     /// Records, in the background, that the API token `hash` was used at
@@ -223,18 +258,25 @@ fn bump(tx: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Stores a group of batches in one transaction; one outcome per batch.
+/// IMMEDIATE: the bodies it finds cannot be removed by retention (another
+/// connection) before the rows referencing them are committed.
 fn commit_group(
     conn: &mut Connection,
-    batches: &[Vec<Evidence>],
+    batches: &[Vec<Stored>],
 ) -> rusqlite::Result<Vec<InsertOutcome>> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let received = crate::clock::now_ms();
     let mut outcomes = Vec::with_capacity(batches.len());
     {
+        let mut find_body = tx.prepare_cached("SELECT seq FROM evidence_bodies WHERE hash = ?1")?;
+        let mut add_body =
+            tx.prepare_cached("INSERT INTO evidence_bodies (hash, body) VALUES (?1, ?2)")?;
+        let mut drop_body = tx.prepare_cached("DELETE FROM evidence_bodies WHERE seq = ?1")?;
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO evidence
-             (id, agent_id, host, probe, subject, status, observed_ms, received_ms, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             (id, agent_id, host, probe, subject, status, observed_ms, received_ms, body,
+              body_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         let mut latest = tx.prepare_cached(
             "INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
@@ -245,7 +287,17 @@ fn commit_group(
         )?;
         for batch in batches {
             let mut outcome = InsertOutcome::default();
-            for ev in batch {
+            for row in batch {
+                let ev = &row.ev;
+                let found: Option<i64> =
+                    find_body.query_row([&row.hash], |r| r.get(0)).optional()?;
+                let body = match found {
+                    Some(seq) => seq,
+                    None => {
+                        add_body.execute(params![row.hash, row.content])?;
+                        tx.last_insert_rowid()
+                    }
+                };
                 let observed = observed_ms(ev);
                 let n = stmt.execute(params![
                     ev.id,
@@ -256,13 +308,18 @@ fn commit_group(
                     ev.status,
                     observed,
                     received,
-                    ev.encode_to_vec(),
+                    row.observed,
+                    body,
                 ])?;
                 if n == 1 {
                     let seq = tx.last_insert_rowid();
                     latest.execute(params![ev.host, ev.probe, ev.subject, seq, observed])?;
                     outcome.accepted += 1;
                 } else {
+                    // A replay: its body, if new here, is used by no row.
+                    if found.is_none() {
+                        drop_body.execute([body])?;
+                    }
                     outcome.duplicates += 1;
                 }
             }
@@ -274,6 +331,56 @@ fn commit_group(
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// One step of evidence retention (`Store::prune_evidence`) in `tx`.
+fn prune_evidence(
+    tx: &Connection,
+    after: i64,
+    before_ms: i64,
+    limit: u32,
+) -> rusqlite::Result<PruneStep> {
+    // The next `limit` rows in storage order (roughly the order of time):
+    // which may go, and whether the walk reached evidence observed since the
+    // cutoff; rows after it are newer but for late deliveries from agents'
+    // spools, left for the run that reaches them.
+    let mut window = tx.prepare_cached(
+        "SELECT e.seq, e.body_seq, e.observed_ms >= ?2 AS recent,
+                e.observed_ms < ?2 AND NOT EXISTS (
+                    SELECT 1 FROM latest l WHERE l.host = e.host AND l.probe = e.probe
+                        AND l.subject = e.subject AND l.evidence_seq = e.seq) AS old
+         FROM evidence e WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?3",
+    )?;
+    let rows: Vec<(i64, Option<i64>, bool, bool)> = window
+        .query_map(params![after, before_ms, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut step = PruneStep::default();
+    let mut delete = tx.prepare_cached("DELETE FROM evidence WHERE seq = ?1")?;
+    let mut bodies = std::collections::BTreeSet::new();
+    let mut last = after;
+    let mut reached_recent = false;
+    for (seq, body, recent, old) in &rows {
+        if *recent {
+            reached_recent = true;
+            break;
+        }
+        last = *seq;
+        if *old {
+            step.evidence += delete.execute([seq])? as u64;
+            bodies.extend(*body);
+        }
+    }
+    let mut unused = tx.prepare_cached(
+        "DELETE FROM evidence_bodies WHERE seq = ?1
+             AND NOT EXISTS (SELECT 1 FROM evidence WHERE body_seq = ?1)",
+    )?;
+    for body in bodies {
+        step.bodies += unused.execute([body])? as u64;
+    }
+    step.next = (!reached_recent && rows.len() as u64 == u64::from(limit)).then_some(last);
+    Ok(step)
 }
 
 impl Columns for rusqlite::Row<'_> {
@@ -426,7 +533,78 @@ fn append<T: serde::Serialize>(c: &Connection, table: &str, document: &T) -> Res
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_batch(&self, evidence: Vec<Evidence>) -> Result<InsertOutcome> {
-        self.writes.insert(evidence).await
+        self.writes
+            .insert(evidence.into_iter().map(Stored::new).collect())
+            .await
+    }
+
+    async fn prune_evidence(&self, after: i64, before_ms: i64, limit: u32) -> Result<PruneStep> {
+        self.with_prune(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let step = prune_evidence(&tx, after, before_ms, limit.max(1)).map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(step)
+        })
+        .await
+    }
+
+    async fn prune_records(&self, now_ms: i64, tokens_before_ms: i64) -> Result<PrunedRecords> {
+        self.with_prune(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let pruned = PrunedRecords {
+                sessions: tx
+                    .execute(
+                        "DELETE FROM tokens WHERE kind = 'session' AND expires_ms <= ?1",
+                        [now_ms],
+                    )
+                    .map_err(db_err)? as u64,
+                enrolment_tokens: tx
+                    .execute(super::PRUNE_ENROLMENT_TOKENS, [tokens_before_ms])
+                    .map_err(db_err)? as u64,
+                leases: tx
+                    .execute("DELETE FROM leases WHERE expires_ms <= ?1", [now_ms])
+                    .map_err(db_err)? as u64,
+            };
+            tx.commit().map_err(db_err)?;
+            Ok(pruned)
+        })
+        .await
+    }
+
+    async fn compact(&self) -> Result<()> {
+        self.with_prune(|c| {
+            let mode: i64 = c
+                .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+                .map_err(db_err)?;
+            // 2: INCREMENTAL. Free pages go back a bounded number at a time,
+            // each in a write transaction of its own, while that frees any.
+            if mode != 2 {
+                return Ok(());
+            }
+            let free = |c: &Connection| -> Result<i64> {
+                c.query_row("PRAGMA freelist_count", [], |r| r.get(0))
+                    .map_err(db_err)
+            };
+            let mut left = free(c)?;
+            while left > 0 {
+                let mut stmt = c
+                    .prepare(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))
+                    .map_err(db_err)?;
+                let mut rows = stmt.query([]).map_err(db_err)?;
+                while rows.next().map_err(db_err)?.is_some() {}
+                let now = free(c)?;
+                if now >= left {
+                    break;
+                }
+                left = now;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn upsert_agent(&self, a: AgentRecord) -> Result<()> {
@@ -518,7 +696,7 @@ impl Store for SqliteStore {
 
     async fn query_evidence(&self, q: EvidenceQuery) -> Result<Vec<Evidence>> {
         self.with_conn(move |c| {
-            let mut sql = String::from("SELECT id, body FROM evidence WHERE 1 = 1");
+            let mut sql = format!("SELECT {EVIDENCE} WHERE 1 = 1");
             let mut args: Vec<rusqlite::types::Value> = Vec::new();
             for (col, val) in [
                 ("probe", &q.probe),
@@ -527,19 +705,19 @@ impl Store for SqliteStore {
             ] {
                 if let Some(v) = val {
                     args.push(v.clone().into());
-                    sql.push_str(&format!(" AND {col} = ?{}", args.len()));
+                    sql.push_str(&format!(" AND e.{col} = ?{}", args.len()));
                 }
             }
             if let Some(since) = q.since_ms {
                 args.push(since.into());
-                sql.push_str(&format!(" AND observed_ms >= ?{}", args.len()));
+                sql.push_str(&format!(" AND e.observed_ms >= ?{}", args.len()));
             }
             if let Some(until) = q.until_ms {
                 args.push(until.into());
-                sql.push_str(&format!(" AND observed_ms < ?{}", args.len()));
+                sql.push_str(&format!(" AND e.observed_ms < ?{}", args.len()));
             }
             sql.push_str(&format!(
-                " ORDER BY observed_ms DESC, seq DESC LIMIT {} OFFSET {}",
+                " ORDER BY e.observed_ms DESC, e.seq DESC LIMIT {} OFFSET {}",
                 q.limit.max(1),
                 q.offset
             ));
@@ -554,9 +732,9 @@ impl Store for SqliteStore {
     async fn latest_evidence(&self) -> Result<Vec<Evidence>> {
         self.with_conn(|c| {
             let mut stmt = c
-                .prepare(
-                    "SELECT e.id, e.body FROM latest l JOIN evidence e ON e.seq = l.evidence_seq",
-                )
+                .prepare(&format!(
+                    "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq"
+                ))
                 .map_err(db_err)?;
             all(&mut stmt, [], |r| rows::evidence(r))
         })
@@ -567,10 +745,10 @@ impl Store for SqliteStore {
         let host = host.to_string();
         self.with_conn(move |c| {
             let mut stmt = c
-                .prepare_cached(
-                    "SELECT e.id, e.body FROM latest l JOIN evidence e ON e.seq = l.evidence_seq
-                     WHERE l.host = ?1 ORDER BY l.probe, l.subject",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+                     WHERE l.host = ?1 ORDER BY l.probe, l.subject"
+                ))
                 .map_err(db_err)?;
             all(&mut stmt, [host], |r| rows::evidence(r))
         })
@@ -580,7 +758,7 @@ impl Store for SqliteStore {
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>> {
         self.with_conn(move |c| {
             let mut stmt = c
-                .prepare_cached("SELECT id, body FROM evidence WHERE id = ?1")
+                .prepare_cached(&format!("SELECT {EVIDENCE} WHERE e.id = ?1"))
                 .map_err(db_err)?;
             let mut out = Vec::new();
             for id in ids {

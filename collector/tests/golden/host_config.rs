@@ -65,7 +65,7 @@ fn home(account: &str, uid: u32, mode: u32) -> FileMode {
     }
 }
 
-fn map(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+fn map(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
