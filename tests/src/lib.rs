@@ -294,6 +294,10 @@ impl Collector {
 /// tests send no traffic beyond this machine (not even to 169.254.169.254).
 pub const NO_METADATA: &str = "[probes.region]\naws_url = \"http://127.0.0.1:9\"\ngcp_url = \"http://127.0.0.1:9\"\nazure_url = \"http://127.0.0.1:9\"\nopenstack_url = \"http://127.0.0.1:9\"\n";
 
+/// Test agents leave out the `files` probe's walk of the whole filesystem
+/// (seconds of CPU per agent, and its own tests cover it).
+pub const NO_WALK: &str = "[probes.files.walk]\nenabled = false\n";
+
 /// Makes the agent config at `cfg` enrol with the token in `token_file`.
 pub fn enrol_with(cfg: &Path, token_file: &Path) -> Result<()> {
     let text = std::fs::read_to_string(cfg)?.replace(
@@ -335,7 +339,7 @@ pub fn agent_config_for(
     std::fs::write(
         &path,
         format!(
-            "agent_id = \"{name}\"\nhost = \"{name}\"\nstate_dir = \"{}\"\n{extra}\n[collector]\nendpoints = [{}]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nbatch_interval = \"100ms\"\n[probes.host]\ninterval = \"2s\"\n[probes.ports]\ninterval = \"2s\"\n[probes.tls]\ndiscover_local = false\n[probes.scan]\nenabled = false\n{NO_METADATA}",
+            "agent_id = \"{name}\"\nhost = \"{name}\"\nstate_dir = \"{}\"\n{extra}\n[collector]\nendpoints = [{}]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nbatch_interval = \"100ms\"\n[probes.host]\ninterval = \"2s\"\n[probes.ports]\ninterval = \"2s\"\n[probes.tls]\ndiscover_local = false\n[probes.scan]\nenabled = false\n{NO_WALK}{NO_METADATA}",
             dir.join(format!("{name}-state")).display(),
             endpoints.join(", "),
             creds.join("ca.crt").display(),
