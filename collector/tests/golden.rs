@@ -9,6 +9,8 @@
 //! catalogs and rules, and the expectations a case configures.
 
 mod fixture;
+#[path = "golden/backup.rs"]
+mod backup;
 #[path = "golden/host_config.rs"]
 mod host_config;
 #[path = "golden/host_services.rs"]
@@ -81,15 +83,10 @@ fn sound_tls(h: Host) -> Host {
         .listening(&[(22, "any"), (443, "any"), (5432, "loopback")])
 }
 
+/// A source backed up an hour ago into s3://emr-dr (declared in
+/// kr-central-1), on schedule, kept, copied and restore-tested.
 fn good_backup(h: Host) -> Host {
-    h.backup_source(
-        "pg",
-        Some(HOUR),
-        MAX_AGE,
-        "s3://emr-dr",
-        "kr-central-1",
-        "KR",
-    )
+    backup::source(h, backup::GOOD)
 }
 
 fn table() -> Vec<RuleCases> {
@@ -771,6 +768,7 @@ fn table() -> Vec<RuleCases> {
     .chain(software::table())
     .chain(tomcat::table())
     .chain(operations::table())
+    .chain(backup::table())
     .collect()
 }
 
