@@ -256,8 +256,13 @@ env = {{ RESTIC_PASSWORD = "{extra}" }}
 /// `restic backup --time`: a snapshot as if taken `ago` before now (restic
 /// reads the time in local time).
 fn restic_at(repo: &Path, data: &Path, ago: Age) {
-    let at = (chrono::Local::now() - ago).format("%Y-%m-%d %H:%M:%S").to_string();
-    restic(repo, &["backup", "-q", "--time", &at, &data.display().to_string()]);
+    let at = (chrono::Local::now() - ago)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    restic(
+        repo,
+        &["backup", "-q", "--time", &at, &data.display().to_string()],
+    );
 }
 
 #[tokio::test]
@@ -322,7 +327,11 @@ restore_check = {{ command = ["sleep", "30"], timeout = "1s" }}
     let ctx = common::ctx(Path::new("/"));
     let start = Instant::now();
     let ev = probe.run(&ctx).await;
-    assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
 
     let b = artifact(&ev[0]);
     assert_eq!((b.count, b.runs_succeeded, b.runs_failed), (4, 4, 0));
@@ -346,7 +355,11 @@ restore_check = {{ command = ["sleep", "30"], timeout = "1s" }}
     assert_eq!(b.retention_seconds, 3 * 86_400);
     assert!((4 * 86_400 - 2..4 * 86_400 + 60).contains(&b.oldest_kept_age_seconds));
     // Two locations, the second one's copy two days old.
-    let places: Vec<(&str, u64)> = b.copies.iter().map(|c| (c.location.as_str(), c.count)).collect();
+    let places: Vec<(&str, u64)> = b
+        .copies
+        .iter()
+        .map(|c| (c.location.as_str(), c.count))
+        .collect();
     assert_eq!(places, [("NAS IDC-1", 4), ("NAS IDC-2", 1)]);
     assert!((2 * 86_400 - 2..2 * 86_400 + 60).contains(&b.copies[1].age_seconds));
     // The restore check restored the newest snapshot for real.
@@ -360,25 +373,45 @@ restore_check = {{ command = ["sleep", "30"], timeout = "1s" }}
     assert_eq!(broken.schedule, "", "no schedule declared");
     assert_eq!((broken.runs_expected, broken.success_rate), (0, -1.0));
     let t = &broken.restore_tests[0];
-    assert!(!t.ok && t.detail.contains("exit status: 3") && t.detail.contains("restored files differ"), "{t:?}");
+    assert!(
+        !t.ok && t.detail.contains("exit status: 3") && t.detail.contains("restored files differ"),
+        "{t:?}"
+    );
     assert!(broken.last_restore_ok_at.is_none());
     let slow = artifact(&ev[2]);
-    assert!(slow.restore_tests[0].detail.contains("did not finish within 1s"), "{slow:?}");
+    assert!(
+        slow.restore_tests[0]
+            .detail
+            .contains("did not finish within 1s"),
+        "{slow:?}"
+    );
 
     // Not due again for 7 days: the same result, not a new run.
     std::fs::remove_dir_all(&restored).unwrap();
     let again = probe.run(&ctx).await;
-    assert_eq!(artifact(&again[0]).restore_tests[0].finished_at, b.restore_tests[0].finished_at);
+    assert_eq!(
+        artifact(&again[0]).restore_tests[0].finished_at,
+        b.restore_tests[0].finished_at
+    );
     assert!(!restored.exists(), "the check did not run again");
 
     // The cap: only the newest 2 snapshots read, said so. The second
     // repository unreadable: that location carries the error.
-    let ev = run(config(2, "wrong"), KubernetesConfig::default(), Path::new("/")).await;
+    let ev = run(
+        config(2, "wrong"),
+        KubernetesConfig::default(),
+        Path::new("/"),
+    )
+    .await;
     let b = artifact(&ev[0]);
     assert!(b.runs_capped);
     assert_eq!(b.runs.len(), 2);
     assert_eq!(b.count, 4, "all snapshots still counted");
-    assert!(b.copies[1].error.contains("exit status"), "{:?}", b.copies[1]);
+    assert!(
+        b.copies[1].error.contains("exit status"),
+        "{:?}",
+        b.copies[1]
+    );
     assert_eq!(b.copies[1].age_seconds, -1);
 }
 
@@ -524,7 +557,11 @@ restore_log = "{log}"
     assert!((started.timestamp() - 120..=Utc::now().timestamp()).contains(&stop));
     // Both runs, each in its own repository: two locations of copies.
     assert_eq!((b.runs_succeeded, b.runs_failed), (2, 0));
-    assert!(b.runs.iter().all(|r| r.detail.starts_with("full repo")), "{:?}", b.runs);
+    assert!(
+        b.runs.iter().all(|r| r.detail.starts_with("full repo")),
+        "{:?}",
+        b.runs
+    );
     let repos: Vec<(&str, u64, &str)> = b
         .copies
         .iter()
@@ -535,11 +572,20 @@ restore_log = "{log}"
     // refused restore is the newest test, the completed one before it.
     assert_eq!(b.restore_tests.len(), 2, "{:?}", b.restore_tests);
     let (refused, restored) = (&b.restore_tests[0], &b.restore_tests[1]);
-    assert!(!refused.ok && refused.detail.contains("aborted with exception [040]"), "{refused:?}");
-    assert!(restored.ok && restored.via == "pgbackrest" && restored.name.starts_with("restore of "), "{restored:?}");
+    assert!(
+        !refused.ok && refused.detail.contains("aborted with exception [040]"),
+        "{refused:?}"
+    );
+    assert!(
+        restored.ok && restored.via == "pgbackrest" && restored.name.starts_with("restore of "),
+        "{restored:?}"
+    );
     assert!(restored.duration_ms >= 0);
     assert_eq!(b.last_restore_ok_at, restored.finished_at);
-    assert!(dir.path().join("scratch/PG_VERSION").exists(), "restored for real");
+    assert!(
+        dir.path().join("scratch/PG_VERSION").exists(),
+        "restored for real"
+    );
 
     let ev = run(source("other"), KubernetesConfig::default(), Path::new("/")).await;
     assert!(common::is_error(&ev[0]));
@@ -595,7 +641,12 @@ fn velero_backup(name: &str, phase: &str, done_hours_ago: Option<i64>) -> String
     velero_backup_in(name, phase, done_hours_ago, "kr-object-storage")
 }
 
-fn velero_backup_in(name: &str, phase: &str, done_hours_ago: Option<i64>, location: &str) -> String {
+fn velero_backup_in(
+    name: &str,
+    phase: &str,
+    done_hours_ago: Option<i64>,
+    location: &str,
+) -> String {
     let completion = done_hours_ago
         .map(|h| format!(r#","completionTimestamp":"{}""#, rfc(h)))
         .unwrap_or_default();
@@ -628,7 +679,12 @@ async fn velero_backups_and_cronjobs_from_the_kubernetes_api() {
     let restores = format!(
         r#"{{"apiVersion":"velero.io/v1","items":[{},{},{}],"kind":"RestoreList","metadata":{{"continue":"","resourceVersion":"912600"}}}}"#,
         restore("drill-2025-01", "daily-20250105020000", "Completed", 40),
-        restore("drill-2025-01b", "daily-20250106020000", "PartiallyFailed", 10),
+        restore(
+            "drill-2025-01b",
+            "daily-20250106020000",
+            "PartiallyFailed",
+            10
+        ),
         restore("other-team", "weekly-20250101000000", "Completed", 5),
     );
     let schedule = r#"{"apiVersion":"velero.io/v1","kind":"Schedule","metadata":{"name":"daily","namespace":"velero"},"spec":{"schedule":"0 2 * * *","template":{"includedNamespaces":["*"],"storageLocation":"kr-object-storage","ttl":"720h0m0s"},"useOwnerReferencesInBackup":false},"status":{"lastBackup":"2025-01-07T02:00:00Z","phase":"Enabled"}}"#;
@@ -638,11 +694,17 @@ async fn velero_backups_and_cronjobs_from_the_kubernetes_api() {
     let job = |name: &str, owner: &str, condition: Option<&str>, started: i64| {
         let (cond, completion) = match condition {
             Some("Complete") => (
-                format!(r#"[{{"type":"Complete","status":"True","lastTransitionTime":"{}"}}]"#, rfc(started - 1)),
+                format!(
+                    r#"[{{"type":"Complete","status":"True","lastTransitionTime":"{}"}}]"#,
+                    rfc(started - 1)
+                ),
                 format!(r#","completionTime":"{}""#, rfc(started - 1)),
             ),
             Some(other) => (
-                format!(r#"[{{"type":"{other}","status":"True","reason":"BackoffLimitExceeded","lastTransitionTime":"{}"}}]"#, rfc(started - 1)),
+                format!(
+                    r#"[{{"type":"{other}","status":"True","reason":"BackoffLimitExceeded","lastTransitionTime":"{}"}}]"#,
+                    rfc(started - 1)
+                ),
                 String::new(),
             ),
             None => ("[]".to_string(), String::new()),
@@ -791,7 +853,11 @@ cronjob = "etcd-bakup"
         ]
     );
     // The restores of this schedule's backups: the newest PartiallyFailed.
-    let tests: Vec<(&str, bool)> = v.restore_tests.iter().map(|t| (t.name.as_str(), t.ok)).collect();
+    let tests: Vec<(&str, bool)> = v
+        .restore_tests
+        .iter()
+        .map(|t| (t.name.as_str(), t.ok))
+        .collect();
     assert_eq!(tests, [("drill-2025-01b", false), ("drill-2025-01", true)]);
     assert_eq!(v.restore_tests[1].duration_ms, 3_600_000);
     assert_eq!(v.last_restore_ok_at, v.restore_tests[1].finished_at);
@@ -804,8 +870,16 @@ cronjob = "etcd-bakup"
     assert_eq!(etcd.newest, "kube-system/etcd-backup");
     // Its own Jobs: one completed, one failed (the running one and the
     // other CronJob's left out), against the CronJob's schedule.
-    assert_eq!((etcd.runs_succeeded, etcd.runs_failed), (1, 1), "{:?}", etcd.runs);
-    assert!(etcd.runs.iter().any(|r| r.detail == "Failed: BackoffLimitExceeded"));
+    assert_eq!(
+        (etcd.runs_succeeded, etcd.runs_failed),
+        (1, 1),
+        "{:?}",
+        etcd.runs
+    );
+    assert!(etcd
+        .runs
+        .iter()
+        .any(|r| r.detail == "Failed: BackoffLimitExceeded"));
     assert_eq!(etcd.schedule, "cron 0 2 * * * (UTC)");
 
     let never = artifact(&ev[3]);

@@ -8,9 +8,9 @@
 //! Fleets are stored in a real SQLite store and evaluated with the built-in
 //! catalogs and rules, and the expectations a case configures.
 
-mod fixture;
 #[path = "golden/backup.rs"]
 mod backup;
+mod fixture;
 #[path = "golden/host_config.rs"]
 mod host_config;
 #[path = "golden/host_services.rs"]

@@ -309,7 +309,6 @@ impl Section for Config {
     }
 }
 
-
 /// What a source says about its backups.
 #[derive(Debug, Default)]
 struct Found {
@@ -359,7 +358,11 @@ impl Copy {
             location: location.to_string(),
             ..Copy::default()
         };
-        found.runs.iter().filter(|r| r.ok).for_each(|r| c.add(r.done()));
+        found
+            .runs
+            .iter()
+            .filter(|r| r.ok)
+            .for_each(|r| c.add(r.done()));
         c.newest = c.newest.max(found.last_success);
         c
     }
@@ -461,9 +464,8 @@ fn artifact(
         (h.runs_expected, h.runs_on_schedule, h.success_rate) = (0, 0, -1.0);
     }
     let mut restores = found.restores;
-    restores.sort_by_key(|t| {
-        std::cmp::Reverse(t.finished_at.as_ref().map(|f| (f.seconds, f.nanos)))
-    });
+    restores
+        .sort_by_key(|t| std::cmp::Reverse(t.finished_at.as_ref().map(|f| (f.seconds, f.nanos))));
     let last_restore_ok_at = restores.iter().find(|t| t.ok).and_then(|t| t.finished_at);
     restores.truncate(20);
     let age_of = |t: DateTime<Utc>| (now - t).num_seconds().max(0);
@@ -542,7 +544,13 @@ impl BackupProbe {
         let max = self.config.max_runs;
         match s.kind {
             BackupKind::Files => {
-                let (c, s) = (ctx.clone(), BackupSource { path: path.to_string(), ..s.clone() });
+                let (c, s) = (
+                    ctx.clone(),
+                    BackupSource {
+                        path: path.to_string(),
+                        ..s.clone()
+                    },
+                );
                 tokio::task::spawn_blocking(move || files::newest(&c, &s, max))
                     .await
                     .map_err(|e| format!("file walk failed: {e}"))?
@@ -573,18 +581,24 @@ impl BackupProbe {
                 _ => self.read(ctx, s, &s.command, &s.path, &s.env).await?,
             };
             if found.copies.is_empty() {
-                let here = if s.location.is_empty() { &found.location } else { &s.location };
+                let here = if s.location.is_empty() {
+                    &found.location
+                } else {
+                    &s.location
+                };
                 found.copies.push(Copy::of(here, &found));
             }
             for c in &s.copies {
-                found.copies.push(match self.read(ctx, s, &c.command, &c.path, &c.env).await {
-                    Ok(copy) => Copy::of(&c.location, &copy),
-                    Err(error) => Copy {
-                        location: c.location.clone(),
-                        error,
-                        ..Copy::default()
-                    },
-                });
+                found
+                    .copies
+                    .push(match self.read(ctx, s, &c.command, &c.path, &c.env).await {
+                        Ok(copy) => Copy::of(&c.location, &copy),
+                        Err(error) => Copy {
+                            location: c.location.clone(),
+                            error,
+                            ..Copy::default()
+                        },
+                    });
             }
             if s.kind == BackupKind::Pgbackrest {
                 match restore::pgbackrest_log(ctx, s) {
@@ -616,7 +630,11 @@ impl Probe for BackupProbe {
     /// A run reads every source at once (each within `timeout`) and runs
     /// the restore checks that are due (each within its own timeout).
     fn timeout(&self) -> Duration {
-        let checks = self.config.sources.iter().filter_map(|s| s.restore_check.as_ref());
+        let checks = self
+            .config
+            .sources
+            .iter()
+            .filter_map(|s| s.restore_check.as_ref());
         let longest = checks.map(|c| c.timeout).max().unwrap_or_default();
         (self.config.timeout.max(longest) + Duration::from_secs(5))
             .min(crate::scheduler::MAX_PROBE_TIME)

@@ -60,10 +60,18 @@ pub fn source(h: Host, s: Source) -> Host {
             finished_at: ts(at - days * DAY),
             ok: *ok,
             duration_ms: 42_000,
-            detail: if *ok { "exit status: 0" } else { "exit status: 1" }.into(),
+            detail: if *ok {
+                "exit status: 0"
+            } else {
+                "exit status: 1"
+            }
+            .into(),
         })
         .collect();
-    let last_restore_ok_at = restore_tests.iter().find(|t| t.ok).and_then(|t| t.finished_at);
+    let last_restore_ok_at = restore_tests
+        .iter()
+        .find(|t| t.ok)
+        .and_then(|t| t.finished_at);
     h.add(
         "backup",
         "backup:pg",
@@ -88,7 +96,12 @@ pub fn source(h: Host, s: Source) -> Host {
             } else {
                 -1.0
             },
-            schedule: if s.schedule.is_some() { "cron 0 2 * * * (Asia/Seoul)" } else { "" }.into(),
+            schedule: if s.schedule.is_some() {
+                "cron 0 2 * * * (Asia/Seoul)"
+            } else {
+                ""
+            }
+            .into(),
             schedule_interval_seconds: if s.schedule.is_some() { 86_400 } else { 0 },
             runs_capped: s.capped,
             oldest_kept_at: s.oldest_days.and_then(|d| ts(at - d * DAY)),
@@ -100,7 +113,11 @@ pub fn source(h: Host, s: Source) -> Host {
                 .map(|(location, hours, error)| BackupCopy {
                     location: location.to_string(),
                     count: if error.is_empty() { 30 } else { 0 },
-                    newest_at: if error.is_empty() { ts(at - hours * HOUR) } else { None },
+                    newest_at: if error.is_empty() {
+                        ts(at - hours * HOUR)
+                    } else {
+                        None
+                    },
                     age_seconds: if error.is_empty() { hours * 3600 } else { -1 },
                     error: error.to_string(),
                 })
@@ -149,42 +166,82 @@ pub fn table() -> Vec<RuleCases> {
                 },
                 Case {
                     fleet: "one source on schedule, another that missed two days of 31",
-                    hosts: || vec![
-                        with("db-1", GOOD),
-                        with("db-2", Source { schedule: Some((31, 29)), failed: 2, ..GOOD }),
-                    ],
+                    hosts: || {
+                        vec![
+                            with("db-1", GOOD),
+                            with(
+                                "db-2",
+                                Source {
+                                    schedule: Some((31, 29)),
+                                    failed: 2,
+                                    ..GOOD
+                                },
+                            ),
+                        ]
+                    },
                     expect: &[],
                     answer: P,
                     why: "db-2 succeeded on 93.5% of its runs, under 99.9%",
                 },
                 Case {
                     fleet: "two failed runs of 31, recorded by the tool",
-                    hosts: || vec![with("db-1", Source { schedule: Some((31, 29)), failed: 2, ..GOOD })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                schedule: Some((31, 29)),
+                                failed: 2,
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: N,
                     why: "93.5% against a 99.9% target",
                 },
                 Case {
                     fleet: "snapshots every day, but no schedule declared or recorded",
-                    hosts: || vec![with("db-1", Source { schedule: None, ..GOOD })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                schedule: None,
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: Unknown,
                     why: "without a schedule, a missing run cannot be told from one never planned",
                 },
                 Case {
                     fleet: "a CronJob whose Jobs the agent may not list",
-                    hosts: || vec![with("db-1", Source {
-                        schedule: Some((0, 0)),
-                        history_error: "jobs: 403 Forbidden",
-                        ..GOOD
-                    })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                schedule: Some((0, 0)),
+                                history_error: "jobs: 403 Forbidden",
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: Unknown,
                     why: "runs that could not be read are not missed runs",
                 },
                 Case {
                     fleet: "more records than the agent reads, the rate under target",
-                    hosts: || vec![with("db-1", Source { schedule: Some((31, 20)), capped: true, ..GOOD })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                schedule: Some((31, 20)),
+                                capped: true,
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: Unknown,
                     why: "the records left unread may hold the runs counted as missed",
@@ -205,42 +262,94 @@ pub fn table() -> Vec<RuleCases> {
                 },
                 Case {
                     fleet: "30 days declared, a daily backup's oldest copy 29 days old",
-                    hosts: || vec![with("db-1", Source { oldest_days: Some(29), ..GOOD })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                oldest_days: Some(29),
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: Y,
                     why: "within one scheduled run of the retention: the next run ages it past",
                 },
                 Case {
                     fleet: "one host keeping 30 days, another only 7",
-                    hosts: || vec![with("db-1", GOOD), with("db-2", Source { oldest_days: Some(7), ..GOOD })],
+                    hosts: || {
+                        vec![
+                            with("db-1", GOOD),
+                            with(
+                                "db-2",
+                                Source {
+                                    oldest_days: Some(7),
+                                    ..GOOD
+                                },
+                            ),
+                        ]
+                    },
                     expect: &[],
                     answer: P,
                     why: "db-2 prunes after a week",
                 },
                 Case {
                     fleet: "30 days declared, copies pruned after 7",
-                    hosts: || vec![with("db-1", Source { oldest_days: Some(7), ..GOOD })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                oldest_days: Some(7),
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: N,
                     why: "a copy older than a week cannot be restored",
                 },
                 Case {
                     fleet: "retention declared, nothing kept",
-                    hosts: || vec![with("db-1", Source { oldest_days: None, ..GOOD })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                oldest_days: None,
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: N,
                     why: "no copy at all",
                 },
                 Case {
                     fleet: "no retention declared for the source",
-                    hosts: || vec![with("db-1", Source { retention_days: 0, ..GOOD })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                retention_days: 0,
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: Unknown,
                     why: "gamsa cannot tell which retention the copies must reach",
                 },
                 Case {
                     fleet: "more records than the agent reads, the oldest read 7 days old",
-                    hosts: || vec![with("db-1", Source { oldest_days: Some(7), capped: true, ..GOOD })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                oldest_days: Some(7),
+                                capped: true,
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: Unknown,
                     why: "older copies may sit beyond the records read",
@@ -253,7 +362,8 @@ pub fn table() -> Vec<RuleCases> {
             unreachable: &[],
             cases: vec![
                 Case {
-                    fleet: "copies in s3://emr-dr (an hour old) and s3://emr-dr-busan (two days old)",
+                    fleet:
+                        "copies in s3://emr-dr (an hour old) and s3://emr-dr-busan (two days old)",
                     hosts: || vec![with("db-1", GOOD)],
                     expect: &[],
                     answer: Y,
@@ -261,30 +371,55 @@ pub fn table() -> Vec<RuleCases> {
                 },
                 Case {
                     fleet: "one host with two locations, one with a single repository",
-                    hosts: || vec![
-                        with("db-1", GOOD),
-                        with("db-2", Source { copies: &[("s3://emr-dr", 1, "")], ..GOOD }),
-                    ],
+                    hosts: || {
+                        vec![
+                            with("db-1", GOOD),
+                            with(
+                                "db-2",
+                                Source {
+                                    copies: &[("s3://emr-dr", 1, "")],
+                                    ..GOOD
+                                },
+                            ),
+                        ]
+                    },
                     expect: &[],
                     answer: P,
                     why: "db-2's backups are in one place",
                 },
                 Case {
                     fleet: "a second repository whose newest copy is 20 days old",
-                    hosts: || vec![with("db-1", Source {
-                        copies: &[("s3://emr-dr", 1, ""), ("s3://emr-dr-busan", 480, "")],
-                        ..GOOD
-                    })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                copies: &[("s3://emr-dr", 1, ""), ("s3://emr-dr-busan", 480, "")],
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: N,
                     why: "copying to the second location stopped: its copy misses 20 days",
                 },
                 Case {
                     fleet: "the second repository cannot be read",
-                    hosts: || vec![with("db-1", Source {
-                        copies: &[("s3://emr-dr", 1, ""), ("s3://emr-dr-busan", 0, "Fatal: wrong password or no key found")],
-                        ..GOOD
-                    })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                copies: &[
+                                    ("s3://emr-dr", 1, ""),
+                                    (
+                                        "s3://emr-dr-busan",
+                                        0,
+                                        "Fatal: wrong password or no key found",
+                                    ),
+                                ],
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: Unknown,
                     why: "an unreadable repository may still hold copies",
@@ -305,32 +440,64 @@ pub fn table() -> Vec<RuleCases> {
                 },
                 Case {
                     fleet: "one host tested, one never",
-                    hosts: || vec![with("db-1", GOOD), with("db-2", Source { restores: &[], ..GOOD })],
+                    hosts: || {
+                        vec![
+                            with("db-1", GOOD),
+                            with(
+                                "db-2",
+                                Source {
+                                    restores: &[],
+                                    ..GOOD
+                                },
+                            ),
+                        ]
+                    },
                     expect: &[],
                     answer: P,
                     why: "db-2's backups were never shown to restore",
                 },
                 Case {
                     fleet: "the newest restore check failed, an older one passed",
-                    hosts: || vec![with("db-1", Source { restores: &[(false, 1), (true, 10)], ..GOOD })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                restores: &[(false, 1), (true, 10)],
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: N,
                     why: "the backups as they are now did not restore",
                 },
                 Case {
                     fleet: "the last successful restore test was 200 days ago",
-                    hosts: || vec![with("db-1", Source { restores: &[(true, 200)], ..GOOD })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                restores: &[(true, 200)],
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: N,
                     why: "older than the 92-day period",
                 },
                 Case {
                     fleet: "Velero restores that the agent may not list, none seen",
-                    hosts: || vec![with("db-1", Source {
-                        restores: &[],
-                        restore_error: "Velero restores: 403 Forbidden",
-                        ..GOOD
-                    })],
+                    hosts: || {
+                        vec![with(
+                            "db-1",
+                            Source {
+                                restores: &[],
+                                restore_error: "Velero restores: 403 Forbidden",
+                                ..GOOD
+                            },
+                        )]
+                    },
                     expect: &[],
                     answer: Unknown,
                     why: "restores that could not be read may have been done",

@@ -13,7 +13,10 @@ const OUTPUT_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Runs `argv` (no shell); its stdout, at most OUTPUT_LIMIT bytes. The
 /// caller bounds the time: dropping the future kills the process.
-pub(super) async fn run_command(argv: &[String], env: &BTreeMap<String, String>) -> Result<Vec<u8>, String> {
+pub(super) async fn run_command(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, String> {
     use std::process::Stdio;
     use tokio::io::AsyncReadExt;
     let shown = argv.join(" ");

@@ -40,7 +40,11 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 
 /// The newest file the source's glob matches, its size and SHA-256, how
 /// many match, and the newest `max_runs` as runs.
-pub(super) fn newest(ctx: &ProbeContext, s: &BackupSource, max_runs: usize) -> Result<Found, String> {
+pub(super) fn newest(
+    ctx: &ProbeContext,
+    s: &BackupSource,
+    max_runs: usize,
+) -> Result<Found, String> {
     let root = ctx.host_root.to_string_lossy();
     let pattern = format!(
         "{}/{}",

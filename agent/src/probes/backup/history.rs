@@ -55,7 +55,7 @@ impl Run {
 
 /// Keeps the newest `max` runs; true when some were dropped.
 pub(super) fn cap(runs: &mut Vec<Run>, max: usize) -> bool {
-    runs.sort_by(|a, b| b.started.cmp(&a.started));
+    runs.sort_by_key(|r| std::cmp::Reverse(r.started));
     let capped = runs.len() > max;
     runs.truncate(max);
     capped
@@ -78,8 +78,8 @@ impl Schedule {
     pub fn cron(expr: &str, tz: &str) -> Result<Self, String> {
         let zone = chrono_tz::Tz::from_str(tz)
             .map_err(|_| format!("cron_timezone {tz:?} is not an IANA time zone"))?;
-        let cron = croner::Cron::from_str(expr.trim())
-            .map_err(|e| format!("cron {expr:?}: {e}"))?;
+        let cron =
+            croner::Cron::from_str(expr.trim()).map_err(|e| format!("cron {expr:?}: {e}"))?;
         Ok(Self::Cron {
             cron: Box::new(cron),
             tz: zone,
@@ -189,7 +189,7 @@ pub(super) fn summarise(
         _ => start,
     };
     let mut in_span: Vec<&Run> = runs.iter().filter(|r| r.started >= since).collect();
-    in_span.sort_by(|a, b| b.started.cmp(&a.started));
+    in_span.sort_by_key(|r| std::cmp::Reverse(r.started));
     let mut h = History {
         counted_since: Some(since),
         runs_succeeded: in_span.iter().filter(|r| r.ok).count() as u64,
@@ -259,7 +259,12 @@ mod tests {
 
     fn daily_runs(days: &[u32], hour: u32) -> Vec<Run> {
         days.iter()
-            .map(|d| Run::ok_at(format!("d{d}"), at(&format!("2025-01-{d:02}T{hour:02}:00:07Z"))))
+            .map(|d| {
+                Run::ok_at(
+                    format!("d{d}"),
+                    at(&format!("2025-01-{d:02}T{hour:02}:00:07Z")),
+                )
+            })
             .collect()
     }
 
@@ -307,7 +312,12 @@ mod tests {
         let h = summarise(&[], Some(&cron), MONTH, at("2025-01-31T12:00:00Z"));
         assert_eq!((h.runs_expected, h.runs_on_schedule), (30, 0));
         assert_eq!(h.success_rate, 0.0);
-        let h = summarise(&daily_runs(&[30], 2), None, MONTH, at("2025-01-31T12:00:00Z"));
+        let h = summarise(
+            &daily_runs(&[30], 2),
+            None,
+            MONTH,
+            at("2025-01-31T12:00:00Z"),
+        );
         assert_eq!((h.runs_expected, h.success_rate), (0, -1.0));
         assert_eq!(h.schedule, "");
     }
@@ -340,7 +350,10 @@ mod tests {
     fn cap_keeps_the_newest() {
         let mut runs = daily_runs(&[1, 3, 2], 2);
         assert!(cap(&mut runs, 2));
-        assert_eq!(runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["d3", "d2"]);
+        assert_eq!(
+            runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["d3", "d2"]
+        );
         assert!(!cap(&mut runs, 2));
     }
 }

@@ -176,6 +176,10 @@ mod tests {
         assert_eq!(p.tests[0].name, "restore of 20261203-154207F");
         assert_eq!(p.tests[0].duration_ms, 491);
         assert!(!p.tests[1].ok);
-        assert!(p.tests[1].detail.contains("[040]: unable to restore"), "{}", p.tests[1].detail);
+        assert!(
+            p.tests[1].detail.contains("[040]: unable to restore"),
+            "{}",
+            p.tests[1].detail
+        );
     }
 }

@@ -156,7 +156,10 @@ pub(super) async fn backups(
         .sort_by_key(|c| (c.location != own, c.location.clone()));
     storage_locations(kube, ns, &mut found.copies).await;
     if !s.schedule.is_empty() {
-        let path = format!("/apis/velero.io/v1/namespaces/{ns}/schedules/{}", s.schedule);
+        let path = format!(
+            "/apis/velero.io/v1/namespaces/{ns}/schedules/{}",
+            s.schedule
+        );
         // A Schedule that is gone or unreadable leaves the schedule
         // unknown (no success rate), as a source without one.
         if let Ok(schedule) = kube.get::<VeleroSchedule>(&path).await {
