@@ -253,6 +253,168 @@ env = {{ RESTIC_PASSWORD = "{extra}" }}
     assert!(ev[0].error.contains("exit status"), "{}", ev[0].error);
 }
 
+/// `restic backup --time`: a snapshot as if taken `ago` before now (restic
+/// reads the time in local time).
+fn restic_at(repo: &Path, data: &Path, ago: Age) {
+    let at = (chrono::Local::now() - ago)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    restic(
+        repo,
+        &["backup", "-q", "--time", &at, &data.display().to_string()],
+    );
+}
+
+#[tokio::test]
+async fn restic_history_second_repository_cap_and_restore_check() {
+    tool("restic", "restic");
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, repo2) = (dir.path().join("repo"), dir.path().join("repo-dr"));
+    restic(&repo, &["init", "-q"]);
+    restic(&repo2, &["init", "-q"]);
+    let data = dir.path().join("data");
+    std::fs::write(&data, "patient records").unwrap();
+    let made = Utc::now().timestamp();
+    // Daily: 4 days ago, 3, (2 days ago missed), 1 and an hour ago; one copy
+    // in the second repository, made two days ago.
+    for ago in [Age::days(4), Age::days(3), Age::days(1), Age::hours(1)] {
+        restic_at(&repo, &data, ago);
+    }
+    restic_at(&repo2, &data, Age::days(2));
+    let restored = dir.path().join("restored");
+    let (r1, r2, out) = (
+        repo.display().to_string(),
+        repo2.display().to_string(),
+        restored.display().to_string(),
+    );
+    let config = |max_runs: usize, wrong: &str| {
+        sources(&format!(
+            r#"
+[probes.backup]
+max_runs = {max_runs}
+
+[[probes.backup.sources]]
+name = "db"
+kind = "restic"
+max_age = "26h"
+every = "24h"
+retention = "3d"
+command = ["restic", "-r", "{r1}", "snapshots", "--json"]
+env = {{ RESTIC_PASSWORD = "correct horse" }}
+location = "NAS IDC-1"
+copies = [{{ location = "NAS IDC-2", command = ["restic", "-r", "{r2}", "snapshots", "--json"], env = {{ RESTIC_PASSWORD = "{wrong}" }} }}]
+restore_check = {{ command = ["restic", "-r", "{r1}", "restore", "latest", "--target", "{out}"], env = {{ RESTIC_PASSWORD = "correct horse" }} }}
+
+[[probes.backup.sources]]
+name = "broken-check"
+kind = "restic"
+max_age = "26h"
+command = ["restic", "-r", "{r1}", "snapshots", "--json"]
+env = {{ RESTIC_PASSWORD = "correct horse" }}
+restore_check = {{ command = ["sh", "-c", "echo restored files differ >&2; exit 3"] }}
+
+[[probes.backup.sources]]
+name = "slow-check"
+kind = "restic"
+max_age = "26h"
+command = ["restic", "-r", "{r1}", "snapshots", "--json"]
+env = {{ RESTIC_PASSWORD = "correct horse" }}
+restore_check = {{ command = ["sleep", "30"], timeout = "1s" }}
+"#
+        ))
+    };
+    let probe = BackupProbe::new(config(100, "correct horse"), KubernetesConfig::default());
+    let ctx = common::ctx(Path::new("/"));
+    let start = Instant::now();
+    let ev = probe.run(&ctx).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+
+    let b = artifact(&ev[0]);
+    assert_eq!((b.count, b.runs_succeeded, b.runs_failed), (4, 4, 0));
+    assert_eq!(b.period_days, 31);
+    assert_eq!(b.schedule, "every 1day");
+    assert_eq!(b.schedule_interval_seconds, 86_400);
+    // Slots due 4, 3, 2 and 1 days ago have ended, the one due now holds
+    // the run of an hour ago: 4 of 5, the missed day counted.
+    assert_eq!((b.runs_expected, b.runs_on_schedule), (5, 4), "{b:#?}");
+    assert!((b.success_rate - 0.8).abs() < 1e-9);
+    let since = b.counted_since.as_ref().unwrap().seconds;
+    let four_days = 4 * 86_400;
+    assert!(
+        (made - four_days - 2..=Utc::now().timestamp() - four_days).contains(&since),
+        "the oldest snapshot"
+    );
+    assert!(b.runs.iter().all(|r| r.ok) && b.runs.len() == 4);
+    assert!(b.runs[0].started_at > b.runs[1].started_at, "newest first");
+    assert!(!b.runs_capped);
+    // Kept 4 days against 3 declared.
+    assert_eq!(b.retention_seconds, 3 * 86_400);
+    assert!((4 * 86_400 - 2..4 * 86_400 + 60).contains(&b.oldest_kept_age_seconds));
+    // Two locations, the second one's copy two days old.
+    let places: Vec<(&str, u64)> = b
+        .copies
+        .iter()
+        .map(|c| (c.location.as_str(), c.count))
+        .collect();
+    assert_eq!(places, [("NAS IDC-1", 4), ("NAS IDC-2", 1)]);
+    assert!((2 * 86_400 - 2..2 * 86_400 + 60).contains(&b.copies[1].age_seconds));
+    // The restore check restored the newest snapshot for real.
+    let t = &b.restore_tests[0];
+    assert!(t.ok && t.via == "command" && t.duration_ms >= 0, "{t:?}");
+    assert_eq!(b.last_restore_ok_at, t.finished_at);
+    let back = std::fs::read_to_string(restored.join(data.strip_prefix("/").unwrap())).unwrap();
+    assert_eq!(back, "patient records");
+
+    let broken = artifact(&ev[1]);
+    assert_eq!(broken.schedule, "", "no schedule declared");
+    assert_eq!((broken.runs_expected, broken.success_rate), (0, -1.0));
+    let t = &broken.restore_tests[0];
+    assert!(
+        !t.ok && t.detail.contains("exit status: 3") && t.detail.contains("restored files differ"),
+        "{t:?}"
+    );
+    assert!(broken.last_restore_ok_at.is_none());
+    let slow = artifact(&ev[2]);
+    assert!(
+        slow.restore_tests[0]
+            .detail
+            .contains("did not finish within 1s"),
+        "{slow:?}"
+    );
+
+    // Not due again for 7 days: the same result, not a new run.
+    std::fs::remove_dir_all(&restored).unwrap();
+    let again = probe.run(&ctx).await;
+    assert_eq!(
+        artifact(&again[0]).restore_tests[0].finished_at,
+        b.restore_tests[0].finished_at
+    );
+    assert!(!restored.exists(), "the check did not run again");
+
+    // The cap: only the newest 2 snapshots read, said so. The second
+    // repository unreadable: that location carries the error.
+    let ev = run(
+        config(2, "wrong"),
+        KubernetesConfig::default(),
+        Path::new("/"),
+    )
+    .await;
+    let b = artifact(&ev[0]);
+    assert!(b.runs_capped);
+    assert_eq!(b.runs.len(), 2);
+    assert_eq!(b.count, 4, "all snapshots still counted");
+    assert!(
+        b.copies[1].error.contains("exit status"),
+        "{:?}",
+        b.copies[1]
+    );
+    assert_eq!(b.copies[1].age_seconds, -1);
+}
+
 #[tokio::test]
 async fn commands_are_bounded_in_time_and_output() {
     let slow = sources(
@@ -295,8 +457,10 @@ async fn commands_are_bounded_in_time_and_output() {
     );
 }
 
-/// A real PostgreSQL 15 cluster in `dir`, backed up once by pgBackRest,
-/// run as the `postgres` user (PostgreSQL refuses root).
+/// A real PostgreSQL 15 cluster in `dir`, backed up once by pgBackRest into
+/// each of two repositories, then restored into a scratch directory once
+/// successfully and once refused (the target is not empty), run as the
+/// `postgres` user (PostgreSQL refuses root).
 fn pgbackrest_cluster(dir: &Path) -> String {
     tool("pgbackrest", "pgbackrest");
     tool("runuser", "util-linux");
@@ -315,6 +479,8 @@ cat > $D/pgbackrest.conf <<C
 [global]
 repo1-path=$D/repo
 repo1-retention-full=2
+repo2-path=$D/repo2
+repo2-retention-full=2
 log-level-console=error
 log-path=$D
 lock-path=$D
@@ -336,6 +502,11 @@ $B/pg_ctl -D $D/data -l $D/pg.log -w start >/dev/null
 trap '$B/pg_ctl -D $D/data -w stop -m immediate >/dev/null' EXIT
 pgbackrest --config=$D/pgbackrest.conf --stanza=demo stanza-create
 pgbackrest --config=$D/pgbackrest.conf --stanza=demo --type=full backup
+pgbackrest --config=$D/pgbackrest.conf --stanza=demo --repo=2 --type=full backup
+pgbackrest --config=$D/pgbackrest.conf --stanza=demo --pg1-path=$D/scratch restore
+mkdir -p $D/occupied && touch $D/occupied/PG_VERSION
+pgbackrest --config=$D/pgbackrest.conf --stanza=demo --pg1-path=$D/occupied restore && exit 1
+true
 "#,
         bin = bin.display()
     );
@@ -361,8 +532,9 @@ pgbackrest --config=$D/pgbackrest.conf --stanza=demo --type=full backup
 #[tokio::test]
 async fn pgbackrest_real_backup_missing_stanza_and_no_backups() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = pgbackrest_cluster(dir.path());
     let started = Utc::now();
+    let conf = pgbackrest_cluster(dir.path());
+    let log = dir.path().join("demo-restore.log").display().to_string();
     let source = |stanza: &str| {
         sources(&format!(
             r#"
@@ -372,16 +544,48 @@ kind = "pgbackrest"
 max_age = "26h"
 command = ["pgbackrest", "--config={conf}", "--log-level-console=off", "--log-level-stderr=error", "info", "--output=json"]
 stanza = "{stanza}"
+restore_log = "{log}"
 "#
         ))
     };
     let ev = run(source("demo"), KubernetesConfig::default(), Path::new("/")).await;
     let b = artifact(&ev[0]);
-    assert_eq!(b.count, 1);
+    assert_eq!(b.count, 2, "one full backup in each repository");
     assert!(b.newest.ends_with('F'), "a full backup label: {}", b.newest);
     assert!(b.fresh && b.size_bytes > 1_000_000, "{b:?}");
     let stop = b.last_success_at.as_ref().unwrap().seconds;
     assert!((started.timestamp() - 120..=Utc::now().timestamp()).contains(&stop));
+    // Both runs, each in its own repository: two locations of copies.
+    assert_eq!((b.runs_succeeded, b.runs_failed), (2, 0));
+    assert!(
+        b.runs.iter().all(|r| r.detail.starts_with("full repo")),
+        "{:?}",
+        b.runs
+    );
+    let repos: Vec<(&str, u64, &str)> = b
+        .copies
+        .iter()
+        .map(|c| (c.location.as_str(), c.count, c.error.as_str()))
+        .collect();
+    assert_eq!(repos, [("repo1", 1, ""), ("repo2", 1, "")]);
+    // pgBackRest's restore log (log-path is the cluster directory): the
+    // refused restore is the newest test, the completed one before it.
+    assert_eq!(b.restore_tests.len(), 2, "{:?}", b.restore_tests);
+    let (refused, restored) = (&b.restore_tests[0], &b.restore_tests[1]);
+    assert!(
+        !refused.ok && refused.detail.contains("aborted with exception [040]"),
+        "{refused:?}"
+    );
+    assert!(
+        restored.ok && restored.via == "pgbackrest" && restored.name.starts_with("restore of "),
+        "{restored:?}"
+    );
+    assert!(restored.duration_ms >= 0);
+    assert_eq!(b.last_restore_ok_at, restored.finished_at);
+    assert!(
+        dir.path().join("scratch/PG_VERSION").exists(),
+        "restored for real"
+    );
 
     let ev = run(source("other"), KubernetesConfig::default(), Path::new("/")).await;
     assert!(common::is_error(&ev[0]));
@@ -434,11 +638,20 @@ fn rfc(ago_hours: i64) -> String {
 }
 
 fn velero_backup(name: &str, phase: &str, done_hours_ago: Option<i64>) -> String {
+    velero_backup_in(name, phase, done_hours_ago, "kr-object-storage")
+}
+
+fn velero_backup_in(
+    name: &str,
+    phase: &str,
+    done_hours_ago: Option<i64>,
+    location: &str,
+) -> String {
     let completion = done_hours_ago
         .map(|h| format!(r#","completionTimestamp":"{}""#, rfc(h)))
         .unwrap_or_default();
     format!(
-        r#"{{"apiVersion":"velero.io/v1","kind":"Backup","metadata":{{"name":"{name}","namespace":"velero","uid":"b7c1e3a2-0d5e-4c1a-9a8e-1f2d3c4b5a69","resourceVersion":"912345","generation":7,"creationTimestamp":"{created}","labels":{{"velero.io/schedule-name":"daily","velero.io/storage-location":"default"}}}},"spec":{{"csiSnapshotTimeout":"10m0s","defaultVolumesToFsBackup":false,"hooks":{{}},"includedNamespaces":["*"],"itemOperationTimeout":"4h0m0s","metadata":{{}},"storageLocation":"kr-object-storage","ttl":"720h0m0s","volumeSnapshotLocations":["default"]}},"status":{{"expiration":"{expires}","formatVersion":"1.1.0","phase":"{phase}","progress":{{"itemsBackedUp":412,"totalItems":412}},"startTimestamp":"{created}","version":1{completion}}}}}"#,
+        r#"{{"apiVersion":"velero.io/v1","kind":"Backup","metadata":{{"name":"{name}","namespace":"velero","uid":"b7c1e3a2-0d5e-4c1a-9a8e-1f2d3c4b5a69","resourceVersion":"912345","generation":7,"creationTimestamp":"{created}","labels":{{"velero.io/schedule-name":"daily","velero.io/storage-location":"default"}}}},"spec":{{"csiSnapshotTimeout":"10m0s","defaultVolumesToFsBackup":false,"hooks":{{}},"includedNamespaces":["*"],"itemOperationTimeout":"4h0m0s","metadata":{{}},"storageLocation":"{location}","ttl":"720h0m0s","volumeSnapshotLocations":["default"]}},"status":{{"expiration":"{expires}","formatVersion":"1.1.0","phase":"{phase}","progress":{{"itemsBackedUp":412,"totalItems":412}},"startTimestamp":"{created}","version":1{completion}}}}}"#,
         created = rfc(done_hours_ago.unwrap_or(0) + 1),
         expires = rfc(-720),
     )
@@ -447,11 +660,66 @@ fn velero_backup(name: &str, phase: &str, done_hours_ago: Option<i64>) -> String
 #[tokio::test]
 async fn velero_backups_and_cronjobs_from_the_kubernetes_api() {
     let list = format!(
-        r#"{{"apiVersion":"velero.io/v1","items":[{},{},{},{}],"kind":"BackupList","metadata":{{"continue":"","resourceVersion":"912400"}}}}"#,
+        r#"{{"apiVersion":"velero.io/v1","items":[{},{},{},{},{}],"kind":"BackupList","metadata":{{"continue":"","resourceVersion":"912400"}}}}"#,
         velero_backup("daily-20250105020000", "Completed", Some(50)),
         velero_backup("daily-20250106020000", "Completed", Some(20)),
         velero_backup("daily-20250107020000", "PartiallyFailed", Some(2)),
         velero_backup("daily-20250107030000", "InProgress", None),
+        velero_backup_in("daily-20250106020001", "Completed", Some(30), "dr-busan"),
+    );
+    // A Restore as `velero restore create --from-backup` makes it, and one
+    // of another schedule's backup.
+    let restore = |name: &str, backup: &str, phase: &str, done: i64| {
+        format!(
+            r#"{{"apiVersion":"velero.io/v1","kind":"Restore","metadata":{{"name":"{name}","namespace":"velero","uid":"5e1f2a3b-4c5d-6e7f-8091-a2b3c4d5e6f7","resourceVersion":"912500","creationTimestamp":"{created}"}},"spec":{{"backupName":"{backup}","excludedResources":["nodes","events","events.events.k8s.io","backups.velero.io","restores.velero.io","resticrepositories.velero.io","csinodes.storage.k8s.io","volumeattachments.storage.k8s.io","backuprepositories.velero.io"],"includedNamespaces":["emr"],"namespaceMapping":{{"emr":"emr-restore-test"}},"itemOperationTimeout":"4h0m0s"}},"status":{{"phase":"{phase}","startTimestamp":"{created}","completionTimestamp":"{done}","progress":{{"itemsRestored":120,"totalItems":120}},"warnings":2}}}}"#,
+            created = rfc(done + 1),
+            done = rfc(done),
+        )
+    };
+    let restores = format!(
+        r#"{{"apiVersion":"velero.io/v1","items":[{},{},{}],"kind":"RestoreList","metadata":{{"continue":"","resourceVersion":"912600"}}}}"#,
+        restore("drill-2025-01", "daily-20250105020000", "Completed", 40),
+        restore(
+            "drill-2025-01b",
+            "daily-20250106020000",
+            "PartiallyFailed",
+            10
+        ),
+        restore("other-team", "weekly-20250101000000", "Completed", 5),
+    );
+    let schedule = r#"{"apiVersion":"velero.io/v1","kind":"Schedule","metadata":{"name":"daily","namespace":"velero"},"spec":{"schedule":"0 2 * * *","template":{"includedNamespaces":["*"],"storageLocation":"kr-object-storage","ttl":"720h0m0s"},"useOwnerReferencesInBackup":false},"status":{"lastBackup":"2025-01-07T02:00:00Z","phase":"Enabled"}}"#;
+    let locations = r#"{"apiVersion":"velero.io/v1","items":[{"apiVersion":"velero.io/v1","kind":"BackupStorageLocation","metadata":{"name":"kr-object-storage","namespace":"velero"},"spec":{"default":true,"objectStorage":{"bucket":"emr-backups"},"provider":"aws"},"status":{"lastValidationTime":"2025-01-07T02:59:00Z","phase":"Available"}},{"apiVersion":"velero.io/v1","kind":"BackupStorageLocation","metadata":{"name":"dr-busan","namespace":"velero"},"spec":{"objectStorage":{"bucket":"emr-dr"},"provider":"aws"},"status":{"lastValidationTime":"2025-01-07T02:59:00Z","phase":"Unavailable"}}],"kind":"BackupStorageLocationList","metadata":{"continue":""}}"#;
+    // Jobs of the etcd-backup CronJob (one completed, one failed, one
+    // running) and of another CronJob.
+    let job = |name: &str, owner: &str, condition: Option<&str>, started: i64| {
+        let (cond, completion) = match condition {
+            Some("Complete") => (
+                format!(
+                    r#"[{{"type":"Complete","status":"True","lastTransitionTime":"{}"}}]"#,
+                    rfc(started - 1)
+                ),
+                format!(r#","completionTime":"{}""#, rfc(started - 1)),
+            ),
+            Some(other) => (
+                format!(
+                    r#"[{{"type":"{other}","status":"True","reason":"BackoffLimitExceeded","lastTransitionTime":"{}"}}]"#,
+                    rfc(started - 1)
+                ),
+                String::new(),
+            ),
+            None => ("[]".to_string(), String::new()),
+        };
+        format!(
+            r#"{{"apiVersion":"batch/v1","kind":"Job","metadata":{{"name":"{name}","namespace":"kube-system","ownerReferences":[{{"apiVersion":"batch/v1","kind":"CronJob","name":"{owner}","uid":"0b6f1c8e-2f3a-4d5b-8c7e-9a1b2c3d4e5f","controller":true,"blockOwnerDeletion":true}}]}},"spec":{{"backoffLimit":6}},"status":{{"startTime":"{}","conditions":{cond}{completion}}}}}"#,
+            rfc(started)
+        )
+    };
+    let jobs = format!(
+        r#"{{"apiVersion":"batch/v1","items":[{},{},{},{}],"kind":"JobList","metadata":{{"continue":""}}}}"#,
+        job("etcd-backup-28934520", "etcd-backup", Some("Complete"), 27),
+        job("etcd-backup-28935960", "etcd-backup", Some("Failed"), 51),
+        job("etcd-backup-28937400", "etcd-backup", None, 0),
+        job("logs-backup-28937400", "logs-backup", Some("Failed"), 3),
     );
     let cron = |last: &str| {
         format!(
@@ -469,13 +737,32 @@ async fn velero_backups_and_cronjobs_from_the_kubernetes_api() {
                 get(move |q: axum::extract::RawQuery| {
                     let list = list.clone();
                     async move {
-                        // The schedule filter must reach the API as a label selector.
-                        if q.0.as_deref() != Some("labelSelector=velero.io%2Fschedule-name%3Ddaily") {
+                        // The schedule filter must reach the API as a label
+                        // selector, the page size as `limit`.
+                        let q = q.0.unwrap_or_default();
+                        assert!(q.contains("limit=500"), "{q}");
+                        if !q.split('&').any(|p| p == "labelSelector=velero.io%2Fschedule-name%3Ddaily") {
                             return r#"{"apiVersion":"velero.io/v1","items":[],"kind":"BackupList","metadata":{}}"#.to_string();
                         }
                         list
                     }
                 }),
+            )
+            .route(
+                "/apis/velero.io/v1/namespaces/velero/restores",
+                get(move || async move { restores }),
+            )
+            .route(
+                "/apis/velero.io/v1/namespaces/velero/schedules/daily",
+                get(move || async move { schedule }),
+            )
+            .route(
+                "/apis/velero.io/v1/namespaces/velero/backupstoragelocations",
+                get(move || async move { locations }),
+            )
+            .route(
+                "/apis/batch/v1/namespaces/kube-system/jobs",
+                get(move || async move { jobs }),
             )
             .route(
                 "/apis/batch/v1/namespaces/kube-system/cronjobs/etcd-backup",
@@ -537,7 +824,7 @@ cronjob = "etcd-bakup"
         v.newest, "daily-20250106020000",
         "newest Completed, not PartiallyFailed"
     );
-    assert_eq!(v.count, 4);
+    assert_eq!(v.count, 5);
     assert!(
         v.fresh && (20 * 3600 - 60..20 * 3600 + 60).contains(&v.age_seconds),
         "{v:?}"
@@ -547,12 +834,53 @@ cronjob = "etcd-bakup"
         ("kr-object-storage", "KR")
     );
 
+    // Completed backups are runs, PartiallyFailed a failed run, InProgress
+    // not yet a run; the Schedule's cron gives the schedule.
+    assert_eq!((v.runs_succeeded, v.runs_failed), (3, 1), "{:?}", v.runs);
+    assert_eq!(v.schedule, "cron 0 2 * * * (UTC)");
+    assert!(v.runs_expected >= 2 && v.success_rate >= 0.0, "{v:#?}");
+    // Copies in two storage locations; dr-busan's location is Unavailable.
+    let places: Vec<(&str, u64, &str)> = v
+        .copies
+        .iter()
+        .map(|c| (c.location.as_str(), c.count, c.error.as_str()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("kr-object-storage", 2, ""),
+            ("dr-busan", 1, "BackupStorageLocation phase Unavailable")
+        ]
+    );
+    // The restores of this schedule's backups: the newest PartiallyFailed.
+    let tests: Vec<(&str, bool)> = v
+        .restore_tests
+        .iter()
+        .map(|t| (t.name.as_str(), t.ok))
+        .collect();
+    assert_eq!(tests, [("drill-2025-01b", false), ("drill-2025-01", true)]);
+    assert_eq!(v.restore_tests[1].duration_ms, 3_600_000);
+    assert_eq!(v.last_restore_ok_at, v.restore_tests[1].finished_at);
+
     let other = artifact(&ev[1]);
     assert_eq!((other.count, other.fresh), (0, false));
 
     let etcd = artifact(&ev[2]);
     assert!(etcd.fresh && (3 * 3600 - 60..3 * 3600 + 60).contains(&etcd.age_seconds));
     assert_eq!(etcd.newest, "kube-system/etcd-backup");
+    // Its own Jobs: one completed, one failed (the running one and the
+    // other CronJob's left out), against the CronJob's schedule.
+    assert_eq!(
+        (etcd.runs_succeeded, etcd.runs_failed),
+        (1, 1),
+        "{:?}",
+        etcd.runs
+    );
+    assert!(etcd
+        .runs
+        .iter()
+        .any(|r| r.detail == "Failed: BackoffLimitExceeded"));
+    assert_eq!(etcd.schedule, "cron 0 2 * * * (UTC)");
 
     let never = artifact(&ev[3]);
     assert_eq!((never.fresh, never.age_seconds), (false, -1));
@@ -584,6 +912,30 @@ fn invalid_sources_are_config_errors_naming_the_source() {
         ("name = \"c\"\nkind = \"cronjob\"\nmax_age = \"1h\"\nnamespace = \"x\"\n", "needs `namespace` and `cronjob`"),
         ("name = \"t\"\nkind = \"tape\"\nmax_age = \"1h\"\n", "unknown variant `tape`"),
         ("name = \"f\"\nkind = \"files\"\npath = \"/b/*\"\n", "missing field `max_age`"),
+        (
+            "name = \"e\"\nkind = \"files\"\nmax_age = \"1h\"\npath = \"/b/*\"\nevery = \"1d\"\ncron = \"0 2 * * *\"\n",
+            "\"e\": set one of `every` or `cron`",
+        ),
+        (
+            "name = \"c\"\nkind = \"files\"\nmax_age = \"1h\"\npath = \"/b/*\"\ncron = \"0 2 * *\"\n",
+            "\"c\": cron \"0 2 * *\"",
+        ),
+        (
+            "name = \"z\"\nkind = \"files\"\nmax_age = \"1h\"\npath = \"/b/*\"\ncron = \"0 2 * * *\"\ncron_timezone = \"Seoul\"\n",
+            "cron_timezone \"Seoul\" is not an IANA time zone",
+        ),
+        (
+            "name = \"v\"\nkind = \"velero\"\nmax_age = \"1h\"\ncopies = [{ location = \"x\", path = \"/x\" }]\n",
+            "\"v\": copies are read for restic, pgbackrest and files sources",
+        ),
+        (
+            "name = \"r\"\nkind = \"restic\"\nmax_age = \"1h\"\npath = \"/x\"\ncopies = [{ location = \"dr\" }]\n",
+            "copies \"dr\": needs exactly one of `command` or `path`",
+        ),
+        (
+            "name = \"t\"\nkind = \"restic\"\nmax_age = \"1h\"\npath = \"/x\"\nrestore_check = { command = [\"true\"], timeout = \"10m\" }\n",
+            "restore_check.timeout must be within 1s and 4m",
+        ),
     ] {
         let err = Config::parse(&format!("[[probes.backup.sources]]\n{toml}"), "a.toml")
             .unwrap_err()

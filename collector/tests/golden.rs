@@ -10,6 +10,8 @@
 
 #[path = "golden/cluster.rs"]
 mod cluster;
+#[path = "golden/backup.rs"]
+mod backup;
 mod fixture;
 #[path = "golden/host_config.rs"]
 mod host_config;
@@ -83,15 +85,10 @@ fn sound_tls(h: Host) -> Host {
         .listening(&[(22, "any"), (443, "any"), (5432, "loopback")])
 }
 
+/// A source backed up an hour ago into s3://emr-dr (declared in
+/// kr-central-1), on schedule, kept, copied and restore-tested.
 fn good_backup(h: Host) -> Host {
-    h.backup_source(
-        "pg",
-        Some(HOUR),
-        MAX_AGE,
-        "s3://emr-dr",
-        "kr-central-1",
-        "KR",
-    )
+    backup::source(h, backup::GOOD)
 }
 
 fn table() -> Vec<RuleCases> {
@@ -818,6 +815,7 @@ fn table() -> Vec<RuleCases> {
     .chain(tomcat::table())
     .chain(operations::table())
     .chain(cluster::table())
+    .chain(backup::table())
     .collect()
 }
 

@@ -5,7 +5,6 @@
 //! Commands run without a shell, with bounded output; the caller bounds
 //! the time, and dropping the future kills the process.
 
-use super::BackupSource;
 use crate::probes::ProbeContext;
 use std::collections::BTreeMap;
 
@@ -14,7 +13,10 @@ const OUTPUT_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Runs `argv` (no shell); its stdout, at most OUTPUT_LIMIT bytes. The
 /// caller bounds the time: dropping the future kills the process.
-async fn run_command(argv: &[String], env: &BTreeMap<String, String>) -> Result<Vec<u8>, String> {
+pub(super) async fn run_command(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, String> {
     use std::process::Stdio;
     use tokio::io::AsyncReadExt;
     let shown = argv.join(" ");
@@ -60,12 +62,18 @@ async fn run_command(argv: &[String], env: &BTreeMap<String, String>) -> Result<
     Ok(out)
 }
 
-/// The JSON a restic or pgbackrest source prints or keeps in a file.
-pub(super) async fn tool_output(ctx: &ProbeContext, s: &BackupSource) -> Result<Vec<u8>, String> {
-    if !s.command.is_empty() {
-        return run_command(&s.command, &s.env).await;
+/// The JSON a restic or pgbackrest source (or a copy of it) prints with
+/// `command`, or keeps in the file `path`.
+pub(super) async fn tool_output(
+    ctx: &ProbeContext,
+    command: &[String],
+    path: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, String> {
+    if !command.is_empty() {
+        return run_command(command, env).await;
     }
-    let path = ctx.host_path(&s.path);
+    let path = ctx.host_path(path);
     crate::probes::read_bounded(&path, OUTPUT_LIMIT as u64)
         .map(String::into_bytes)
         .map_err(|e| format!("{}: {e}", path.display()))

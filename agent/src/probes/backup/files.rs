@@ -2,9 +2,13 @@
 //! snapshots copied to a mount). The newest modification time is the last
 //! successful backup; the newest file is hashed when small enough.
 //!
+//! Every matching file is a run (at its modification time): files record
+//! no failure.
+//!
 //! The directory before the first wildcard must exist: a missing mount means
 //! the source cannot be read, which is not the same as holding no backup.
 
+use super::history::{self, Run};
 use super::{BackupSource, Found};
 use crate::probes::ProbeContext;
 use chrono::{DateTime, Utc};
@@ -34,9 +38,13 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// The newest file the source's glob matches, its size and SHA-256, and how
-/// many match.
-pub(super) fn newest(ctx: &ProbeContext, s: &BackupSource) -> Result<Found, String> {
+/// The newest file the source's glob matches, its size and SHA-256, how
+/// many match, and the newest `max_runs` as runs.
+pub(super) fn newest(
+    ctx: &ProbeContext,
+    s: &BackupSource,
+    max_runs: usize,
+) -> Result<Found, String> {
     let root = ctx.host_root.to_string_lossy();
     let pattern = format!(
         "{}/{}",
@@ -61,6 +69,15 @@ pub(super) fn newest(ctx: &ProbeContext, s: &BackupSource) -> Result<Found, Stri
         let modified = meta
             .modified()
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        let shown = path.strip_prefix(&ctx.host_root).unwrap_or(&path);
+        found.runs.push(Run::ok_at(
+            Path::new("/").join(shown).display().to_string(),
+            DateTime::<Utc>::from(modified),
+        ));
+        // Bounded as it goes: the newest `max_runs` are what is kept.
+        if found.runs.len() > 2 * max_runs {
+            found.capped |= history::cap(&mut found.runs, max_runs);
+        }
         if newest.as_ref().is_none_or(|(t, _, _)| modified > *t) {
             newest = Some((modified, path, meta.len()));
         }
@@ -75,6 +92,7 @@ pub(super) fn newest(ctx: &ProbeContext, s: &BackupSource) -> Result<Found, Stri
         found.last_success = Some(DateTime::<Utc>::from(modified));
         found.size_bytes = size;
     }
+    found.capped |= history::cap(&mut found.runs, max_runs);
     Ok(found)
 }
 

@@ -1,6 +1,8 @@
 //! `restic` sources: the repository's snapshots (`restic snapshots --json`);
 //! every snapshot is a finished backup, the newest is the last success.
+//! restic records no failed run: a failure shows only as a missing snapshot.
 
+use super::history::{self, Run};
 use super::{rfc3339, timestamp, Found};
 use serde::Deserialize;
 
@@ -18,10 +20,13 @@ struct ResticSnapshot {
 struct ResticSummary {
     #[serde(default)]
     total_bytes_processed: u64,
+    #[serde(default)]
+    backup_end: String,
 }
 
-/// `restic snapshots --json`: every snapshot is a finished backup.
-pub(super) fn snapshots(json: &[u8]) -> Result<Found, String> {
+/// `restic snapshots --json`: every snapshot is a finished backup; the
+/// newest `max_runs` are kept as runs.
+pub(super) fn snapshots(json: &[u8], max_runs: usize) -> Result<Found, String> {
     let snapshots: Vec<ResticSnapshot> =
         serde_json::from_slice(json).map_err(|e| format!("restic snapshots JSON: {e}"))?;
     let mut found = Found {
@@ -31,6 +36,9 @@ pub(super) fn snapshots(json: &[u8]) -> Result<Found, String> {
     for snap in &snapshots {
         let time = rfc3339(&snap.time)
             .ok_or_else(|| format!("restic snapshot {}: time {:?}", snap.id, snap.time))?;
+        let mut run = Run::ok_at(snap.id.get(..8).unwrap_or(&snap.id), time);
+        run.finished = snap.summary.as_ref().and_then(|s| rfc3339(&s.backup_end));
+        found.runs.push(run);
         if found.last_success.is_none_or(|t| time > t) {
             found.last_success = Some(time);
             found.newest_modified = Some(timestamp(time));
@@ -38,6 +46,7 @@ pub(super) fn snapshots(json: &[u8]) -> Result<Found, String> {
             found.size_bytes = snap.summary.as_ref().map_or(0, |s| s.total_bytes_processed);
         }
     }
+    found.capped = history::cap(&mut found.runs, max_runs);
     Ok(found)
 }
 
@@ -47,8 +56,8 @@ mod tests {
 
     #[test]
     fn unparseable_output_is_an_error_not_an_empty_source() {
-        assert!(snapshots(b"not json").is_err());
-        assert!(snapshots(br#"[{"time":"yesterday","id":"x"}]"#).is_err());
-        assert_eq!(snapshots(b"[]").unwrap().count, 0);
+        assert!(snapshots(b"not json", 10).is_err());
+        assert!(snapshots(br#"[{"time":"yesterday","id":"x"}]"#, 10).is_err());
+        assert_eq!(snapshots(b"[]", 10).unwrap().count, 0);
     }
 }
