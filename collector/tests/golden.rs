@@ -8,10 +8,10 @@
 //! Fleets are stored in a real SQLite store and evaluated with the built-in
 //! catalogs and rules, and the expectations a case configures.
 
-#[path = "golden/cluster.rs"]
-mod cluster;
 #[path = "golden/backup.rs"]
 mod backup;
+#[path = "golden/cluster.rs"]
+mod cluster;
 mod fixture;
 #[path = "golden/host_config.rs"]
 mod host_config;
