@@ -381,7 +381,11 @@ async fn network_redundancy_rows_reach_p_n_unknown_and_the_manual_row_stays_open
         "{}",
         item.rows[2].reason_en
     );
-    assert_eq!(v("2.1-4"), Verdict::Unknown, "manual row without documents");
+    assert_eq!(
+        v("2.1-4"),
+        v("2.1-2"),
+        "countermeasures: the zones rule, in part"
+    );
     assert_eq!(item.verdict, Verdict::P);
 
     let all_single = Fleet::new(vec![
@@ -559,18 +563,18 @@ async fn groups_na_marks_and_attestations() {
     assert_eq!(marked.verdict, Verdict::Na);
     assert!(marked.reason_en.contains("kim") && marked.reason_en.contains("no EMR data"));
 
-    let before = fleet.row("emr-s014/2.1", "2.1-4").await;
+    let before = fleet.row("emr-s014/1.2", "1.2-2").await;
     assert_eq!(before.verdict, Verdict::Unknown);
     fleet
         .store
         .add_attestation(
             Attestation {
                 catalog: "emr-s014".into(),
-                item: "2.1".into(),
-                row: "2.1-4".into(),
+                item: "1.2".into(),
+                row: "1.2-2".into(),
                 verdict: "Y".into(),
-                comment: "HA runbook v3 reviewed".into(),
-                file_name: "runbook.pdf".into(),
+                comment: "restore drill record v3 reviewed".into(),
+                file_name: "restore-drill.pdf".into(),
                 file_sha256: "ab".into(),
                 by: "lee".into(),
                 at_ms: now(),
@@ -580,9 +584,9 @@ async fn groups_na_marks_and_attestations() {
         )
         .await
         .unwrap();
-    let after = fleet.row("emr-s014/2.1", "2.1-4").await;
+    let after = fleet.row("emr-s014/1.2", "1.2-2").await;
     assert_eq!(after.verdict, Verdict::Y);
-    assert!(after.reason_en.contains("HA runbook v3"));
+    assert!(after.reason_en.contains("restore drill record v3"));
 }
 
 /// A host with one Tomcat installation of `version` and an SSL connector
