@@ -210,13 +210,13 @@ async fn run(opts: Options) -> anyhow::Result<()> {
             let probes: BTreeSet<String> = evidence.iter().map(|e| e.probe.clone()).collect();
             let now = tokio::time::Instant::now();
             // A probe with nothing to observe (tls on a machine without TLS
-            // listeners: the collector's own port is left out) reports
-            // nothing; it gets a little longer than its handshake timeout
+            // listeners: the collector's own port is left out; cluster
+            // outside Kubernetes) reports nothing; it gets a little longer than its handshake timeout
             // once every other probe has reported, not the whole deadline.
             let missing: Vec<&String> = enabled.difference(&probes).collect();
             if missing
                 .iter()
-                .all(|p| MAY_REPORT_NOTHING.contains(&p.as_str()))
+                .all(|p| MAY_REPORT_NOTHING.iter().any(|(name, _)| name == p))
             {
                 rest_reported.get_or_insert(now);
             }
@@ -255,8 +255,18 @@ async fn run(opts: Options) -> anyhow::Result<()> {
     result
 }
 
-/// Probes that report nothing when there is nothing to observe.
-const MAY_REPORT_NOTHING: &[&str] = &["tls"];
+/// Probes that report nothing when there is nothing to observe, and what
+/// that means here.
+const MAY_REPORT_NOTHING: &[(&str, &str)] = &[
+    (
+        "tls",
+        "nothing to report: no TLS endpoint found besides the collector's own",
+    ),
+    (
+        "cluster",
+        "nothing to report: not running in a Kubernetes cluster",
+    ),
+];
 
 async fn print_summary(
     store: &dyn Store,
@@ -301,11 +311,10 @@ async fn print_summary(
         }
     }
     for probe in missing {
-        let why = if MAY_REPORT_NOTHING.contains(&probe.as_str()) {
-            "nothing to report: no TLS endpoint found besides the collector's own"
-        } else {
-            "no evidence yet"
-        };
+        let why = MAY_REPORT_NOTHING
+            .iter()
+            .find(|(name, _)| *name == probe.as_str())
+            .map_or("no evidence yet", |(_, why)| why);
         println!("  {probe:<w$} {why}");
     }
     Ok(())
