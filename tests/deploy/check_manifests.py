@@ -23,8 +23,12 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = Path(os.environ.get("GAMSA_DEPLOY_DIR", REPO / "deploy"))
 KUSTOMIZE_DIR = DEPLOY_DIR / "kubernetes"
 AGENT_CAPS = {"DAC_READ_SEARCH", "SYS_PTRACE"}
-AGENT_RBAC = {("", "nodes", "get"), ("velero.io", "backups", "list"), ("batch", "cronjobs", "list"),
-              ("", "nodes", "list"), ("", "namespaces", "list"),
+AGENT_RBAC = {("", "nodes", "get"), ("", "nodes", "list"), ("", "namespaces", "list"),
+              # backup: Velero backups, restores, schedules and storage
+              # locations; backup CronJobs and their Jobs.
+              ("velero.io", "backups", "list"), ("velero.io", "restores", "list"),
+              ("velero.io", "backupstoragelocations", "list"), ("velero.io", "schedules", "get"),
+              ("batch", "cronjobs", "get"), ("batch", "cronjobs", "list"), ("batch", "jobs", "list"),
               ("networking.k8s.io", "networkpolicies", "list"),
               ("autoscaling", "horizontalpodautoscalers", "list"),
               ("rbac.authorization.k8s.io", "clusterrolebindings", "list")}
