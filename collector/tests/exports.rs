@@ -16,7 +16,7 @@ use std::process::Command;
 async fn filled() -> DataDir {
     let d = DataDir::new();
     d.add(fixture::fleet()).await;
-    d.attest("emr-s014", "1.2", "1.2-1", "Y").await;
+    d.attest("emr-s014", "1.3", "1.3-1", "Y").await;
     d.attest("emr-s014", "1.2", "1.2-2", "N").await;
     d.attest("emr-s014", "3.1", "3.1-1", "P").await;
     d

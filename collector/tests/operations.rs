@@ -142,7 +142,8 @@ async fn attestations_are_checked_once_for_every_front_end() {
         Some(("restore-procedure.txt".to_string(), body))
     );
     // A file name without a file (an empty upload) names no file.
-    let mut empty = attestation("1.2-1", "N");
+    let mut empty = attestation("1.3-1", "N");
+    empty.item = "1.3".into();
     empty.document = Some(("network.pdf".into(), vec![]));
     empty.valid_days = Some(30);
     let a = attest(empty, user("park", Role::Admin)).await.unwrap();
@@ -156,9 +157,14 @@ async fn attestations_are_checked_once_for_every_front_end() {
         .evaluate(c.store.as_ref(), &["emr-s014"], None)
         .await
         .unwrap();
-    let item = items.iter().find(|i| i.id == "1.2").unwrap();
-    let row = |id: &str| item.rows.iter().find(|r| r.id == id).unwrap().verdict;
-    assert_eq!((row("1.2-1").as_str(), row("1.2-2").as_str()), ("N", "Y"));
+    let row = |item: &str, id: &str| {
+        let item = items.iter().find(|i| i.id == item).unwrap();
+        item.rows.iter().find(|r| r.id == id).unwrap().verdict
+    };
+    assert_eq!(
+        (row("1.3", "1.3-1").as_str(), row("1.2", "1.2-2").as_str()),
+        ("N", "Y")
+    );
 }
 
 #[tokio::test]

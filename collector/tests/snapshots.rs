@@ -68,7 +68,7 @@ async fn create_list_verify_and_diff() {
     }
     .backup("s3://emr-backup-kr", "KR")])
         .await;
-    d.attest("emr-s014", "1.2", "1.2-1", "Y").await;
+    d.attest("emr-s014", "1.2", "1.2-2", "Y").await;
     let second = d.cli_ok(&["snapshot", "create"]);
     let (path2, hash2) = second.trim().split_once('\t').unwrap();
     assert_ne!(hash1, hash2);
@@ -103,10 +103,12 @@ async fn create_list_verify_and_diff() {
     );
 
     // What changed: 4.3 (backups home: P, since a region answers only part
-    // of "physically in Korea") and 1.2 (attested), by id and by file.
+    // of "physically in Korea") and 1.2 (its procedure row attested, its
+    // restore-test row no longer failing on the moved backup), by id and by
+    // file.
     let diff = d.cli_ok(&["snapshot", "diff", "1", "2"]);
     assert!(diff.contains("emr-s014/4.3\tN → P"), "{diff}");
-    assert!(diff.contains("emr-s014/1.2\tUNKNOWN → P"), "{diff}");
+    assert!(diff.contains("emr-s014/1.2\tN → P"), "{diff}");
     assert!(diff.contains("unchanged"), "{diff}");
     let copied1 = chain.join(Path::new(path1).file_name().unwrap());
     let json = ok(&[
