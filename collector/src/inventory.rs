@@ -20,6 +20,9 @@ pub const PAGE: usize = 100;
 
 /// The most hosts one page may ask for.
 pub const MAX_PAGE: usize = 1000;
+/// The highest page the API accepts (a million pages of one host is more
+/// hosts than any fleet).
+pub const MAX_PAGE_INDEX: usize = 1_000_000;
 
 /// Which page of the inventory, and whether its addresses are redacted.
 #[derive(Debug, Clone, Deserialize)]

@@ -104,6 +104,20 @@ async fn inventory(
     Extension(caller): Extension<Actor>,
     Query(request): Query<crate::inventory::Request>,
 ) -> Result<Json<crate::inventory::Page>, ApiError> {
+    use crate::inventory::{MAX_PAGE, MAX_PAGE_INDEX};
+    let refuse = |why: String| ApiError(axum::http::StatusCode::BAD_REQUEST, why);
+    if !(1..=MAX_PAGE).contains(&request.limit) {
+        return Err(refuse(format!(
+            "limit: from 1 to {MAX_PAGE}, not {}",
+            request.limit
+        )));
+    }
+    if request.page > MAX_PAGE_INDEX {
+        return Err(refuse(format!(
+            "page: at most {MAX_PAGE_INDEX}, not {}",
+            request.page
+        )));
+    }
     let page = crate::operations::read_inventory(
         state.store.as_ref(),
         &caller,
