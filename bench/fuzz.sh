@@ -5,7 +5,7 @@
 # features), corpus size and the crash artifacts found.
 #
 # Targets: tls_server_flight, certificate, ingest_decode, catalog_parse,
-# config_parse, host_root (see fuzz/fuzz_targets/). Not run in CI.
+# config_parse, host_root, backup_history (see fuzz/fuzz_targets/). Not run in CI.
 #
 # Needs: the stable toolchain and a C++ compiler (libFuzzer is built from
 # source by libfuzzer-sys); installs cargo-fuzz from crates.io if missing.
@@ -23,7 +23,7 @@ root="$PWD"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(tls_server_flight certificate ingest_decode catalog_parse config_parse host_root)
+[ ${#targets[@]} -gt 0 ] || targets=(tls_server_flight certificate ingest_decode catalog_parse config_parse host_root backup_history)
 sanitizer="${FUZZ_SANITIZER:-address}"
 
 export RUSTC_BOOTSTRAP=1
@@ -62,7 +62,7 @@ echo "fuzz: ${seconds}s per target, sanitizer $sanitizer, $(nproc) cores, load $
 summary=()
 for t in "${targets[@]}"; do
   corpus="$CARGO_TARGET_DIR/corpus/$t"
-  mkdir -p "$corpus" "artifacts/$t"
+  mkdir -p "$corpus" "artifacts/$t" "$(seed_dir "$t")"
   log="$CARGO_TARGET_DIR/fuzz-$t.log"
   before=$(find "artifacts/$t" -type f | wc -l)
   echo "== $t (${seconds}s)" >&2

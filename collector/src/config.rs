@@ -224,6 +224,9 @@ pub struct IngestConfig {
     /// How far `observedAt` may be ahead of the collector's clock.
     #[serde(with = "humantime_serde")]
     pub max_clock_skew: Duration,
+    /// Most bytes of one host's latest evidence, all its subjects together
+    /// (`grpc/budget.rs`).
+    pub max_host_latest_bytes: u64,
 }
 
 impl Default for IngestConfig {
@@ -232,6 +235,7 @@ impl Default for IngestConfig {
             max_evidence_bytes: 4 * 1024 * 1024,
             max_field_bytes: 64 * 1024,
             max_clock_skew: Duration::from_secs(5 * 60),
+            max_host_latest_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -306,6 +310,11 @@ impl Config {
         let refused = |message: String| ConfigError::invalid(origin, message);
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(refused(format!("{field}: must be greater than zero")));
+        }
+        if self.ingest.max_host_latest_bytes < self.ingest.max_evidence_bytes as u64 {
+            return Err(refused(
+                "ingest.max_host_latest_bytes: at least ingest.max_evidence_bytes".into(),
+            ));
         }
         if self.http.tls_cert.as_os_str().is_empty() != self.http.tls_key.as_os_str().is_empty() {
             return Err(refused(

@@ -549,6 +549,73 @@ async fn size_caps_and_clock_skew_are_configured() {
     assert!(log.contains("ingest.max_field_bytes (1000)"), "{log}");
 }
 
+/// TLS evidence of `agent` for subject `port` whose notices weigh about `bytes`.
+fn weighing(agent: &str, port: u32, bytes: usize) -> Evidence {
+    let mut ev = tls(agent);
+    ev.subject = format!("{agent}:{port}");
+    tls_payload(&mut ev).notices = vec!["n".repeat(900); bytes / 900];
+    ev
+}
+
+/// A host's latest set (what evaluation, snapshots and exports read) has a
+/// budget: new subjects past it are refused, updates no larger fit, and a
+/// new stream counts from what the store keeps.
+async fn a_hosts_latest_evidence_has_a_budget(store_url: Option<&str>) {
+    let settings = Settings {
+        sections: "[ingest]\nmax_evidence_bytes = 20000\nmax_host_latest_bytes = 100000\n".into(),
+        ..Settings::default()
+    };
+    let collector = Collector::start_configured(store_url, settings).unwrap();
+    let mut s = stream(&collector, "node-b").await;
+    // Ten subjects of ~18 kB: five fit in 100 kB, the rest are refused.
+    let first: Vec<Evidence> = (0..10).map(|p| weighing("node-b", p, 18_000)).collect();
+    assert_eq!(acked(&mut s, batch(1, first), 1).await.unwrap(), (5, 5));
+    assert_eq!(refusals_metric(&collector, "latest_budget"), 5);
+    // The five again (updates of the same size) fit; a sixth still does not.
+    let again: Vec<Evidence> = (0..6).map(|p| weighing("node-b", p, 18_000)).collect();
+    assert_eq!(acked(&mut s, batch(2, again), 2).await.unwrap(), (5, 1));
+    drop(s);
+    // A new stream reads the tally from the store: still full; shrinking
+    // two subjects makes room for a sixth.
+    let mut s = stream(&collector, "node-b").await;
+    assert_eq!(
+        acked(&mut s, batch(3, vec![weighing("node-b", 5, 18_000)]), 3)
+            .await
+            .unwrap(),
+        (0, 1)
+    );
+    let shrink = vec![
+        weighing("node-b", 0, 900),
+        weighing("node-b", 1, 900),
+        weighing("node-b", 5, 18_000),
+    ];
+    assert_eq!(acked(&mut s, batch(4, shrink), 4).await.unwrap(), (3, 0));
+    let log = collector.log();
+    assert!(
+        log.contains("ingest.max_host_latest_bytes (100000)") && log.contains("node-b:6"),
+        "the refusal names the budget and the evidence: {log}"
+    );
+    // Another host is not held back by this one's budget.
+    let mut other = stream(&collector, "node-o").await;
+    let theirs: Vec<Evidence> = (0..5).map(|p| weighing("node-o", p, 18_000)).collect();
+    assert_eq!(
+        acked(&mut other, batch(1, theirs), 1).await.unwrap(),
+        (5, 0)
+    );
+    surface_answers(&collector);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosts_latest_evidence_has_a_budget_on_sqlite() {
+    a_hosts_latest_evidence_has_a_budget(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hosts_latest_evidence_has_a_budget_on_postgres() {
+    let scratch = Scratch::create("gamsa_budget");
+    a_hosts_latest_evidence_has_a_budget(Some(&scratch.url)).await;
+}
+
 /// An honest agent and a hostile one stream at once into the same store;
 /// every batch of the honest one lands, nothing refused does.
 async fn honest_batches_land_beside_a_hostile_stream(collector: Collector) {

@@ -32,7 +32,7 @@
 //! error evidence. Outside a cluster (no API) it reports nothing.
 
 mod api;
-mod audit;
+pub mod audit;
 mod support;
 
 use super::kube::{KubeClient, KubernetesConfig};

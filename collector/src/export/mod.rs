@@ -259,10 +259,10 @@ async fn fresh_evidence(
         .map(|a| a.host)
         .collect();
     let mut out: Vec<Evidence> = store
-        .latest_evidence()
+        .latest_evidence_of_probes(probes.iter().map(|p| p.to_string()).collect())
         .await?
         .into_iter()
-        .filter(|e| probes.contains(&e.probe.as_str()) && !revoked.contains(&e.host))
+        .filter(|e| !revoked.contains(&e.host))
         .filter(|e| e.observed_at.map(|t| t.unix_millis()).unwrap_or(0) >= since)
         .collect();
     out.sort_by(|a, b| (&a.host, &a.probe, &a.subject).cmp(&(&b.host, &b.probe, &b.subject)));

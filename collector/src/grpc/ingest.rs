@@ -19,6 +19,7 @@
 //! it is stored, so a flood, of many or of large evidence, slows only its
 //! sender.
 
+use super::budget::LatestBudget;
 use super::validate::{self, bound_hosts};
 use crate::config::{GrpcConfig, IngestConfig};
 use crate::state::AppState;
@@ -385,6 +386,7 @@ async fn pump(
     tx: &mpsc::Sender<Result<CollectorMessage, Status>>,
 ) -> Result<(), Status> {
     let mut last_check = Instant::now();
+    let mut budget = LatestBudget::new(limits.ingest.max_host_latest_bytes);
     loop {
         let Ok(next) = tokio::time::timeout(limits.idle_timeout, inbound.next()).await else {
             return Err(refuse(
@@ -449,6 +451,23 @@ async fn pump(
                 Err(refusal) => {
                     crate::metrics::refusal(refusal.reason());
                     tracing::warn!(%peer, %agent_id, seq = batch.seq, "refused evidence: {refusal}");
+                    false
+                }
+            })
+            .collect();
+        for ev in &valid {
+            budget
+                .load(state.store.as_ref(), &ev.host)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+        }
+        let valid: Vec<Evidence> = valid
+            .into_iter()
+            .filter(|ev| match budget.admit(ev) {
+                Ok(()) => true,
+                Err(problem) => {
+                    crate::metrics::refusal("latest_budget");
+                    tracing::warn!(%peer, %agent_id, seq = batch.seq, "refused evidence: evidence {} ({} {:?}): {problem}", ev.id, ev.probe, ev.subject);
                     false
                 }
             })

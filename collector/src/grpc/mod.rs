@@ -8,6 +8,7 @@
 //! certificate are few and short-lived (`tls.rs`), and a per-agent evidence
 //! and byte rate keeps a flooding agent from taking the store from the others.
 
+pub mod budget;
 pub mod enrol;
 pub mod ingest;
 pub mod validate;

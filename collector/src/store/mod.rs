@@ -77,6 +77,17 @@ pub struct InsertOutcome {
     pub duplicates: u32,
 }
 
+/// One (probe, subject) of a host's latest evidence, by size: what the
+/// ingest budget of a host's latest set counts (`grpc/budget.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestSize {
+    pub probe: String,
+    pub subject: String,
+    pub observed_ms: i64,
+    /// Bytes stored for it (its body and its row's own).
+    pub bytes: u64,
+}
+
 /// One bounded step of evidence retention (`Store::prune_evidence`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PruneStep {
@@ -282,6 +293,11 @@ pub trait Store: Send + Sync {
     /// The newest evidence of every (probe, subject) of one host, by probe
     /// and subject: what a host page shows, without reading the fleet's.
     async fn latest_evidence_of(&self, host: &str) -> Result<Vec<Evidence>>;
+    /// The newest evidence of every (host, subject) of `probes`: what a
+    /// sheet of a few probes shows, without reading every body.
+    async fn latest_evidence_of_probes(&self, probes: Vec<String>) -> Result<Vec<Evidence>>;
+    /// The size of each of one host's latest evidence, without its body.
+    async fn latest_sizes(&self, host: &str) -> Result<Vec<LatestSize>>;
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>>;
     /// Attestations and NA marks, oldest first (never rewritten).
     async fn documents(&self) -> Result<Documents>;

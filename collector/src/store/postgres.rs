@@ -18,8 +18,8 @@ use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns, Stored};
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
-    PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User,
-    NO_CERTIFICATE,
+    LatestSize, PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo, TokenKind,
+    TokenRecord, User, NO_CERTIFICATE,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -801,6 +801,44 @@ impl Store for PgStore {
         .await
         .map_err(|e| self.err(e))?;
         found.iter().map(rows::evidence).collect()
+    }
+
+    async fn latest_evidence_of_probes(&self, probes: Vec<String>) -> Result<Vec<Evidence>> {
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+             WHERE l.probe = ANY($1)"
+        )))
+        .bind(probes)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        found.iter().map(rows::evidence).collect()
+    }
+
+    async fn latest_sizes(&self, host: &str) -> Result<Vec<LatestSize>> {
+        let found = sqlx::query(
+            "SELECT l.probe, l.subject, l.observed_ms,
+                    (coalesce(octet_length(e.body), 0) + coalesce(octet_length(b.body), 0))::BIGINT AS bytes
+             FROM latest l JOIN evidence e ON e.seq = l.evidence_seq
+             LEFT JOIN evidence_bodies b ON b.seq = e.body_seq
+             WHERE l.host = $1",
+        )
+        .bind(host)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(LatestSize {
+                    probe: r.try_get("probe")?,
+                    subject: r.try_get("subject")?,
+                    observed_ms: r.try_get("observed_ms")?,
+                    bytes: r.try_get::<i64, _>("bytes")?.max(0) as u64,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(|e| self.err(e))
     }
 
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>> {

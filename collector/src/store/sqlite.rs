@@ -11,8 +11,8 @@ use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns, Stored};
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
-    PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User,
-    NO_CERTIFICATE,
+    LatestSize, PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo, TokenKind,
+    TokenRecord, User, NO_CERTIFICATE,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -751,6 +751,49 @@ impl Store for SqliteStore {
                 ))
                 .map_err(db_err)?;
             all(&mut stmt, [host], |r| rows::evidence(r))
+        })
+        .await
+    }
+
+    async fn latest_evidence_of_probes(&self, probes: Vec<String>) -> Result<Vec<Evidence>> {
+        self.with_conn(move |c| {
+            let wanted = vec!["?"; probes.len()].join(", ");
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+                     WHERE l.probe IN ({wanted})"
+                ))
+                .map_err(db_err)?;
+            all(&mut stmt, rusqlite::params_from_iter(probes), |r| {
+                rows::evidence(r)
+            })
+        })
+        .await
+    }
+
+    async fn latest_sizes(&self, host: &str) -> Result<Vec<LatestSize>> {
+        let host = host.to_string();
+        self.with_conn(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT l.probe, l.subject, l.observed_ms,
+                            coalesce(length(e.body), 0) + coalesce(length(b.body), 0)
+                     FROM latest l JOIN evidence e ON e.seq = l.evidence_seq
+                     LEFT JOIN evidence_bodies b ON b.seq = e.body_seq
+                     WHERE l.host = ?1",
+                )
+                .map_err(db_err)?;
+            all(&mut stmt, [host], |r| {
+                let size = |r: &rusqlite::Row<'_>| -> rusqlite::Result<LatestSize> {
+                    Ok(LatestSize {
+                        probe: r.get(0)?,
+                        subject: r.get(1)?,
+                        observed_ms: r.get(2)?,
+                        bytes: r.get::<_, i64>(3)?.max(0) as u64,
+                    })
+                };
+                size(r).map_err(db_err)
+            })
         })
         .await
     }
