@@ -262,6 +262,72 @@ fn bulk_reads_of_the_api_are_in_the_access_log() {
     }
 }
 
+/// Holds SQLite's write lock on `db` from another process (as a long
+/// ingest commit would) until the child is killed.
+fn hold_write_lock(db: &std::path::Path) -> std::process::Child {
+    use std::io::BufRead;
+    let script = "import sqlite3, sys, time\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                  c.execute('BEGIN IMMEDIATE')\n\
+                  print('locked', flush=True)\n\
+                  time.sleep(120)\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked", "the lock was not taken");
+    child
+}
+
+/// Credentials the collector does not know (an API token, a dashboard
+/// session) are refused at once while another writer holds SQLite's write
+/// lock: checking them takes no write lock (the store waits up to 10 s for
+/// one), so unauthenticated clients do not queue with ingest's writer.
+#[test]
+fn unknown_credentials_are_refused_while_the_store_is_write_locked() {
+    let collector = Collector::start().unwrap();
+    let mut locker = hold_write_lock(&collector.data().join("gamsa.db"));
+    let base = format!("http://127.0.0.1:{}", collector.http);
+    let started = Instant::now();
+    for i in 0..5 {
+        let token = ureq::get(&format!("{base}/api/v1/agents"))
+            .set("Authorization", &format!("Bearer gamsa_unknown_{i}"))
+            .call();
+        assert!(
+            matches!(token, Err(ureq::Error::Status(401, _))),
+            "an unknown token: {token:?}"
+        );
+        let session = ureq::builder()
+            .redirects(0)
+            .build()
+            .get(&format!("{base}/"))
+            .set("Cookie", &format!("gamsa_session=unknown{i}"))
+            .call();
+        let status = match session {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("an unknown session: {e}"),
+        };
+        assert!(
+            (300..400).contains(&status) || status == 401,
+            "an unknown session is sent to sign in, got {status}"
+        );
+    }
+    let took = started.elapsed();
+    let _ = locker.kill();
+    let _ = locker.wait();
+    assert!(
+        took < Duration::from_secs(3),
+        "10 refusals took {took:?} with the write lock held elsewhere"
+    );
+}
+
 /// A TLS connection to the collector's HTTP port, trusting `ca` (PEM),
 /// offering HTTP/1.1; the certificate it was shown.
 fn https_connect(

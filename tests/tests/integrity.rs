@@ -616,6 +616,42 @@ async fn a_hosts_latest_evidence_has_a_budget_on_postgres() {
     a_hosts_latest_evidence_has_a_budget(Some(&scratch.url)).await;
 }
 
+/// Exports with `redactIps` leave no address of an EKS-style node in clear:
+/// not the one its default name encodes with dashes (the DaemonSet's host),
+/// nor one followed by a dot (a nip.io name, the end of a sentence).
+#[tokio::test(flavor = "multi_thread")]
+async fn redacted_exports_hide_dash_encoded_and_dotted_addresses() {
+    let collector = Collector::start().unwrap();
+    let node = "ip-10-0-1-23.ap-northeast-2.compute.internal";
+    let mut s = stream(&collector, node).await;
+    let mut ev = tls(node);
+    ev.subject = "10.0.0.5.nip.io:443".into();
+    tls_payload(&mut ev).host = "10.0.0.5.nip.io".into();
+    tls_payload(&mut ev).notices = vec!["resolved to 10.0.0.5.".into()];
+    assert_eq!(acked(&mut s, batch(1, vec![ev]), 1).await.unwrap(), (1, 0));
+    let export = |redact: bool| {
+        let path = format!("/api/v1/exports?catalog=cloud-notice&format=ndjson&redactIps={redact}");
+        let (status, body) = api(&collector, "GET", &path).unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    };
+    let clear = export(false);
+    for raw in ["10-0-1-23", "10.0.0.5.nip.io", "10.0.0.5."] {
+        assert!(
+            clear.contains(raw),
+            "the evidence is exported: {raw} in {clear}"
+        );
+    }
+    let redacted = export(true);
+    assert!(
+        redacted.contains("nip.io"),
+        "the evidence is exported: {redacted}"
+    );
+    for raw in ["10-0-1-23", "10.0.0.5", "10.0.1.23"] {
+        assert!(!redacted.contains(raw), "{raw} left in clear: {redacted}");
+    }
+}
+
 /// An honest agent and a hostile one stream at once into the same store;
 /// every batch of the honest one lands, nothing refused does.
 async fn honest_batches_land_beside_a_hostile_stream(collector: Collector) {
