@@ -39,6 +39,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
+/// Most synthetic evidence bytes read for one month, beside
+/// `availability.max_evidence`: either cut makes the report `truncated`.
+const MAX_BYTES: u64 = 256 << 20;
+
 /// `[availability]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -279,10 +283,12 @@ pub async fn month_report(
             since_ms: Some(from.timestamp_millis() - config.lookback.as_millis() as i64),
             until_ms: Some(to.timestamp_millis().min(now_ms + 1)),
             limit: config.max_evidence,
+            max_bytes: MAX_BYTES,
             ..Default::default()
         })
         .await?;
-    let truncated = evidence.len() >= config.max_evidence as usize;
+    let truncated = evidence.len() >= config.max_evidence as usize
+        || crate::store::cut_by_bytes(&evidence, MAX_BYTES);
     let evidence: Vec<Evidence> = evidence
         .into_iter()
         .filter(|e| !revoked.contains(&e.agent_id))

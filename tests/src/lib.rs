@@ -282,11 +282,20 @@ impl Collector {
     }
 
     /// Evidence stored for `host`, newest first.
+    /// Every stored evidence `query` matches, following the API's pages.
     pub fn evidence(&self, query: &str) -> Vec<Value> {
-        self.get(&format!("/api/v1/evidence?limit=10000&{query}"))
-            .ok()
-            .and_then(|v| v["evidence"].as_array().cloned())
-            .unwrap_or_default()
+        let mut all = Vec::new();
+        let mut offset = 0;
+        while let Ok(page) = self.get(&format!(
+            "/api/v1/evidence?limit=10000&offset={offset}&{query}"
+        )) {
+            all.extend(page["evidence"].as_array().cloned().unwrap_or_default());
+            match page["nextOffset"].as_u64() {
+                Some(next) => offset = next,
+                None => break,
+            }
+        }
+        all
     }
 }
 

@@ -616,6 +616,60 @@ async fn a_hosts_latest_evidence_has_a_budget_on_postgres() {
     a_hosts_latest_evidence_has_a_budget(Some(&scratch.url)).await;
 }
 
+/// `GET /api/v1/evidence` reads at most 8 MiB of evidence per answer, however
+/// large the evidence agents sent, and names the offset of the next page.
+async fn the_evidence_api_answers_bounded_pages(store_url: Option<&str>) {
+    let collector = Collector::start_configured(store_url, Settings::default()).unwrap();
+    let mut s = stream(&collector, "node-p").await;
+    // Four observations of one subject, 3 MB each (one batch each: 16 MiB
+    // messages at most).
+    let mut ids = Vec::new();
+    for seq in 1..=4u64 {
+        let ev = weighing("node-p", 443, 3_000_000);
+        ids.push(ev.id.clone());
+        assert_eq!(
+            acked(&mut s, batch(seq, vec![ev]), seq).await.unwrap(),
+            (1, 0)
+        );
+    }
+    let page = |offset: u64| {
+        let (status, body) = api(
+            &collector,
+            "GET",
+            &format!("/api/v1/evidence?host=node-p&offset={offset}"),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    // 8 MiB is reached by the third: three, then the fourth.
+    let first = page(0);
+    assert_eq!(first["count"], 3, "{}", first["nextOffset"]);
+    assert_eq!(first["nextOffset"], 3);
+    let second = page(3);
+    assert_eq!(second["count"], 1);
+    assert!(second.get("nextOffset").is_none(), "the last page");
+    let mut seen: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|p| p["evidence"].as_array().unwrap().clone())
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "every evidence once, over two pages");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_evidence_api_answers_bounded_pages_on_sqlite() {
+    the_evidence_api_answers_bounded_pages(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_evidence_api_answers_bounded_pages_on_postgres() {
+    let scratch = Scratch::create("gamsa_pages");
+    the_evidence_api_answers_bounded_pages(Some(&scratch.url)).await;
+}
+
 /// Exports with `redactIps` leave no address of an EKS-style node in clear:
 /// not the one its default name encodes with dashes (the DaemonSet's host),
 /// nor one followed by a dot (a nip.io name, the end of a sentence).

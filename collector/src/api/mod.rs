@@ -235,7 +235,13 @@ struct EvidenceParams {
     /// RFC 3339 time, or a duration back from now ("15m", "24h").
     since: Option<String>,
     limit: Option<u32>,
+    /// Rows skipped first: the `nextOffset` of the previous answer.
+    offset: Option<u32>,
 }
+
+/// Most evidence bytes (protobuf encoding) one answer of
+/// `GET /api/v1/evidence` reads; the rest is on the next page.
+pub const EVIDENCE_ANSWER_BYTES: u64 = 8 << 20;
 
 /// Parses `since`: an RFC 3339 time or a duration back from now.
 pub fn parse_since(s: &str, now_ms: i64) -> Result<i64, String> {
@@ -267,6 +273,7 @@ async fn list_evidence(
         .map(|s| parse_since(s, crate::clock::now_ms()))
         .transpose()
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    let (limit, offset) = (p.limit.unwrap_or(1000).min(10_000), p.offset.unwrap_or(0));
     let evidence = state
         .store
         .query_evidence(EvidenceQuery {
@@ -275,10 +282,13 @@ async fn list_evidence(
             agent_id: p.agent,
             since_ms,
             until_ms: None,
-            limit: p.limit.unwrap_or(1000).min(10_000),
-            ..Default::default()
+            limit,
+            offset,
+            max_bytes: EVIDENCE_ANSWER_BYTES,
         })
         .await?;
+    let more = evidence.len() >= limit.max(1) as usize
+        || crate::store::cut_by_bytes(&evidence, EVIDENCE_ANSWER_BYTES);
     record(
         &state,
         &caller,
@@ -287,9 +297,11 @@ async fn list_evidence(
     )
     .await?;
     let evidence = evidence_json(&state, &evidence).await?;
-    Ok(Json(
-        json!({ "count": evidence.len(), "evidence": evidence }),
-    ))
+    let mut answer = json!({ "count": evidence.len(), "evidence": evidence });
+    if more {
+        answer["nextOffset"] = json!(u64::from(offset) + evidence.len() as u64);
+    }
+    Ok(Json(answer))
 }
 
 /// Evidence in its canonical JSON form; that of a revoked agent marked

@@ -30,6 +30,8 @@ use std::path::Path;
 
 /// Evidence read per store query.
 const PAGE: u32 = 1000;
+/// Most evidence bytes read in one page, whatever agents sent.
+const PAGE_BYTES: u64 = 16 << 20;
 /// Most changes and findings listed one by one (all are counted).
 pub const MAX_LISTED: usize = 500;
 /// Certificates ending within this many days of the month's end are listed.
@@ -168,13 +170,14 @@ async fn each_page(
 ) -> Result<(), ExportError> {
     query.limit = PAGE;
     query.offset = 0;
+    query.max_bytes = PAGE_BYTES;
     loop {
         let page = store.query_evidence(query.clone()).await?;
         page.iter().for_each(&mut each);
-        if page.len() < PAGE as usize {
+        if page.len() < PAGE as usize && !crate::store::cut_by_bytes(&page, PAGE_BYTES) {
             return Ok(());
         }
-        query.offset += PAGE;
+        query.offset += page.len() as u32;
     }
 }
 

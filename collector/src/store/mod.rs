@@ -147,6 +147,25 @@ pub struct EvidenceQuery {
     pub limit: u32,
     /// Rows skipped first (newest first), for pages.
     pub offset: u32,
+    /// Stop after the row that brings the evidence read to this many bytes
+    /// (protobuf encoding; 0: no bound): what one answer may hold in
+    /// memory, whatever agents sent. At least one row is read.
+    pub max_bytes: u64,
+}
+
+/// Whether evidence read by a query with `max_bytes` may have stopped short
+/// of its `limit` for the bytes (then the next page may hold more).
+pub fn cut_by_bytes(read: &[Evidence], max_bytes: u64) -> bool {
+    use prost::Message;
+    max_bytes > 0 && read.iter().map(|e| e.encoded_len() as u64).sum::<u64>() >= max_bytes
+}
+
+/// Adds `ev`'s bytes to `read`; whether a query bounded by `max_bytes`
+/// stops after it.
+fn bytes_reached(read: &mut u64, ev: &Evidence, max_bytes: u64) -> bool {
+    use prost::Message;
+    *read += ev.encoded_len() as u64;
+    max_bytes > 0 && *read >= max_bytes
 }
 
 /// What a token is for.

@@ -757,12 +757,19 @@ impl Store for PgStore {
             .push_bind(i64::from(q.limit.max(1)))
             .push(" OFFSET ")
             .push_bind(i64::from(q.offset));
-        let found = sql
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        found.iter().map(rows::evidence).collect()
+        use futures::TryStreamExt;
+        let query = sql.build();
+        let mut found = query.fetch(&self.pool);
+        let (mut out, mut read) = (Vec::new(), 0);
+        while let Some(row) = found.try_next().await.map_err(|e| self.err(e))? {
+            let ev = rows::evidence(&row)?;
+            let stop = super::bytes_reached(&mut read, &ev, q.max_bytes);
+            out.push(ev);
+            if stop {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     async fn count_evidence(&self) -> Result<u64> {

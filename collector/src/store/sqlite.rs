@@ -722,9 +722,19 @@ impl Store for SqliteStore {
                 q.offset
             ));
             let mut stmt = c.prepare(&sql).map_err(db_err)?;
-            all(&mut stmt, rusqlite::params_from_iter(args), |r| {
-                rows::evidence(r)
-            })
+            let mut cursor = stmt
+                .query(rusqlite::params_from_iter(args))
+                .map_err(db_err)?;
+            let (mut out, mut read) = (Vec::new(), 0);
+            while let Some(row) = cursor.next().map_err(db_err)? {
+                let ev = rows::evidence(row)?;
+                let stop = super::bytes_reached(&mut read, &ev, q.max_bytes);
+                out.push(ev);
+                if stop {
+                    break;
+                }
+            }
+            Ok(out)
         })
         .await
     }
