@@ -4,18 +4,15 @@
 
 #![no_main]
 
-use gamsa_collector::catalog::Catalog;
+use gamsa_collector::catalog::{Catalog, RuleReach};
 use libfuzzer_sys::fuzz_target;
-use std::collections::HashSet;
 use std::sync::OnceLock;
 
-fn rules() -> &'static HashSet<String> {
-    static RULES: OnceLock<HashSet<String>> = OnceLock::new();
+/// What each built-in rule can answer, as the collector lints catalogs with.
+fn rules() -> &'static RuleReach {
+    static RULES: OnceLock<RuleReach> = OnceLock::new();
     RULES.get_or_init(|| {
-        gamsa_collector::rules::built_in()
-            .expect("built-in rules load")
-            .into_keys()
-            .collect()
+        gamsa_collector::rules::reach(&gamsa_collector::rules::built_in().expect("built-in rules load"))
     })
 }
 
