@@ -3,9 +3,10 @@
 //! CSRF token bound to the session for every state-changing form.
 //!
 //! `POST /login` is open to anyone who reaches the port, and each password
-//! check costs tens of milliseconds of CPU and ~19 MiB: checks run on the
-//! blocking pool, a few at a time (`[http] password_checks`), so a flood of
-//! sign-ins cannot stall ingest or the API on the async runtime; and each
+//! check costs tens of milliseconds of CPU and ~19 MiB: checks run on
+//! threads of their own at a lower CPU priority (nice 10), a few at a time
+//! (`[http] password_checks`), so a flood of sign-ins cannot stall ingest
+//! or the API on the async runtime, nor take their cores; and each
 //! client address and each user name gets a few attempts a minute
 //! (`login_attempts_per_address`, `login_attempts_per_user`), so passwords
 //! cannot be guessed at the speed of the CPU.
@@ -214,12 +215,34 @@ impl Throttle {
         }
     }
 
-    /// Checks `password` against `hash` on the blocking pool, at most
-    /// `password_checks` at a time.
+    /// Checks `password` against `hash` on a thread of its own at a lower
+    /// CPU priority, at most `password_checks` at a time: where cores are
+    /// few, ingest and the store's threads run first and a flood of
+    /// sign-ins waits instead of them.
     async fn verify(&self, password: &str, hash: &str) -> anyhow::Result<bool> {
         let _permit = self.checks.acquire().await?;
         let (password, hash) = (password.to_string(), hash.to_string());
-        Ok(tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await?)
+        let (done, answer) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("password-check".into())
+            .spawn(move || {
+                lower_priority();
+                let _ = done.send(verify_password(&password, &hash));
+            })?;
+        Ok(answer.await?)
+    }
+}
+
+/// Nice value of password-check threads (0 is the default, 19 the lowest).
+const PASSWORD_CHECK_NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's CPU priority (Linux: a thread's nice value is
+/// its own). Best effort: where it cannot be lowered, the check runs as is.
+fn lower_priority() {
+    // SAFETY: plain system calls on the calling thread; no memory is shared.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, PASSWORD_CHECK_NICE);
     }
 }
 
