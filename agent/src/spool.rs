@@ -33,8 +33,11 @@ use std::path::{Path, PathBuf};
 const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest single record accepted when reading back (a corrupt length stops there).
 const MAX_RECORD: usize = 16 * 1024 * 1024;
-/// Records that must read in a row for a scan to resume after a broken
-/// length prefix (or all those up to the segment's end).
+/// Records that must read in a row for a scan of an unchecked segment to
+/// resume after a broken length prefix (or all those up to the segment's
+/// end). In a checked one a record whose checksum matches is enough: a
+/// stray match is a 1 in 2^32 chance, while asking for more would skip
+/// intact records between two damaged ones.
 const RESYNC: usize = 3;
 /// The CRC-32 after each record's bytes.
 const CRC_BYTES: usize = 4;
@@ -53,6 +56,14 @@ impl Format {
         match self {
             Format::Unchecked => 0,
             Format::Checked => CRC_BYTES,
+        }
+    }
+
+    /// Records that must read in a row to resume a scan (`RESYNC`).
+    fn resync(self) -> usize {
+        match self {
+            Format::Unchecked => RESYNC,
+            Format::Checked => 1,
         }
     }
 }
@@ -521,8 +532,8 @@ fn reads_on(data: &[u8], mut off: usize, n: usize, format: Format) -> bool {
 
 /// The readable records of a segment. An unreadable one is skipped by its
 /// length when its prefix is intact and a record (or the end) follows;
-/// else the scan resumes at the first offset from which [`RESYNC`] records
-/// read. What is left at the end is a torn record.
+/// else the scan resumes at the first offset from which records read again
+/// ([`RESYNC`]). What is left at the end is a torn record.
 fn scan(path: &Path, format: Format) -> std::io::Result<Scanned> {
     let data = std::fs::read(path)?;
     let mut found = Scanned {
@@ -547,7 +558,9 @@ fn scan(path: &Path, format: Format) -> std::io::Result<Scanned> {
                 .filter(|end| *end <= data.len() && reads_on(&data, *end, 1, format))
         };
         let resume = by_length
-            .or_else(|| (off + 1..data.len()).find(|&p| reads_on(&data, p, RESYNC, format)))
+            .or_else(|| {
+                (off + 1..data.len()).find(|&p| reads_on(&data, p, format.resync(), format))
+            })
             .unwrap_or(data.len());
         found.lost += 1;
         found.lost_bytes += (resume - off) as u64;
@@ -757,6 +770,37 @@ mod tests {
         // Rewritten: a second open finds nothing wrong.
         let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
         assert_eq!((s.take_dropped(), s.len()), (0, 6));
+    }
+
+    #[test]
+    fn two_broken_lengths_close_together_lose_only_their_own_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        for i in 0..8 {
+            s.push(&ev(i)).unwrap();
+        }
+        let ends = s.segments[0].ends.clone();
+        drop(s);
+        let seg = seg_path(dir.path(), 0);
+        let mut data = std::fs::read(&seg).unwrap();
+        // Records 2 and 4 (one intact record between them): length prefixes broken.
+        data[ends[1] as usize] = 0xff;
+        data[ends[3] as usize] = 0xff;
+        std::fs::write(&seg, &data).unwrap();
+        let mut s = Spool::open(dir.path(), 1 << 30).unwrap();
+        assert_eq!(s.take_dropped(), 2);
+        let (_, rest) = s.next_batch(100).unwrap().unwrap();
+        assert_eq!(
+            ids(&rest),
+            [
+                "ev-000000",
+                "ev-000001",
+                "ev-000003",
+                "ev-000005",
+                "ev-000006",
+                "ev-000007"
+            ]
+        );
     }
 
     #[test]

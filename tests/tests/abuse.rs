@@ -594,8 +594,12 @@ fn a_damaged_spool_loses_only_its_damaged_records_and_reports_them() {
     let torn = (records.last().unwrap().1 < data.len()) as u64;
     // Record 2: its body's first field tag made invalid. Record 5: its
     // length prefix broken.
-    let body = records[2].0 + if data[records[2].0] & 0x80 == 0 { 1 } else { 2 };
-    data[body] = 0xff;
+    let prefix = data[records[2].0..]
+        .iter()
+        .position(|b| b & 0x80 == 0)
+        .unwrap()
+        + 1;
+    data[records[2].0 + prefix] = 0xff;
     data[records[5].0] = 0xff;
     std::fs::write(&seg, &data).unwrap();
 
