@@ -87,7 +87,11 @@ fn observe(ctx: &ProbeContext) -> Result<HostInfo, String> {
         cpu_count: sys.cpus().len() as u32,
         memory_total_bytes: sys.total_memory(),
         memory_used_bytes: sys.used_memory(),
-        cpu_usage_percent: sys.global_cpu_usage(),
+        // NaN before the first measurement on some systems; the collector
+        // refuses numbers that are not finite.
+        cpu_usage_percent: Some(sys.global_cpu_usage())
+            .filter(|u| u.is_finite())
+            .unwrap_or_default(),
         disks,
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         architecture: System::cpu_arch(),

@@ -9,7 +9,8 @@
 //!   be read. Evidence is stored as protobuf but shown, exported, signed into
 //!   snapshots and evaluated through its canonical JSON form, and its text
 //!   columns go into PostgreSQL: an enum value the schema does not name, a
-//!   timestamp outside years 0001-9999 (or nanos outside 0-999,999,999) or a
+//!   timestamp outside years 0001-9999 (or nanos outside 0-999,999,999), a
+//!   NaN or infinite number (its JSON form, null, does not read back) or a
 //!   NUL byte would be stored and then break every reader (or, on
 //!   PostgreSQL, the group commit it shares with other agents' batches). Size
 //!   caps (`[ingest]`) bound what one evidence costs every reader; an
@@ -199,6 +200,12 @@ fn check(kind: &Kind, value: &Value, limits: &IngestConfig) -> Result<(), Proble
             timestamp(m)
         }
         Value::Message(m) => walk(m, limits),
+        Value::F32(x) if !x.is_finite() => {
+            Err((String::new(), format!("{x} is not a finite number")))
+        }
+        Value::F64(x) if !x.is_finite() => {
+            Err((String::new(), format!("{x} is not a finite number")))
+        }
         Value::List(items) => items.iter().enumerate().try_for_each(|(i, v)| {
             check(kind, v, limits).map_err(|(path, problem)| (format!("[{i}]{path}"), problem))
         }),
@@ -449,6 +456,25 @@ mod tests {
             "hostInfo.labels[\"role\"]"
         );
         let fine = label("role", "db");
+        assert!(content(&fine, END_OF_TIME, &IngestConfig::default()).is_ok());
+        serialises(&fine);
+    }
+
+    #[test]
+    fn non_finite_numbers_are_refused() {
+        let cpu = |x: f32| Evidence {
+            payload: Some(Payload::HostInfo(HostInfo {
+                cpu_usage_percent: x,
+                ..Default::default()
+            })),
+            ..ev(1_700_000_000, 0)
+        };
+        for x in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let (field, problem) = refused(&cpu(x));
+            assert_eq!(field, "hostInfo.cpuUsagePercent");
+            assert!(problem.ends_with("is not a finite number"), "{problem}");
+        }
+        let fine = cpu(12.5);
         assert!(content(&fine, END_OF_TIME, &IngestConfig::default()).is_ok());
         serialises(&fine);
     }
