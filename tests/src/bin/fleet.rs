@@ -1,0 +1,1064 @@
+//! The fleet benchmark (BENCHMARKS.md, "Fleet: 10,000 hosts"): builds a
+//! fleet of simulated agents through real ingest, then measures every
+//! dashboard page and GET API call while the fleet keeps sending, the time
+//! and memory of a snapshot, and the bytes the store keeps.
+//!
+//! It exists because the read path was only ever measured on fixtures
+//! written straight into the store (`bench/read_path.sh`): here every host
+//! enrols with a token of its own use, holds its own client certificate and
+//! mutual-TLS stream, and sends one real host's evidence (from `gamsa-agent
+//! scan --once --format json`) with its own name, fresh ids and the current
+//! time, so the collector's store, evaluation and pages see what a real
+//! fleet would give them.
+//!
+//! Runs the `gamsa-collector` next to this executable; `bench/fleet.sh`
+//! builds both and makes the evidence file:
+//!
+//! ```text
+//! fleet EVIDENCE.ndjson [HOSTS=10000] [STORE=sqlite|postgres|postgres://...] [REQUESTS=20]
+//! ```
+
+use anyhow::{anyhow, bail, Context, Result};
+use gamsa_proto::v1::{
+    agent_message, collector_message, enrolment_client::EnrolmentClient,
+    ingest_client::IngestClient, AgentMessage, Batch, CollectorMessage, EnrolRequest, Evidence,
+    Hello,
+};
+use gamsa_tests::raw::unique_id;
+use gamsa_tests::{pg::Scratch, run, Collector, Settings};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+/// How long the collector may take to answer anything of one host.
+const ANSWER: Duration = Duration::from_secs(120);
+/// Hosts enrolling and sending their first evidence at once.
+const FILL_CONCURRENCY: usize = 32;
+/// Re-observation batches in flight at once.
+const INGEST_CONCURRENCY: usize = 256;
+/// Targets of the fleet-scale issue.
+const TARGET_MS: f64 = 100.0;
+const TARGET_BYTES: usize = 1_000_000;
+/// A call is requested `requests` times, or for at most this long (at
+/// least `MIN_REQUESTS` times): some exports take seconds at 10,000 hosts.
+const CALL_BUDGET: Duration = Duration::from_secs(20);
+const MIN_REQUESTS: usize = 1;
+/// Address space allowed to the collector and to `snapshot create`, so
+/// that a call or snapshot that outgrows the shared machine fails alone.
+const MEMORY_LIMIT: u64 = 16 << 30;
+/// The collector takes a snapshot itself only if the CLI's took less.
+const SNAPSHOT_IN_COLLECTOR_RSS: u64 = 3 << 30;
+/// The window of ingest alone over which the store's growth is measured.
+const GROWTH_WINDOW: Duration = Duration::from_secs(60);
+/// The agent's default intervals, for the re-observation rate.
+const AGENT_EXAMPLE: &str = include_str!("../../../deploy/agent.example.toml");
+
+struct Args {
+    evidence: PathBuf,
+    hosts: usize,
+    store: String,
+    requests: usize,
+}
+
+fn args() -> Result<Args> {
+    let usage = "usage: fleet EVIDENCE.ndjson [HOSTS] [sqlite|postgres|postgres://URL] [REQUESTS]";
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let evidence = a.first().context(usage)?.into();
+    let num = |i: usize, default: usize, what: &str| -> Result<usize> {
+        match a.get(i) {
+            None => Ok(default),
+            Some(s) => s
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| format!("{what} {s:?}: a positive whole number ({usage})")),
+        }
+    };
+    Ok(Args {
+        evidence,
+        hosts: num(1, 10_000, "HOSTS")?,
+        store: a.get(2).cloned().unwrap_or_else(|| "sqlite".into()),
+        requests: num(3, 20, "REQUESTS")?,
+    })
+}
+
+/// One real host's evidence, one canonical-JSON evidence a line.
+fn read_evidence(path: &Path) -> Result<Vec<Evidence>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the evidence file {}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let e: Evidence = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{} line {}: not an evidence in canonical JSON (from `gamsa-agent scan --once --format json`)",
+                path.display(),
+                n + 1
+            )
+        })?;
+        out.push(e);
+    }
+    if out.is_empty() {
+        bail!("{}: no evidence in it", path.display());
+    }
+    Ok(out)
+}
+
+/// "500ms", "30s", "5m", "1h", "24h" in milliseconds.
+fn parse_interval(s: &str) -> Option<u64> {
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = digits.parse().ok()?;
+    Some(
+        n * match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        },
+    )
+}
+
+/// Each probe's `interval` in `deploy/agent.example.toml` (its own section
+/// only, not a subsection's such as `[probes.files.walk]`).
+fn default_intervals() -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let mut probe: Option<String> = None;
+    for line in AGENT_EXAMPLE.lines().map(str::trim) {
+        if line.starts_with('[') {
+            probe = line
+                .strip_prefix("[probes.")
+                .and_then(|l| l.strip_suffix(']'))
+                .filter(|name| !name.contains('.') && !name.contains('['))
+                .map(str::to_string);
+        } else if let (Some(p), Some(v)) = (&probe, line.strip_prefix("interval = ")) {
+            if let Some(ms) = parse_interval(v.trim_matches('"')) {
+                out.entry(p.clone()).or_insert(ms);
+            }
+        }
+    }
+    out
+}
+
+fn now_ts() -> gamsa_proto::Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    gamsa_proto::Timestamp::from_unix_millis(ms)
+}
+
+/// `template` as host `name` sends it now.
+fn as_host(template: &Evidence, name: &str) -> Evidence {
+    Evidence {
+        id: unique_id(),
+        agent_id: name.into(),
+        host: name.into(),
+        observed_at: Some(now_ts()),
+        ..template.clone()
+    }
+}
+
+fn host_name(i: usize) -> String {
+    format!("fleet-{i:05}")
+}
+
+/// One simulated agent's open ingest stream.
+struct Agent {
+    name: String,
+    stream: tokio::sync::Mutex<Stream>,
+}
+
+struct Stream {
+    tx: tokio::sync::mpsc::Sender<AgentMessage>,
+    rx: tonic::Streaming<CollectorMessage>,
+    seq: u64,
+}
+
+impl Stream {
+    /// Sends one batch and waits for its ack.
+    async fn send(&mut self, evidence: Vec<Evidence>) -> Result<()> {
+        self.seq += 1;
+        let seq = self.seq;
+        let msg = AgentMessage {
+            msg: Some(agent_message::Msg::Batch(Batch { seq, evidence })),
+        };
+        self.tx
+            .send(msg)
+            .await
+            .map_err(|_| anyhow!("stream closed"))?;
+        loop {
+            let m = tokio::time::timeout(ANSWER, self.rx.message())
+                .await
+                .map_err(|_| anyhow!("no ack of batch {seq} within {ANSWER:?}"))??;
+            match m {
+                Some(CollectorMessage {
+                    msg: Some(collector_message::Msg::Ack(a)),
+                }) if a.seq == seq => return Ok(()),
+                Some(_) => continue,
+                None => bail!("the stream ended before the ack of batch {seq}"),
+            }
+        }
+    }
+}
+
+struct Pki {
+    endpoint: String,
+    ca: String,
+    token: String,
+}
+
+/// Enrols `name` as an agent does on first start (its key never leaves
+/// it), then opens its ingest stream and says Hello.
+async fn enrol_and_connect(pki: &Pki, name: &str) -> Result<Stream> {
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let csr = params.serialize_request(&key)?.pem()?;
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&pki.ca));
+    let channel = Endpoint::from_shared(pki.endpoint.clone())?
+        .tls_config(tls.clone())?
+        .connect()
+        .await
+        .context("enrolment connection")?;
+    let cert = EnrolmentClient::new(channel)
+        .enrol(EnrolRequest {
+            token: pki.token.clone(),
+            agent_id: name.into(),
+            csr_pem: csr,
+            host: name.into(),
+        })
+        .await
+        .with_context(|| format!("enrolling {name}"))?
+        .into_inner()
+        .certificate_pem;
+    let channel = Endpoint::from_shared(pki.endpoint.clone())?
+        .tls_config(tls.identity(Identity::from_pem(cert, key.serialize_pem())))?
+        .connect()
+        .await
+        .context("ingest connection")?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let hello = Hello {
+        agent_id: name.into(),
+        agent_version: env!("CARGO_PKG_VERSION").into(),
+        host: name.into(),
+        os: "Linux".into(),
+        sent_at: Some(now_ts()),
+        ..Default::default()
+    };
+    tx.send(AgentMessage {
+        msg: Some(agent_message::Msg::Hello(hello)),
+    })
+    .await
+    .map_err(|_| anyhow!("stream closed"))?;
+    let mut rx = IngestClient::new(channel)
+        .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .with_context(|| format!("opening {name}'s stream"))?
+        .into_inner();
+    // The Welcome.
+    tokio::time::timeout(ANSWER, rx.message())
+        .await
+        .map_err(|_| anyhow!("no Welcome within {ANSWER:?}"))??
+        .context("the stream ended before the Welcome")?;
+    Ok(Stream { tx, rx, seq: 0 })
+}
+
+/// Counts of the re-observations sent while the pages are measured.
+#[derive(Default)]
+struct IngestStats {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    failed: AtomicU64,
+    ack_ms: Mutex<Vec<f64>>,
+}
+
+/// Keeps every host re-observing each probe's evidence at its default
+/// interval until `stop`: the fleet's rate, spread over the hosts.
+async fn keep_ingesting(
+    agents: Arc<Vec<Agent>>,
+    templates: Arc<Vec<(Evidence, u64)>>,
+    stats: Arc<IngestStats>,
+    stop: Arc<AtomicBool>,
+) {
+    let permits = Arc::new(Semaphore::new(INGEST_CONCURRENCY));
+    let hosts = agents.len();
+    let mut due = vec![0f64; templates.len()];
+    let mut cursor = vec![0usize; templates.len()];
+    let tick = Duration::from_millis(200);
+    let mut last = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(tick.saturating_sub(last.elapsed())).await;
+        let dt = last.elapsed().as_secs_f64() * 1e3;
+        last = Instant::now();
+        let mut per_host: BTreeMap<usize, Vec<Evidence>> = BTreeMap::new();
+        for (i, (template, every)) in templates.iter().enumerate() {
+            due[i] += hosts as f64 * dt / *every as f64;
+            while due[i] >= 1.0 {
+                due[i] -= 1.0;
+                let h = cursor[i] % hosts;
+                cursor[i] += 1;
+                per_host
+                    .entry(h)
+                    .or_default()
+                    .push(as_host(template, &agents[h].name));
+            }
+        }
+        for (h, evidence) in per_host {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let (agents, stats) = (agents.clone(), stats.clone());
+            tokio::spawn(async move {
+                let n = evidence.len() as u64;
+                stats.sent.fetch_add(n, Ordering::Relaxed);
+                let started = Instant::now();
+                let result = agents[h].stream.lock().await.send(evidence).await;
+                match result {
+                    Ok(()) => {
+                        stats.acked.fetch_add(n, Ordering::Relaxed);
+                        if let Ok(mut v) = stats.ack_ms.lock() {
+                            v.push(started.elapsed().as_secs_f64() * 1e3);
+                        }
+                    }
+                    Err(e) => {
+                        if stats.failed.fetch_add(n, Ordering::Relaxed) == 0 {
+                            eprintln!("re-observation failed: {e:#}");
+                        }
+                    }
+                }
+                drop(permit);
+            });
+        }
+    }
+    // Wait for the batches in flight.
+    let _ = permits.acquire_many(INGEST_CONCURRENCY as u32).await;
+}
+
+/// The store's bytes: the SQLite file and its WAL, or every table of the
+/// scratch schema with its indexes and TOAST.
+async fn store_bytes(c: &Collector, scratch: Option<&Scratch>) -> Result<u64> {
+    match scratch {
+        None => {
+            // Pages in use (the file less its free pages, as the WAL sees
+            // it): the file itself grows in steps and reuses freed pages.
+            let db = c.data().join("gamsa.db");
+            let out = Command::new("sqlite3")
+                .arg("-readonly")
+                .arg(&db)
+                .arg("SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size);")
+                .output()
+                .with_context(|| format!("sqlite3 {}", db.display()))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut n = text.trim().split('|').filter_map(|v| v.parse::<u64>().ok());
+            match (n.next(), n.next()) {
+                (Some(pages), Some(size)) => Ok(pages * size),
+                _ => bail!(
+                    "sqlite3 {}: no page count ({})",
+                    db.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            }
+        }
+        Some(s) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&s.url).await?;
+            let (bytes,): (i64,) = sqlx::query_as(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relkind = 'r'",
+            )
+            .bind(&s.schema)
+            .fetch_one(&mut conn)
+            .await?;
+            Ok(bytes as u64)
+        }
+    }
+}
+
+/// VmRSS and VmHWM of `pid`, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// An HTTP client of the collector: the API with the admin token, the
+/// dashboard with a signed-in session.
+struct Http {
+    base: String,
+    token: String,
+    cookie: String,
+    agent: ureq::Agent,
+}
+
+/// One request's time, bytes and status.
+fn request(h: &Http, path: &str, dashboard: bool) -> (Duration, usize, u16) {
+    let url = format!("{}{path}", h.base);
+    let mut req = h.agent.get(&url);
+    req = if dashboard {
+        req.set("Cookie", &h.cookie)
+    } else {
+        req.set("Authorization", &format!("Bearer {}", h.token))
+    };
+    let started = Instant::now();
+    let (status, body) = match req.call() {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => {
+            let status = r.status();
+            let mut body = Vec::new();
+            let _ = r.into_reader().read_to_end(&mut body);
+            (status, body)
+        }
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            (0, Vec::new())
+        }
+    };
+    (started.elapsed(), body.len(), status)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Signs `user` in to the dashboard: the sign-in page's CSRF cookie and
+/// field, then the form; the session cookie.
+fn sign_in(base: &str, user: &str, password: &str) -> Result<String> {
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let page = agent.get(&format!("{base}/login")).call()?;
+    let login_cookie = page
+        .all("set-cookie")
+        .into_iter()
+        .find_map(|c| {
+            c.split(';')
+                .next()
+                .filter(|c| c.starts_with("gamsa_login="))
+        })
+        .map(str::to_string)
+        .context("no gamsa_login cookie on /login")?;
+    let html = page.into_string()?;
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .context("no csrf field on /login")?
+        .to_string();
+    let answer = agent
+        .post(&format!("{base}/login"))
+        .set("Cookie", &login_cookie)
+        .send_form(&[("user", user), ("password", password), ("csrf", &csrf)])?;
+    answer
+        .all("set-cookie")
+        .into_iter()
+        .find_map(|c| c.split(';').next().filter(|c| c.contains("gamsa_session=")))
+        .map(str::to_string)
+        .with_context(|| format!("sign-in of {user} set no session cookie"))
+}
+
+/// A snapshot taken by `gamsa-collector snapshot create`: its id, wall
+/// time, peak RSS (GNU time) and file size.
+struct CliSnapshot {
+    id: String,
+    seconds: f64,
+    max_rss_kib: u64,
+    bytes: u64,
+}
+
+fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.arg("-v")
+        .arg("prlimit")
+        .arg(format!("--as={MEMORY_LIMIT}"))
+        .arg(gamsa_tests::binary("gamsa-collector"))
+        .args(["snapshot", "create"])
+        .env("GAMSA_COLLECTOR_CONFIG", c.config());
+    let started = Instant::now();
+    let out = cmd
+        .output()
+        .context("running /usr/bin/time -v gamsa-collector snapshot create")?;
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!("snapshot create failed ({}): {stderr}", out.status);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = PathBuf::from(
+        stdout
+            .split('\t')
+            .next()
+            .context("snapshot create printed no path")?
+            .trim(),
+    );
+    let max_rss_kib = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no maximum RSS in GNU time's output")?;
+    let bytes = std::fs::metadata(&path)
+        .with_context(|| path.display().to_string())?
+        .len();
+    let id = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .map(|f| f.split('.').next().unwrap_or(f).to_string())
+        .unwrap_or_default();
+    Ok(CliSnapshot {
+        id,
+        seconds,
+        max_rss_kib,
+        bytes,
+    })
+}
+
+/// Every GET call of the API and dashboard, with real ids.
+fn calls(
+    catalog: &str,
+    item: &str,
+    host: &str,
+    s1: &str,
+    s2: &str,
+    month: &str,
+) -> Vec<(String, bool)> {
+    let api = [
+        "/healthz".to_string(),
+        "/readyz".into(),
+        "/metrics".into(),
+        "/api/v1/openapi.json".into(),
+        "/api/v1/agents".into(),
+        "/api/v1/evidence".into(),
+        format!("/api/v1/evidence?host={host}"),
+        "/api/v1/catalogs".into(),
+        format!("/api/v1/catalogs/{catalog}/items"),
+        format!("/api/v1/catalogs/{catalog}/items/{item}"),
+        "/api/v1/availability".into(),
+        "/api/v1/maintenance".into(),
+        format!("/api/v1/reports/monthly?month={month}&format=html"),
+        format!("/api/v1/reports/monthly?month={month}&format=pdf"),
+        "/api/v1/snapshots".into(),
+        "/api/v1/snapshots/public-key".into(),
+        "/api/v1/findings".into(),
+        format!("/api/v1/findings?host={host}"),
+        "/api/v1/findings/report?format=csv".into(),
+        "/api/v1/findings/report?format=html".into(),
+        "/api/v1/findings/report?format=pdf".into(),
+        "/api/v1/inventory".into(),
+        "/api/v1/access-log".into(),
+        "/api/v1/tokens".into(),
+        "/api/v1/users".into(),
+    ];
+    let dashboard = [
+        "/login".to_string(),
+        "/".into(),
+        format!("/catalogs/{catalog}"),
+        format!("/catalogs/{catalog}/items/{item}"),
+        "/hosts".into(),
+        format!("/hosts/{host}"),
+        format!("/hosts/{host}/changes"),
+        "/availability".into(),
+        format!("/availability/report?month={month}&format=html"),
+        "/findings".into(),
+        "/findings/report?format=html".into(),
+        "/snapshots".into(),
+        "/snapshots/public-key".into(),
+        "/exports".into(),
+        "/access-log".into(),
+        "/admin".into(),
+    ];
+    // Last, the calls whose answer grows with the fleet's whole evidence
+    // (exports, snapshots): if one outgrows the collector's memory limit,
+    // the others are measured already.
+    let heavy = [
+        (format!("/api/v1/snapshots/diff?from={s1}&to={s2}"), false),
+        (format!("/snapshots/diff?from={s1}&to={s2}"), true),
+        (
+            format!("/api/v1/exports?catalog={catalog}&format=csv"),
+            false,
+        ),
+        (
+            format!("/api/v1/exports?catalog={catalog}&format=html"),
+            false,
+        ),
+        (
+            format!("/exports/download?catalog={catalog}&format=html"),
+            true,
+        ),
+        (
+            format!("/api/v1/exports?catalog={catalog}&format=pdf"),
+            false,
+        ),
+        (
+            format!("/api/v1/exports?catalog={catalog}&format=json"),
+            false,
+        ),
+        (
+            format!("/api/v1/exports?catalog={catalog}&format=ndjson"),
+            false,
+        ),
+        (
+            format!("/api/v1/exports?catalog={catalog}&format=ocsf"),
+            false,
+        ),
+        (format!("/api/v1/snapshots/{s2}"), false),
+        (format!("/snapshots/download?id={s2}"), true),
+    ];
+    api.into_iter()
+        .map(|p| (p, false))
+        .chain(dashboard.into_iter().map(|p| (p, true)))
+        .chain(heavy)
+        .collect()
+}
+
+/// Measures every call, one request at a time; prints a table line each.
+fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize) -> Vec<String> {
+    println!("\n| call | requests | p50 ms | p95 ms | max ms | bytes | status | over target |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    let mut over = Vec::new();
+    for (path, dashboard) in calls {
+        let started = Instant::now();
+        let mut times = Vec::new();
+        let (mut bytes, mut statuses) = (0, std::collections::BTreeSet::new());
+        while times.len() < requests
+            && (times.len() < MIN_REQUESTS || started.elapsed() < CALL_BUDGET)
+        {
+            let (t, b, s) = request(h, path, *dashboard);
+            times.push(t.as_secs_f64() * 1e3);
+            bytes = bytes.max(b);
+            statuses.insert(s);
+        }
+        times.sort_by(f64::total_cmp);
+        let p95 = pct(&times, 0.95);
+        let ok = statuses.iter().all(|s| (200..300).contains(s));
+        let mut why = Vec::new();
+        if p95 >= TARGET_MS {
+            why.push("p95");
+        }
+        if bytes >= TARGET_BYTES {
+            why.push("size");
+        }
+        if !ok {
+            why.push("not 2xx");
+        }
+        let name = format!("{} {path}", if *dashboard { "dashboard" } else { "API" });
+        if !why.is_empty() {
+            over.push(format!("{name} ({})", why.join(", ")));
+        }
+        let statuses: Vec<String> = statuses.iter().map(u16::to_string).collect();
+        println!(
+            "| {name} | {} | {:.1} | {:.1} | {:.1} | {bytes} | {} | {} |",
+            times.len(),
+            pct(&times, 0.5),
+            p95,
+            times.last().copied().unwrap_or(f64::NAN),
+            statuses.join(","),
+            if why.is_empty() {
+                "no".to_string()
+            } else {
+                format!("**yes** ({})", why.join(", "))
+            },
+        );
+    }
+    over
+}
+
+/// The (catalog, item) whose answer counts the most hosts: the item the
+/// fill waits on, measured as the item pages.
+fn widest_item(c: &Collector) -> Result<(String, String, usize)> {
+    let catalogs = c.get("/api/v1/catalogs")?;
+    let mut best: Option<(String, String, usize, usize)> = None;
+    for cat in catalogs["catalogs"]
+        .as_array()
+        .context("no catalogs in /api/v1/catalogs")?
+    {
+        let Some(id) = cat["id"].as_str().or_else(|| cat["catalog"].as_str()) else {
+            continue;
+        };
+        let items = c.get(&format!("/api/v1/catalogs/{id}/items"))?;
+        for item in items["items"].as_array().into_iter().flatten() {
+            let counts = &item["hostCounts"];
+            let hosts: usize = counts
+                .as_object()
+                .map(|m| m.values().filter_map(Value::as_u64).sum::<u64>() as usize)
+                .unwrap_or(0);
+            // Among the widest, one whose hosts have evidence behind them.
+            let known = hosts.saturating_sub(counts["UNKNOWN"].as_u64().unwrap_or(0) as usize);
+            if best.as_ref().is_none_or(|b| (hosts, known) > (b.2, b.3)) {
+                if let Some(i) = item["id"].as_str() {
+                    best = Some((id.to_string(), i.to_string(), hosts, known));
+                }
+            }
+        }
+    }
+    best.map(|(c, i, h, _)| (c, i, h))
+        .context("no catalog item in the API")
+}
+
+fn this_month() -> String {
+    chrono::Utc::now().format("%Y-%m").to_string()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = args()?;
+    let template = read_evidence(&args.evidence)?;
+    let intervals = default_intervals();
+    let mut templates = Vec::new();
+    let mut left_out = Vec::new();
+    for e in &template {
+        match intervals.get(&e.probe) {
+            Some(&every) => templates.push((e.clone(), every)),
+            None => left_out.push(e.probe.clone()),
+        }
+    }
+    let per_host_day: f64 = templates
+        .iter()
+        .map(|(_, every)| 86_400_000.0 / *every as f64)
+        .sum();
+    let rate = per_host_day * args.hosts as f64 / 86_400.0;
+    println!(
+        "fleet: {} hosts, store {}, {} requests a call; evidence {} ({} evidence a host, {} bytes of JSON)",
+        args.hosts,
+        args.store,
+        args.requests,
+        args.evidence.display(),
+        template.len(),
+        std::fs::metadata(&args.evidence).map(|m| m.len()).unwrap_or(0),
+    );
+    println!(
+        "re-observations at the default intervals: {per_host_day:.0} a host-day, {rate:.1} evidence/s for the fleet{}",
+        if left_out.is_empty() {
+            String::new()
+        } else {
+            format!(" (no default interval, sent once: {})", left_out.join(", "))
+        }
+    );
+
+    // The scratch schema outlives the collector (declared first, dropped last).
+    let scratch = match args.store.as_str() {
+        "sqlite" => None,
+        "postgres" => Some(Scratch::create("gamsa_fleet")),
+        url if url.starts_with("postgres://") => Some(Scratch::create_on(url, "gamsa_fleet")),
+        other => bail!("store {other:?}: sqlite, postgres or a postgres:// URL"),
+    };
+    let settings = Settings::default();
+    let c = Arc::new(
+        Collector::start_configured(scratch.as_ref().map(|s| s.url.as_str()), settings)
+            .context("starting the collector")?,
+    );
+    let pid = c
+        .proc
+        .as_ref()
+        .map(|p| p.child.id())
+        .context("collector process")?;
+    run(Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--as={MEMORY_LIMIT}")))?;
+    let enrol_token = run(c.cmd().args([
+        "token",
+        "create",
+        "--uses",
+        &args.hosts.to_string(),
+        "--ttl",
+        "24h",
+    ]))?
+    .trim()
+    .to_string();
+    let pw = c.dir.path().join("reader.pw");
+    std::fs::write(&pw, "fleet-reader-password-1")?;
+    run(c
+        .cmd()
+        .args([
+            "user",
+            "add",
+            "reader",
+            "--role",
+            "admin",
+            "--password-file",
+        ])
+        .arg(&pw))?;
+    let pki = Arc::new(Pki {
+        endpoint: format!("https://127.0.0.1:{}", c.grpc),
+        ca: std::fs::read_to_string(c.data().join("pki/ca.crt")).context("the collector CA")?,
+        token: enrol_token,
+    });
+
+    // (a) Fill: every host enrols, connects and sends its evidence once.
+    println!(
+        "\nload average before the run: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    let started = Instant::now();
+    let permits = Arc::new(Semaphore::new(FILL_CONCURRENCY));
+    let template = Arc::new(template);
+    let mut tasks = Vec::with_capacity(args.hosts);
+    for i in 1..=args.hosts {
+        let (pki, template, permits) = (pki.clone(), template.clone(), permits.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await?;
+            let name = host_name(i);
+            let mut stream = enrol_and_connect(&pki, &name)
+                .await
+                .with_context(|| format!("host {name}"))?;
+            let evidence = template.iter().map(|t| as_host(t, &name)).collect();
+            stream
+                .send(evidence)
+                .await
+                .with_context(|| format!("host {name}: its evidence"))?;
+            anyhow::Ok(Agent {
+                name,
+                stream: tokio::sync::Mutex::new(stream),
+            })
+        }));
+    }
+    let mut agents = Vec::with_capacity(args.hosts);
+    for (n, t) in tasks.into_iter().enumerate() {
+        agents.push(t.await??);
+        if (n + 1) % 1000 == 0 {
+            eprintln!(
+                "{} hosts filled, {:.0} s",
+                n + 1,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let fill = started.elapsed();
+    let sent = args.hosts * template.len();
+    println!(
+        "fill: {} hosts enrolled, connected and acked {sent} evidence in {:.1} s ({:.0} evidence/s, {:.0} hosts/s)",
+        args.hosts,
+        fill.as_secs_f64(),
+        sent as f64 / fill.as_secs_f64(),
+        args.hosts as f64 / fill.as_secs_f64()
+    );
+    // Wait until the kept evaluation includes every write of the fill.
+    let (c2, expected) = (c.clone(), args.hosts);
+    let waited = Instant::now();
+    let (catalog, item) = tokio::task::spawn_blocking(move || -> Result<(String, String)> {
+        loop {
+            let (catalog, item, hosts) = widest_item(&c2)?;
+            let answer = c2.get(&format!("/api/v1/catalogs/{catalog}/items/{item}?limit=1"))?;
+            let pending = answer["pending"].as_bool().unwrap_or(true);
+            let counted = answer["page"]["hosts"].as_u64().unwrap_or(0) as usize;
+            if !pending && counted >= expected {
+                return Ok((catalog, item));
+            }
+            if waited.elapsed() > Duration::from_secs(900) {
+                bail!("the evaluation did not include the fill within 15 minutes ({hosts} hosts in {catalog}/{item}, pending {pending})");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    })
+    .await??;
+    let answer = c.get(&format!("/api/v1/catalogs/{catalog}/items/{item}?limit=1"))?;
+    let counted = answer["page"]["hosts"].as_u64().unwrap_or(0);
+    println!(
+        "evaluation: includes the fill {:.1} s after the last ack; {catalog}/{item} counts {counted} hosts ({}), asOf {}",
+        waited.elapsed().as_secs_f64(),
+        answer["result"]["hostCounts"],
+        answer["asOf"]
+    );
+    if counted < args.hosts as u64 {
+        eprintln!(
+            "warning: {catalog}/{item} counts {counted} hosts, not {}",
+            args.hosts
+        );
+    }
+    let after_fill = store_bytes(&c, scratch.as_ref()).await?;
+    let (rss, hwm) = memory_kib(pid);
+    println!(
+        "after fill: store {:.1} MiB ({:.1} KiB a host); collector RSS {:.0} MiB, peak {:.0} MiB",
+        mib(after_fill),
+        after_fill as f64 / 1024.0 / args.hosts as f64,
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+
+    // (b) Ingest continues at the fleet's default-interval rate.
+    let agents = Arc::new(agents);
+    let stats = Arc::new(IngestStats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let ingest = tokio::spawn(keep_ingesting(
+        agents.clone(),
+        Arc::new(templates),
+        stats.clone(),
+        stop.clone(),
+    ));
+    // (c) Store growth over a window of ingest alone.
+    let t0 = Instant::now();
+    let (b0, a0) = (
+        store_bytes(&c, scratch.as_ref()).await?,
+        stats.acked.load(Ordering::Relaxed),
+    );
+    tokio::time::sleep(GROWTH_WINDOW).await;
+    let (b1, a1) = (
+        store_bytes(&c, scratch.as_ref()).await?,
+        stats.acked.load(Ordering::Relaxed),
+    );
+    let window = t0.elapsed().as_secs_f64();
+    let grown = b1.saturating_sub(b0);
+    let acked = a1 - a0;
+    println!(
+        "store growth over {window:.0} s of ingest alone: {:.2} MiB for {acked} acked evidence ({:.0} evidence/s, target {rate:.0}): {:.0} B an observation; {:.0} KiB a host-day at this rate",
+        mib(grown),
+        acked as f64 / window,
+        grown as f64 / acked.max(1) as f64,
+        grown as f64 / args.hosts as f64 * (86_400.0 / window) / 1024.0,
+    );
+
+    // Snapshots, then every call, with ingest going on.
+    let c3 = c.clone();
+    let (requests, hosts) = (args.requests, args.hosts);
+    let over = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
+        let (s1, in_collector) = match snapshot_by_cli(&c3) {
+            Ok(cli) => {
+                println!(
+                    "\nsnapshot (`gamsa-collector snapshot create`, its own process): {:.2} s, peak RSS {:.0} MiB, {:.1} MiB file",
+                    cli.seconds,
+                    cli.max_rss_kib as f64 / 1024.0,
+                    mib(cli.bytes)
+                );
+                let small = cli.max_rss_kib * 1024 < SNAPSHOT_IN_COLLECTOR_RSS;
+                if !small {
+                    println!(
+                        "snapshot (POST /api/v1/snapshots): not taken, the CLI's peak RSS was over {} MiB",
+                        SNAPSHOT_IN_COLLECTOR_RSS >> 20
+                    );
+                }
+                (cli.id, if small { 2 } else { 0 })
+            }
+            Err(e) => {
+                println!("\nsnapshot (`gamsa-collector snapshot create`): failed: {e:#}");
+                (String::new(), 0)
+            }
+        };
+        let base = format!("http://127.0.0.1:{}", c3.http);
+        let mut last = s1.clone();
+        for _ in 0..in_collector {
+            let (_, hwm0) = memory_kib(pid);
+            let started = Instant::now();
+            let answer: Value = ureq::post(&format!("{base}/api/v1/snapshots"))
+                .set("Authorization", &format!("Bearer {}", c3.token))
+                .timeout(Duration::from_secs(600))
+                .call()
+                .context("POST /api/v1/snapshots")?
+                .into_json()?;
+            let took = started.elapsed().as_secs_f64();
+            let (rss, hwm) = memory_kib(pid);
+            last = answer["id"].as_str().unwrap_or_default().to_string();
+            let size = std::fs::read_dir(c3.data().join("snapshots"))
+                .ok()
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&last))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum::<u64>();
+            println!(
+                "snapshot (POST /api/v1/snapshots): {took:.2} s, {:.1} MiB file; collector RSS {:.0} MiB, peak {:.0} MiB (before: {:.0} MiB)",
+                mib(size),
+                rss as f64 / 1024.0,
+                hwm as f64 / 1024.0,
+                hwm0 as f64 / 1024.0
+            );
+        }
+        let h = Http {
+            base: base.clone(),
+            token: c3.token.clone(),
+            cookie: sign_in(&base, "reader", "fleet-reader-password-1")?,
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(300))
+                .build(),
+        };
+        let list = calls(&catalog, &item, &host_name(hosts / 2 + 1), &s1, &last, &this_month());
+        Ok(measure_calls(&h, &list, requests))
+    })
+    .await??;
+    stop.store(true, Ordering::Relaxed);
+    let measured = t0.elapsed().as_secs_f64();
+    ingest.await?;
+    let after = store_bytes(&c, scratch.as_ref()).await?;
+    let (rss, hwm) = memory_kib(pid);
+    let mut acks = stats.ack_ms.lock().map(|v| v.clone()).unwrap_or_default();
+    acks.sort_by(f64::total_cmp);
+    println!(
+        "\ningest during the measurements: {} evidence sent, {} acked, {} failed in {measured:.0} s ({:.0} evidence/s, target {rate:.0}); batch ack p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        stats.sent.load(Ordering::Relaxed),
+        stats.acked.load(Ordering::Relaxed),
+        stats.failed.load(Ordering::Relaxed),
+        stats.acked.load(Ordering::Relaxed) as f64 / measured,
+        pct(&acks, 0.5),
+        pct(&acks, 0.95),
+        acks.last().copied().unwrap_or(f64::NAN),
+    );
+    println!(
+        "after: store {:.1} MiB (+{:.1} MiB since the fill, snapshots are files beside it and not counted); collector RSS {:.0} MiB, peak {:.0} MiB",
+        mib(after),
+        mib(after.saturating_sub(after_fill)),
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    println!(
+        "load average after the run: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    if over.is_empty() {
+        println!("every call within p95 < {TARGET_MS} ms and < {TARGET_BYTES} bytes");
+    } else {
+        println!("over target (p95 >= {TARGET_MS} ms, >= {TARGET_BYTES} bytes, or an error):");
+        for o in &over {
+            println!("  {o}");
+        }
+    }
+    drop(agents);
+    let log = c.log();
+    let kept = PathBuf::from(format!(
+        "target/fleet-collector-{}-{}.log",
+        if scratch.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        args.hosts
+    ));
+    if std::fs::write(&kept, &log).is_ok() {
+        let warnings = log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .count();
+        println!(
+            "collector log: {} ({warnings} WARN/ERROR lines)",
+            kept.display()
+        );
+    }
+    Ok(())
+}
