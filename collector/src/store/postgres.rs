@@ -9,8 +9,12 @@
 //! Ingest shares the SQLite store's group commit ([`super::group_commit`]):
 //! batches waiting in a queue are grouped into one transaction, written with
 //! one multi-row statement (`UNNEST` of column arrays) that inserts the
-//! evidence idempotently (`ON CONFLICT (id) DO NOTHING`) and updates the
-//! `latest` index in the same transaction. A few writers run at once, because
+//! evidence idempotently (`ON CONFLICT (id) DO NOTHING`) and returns the new
+//! rows; the writer picks the newest of them per (host, probe, subject) and
+//! updates the `latest` index with those alone, in the same transaction. The
+//! server then does no more than the inserts themselves: sorting, grouping
+//! and counting per batch happen in the collector, which is cheaper to scale
+//! than the database. A few writers run at once, because
 //! unlike SQLite the server commits concurrent transactions in parallel; each
 //! caller is answered only after its group's `COMMIT` returned.
 
@@ -44,33 +48,27 @@ const MAX_GROUP_ROWS: usize = 20_000;
 const MAX_CONNECTIONS: u32 = 16;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Inserts a group of evidence (each row referencing its body) and
-/// maintains `latest`, in one statement. Returns, per job, how many of its
-/// rows were new.
+/// Inserts a group of evidence, each row referencing its body; returns the
+/// rows that were new (an id already stored is a replay).
 const INSERT_GROUP: &str = r#"
-WITH input AS (
-    SELECT * FROM UNNEST($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $7::int4[], $8::int8[], $9::bytea[], $11::int8[])
-        AS t(job, id, agent_id, host, probe, subject, status, observed_ms, body, body_seq)
-),
-inserted AS (
-    INSERT INTO evidence (id, agent_id, host, probe, subject, status, observed_ms,
-                          received_ms, body, body_seq)
-    SELECT id, agent_id, host, probe, subject, status, observed_ms, $10, body, body_seq
-    FROM input
-    ON CONFLICT (id) DO NOTHING
-    RETURNING seq, id, host, probe, subject, observed_ms
-),
-newest AS (
-    INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
-    SELECT DISTINCT ON (host, probe, subject) host, probe, subject, seq, observed_ms
-    FROM inserted
-    ORDER BY host, probe, subject, observed_ms DESC, seq DESC
-    ON CONFLICT (host, probe, subject) DO UPDATE
-        SET evidence_seq = EXCLUDED.evidence_seq, observed_ms = EXCLUDED.observed_ms
-        WHERE EXCLUDED.observed_ms >= latest.observed_ms
-)
-SELECT input.job, count(*) FROM inserted JOIN input USING (id) GROUP BY input.job
+INSERT INTO evidence (id, agent_id, host, probe, subject, status, observed_ms, received_ms,
+                      body, body_seq)
+SELECT id, agent_id, host, probe, subject, status, observed_ms, $9, body, body_seq
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[],
+            $7::int8[], $8::bytea[], $10::int8[])
+    AS t(id, agent_id, host, probe, subject, status, observed_ms, body, body_seq)
+ON CONFLICT (id) DO NOTHING
+RETURNING seq, id
+"#;
+
+/// Points `latest` at the newest of a group's new rows per (host, probe,
+/// subject), unless a newer observation is already there.
+const UPDATE_LATEST: &str = r#"
+INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])
+ON CONFLICT (host, probe, subject) DO UPDATE
+    SET evidence_seq = EXCLUDED.evidence_seq, observed_ms = EXCLUDED.observed_ms
+    WHERE EXCLUDED.observed_ms >= latest.observed_ms
 "#;
 
 /// The columns [`rows::evidence`] reads, and where they come from: an
@@ -315,7 +313,6 @@ async fn bodies(
 /// A group's rows as column arrays, the parameters of `INSERT_GROUP`.
 #[derive(Default)]
 struct Arrays<'a> {
-    job: Vec<i32>,
     id: Vec<&'a str>,
     agent_id: Vec<&'a str>,
     host: Vec<&'a str>,
@@ -328,9 +325,8 @@ struct Arrays<'a> {
 }
 
 impl<'a> Arrays<'a> {
-    fn push(&mut self, job: i32, row: &'a Stored, body_seq: i64) {
+    fn push(&mut self, row: &'a Stored, body_seq: i64) {
         let ev = &row.ev;
-        self.job.push(job);
         self.id.push(&ev.id);
         self.agent_id.push(&ev.agent_id);
         self.host.push(&ev.host);
@@ -341,6 +337,27 @@ impl<'a> Arrays<'a> {
         self.body.push(&row.observed);
         self.body_seq.push(body_seq);
     }
+}
+
+/// The newest of a group's new rows per (host, probe, subject): the rows
+/// `latest` may move to, in key order (so that two writers updating the
+/// same keys take their row locks in the same order and cannot deadlock).
+fn newest<'a>(new: impl Iterator<Item = (i64, &'a Stored)>) -> Vec<(&'a Evidence, i64, i64)> {
+    let mut newest: std::collections::BTreeMap<(&str, &str, &str), (&Evidence, i64, i64)> =
+        Default::default();
+    for (seq, row) in new {
+        let ev = &row.ev;
+        let candidate = (ev, observed_ms(ev), seq);
+        newest
+            .entry((&ev.host, &ev.probe, &ev.subject))
+            .and_modify(|kept| {
+                if (candidate.1, candidate.2) > (kept.1, kept.2) {
+                    *kept = candidate;
+                }
+            })
+            .or_insert(candidate);
+    }
+    newest.into_values().collect()
 }
 
 /// Counts a write that can change a verdict, in the write's transaction
@@ -384,14 +401,13 @@ async fn commit_group(
     .await?;
     let (found, new) = bodies(&mut tx, &rows).await?;
     let mut cols = Arrays::default();
-    for (j, row) in rows {
+    for (_, row) in &rows {
         let seq = found.get(&row.hash).copied().ok_or_else(|| {
             sqlx::Error::Protocol(format!("evidence {}: its body was not stored", row.ev.id))
         })?;
-        cols.push(j, row, seq);
+        cols.push(row, seq);
     }
-    let accepted: Vec<(i32, i64)> = sqlx::query_as(INSERT_GROUP)
-        .bind(cols.job)
+    let inserted: Vec<(i64, String)> = sqlx::query_as(INSERT_GROUP)
         .bind(cols.id)
         .bind(cols.agent_id)
         .bind(cols.host)
@@ -404,6 +420,43 @@ async fn commit_group(
         .bind(cols.body_seq)
         .fetch_all(&mut *tx)
         .await?;
+    // Each new row's batch and evidence: `rows` is in id order.
+    let mut accepted = vec![0u32; batches.len()];
+    let mut new_rows = Vec::with_capacity(inserted.len());
+    for (seq, id) in &inserted {
+        let at = rows
+            .binary_search_by(|(_, r)| r.ev.id.as_str().cmp(id))
+            .map_err(|_| sqlx::Error::Protocol(format!("evidence {id}: inserted, not sent")))?;
+        let (job, row) = rows[at];
+        accepted[job as usize] += 1;
+        new_rows.push((*seq, row));
+    }
+    let newest = newest(new_rows.into_iter());
+    if !newest.is_empty() {
+        sqlx::query(UPDATE_LATEST)
+            .bind(
+                newest
+                    .iter()
+                    .map(|(ev, ..)| ev.host.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                newest
+                    .iter()
+                    .map(|(ev, ..)| ev.probe.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                newest
+                    .iter()
+                    .map(|(ev, ..)| ev.subject.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(newest.iter().map(|(_, _, seq)| *seq).collect::<Vec<_>>())
+            .bind(newest.iter().map(|(_, ms, _)| *ms).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+    }
     if !new.is_empty() {
         // New bodies of replays only (evidence already stored, whose body
         // retention had removed) are used by no row.
@@ -415,23 +468,18 @@ async fn commit_group(
         .execute(&mut *tx)
         .await?;
     }
-    if !accepted.is_empty() {
+    if !inserted.is_empty() {
         bump(&mut tx).await?;
     }
     tx.commit().await?;
-    let mut outcomes: Vec<InsertOutcome> = batches
+    Ok(batches
         .iter()
-        .map(|batch| InsertOutcome {
-            accepted: 0,
-            duplicates: batch.len() as u32,
+        .zip(accepted)
+        .map(|(batch, accepted)| InsertOutcome {
+            accepted,
+            duplicates: batch.len() as u32 - accepted,
         })
-        .collect();
-    for (j, count) in accepted {
-        let outcome = &mut outcomes[j as usize];
-        outcome.accepted = count as u32;
-        outcome.duplicates -= count as u32;
-    }
-    Ok(outcomes)
+        .collect())
 }
 
 /// Binds `host` to `agent` within a transaction, unless another agent that
@@ -1352,5 +1400,43 @@ impl Store for PgStore {
             .await
             .map(|r| r.rows_affected() > 0)
             .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(host: &str, subject: &str, ms: i64) -> Stored {
+        Stored::new(Evidence {
+            id: format!("{host}-{subject}-{ms}"),
+            host: host.into(),
+            probe: "time_sync".into(),
+            subject: subject.into(),
+            observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(ms)),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn latest_moves_to_the_newest_new_row_of_each_key_in_key_order() {
+        let rows = [
+            stored("b", "s", 20),
+            stored("a", "s", 10),
+            stored("b", "s", 30),
+            stored("a", "t", 5),
+            // Observed at the same time as the row before it in `b/s`:
+            // the later row (higher seq) wins, as in a later commit.
+            stored("b", "s", 30),
+        ];
+        let picked: Vec<(&str, &str, i64, i64)> =
+            newest(rows.iter().enumerate().map(|(i, r)| (i as i64 + 100, r)))
+                .into_iter()
+                .map(|(ev, ms, seq)| (ev.host.as_str(), ev.subject.as_str(), ms, seq))
+                .collect();
+        assert_eq!(
+            picked,
+            [("a", "s", 10, 101), ("a", "t", 5, 103), ("b", "s", 30, 104)]
+        );
     }
 }
