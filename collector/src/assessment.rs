@@ -14,7 +14,7 @@
 
 use crate::checklists::Checklists;
 use crate::records::{AssessmentTimes, FindingKey, FindingRecord};
-use crate::store::{FindingQuery, Store, StoreError};
+use crate::store::{FindingQuery, KeyPage, Store, StoreError};
 use serde::Serialize;
 
 /// How far back the yearly comparison looks.
@@ -50,11 +50,13 @@ impl Change {
     }
 }
 
-/// Which findings to read; empty fields match all.
+/// Which findings to read; empty fields match all. `page` reads one page
+/// of findings instead of all of them.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub host: Option<String>,
     pub catalog: Option<String>,
+    pub page: Option<KeyPage>,
 }
 
 impl Filter {
@@ -66,6 +68,9 @@ impl Filter {
         }
         if let Some(c) = &self.catalog {
             parts.push(format!("catalog={c}"));
+        }
+        if let Some(p) = &self.page {
+            parts.push(format!("offset={} limit={}", p.offset, p.limit));
         }
         if parts.is_empty() {
             "all".into()
@@ -112,6 +117,10 @@ pub struct History {
     /// back that far.
     pub year_ago_ms: Option<i64>,
     pub findings: Vec<Finding>,
+    /// The `offset` of the next page, when a page was read and more
+    /// findings follow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u32>,
 }
 
 impl History {
@@ -202,6 +211,7 @@ pub fn findings(
         assessments: times,
         year_ago_ms,
         findings: out,
+        next_offset: None,
     }
 }
 
@@ -214,14 +224,26 @@ pub async fn read(
 ) -> Result<History, StoreError> {
     let times = store.assessment_times().await?;
     let since = times.map_or(0, |t| t.last_ms - YEAR_MS);
+    // One finding more than the page holds tells whether another follows.
     let records = store
         .findings(FindingQuery {
             host: filter.host.clone(),
             catalog: filter.catalog.clone(),
             fixed_since_ms: since,
+            keys: filter.page.map(|p| KeyPage {
+                offset: p.offset,
+                limit: p.limit.saturating_add(1),
+            }),
         })
         .await?;
-    Ok(findings(records, times, checklists))
+    let mut history = findings(records, times, checklists);
+    if let Some(p) = filter.page {
+        if history.findings.len() > p.limit as usize {
+            history.findings.truncate(p.limit as usize);
+            history.next_offset = Some(p.offset.saturating_add(p.limit));
+        }
+    }
+    Ok(history)
 }
 
 #[cfg(test)]

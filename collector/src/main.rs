@@ -903,6 +903,7 @@ async fn findings(args: FindingsArgs) -> anyhow::Result<()> {
     let filter = gamsa_collector::assessment::Filter {
         host: args.host,
         catalog: args.catalog,
+        page: None,
     };
     let actor = Actor::cli();
     let bytes = match args.format.as_str() {

@@ -10,7 +10,7 @@ use gamsa_collector::records::{
 };
 use gamsa_collector::store::{
     self, AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
-    Location, Store, TokenKind, TokenRecord, User,
+    KeyPage, Location, Store, TokenKind, TokenRecord, User,
 };
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
 use std::collections::BTreeSet;
@@ -1584,6 +1584,15 @@ async fn findings_history_opens_sees_fixes_and_reopens(b: Backend) -> Result<()>
         ..Default::default()
     };
     assert!(store.findings(other).await?.is_empty());
+    // Pages of findings: a's two records stay together on one page.
+    let page = |offset, limit| FindingQuery {
+        keys: Some(KeyPage { offset, limit }),
+        ..Default::default()
+    };
+    assert_eq!(store.findings(page(0, 1)).await?, history[..2]);
+    assert_eq!(store.findings(page(1, 1)).await?, history[2..]);
+    assert_eq!(store.findings(page(0, 5)).await?, history);
+    assert!(store.findings(page(2, 1)).await?.is_empty());
     // Another collector on the same data reads the same history.
     let replica = b.open().await;
     assert_eq!(replica.findings(all).await?, history);

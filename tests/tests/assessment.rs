@@ -37,6 +37,36 @@ fn finding(c: &Collector) -> Option<Value> {
         .cloned()
 }
 
+/// The host's findings read 7 at a time, following `nextOffset`, are the
+/// findings of one answer; a page out of bounds is refused.
+fn pages_hold_the_same_findings(c: &Collector) {
+    let query = format!("/api/v1/findings?host={HOST}&catalog=kisa-unix");
+    let keys = |answer: &Value| -> Vec<(String, String)> {
+        answer["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["item"].to_string(), f["check"].to_string()))
+            .collect()
+    };
+    let whole = c.get(&format!("{query}&limit=1000")).unwrap();
+    assert!(whole["nextOffset"].is_null(), "{whole}");
+    let (mut paged, mut offset, mut pages) = (Vec::new(), 0, 0);
+    loop {
+        let page = c.get(&format!("{query}&limit=7&offset={offset}")).unwrap();
+        paged.extend(keys(&page));
+        pages += 1;
+        match page["nextOffset"].as_u64() {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    assert_eq!(paged, keys(&whole));
+    assert!(pages > 1, "{} findings fit one page of 7", paged.len());
+    assert!(c.get(&format!("{query}&limit=0")).is_err());
+    assert!(c.get(&format!("{query}&limit=1001")).is_err());
+}
+
 fn last_assessment(c: &Collector) -> i64 {
     c.get("/api/v1/findings").unwrap()["assessments"]["lastMs"]
         .as_i64()
@@ -101,6 +131,7 @@ fn assessment_history(store_url: Option<&str>) -> Result<()> {
         "{first}"
     );
     let first_seen = first["firstSeenMs"].as_i64().unwrap();
+    pages_hold_the_same_findings(&c);
 
     // The host goes silent and is corrected meanwhile: nothing fresh shows
     // the fix, so the finding stays open.

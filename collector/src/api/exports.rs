@@ -40,13 +40,23 @@ async fn export(
     Ok(crate::download::file(out))
 }
 
-/// Which findings: of one host and one catalog when named.
+/// Findings in one answer of `/api/v1/findings` unless `limit` says
+/// otherwise, and at most: a page stays well under 1 MB of JSON at a
+/// fleet's size (each finding carries its titles and remediation).
+pub const FINDINGS_PAGE: u32 = 200;
+pub const MAX_FINDINGS_PAGE: u32 = 1000;
+
+/// Which findings: of one host and one catalog when named; the API's
+/// answer is one page (`offset`, `limit`), the report holds them all.
 #[derive(Deserialize)]
 pub struct FindingsParams {
     #[serde(default)]
     host: String,
     #[serde(default)]
     catalog: String,
+    #[serde(default)]
+    offset: u32,
+    limit: Option<u32>,
     /// The report's format: csv, html or pdf.
     #[serde(default)]
     format: String,
@@ -60,7 +70,26 @@ impl FindingsParams {
         crate::assessment::Filter {
             host: some(&self.host),
             catalog: some(&self.catalog),
+            page: None,
         }
+    }
+
+    /// The filter of one page of the API's answer.
+    fn page(&self) -> Result<crate::assessment::Filter, ApiError> {
+        let limit = self.limit.unwrap_or(FINDINGS_PAGE);
+        if !(1..=MAX_FINDINGS_PAGE).contains(&limit) {
+            return Err(ApiError(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("limit: from 1 to {MAX_FINDINGS_PAGE}, not {limit}"),
+            ));
+        }
+        Ok(crate::assessment::Filter {
+            page: Some(crate::store::KeyPage {
+                offset: self.offset,
+                limit,
+            }),
+            ..self.filter()
+        })
     }
 }
 
@@ -73,7 +102,7 @@ async fn findings(
         state.store.as_ref(),
         &state.checklists,
         &caller,
-        &p.filter(),
+        &p.page()?,
     )
     .await?;
     Ok(Json(history))

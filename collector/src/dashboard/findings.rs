@@ -42,6 +42,7 @@ impl Params {
         Filter {
             host: some(&self.host),
             catalog: some(&self.catalog),
+            page: None,
         }
     }
 

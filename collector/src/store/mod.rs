@@ -62,12 +62,22 @@ pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
 
 /// Which finding records `Store::findings` returns: those still open and
 /// those fixed at or after `fixed_since_ms`, of one host and one catalog
-/// when named.
+/// when named, and of one page of findings when `keys` is given.
 #[derive(Debug, Clone, Default)]
 pub struct FindingQuery {
     pub host: Option<String>,
     pub catalog: Option<String>,
     pub fixed_since_ms: i64,
+    pub keys: Option<KeyPage>,
+}
+
+/// A page of findings: the records of `limit` findings (distinct host,
+/// catalog, item and check, in that order) after skipping `offset`, so that
+/// a page never splits one finding's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPage {
+    pub offset: u32,
+    pub limit: u32,
 }
 
 /// How many rows of a batch were new and how many were replays.

@@ -1337,17 +1337,28 @@ impl Store for PgStore {
     }
 
     async fn findings(&self, q: FindingQuery) -> Result<Vec<FindingRecord>> {
+        // Without a page, every key (LIMIT NULL is no limit).
         let found = sqlx::query(
-            "SELECT host, catalog, item, check_name, first_seen_ms, last_seen_ms, fixed_ms
-             FROM host_findings
-             WHERE (fixed_ms IS NULL OR fixed_ms >= $1)
-               AND ($2::text IS NULL OR host = $2) AND ($3::text IS NULL OR catalog = $3)
+            "WITH wanted AS (
+                 SELECT * FROM host_findings
+                 WHERE (fixed_ms IS NULL OR fixed_ms >= $1)
+                   AND ($2::text IS NULL OR host = $2) AND ($3::text IS NULL OR catalog = $3)),
+             page AS (
+                 SELECT host, catalog, item, check_name FROM wanted
+                 GROUP BY host, catalog, item, check_name
+                 ORDER BY host COLLATE \"C\", catalog COLLATE \"C\", item COLLATE \"C\",
+                          check_name COLLATE \"C\"
+                 LIMIT $5 OFFSET $4)
+             SELECT host, catalog, item, check_name, first_seen_ms, last_seen_ms, fixed_ms
+             FROM wanted JOIN page USING (host, catalog, item, check_name)
              ORDER BY host COLLATE \"C\", catalog COLLATE \"C\", item COLLATE \"C\",
                       check_name COLLATE \"C\", first_seen_ms",
         )
         .bind(q.fixed_since_ms)
         .bind(q.host)
         .bind(q.catalog)
+        .bind(q.keys.map_or(0, |k| i64::from(k.offset)))
+        .bind(q.keys.map(|k| i64::from(k.limit)))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;

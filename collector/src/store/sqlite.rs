@@ -1281,18 +1281,27 @@ impl Store for SqliteStore {
 
     async fn findings(&self, q: FindingQuery) -> Result<Vec<FindingRecord>> {
         self.with_conn(move |c| {
+            // Without a page, every key: LIMIT -1 is SQLite's "no limit".
+            let (offset, limit) = q
+                .keys
+                .map_or((0, -1), |k| (i64::from(k.offset), i64::from(k.limit)));
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT host, catalog, item, check_name, first_seen_ms, last_seen_ms, fixed_ms
-                     FROM host_findings
-                     WHERE (fixed_ms IS NULL OR fixed_ms >= ?1)
-                       AND (?2 IS NULL OR host = ?2) AND (?3 IS NULL OR catalog = ?3)
+                    "WITH wanted AS (
+                         SELECT * FROM host_findings
+                         WHERE (fixed_ms IS NULL OR fixed_ms >= ?1)
+                           AND (?2 IS NULL OR host = ?2) AND (?3 IS NULL OR catalog = ?3)),
+                     page AS (
+                         SELECT DISTINCT host, catalog, item, check_name FROM wanted
+                         ORDER BY host, catalog, item, check_name LIMIT ?5 OFFSET ?4)
+                     SELECT host, catalog, item, check_name, first_seen_ms, last_seen_ms, fixed_ms
+                     FROM wanted JOIN page USING (host, catalog, item, check_name)
                      ORDER BY host, catalog, item, check_name, first_seen_ms",
                 )
                 .map_err(db_err)?;
             all(
                 &mut stmt,
-                params![q.fixed_since_ms, q.host, q.catalog],
+                params![q.fixed_since_ms, q.host, q.catalog, offset, limit],
                 |r| rows::finding(r),
             )
         })
