@@ -265,6 +265,7 @@ mod tests {
             }),
             year_ago_ms: None,
             findings,
+            next_offset: None,
         };
         let render =
             |p: &Params| findings_page(Lang::En, &h, p, &["kisa-unix"], 4_000).into_string();
