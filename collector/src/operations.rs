@@ -242,8 +242,41 @@ pub async fn read_findings(
     filter: &assessment::Filter,
 ) -> Result<History, OpError> {
     known_catalog(checklists, filter)?;
-    let history = assessment::read(store, checklists, filter).await?;
+    let history = bounded_findings(store, checklists, filter).await?;
     recorded(store, actor, access_log::FINDINGS_VIEW, &filter.describe()).await?;
+    Ok(history)
+}
+
+/// The most findings one read without a page holds (a report, the
+/// dashboard's list, the command line): about 150 MB at most in memory,
+/// where a whole large fleet's history could exhaust it.
+pub const MAX_FINDINGS: u32 = 100_000;
+
+/// The findings `filter` names: its page, or all of them up to
+/// [`MAX_FINDINGS`]; more is refused with what narrows it.
+async fn bounded_findings(
+    store: &dyn Store,
+    checklists: &Checklists,
+    filter: &assessment::Filter,
+) -> Result<History, OpError> {
+    if filter.page.is_some() {
+        return Ok(assessment::read(store, checklists, filter).await?);
+    }
+    let bounded = assessment::Filter {
+        page: Some(crate::store::KeyPage {
+            offset: 0,
+            limit: MAX_FINDINGS,
+        }),
+        ..filter.clone()
+    };
+    let history = assessment::read(store, checklists, &bounded).await?;
+    if history.next_offset.is_some() {
+        return Err(OpError::Invalid(format!(
+            "findings ({}): more than {MAX_FINDINGS}; name a host or a catalog, \
+             or read them a page at a time (GET /api/v1/findings)",
+            filter.describe()
+        )));
+    }
     Ok(history)
 }
 
@@ -298,7 +331,7 @@ pub async fn findings_report(
     recipients: &[String],
 ) -> Result<Output, OpError> {
     known_catalog(src.checklists, filter)?;
-    let history = assessment::read(src.store, src.checklists, filter).await?;
+    let history = bounded_findings(src.store, src.checklists, filter).await?;
     let scope = filter.describe();
     let out = export::findings::render(
         &history,

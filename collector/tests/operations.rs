@@ -720,3 +720,54 @@ async fn the_monthly_report_is_for_everyone_and_recorded_as_an_export() {
         )]
     );
 }
+
+#[tokio::test]
+async fn findings_read_without_a_page_are_bounded_and_pages_are_not() {
+    use gamsa_collector::assessment::Filter;
+    use gamsa_collector::operations::MAX_FINDINGS;
+    use gamsa_collector::records::FindingKey;
+    use gamsa_collector::store::KeyPage;
+    let c = Collector::new();
+    let key = |n: u32| FindingKey {
+        host: format!("web-{n:06}"),
+        catalog: "kisa-unix".into(),
+        item: "U-16".into(),
+        check: "kisa-u16-passwd-mode".into(),
+    };
+    let failing: Vec<_> = (0..=MAX_FINDINGS).map(key).collect();
+    c.store
+        .record_assessment(1_000, failing, vec![])
+        .await
+        .unwrap();
+    let auditor = user("kim", Role::Auditor);
+    let all = Filter::default();
+    match operations::read_findings(c.store.as_ref(), &c.checklists, &auditor, &all).await {
+        Err(OpError::Invalid(why)) => assert!(why.contains("more than 100000"), "{why}"),
+        other => panic!("{:?}", other.map(|h| h.findings.len())),
+    }
+    let report =
+        operations::findings_report(&c.export_source(), &auditor, &all, Format::Csv, &[]).await;
+    assert!(matches!(report, Err(OpError::Invalid(_))));
+    // One host's findings, or a page of all of them, are read.
+    let one = Filter {
+        host: Some(key(7).host),
+        ..Filter::default()
+    };
+    let h = operations::read_findings(c.store.as_ref(), &c.checklists, &auditor, &one)
+        .await
+        .unwrap();
+    assert_eq!(h.findings.len(), 1);
+    let page = Filter {
+        page: Some(KeyPage {
+            offset: MAX_FINDINGS - 5,
+            limit: 10,
+        }),
+        ..Filter::default()
+    };
+    let h = operations::read_findings(c.store.as_ref(), &c.checklists, &auditor, &page)
+        .await
+        .unwrap();
+    assert_eq!(h.findings.len(), 6);
+    assert_eq!(h.findings[5].key, key(MAX_FINDINGS));
+    assert_eq!(h.next_offset, None);
+}
