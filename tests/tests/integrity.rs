@@ -616,16 +616,15 @@ async fn a_hosts_latest_evidence_has_a_budget_on_postgres() {
     a_hosts_latest_evidence_has_a_budget(Some(&scratch.url)).await;
 }
 
-/// `GET /api/v1/evidence` reads at most 8 MiB of evidence per answer, however
+/// `GET /api/v1/evidence` reads at most 256 KiB of evidence per answer, however
 /// large the evidence agents sent, and names the offset of the next page.
 async fn the_evidence_api_answers_bounded_pages(store_url: Option<&str>) {
     let collector = Collector::start_configured(store_url, Settings::default()).unwrap();
     let mut s = stream(&collector, "node-p").await;
-    // Four observations of one subject, 3 MB each (one batch each: 16 MiB
-    // messages at most).
+    // Four observations of one subject, 100 kB each, one batch each.
     let mut ids = Vec::new();
     for seq in 1..=4u64 {
-        let ev = weighing("node-p", 443, 3_000_000);
+        let ev = weighing("node-p", 443, 100_000);
         ids.push(ev.id.clone());
         assert_eq!(
             acked(&mut s, batch(seq, vec![ev]), seq).await.unwrap(),
@@ -642,7 +641,7 @@ async fn the_evidence_api_answers_bounded_pages(store_url: Option<&str>) {
         assert_eq!(status, 200, "{body}");
         serde_json::from_str::<Value>(&body).unwrap()
     };
-    // 8 MiB is reached by the third: three, then the fourth.
+    // 256 KiB is reached by the third: three, then the fourth.
     let first = page(0);
     assert_eq!(first["count"], 3, "{}", first["nextOffset"]);
     assert_eq!(first["nextOffset"], 3);

@@ -240,8 +240,9 @@ struct EvidenceParams {
 }
 
 /// Most evidence bytes (protobuf encoding) one answer of
-/// `GET /api/v1/evidence` reads; the rest is on the next page.
-pub const EVIDENCE_ANSWER_BYTES: u64 = 8 << 20;
+/// `GET /api/v1/evidence` reads; the rest is on the next page. Its JSON
+/// stays under about 1 MB, unless a single evidence is larger.
+pub const EVIDENCE_ANSWER_BYTES: u64 = 256 << 10;
 
 /// Parses `since`: an RFC 3339 time or a duration back from now.
 pub fn parse_since(s: &str, now_ms: i64) -> Result<i64, String> {
