@@ -412,6 +412,7 @@ async fn a_reinstated_agent_streams_again_only_with_a_new_certificate() {
     assert!(streams(&c, &old, "node-r").await.is_err());
     let agents = c.get("/api/v1/agents").unwrap();
     assert_eq!(agents["agents"][0]["revoked"], false, "{agents}");
+    agents_are_listed_a_page_at_a_time(&c);
     // Reinstating an agent that is not revoked says so.
     let (status, body) = api(
         &c,
@@ -422,6 +423,41 @@ async fn a_reinstated_agent_streams_again_only_with_a_new_certificate() {
     );
     assert_eq!(status, 404, "{body}");
     assert!(body["error"].as_str().unwrap().contains("not revoked"));
+}
+
+/// `GET /api/v1/agents` pages by agent id with `nextOffset`; a page out of
+/// bounds is refused.
+fn agents_are_listed_a_page_at_a_time(c: &Collector) {
+    for name in ["node-p1", "node-p2"] {
+        c.issue(name).unwrap();
+    }
+    let ids = |answer: &serde_json::Value| -> Vec<String> {
+        answer["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["agentId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = c.get("/api/v1/agents").unwrap();
+    assert!(all["nextOffset"].is_null(), "{all}");
+    assert_eq!(ids(&all), ["node-p1", "node-p2", "node-r"]);
+    let first = c.get("/api/v1/agents?limit=2").unwrap();
+    assert_eq!(ids(&first), ["node-p1", "node-p2"]);
+    assert_eq!(first["nextOffset"], 2);
+    let last = c.get("/api/v1/agents?limit=2&offset=2").unwrap();
+    assert_eq!(ids(&last), ["node-r"]);
+    assert!(last["nextOffset"].is_null(), "{last}");
+    for refused in ["limit=0", "limit=1001"] {
+        let (status, body) = api(
+            c,
+            &c.token,
+            "GET",
+            &format!("/api/v1/agents?{refused}"),
+            None,
+        );
+        assert_eq!(status, 400, "{refused}: {body}");
+    }
 }
 
 /// A dashboard page or form post with the session `cookie`: status and body.

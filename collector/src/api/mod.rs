@@ -199,24 +199,51 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// Agents in one answer of `GET /api/v1/agents`, by default and at most:
+/// about 250 kB of JSON.
+pub const AGENTS_PAGE: u32 = 1000;
+
+#[derive(Deserialize)]
+struct AgentsParams {
+    limit: Option<u32>,
+    /// Agents skipped first: the `nextOffset` of the previous answer.
+    #[serde(default)]
+    offset: u32,
+}
+
 async fn list_agents(
     State(state): State<AppState>,
     Extension(caller): Extension<Actor>,
+    Query(p): Query<AgentsParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = p.limit.unwrap_or(AGENTS_PAGE);
+    if !(1..=AGENTS_PAGE).contains(&limit) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("limit: from 1 to {AGENTS_PAGE}, not {limit}"),
+        ));
+    }
     let agents = state.store.list_agents().await?;
+    let total = agents.len();
+    let page: Vec<_> = agents
+        .into_iter()
+        .skip(p.offset as usize)
+        .take(limit as usize)
+        .collect();
     record(
         &state,
         &caller,
         crate::access_log::HOST_LIST,
-        &format!("{} agents", agents.len()),
+        &format!("{} agents (from {} of {total})", page.len(), p.offset),
     )
     .await?;
-    let connected: Vec<String> = state
+    let connected: std::collections::HashSet<String> = state
         .agents
         .lock()
         .map(|a| a.keys().cloned().collect())
         .unwrap_or_default();
-    let list: Vec<_> = agents
+    let next = p.offset as usize + page.len();
+    let list: Vec<_> = page
         .into_iter()
         .map(|a| {
             let mut v = serde_json::to_value(&a).unwrap_or_default();
@@ -224,7 +251,11 @@ async fn list_agents(
             v
         })
         .collect();
-    Ok(Json(json!({ "agents": list })))
+    let mut answer = json!({ "agents": list });
+    if next < total {
+        answer["nextOffset"] = json!(next);
+    }
+    Ok(Json(answer))
 }
 
 #[derive(Deserialize)]
