@@ -771,3 +771,41 @@ async fn findings_read_without_a_page_are_bounded_and_pages_are_not() {
     assert_eq!(h.findings[5].key, key(MAX_FINDINGS));
     assert_eq!(h.next_offset, None);
 }
+
+/// The snapshot list reads each file once: it shows what a file recorded
+/// when first listed, new snapshots as they come, and none that is gone.
+#[tokio::test]
+async fn the_snapshot_list_reads_each_file_once_and_follows_the_directory() {
+    let c = Collector::new();
+    let lee = user("lee", Role::Operator);
+    let first = operations::create_snapshot(&c.snapshots, &lee)
+        .await
+        .unwrap();
+    let listed = c.snapshots.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].sha256, first.sha256);
+    assert_eq!(listed[0].taken_by, "user:lee");
+    let second = operations::create_snapshot(&c.snapshots, &lee)
+        .await
+        .unwrap();
+    // Read once: after the first listing the file is not opened again for
+    // the list (downloads and verification always read it).
+    std::fs::write(&first.entry.path, b"{}").unwrap();
+    let listed = c.snapshots.list().await.unwrap();
+    let shown: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|l| (l.id.as_str(), l.sha256.as_str()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (second.entry.id.as_str(), second.sha256.as_str()),
+            (first.entry.id.as_str(), first.sha256.as_str()),
+        ]
+    );
+    // A file that is gone is no longer listed.
+    std::fs::remove_file(&first.entry.path).unwrap();
+    let listed = c.snapshots.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, second.entry.id);
+}

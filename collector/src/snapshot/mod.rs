@@ -104,6 +104,25 @@ pub struct Listed {
     pub bytes: u64,
 }
 
+/// What the list shows of the snapshot file of `e`, read from it.
+fn read_listed(e: Entry) -> Listed {
+    let bytes = std::fs::read(&e.path).unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    struct File {
+        sha256: String,
+        body: contents::Header,
+    }
+    let file: Option<File> = serde_json::from_slice(&bytes).ok();
+    Listed {
+        id: e.id,
+        sequence: e.sequence,
+        created_at: e.created.to_rfc3339_opts(SecondsFormat::Secs, true),
+        sha256: file.as_ref().map(|f| f.sha256.clone()).unwrap_or_default(),
+        taken_by: file.map(|f| f.body.taken_by).unwrap_or_default(),
+        bytes: bytes.len() as u64,
+    }
+}
+
 /// One point of an item's verdict history: what a snapshot froze for it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -137,6 +156,10 @@ pub struct Snapshots {
     /// Verified verdicts by snapshot id. Files are never rewritten, so an
     /// entry stays true for as long as its file exists.
     verdicts: std::sync::Mutex<HashMap<String, Arc<diff::Verdicts>>>,
+    /// What the list shows of each snapshot, by id, for the same reason:
+    /// a file is read for it once, not on every listing (a fleet's
+    /// snapshot is hundreds of megabytes).
+    listed: std::sync::Mutex<HashMap<String, Listed>>,
 }
 
 impl Snapshots {
@@ -156,6 +179,7 @@ impl Snapshots {
             store,
             creating: tokio::sync::Mutex::new(()),
             verdicts: Default::default(),
+            listed: Default::default(),
         }
     }
 
@@ -268,32 +292,29 @@ impl Snapshots {
     /// Stored snapshots, newest first, with the hash and author each records.
     pub async fn list(&self) -> anyhow::Result<Vec<Listed>> {
         let entries = self.archive.list()?;
-        tokio::task::spawn_blocking(move || {
-            let mut out: Vec<Listed> = entries
+        let known = self.listed.lock().map(|c| c.clone()).unwrap_or_default();
+        let mut out = tokio::task::spawn_blocking(move || {
+            entries
                 .into_iter()
-                .map(|e| {
-                    let bytes = std::fs::read(&e.path).unwrap_or_default();
-                    #[derive(serde::Deserialize)]
-                    struct File {
-                        sha256: String,
-                        body: contents::Header,
-                    }
-                    let file: Option<File> = serde_json::from_slice(&bytes).ok();
-                    Listed {
-                        id: e.id,
-                        sequence: e.sequence,
-                        created_at: e.created.to_rfc3339_opts(SecondsFormat::Secs, true),
-                        sha256: file.as_ref().map(|f| f.sha256.clone()).unwrap_or_default(),
-                        taken_by: file.map(|f| f.body.taken_by).unwrap_or_default(),
-                        bytes: bytes.len() as u64,
-                    }
+                .map(|e| match known.get(&e.id) {
+                    Some(l) if l.sequence == e.sequence => l.clone(),
+                    _ => read_listed(e),
                 })
-                .collect();
-            out.reverse();
-            out
+                .collect::<Vec<Listed>>()
         })
         .await
-        .context("listing snapshots")
+        .context("listing snapshots")?;
+        // Only the snapshots there now (pruned ones leave the cache), and
+        // only those read whole: a file that could not be read is tried again.
+        if let Ok(mut cache) = self.listed.lock() {
+            *cache = out
+                .iter()
+                .filter(|l| !l.sha256.is_empty())
+                .map(|l| (l.id.clone(), l.clone()))
+                .collect();
+        }
+        out.reverse();
+        Ok(out)
     }
 
     /// The verdicts of snapshot `entry`, verified with this collector's key.
