@@ -250,7 +250,7 @@ fn bulk_reads_of_the_api_are_in_the_access_log() {
     for (action, what) in [
         ("evidence-query", "0 records: host=node-x"),
         ("item-list", "emr-s014 group II-2"),
-        ("host-list", "0 agents"),
+        ("host-list", "0 agents (from 0 of 0)"),
         ("snapshot-diff", "1 to 2"),
     ] {
         assert!(
