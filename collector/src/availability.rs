@@ -36,7 +36,7 @@ use crate::store::{EvidenceQuery, Store, StoreError};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use gamsa_proto::v1::{evidence::Payload, synthetic_check::Report, Evidence, Status};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Most synthetic evidence bytes read for one month, beside
@@ -270,13 +270,7 @@ pub async fn month_report(
     now_ms: i64,
 ) -> Result<MonthReport, AvailabilityError> {
     let (from, to) = month_bounds(month)?;
-    let revoked: HashSet<String> = store
-        .list_agents()
-        .await?
-        .into_iter()
-        .filter(|a| a.revoked)
-        .map(|a| a.agent_id)
-        .collect();
+    let revoked = store.revoked_agents().await?;
     let evidence = store
         .query_evidence(EvidenceQuery {
             probe: Some("synthetic".into()),

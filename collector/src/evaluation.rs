@@ -43,10 +43,10 @@
 use crate::catalog::Catalog;
 use crate::checklists::{self, Checklists};
 use crate::store::Store;
-use crate::verdict::ItemResult;
+use crate::verdict::{ItemResult, Outcome};
 use gamsa_proto::v1::{Evidence, Status};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,6 +127,39 @@ pub fn probe_health(latest: &[Evidence]) -> BTreeMap<String, BTreeMap<String, Pr
     probes
 }
 
+/// A host across every item of every catalog: its worst outcome and how
+/// many items it fails or leaves unknown (the host list's columns).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Standing {
+    pub worst: Outcome,
+    pub failing: usize,
+    pub unknown: usize,
+}
+
+/// Each host's standing in `items`, computed once per evaluation rather
+/// than per page (154 items × 10,000 hosts).
+pub fn standings(items: &[ItemResult]) -> HashMap<String, Standing> {
+    let mut out: HashMap<String, Standing> = HashMap::new();
+    for i in items {
+        for (host, &o) in i.hosts.iter() {
+            let s = out.entry(host.clone()).or_insert(Standing {
+                worst: o,
+                failing: 0,
+                unknown: 0,
+            });
+            if Outcome::rank(o) < Outcome::rank(s.worst) {
+                s.worst = o;
+            }
+            match o {
+                Outcome::Fail => s.failing += 1,
+                Outcome::Unknown => s.unknown += 1,
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 /// One evaluation of every catalog (no applicant group), kept.
 #[derive(Debug)]
 pub struct Evaluation {
@@ -141,6 +174,8 @@ pub struct Evaluation {
     /// Each agent's probes, from the evidence this evaluation read (every
     /// agent's, revoked ones included).
     pub probes: BTreeMap<String, BTreeMap<String, ProbeHealth>>,
+    /// Each host's standing across the items (`standings`).
+    pub hosts: HashMap<String, Standing>,
     /// The next instant at which time alone changes what it read: a latest
     /// evidence leaving a freshness window, an attestation expiring.
     pub next_change_ms: Option<i64>,
@@ -351,6 +386,7 @@ async fn evaluate(
         let expiring = documents.attestations.iter().filter_map(|a| a.expires_ms);
         let next_change_ms = ageing.chain(expiring).filter(|t| *t > now).min();
         Evaluation {
+            hosts: standings(&items),
             items,
             as_of_ms: now,
             counter,
@@ -366,6 +402,47 @@ async fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standings_take_each_hosts_worst_outcome_and_count_fails_and_unknowns() {
+        let item = |id: &str, hosts: &[(&str, Outcome)]| ItemResult {
+            catalog: "c".into(),
+            id: id.into(),
+            title_ko: String::new(),
+            title_en: String::new(),
+            verdict: crate::verdict::Verdict::P,
+            reason_en: String::new(),
+            reason_ko: String::new(),
+            hosts: Arc::new(hosts.iter().map(|(h, o)| (h.to_string(), *o)).collect()),
+            rows: vec![],
+            evidence: Arc::new(vec![]),
+            evaluated_at: String::new(),
+            na_mark: None,
+        };
+        let items = [
+            item("1", &[("a", Outcome::Pass), ("b", Outcome::Unknown)]),
+            item("2", &[("a", Outcome::Fail), ("b", Outcome::Na)]),
+            item("3", &[("a", Outcome::Fail), ("b", Outcome::Unknown)]),
+        ];
+        let s = standings(&items);
+        assert_eq!(
+            s["a"],
+            Standing {
+                worst: Outcome::Fail,
+                failing: 2,
+                unknown: 0
+            }
+        );
+        assert_eq!(
+            s["b"],
+            Standing {
+                worst: Outcome::Unknown,
+                failing: 0,
+                unknown: 2
+            }
+        );
+        assert_eq!(s.len(), 2);
+    }
 
     #[test]
     fn probe_health_counts_subjects_errors_and_ages() {

@@ -441,14 +441,31 @@ async fn agents_and_revocation(b: Backend) -> Result<()> {
         .await?
         .iter()
         .any(|a| a.agent_id == "a-agent" && a.revoked));
+    assert_eq!(
+        other.revoked_agents().await?,
+        ["a-agent".to_string()].into()
+    );
+    // A host's agents, without the rest of the fleet.
+    let mut second = agent("c-agent", T0);
+    second.host = "host-a-agent".into();
+    store.upsert_agent(second).await?;
+    let on_a: Vec<String> = other
+        .agents_on_host("host-a-agent")
+        .await?
+        .into_iter()
+        .map(|a| a.agent_id)
+        .collect();
+    assert_eq!(on_a, ["a-agent", "c-agent"]);
+    assert!(other.agents_on_host("host-nowhere").await?.is_empty());
     assert!(other.set_revoked("a-agent", false).await?);
+    assert!(other.revoked_agents().await?.is_empty());
     assert!(!store.is_revoked("a-agent").await?);
 
     // Revoking a name never seen (revoked before it first connects).
     assert!(!store.is_revoked("never-seen").await?);
     assert!(store.set_revoked("never-seen", true).await?);
     assert!(other.is_revoked("never-seen").await?);
-    assert_eq!(other.list_agents().await?.len(), 4);
+    assert_eq!(other.list_agents().await?.len(), 5);
     Ok(())
 }
 

@@ -342,14 +342,7 @@ pub async fn evidence_json(
     state: &AppState,
     evidence: &[gamsa_proto::v1::Evidence],
 ) -> Result<Vec<serde_json::Value>, ApiError> {
-    let revoked: std::collections::HashSet<String> = state
-        .store
-        .list_agents()
-        .await?
-        .into_iter()
-        .filter(|a| a.revoked)
-        .map(|a| a.agent_id)
-        .collect();
+    let revoked = state.store.revoked_agents().await?;
     evidence
         .iter()
         .map(|e| {

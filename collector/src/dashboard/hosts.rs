@@ -117,27 +117,6 @@ impl HostRow<'_> {
     }
 }
 
-/// Each host's worst outcome and how many items it fails or leaves
-/// unknown, from one evaluation of every catalog.
-pub fn outcomes(items: &[ItemResult]) -> BTreeMap<&str, (Outcome, usize, usize)> {
-    let rank = Outcome::rank;
-    let mut out: BTreeMap<&str, (Outcome, usize, usize)> = BTreeMap::new();
-    for i in items {
-        for (host, &o) in i.hosts.iter() {
-            let e = out.entry(host.as_str()).or_insert((o, 0, 0));
-            if rank(o) < rank(e.0) {
-                e.0 = o;
-            }
-            match o {
-                Outcome::Fail => e.1 += 1,
-                Outcome::Unknown => e.2 += 1,
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
 async fn list(
     State(state): State<AppState>,
     SignedIn(s): SignedIn,
@@ -156,22 +135,21 @@ async fn list(
     if let Err(r) = record(&state, &s, crate::access_log::HOST_LIST, what.trim_end()).await {
         return r;
     }
-    let connected: Vec<String> = state
+    let connected: std::collections::HashSet<String> = state
         .agents
         .lock()
         .map(|a| a.keys().cloned().collect())
         .unwrap_or_default();
-    let outcomes = outcomes(&e.items);
     let now = crate::clock::now_ms();
     let rows: Vec<HostRow> = agents
         .iter()
         .map(|a| {
-            let o = outcomes.get(a.host.as_str()).filter(|_| !a.revoked);
+            let o = e.hosts.get(a.host.as_str()).filter(|_| !a.revoked);
             HostRow {
                 agent: a,
-                worst: o.map(|o| o.0),
-                failing: o.map_or(0, |o| o.1),
-                unknown: o.map_or(0, |o| o.2),
+                worst: o.map(|o| o.worst),
+                failing: o.map_or(0, |o| o.failing),
+                unknown: o.map_or(0, |o| o.unknown),
                 probes: e.probes.get(&a.agent_id),
                 connected: connected.contains(&a.agent_id),
                 stale: !a.revoked && now - a.last_seen_ms > STALE_MS,
@@ -304,7 +282,7 @@ async fn host(
     Path(name): Path<String>,
 ) -> Response {
     let (agents, evidence) = match (
-        state.store.list_agents().await,
+        state.store.agents_on_host(&name).await,
         state.store.latest_evidence_of(&name).await,
     ) {
         (Ok(a), Ok(e)) => (a, e),
@@ -312,7 +290,6 @@ async fn host(
             return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
         }
     };
-    let agents: Vec<AgentRecord> = agents.into_iter().filter(|a| a.host == name).collect();
     if agents.is_empty() && evidence.is_empty() {
         return refuse(StatusCode::NOT_FOUND, "no such host");
     }

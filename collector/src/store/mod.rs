@@ -309,9 +309,14 @@ pub trait Store: Send + Sync {
     async fn upsert_agent(&self, agent: AgentRecord) -> Result<()>;
     async fn touch_agent(&self, agent_id: &str, now_ms: i64) -> Result<()>;
     async fn list_agents(&self) -> Result<Vec<AgentRecord>>;
+    /// The agents that report (or reported) `host`, by agent id.
+    async fn agents_on_host(&self, host: &str) -> Result<Vec<AgentRecord>>;
     /// Marks an agent revoked (`revoked = true`) or restores it.
     async fn set_revoked(&self, agent_id: &str, revoked: bool) -> Result<bool>;
     async fn is_revoked(&self, agent_id: &str) -> Result<bool>;
+    /// The ids of the revoked agents: what marks their evidence, without
+    /// reading every agent's record (10,000 of them in a fleet).
+    async fn revoked_agents(&self) -> Result<std::collections::HashSet<String>>;
     /// Newest first.
     async fn query_evidence(&self, query: EvidenceQuery) -> Result<Vec<Evidence>>;
     async fn count_evidence(&self) -> Result<u64>;

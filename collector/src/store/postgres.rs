@@ -784,6 +784,24 @@ impl Store for PgStore {
         Ok(revoked.unwrap_or(false))
     }
 
+    async fn agents_on_host(&self, host: &str) -> Result<Vec<AgentRecord>> {
+        let found =
+            sqlx::query("SELECT * FROM agents WHERE host = $1 ORDER BY agent_id COLLATE \"C\"")
+                .bind(host)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        found.iter().map(rows::agent).collect()
+    }
+
+    async fn revoked_agents(&self) -> Result<std::collections::HashSet<String>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT agent_id FROM agents WHERE revoked")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(ids.into_iter().collect())
+    }
+
     async fn query_evidence(&self, q: EvidenceQuery) -> Result<Vec<Evidence>> {
         let mut sql = QueryBuilder::new(format!("SELECT {EVIDENCE} WHERE true"));
         for (col, val) in [

@@ -50,6 +50,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0010_changes.sql"),
     migration!("0011_maintenance.sql"),
     migration!("0012_evidence_bodies.sql"),
+    migration!("0013_agents_by_host.sql"),
 ];
 
 /// The columns [`rows::evidence`] reads, and where they come from: an
@@ -690,6 +691,28 @@ impl Store for SqliteStore {
                 |r| r.column("revoked"),
             )?;
             Ok(revoked.unwrap_or(false))
+        })
+        .await
+    }
+
+    async fn agents_on_host(&self, host: &str) -> Result<Vec<AgentRecord>> {
+        let host = host.to_string();
+        self.with_conn(move |c| {
+            let mut stmt = c
+                .prepare("SELECT * FROM agents WHERE host = ?1 ORDER BY agent_id")
+                .map_err(db_err)?;
+            all(&mut stmt, [host], |r| rows::agent(r))
+        })
+        .await
+    }
+
+    async fn revoked_agents(&self) -> Result<std::collections::HashSet<String>> {
+        self.with_conn(|c| {
+            let mut stmt = c
+                .prepare("SELECT agent_id FROM agents WHERE revoked <> 0")
+                .map_err(db_err)?;
+            let ids = all(&mut stmt, [], |r| r.column("agent_id"))?;
+            Ok(ids.into_iter().collect())
         })
         .await
     }
