@@ -1227,6 +1227,41 @@ async fn the_item_page_and_the_api_show_the_highest_verdict_rationale_and_comple
         assert!(page.contains(&escaped(rationale)), "{lang:?}: {rationale}");
         assert!(page.contains(&escaped(completes)), "{lang:?}: {completes}");
     }
+    // The evidence of the page's hosts: one line each, linked to the whole
+    // evidence on its host's page, however large it is.
+    let big = gamsa_proto::v1::Evidence {
+        id: "0193-ev".into(),
+        host: "web-1".into(),
+        probe: "software".into(),
+        status: gamsa_proto::v1::Status::Error as i32,
+        error: "x".repeat(100_000),
+        ..Default::default()
+    };
+    let page = |evidence: &[gamsa_proto::v1::Evidence]| {
+        pages::item(pages::ItemPage {
+            lang: Lang::En,
+            catalog: emr,
+            item: def,
+            result,
+            evidence,
+            history: &[],
+            group: None,
+            rules: &checklists.rules,
+            page: 0,
+            can_write: false,
+            csrf: "",
+            availability: None,
+        })
+        .into_string()
+    };
+    let (without, with) = (page(&[]), page(std::slice::from_ref(&big)));
+    assert!(
+        with.len() - without.len() < 1000,
+        "{} bytes for one evidence",
+        with.len() - without.len()
+    );
+    assert!(with.contains("href=\"/hosts/web-1#ev-0193-ev\""), "{with}");
+    assert!(with.contains("could not check: xxx"), "{with}");
     // The API's item answer serialises the same row.
     let json = serde_json::to_value(&result.rows[0]).unwrap();
     assert_eq!(json["highest"], "P");

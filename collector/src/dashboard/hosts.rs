@@ -414,7 +414,7 @@ pub fn host_page(p: HostPage<'_>) -> Markup {
         table.evidence {
             tr { th { (lang.t("probe")) } th { (lang.t("subject")) } th { (lang.t("status")) } th { (lang.t("observed_at")) } th { (lang.t("evidence")) } }
             @for e in p.evidence.iter().take(EVIDENCE_SHOWN) {
-                tr {
+                tr id={"ev-" (e.id)} {
                     td { (e.probe) } td { (e.subject) }
                     td { @if e.status == Status::Error as i32 { span class="v v-N" { "ERROR" } " " small { (e.error) } } @else { span class="v v-Y" { "OK" } } }
                     td { (e.observed_at.map(|t| crate::export::kst(t.unix_millis())).unwrap_or_default()) }

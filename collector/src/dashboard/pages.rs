@@ -264,6 +264,9 @@ pub fn index(lang: Lang, catalogs: &[Catalog], items: &[ItemResult], since: &Sin
 }
 
 /// Outcomes worst first: failing, unknown, passing, not applicable.
+/// The longest one-line summary of an evidence an item page shows.
+const SUMMARY_CHARS: usize = 300;
+
 /// Hosts per page of each row of an item page.
 pub const HOSTS_PER_PAGE: usize = 50;
 
@@ -435,11 +438,13 @@ pub fn item(p: ItemPage<'_>) -> Markup {
         h3 { (lang.t("evidence")) " (" (p.evidence.len()) ")" }
         table {
             tr { th { (lang.t("host")) } th { (lang.t("probe")) } th { (lang.t("subject")) } th { (lang.t("observed_at")) } th { (lang.t("evidence")) } }
+            // One line each; the whole evidence is on its host's page, so
+            // that a page of 50 hosts stays well under a megabyte.
             @for e in p.evidence {
                 tr {
                     td { (e.host) } td { (e.probe) } td { (e.subject) }
                     td { (e.observed_at.map(|t| serde_json::to_string(&t).unwrap_or_default().trim_matches('"').to_string()).unwrap_or_default()) }
-                    td { details { summary { (e.id) } pre.evidence { (serde_json::to_string_pretty(e).unwrap_or_default()) } } }
+                    td { a href={"/hosts/" (super::hosts::urlencode(&e.host)) "#ev-" (e.id)} { code { (e.id) } } br; small { (gamsa_proto::summary::summary(e).chars().take(SUMMARY_CHARS).collect::<String>()) } }
                 }
             }
         }
