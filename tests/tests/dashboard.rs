@@ -308,26 +308,33 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
     screenshot(&b, "dashboard-overview.png").await;
 
     // Item 5.1 (monitoring) is answered from the agent's monitoring
-    // evidence; the evidence JSON opens under each row.
-    b.goto(&format!("{base}/catalogs/emr-s014/items/5.1"))
-        .await
-        .unwrap();
+    // evidence: one line each under the item, linked to the whole evidence
+    // on its host's page.
+    let item_url = format!("{base}/catalogs/emr-s014/items/5.1");
+    b.goto(&item_url).await.unwrap();
     let page = b.source().await.unwrap();
     assert!(page.contains("monitoring-alerting"), "{page}");
     assert!(page.contains("node-a"));
-    let summary = b
-        .find(Locator::Css("td > details > summary"))
+    let link = b.find(Locator::Css("td > a[href*='#ev-']")).await.unwrap();
+    let evidence_id = link.text().await.unwrap();
+    let href = link.attr("href").await.unwrap().unwrap_or_default();
+    assert_eq!(href, format!("/hosts/node-a#ev-{evidence_id}"));
+    b.goto(&format!("{base}{href}")).await.unwrap();
+    let row = format!("tr[id='ev-{evidence_id}']");
+    b.find(Locator::Css(&format!("{row} details > summary")))
+        .await
+        .unwrap()
+        .click()
         .await
         .unwrap();
-    let evidence_id = summary.text().await.unwrap();
-    summary.click().await.unwrap();
-    let shown = text(&b, "pre.evidence").await;
+    let shown = text(&b, &format!("{row} pre.evidence")).await;
     assert!(
         shown.contains("\"probe\": \"monitoring\"")
             && shown.contains(&evidence_id)
             && shown.contains("node-a"),
         "the evidence behind the verdict is shown: {shown}"
     );
+    b.goto(&item_url).await.unwrap();
     assert!(page.contains("Verdict history"), "{page}");
     assert_eq!(
         b.find_all(Locator::Css("div.hist .v")).await.unwrap().len(),
