@@ -408,6 +408,15 @@ async fn agents_and_revocation(b: Backend) -> Result<()> {
     let listed = store.list_agents().await?;
     let names: Vec<&str> = listed.iter().map(|a| a.agent_id.as_str()).collect();
     assert_eq!(names, ["A-agent", "a-agent", "b-agent"], "byte order");
+    let (page, total) = store.agents_page(1, 5).await?;
+    let paged: Vec<&str> = page.iter().map(|a| a.agent_id.as_str()).collect();
+    assert_eq!((paged, total), (vec!["a-agent", "b-agent"], 3));
+    let (page, total) = store.agents_page(0, 1).await?;
+    assert_eq!(
+        (page[0].agent_id.as_str(), page.len(), total),
+        ("A-agent", 1, 3)
+    );
+    assert!(store.agents_page(3, 5).await?.0.is_empty());
     assert_eq!(listed[1], agent("a-agent", T0));
 
     // Reconnecting updates what the agent says; first_seen stays.

@@ -223,13 +223,7 @@ async fn list_agents(
             format!("limit: from 1 to {AGENTS_PAGE}, not {limit}"),
         ));
     }
-    let agents = state.store.list_agents().await?;
-    let total = agents.len();
-    let page: Vec<_> = agents
-        .into_iter()
-        .skip(p.offset as usize)
-        .take(limit as usize)
-        .collect();
+    let (page, total) = state.store.agents_page(p.offset, limit).await?;
     record(
         &state,
         &caller,
@@ -237,20 +231,20 @@ async fn list_agents(
         &format!("{} agents (from {} of {total})", page.len(), p.offset),
     )
     .await?;
-    let connected: std::collections::HashSet<String> = state
-        .agents
-        .lock()
-        .map(|a| a.keys().cloned().collect())
-        .unwrap_or_default();
-    let next = p.offset as usize + page.len();
-    let list: Vec<_> = page
-        .into_iter()
-        .map(|a| {
-            let mut v = serde_json::to_value(&a).unwrap_or_default();
-            v["connected"] = json!(connected.contains(&a.agent_id));
-            v
-        })
-        .collect();
+    let next = u64::from(p.offset) + page.len() as u64;
+    let list: Vec<_> = {
+        let connected = state.agents.lock();
+        page.into_iter()
+            .map(|a| {
+                let mut v = serde_json::to_value(&a).unwrap_or_default();
+                let on = connected
+                    .as_ref()
+                    .is_ok_and(|c| c.contains_key(&a.agent_id));
+                v["connected"] = json!(on);
+                v
+            })
+            .collect()
+    };
     let mut answer = json!({ "agents": list });
     if next < total {
         answer["nextOffset"] = json!(next);

@@ -309,6 +309,9 @@ pub trait Store: Send + Sync {
     async fn upsert_agent(&self, agent: AgentRecord) -> Result<()>;
     async fn touch_agent(&self, agent_id: &str, now_ms: i64) -> Result<()>;
     async fn list_agents(&self) -> Result<Vec<AgentRecord>>;
+    /// One page of the agents in agent id order (`offset` skipped, at most
+    /// `limit`), and how many there are in all.
+    async fn agents_page(&self, offset: u32, limit: u32) -> Result<(Vec<AgentRecord>, u64)>;
     /// The agents that report (or reported) `host`, by agent id.
     async fn agents_on_host(&self, host: &str) -> Result<Vec<AgentRecord>>;
     /// Marks an agent revoked (`revoked = true`) or restores it.

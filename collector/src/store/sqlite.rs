@@ -695,6 +695,20 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn agents_page(&self, offset: u32, limit: u32) -> Result<(Vec<AgentRecord>, u64)> {
+        self.with_conn(move |c| {
+            let total: i64 = c
+                .query_row("SELECT count(*) FROM agents", [], |r| r.get(0))
+                .map_err(db_err)?;
+            let mut stmt = c
+                .prepare("SELECT * FROM agents ORDER BY agent_id LIMIT ?1 OFFSET ?2")
+                .map_err(db_err)?;
+            let page = all(&mut stmt, [limit, offset], |r| rows::agent(r))?;
+            Ok((page, total as u64))
+        })
+        .await
+    }
+
     async fn agents_on_host(&self, host: &str) -> Result<Vec<AgentRecord>> {
         let host = host.to_string();
         self.with_conn(move |c| {
