@@ -1193,6 +1193,23 @@ async fn the_item_page_and_the_api_show_the_highest_verdict_rationale_and_comple
         .unwrap();
     let def = emr.item("4.3").unwrap();
     let row = &def.rows[0];
+    let page = |lang: Lang, evidence: &[gamsa_proto::v1::Evidence]| {
+        pages::item(pages::ItemPage {
+            lang,
+            catalog: emr,
+            item: def,
+            result,
+            evidence,
+            history: &[],
+            group: None,
+            rules: &checklists.rules,
+            page: 0,
+            can_write: false,
+            csrf: "",
+            availability: None,
+        })
+        .into_string()
+    };
     for (lang, highest, rationale, completes) in [
         (
             Lang::Ko,
@@ -1207,21 +1224,7 @@ async fn the_item_page_and_the_api_show_the_highest_verdict_rationale_and_comple
             row.completes_en.as_deref().unwrap(),
         ),
     ] {
-        let page = pages::item(pages::ItemPage {
-            lang,
-            catalog: emr,
-            item: def,
-            result,
-            evidence: &[],
-            history: &[],
-            group: None,
-            rules: &checklists.rules,
-            page: 0,
-            can_write: false,
-            csrf: "",
-            availability: None,
-        })
-        .into_string();
+        let page = page(lang, &[]);
         let escaped = |s: &str| s.replace('&', "&amp;").replace('"', "&quot;");
         assert!(page.contains(highest), "{page}");
         assert!(page.contains(&escaped(rationale)), "{lang:?}: {rationale}");
@@ -1237,24 +1240,10 @@ async fn the_item_page_and_the_api_show_the_highest_verdict_rationale_and_comple
         error: "x".repeat(100_000),
         ..Default::default()
     };
-    let page = |evidence: &[gamsa_proto::v1::Evidence]| {
-        pages::item(pages::ItemPage {
-            lang: Lang::En,
-            catalog: emr,
-            item: def,
-            result,
-            evidence,
-            history: &[],
-            group: None,
-            rules: &checklists.rules,
-            page: 0,
-            can_write: false,
-            csrf: "",
-            availability: None,
-        })
-        .into_string()
-    };
-    let (without, with) = (page(&[]), page(std::slice::from_ref(&big)));
+    let (without, with) = (
+        page(Lang::En, &[]),
+        page(Lang::En, std::slice::from_ref(&big)),
+    );
     assert!(
         with.len() - without.len() < 1000,
         "{} bytes for one evidence",
