@@ -353,9 +353,10 @@ enum SnapshotCommand {
     Create(Common),
     /// List the stored snapshots, newest first.
     List(Common),
-    /// Check a snapshot file offline: its bytes, hash and signature, and with
-    /// --chain its place in an unbroken chain. Exits non-zero naming the
-    /// file and what is wrong.
+    /// Check a snapshot offline: its bytes, hash and signature, the host
+    /// parts and evidence files it names (in `objects/` beside it, or in the
+    /// downloaded tar given instead of the file), and with --chain its place
+    /// in an unbroken chain. Exits non-zero naming the file and what is wrong.
     Verify {
         file: PathBuf,
         /// The collector's public key (`snapshot-signing.pub`, SPKI PEM).
@@ -827,6 +828,14 @@ fn snapshot_verify(
         key.name,
         gamsa_collector::snapshot::key::fingerprint(&key.key)
     );
+    if checked.parts.hosts > 0 {
+        println!(
+            "{}: its {} host part(s) and {} evidence file(s) verified",
+            file.display(),
+            checked.parts.hosts,
+            checked.parts.evidence
+        );
+    }
     if let Some(c) = checked.chain {
         println!("{}", c.summary());
     }

@@ -383,13 +383,17 @@ pub async fn download_snapshot(
     id: &str,
     recipients: &[String],
 ) -> Result<Option<Output>, OpError> {
-    let Some((entry, bytes)) = snapshots.read(id).map_err(ExportError::Failed)? else {
+    let Some((entry, bytes, tar)) = snapshots.bundle(id).map_err(ExportError::Failed)? else {
         return Ok(None);
     };
     let out = Output {
         bytes,
-        content_type: "application/json",
-        file_name: format!("{}.json", entry.id),
+        content_type: if tar {
+            "application/x-tar"
+        } else {
+            "application/json"
+        },
+        file_name: format!("{}.{}", entry.id, if tar { "tar" } else { "json" }),
     }
     .encrypted_to(recipients)?;
     let mut what = entry.id.clone();

@@ -225,7 +225,8 @@ async fn snapshots_are_taken_by_writers_and_every_download_is_recorded() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(out.file_name, format!("{}.json", taken.entry.id));
+    assert_eq!(out.file_name, format!("{}.tar", taken.entry.id));
+    assert_eq!(out.content_type, "application/x-tar");
     assert!(
         operations::download_snapshot(&c.snapshots, &kim, "9", &[])
             .await

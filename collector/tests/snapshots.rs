@@ -20,6 +20,28 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     f
 }
 
+/// The files snapshots in `dir` name (host parts, evidence contents).
+fn objects(dir: &Path) -> Vec<PathBuf> {
+    let Ok(fans) = std::fs::read_dir(dir.join("objects")) else {
+        return vec![];
+    };
+    let mut f: Vec<PathBuf> = fans
+        .flat_map(|fan| std::fs::read_dir(fan.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    f.sort();
+    f
+}
+
+/// Copies the files the snapshots in `from` name into `to`.
+fn copy_objects(from: &Path, to: &Path) {
+    for f in objects(from) {
+        let dest = to.join(f.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&f, dest).unwrap();
+    }
+}
+
 /// `snapshot verify FILE --public-key KEY [--chain DIR]`, run offline: no
 /// configuration, in a directory of its own.
 fn verify(file: &Path, key: &Path, chain: Option<&Path>) -> std::process::Output {
@@ -45,6 +67,7 @@ fn auditor_copy(d: &DataDir) -> (tempfile::TempDir, PathBuf, PathBuf) {
     for f in files(&d.snapshots()) {
         std::fs::copy(&f, chain.join(f.file_name().unwrap())).unwrap();
     }
+    copy_objects(&d.snapshots(), &chain);
     let key = copy.path().join("collector.pub");
     std::fs::copy(d.public_key(), &key).unwrap();
     (copy, chain, key)
@@ -59,6 +82,15 @@ async fn create_list_verify_and_diff() {
     assert!(path1.ends_with(".json") && hash1.len() == 64, "{first}");
     let mode = std::fs::metadata(path1).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "snapshots are private");
+    let first_objects = objects(&d.snapshots());
+    assert!(
+        first_objects.len() > fixture::fleet().len(),
+        "a part per host and the evidence they cite: {first_objects:?}"
+    );
+    for f in &first_objects {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}: private", f.display());
+    }
 
     // db-1's backups move home from Tokyo, and an operator attests the
     // restore test.
@@ -72,6 +104,14 @@ async fn create_list_verify_and_diff() {
     let second = d.cli_ok(&["snapshot", "create"]);
     let (path2, hash2) = second.trim().split_once('\t').unwrap();
     assert_ne!(hash1, hash2);
+    // What did not change is not written again: db-1's part and its new
+    // backup evidence are; the other hosts' parts and evidence are reused.
+    let added = objects(&d.snapshots()).len() - first_objects.len();
+    assert!(
+        (1..first_objects.len() / 2).contains(&added),
+        "{added} new of {}",
+        first_objects.len()
+    );
 
     let list = d.cli_ok(&["snapshot", "list"]);
     let lines: Vec<&str> = list.lines().collect();
@@ -97,6 +137,10 @@ async fn create_list_verify_and_diff() {
         "{out}"
     );
     assert!(out.contains(hash2), "{out}");
+    assert!(
+        out.contains("host part(s) and") && out.contains("evidence file(s) verified"),
+        "{out}"
+    );
     assert!(
         out.contains("2 snapshot(s) verified, #1 to #2") && out.contains("first snapshot"),
         "{out}"
@@ -243,6 +287,60 @@ async fn one_changed_byte_fails_naming_the_file() {
     );
 }
 
+#[tokio::test]
+async fn an_altered_or_missing_part_fails_naming_the_file() {
+    let d = DataDir::new();
+    d.add(fixture::fleet()).await;
+    d.cli_ok(&["snapshot", "create"]);
+    let (_copy, chain, key) = auditor_copy(&d);
+    let snapshot = files(&chain)[0].clone();
+    let all = objects(&chain);
+    let text = |p: &PathBuf| std::fs::read_to_string(p).unwrap();
+    let part = all
+        .iter()
+        .find(|p| text(p).contains("gamsa-snapshot-host/1"))
+        .unwrap()
+        .clone();
+    let evidence = all
+        .iter()
+        .find(|p| text(p).contains("\"probe\":"))
+        .unwrap()
+        .clone();
+    let host = text(&part);
+
+    // A host's reason reworded in its part: the part no longer hashes to
+    // the name the signed manifest gives it.
+    let reworded = host.replacen("\"reason\":\"", "\"reason\":\"X", 1);
+    assert_ne!(reworded, host);
+    std::fs::write(&part, reworded).unwrap();
+    for o in [
+        verify(&snapshot, &key, None),
+        verify(&snapshot, &key, Some(&chain)),
+    ] {
+        let err = stderr(&o);
+        assert!(!o.status.success());
+        assert!(
+            err.contains(&part.display().to_string()) && err.contains("was altered"),
+            "{err}"
+        );
+    }
+    std::fs::write(&part, &host).unwrap();
+    assert!(verify(&snapshot, &key, None).status.success());
+
+    // An evidence file removed: named, with the evidence and host citing it.
+    std::fs::remove_file(&evidence).unwrap();
+    let o = verify(&snapshot, &key, None);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(&evidence.display().to_string())
+            && err.contains("missing")
+            && err.contains("of host"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// A base64 or hex digit other than `b`.
 fn other_than(b: u8) -> u8 {
     if b == b'0' {
@@ -284,6 +382,7 @@ async fn a_removed_snapshot_breaks_the_chain() {
     let elsewhere = tempfile::tempdir().unwrap();
     let lone = elsewhere.path().join("00000001-20250101T000000Z.json");
     std::fs::copy(&all[0], &lone).unwrap();
+    copy_objects(&chain, elsewhere.path());
     let o = verify(&all[3], &key, Some(elsewhere.path()));
     let err = stderr(&o);
     assert!(!o.status.success());

@@ -9,6 +9,7 @@ use fantoccini::wd::PrintConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use gamsa_tests::{agent_config, start_agent, wait_for, Collector, Proc};
 use sha2::{Digest, Sha256};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -780,12 +781,23 @@ fn fetch(base: &str, path: &str, cookie: &str) -> String {
 /// the snapshot out: [Y, P, N, UNKNOWN].
 fn snapshot_counts(c: &Collector, sequence: u64, catalog: &str) -> [u64; 4] {
     let url = format!("http://127.0.0.1:{}/api/v1/snapshots/{sequence}", c.http);
-    let file: serde_json::Value = ureq::get(&url)
+    let mut tar = vec![];
+    ureq::get(&url)
         .set("Authorization", &format!("Bearer {}", c.token))
         .call()
         .unwrap()
-        .into_json()
+        .into_reader()
+        .read_to_end(&mut tar)
         .unwrap();
+    // The signed file is the tar's one member outside `objects/`.
+    let mut archive = tar::Archive::new(&tar[..]);
+    let manifest = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| !e.path().unwrap().starts_with("objects"))
+        .expect("the snapshot file in the tar");
+    let file: serde_json::Value = serde_json::from_reader(manifest).unwrap();
     let mut counts = [0; 4];
     for i in file["body"]["items"].as_array().unwrap() {
         if i["catalog"] == catalog {

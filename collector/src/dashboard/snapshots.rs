@@ -172,7 +172,7 @@ fn list_page(p: ListPage<'_>) -> Markup {
                         td { (l.taken_by) }
                         td { code { (l.sha256) } }
                         td.num { (l.bytes / 1024) " KiB" }
-                        td { a.download href={"/snapshots/download?id=" (l.id)} { (l.id) ".json" } }
+                        td { a.download href={"/snapshots/download?id=" (l.id)} { (l.download) } }
                     }
                 }
             }

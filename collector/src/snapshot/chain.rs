@@ -9,7 +9,9 @@
 //! renamed or swapped files are caught too.
 
 use super::archive::{list_dir, parse_name};
-use super::seal::{verify, Verified, VerifyError};
+use super::contents::{check_parts, PartsChecked};
+use super::objects::Objects;
+use super::seal::{verify_body, Verified, VerifyError};
 use ed25519_dalek::VerifyingKey;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,8 @@ use std::path::{Path, PathBuf};
 pub struct Chain {
     pub dir: PathBuf,
     pub members: Vec<Verified>,
+    /// The host parts and evidence contents the members name, each checked once.
+    pub parts: PartsChecked,
 }
 
 impl Chain {
@@ -39,6 +43,12 @@ impl Chain {
             )),
             None => s.push_str("; it is the first snapshot of the chain"),
         }
+        s.push_str(&format!(
+            "; their {} host part(s) and {} evidence file(s) in {} verified",
+            self.parts.hosts,
+            self.parts.evidence,
+            Objects::of(&self.dir).dir.display()
+        ));
         s.push_str(&format!("; newest hash {}", last.sha256));
         s
     }
@@ -60,12 +70,21 @@ pub fn verify_chain(dir: &Path, key: &VerifyingKey, key_name: &str) -> Result<Ch
         });
     }
     let mut members = Vec::new();
+    let objects = Objects::of(dir);
+    let (mut checked, mut parts) = (Default::default(), PartsChecked::default());
     for e in &entries {
         let bytes = std::fs::read(&e.path).map_err(|err| VerifyError::Read {
             file: e.path.clone(),
             message: err.to_string(),
         })?;
-        let v = verify(&e.path, &bytes, key, key_name)?;
+        let (v, body) = verify_body(&e.path, &bytes, key, key_name)?;
+        let p =
+            check_parts(&body, &objects, &mut checked).map_err(|problem| VerifyError::Object {
+                file: e.path.clone(),
+                problem,
+            })?;
+        parts.hosts += p.hosts;
+        parts.evidence += p.evidence;
         let named = e
             .path
             .file_name()
@@ -123,5 +142,6 @@ pub fn verify_chain(dir: &Path, key: &VerifyingKey, key_name: &str) -> Result<Ch
     Ok(Chain {
         dir: dir.to_path_buf(),
         members,
+        parts,
     })
 }

@@ -4,7 +4,7 @@
 //! the source of an item's verdict history: a snapshot is the signed record
 //! of what gamsa answered on a day.
 
-use super::contents::{Envelope, Header, FORMAT};
+use super::contents::{known_format, Envelope, Header};
 use super::seal::VerifyError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -43,7 +43,7 @@ pub fn verdicts(file: &Path, bytes: &[u8]) -> Result<Verdicts, VerifyError> {
         message,
     };
     let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| parse(e.to_string()))?;
-    if envelope.format != FORMAT {
+    if !known_format(&envelope.format) {
         return Err(VerifyError::Format {
             file: file.to_path_buf(),
             found: envelope.format,

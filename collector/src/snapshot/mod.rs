@@ -17,6 +17,7 @@ pub mod chain;
 pub mod contents;
 pub mod diff;
 pub mod key;
+pub mod objects;
 pub mod offline;
 pub mod reports;
 pub mod schedule;
@@ -102,6 +103,10 @@ pub struct Listed {
     pub sha256: String,
     pub taken_by: String,
     pub bytes: u64,
+    /// The name it is downloaded under: a tar with the files it names, or
+    /// the JSON file alone for format 1.
+    #[serde(skip)]
+    pub download: String,
 }
 
 /// What the list shows of the snapshot file of `e`, read from it.
@@ -109,11 +114,14 @@ fn read_listed(e: Entry) -> Listed {
     let bytes = std::fs::read(&e.path).unwrap_or_default();
     #[derive(serde::Deserialize)]
     struct File {
+        format: String,
         sha256: String,
         body: contents::Header,
     }
     let file: Option<File> = serde_json::from_slice(&bytes).ok();
+    let tar = file.as_ref().is_none_or(|f| f.format != contents::FORMAT_1);
     Listed {
+        download: format!("{}.{}", e.id, if tar { "tar" } else { "json" }),
         id: e.id,
         sequence: e.sequence,
         created_at: e.created.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -231,8 +239,19 @@ impl Snapshots {
         let _one_at_a_time = self.creating.lock().await;
         let key = key::load_or_create(&self.data_dir)?;
         let head = self.head(&key.verifying_key())?;
-        let frozen = contents::freeze(&self.checklists, self.store.as_ref()).await?;
+        // Taken before anything is read or written: the snapshot is as of
+        // now, and every object it names is used no earlier (`objects`).
         let mut now = Utc::now();
+        let frozen = contents::freeze(&self.checklists, self.store.as_ref()).await?;
+        let objects = objects::Objects::of(&self.archive.dir);
+        let items = Arc::new(frozen.items);
+        let hosts = contents::write_hosts(items.clone(), self.store.as_ref(), objects.clone())
+            .await
+            .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
+        let items = items
+            .iter()
+            .map(contents::item_summary)
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(h) = &head {
             // Never date a snapshot before its predecessor (clock stepped back).
             if let Ok(t) = DateTime::parse_from_rfc3339(&h.header.created_at) {
@@ -250,8 +269,8 @@ impl Snapshots {
                 public_key: key::public_pem(&key.verifying_key()),
             },
             catalogs: frozen.catalogs,
-            items: frozen.items,
-            evidence: frozen.evidence,
+            items,
+            hosts,
             documents: frozen.documents,
             reports,
         };
@@ -263,6 +282,19 @@ impl Snapshots {
         let removed = self
             .archive
             .prune(self.config.keep, self.config.max_age, Utc::now())?;
+        if !removed.is_empty() {
+            // Objects not used since the oldest kept snapshot was taken are
+            // named by no kept snapshot (`objects`).
+            if let Some(oldest) = self.archive.list()?.first() {
+                let before = std::time::SystemTime::from(oldest.created)
+                    .checked_sub(Duration::from_secs(1))
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                let swept = objects.sweep(before).with_context(|| {
+                    format!("removing unused objects from {}", objects.dir.display())
+                })?;
+                tracing::info!(swept, "snapshot objects no kept snapshot names removed");
+            }
+        }
         if let Ok(mut cache) = self.verdicts.lock() {
             for r in &removed {
                 cache.remove(&r.id);
@@ -287,6 +319,62 @@ impl Snapshots {
         let bytes = std::fs::read(&entry.path)
             .with_context(|| format!("{}: cannot read", entry.path.display()))?;
         Ok(Some((entry, bytes)))
+    }
+
+    /// The snapshot `id` as it is handed out: a tar of the signed file and
+    /// the host parts and evidence files it names (`objects/…`), which
+    /// `snapshot verify` checks as it is; a format-1 snapshot, which names
+    /// no files, as its JSON file alone. Returns the entry, the bytes and
+    /// whether they are a tar.
+    pub fn bundle(&self, id: &str) -> anyhow::Result<Option<(Entry, Vec<u8>, bool)>> {
+        let Some((entry, bytes)) = self.read(id)? else {
+            return Ok(None);
+        };
+        #[derive(Deserialize)]
+        struct File {
+            format: String,
+            body: serde_json::Value,
+        }
+        let file: File = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a snapshot", entry.path.display()))?;
+        if file.format == contents::FORMAT_1 {
+            return Ok(Some((entry, bytes, false)));
+        }
+        let objects = objects::Objects::of(&self.archive.dir);
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
+            let mut header = tar::Header::new_ustar();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o600);
+            header.set_mtime(entry.created.timestamp().max(0) as u64);
+            header.set_cksum();
+            tar.append_data(&mut header, name, data)
+        };
+        add(&format!("{}.json", entry.id), &bytes)?;
+        let mut named = std::collections::HashSet::new();
+        let read = |sha: &str| {
+            let path = objects.path(sha);
+            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))
+        };
+        let relative = |sha: &str| format!("objects/{}/{sha}.json", &sha[..2.min(sha.len())]);
+        let hosts: Vec<contents::HostEntry> =
+            serde_json::from_value(file.body.get("hosts").cloned().unwrap_or_default())
+                .with_context(|| format!("{}: body.hosts", entry.path.display()))?;
+        for h in hosts {
+            if !named.insert(h.sha256.clone()) {
+                continue;
+            }
+            let part_bytes = read(&h.sha256)?;
+            add(&relative(&h.sha256), &part_bytes)?;
+            let part: contents::HostPart = serde_json::from_slice(&part_bytes)
+                .with_context(|| format!("{}: host part", objects.path(&h.sha256).display()))?;
+            for r in part.evidence {
+                if named.insert(r.content.clone()) {
+                    add(&relative(&r.content), &read(&r.content)?)?;
+                }
+            }
+        }
+        Ok(Some((entry, tar.into_inner()?, true)))
     }
 
     /// Stored snapshots, newest first, with the hash and author each records.

@@ -1,10 +1,14 @@
 //! What an auditor checks with nothing but the collector's public key: a
-//! snapshot file, age-encrypted or not, on its own or as a member of an
-//! unbroken chain, and two snapshots compared once both verify.
+//! snapshot, age-encrypted or not, with the host parts and evidence files
+//! it names (beside it in `objects/`, or together in a downloaded tar), on
+//! its own or as a member of an unbroken chain, and two snapshots compared
+//! once both verify.
 
 use super::archive::Archive;
 use super::chain::{verify_chain, Chain};
+use super::contents::{check_parts, PartsChecked};
 use super::diff::{self, Verdicts};
+use super::objects::Objects;
 use super::seal::{self, Verified, VerifyError};
 use crate::export::encrypt;
 use anyhow::Context;
@@ -26,9 +30,11 @@ impl PublicKey {
     }
 }
 
-/// A file that verified, and the chain it belongs to when one was asked for.
+/// A file that verified, the parts it names, and the chain it belongs to
+/// when one was asked for.
 pub struct Checked {
     pub snapshot: Verified,
+    pub parts: PartsChecked,
     pub chain: Option<Chain>,
 }
 
@@ -54,7 +60,27 @@ pub fn verify_file(
         bytes = encrypt::decrypt(&bytes, &id)
             .map_err(|e| anyhow::anyhow!("{}: cannot decrypt: {e}", file.display()))?;
     }
-    let snapshot = seal::verify(file, &bytes, &key.key, &key.name)?;
+    let bundle;
+    let (manifest, objects) = if is_tar(&bytes) {
+        bundle = unpack(file, &bytes)?;
+        (bundle.1.clone(), Objects::of(bundle.0.path()))
+    } else {
+        (
+            file.to_path_buf(),
+            Objects::of(file.parent().unwrap_or(Path::new("."))),
+        )
+    };
+    if manifest != file {
+        bytes = std::fs::read(&manifest)
+            .with_context(|| format!("{}: cannot read", manifest.display()))?;
+    }
+    let (snapshot, body) = seal::verify_body(file, &bytes, &key.key, &key.name)?;
+    let parts = check_parts(&body, &objects, &mut Default::default()).map_err(|problem| {
+        VerifyError::Object {
+            file: file.to_path_buf(),
+            problem,
+        }
+    })?;
     let chain = match chain {
         None => None,
         Some(dir) => {
@@ -70,7 +96,29 @@ pub fn verify_file(
             Some(c)
         }
     };
-    Ok(Checked { snapshot, chain })
+    Ok(Checked {
+        snapshot,
+        parts,
+        chain,
+    })
+}
+
+/// Whether `bytes` are a tar archive (a downloaded snapshot with its parts).
+fn is_tar(bytes: &[u8]) -> bool {
+    bytes.get(257..262) == Some(b"ustar")
+}
+
+/// Unpacks a downloaded snapshot into a directory of its own (removed when
+/// dropped); returns it and the snapshot file in it.
+fn unpack(file: &Path, bytes: &[u8]) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let dir = tempfile::tempdir().context("a directory to unpack the snapshot into")?;
+    tar::Archive::new(bytes)
+        .unpack(dir.path())
+        .with_context(|| format!("{}: cannot unpack", file.display()))?;
+    let manifest = super::archive::list_dir(dir.path())?
+        .pop()
+        .with_context(|| format!("{}: holds no snapshot file", file.display()))?;
+    Ok((dir, manifest.path))
 }
 
 /// The verified verdicts of `arg`: a snapshot file, or the id or sequence

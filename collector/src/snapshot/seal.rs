@@ -8,7 +8,8 @@
 //! verify.
 
 use super::canonical;
-use super::contents::{Body, Envelope, Header, FORMAT};
+use super::contents::{known_format, Envelope, Header, FORMAT};
+use super::objects::ObjectError;
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ pub enum VerifyError {
     Read { file: PathBuf, message: String },
     #[error("{file}: not a gamsa snapshot: {message}")]
     Parse { file: PathBuf, message: String },
-    #[error("{file}: unknown snapshot format {found:?} (expected {FORMAT:?})")]
+    #[error("{file}: unknown snapshot format {found:?} (expected {FORMAT:?} or an earlier one)")]
     Format { file: PathBuf, found: String },
     #[error("{file}: the bytes are not the canonical form of their content: the file was altered after signing")]
     NotCanonical { file: PathBuf },
@@ -72,6 +73,8 @@ pub enum VerifyError {
         sequence: u64,
         other: PathBuf,
     },
+    #[error("{file}: {problem}")]
+    Object { file: PathBuf, problem: ObjectError },
     #[error("{dir}: no snapshot files (<sequence>-<time>.json)")]
     EmptyChain { dir: PathBuf },
     #[error("{file}: not part of the chain in {dir} (no snapshot there has hash {sha256})")]
@@ -91,7 +94,10 @@ pub struct Verified {
 }
 
 /// Signs `body` and returns the file bytes and the body's hash.
-pub fn seal(body: &Body, key: &SigningKey) -> Result<(Vec<u8>, String), serde_json::Error> {
+pub fn seal<B: serde::Serialize>(
+    body: &B,
+    key: &SigningKey,
+) -> Result<(Vec<u8>, String), serde_json::Error> {
     let body = serde_json::to_value(body)?;
     let bytes = canonical::to_vec(&body)?;
     let sha256 = canonical::sha256_hex(&bytes);
@@ -113,6 +119,17 @@ pub fn verify(
     key: &VerifyingKey,
     key_name: &str,
 ) -> Result<Verified, VerifyError> {
+    verify_body(file, bytes, key, key_name).map(|(v, _)| v)
+}
+
+/// As [`verify`], also returning the signed body, against which the
+/// snapshot's parts are checked.
+pub fn verify_body(
+    file: &Path,
+    bytes: &[u8],
+    key: &VerifyingKey,
+    key_name: &str,
+) -> Result<(Verified, serde_json::Value), VerifyError> {
     let file = file.to_path_buf();
     let parse = |message: String| VerifyError::Parse {
         file: file.clone(),
@@ -120,7 +137,11 @@ pub fn verify(
     };
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| parse(e.to_string()))?;
-    if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+    if !value
+        .get("format")
+        .and_then(|f| f.as_str())
+        .is_some_and(known_format)
+    {
         let found = value
             .get("format")
             .map(|f| f.to_string())
@@ -163,9 +184,12 @@ pub fn verify(
             named,
         });
     }
-    Ok(Verified {
-        file,
-        sha256: actual,
-        header,
-    })
+    Ok((
+        Verified {
+            file,
+            sha256: actual,
+            header,
+        },
+        envelope.body,
+    ))
 }
