@@ -184,7 +184,8 @@ fn artifacts() -> PathBuf {
 }
 
 /// Takes a snapshot with the dashboard's button and waits until the
-/// collector holds `count` snapshot files.
+/// collector holds `count` snapshot files (beside `objects/`, the files
+/// they name).
 async fn take_snapshot(b: &Client, base: &str, collector: &Collector, count: usize) {
     b.goto(&format!("{base}/snapshots")).await.unwrap();
     b.find(Locator::Css("form[action='/snapshots'] button"))
@@ -196,7 +197,13 @@ async fn take_snapshot(b: &Client, base: &str, collector: &Collector, count: usi
     wait_for("the snapshot", Duration::from_secs(60), || {
         std::fs::read_dir(collector.data().join("snapshots"))
             .ok()
-            .map(|d| d.count())
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
+                })
+                .count()
+            })
             .filter(|n| *n == count)
     });
 }
@@ -661,7 +668,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
         "user:kim auditor item-view emr-s014/5.1",
         &format!(
             "user:kim auditor snapshot-download {}",
-            id.trim_end_matches(".json")
+            id.trim_end_matches(".tar")
         ),
         "user:kim auditor export emr-s014 form 2B html",
         "user:lee operator document-download restore-procedure.txt",
