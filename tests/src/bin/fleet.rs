@@ -501,6 +501,37 @@ struct CliSnapshot {
     bytes: u64,
 }
 
+/// Files and bytes under `dir` (a snapshot directory's `objects/`: the
+/// host parts and evidence contents snapshots name).
+fn tree_size(dir: &Path) -> (u64, u64) {
+    let mut out = (0, 0);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        match e.metadata() {
+            Ok(m) if m.is_dir() => {
+                let (f, b) = tree_size(&e.path());
+                out = (out.0 + f, out.1 + b);
+            }
+            Ok(m) => out = (out.0 + 1, out.1 + m.len()),
+            Err(_) => {}
+        }
+    }
+    out
+}
+
+/// What a snapshot added to `objects/`, as a phrase.
+fn objects_added(before: (u64, u64), after: (u64, u64)) -> String {
+    format!(
+        "{} files and {:.1} MiB written into objects/ ({} files, {:.1} MiB there now)",
+        after.0.saturating_sub(before.0),
+        mib(after.1.saturating_sub(before.1)),
+        after.0,
+        mib(after.1)
+    )
+}
+
 fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
     let mut cmd = Command::new("/usr/bin/time");
     cmd.arg("-v")
@@ -964,13 +995,16 @@ async fn main() -> Result<()> {
     let c3 = c.clone();
     let (requests, hosts) = (args.requests, args.hosts);
     let over = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
+        let objects = c3.data().join("snapshots").join("objects");
+        let objects0 = tree_size(&objects);
         let (s1, in_collector) = match snapshot_by_cli(&c3) {
             Ok(cli) => {
                 println!(
-                    "\nsnapshot (`gamsa-collector snapshot create`, its own process): {:.2} s, peak RSS {:.0} MiB, {:.1} MiB file",
+                    "\nsnapshot (`gamsa-collector snapshot create`, its own process): {:.2} s, peak RSS {:.0} MiB, {:.1} MiB file; {}",
                     cli.seconds,
                     cli.max_rss_kib as f64 / 1024.0,
-                    mib(cli.bytes)
+                    mib(cli.bytes),
+                    objects_added(objects0, tree_size(&objects))
                 );
                 let small = cli.max_rss_kib * 1024 < SNAPSHOT_IN_COLLECTOR_RSS;
                 if !small {
@@ -990,6 +1024,7 @@ async fn main() -> Result<()> {
         let mut last = s1.clone();
         for _ in 0..in_collector {
             let (_, hwm0) = memory_kib(pid);
+            let objects0 = tree_size(&objects);
             let started = Instant::now();
             let answer: Value = ureq::post(&format!("{base}/api/v1/snapshots"))
                 .set("Authorization", &format!("Bearer {}", c3.token))
@@ -1010,8 +1045,9 @@ async fn main() -> Result<()> {
                 .map(|m| m.len())
                 .sum::<u64>();
             println!(
-                "snapshot (POST /api/v1/snapshots): {took:.2} s, {:.1} MiB file; collector RSS {:.0} MiB, peak {:.0} MiB (before: {:.0} MiB)",
+                "snapshot (POST /api/v1/snapshots): {took:.2} s, {:.1} MiB file, {}; collector RSS {:.0} MiB, peak {:.0} MiB (before: {:.0} MiB)",
                 mib(size),
+                objects_added(objects0, tree_size(&objects)),
                 rss as f64 / 1024.0,
                 hwm as f64 / 1024.0,
                 hwm0 as f64 / 1024.0
