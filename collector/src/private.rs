@@ -54,6 +54,17 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<bool> {
     }
 }
 
+/// Writes `bytes` to a new file `path` (0600) without syncing it, for
+/// callers that write many files and sync the file system once after.
+pub fn write_new_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(bytes)
+}
+
 fn finish(mut f: File, bytes: &[u8]) -> io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()

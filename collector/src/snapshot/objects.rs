@@ -88,16 +88,7 @@ impl Objects {
                     std::process::id(),
                     hex::encode(rand::random::<[u8; 6]>())
                 ));
-                {
-                    use std::io::Write;
-                    use std::os::unix::fs::OpenOptionsExt;
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&tmp)?;
-                    f.write_all(&bytes)?;
-                }
+                crate::private::write_new_unsynced(&tmp, &bytes)?;
                 if let Err(e) = std::fs::rename(&tmp, &path) {
                     let _ = std::fs::remove_file(&tmp);
                     return Err(e);
