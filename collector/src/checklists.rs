@@ -6,15 +6,17 @@ use crate::catalog::{self, Catalog, Group};
 use crate::expectations::{Expectation, Expectations};
 use crate::records::Documents;
 use crate::rules::evaluate::Evaluator;
-use crate::rules::input::HostFacts;
+use crate::rules::input::{self, Converted, HostFacts};
 use crate::rules::{self, Rule};
-use crate::store::{AgentRecord, Store};
+use crate::store::{AgentRecord, LatestKey, Store};
 use crate::verdict::ItemResult;
-use gamsa_proto::v1::Evidence;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Latest evidence read from the store at a time (`read_latest`).
+const LATEST_PAGE: u32 = 2_000;
 
 /// A catalog or applicant group a request names that does not exist.
 #[derive(Debug, thiserror::Error)]
@@ -107,11 +109,36 @@ impl Checklists {
         group: Option<&str>,
     ) -> anyhow::Result<Vec<ItemResult>> {
         let agents = store.list_agents().await?;
-        let mut latest = store.latest_evidence().await?;
+        let mut latest = self.read_latest(store).await?;
         counted(&mut latest, &agents);
         let documents = store.documents().await?;
         let now = crate::clock::now_ms();
         Ok(self.evaluate_with(&latest, &agents, &documents, catalog_ids, group, now))
+    }
+
+    /// The latest evidence of every (host, probe, subject) as the rules
+    /// read it (`input::Converted`): read and converted a page at a time,
+    /// so that the fleet's evidence bodies (about 1.4 GB of JSON for 10,000
+    /// real hosts) are never held at once.
+    pub async fn read_latest(&self, store: &dyn Store) -> anyhow::Result<Vec<Converted>> {
+        let keep = Arc::new(input::kept_fields(self.rules.values()));
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .latest_evidence_page(after.take(), LATEST_PAGE)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(out);
+            };
+            after = Some(LatestKey::of(last));
+            let keep = keep.clone();
+            out.extend(
+                tokio::task::spawn_blocking(move || input::convert(&page, Some(&keep)))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("converting evidence: {e}"))?,
+            );
+        }
     }
 
     /// Evaluates `catalog_ids` (all when empty) at `now_ms` on what was
@@ -119,7 +146,7 @@ impl Checklists {
     /// the agents and the documents.
     pub fn evaluate_with(
         &self,
-        latest: &[Evidence],
+        latest: &[Converted],
         agents: &[AgentRecord],
         documents: &Documents,
         catalog_ids: &[&str],
@@ -170,11 +197,11 @@ impl Checklists {
 /// Leaves out of `latest` the evidence of revoked agents: it stops counting
 /// from the revocation on, and stays in the store, for history and for
 /// snapshots taken before.
-pub fn counted(latest: &mut Vec<Evidence>, agents: &[AgentRecord]) {
+pub fn counted(latest: &mut Vec<Converted>, agents: &[AgentRecord]) {
     let revoked: HashSet<&str> = agents
         .iter()
         .filter(|a| a.revoked)
         .map(|a| a.agent_id.as_str())
         .collect();
-    latest.retain(|e| !revoked.contains(e.agent_id.as_str()));
+    latest.retain(|c| !revoked.contains(c.evidence.agent_id.as_str()));
 }

@@ -104,7 +104,9 @@ pub struct ProbeHealth {
 }
 
 /// Each agent's probes from the latest evidence, by agent id then probe.
-pub fn probe_health(latest: &[Evidence]) -> BTreeMap<String, BTreeMap<String, ProbeHealth>> {
+pub fn probe_health<'e>(
+    latest: impl IntoIterator<Item = &'e Evidence>,
+) -> BTreeMap<String, BTreeMap<String, ProbeHealth>> {
     let mut probes: BTreeMap<String, BTreeMap<String, ProbeHealth>> = BTreeMap::new();
     for e in latest {
         let at = e.observed_at.map(|t| t.unix_millis()).unwrap_or(0);
@@ -366,11 +368,11 @@ async fn evaluate(
     let started = Instant::now();
     let counter = store.change_counter().await?;
     let agents = store.list_agents().await?;
-    let mut latest = store.latest_evidence().await?;
+    let mut latest = checklists.read_latest(store.as_ref()).await?;
     let documents = store.documents().await?;
     let checklists = checklists.clone();
     tokio::task::spawn_blocking(move || {
-        let probes = probe_health(&latest);
+        let probes = probe_health(latest.iter().map(|c| &c.evidence));
         checklists::counted(&mut latest, &agents);
         let now = crate::clock::now_ms();
         let items = checklists.evaluate_with(&latest, &agents, &documents, &[], None, now);
@@ -379,10 +381,9 @@ async fn evaluate(
             .into_iter()
             .map(|w| w.as_millis() as i64)
             .collect();
-        let ageing = latest.iter().flat_map(|e| {
-            let at = e.observed_at.map(|t| t.unix_millis()).unwrap_or(0);
-            windows.iter().map(move |w| at + w)
-        });
+        let ageing = latest
+            .iter()
+            .flat_map(|c| windows.iter().map(move |w| c.observed_ms + w));
         let expiring = documents.attestations.iter().filter_map(|a| a.expires_ms);
         let next_change_ms = ageing.chain(expiring).filter(|t| *t > now).min();
         Evaluation {

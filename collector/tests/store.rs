@@ -10,7 +10,7 @@ use gamsa_collector::records::{
 };
 use gamsa_collector::store::{
     self, AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
-    KeyPage, Location, Store, TokenKind, TokenRecord, User,
+    KeyPage, LatestKey, Location, Store, TokenKind, TokenRecord, User,
 };
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
 use std::collections::BTreeSet;
@@ -290,6 +290,27 @@ async fn latest_index(b: Backend) -> Result<()> {
     );
     assert_eq!(ids(&other.latest_evidence_of("h2").await?), ["c1"]);
     assert!(store.latest_evidence_of("h").await?.is_empty());
+
+    // Pages, in (host, probe, subject) order compared bytewise ("H" before
+    // "h"), each starting after the last of the one before.
+    other
+        .insert_batch(vec![ev("e1", "H9", "tls", "z:443", T0 + 100)])
+        .await?;
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.latest_evidence_page(after.take(), 2).await?;
+        assert!(page.len() <= 2, "a page of {} for a limit of 2", page.len());
+        let Some(last) = page.last() else { break };
+        after = Some(LatestKey::of(last));
+        paged.extend(page);
+    }
+    assert_eq!(ids(&paged), ["e1", "d1", "a4", "b2", "c1"]);
+    let from_b2 = LatestKey::of(&paged[3]);
+    assert_eq!(
+        ids(&store.latest_evidence_page(Some(from_b2), 10).await?),
+        ["c1"]
+    );
     Ok(())
 }
 

@@ -17,7 +17,6 @@ use crate::expectations::{self, Expectations};
 use crate::records::{Attestation, Documents};
 use crate::verdict::{Answers, HostResult, ItemResult, Outcome, RowResult, Verdict};
 use cel_interpreter::{Context, Value};
-use gamsa_proto::v1::Evidence;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -439,7 +438,7 @@ pub struct Evaluator<'a> {
     pub known: &'a BTreeMap<String, HostFacts>,
     pub documents: &'a Documents,
     pub now_ms: i64,
-    converted: Vec<input::Converted<'a>>,
+    converted: &'a [input::Converted],
     /// Each window start asked for → the start of the window standing for it.
     windows: HashMap<i64, i64>,
     /// Host inputs and `fleet` by window start (see `window`).
@@ -456,7 +455,7 @@ impl<'a> Evaluator<'a> {
     pub fn new(
         rules: &'a BTreeMap<String, Arc<Rule>>,
         expectations: &'a Expectations,
-        latest: &'a [Evidence],
+        converted: &'a [input::Converted],
         known: &'a BTreeMap<String, HostFacts>,
         documents: &'a Documents,
         now_ms: i64,
@@ -467,7 +466,7 @@ impl<'a> Evaluator<'a> {
             known,
             documents,
             now_ms,
-            converted: input::convert(latest, Some(&input::kept_fields(rules.values()))),
+            converted,
             windows: HashMap::new(),
             inputs: HashMap::new(),
             fleet: HashMap::new(),
@@ -495,7 +494,7 @@ impl<'a> Evaluator<'a> {
         if let Some(start) = self.windows.get(&since) {
             return *start;
         }
-        let converted = &self.converted;
+        let converted = self.converted;
         let same = self.inputs.keys().copied().find(|&other| {
             let (lo, hi) = (since.min(other), since.max(other));
             !converted
@@ -503,7 +502,7 @@ impl<'a> Evaluator<'a> {
                 .any(|c| c.observed_ms >= lo && c.observed_ms < hi)
         });
         let start = same.unwrap_or_else(|| {
-            let (hosts, fleet) = input::build(&self.converted, since, self.known);
+            let (hosts, fleet) = input::build(self.converted, since, self.known);
             self.inputs.insert(since, hosts);
             self.fleet.insert(since, fleet);
             since

@@ -46,20 +46,23 @@ pub fn payload_value(ev: &Evidence, keep: Option<&HashSet<String>>) -> Option<Va
     Some(Value::Map(Map { map: Arc::new(map) }))
 }
 
-/// One evidence, converted once for every window that includes it.
-pub struct Converted<'a> {
-    pub evidence: &'a Evidence,
+/// One evidence, converted once for every window that includes it: what
+/// the evaluation reads of it, its payload only as the fields rules select,
+/// so that the fleet's evidence bodies are never needed at once.
+pub struct Converted {
+    /// The evidence without its payload.
+    pub evidence: Evidence,
     pub observed_ms: i64,
     /// The payload as a CEL value; None for error evidence.
     pub value: Option<Value>,
 }
 
 /// Converts every evidence, on every core, keeping the fields in `keep`.
-pub fn convert<'a>(latest: &'a [Evidence], keep: Option<&HashSet<String>>) -> Vec<Converted<'a>> {
+pub fn convert(latest: &[Evidence], keep: Option<&HashSet<String>>) -> Vec<Converted> {
     super::parallel::map_parts(latest, |part| {
         part.iter()
             .map(|ev| Converted {
-                evidence: ev,
+                evidence: without_payload(ev),
                 observed_ms: ev.observed_at.map(|t| t.unix_millis()).unwrap_or(0),
                 value: if ev.status == Status::Error as i32 {
                     None
@@ -69,6 +72,20 @@ pub fn convert<'a>(latest: &'a [Evidence], keep: Option<&HashSet<String>>) -> Ve
             })
             .collect()
     })
+}
+
+fn without_payload(ev: &Evidence) -> Evidence {
+    Evidence {
+        id: ev.id.clone(),
+        agent_id: ev.agent_id.clone(),
+        host: ev.host.clone(),
+        observed_at: ev.observed_at,
+        probe: ev.probe.clone(),
+        subject: ev.subject.clone(),
+        status: ev.status,
+        error: ev.error.clone(),
+        payload: None,
+    }
 }
 
 /// One host as rules see it.
@@ -111,11 +128,11 @@ fn text(v: &Value, field: &str) -> Option<String> {
 /// `fresh_since_ms`. Hosts in `known` with no fresh evidence still appear
 /// (and so answer UNKNOWN). Returns the hosts and the `fleet` value.
 pub fn build(
-    converted: &[Converted<'_>],
+    converted: &[Converted],
     fresh_since_ms: i64,
     known: &BTreeMap<String, HostFacts>,
 ) -> (Vec<HostInput>, Value) {
-    let mut by_host: BTreeMap<&str, Vec<&Converted<'_>>> = BTreeMap::new();
+    let mut by_host: BTreeMap<&str, Vec<&Converted>> = BTreeMap::new();
     for name in known.keys() {
         by_host.entry(name.as_str()).or_default();
     }
@@ -134,7 +151,7 @@ pub fn build(
             (BTreeSet::new(), BTreeMap::new(), BTreeMap::new());
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for c in evidence {
-            let ev = c.evidence;
+            let ev = &c.evidence;
             ev.id.hash(&mut hasher);
             ids.entry(ev.probe.clone())
                 .or_insert_with(Vec::new)

@@ -87,6 +87,24 @@ pub struct InsertOutcome {
     pub duplicates: u32,
 }
 
+/// Where a page of latest evidence ends (`Store::latest_evidence_page`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LatestKey {
+    pub host: String,
+    pub probe: String,
+    pub subject: String,
+}
+
+impl LatestKey {
+    pub fn of(e: &Evidence) -> Self {
+        Self {
+            host: e.host.clone(),
+            probe: e.probe.clone(),
+            subject: e.subject.clone(),
+        }
+    }
+}
+
 /// One (probe, subject) of a host's latest evidence, by size: what the
 /// ingest budget of a host's latest set counts (`grpc/budget.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,7 +344,27 @@ pub trait Store: Send + Sync {
     /// Whether the store answers at all: a cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<()>;
     /// The newest evidence of every (host, probe, subject), however old.
-    async fn latest_evidence(&self) -> Result<Vec<Evidence>>;
+    /// Holds every body of the fleet at once: what reads the fleet's
+    /// latest evidence at scale pages through `latest_evidence_page`.
+    async fn latest_evidence(&self) -> Result<Vec<Evidence>> {
+        let mut out: Vec<Evidence> = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.latest_evidence_page(after.take(), 2_000).await?;
+            let Some(last) = page.last() else {
+                return Ok(out);
+            };
+            after = Some(LatestKey::of(last));
+            out.extend(page);
+        }
+    }
+    /// At most `limit` of the newest evidence of every (host, probe,
+    /// subject), in that order (bytewise), the first after `after`.
+    async fn latest_evidence_page(
+        &self,
+        after: Option<LatestKey>,
+        limit: u32,
+    ) -> Result<Vec<Evidence>>;
     /// The newest evidence of every (probe, subject) of one host, by probe
     /// and subject: what a host page shows, without reading the fleet's.
     async fn latest_evidence_of(&self, host: &str) -> Result<Vec<Evidence>>;

@@ -22,8 +22,8 @@ use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns, Stored};
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
-    LatestSize, PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo, TokenKind,
-    TokenRecord, User, NO_CERTIFICATE,
+    LatestKey, LatestSize, PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo,
+    TokenKind, TokenRecord, User, NO_CERTIFICATE,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -870,10 +870,22 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn latest_evidence(&self) -> Result<Vec<Evidence>> {
+    async fn latest_evidence_page(
+        &self,
+        after: Option<LatestKey>,
+        limit: u32,
+    ) -> Result<Vec<Evidence>> {
+        let k = after.clone().unwrap_or_default();
         let found = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq"
+            "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+             WHERE $1 OR (l.host, l.probe, l.subject) > ($2, $3, $4)
+             ORDER BY l.host, l.probe, l.subject LIMIT $5"
         )))
+        .bind(after.is_none())
+        .bind(k.host)
+        .bind(k.probe)
+        .bind(k.subject)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;

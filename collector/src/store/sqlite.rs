@@ -11,8 +11,8 @@ use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns, Stored};
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
-    LatestSize, PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo, TokenKind,
-    TokenRecord, User, NO_CERTIFICATE,
+    LatestKey, LatestSize, PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo,
+    TokenKind, TokenRecord, User, NO_CERTIFICATE,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -776,14 +776,25 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn latest_evidence(&self) -> Result<Vec<Evidence>> {
-        self.with_conn(|c| {
+    async fn latest_evidence_page(
+        &self,
+        after: Option<LatestKey>,
+        limit: u32,
+    ) -> Result<Vec<Evidence>> {
+        self.with_conn(move |c| {
             let mut stmt = c
-                .prepare(&format!(
-                    "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq"
+                .prepare_cached(&format!(
+                    "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+                     WHERE ?1 OR (l.host, l.probe, l.subject) > (?2, ?3, ?4)
+                     ORDER BY l.host, l.probe, l.subject LIMIT ?5"
                 ))
                 .map_err(db_err)?;
-            all(&mut stmt, [], |r| rows::evidence(r))
+            let k = after.clone().unwrap_or_default();
+            all(
+                &mut stmt,
+                params![after.is_none(), k.host, k.probe, k.subject, limit],
+                |r| rows::evidence(r),
+            )
         })
         .await
     }
