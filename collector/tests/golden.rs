@@ -847,13 +847,24 @@ async fn evaluate(
     for a in attestations {
         store.add_attestation(a, None).await.unwrap();
     }
-    Checklists::load(&[])
-        .unwrap()
+    loaded()
         .expecting(expect)
         .unwrap()
         .evaluate(&store, &[], None)
         .await
         .unwrap()
+}
+
+/// The built-in catalogs and rules, loaded once per test process: parsing
+/// them is most of a golden case's time in a debug build.
+fn loaded() -> Checklists {
+    static LOADED: std::sync::OnceLock<Checklists> = std::sync::OnceLock::new();
+    let c = LOADED.get_or_init(|| Checklists::load(&[]).unwrap());
+    Checklists {
+        catalogs: c.catalogs.clone(),
+        rules: c.rules.clone(),
+        expectations: c.expectations.clone(),
+    }
 }
 
 /// Every automated row, with its catalog.
@@ -875,7 +886,7 @@ fn shown(answer: Verdict, answers: Answers) -> Verdict {
 
 #[tokio::test]
 async fn every_automated_row_gives_the_auditors_answer_on_each_golden_fleet() {
-    let rules = Checklists::load(&[]).unwrap().rules;
+    let rules = loaded().rules;
     let mut failures = Vec::new();
     let mut rows_checked = 0;
     for rc in table() {
