@@ -875,19 +875,29 @@ impl Store for PgStore {
         after: Option<LatestKey>,
         limit: u32,
     ) -> Result<Vec<Evidence>> {
-        let k = after.clone().unwrap_or_default();
-        let found = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
-             WHERE $1 OR (l.host, l.probe, l.subject) > ($2, $3, $4)
-             ORDER BY l.host, l.probe, l.subject LIMIT $5"
-        )))
-        .bind(after.is_none())
-        .bind(k.host)
-        .bind(k.probe)
-        .bind(k.subject)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
+        // Two statements, so that each page walks the key's index from its
+        // start instead of scanning and sorting the whole table.
+        let select = format!("SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq");
+        let order = "ORDER BY l.host, l.probe, l.subject";
+        let found = match after {
+            None => {
+                sqlx::query(AssertSqlSafe(format!("{select} {order} LIMIT $1")))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            Some(k) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "{select} WHERE (l.host, l.probe, l.subject) > ($1, $2, $3) {order} LIMIT $4"
+                )))
+                .bind(k.host)
+                .bind(k.probe)
+                .bind(k.subject)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
         .map_err(|e| self.err(e))?;
         found.iter().map(rows::evidence).collect()
     }

@@ -781,20 +781,30 @@ impl Store for SqliteStore {
         after: Option<LatestKey>,
         limit: u32,
     ) -> Result<Vec<Evidence>> {
-        self.with_conn(move |c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
-                     WHERE ?1 OR (l.host, l.probe, l.subject) > (?2, ?3, ?4)
-                     ORDER BY l.host, l.probe, l.subject LIMIT ?5"
-                ))
-                .map_err(db_err)?;
-            let k = after.clone().unwrap_or_default();
-            all(
-                &mut stmt,
-                params![after.is_none(), k.host, k.probe, k.subject, limit],
+        // Two statements, so that each page walks the key's index from its
+        // start instead of scanning and sorting the whole table.
+        self.with_conn(move |c| match after {
+            None => all(
+                &mut c
+                    .prepare(&format!(
+                        "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+                         ORDER BY l.host, l.probe, l.subject LIMIT ?1"
+                    ))
+                    .map_err(db_err)?,
+                params![limit],
                 |r| rows::evidence(r),
-            )
+            ),
+            Some(k) => all(
+                &mut c
+                    .prepare(&format!(
+                        "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+                         WHERE (l.host, l.probe, l.subject) > (?1, ?2, ?3)
+                         ORDER BY l.host, l.probe, l.subject LIMIT ?4"
+                    ))
+                    .map_err(db_err)?,
+                params![k.host, k.probe, k.subject, limit],
+                |r| rows::evidence(r),
+            ),
         })
         .await
     }
