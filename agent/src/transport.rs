@@ -107,7 +107,13 @@ impl Transport {
 
     /// Writes evidence to the spool; a write that fails counts as dropped.
     fn spool(&self, spool: &mut Spool, ev: &Evidence) {
-        tracing::debug!(id = %ev.id, probe = %ev.probe, "evidence spooled");
+        tracing::debug!(
+            id = %ev.id,
+            probe = %ev.probe,
+            subject = ?ev.subject,
+            observed_ms = ev.observed_at.map(|t| t.unix_millis()).unwrap_or_default(),
+            "evidence spooled"
+        );
         if let Err(e) = spool.push(ev) {
             tracing::error!(id = %ev.id, error = %e, "evidence could not be spooled");
             self.lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -661,18 +661,7 @@ fn agent_defaults(r: &NetworkRedundancy) -> BTreeSet<(String, String, String)> {
 async fn this_machine_agrees_with_iproute2() {
     // A real process whose kernel name is "keepalived": a copy of sleep.
     let dir = tempfile::tempdir().unwrap();
-    let daemon = dir.path().join("keepalived");
-    std::fs::copy("/bin/sleep", &daemon).unwrap();
-    let mut child = Command::new(&daemon).arg("60").spawn().unwrap();
-    // spawn() returns once the child's memory is its own, which the kernel
-    // does a moment before it sets the new name: wait for the name.
-    let comm = format!("/proc/{}/comm", child.id());
-    for _ in 0..200 {
-        if std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() == "keepalived") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let mut child = common::process_named(dir.path(), "keepalived", 60);
     let r = observe(Path::new("/")).await;
     child.kill().unwrap();
     child.wait().unwrap();

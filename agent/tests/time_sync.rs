@@ -41,20 +41,7 @@ print(int(state != 5 and not (t.status & 0x40)), t.esterror)
 async fn real_kernel_state_daemon_and_collector_offset() {
     // A real process whose kernel name is "chronyd": a copy of sleep.
     let dir = tempfile::tempdir().unwrap();
-    let fake_daemon = dir.path().join("chronyd");
-    std::fs::copy("/bin/sleep", &fake_daemon).unwrap();
-    let mut child = Command::new(&fake_daemon).arg("30").spawn().unwrap();
-    // spawn() returns before the child has exec'd; until it has, its kernel
-    // name is still this test's, and a loaded machine shows that window.
-    let comm = format!("/proc/{}/comm", child.id());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::fs::read_to_string(&comm).unwrap_or_default().trim() != "chronyd" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{comm}: never chronyd"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let mut child = common::process_named(dir.path(), "chronyd", 30);
 
     let ctx = common::ctx(std::path::Path::new("/"));
     ctx.control.set_collector_offset(-42);

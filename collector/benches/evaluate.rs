@@ -25,6 +25,7 @@ fn ev(host: &str, probe: &str, subject: &str, n: usize, payload: Payload, now: i
         agent_id: host.into(),
         host: host.into(),
         observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(now - 60_000)),
+        first_observed_at: None,
         probe: probe.into(),
         subject: subject.into(),
         status: Status::Observed as i32,

@@ -32,6 +32,7 @@ fn evidence(agent: &str, n: u64) -> Evidence {
         observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(
             1_763_000_000_000 + n as i64,
         )),
+        first_observed_at: None,
         probe: "time_sync".into(),
         subject: agent.into(),
         status: Status::Observed as i32,
@@ -39,7 +40,10 @@ fn evidence(agent: &str, n: u64) -> Evidence {
         payload: Some(Payload::TimeSync(TimeSync {
             synchronised: true,
             estimated_error_us: 1200,
-            offset_us: -35,
+            // Two contents in turn: every observation is a change, a row
+            // of its own (unchanged evidence would extend one run), and
+            // the bodies are shared.
+            offset_us: -35 - (n % 2) as i64,
             daemon: "chrony".into(),
             collector_offset_ms: 2,
             collector_offset_known: true,

@@ -1,5 +1,4 @@
-//! Bytes the store keeps per idle host per day, with deduplication and as
-//! it kept them before (every observation whole).
+//! Bytes the store adds per idle host per day.
 //!
 //!   cargo run -p gamsa-collector --example storage_growth -- \
 //!       SCAN_A SCAN_B [HOSTS] [STORE] [CHANGING]
@@ -8,7 +7,7 @@
 //! (`gamsa-agent scan --once --format json`, one evidence per line). A day
 //! of HOSTS idle hosts (default 20) is ingested through the store: each
 //! probe's evidence every interval of `deploy/agent.example.toml`, with a
-//! new id and time; evidence whose content differed between the two scans
+//! new id and time, two days in a row; evidence whose content differed between the two scans
 //! (uptime, memory, clock offset...) changes every cycle (the fields that
 //! differed take a new value each time), the rest stays as in SCAN_A.
 //! CHANGING, a comma-separated list of probes, limits that to those probes
@@ -16,10 +15,10 @@
 //! where an idle host's would not). STORE is `sqlite` (default, a temporary
 //! file) or a PostgreSQL URL whose `search_path` names an empty schema.
 //!
-//! Then the store is measured (SQLite: the file after VACUUM; PostgreSQL:
-//! `pg_total_relation_size` of its tables after VACUUM FULL), rewritten as it
-//! was before deduplication (each row's `body` the whole evidence again, no
-//! bodies table or its index) and measured again.
+//! The store is measured after each day (SQLite: the file after VACUUM;
+//! PostgreSQL: `pg_total_relation_size` of its tables after VACUUM FULL).
+//! Day 1 holds each host's contents stored the first time; day 2's growth
+//! is what an idle host adds a day.
 
 use anyhow::{bail, Context, Result};
 use gamsa_collector::store::{self, Location};
@@ -141,10 +140,9 @@ async fn main() -> Result<()> {
     } else {
         Location::Postgres(target.to_string())
     };
-    let store = store::open(&location).await?;
 
-    // One day of `hosts` idle hosts, in the order of time.
-    let t0 = gamsa_collector::clock::now_ms() - DAY_MS;
+    // Each day of `hosts` idle hosts, in the order of time.
+    let t0 = gamsa_collector::clock::now_ms() - 2 * DAY_MS;
     let mut plan = Vec::new();
     let (mut per_day, mut varying) = (0, 0);
     for ((probe, subject), content) in &first {
@@ -176,70 +174,57 @@ async fn main() -> Result<()> {
         "{} evidence per scan ({varying} changing), {per_day} observations per host-day, {hosts} hosts",
         first.len()
     );
-    let mut batch = Vec::new();
-    for (at, cycle, content, paths) in &plan {
-        for h in 0..hosts {
-            let mut v = (*content).clone();
-            vary(&mut v, paths, *cycle);
-            let mut ev: Evidence = serde_json::from_value(v)?;
-            ev.id = uuid::Uuid::now_v7().to_string();
-            ev.host = format!("host-{h:05}");
-            ev.agent_id = ev.host.clone();
-            ev.observed_at = Some(gamsa_proto::Timestamp::from_unix_millis(t0 + at));
-            batch.push(ev);
-            if batch.len() == 500 {
-                store.insert_batch(std::mem::take(&mut batch)).await?;
+    // Day 1 from an empty store (each host's contents stored the first
+    // time), then day 2: what an idle host adds to the store in a day.
+    let mut sizes = Vec::new();
+    for day in 0..2 {
+        let store = store::open(&location).await?;
+        let mut batch = Vec::new();
+        for (at, cycle, content, paths) in &plan {
+            for h in 0..hosts {
+                let mut v = (*content).clone();
+                vary(&mut v, paths, day * per_day + *cycle);
+                let mut ev: Evidence = serde_json::from_value(v)?;
+                ev.id = uuid::Uuid::now_v7().to_string();
+                ev.host = format!("host-{h:05}");
+                ev.agent_id = ev.host.clone();
+                ev.observed_at = Some(gamsa_proto::Timestamp::from_unix_millis(
+                    t0 + day * DAY_MS + at,
+                ));
+                batch.push(ev);
+                if batch.len() == 500 {
+                    store.insert_batch(std::mem::take(&mut batch)).await?;
+                }
             }
         }
+        store.insert_batch(batch).await?;
+        let rows = store.count_evidence().await?;
+        drop(store);
+        sizes.push((rows, measure(&location).await?));
     }
-    store.insert_batch(batch).await?;
-    let rows = store.count_evidence().await?;
-    drop(store);
-
-    let after = measure(&location, false).await?;
-    let before = measure(&location, true).await?;
     let per = |bytes: u64| bytes as f64 / hosts as f64 / 1024.0;
+    let ((rows_1, size_1), (rows_2, size_2)) = (sizes[0], sizes[1]);
     println!(
-        "{rows} observations; per idle host-day: {:.0} KiB deduplicated, {:.0} KiB stored whole",
-        per(after),
-        per(before)
+        "day 1 (from empty): {rows_1} rows, {:.1} KiB per host; day 2: {} rows more, {:.1} KiB per idle host-day",
+        per(size_1),
+        rows_2 - rows_1,
+        per(size_2.saturating_sub(size_1))
     );
     Ok(())
 }
 
-/// The store's size; with `whole`, after rewriting it as before
-/// deduplication (each body `id` field, then the content, then `observedAt`:
-/// the evidence's encoding with its fields in another order, the same size).
-async fn measure(location: &Location, whole: bool) -> Result<u64> {
+/// The store's size: SQLite the file after VACUUM, PostgreSQL its tables
+/// after VACUUM FULL.
+async fn measure(location: &Location) -> Result<u64> {
     match location {
         Location::Sqlite(path) => {
             let c = rusqlite::Connection::open(path)?;
-            if whole {
-                c.execute_batch(
-                    "UPDATE evidence SET body = X'0A' || CAST(char(length(id)) AS BLOB)
-                         || CAST(id AS BLOB)
-                         || (SELECT b.body FROM evidence_bodies b WHERE b.seq = body_seq)
-                         || body, body_seq = NULL
-                     WHERE body_seq IS NOT NULL;
-                     DROP INDEX evidence_body; DELETE FROM evidence_bodies;",
-                )?;
-            }
             c.execute_batch("VACUUM")?;
             Ok(std::fs::metadata(path)?.len())
         }
         Location::Postgres(url) => {
             use sqlx::Connection;
             let mut c = sqlx::PgConnection::connect(url).await?;
-            if whole {
-                sqlx::raw_sql(
-                    "UPDATE evidence e SET body = set_byte('\\x0a00'::bytea, 1, length(e.id))
-                         || convert_to(e.id, 'UTF8') || b.body || e.body, body_seq = NULL
-                     FROM evidence_bodies b WHERE b.seq = e.body_seq;
-                     DROP INDEX evidence_body; TRUNCATE evidence_bodies;",
-                )
-                .execute(&mut c)
-                .await?;
-            }
             // This schema's tables only: others may be in use.
             let tables: Vec<String> = sqlx::query_scalar(
                 "SELECT tablename::TEXT FROM pg_tables WHERE schemaname = current_schema()",

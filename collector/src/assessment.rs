@@ -14,8 +14,10 @@
 
 use crate::checklists::Checklists;
 use crate::records::{AssessmentTimes, FindingKey, FindingRecord};
-use crate::store::{FindingQuery, KeyPage, Store, StoreError};
+use crate::store::{ChangeTally, FindingQuery, KeyPage, Store, StoreError};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// How far back the yearly comparison looks.
 pub const YEAR_MS: i64 = 365 * 86_400_000;
@@ -50,12 +52,14 @@ impl Change {
     }
 }
 
-/// Which findings to read; empty fields match all. `page` reads one page
-/// of findings instead of all of them.
+/// Which findings to read; empty fields match all. `open_only` leaves out
+/// findings fixed since; `page` reads one page of findings instead of all
+/// of them.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub host: Option<String>,
     pub catalog: Option<String>,
+    pub open_only: bool,
     pub page: Option<KeyPage>,
 }
 
@@ -68,6 +72,9 @@ impl Filter {
         }
         if let Some(c) = &self.catalog {
             parts.push(format!("catalog={c}"));
+        }
+        if self.open_only {
+            parts.push("open".into());
         }
         if let Some(p) = &self.page {
             parts.push(format!("offset={} limit={}", p.offset, p.limit));
@@ -164,9 +171,7 @@ pub fn findings(
     times: Option<AssessmentTimes>,
     checklists: &Checklists,
 ) -> History {
-    let year_ago_ms = times
-        .map(|t| t.last_ms - YEAR_MS)
-        .filter(|y| times.is_some_and(|t| t.first_ms <= *y));
+    let year_ago_ms = year_ago(times);
     let mut out: Vec<Finding> = vec![];
     let mut group: Vec<FindingRecord> = vec![];
     let mut flush = |group: &mut Vec<FindingRecord>| {
@@ -215,25 +220,43 @@ pub fn findings(
     }
 }
 
-/// Reads the findings `filter` names: those open, and those fixed within
-/// the year before the last assessment (the span both comparisons cover).
+/// The time a year before the last assessment, when the history reaches
+/// back that far.
+fn year_ago(times: Option<AssessmentTimes>) -> Option<i64> {
+    times
+        .map(|t| t.last_ms - YEAR_MS)
+        .filter(|y| times.is_some_and(|t| t.first_ms <= *y))
+}
+
+/// The records of the findings `filter` names (all of them, not a page):
+/// those open, and those fixed within the year before the last assessment
+/// (the span both comparisons cover).
+fn query(filter: &Filter, times: Option<AssessmentTimes>) -> FindingQuery {
+    FindingQuery {
+        host: filter.host.clone(),
+        catalog: filter.catalog.clone(),
+        fixed_since_ms: times.map_or(0, |t| t.last_ms - YEAR_MS),
+        open_only: filter.open_only,
+        keys: None,
+    }
+}
+
+/// Reads the findings `filter` names (`query`), a page of them when it
+/// asks for one.
 pub async fn read(
     store: &dyn Store,
     checklists: &Checklists,
     filter: &Filter,
 ) -> Result<History, StoreError> {
     let times = store.assessment_times().await?;
-    let since = times.map_or(0, |t| t.last_ms - YEAR_MS);
     // One finding more than the page holds tells whether another follows.
     let records = store
         .findings(FindingQuery {
-            host: filter.host.clone(),
-            catalog: filter.catalog.clone(),
-            fixed_since_ms: since,
             keys: filter.page.map(|p| KeyPage {
                 offset: p.offset,
                 limit: p.limit.saturating_add(1),
             }),
+            ..query(filter, times)
         })
         .await?;
     let mut history = findings(records, times, checklists);
@@ -244,6 +267,90 @@ pub async fn read(
         }
     }
     Ok(history)
+}
+
+/// What the findings a filter names come to, as of the last assessment:
+/// how many, how many open, and how they changed since the previous
+/// assessment and a year earlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub assessments: Option<AssessmentTimes>,
+    pub year_ago_ms: Option<i64>,
+    pub findings: u64,
+    pub open: u64,
+    /// None without a previous assessment.
+    pub since_previous: Option<ChangeTally>,
+    /// None when the history does not reach back a year.
+    pub since_year: Option<ChangeTally>,
+}
+
+/// Summaries kept until the next assessment: a fleet's counts take one
+/// aggregate over every finding record, and they change only when an
+/// assessment is recorded (in one transaction with its findings), so a
+/// summary of the same filter and assessment times is still exact. The
+/// times are read from the store on every call, so a replica sharing it
+/// never serves a count older than the last assessment.
+#[derive(Default)]
+pub struct Tallies {
+    kept: Mutex<HashMap<TallyKey, Summary>>,
+}
+
+type TallyKey = (
+    Option<String>,
+    Option<String>,
+    bool,
+    Option<AssessmentTimes>,
+);
+
+/// Filters whose summaries are kept at most, all of the last assessment
+/// (earlier ones are dropped); past it, all are dropped and counted anew.
+const KEPT_SUMMARIES: usize = 256;
+
+impl Tallies {
+    /// The summary of the findings `filter` names (its page ignored).
+    pub async fn summary(&self, store: &dyn Store, filter: &Filter) -> Result<Summary, StoreError> {
+        let times = store.assessment_times().await?;
+        let key = (
+            filter.host.clone(),
+            filter.catalog.clone(),
+            filter.open_only,
+            times,
+        );
+        if let Some(s) = self.kept.lock().ok().and_then(|k| k.get(&key).copied()) {
+            return Ok(s);
+        }
+        let year_ago_ms = year_ago(times);
+        let now = times.map_or(i64::MAX, |t| t.last_ms);
+        // A time before any record: nothing was open then.
+        let never = i64::MIN;
+        let tally = store
+            .finding_tally(
+                query(filter, times),
+                now,
+                [
+                    times.and_then(|t| t.previous_ms).unwrap_or(never),
+                    year_ago_ms.unwrap_or(never),
+                ],
+            )
+            .await?;
+        let summary = Summary {
+            assessments: times,
+            year_ago_ms,
+            findings: tally.findings,
+            open: tally.open,
+            since_previous: times.and_then(|t| t.previous_ms).map(|_| tally.since[0]),
+            since_year: year_ago_ms.map(|_| tally.since[1]),
+        };
+        if let Ok(mut kept) = self.kept.lock() {
+            // Earlier assessments' summaries are never asked for again.
+            kept.retain(|k, _| k.3 == times);
+            if kept.len() >= KEPT_SUMMARIES {
+                kept.clear();
+            }
+            kept.insert(key, summary);
+        }
+        Ok(summary)
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::records::Documents;
 use crate::rules::evaluate::Evaluator;
 use crate::rules::input::{self, Converted, HostFacts};
 use crate::rules::{self, Rule};
-use crate::store::{AgentRecord, LatestKey, Store};
+use crate::store::{AgentRecord, LatestPages, Store};
 use crate::verdict::ItemResult;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
@@ -123,22 +123,16 @@ impl Checklists {
     pub async fn read_latest(&self, store: &dyn Store) -> anyhow::Result<Vec<Converted>> {
         let keep = Arc::new(input::kept_fields(self.rules.values()));
         let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store
-                .latest_evidence_page(after.take(), LATEST_PAGE)
-                .await?;
-            let Some(last) = page.last() else {
-                return Ok(out);
-            };
-            after = Some(LatestKey::of(last));
+        let mut pages = LatestPages::new(LATEST_PAGE);
+        while let Some(page) = pages.next(store).await? {
             let keep = keep.clone();
             out.extend(
-                tokio::task::spawn_blocking(move || input::convert(&page, Some(&keep)))
+                crate::rules::in_background(move || input::convert(&page, Some(&keep)))
                     .await
-                    .map_err(|e| anyhow::anyhow!("converting evidence: {e}"))?,
+                    .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))?,
             );
         }
+        Ok(out)
     }
 
     /// Evaluates `catalog_ids` (all when empty) at `now_ms` on what was

@@ -3,12 +3,14 @@
 //! HTML inline (to read and print in the browser), everything else as an
 //! attachment under a name that cannot break out of its header.
 
+use crate::export::body::Body;
 use crate::export::Output;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use ed25519_dalek::VerifyingKey;
 
-/// `out` as a response: HTML inline, anything else as a download.
+/// `out` as a response: HTML inline, anything else as a download; one in
+/// a temporary file is sent from it a piece at a time.
 pub fn file(out: Output) -> Response {
     let disposition = if out.content_type.starts_with("text/html") {
         "inline"
@@ -22,8 +24,17 @@ pub fn file(out: Output) -> Response {
                 header::CONTENT_DISPOSITION,
                 format!("{disposition}; filename=\"{}\"", safe_name(&out.file_name)),
             ),
+            (header::CONTENT_LENGTH, out.body.len().to_string()),
         ],
-        out.bytes,
+        match out.body {
+            Body::Bytes(b) => axum::body::Body::from(b),
+            Body::File { file, .. } => {
+                axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                    tokio::fs::File::from_std(file),
+                    crate::export::body::READ_PIECE,
+                ))
+            }
+        },
     )
         .into_response()
 }
@@ -72,7 +83,7 @@ mod tests {
 
     fn disposition(name: &str, content_type: &'static str) -> String {
         let r = file(Output {
-            bytes: vec![],
+            body: vec![].into(),
             content_type,
             file_name: name.into(),
         });
@@ -104,5 +115,30 @@ mod tests {
             disposition("", "application/octet-stream"),
             "attachment; filename=\"document\""
         );
+    }
+
+    #[tokio::test]
+    async fn an_output_in_a_file_is_sent_whole_with_its_length() {
+        use std::io::Write;
+        let mut spool = crate::export::body::Spool::default();
+        let line = b"{\"finding\":1}\n";
+        let lines = crate::export::body::IN_MEMORY / line.len() + 100;
+        for _ in 0..lines {
+            spool.write_all(line).unwrap();
+        }
+        let body = spool.finish().unwrap();
+        assert!(matches!(body, Body::File { .. }));
+        let r = file(Output {
+            body,
+            content_type: "application/x-ndjson",
+            file_name: "fleet.ndjson".into(),
+        });
+        let n = lines * line.len();
+        assert_eq!(r.headers()[header::CONTENT_LENGTH], n.to_string().as_str());
+        let sent = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(sent.len(), n);
+        assert!(sent.chunks(line.len()).all(|c| c == line));
     }
 }

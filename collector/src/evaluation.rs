@@ -23,7 +23,9 @@
 //!   instant can be computed for: those are re-evaluated at least every
 //!   `verdicts.refresh`.
 //! - **One evaluator.** Evaluations run one at a time, in a task of their
-//!   own (the rules on the blocking pool). The counter is read before the
+//!   own (the rules on threads of lower priority, `rules::in_background`,
+//!   so that a fleet's evaluation under ingest does not take the cores from
+//!   the requests and the ingest it serves). The counter is read before the
 //!   store is, so whatever is written during an evaluation is picked up by
 //!   the next one: a burst of writes costs at most the running evaluation
 //!   and one more. Each evaluation is a full one (the rules engine reuses
@@ -42,6 +44,7 @@
 
 use crate::catalog::Catalog;
 use crate::checklists::{self, Checklists};
+use crate::records::Documents;
 use crate::store::Store;
 use crate::verdict::{ItemResult, Outcome};
 use gamsa_proto::v1::{Evidence, Status};
@@ -51,6 +54,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
+
+/// How long an answer that must include the writes made before it was
+/// asked for (an export, a snapshot) waits for the kept evaluation to
+/// include them; past it, or when an evaluation takes longer (a large
+/// fleet), it is made from the newest evaluation and says so
+/// (`Kept::current`).
+pub const CATCH_UP: Duration = Duration::from_secs(3);
 
 /// `[verdicts]` in the collector configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +188,8 @@ pub struct Evaluation {
     pub probes: BTreeMap<String, BTreeMap<String, ProbeHealth>>,
     /// Each host's standing across the items (`standings`).
     pub hosts: HashMap<String, Standing>,
+    /// The attestations and NA marks it read.
+    pub documents: Documents,
     /// The next instant at which time alone changes what it read: a latest
     /// evidence leaving a freshness window, an attestation expiring.
     pub next_change_ms: Option<i64>,
@@ -207,6 +219,12 @@ impl Evaluation {
         chrono::DateTime::from_timestamp_millis(self.as_of_ms)
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+}
+
+impl AsRef<[ItemResult]> for Evaluation {
+    fn as_ref(&self) -> &[ItemResult] {
+        &self.items
     }
 }
 
@@ -271,26 +289,49 @@ impl Kept {
     /// After a write through this collector: wakes the evaluator and waits
     /// (at most `first_wait`) for an evaluation that includes the write.
     pub async fn include_writes(&self, store: &dyn Store) {
+        if let Some(counter) = self.caught_up(store, self.config.first_wait).await {
+            tracing::warn!(
+                counter,
+                "the evaluation including a write did not finish in time; pages say so until it does"
+            );
+        }
+    }
+
+    /// The evaluation that includes every write made so far, waiting at
+    /// most `wait` for it (an export asked for now); after that, or at once
+    /// when the last evaluation took longer than `wait` (a large fleet:
+    /// waiting would only delay the answer), the newest there is, and
+    /// `false`: it is older than the store.
+    pub async fn current(
+        &self,
+        store: &dyn Store,
+        wait: Duration,
+    ) -> Result<(Arc<Evaluation>, bool), NotYet> {
+        let e = self.get().await?;
+        let wait = if e.took > wait { Duration::ZERO } else { wait };
+        let behind = self.caught_up(store, wait).await;
+        let e = self.get().await?;
+        let includes = behind.is_none_or(|counter| e.counter >= counter);
+        Ok((e, includes))
+    }
+
+    /// Reads the store's change counter, wakes the evaluator and waits at
+    /// most `wait` for an evaluation that includes it; the counter when
+    /// none did in time.
+    async fn caught_up(&self, store: &dyn Store, wait: Duration) -> Option<i64> {
         let counter = match store.change_counter().await {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "change counter unreadable; the write shows with the next evaluation");
-                return;
+                tracing::warn!(error = %e, "change counter unreadable; writes show with the next evaluation");
+                return Some(i64::MAX);
             }
         };
         self.seen.fetch_max(counter, Ordering::Relaxed);
         self.wake.notify_one();
         let mut rx = self.current.subscribe();
         let included = rx.wait_for(|e| e.as_ref().is_some_and(|e| e.counter >= counter));
-        if tokio::time::timeout(self.config.first_wait, included)
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                counter,
-                "the evaluation including a write did not finish in time; pages say so until it does"
-            );
-        }
+        let late = tokio::time::timeout(wait, included).await.is_err();
+        late.then_some(counter)
     }
 
     /// Starts the evaluator, ending when `stop` turns true.
@@ -359,8 +400,9 @@ impl Kept {
     }
 }
 
-/// Reads the store and evaluates every catalog (the rules on the blocking
-/// pool: an evaluation of a large fleet takes seconds of CPU).
+/// Reads the store and evaluates every catalog (the rules in the background,
+/// `rules::in_background`: an evaluation of a large fleet takes seconds of
+/// CPU, which requests and ingest come before).
 async fn evaluate(
     checklists: &Arc<Checklists>,
     store: &Arc<dyn Store>,
@@ -371,7 +413,7 @@ async fn evaluate(
     let mut latest = checklists.read_latest(store.as_ref()).await?;
     let documents = store.documents().await?;
     let checklists = checklists.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::rules::in_background(move || {
         let probes = probe_health(latest.iter().map(|c| &c.evidence));
         checklists::counted(&mut latest, &agents);
         let now = crate::clock::now_ms();
@@ -394,10 +436,11 @@ async fn evaluate(
             took: started.elapsed(),
             probes,
             next_change_ms,
+            documents,
         }
     })
     .await
-    .map_err(|e| anyhow::anyhow!("evaluation: {e}"))
+    .ok_or_else(|| anyhow::anyhow!("evaluation failed"))
 }
 
 #[cfg(test)]

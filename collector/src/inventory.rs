@@ -15,6 +15,9 @@ use gamsa_proto::v1::{evidence::Payload, Evidence, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The probes whose evidence a row reads ([`row`]).
+const PROBES: &[&str] = &["host", "redundancy", "region", "software"];
+
 /// Hosts per page unless asked.
 pub const PAGE: usize = 100;
 
@@ -119,11 +122,22 @@ pub async fn page(store: &dyn Store, page: usize, limit: usize) -> Result<Page, 
     let limit = limit.clamp(1, MAX_PAGE);
     let all = hosts(store.list_agents().await?);
     let total = all.len();
-    let mut rows = Vec::new();
-    for agent in all.into_iter().skip(page.saturating_mul(limit)).take(limit) {
-        let evidence = store.latest_evidence_of(&agent.host).await?;
-        rows.push(row(&agent, &evidence));
+    let agents: Vec<AgentRecord> = all
+        .into_iter()
+        .skip(page.saturating_mul(limit))
+        .take(limit)
+        .collect();
+    // The page's hosts in one read.
+    let names: Vec<&str> = agents.iter().map(|a| a.host.as_str()).collect();
+    let evidence = store.latest_evidence_of(&names, PROBES).await?;
+    let mut by_host: BTreeMap<String, Vec<Evidence>> = BTreeMap::new();
+    for e in evidence {
+        by_host.entry(e.host.clone()).or_default().push(e);
     }
+    let rows = agents
+        .iter()
+        .map(|a| row(a, by_host.get(a.host.as_str()).map_or(&[], Vec::as_slice)))
+        .collect();
     let next = (page.saturating_add(1).saturating_mul(limit) < total).then_some(page + 1);
     Ok(Page {
         hosts: rows,

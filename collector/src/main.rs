@@ -211,6 +211,9 @@ struct FindingsArgs {
     /// Only this catalog's findings.
     #[arg(long)]
     catalog: Option<String>,
+    /// Only findings still open.
+    #[arg(long)]
+    open: bool,
     /// table or json (the history), or csv, html or pdf (the report).
     #[arg(long, default_value = "table")]
     format: String,
@@ -588,7 +591,7 @@ async fn monthly_report(args: MonthlyArgs) -> anyhow::Result<()> {
         }
     };
     let out = gamsa_collector::operations::monthly_report(
-        &state.export_source(),
+        &cli_source(&state),
         &config.availability,
         &Actor::cli(),
         &month,
@@ -598,7 +601,7 @@ async fn monthly_report(args: MonthlyArgs) -> anyhow::Result<()> {
     .await?;
     write_out(
         args.output.as_deref(),
-        &out.bytes,
+        out.body,
         &format!("monthly report {month} {}", args.scope),
     )
 }
@@ -877,30 +880,44 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         redact_ips: args.redact_ips,
     };
     let out = gamsa_collector::operations::take_export(
-        &state.export_source(),
+        &cli_source(&state),
         &Actor::cli(),
         &req,
         &args.encrypt_to,
     )
     .await?;
-    write_out(args.output.as_deref(), &out.bytes, &req.describe())
+    write_out(args.output.as_deref(), out.body, &req.describe())
+}
+
+/// What the command line's exports read: it runs no kept evaluation, so
+/// each export evaluates for itself, and each report is made afresh.
+fn cli_source(state: &gamsa_collector::state::AppState) -> gamsa_collector::export::Source<'_> {
+    gamsa_collector::export::Source {
+        kept: None,
+        made: None,
+        ..state.export_source()
+    }
 }
 
 /// Writes `bytes` to `output` (owner-only: exports hold findings and IP
 /// inventories) or to standard output.
-fn write_out(output: Option<&std::path::Path>, bytes: &[u8], what: &str) -> anyhow::Result<()> {
+fn write_out(
+    output: Option<&std::path::Path>,
+    body: gamsa_collector::export::body::Body,
+    what: &str,
+) -> anyhow::Result<()> {
+    let mut from = body.reader();
     match output {
         Some(path) => {
-            gamsa_collector::private::write(path, bytes)
+            let n = gamsa_collector::private::write_from(path, &mut from)
                 .with_context(|| format!("{}: cannot write", path.display()))?;
-            eprintln!("{}: {what} ({} bytes)", path.display(), bytes.len());
+            eprintln!("{}: {what} ({n} bytes)", path.display());
         }
         None => {
             use std::io::Write;
             let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(bytes)
-                .and_then(|()| stdout.flush())
+            std::io::copy(&mut from, &mut stdout)
+                .and_then(|_| stdout.flush())
                 .context("standard output")?;
         }
     }
@@ -912,6 +929,7 @@ async fn findings(args: FindingsArgs) -> anyhow::Result<()> {
     let filter = gamsa_collector::assessment::Filter {
         host: args.host,
         catalog: args.catalog,
+        open_only: args.open,
         page: None,
     };
     let actor = Actor::cli();
@@ -925,9 +943,9 @@ async fn findings(args: FindingsArgs) -> anyhow::Result<()> {
             )
             .await?;
             if args.format == "json" {
-                serde_json::to_vec_pretty(&h)?
+                serde_json::to_vec_pretty(&h)?.into()
             } else {
-                gamsa_collector::report::findings(&h).into_bytes()
+                gamsa_collector::report::findings(&h).into_bytes().into()
             }
         }
         other => {
@@ -935,19 +953,19 @@ async fn findings(args: FindingsArgs) -> anyhow::Result<()> {
                 anyhow::anyhow!("--format {other}: expected table, json, csv, html or pdf")
             })?;
             gamsa_collector::operations::findings_report(
-                &state.export_source(),
+                &cli_source(&state),
                 &actor,
                 &filter,
                 format,
                 &args.encrypt_to,
             )
             .await?
-            .bytes
+            .body
         }
     };
     write_out(
         args.output.as_deref(),
-        &bytes,
+        bytes,
         &format!("findings {}", filter.describe()),
     )
 }
@@ -987,7 +1005,7 @@ async fn inventory(args: InventoryArgs) -> anyhow::Result<()> {
     };
     write_out(
         args.output.as_deref(),
-        &bytes,
+        bytes.into(),
         &format!("inventory of {} hosts", rows.len()),
     )
 }

@@ -351,8 +351,10 @@ pub async fn findings_report(
 }
 
 /// The monthly operation report of `month` ("YYYY-MM") for `scope` ("all",
-/// "role=web"), HTML or PDF, from the stored evidence; recorded in the
-/// access log as an export before it is handed out. Anyone may take it.
+/// "role=web"), HTML or PDF, from the stored evidence (a serving
+/// collector hands out one made in the last minutes, `export::made`);
+/// recorded in the access log as an export before it is handed out.
+/// Anyone may take it.
 pub async fn monthly_report(
     src: &export::Source<'_>,
     availability: &crate::availability::AvailabilityConfig,
@@ -362,9 +364,23 @@ pub async fn monthly_report(
     format: export::Format,
 ) -> Result<Output, OpError> {
     let scope = export::monthly::Scope::parse(scope)?;
-    let report =
-        export::monthly::build(src, availability, month, &scope, crate::clock::now_ms()).await?;
-    let out = export::monthly::render(&report, format, src.collector_id, &src.config.pdf_font)?;
+    let make = async {
+        let report =
+            export::monthly::build(src, availability, month, &scope, crate::clock::now_ms())
+                .await?;
+        export::monthly::render(&report, format, src.collector_id, &src.config.pdf_font)
+    };
+    let out = match src.made {
+        Some(made) => {
+            let key = format!(
+                "monthly {month} {} {}",
+                scope.describe(),
+                format.extension()
+            );
+            made.get_or_make(&key, make).await?
+        }
+        None => make.await?,
+    };
     let what = format!(
         "monthly report {month} {} {}",
         scope.describe(),
@@ -383,11 +399,11 @@ pub async fn download_snapshot(
     id: &str,
     recipients: &[String],
 ) -> Result<Option<Output>, OpError> {
-    let Some((entry, bytes, tar)) = snapshots.bundle(id).map_err(ExportError::Failed)? else {
+    let Some((entry, body, tar)) = snapshots.bundle(id).map_err(ExportError::Failed)? else {
         return Ok(None);
     };
     let out = Output {
-        bytes,
+        body,
         content_type: if tar {
             "application/x-tar"
         } else {

@@ -28,14 +28,22 @@ pub fn create_file(path: &Path) -> io::Result<()> {
 /// Writes `bytes` to `path`, replacing what was there, and syncs it. The
 /// file is created 0600; one that existed is made 0600 before it is written.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let f = OpenOptions::new()
+    write_from(path, &mut &bytes[..]).map(|_| ())
+}
+
+/// As `write`, with what `from` reads (an export of any size); returns how
+/// many bytes were written.
+pub fn write_from(path: &Path, from: &mut dyn io::Read) -> io::Result<u64> {
+    let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(path)?;
     f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    finish(f, bytes)
+    let n = io::copy(from, &mut f)?;
+    f.sync_all()?;
+    Ok(n)
 }
 
 /// Writes `bytes` to `path` (0600) and syncs it, unless `path` exists: then

@@ -81,7 +81,7 @@ pub struct FindingRecord {
 
 /// When findings were assessed: the first assessment recorded, the one
 /// before the last, and the last.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct AssessmentTimes {
     pub first_ms: i64,

@@ -22,6 +22,10 @@ pub struct AppState {
     pub checklists: Arc<crate::checklists::Checklists>,
     /// The kept evaluation of every catalog: what pages and the API read.
     pub verdicts: Arc<crate::evaluation::Kept>,
+    /// Findings counts kept until the next assessment.
+    pub tallies: Arc<crate::assessment::Tallies>,
+    /// Reports made a while ago, handed out again (`export::made`).
+    pub made: Arc<crate::export::made::Made>,
     /// Dashboard settings: `Secure` cookies, session lifetime, limits.
     pub http: Arc<crate::config::HttpConfig>,
     /// Open ingest streams by agent id: how control messages reach agents.
@@ -44,6 +48,8 @@ impl AppState {
         crate::export::Source {
             checklists: &self.checklists,
             store: self.store.as_ref(),
+            kept: Some(&self.verdicts),
+            made: Some(&self.made),
             data_dir: self.data_dir(),
             config: &self.export,
             collector_id: &self.collector_id,

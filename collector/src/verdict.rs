@@ -162,3 +162,28 @@ pub struct ItemResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub na_mark: Option<NaMark>,
 }
+
+#[cfg(test)]
+impl RowResult {
+    /// A row answered by `rule` over `hosts`, the rest empty (test fixtures).
+    pub fn of_rule(id: &str, rule: &str, hosts: Vec<HostResult>) -> Self {
+        RowResult {
+            id: id.into(),
+            question_ko: String::new(),
+            question_en: String::new(),
+            rule: Some(rule.into()),
+            manual: None,
+            verdict: Verdict::N,
+            reason_en: String::new(),
+            reason_ko: String::new(),
+            answers: None,
+            highest: None,
+            rationale_en: None,
+            rationale_ko: None,
+            completes_en: None,
+            completes_ko: None,
+            hosts: Arc::new(hosts),
+            attestation: None,
+        }
+    }
+}

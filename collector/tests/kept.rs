@@ -36,6 +36,7 @@ fn synced(host: &str, observed_ms: i64) -> Evidence {
         agent_id: host.into(),
         host: host.into(),
         observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(observed_ms)),
+        first_observed_at: None,
         probe: "time_sync".into(),
         subject: host.into(),
         status: Status::Observed as i32,

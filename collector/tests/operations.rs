@@ -45,6 +45,8 @@ impl Collector {
         Source {
             checklists: &self.checklists,
             store: self.store.as_ref(),
+            kept: None,
+            made: None,
             data_dir: self.dir.path(),
             config: &self.export,
             collector_id: "test collector",
@@ -272,7 +274,9 @@ async fn exports_are_for_everyone_and_recorded_before_they_are_handed_out() {
         .await
         .unwrap();
     assert!(out.content_type.starts_with("text/html"));
-    assert!(String::from_utf8(out.bytes).unwrap().contains("양식"));
+    assert!(String::from_utf8(out.body.into_bytes().unwrap())
+        .unwrap()
+        .contains("양식"));
 
     let unknown = Request {
         catalog: "emr-s999".into(),
@@ -697,7 +701,7 @@ async fn the_monthly_report_is_for_everyone_and_recorded_as_an_export() {
     .await
     .unwrap();
     assert_eq!(out.file_name, "gamsa-monthly-2026-11-role-web.html");
-    assert!(String::from_utf8(out.bytes)
+    assert!(String::from_utf8(out.body.into_bytes().unwrap())
         .unwrap()
         .contains("없음 (none)"));
     let e = operations::monthly_report(

@@ -298,7 +298,12 @@ async fn an_altered_or_missing_part_fails_naming_the_file() {
     let text = |p: &PathBuf| std::fs::read_to_string(p).unwrap();
     let part = all
         .iter()
-        .find(|p| text(p).contains("gamsa-snapshot-host/1"))
+        .find(|p| text(p).contains("gamsa-snapshot-host/2"))
+        .unwrap()
+        .clone();
+    let results = all
+        .iter()
+        .find(|p| text(p).contains("gamsa-snapshot-results/1"))
         .unwrap()
         .clone();
     let evidence = all
@@ -306,26 +311,31 @@ async fn an_altered_or_missing_part_fails_naming_the_file() {
         .find(|p| text(p).contains("\"probe\":"))
         .unwrap()
         .clone();
-    let host = text(&part);
 
-    // A host's reason reworded in its part: the part no longer hashes to
-    // the name the signed manifest gives it.
-    let reworded = host.replacen("\"reason\":\"", "\"reason\":\"X", 1);
-    assert_ne!(reworded, host);
-    std::fs::write(&part, reworded).unwrap();
-    for o in [
-        verify(&snapshot, &key, None),
-        verify(&snapshot, &key, Some(&chain)),
+    // A host's reason reworded in its results, an evidence's time moved in
+    // its part: the file no longer hashes to the name it is given.
+    for (file, from, to) in [
+        (&results, "\"reason\":\"", "\"reason\":\"X"),
+        (&part, "\"observedAt\":\"2", "\"observedAt\":\"1"),
     ] {
-        let err = stderr(&o);
-        assert!(!o.status.success());
-        assert!(
-            err.contains(&part.display().to_string()) && err.contains("was altered"),
-            "{err}"
-        );
+        let was = text(file);
+        let altered = was.replacen(from, to, 1);
+        assert_ne!(altered, was);
+        std::fs::write(file, altered).unwrap();
+        for o in [
+            verify(&snapshot, &key, None),
+            verify(&snapshot, &key, Some(&chain)),
+        ] {
+            let err = stderr(&o);
+            assert!(!o.status.success());
+            assert!(
+                err.contains(&file.display().to_string()) && err.contains("was altered"),
+                "{err}"
+            );
+        }
+        std::fs::write(file, &was).unwrap();
+        assert!(verify(&snapshot, &key, None).status.success());
     }
-    std::fs::write(&part, &host).unwrap();
-    assert!(verify(&snapshot, &key, None).status.success());
 
     // An evidence file removed: named, with the evidence and host citing it.
     std::fs::remove_file(&evidence).unwrap();

@@ -362,11 +362,76 @@ pub fn agent_config_for(
 /// Evidence ids an agent wrote to its spool, from its log with
 /// `gamsa_agent::transport=debug`.
 pub fn spooled_ids(log: &str) -> std::collections::BTreeSet<String> {
+    spooled(log).into_iter().map(|s| s.id).collect()
+}
+
+/// An evidence an agent spooled, as its debug log says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spooled {
+    pub id: String,
+    pub probe: String,
+    pub subject: String,
+    pub observed_ms: i64,
+}
+
+/// Every evidence the agent's log (`gamsa_agent::transport=debug`) says it
+/// spooled.
+pub fn spooled(log: &str) -> Vec<Spooled> {
+    let field = |line: &str, name: &str| -> Option<String> {
+        let rest = line.split(&format!(" {name}=")).nth(1)?;
+        match rest.strip_prefix('"') {
+            // Debug-quoted: up to the closing quote (subjects have no quotes).
+            Some(q) => q.split('"').next().map(str::to_string),
+            None => rest.split_whitespace().next().map(str::to_string),
+        }
+    };
     log.lines()
         .filter(|l| l.contains("evidence spooled"))
-        .filter_map(|l| l.split("id=").nth(1))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
+        .filter_map(|l| {
+            Some(Spooled {
+                id: field(l, "id")?,
+                probe: field(l, "probe")?,
+                subject: field(l, "subject").unwrap_or_default(),
+                observed_ms: field(l, "observed_ms")?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The ids of the `produced` evidence that `stored` (evidence as the API
+/// answers it) does not account for: each is stored by its id, or was seen
+/// again within a stored run of the same probe and subject (between the
+/// run's `firstObservedAt` and `observedAt`).
+pub fn unaccounted(produced: &[Spooled], stored: &[serde_json::Value]) -> Vec<String> {
+    let ms = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis())
+    };
+    let ids: std::collections::BTreeSet<&str> =
+        stored.iter().filter_map(|e| e["id"].as_str()).collect();
+    let runs: Vec<(&str, &str, i64, i64)> = stored
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e["probe"].as_str()?,
+                e["subject"].as_str()?,
+                ms(&e["firstObservedAt"])?,
+                ms(&e["observedAt"])?,
+            ))
+        })
+        .collect();
+    produced
+        .iter()
+        .filter(|p| {
+            !ids.contains(p.id.as_str())
+                && !runs.iter().any(|(probe, subject, first, last)| {
+                    *probe == p.probe
+                        && *subject == p.subject
+                        && (*first..=*last).contains(&p.observed_ms)
+                })
+        })
+        .map(|p| p.id.clone())
         .collect()
 }
 

@@ -52,22 +52,29 @@ pub fn hello(agent: &str) -> AgentMessage {
 }
 
 /// A batch of `n` error evidence claiming `agent`, each with a fresh id and
-/// an `error` text of `pad` bytes.
+/// an `error` text of the id and `pad` bytes.
 pub fn batch_of(agent: &str, seq: u64, n: usize, pad: usize) -> AgentMessage {
     AgentMessage {
         msg: Some(agent_message::Msg::Batch(Batch {
             seq,
             evidence: (0..n)
-                .map(|_| Evidence {
-                    id: unique_id(),
-                    agent_id: agent.into(),
-                    host: agent.into(),
-                    probe: "host".into(),
-                    subject: agent.into(),
-                    status: Status::Error as i32,
-                    error: "x".repeat(pad.max(1)),
-                    observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(1_700_000_000_000)),
-                    payload: None,
+                .map(|_| {
+                    let id = unique_id();
+                    Evidence {
+                        // Content of its own (its id in it): no evidence is a
+                        // run seen again, which the store keeps as one.
+                        error: format!("{id} {}", "x".repeat(pad.max(1))),
+                        id,
+                        agent_id: agent.into(),
+                        host: agent.into(),
+                        probe: "host".into(),
+                        subject: agent.into(),
+                        status: Status::Error as i32,
+                        observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(
+                            1_700_000_000_000,
+                        )),
+                        ..Default::default()
+                    }
                 })
                 .collect(),
         })),

@@ -49,7 +49,12 @@ fn pages_hold_the_same_findings(c: &Collector) {
             .map(|f| (f["item"].to_string(), f["check"].to_string()))
             .collect()
     };
-    let whole = c.get(&format!("{query}&limit=1000")).unwrap();
+    // The agent's probes report one after another: wait until the
+    // findings take more than one page.
+    let whole = wait_for("more than 7 findings", WAIT, || {
+        let whole = c.get(&format!("{query}&limit=1000")).unwrap();
+        (whole["findings"].as_array().unwrap().len() > 7).then_some(whole)
+    });
     assert!(whole["nextOffset"].is_null(), "{whole}");
     let (mut paged, mut offset, mut pages) = (Vec::new(), 0, 0);
     loop {
@@ -175,6 +180,18 @@ fn assessment_history(store_url: Option<&str>) -> Result<()> {
     });
     assert!(fixed["fixedMs"].as_i64().unwrap() > first_seen, "{fixed}");
     assert_eq!(fixed["timesOpen"], 1, "{fixed}");
+    // Asked for open findings only, the store leaves the fixed one out.
+    let open = c.get(&format!(
+        "/api/v1/findings?host={HOST}&catalog=kisa-unix&open=true"
+    ))?;
+    assert!(
+        open["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["open"] == true && f["check"] != fixed["check"]),
+        "{open}"
+    );
 
     // The findings report, by the command line and the API, with the
     // remediation; each recorded in the access log.

@@ -760,6 +760,13 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
     let exported: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(exported["form"]["form"], "2B");
     assert_eq!(exported["form"]["redacted"], true);
+    // Answered from the kept evaluation, and saying as of when.
+    let fields = exported["form"]["fields"].as_array().unwrap();
+    assert!(fields.iter().any(|f| f[0] == "평가 시각"), "{fields:?}");
+    assert!(
+        exported["items"].as_array().is_some_and(|i| !i.is_empty()),
+        "{exported}"
+    );
     assert_eq!(api("GET", "/api/v1/access-log").0, 403);
     let log = collector.get("/api/v1/access-log").unwrap();
     let log = serde_json::to_string(&log["accessLog"]).unwrap();

@@ -450,7 +450,9 @@ fn collectors_sharing_postgresql_send_each_verdict_change_once() {
     let creds = first.issue("node-b").unwrap();
     let cfg = agent_config(first.dir.path(), "node-b", &first, &creds, "").unwrap();
     let _agent = start_agent(&cfg, first.dir.path().join("agent.log")).unwrap();
-    wait_for("verdict changes", Duration::from_secs(30), || {
+    // The agent's first cycle, an evaluation and the lease holder's tick:
+    // on a loaded machine the cycle alone has taken most of 30 s.
+    wait_for("verdict changes", Duration::from_secs(90), || {
         (!bodies.lock().unwrap().is_empty()).then_some(())
     });
     // Both replicas evaluated the new evidence several times since.

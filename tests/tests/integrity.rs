@@ -26,14 +26,18 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A TLS endpoint evidence of `agent` about its own host, observed now.
+/// A TLS endpoint evidence of `agent` about its own host, observed now,
+/// with a certificate of its own (never a run of unchanged evidence seen
+/// again, which the store keeps as one).
 fn tls(agent: &str) -> Evidence {
     let t = Some(gamsa_proto::Timestamp::from_unix_millis(now_ms()));
+    let id = unique_id();
     Evidence {
-        id: unique_id(),
+        id: id.clone(),
         agent_id: agent.into(),
         host: agent.into(),
         observed_at: t,
+        first_observed_at: None,
         probe: "tls".into(),
         subject: format!("{agent}:443"),
         status: Status::Observed as i32,
@@ -47,6 +51,7 @@ fn tls(agent: &str) -> Evidence {
                 subject: format!("CN={agent}"),
                 not_before: t,
                 not_after: t,
+                sha256_fingerprint: id,
                 ..Default::default()
             }),
             ..Default::default()

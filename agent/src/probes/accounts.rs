@@ -26,6 +26,8 @@ const MAX_INCLUDE_DEPTH: usize = 8;
 /// `[probes.accounts]`: its schedule alone.
 pub type Config = super::Scheduled<AccountsProbe>;
 
+impl super::Every for AccountsProbe {}
+
 impl From<Config> for AccountsProbe {
     fn from(config: Config) -> Self {
         Self { config }

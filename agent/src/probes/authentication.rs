@@ -27,6 +27,8 @@ const SSHD_TIMEOUT: Duration = Duration::from_secs(10);
 /// `[probes.authentication]`: its schedule alone.
 pub type Config = super::Scheduled<AuthenticationProbe>;
 
+impl super::Every for AuthenticationProbe {}
+
 impl From<Config> for AuthenticationProbe {
     fn from(config: Config) -> Self {
         Self { config }

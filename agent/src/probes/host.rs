@@ -10,6 +10,13 @@ use sysinfo::{Disks, MemoryRefreshKind, System};
 /// `[probes.host]`: its schedule alone.
 pub type Config = super::Scheduled<HostProbe>;
 
+/// Hourly: OS, kernel and machine change seldom, and hourly samples of CPU,
+/// memory and disk use are what the monthly operation report reads; each
+/// observation's changing figures are a new content to store.
+impl super::Every for HostProbe {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+}
+
 impl From<Config> for HostProbe {
     fn from(config: Config) -> Self {
         Self::new(config)

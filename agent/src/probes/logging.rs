@@ -33,6 +33,8 @@ const MAIN_LOGS: &[&str] = &[
 /// `[probes.logging]`: its schedule alone.
 pub type Config = super::Scheduled<LoggingProbe>;
 
+impl super::Every for LoggingProbe {}
+
 impl From<Config> for LoggingProbe {
     fn from(config: Config) -> Self {
         Self { config }

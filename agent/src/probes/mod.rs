@@ -136,11 +136,17 @@ pub trait Section: Default + Clone + std::fmt::Debug + serde::de::DeserializeOwn
     fn build(&self, config: &Config) -> Arc<dyn Probe>;
 }
 
+/// How often a probe set by its schedule alone runs unless its section
+/// says otherwise: every five minutes, unless the probe says.
+pub trait Every {
+    const EVERY: Duration = Duration::from_secs(300);
+}
+
 /// The section of a probe set by its schedule alone (`host`, `ports`,
-/// `time_sync`): whether it runs and how often (default: every five
-/// minutes). `P` is the probe it builds, from `Scheduled<P>`.
+/// `time_sync`, ...): whether it runs and how often (default: the probe's
+/// [`Every`]). `P` is the probe it builds, from `Scheduled<P>`.
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, default, bound = "")]
+#[serde(deny_unknown_fields, default, bound = "P: Every")]
 pub struct Scheduled<P> {
     pub enabled: bool,
     #[serde(with = "humantime_serde")]
@@ -149,11 +155,11 @@ pub struct Scheduled<P> {
     probe: std::marker::PhantomData<fn() -> P>,
 }
 
-impl<P> Default for Scheduled<P> {
+impl<P: Every> Default for Scheduled<P> {
     fn default() -> Self {
         Self {
             enabled: true,
-            interval: Duration::from_secs(300),
+            interval: P::EVERY,
             probe: std::marker::PhantomData,
         }
     }
@@ -178,7 +184,7 @@ impl<P> std::fmt::Debug for Scheduled<P> {
     }
 }
 
-impl<P: Probe + From<Scheduled<P>> + 'static> Section for Scheduled<P> {
+impl<P: Probe + Every + From<Scheduled<P>> + 'static> Section for Scheduled<P> {
     fn enabled(&self) -> bool {
         self.enabled
     }

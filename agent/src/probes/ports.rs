@@ -17,6 +17,8 @@ use std::time::Duration;
 /// `[probes.ports]`: its schedule alone.
 pub type Config = super::Scheduled<PortsProbe>;
 
+impl super::Every for PortsProbe {}
+
 impl From<Config> for PortsProbe {
     fn from(config: Config) -> Self {
         Self::new(config)

@@ -28,6 +28,8 @@ use std::time::Duration;
 /// `[probes.services]`: its schedule alone.
 pub type Config = super::Scheduled<ServicesProbe>;
 
+impl super::Every for ServicesProbe {}
+
 impl From<Config> for ServicesProbe {
     fn from(config: Config) -> Self {
         Self { config }

@@ -16,6 +16,8 @@ use std::time::Duration;
 /// `[probes.time_sync]`: its schedule alone.
 pub type Config = super::Scheduled<TimeSyncProbe>;
 
+impl super::Every for TimeSyncProbe {}
+
 impl From<Config> for TimeSyncProbe {
     fn from(config: Config) -> Self {
         Self::new(config)

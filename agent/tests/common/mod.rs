@@ -125,3 +125,38 @@ pub fn run_agent(config: &Path, probe: &str) -> (serde_json::Value, i64, std::ti
     let rss = std::fs::read_to_string(&rss_file).unwrap();
     (evidence[0].clone(), rss.trim().parse().unwrap(), took)
 }
+
+/// A real process whose kernel name is `name` (a copy of `sleep` in `dir`,
+/// sleeping `secs`), returned once the kernel shows that name.
+///
+/// Another test thread forking while the copy is being written holds the
+/// file open for writing until it execs, and running the copy then fails
+/// with "text file busy": the spawn is retried until that clears.
+pub fn process_named(dir: &Path, name: &str, secs: u32) -> std::process::Child {
+    let program = dir.join(name);
+    std::fs::copy("/bin/sleep", &program).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let child = loop {
+        match std::process::Command::new(&program)
+            .arg(secs.to_string())
+            .spawn()
+        {
+            Ok(c) => break c,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("{}: {e}", program.display()),
+        }
+    };
+    // spawn() returns before the child has exec'd; until it has, its kernel
+    // name is still this test's.
+    let comm = format!("/proc/{}/comm", child.id());
+    while std::fs::read_to_string(&comm).unwrap_or_default().trim() != name {
+        assert!(std::time::Instant::now() < deadline, "{comm}: never {name}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child
+}

@@ -54,6 +54,9 @@ pub struct FindingsParams {
     host: String,
     #[serde(default)]
     catalog: String,
+    /// Only findings still open.
+    #[serde(default)]
+    open: bool,
     #[serde(default)]
     offset: u32,
     limit: Option<u32>,
@@ -70,6 +73,7 @@ impl FindingsParams {
         crate::assessment::Filter {
             host: some(&self.host),
             catalog: some(&self.catalog),
+            open_only: self.open,
             page: None,
         }
     }

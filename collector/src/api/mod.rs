@@ -44,6 +44,7 @@ impl From<ExportError> for ApiError {
     fn from(e: ExportError) -> Self {
         let status = match e {
             ExportError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ExportError::NotYet(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())

@@ -67,7 +67,7 @@ async fn document(
         return r;
     }
     crate::download::file(Output {
-        bytes: content,
+        body: content.into(),
         content_type: "application/octet-stream",
         file_name: name,
     })

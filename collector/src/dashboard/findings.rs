@@ -9,8 +9,9 @@
 use super::hosts::{pager, urlencode, PAGE};
 use super::i18n::Lang;
 use super::{page, refused, Language, SignedIn};
-use crate::assessment::{Change, Filter, History};
+use crate::assessment::{Change, Filter, History, Summary};
 use crate::state::AppState;
+use crate::store::ChangeTally;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -42,6 +43,7 @@ impl Params {
         Filter {
             host: some(&self.host),
             catalog: some(&self.catalog),
+            open_only: self.show == "open",
             page: None,
         }
     }
@@ -71,16 +73,32 @@ async fn list(
     lang: Language,
     Query(p): Query<Params>,
 ) -> Response {
+    // One page read, and the counts of all the filter names from the store.
+    let filter = Filter {
+        page: Some(crate::store::KeyPage {
+            offset: u32::try_from(p.page.saturating_mul(PAGE)).unwrap_or(u32::MAX),
+            limit: PAGE as u32,
+        }),
+        ..p.filter()
+    };
     let history = match crate::operations::read_findings(
         state.store.as_ref(),
         &state.checklists,
         &s.actor(),
-        &p.filter(),
+        &filter,
     )
     .await
     {
         Ok(h) => h,
         Err(e) => return refused(&s, e),
+    };
+    let summary = match state
+        .tallies
+        .summary(state.store.as_ref(), &p.filter())
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return refused(&s, crate::operations::OpError::from(e)),
     };
     let catalogs: Vec<&str> = state
         .checklists
@@ -88,7 +106,14 @@ async fn list(
         .iter()
         .map(|c| c.catalog.id.as_str())
         .collect();
-    let body = findings_page(lang.0, &history, &p, &catalogs, crate::clock::now_ms());
+    let body = findings_page(
+        lang.0,
+        &history,
+        &summary,
+        &p,
+        &catalogs,
+        crate::clock::now_ms(),
+    );
     let title = lang.0.t("findings");
     page(&state, lang, title, Some(&s), body)
 }
@@ -126,31 +151,26 @@ fn change(lang: Lang, c: Option<Change>) -> Markup {
     html! { span class=(class) { (lang.pick(ko, en)) } }
 }
 
-fn counts(lang: Lang, (new, recurring, fixed): (usize, usize, usize)) -> Markup {
+fn counts(lang: Lang, t: ChangeTally) -> Markup {
     html! {
-        span class="v v-N" { (lang.pick("신규", "new")) " " (new) } " "
-        span class="v v-P" { (lang.pick("재발", "recurring")) " " (recurring) } " "
-        span class="v v-Y" { (lang.pick("조치됨", "fixed")) " " (fixed) }
+        span class="v v-N" { (lang.pick("신규", "new")) " " (t.new) } " "
+        span class="v v-P" { (lang.pick("재발", "recurring")) " " (t.recurring) } " "
+        span class="v v-Y" { (lang.pick("조치됨", "fixed")) " " (t.fixed) }
     }
 }
 
-/// The page: comparison times and counts, filters, report links, one page
-/// of findings.
+/// The page: comparison times and counts (of every finding the filter
+/// names), filters, report links, one page of findings (`h`, read a page).
 pub fn findings_page(
     lang: Lang,
     h: &History,
+    summary: &Summary,
     p: &Params,
     catalogs: &[&str],
     now_ms: i64,
 ) -> Markup {
     let kst = crate::export::kst;
-    let shown_all: Vec<&crate::assessment::Finding> = h
-        .findings
-        .iter()
-        .filter(|f| p.show != "open" || f.open)
-        .collect();
-    let pages = shown_all.len().div_ceil(PAGE).max(1);
-    let shown = shown_all.iter().skip(p.page * PAGE).take(PAGE);
+    let pages = (summary.findings as usize).div_ceil(PAGE).max(1);
     html! {
         @if !p.host.is_empty() { p.noprint { a href={"/hosts/" (urlencode(&p.host))} { "← " (p.host) } } }
         h1 { (lang.t("findings")) @if !p.host.is_empty() { " · " (p.host) } }
@@ -160,17 +180,17 @@ pub fn findings_page(
             tr {
                 th { (lang.t("since_previous")) }
                 td {
-                    @match h.assessments.and_then(|t| t.previous_ms) {
-                        Some(at) => { (counts(lang, h.counts(false))) " " small.muted { (kst(at)) } }
-                        None => { span.muted { (lang.t("no_assessment")) } }
+                    @match (h.assessments.and_then(|t| t.previous_ms), summary.since_previous) {
+                        (Some(at), Some(t)) => { (counts(lang, t)) " " small.muted { (kst(at)) } }
+                        _ => { span.muted { (lang.t("no_assessment")) } }
                     }
                 }
             }
             tr {
                 th { (lang.t("since_year")) }
                 td {
-                    @match (h.year_ago_ms, h.assessments) {
-                        (Some(at), _) => { (counts(lang, h.counts(true))) " " small.muted { (kst(at)) } }
+                    @match (summary.year_ago_ms.zip(summary.since_year), h.assessments) {
+                        (Some((at, t)), _) => { (counts(lang, t)) " " small.muted { (kst(at)) } }
                         (None, Some(t)) => { span.muted { (lang.t("history_short")) " " (kst(t.first_ms)) } }
                         (None, None) => { span.muted { (lang.t("no_assessment")) } }
                     }
@@ -192,15 +212,15 @@ pub fn findings_page(
                 a href={"/findings/report?" (p.query(&[("format", f)]))} { (f.to_uppercase()) } " "
             }
         }
-        p.muted.paging { span.matching { (shown_all.len()) } " · " (lang.t("page")) " " (p.page + 1) " / " (pages) }
-        @if shown_all.is_empty() { p.muted { (lang.t("no_findings")) } }
+        p.muted.paging { span.matching { (summary.findings) } " · " (lang.t("page")) " " (p.page + 1) " / " (pages) }
+        @if h.findings.is_empty() { p.muted { (lang.t("no_findings")) } }
         @else {
             table.findings {
                 tr {
                     th { (lang.t("host")) } th { (lang.t("item")) } th { (lang.t("since_previous")) } th { (lang.t("since_year")) }
                     th { (lang.t("found_first")) } th { (lang.t("found_last")) } th { (lang.t("fixed_at")) } th { (lang.t("remediation")) }
                 }
-                @for f in shown {
+                @for f in &h.findings {
                     tr class=(if f.open { "finding open" } else { "finding fixed" }) {
                         td { a href={"/hosts/" (urlencode(&f.key.host))} { (f.key.host) } }
                         td {
@@ -251,54 +271,67 @@ mod tests {
     }
 
     #[test]
-    fn findings_are_paged_filtered_and_classified() {
-        let mut findings: Vec<Finding> = (0..PAGE + 5)
+    fn a_page_of_findings_with_the_counts_of_all() {
+        let mut findings: Vec<Finding> = (0..PAGE)
             .map(|n| finding(&format!("web-{n:03}"), true, Some(Change::Recurring)))
             .collect();
         findings[0].since_previous = Some(Change::New);
-        findings.push(finding("web-zzz", false, Some(Change::Fixed)));
-        let h = History {
-            assessments: Some(AssessmentTimes {
-                first_ms: 1_000,
-                previous_ms: Some(2_000),
-                last_ms: 3_000,
-            }),
+        let times = AssessmentTimes {
+            first_ms: 1_000,
+            previous_ms: Some(2_000),
+            last_ms: 3_000,
+        };
+        let page = |findings: Vec<Finding>| History {
+            assessments: Some(times),
             year_ago_ms: None,
             findings,
             next_offset: None,
         };
-        let render =
-            |p: &Params| findings_page(Lang::En, &h, p, &["kisa-unix"], 4_000).into_string();
-        let first = render(&Params::default());
+        // The counts are the store's, of every finding, not of this page.
+        let summary = Summary {
+            assessments: Some(times),
+            year_ago_ms: None,
+            findings: 2 * PAGE as u64 + 6,
+            open: 2 * PAGE as u64 + 5,
+            since_previous: Some(ChangeTally {
+                new: 7,
+                recurring: 98,
+                fixed: 1,
+            }),
+            since_year: None,
+        };
+        let render = |h: &History, p: &Params| {
+            findings_page(Lang::En, h, &summary, p, &["kisa-unix"], 4_000).into_string()
+        };
+        let first = render(&page(findings), &Params::default());
         assert_eq!(first.matches("<tr class=\"finding").count(), PAGE);
         assert!(
-            first.contains("new 1") && first.contains("recurring 54") && first.contains("fixed 1"),
+            first.contains("new 7") && first.contains("recurring 98") && first.contains("fixed 1"),
             "{first}"
         );
+        assert!(first.contains("page 1 / 3"), "{first}");
         assert!(first.contains("href=\"/findings?page=1\""), "{first}");
         assert!(
             first.contains("history does not reach back a year"),
             "{first}"
         );
-        let second = render(&Params {
-            page: 1,
-            ..Default::default()
-        });
-        assert_eq!(second.matches("<tr class=\"finding").count(), 6);
-        assert!(second.contains("finding fixed") && second.contains("Set PermitRootLogin no"));
-        let open = render(&Params {
-            page: 1,
-            show: "open".into(),
-            ..Default::default()
-        });
-        assert!(!open.contains("finding fixed"), "{open}");
-        let host = render(&Params {
-            host: "web-001".into(),
-            ..Default::default()
-        });
+        let last = render(
+            &page(vec![
+                finding("web-zzy", true, None),
+                finding("web-zzz", false, Some(Change::Fixed)),
+            ]),
+            &Params {
+                page: 2,
+                host: "web-zzz".into(),
+                show: "open".into(),
+                ..Default::default()
+            },
+        );
+        assert_eq!(last.matches("<tr class=\"finding").count(), 2);
+        assert!(last.contains("finding fixed") && last.contains("Set PermitRootLogin no"));
         assert!(
-            host.contains("/findings/report?host=web-001&amp;format=csv"),
-            "{host}"
+            last.contains("/findings/report?host=web-zzz&amp;show=open&amp;format=csv"),
+            "{last}"
         );
     }
 }

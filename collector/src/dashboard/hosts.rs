@@ -283,7 +283,7 @@ async fn host(
 ) -> Response {
     let (agents, evidence) = match (
         state.store.agents_on_host(&name).await,
-        state.store.latest_evidence_of(&name).await,
+        state.store.latest_evidence_of(&[name.as_str()], &[]).await,
     ) {
         (Ok(a), Ok(e)) => (a, e),
         (Err(e), _) | (_, Err(e)) => {
@@ -417,7 +417,7 @@ pub fn host_page(p: HostPage<'_>) -> Markup {
                 tr id={"ev-" (e.id)} {
                     td { (e.probe) } td { (e.subject) }
                     td { @if e.status == Status::Error as i32 { span class="v v-N" { "ERROR" } " " small { (e.error) } } @else { span class="v v-Y" { "OK" } } }
-                    td { (e.observed_at.map(|t| crate::export::kst(t.unix_millis())).unwrap_or_default()) }
+                    td { (crate::export::kst_observed(e)) }
                     td { details { summary { code { (e.id) } } pre.evidence { (serde_json::to_string_pretty(e).unwrap_or_default()) } } }
                 }
             }

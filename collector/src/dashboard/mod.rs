@@ -201,6 +201,9 @@ fn refused(s: &Session, e: OpError) -> Response {
             "file too large or unreadable",
         ),
         OpError::Store(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        OpError::Export(e @ ExportError::NotYet(_)) => {
+            refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
         e @ (OpError::Export(_) | OpError::Failed(_)) => {
             refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
         }

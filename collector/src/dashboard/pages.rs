@@ -443,7 +443,7 @@ pub fn item(p: ItemPage<'_>) -> Markup {
             @for e in p.evidence {
                 tr {
                     td { (e.host) } td { (e.probe) } td { (e.subject) }
-                    td { (e.observed_at.map(|t| serde_json::to_string(&t).unwrap_or_default().trim_matches('"').to_string()).unwrap_or_default()) }
+                    td { (crate::export::kst_observed(e)) }
                     td { a href={"/hosts/" (super::hosts::urlencode(&e.host)) "#ev-" (e.id)} { code { (e.id) } } br; small { (gamsa_proto::summary::summary(e).chars().take(SUMMARY_CHARS).collect::<String>()) } }
                 }
             }

@@ -23,16 +23,24 @@ pub fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>, 
 }
 
 pub fn encrypt(bytes: &[u8], recipients: &[age::x25519::Recipient]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encrypt_to(&mut &bytes[..], &mut out, recipients)?;
+    Ok(out)
+}
+
+/// Encrypts what `from` reads into `to`, a piece at a time.
+pub fn encrypt_to(
+    from: &mut dyn Read,
+    to: &mut dyn Write,
+    recipients: &[age::x25519::Recipient],
+) -> std::io::Result<()> {
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(std::io::Error::other)?;
-    let mut out = Vec::new();
-    let mut w = encryptor
-        .wrap_output(&mut out)
-        .map_err(std::io::Error::other)?;
-    w.write_all(bytes)?;
+    let mut w = encryptor.wrap_output(to).map_err(std::io::Error::other)?;
+    std::io::copy(from, &mut w)?;
     w.finish()?;
-    Ok(out)
+    Ok(())
 }
 
 /// Reads an identity file (`AGE-SECRET-KEY-1…`, `#` comments allowed).

@@ -178,7 +178,7 @@ pub fn render(
         }
     };
     Ok(Output {
-        bytes,
+        body: bytes.into(),
         content_type: format.content_type(),
         file_name: format!("gamsa-findings.{}", format.extension()),
     })

@@ -7,12 +7,14 @@
 //! export that leaves the organisation can have every IP address replaced by
 //! a keyed label (`redact`) and be encrypted to an age recipient (`encrypt`).
 
+pub mod body;
 pub mod csv;
 pub mod encrypt;
 pub mod findings;
 pub mod forms;
 pub mod html;
 pub mod location;
+pub mod made;
 pub mod model;
 pub mod monthly;
 pub mod network;
@@ -23,11 +25,13 @@ pub mod redact;
 use crate::checklists::Checklists;
 use crate::store::Store;
 use crate::verdict::{ItemResult, Outcome};
+use body::{Body, Spool};
 use forms::{ItemLabel, Kind};
 use gamsa_proto::v1::Evidence;
 use model::FilledForm;
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -134,7 +138,7 @@ impl Request {
 /// An export ready to send or write.
 #[derive(Debug)]
 pub struct Output {
-    pub bytes: Vec<u8>,
+    pub body: Body,
     pub content_type: &'static str,
     pub file_name: String,
 }
@@ -146,8 +150,11 @@ impl Output {
             return Ok(self);
         }
         let r = encrypt::parse_recipients(recipients).map_err(ExportError::BadRequest)?;
+        let mut out = Spool::default();
+        encrypt::encrypt_to(&mut self.body.reader(), &mut out, &r)
+            .map_err(|e| ExportError::Failed(e.into()))?;
         Ok(Output {
-            bytes: encrypt::encrypt(&self.bytes, &r).map_err(|e| ExportError::Failed(e.into()))?,
+            body: out.finish().map_err(|e| ExportError::Failed(e.into()))?,
             content_type: "application/octet-stream",
             file_name: format!("{}.age", self.file_name),
         })
@@ -161,6 +168,8 @@ pub enum ExportError {
     BadRequest(String),
     #[error(transparent)]
     Pdf(#[from] pdf::PdfError),
+    #[error(transparent)]
+    NotYet(#[from] crate::evaluation::NotYet),
     #[error("{0:#}")]
     Failed(#[from] anyhow::Error),
 }
@@ -175,6 +184,14 @@ impl From<crate::store::StoreError> for ExportError {
 pub struct Source<'a> {
     pub checklists: &'a Checklists,
     pub store: &'a dyn Store,
+    /// A serving collector's kept evaluation: exports answer from it, as of
+    /// its time, instead of evaluating the fleet again. None (the command
+    /// line) evaluates.
+    pub kept: Option<&'a crate::evaluation::Kept>,
+    /// A serving collector's reports made a while ago (`made`), handed out
+    /// again rather than made per request. None (the command line) makes
+    /// each.
+    pub made: Option<&'a made::Made>,
     pub data_dir: &'a Path,
     pub config: &'a ExportConfig,
     pub collector_id: &'a str,
@@ -234,6 +251,16 @@ pub fn kst(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// When an evidence was observed, in Korean time: for a run of unchanged
+/// observations (`firstObservedAt`), its first and last.
+pub fn kst_observed(e: &gamsa_proto::v1::Evidence) -> String {
+    let last = kst(e.observed_at.map(|t| t.unix_millis()).unwrap_or(0));
+    match e.first_observed_at {
+        Some(first) => format!("{} – {last}", kst(first.unix_millis())),
+        None => last,
+    }
+}
+
 pub fn outcome_ko(o: Outcome) -> &'static str {
     match o {
         Outcome::Pass => "충족",
@@ -283,14 +310,19 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
         .transpose()
         .map_err(bad)?;
     let kind = spec.map_or(Kind::Checklist(ItemLabel::Generic), |s| s.kind);
-    let all = src
-        .checklists
-        .evaluate(
-            src.store,
-            &[catalog.catalog.id.as_str()],
-            group.map(|g| g.id.as_str()),
-        )
-        .await?;
+    let group_id = group.map(|g| g.id.as_str());
+    let (all, as_of) = match src.kept {
+        Some(kept) => {
+            let (e, includes) = kept.current(src.store, crate::evaluation::CATCH_UP).await?;
+            (e.items_of(catalog, group_id), Some((e.as_of_ms, !includes)))
+        }
+        None => (
+            src.checklists
+                .evaluate(src.store, &[catalog.catalog.id.as_str()], group_id)
+                .await?,
+            None,
+        ),
+    };
     let wanted: Vec<String> = match kind {
         Kind::Checklist(_) => forms::items_on(catalog, req.form.as_deref())
             .into_iter()
@@ -329,6 +361,13 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
         fields.push(("신청 유형".into(), g.title_ko.clone()));
     }
     fields.push(("작성 시각".into(), kst(now)));
+    if let Some((at, pending)) = as_of {
+        let mut v = kst(at);
+        if pending {
+            v.push_str(" (이후 변경 사항 평가 중)");
+        }
+        fields.push(("평가 시각".into(), v));
+    }
     fields.push(("수집기".into(), src.collector_id.to_string()));
     let mut form = FilledForm {
         catalog: catalog.catalog.id.clone(),
@@ -398,50 +437,148 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
             .as_deref()
             .map_or(String::new(), |g| format!("-{g}"))
     );
-    let bytes = match req.format {
-        Format::Html => html::render(&form).into_bytes(),
-        Format::Pdf => pdf::render(&form, &src.config.pdf_font)?,
-        Format::Csv => csv::render(&form.rows).map_err(|e| ExportError::Failed(e.into()))?,
-        Format::Json => {
-            let mut v = serde_json::json!({ "form": form, "items": items });
-            if let Some(r) = &redactor {
-                r.value(&mut v);
-            }
-            serde_json::to_vec_pretty(&v).map_err(|e| ExportError::Failed(e.into()))?
-        }
-        Format::Ocsf => {
-            let mut v = serde_json::Value::Array(ocsf::findings(&catalog.catalog, &items, now));
-            if let Some(r) = &redactor {
-                r.value(&mut v);
-            }
-            serde_json::to_vec_pretty(&v).map_err(|e| ExportError::Failed(e.into()))?
-        }
+    let body = match req.format {
+        Format::Html => html::render(&form).into_bytes().into(),
+        Format::Pdf => pdf::render(&form, &src.config.pdf_font)?.into(),
+        Format::Csv => csv::render(&form.rows)
+            .map_err(|e| ExportError::Failed(e.into()))?
+            .into(),
+        Format::Json => json(&form, &items, redactor.as_ref())?,
+        Format::Ocsf => array(
+            ocsf::findings(&catalog.catalog, &items, now),
+            redactor.as_ref(),
+        )?,
         Format::Ndjson => {
             let cited: BTreeSet<String> = items
                 .iter()
                 .flat_map(|i| i.evidence.iter().cloned())
                 .chain(shown.iter().map(|e| e.id.clone()))
                 .collect();
-            let mut evidence = src
-                .store
-                .evidence_by_ids(cited.into_iter().collect())
-                .await?;
-            evidence.sort_by(|a, b| a.id.cmp(&b.id));
-            let mut out = Vec::new();
-            for e in &evidence {
-                let mut v = serde_json::to_value(e).map_err(|e| ExportError::Failed(e.into()))?;
-                if let Some(r) = &redactor {
-                    r.value(&mut v);
-                }
-                serde_json::to_writer(&mut out, &v).map_err(|e| ExportError::Failed(e.into()))?;
-                out.push(b'\n');
-            }
-            out
+            ndjson(src.store, cited, redactor.as_ref()).await?
         }
     };
     Ok(Output {
-        bytes,
+        body,
         content_type: req.format.content_type(),
         file_name: format!("{stem}.{}", req.format.extension()),
     })
+}
+
+fn failed(e: impl Into<anyhow::Error>) -> ExportError {
+    ExportError::Failed(e.into())
+}
+
+/// The JSON export, `{"form": …, "items": [...]}`, written one item at a
+/// time: a fleet's items hold every host's result, and made into one JSON
+/// tree (to redact it) they outgrow memory.
+fn json(
+    form: &FilledForm,
+    items: &[&ItemResult],
+    redactor: Option<&redact::Redactor>,
+) -> Result<Body, ExportError> {
+    let mut out = Spool::default();
+    out.write_all(b"{\n  \"form\": ").map_err(failed)?;
+    serde_json::to_writer_pretty(&mut out, form).map_err(failed)?;
+    out.write_all(b",\n  \"items\": [").map_err(failed)?;
+    for (n, item) in items.iter().enumerate() {
+        out.write_all(if n == 0 { b"\n" } else { b",\n" })
+            .map_err(failed)?;
+        match redactor {
+            Some(r) => {
+                let mut v = serde_json::to_value(item).map_err(failed)?;
+                r.value(&mut v);
+                serde_json::to_writer_pretty(&mut out, &v)
+            }
+            None => serde_json::to_writer_pretty(&mut out, item),
+        }
+        .map_err(failed)?;
+    }
+    out.write_all(b"\n  ]\n}\n").map_err(failed)?;
+    out.finish().map_err(failed)
+}
+
+/// A JSON array of `values`, one per line, each redacted alone: an OCSF
+/// export holds a finding per host and item, too many to hold as one tree.
+fn array(
+    values: impl Iterator<Item = serde_json::Value>,
+    redactor: Option<&redact::Redactor>,
+) -> Result<Body, ExportError> {
+    let mut out = Spool::default();
+    out.write_all(b"[").map_err(failed)?;
+    for (n, mut v) in values.enumerate() {
+        out.write_all(if n == 0 { b"\n" } else { b",\n" })
+            .map_err(failed)?;
+        if let Some(r) = redactor {
+            r.value(&mut v);
+        }
+        serde_json::to_writer(&mut out, &v).map_err(failed)?;
+    }
+    out.write_all(b"\n]\n").map_err(failed)?;
+    out.finish().map_err(failed)
+}
+
+/// Evidence read from the store per batch of ids, so that an export of a
+/// fleet's cited evidence never holds more than one batch decoded.
+const EVIDENCE_PER_READ: usize = 500;
+
+/// The NDJSON export: every evidence of `cited`, by id, one per line.
+async fn ndjson(
+    store: &dyn Store,
+    cited: BTreeSet<String>,
+    redactor: Option<&redact::Redactor>,
+) -> Result<Body, ExportError> {
+    let cited: Vec<String> = cited.into_iter().collect();
+    let mut out = Spool::default();
+    for ids in cited.chunks(EVIDENCE_PER_READ) {
+        let mut evidence = store.evidence_by_ids(ids.to_vec()).await?;
+        // The batches are consecutive runs of the ordered ids.
+        evidence.sort_by(|a, b| a.id.cmp(&b.id));
+        for e in &evidence {
+            let mut v = serde_json::to_value(e).map_err(failed)?;
+            if let Some(r) = redactor {
+                r.value(&mut v);
+            }
+            serde_json::to_writer(&mut out, &v).map_err(failed)?;
+            out.write_all(b"\n").map_err(failed)?;
+        }
+    }
+    out.finish().map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn ndjson_reads_the_store_in_batches_in_the_order_of_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
+        let n = EVIDENCE_PER_READ * 2 + 7;
+        let id = |i: usize| format!("ev-{i:05}");
+        let evidence = (0..n)
+            .rev()
+            .map(|i| Evidence {
+                id: id(i),
+                host: "h".into(),
+                probe: "tls".into(),
+                subject: format!("s{i}"),
+                observed_at: Some(gamsa_proto::Timestamp {
+                    seconds: 1_700_000_000,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            })
+            .collect();
+        store.insert_batch(evidence).await.unwrap();
+        let cited: BTreeSet<String> = (0..n).map(id).chain(["ev-missing".into()]).collect();
+        let out = ndjson(&store, cited, None).await.unwrap();
+        let read: Vec<String> = String::from_utf8(out.into_bytes().unwrap())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+            .collect();
+        let want: Vec<String> = (0..n).map(|i| format!("\"{}\"", id(i))).collect();
+        assert_eq!(read, want);
+    }
 }

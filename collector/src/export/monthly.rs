@@ -712,7 +712,7 @@ pub fn render(
         format!("-{}", r.scope.replace(['=', '/', ' '], "-"))
     };
     Ok(Output {
-        bytes,
+        body: bytes.into(),
         content_type: format.content_type(),
         file_name: format!("gamsa-monthly-{}{scope}.{}", r.month, format.extension()),
     })

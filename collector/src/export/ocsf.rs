@@ -162,11 +162,14 @@ fn outcome_code(o: Outcome) -> &'static str {
 
 /// The findings of an export: one per (item, host), one per item without
 /// hosts.
-pub fn findings(catalog: &CatalogInfo, items: &[&ItemResult], now_ms: i64) -> Vec<Value> {
-    let mut out = Vec::new();
-    for item in items {
-        if item.hosts.is_empty() {
-            out.push(finding(
+pub fn findings<'a>(
+    catalog: &'a CatalogInfo,
+    items: &'a [&'a ItemResult],
+    now_ms: i64,
+) -> impl Iterator<Item = Value> + 'a {
+    items.iter().flat_map(move |item| {
+        let whole = item.hosts.is_empty().then(|| {
+            finding(
                 catalog,
                 item,
                 verdict_outcome(item.verdict),
@@ -174,21 +177,22 @@ pub fn findings(catalog: &CatalogInfo, items: &[&ItemResult], now_ms: i64) -> Ve
                 Activity::Create,
                 now_ms,
                 Default::default(),
-            ));
-        }
-        for (host, outcome) in item.hosts.iter() {
-            out.push(finding(
-                catalog,
-                item,
-                *outcome,
-                &[(host.as_str(), *outcome)],
-                Activity::Create,
-                now_ms,
-                Default::default(),
-            ));
-        }
-    }
-    out
+            )
+        });
+        whole
+            .into_iter()
+            .chain(item.hosts.iter().map(move |(host, outcome)| {
+                finding(
+                    catalog,
+                    item,
+                    *outcome,
+                    &[(host.as_str(), *outcome)],
+                    Activity::Create,
+                    now_ms,
+                    Default::default(),
+                )
+            }))
+    })
 }
 
 /// A verdict change of `item` as one finding (activity Update): every host
@@ -257,7 +261,7 @@ mod tests {
     fn one_finding_per_item_and_host_with_the_hosts_outcome() {
         let failing = item(Verdict::N, &[("a", Outcome::Pass), ("b", Outcome::Fail)]);
         let manual = item(Verdict::Unknown, &[]);
-        let f = findings(&info(), &[&failing, &manual], 1_700_000_000_000);
+        let f: Vec<Value> = findings(&info(), &[&failing, &manual], 1_700_000_000_000).collect();
         assert_eq!(f.len(), 3);
         assert_eq!(f[0]["resources"][0]["uid"], "a");
         assert_eq!(f[0]["compliance"]["status_id"], 1);

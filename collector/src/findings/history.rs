@@ -67,39 +67,23 @@ pub async fn record(store: &dyn Store, items: &[ItemResult], at_ms: i64) -> Resu
 mod tests {
     use super::*;
     use crate::verdict::{HostResult, RowResult, Verdict};
-    use std::sync::Arc;
 
     fn item(hosts: &[(&str, Outcome)]) -> ItemResult {
         let mut i = super::super::tests::item("kisa-unix", "U-01", Verdict::N);
-        i.rows.push(RowResult {
-            id: "U-01-1".into(),
-            question_ko: String::new(),
-            question_en: String::new(),
-            rule: Some("kisa-u01-root-remote".into()),
-            manual: None,
-            verdict: Verdict::N,
-            reason_en: String::new(),
-            reason_ko: String::new(),
-            answers: None,
-            highest: None,
-            rationale_en: None,
-            rationale_ko: None,
-            completes_en: None,
-            completes_ko: None,
-            hosts: Arc::new(
-                hosts
-                    .iter()
-                    .map(|(h, o)| HostResult {
-                        host: (*h).into(),
-                        outcome: *o,
-                        reason: String::new(),
-                        detail: vec![],
-                        evidence: vec![],
-                    })
-                    .collect(),
-            ),
-            attestation: None,
-        });
+        i.rows.push(RowResult::of_rule(
+            "U-01-1",
+            "kisa-u01-root-remote",
+            hosts
+                .iter()
+                .map(|(h, o)| HostResult {
+                    host: (*h).into(),
+                    outcome: *o,
+                    reason: String::new(),
+                    detail: vec![],
+                    evidence: vec![],
+                })
+                .collect(),
+        ));
         i
     }
 

@@ -119,6 +119,12 @@ pub fn content(ev: &Evidence, now_ms: i64, limits: &IngestConfig) -> Result<(), 
     let Some(observed) = &ev.observed_at else {
         return Err(invalid("observedAt", "is missing".into()));
     };
+    if ev.first_observed_at.is_some() {
+        return Err(invalid(
+            "firstObservedAt",
+            "is the collector's to set: an agent sends each observation".into(),
+        ));
+    }
     let size = ev.encoded_len();
     if size > limits.max_evidence_bytes {
         return Err(invalid(

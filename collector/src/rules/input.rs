@@ -80,6 +80,7 @@ fn without_payload(ev: &Evidence) -> Evidence {
         agent_id: ev.agent_id.clone(),
         host: ev.host.clone(),
         observed_at: ev.observed_at,
+        first_observed_at: ev.first_observed_at,
         probe: ev.probe.clone(),
         subject: ev.subject.clone(),
         status: ev.status,
@@ -152,7 +153,10 @@ pub fn build(
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for c in evidence {
             let ev = &c.evidence;
+            // The time too: a run of unchanged evidence keeps its id as it
+            // is seen again, and rules may read `observedAt`.
             ev.id.hash(&mut hasher);
+            c.observed_ms.hash(&mut hasher);
             ids.entry(ev.probe.clone())
                 .or_insert_with(Vec::new)
                 .push(ev.id.clone());
@@ -267,6 +271,7 @@ mod tests {
             agent_id: "a".into(),
             host: "h".into(),
             observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(1_700_000_000_123)),
+            first_observed_at: None,
             probe: probe.into(),
             subject: "h:443".into(),
             status: Status::Observed as i32,

@@ -14,6 +14,7 @@
 pub mod evaluate;
 pub mod input;
 mod parallel;
+pub use parallel::in_background;
 pub mod value;
 
 use crate::catalog::RuleReach;

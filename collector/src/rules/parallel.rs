@@ -1,6 +1,12 @@
 //! Work spread over every core, in order: evaluating a large fleet is many
 //! small independent steps (one evidence to convert, one host to judge), so
 //! each thread takes one contiguous part and the parts are joined in order.
+//!
+//! That work is done in the background ([`in_background`]): on a thread of
+//! its own at a lower scheduling priority, which the threads it spreads the
+//! work over inherit. An evaluation of a large fleet under ingest runs again
+//! and again for tens of seconds of CPU; at the same priority it took the
+//! cores from the requests and the ingest it serves.
 
 /// `f` applied to consecutive parts of `items`, one part per core; the
 /// results concatenated in the order of `items`.
@@ -26,6 +32,45 @@ pub fn map_parts<'a, T: Sync, R: Send>(
     })
 }
 
+/// The niceness of background work: the scheduler gives it what requests
+/// and ingest leave.
+const BACKGROUND_NICE: i32 = 10;
+
+/// Runs `f` on a new thread at a lower scheduling priority (Linux keeps the
+/// niceness per thread, and threads inherit it, so only this work and the
+/// threads `map_parts` makes for it run lower); `None` if `f` panicked.
+pub async fn in_background<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("gamsa-background".into())
+        .spawn(move || {
+            lower_priority();
+            let _ = tx.send(f());
+        });
+    match spawned {
+        Ok(_) => rx.await.ok(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no thread for background work");
+            None
+        }
+    }
+}
+
+/// Lowers the calling thread's priority by `BACKGROUND_NICE` (at most to
+/// 19, the lowest); best effort (where it cannot, the work runs at the
+/// usual priority).
+fn lower_priority() {
+    // SAFETY: plain system calls on the calling thread's own id.
+    let done = unsafe {
+        let me = libc::gettid() as libc::id_t;
+        let now = libc::getpriority(libc::PRIO_PROCESS, me);
+        libc::setpriority(libc::PRIO_PROCESS, me, (now + BACKGROUND_NICE).min(19))
+    };
+    if done != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "background work at the usual priority");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -34,5 +79,28 @@ mod tests {
         let doubled = super::map_parts(&items, |p| p.iter().map(|i| i * 2).collect());
         assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
         assert!(super::map_parts(&[] as &[u32], |p| p.to_vec()).is_empty());
+    }
+
+    /// The niceness of the calling thread.
+    fn nice() -> i32 {
+        // SAFETY: as in `lower_priority`.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+    }
+
+    #[tokio::test]
+    async fn background_work_and_its_helpers_run_lower_and_the_caller_does_not() {
+        let before = nice();
+        let (own, helpers) = super::in_background(|| {
+            let helpers = super::map_parts(&[0u8; 64], |p| vec![nice(); p.len().min(1)]);
+            (nice(), helpers)
+        })
+        .await
+        .unwrap();
+        assert_eq!(own, (before + super::BACKGROUND_NICE).min(19));
+        assert!(helpers.iter().all(|n| *n == own), "{helpers:?}");
+        assert_eq!(nice(), before, "the caller's priority is its own");
+        assert!(super::in_background(|| -> u8 { panic!("lost") })
+            .await
+            .is_none());
     }
 }

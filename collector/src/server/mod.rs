@@ -114,19 +114,23 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         crate::checklists::Checklists::load(&config.catalog_dirs)?
             .expecting(&config.expectations)?,
     );
+    let verdicts = crate::evaluation::Kept::new(config.verdicts.clone());
     let snapshots = crate::snapshot::Snapshots::new(
         &config.data_dir,
         config.snapshots.clone(),
         collector_id.clone(),
         checklists.clone(),
         store.clone(),
-    );
+    )
+    .with_kept(verdicts.clone());
     Ok(AppState {
         store,
         pki,
         collector_id,
         checklists,
-        verdicts: crate::evaluation::Kept::new(config.verdicts.clone()),
+        verdicts,
+        tallies: Arc::default(),
+        made: Arc::default(),
         http: Arc::new(crate::config::HttpConfig {
             // Cookies are `Secure` whenever the port serves HTTPS.
             secure_cookies: config.http.secure_cookies || config.http.serves_tls(),

@@ -9,8 +9,8 @@
 //! renamed or swapped files are caught too.
 
 use super::archive::{list_dir, parse_name};
-use super::contents::{check_parts, PartsChecked};
 use super::objects::Objects;
+use super::parts::{check_parts, PartsChecked};
 use super::seal::{verify_body, Verified, VerifyError};
 use ed25519_dalek::VerifyingKey;
 use std::path::{Path, PathBuf};

@@ -6,29 +6,33 @@
 //! changed, exactly what gamsa answered and why.
 //!
 //! The signed file is a manifest: the items' verdicts with each row's host
-//! counts, and for every host the SHA-256 of its part ([`HostPart`]: its
-//! results on every row and the evidence they cite, each evidence's content
-//! by hash). Parts and contents are files of their own (`objects`), so a
-//! fleet's snapshot is written one host at a time in bounded memory and
-//! costs, day after day, what changed. Format 1 (everything in one file)
-//! is still read and verified.
+//! counts, and for every host the SHA-256 of its part ([`HostPart`]: the
+//! evidence its results cite, each evidence's content by hash, and its
+//! [`Results`] by hash). Parts, results and contents are files of their own
+//! (`objects`, written by `parts`), so a fleet's snapshot is written one
+//! host at a time in bounded memory and costs, day after day, what changed.
+//! Format 1 (everything in one file) and host parts of format 1 (results
+//! inline) are still read and verified.
 
-use super::objects::{ObjectError, Objects};
 use crate::checklists::Checklists;
+use crate::evaluation::Kept;
 use crate::records::{Attestation, NaMark};
 use crate::store::Store;
 use crate::verdict::{ItemResult, Outcome, RowResult};
-use gamsa_proto::v1::Evidence;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The format tag of the snapshot envelope this collector writes.
 pub const FORMAT: &str = "gamsa-snapshot/2";
 /// The earlier format: verdicts, host results and evidence in one file.
 pub const FORMAT_1: &str = "gamsa-snapshot/1";
-/// The format tag of a host's part.
-pub const HOST_FORMAT: &str = "gamsa-snapshot-host/1";
+/// The format tag of a host's part: its evidence and its results' hash.
+pub const HOST_FORMAT: &str = "gamsa-snapshot-host/2";
+/// The earlier host part: its results in the part itself.
+pub const HOST_FORMAT_1: &str = "gamsa-snapshot-host/1";
+/// The format tag of a host's results, which hosts with equal results share.
+pub const RESULTS_FORMAT: &str = "gamsa-snapshot-results/1";
 
 /// Whether `format` is one this collector reads.
 pub fn known_format(format: &str) -> bool {
@@ -67,6 +71,10 @@ pub struct Body {
     /// SHA-256 of the previous snapshot's body; None for the first.
     pub previous: Option<String>,
     pub created_at: String,
+    /// When the verdicts it freezes were evaluated, when before `createdAt`
+    /// (the collector's kept evaluation); absent when evaluated for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluated_at: Option<String>,
     /// Who asked for it: "schedule", "cli:<login>", "dashboard:<user>", "api:<token>".
     pub taken_by: String,
     pub collector: CollectorIdentity,
@@ -132,21 +140,43 @@ pub struct HostEntry {
     pub bytes: u64,
 }
 
-/// One host's part of a snapshot: its result on every row that has one and
-/// the evidence those results cite.
+/// One host's part of a snapshot: the evidence its results cite and, by
+/// hash, the results themselves (`parts` says why they are apart).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostPart {
     pub format: String,
     pub host: String,
-    pub results: Vec<PartResult>,
+    pub results: PartResults,
+    /// In the order the results first cite them.
     pub evidence: Vec<EvidenceRef>,
 }
 
-/// A host's result on one row.
+/// A part's results: where they are (format 2) or what they are (format 1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum PartResults {
+    /// The SHA-256 of the host's [`Results`] object.
+    Object(String),
+    /// The results themselves, citing evidence by id.
+    Inline(Vec<PartResult<String>>),
+}
+
+/// A host's result on every row that has one, citing evidence by position
+/// in the `evidence` of the part naming it; without the host's name, so
+/// that hosts with equal results share one.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PartResult {
+pub struct Results {
+    pub format: String,
+    pub results: Vec<PartResult<u32>>,
+}
+
+/// A host's result on one row, citing evidence by `E` (an id in format 1,
+/// a position in its part's evidence since).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PartResult<E> {
     pub catalog: String,
     pub item: String,
     pub row: String,
@@ -155,53 +185,83 @@ pub struct PartResult {
     pub reason: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub detail: Vec<String>,
-    /// Ids of the evidence it stands on (in the part's `evidence`).
-    pub evidence: Vec<String>,
+    /// The evidence it stands on.
+    pub evidence: Vec<E>,
 }
 
-/// One cited evidence: its id and time of observation, and its content
-/// (everything else an agent sent) by the hash of its file.
+/// One cited evidence: its id and time of observation (for a run of
+/// unchanged observations, the first too), and its content (everything else
+/// an agent sent) by the hash of its file; no content (nor time) when the
+/// store no longer held it as the snapshot was taken.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EvidenceRef {
     pub id: String,
     pub observed_at: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub first_observed_at: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub content: String,
 }
 
-/// Verdicts and documents as of now; the evidence is read host by host
-/// when the parts are written ([`write_hosts`]).
+/// Verdicts and documents as of one evaluation; the evidence is read host
+/// by host when the parts are written (`parts::write_hosts`).
 pub struct Frozen {
     pub catalogs: Vec<CatalogVersion>,
-    pub items: Vec<ItemResult>,
+    pub items: Arc<dyn AsRef<[ItemResult]> + Send + Sync>,
     pub documents: DocumentEvidence,
+    /// When the verdicts were evaluated, when that was before the snapshot
+    /// was asked for (the collector's kept evaluation).
+    pub evaluated_at: Option<String>,
 }
 
-/// Evaluates every catalog (without an applicant group: a group only turns
-/// items NA) and reads the documents.
-pub async fn freeze(checklists: &Checklists, store: &dyn Store) -> anyhow::Result<Frozen> {
+/// The verdicts of every catalog (without an applicant group: a group only
+/// turns items NA) and the documents they read: the collector's kept
+/// evaluation, once it includes the writes made before (waiting at most
+/// `evaluation::CATCH_UP`), or, without one (the CLI) or before the first,
+/// an evaluation of its own.
+pub async fn freeze(
+    checklists: &Checklists,
+    store: &dyn Store,
+    kept: Option<&Kept>,
+) -> anyhow::Result<Frozen> {
+    let catalogs = checklists
+        .catalogs
+        .iter()
+        .map(|c| CatalogVersion {
+            id: c.catalog.id.clone(),
+            version: c.catalog.version.clone(),
+            title_ko: c.catalog.title_ko.clone(),
+            source: c.catalog.source.clone(),
+        })
+        .collect();
+    if let Some(kept) = kept {
+        if let Ok((e, _)) = kept.current(store, crate::evaluation::CATCH_UP).await {
+            return Ok(Frozen {
+                catalogs,
+                documents: DocumentEvidence {
+                    attestations: e.documents.attestations.clone(),
+                    na_marks: e.documents.na_marks.clone(),
+                },
+                evaluated_at: Some(e.as_of()),
+                items: e,
+            });
+        }
+    }
     let items = checklists.evaluate(store, &[], None).await?;
     let documents = store.documents().await?;
     Ok(Frozen {
-        catalogs: checklists
-            .catalogs
-            .iter()
-            .map(|c| CatalogVersion {
-                id: c.catalog.id.clone(),
-                version: c.catalog.version.clone(),
-                title_ko: c.catalog.title_ko.clone(),
-                source: c.catalog.source.clone(),
-            })
-            .collect(),
-        items,
+        catalogs,
+        items: Arc::new(items),
         documents: DocumentEvidence {
             attestations: documents.attestations,
             na_marks: documents.na_marks,
         },
+        evaluated_at: None,
     })
 }
 
-fn outcome_name(o: Outcome) -> &'static str {
+pub fn outcome_name(o: Outcome) -> &'static str {
     match o {
         Outcome::Pass => "PASS",
         Outcome::Fail => "FAIL",
@@ -255,192 +315,4 @@ pub fn item_summary(item: &ItemResult) -> serde_json::Result<serde_json::Value> 
         }
     }
     Ok(v)
-}
-
-/// Hosts written a batch at a time: one store read for their evidence.
-const HOSTS_PER_BATCH: usize = 200;
-
-/// Where a host's results are in the evaluation: (item, row, result).
-type Place = (u32, u32, u32);
-
-/// Writes every host's part, and the content of the evidence it cites, into
-/// `objects`, a batch of hosts at a time (their evidence read from the
-/// store, written, dropped); returns the manifest's host list.
-pub async fn write_hosts(
-    items: Arc<Vec<ItemResult>>,
-    store: &dyn Store,
-    objects: Objects,
-) -> anyhow::Result<Vec<HostEntry>> {
-    let mut places: BTreeMap<String, Vec<Place>> = BTreeMap::new();
-    for (i, item) in items.iter().enumerate() {
-        for (r, row) in item.rows.iter().enumerate() {
-            for (h, result) in row.hosts.iter().enumerate() {
-                places
-                    .entry(result.host.clone())
-                    .or_default()
-                    .push((i as u32, r as u32, h as u32));
-            }
-        }
-    }
-    let places: Vec<(String, Vec<Place>)> = places.into_iter().collect();
-    let mut entries = Vec::with_capacity(places.len());
-    for batch in places.chunks(HOSTS_PER_BATCH) {
-        let ids: HashSet<&String> = batch
-            .iter()
-            .flat_map(|(_, ps)| ps.iter())
-            .flat_map(|p| result(&items, *p).evidence.iter())
-            .collect();
-        let evidence = store
-            .evidence_by_ids(ids.into_iter().cloned().collect())
-            .await?;
-        let batch = batch.to_vec();
-        let (items, objects) = (items.clone(), objects.clone());
-        let written = tokio::task::spawn_blocking(move || {
-            let evidence: HashMap<String, Evidence> =
-                evidence.into_iter().map(|e| (e.id.clone(), e)).collect();
-            batch
-                .iter()
-                .map(|(host, ps)| write_host(&items, host, ps, &evidence, &objects))
-                .collect::<std::io::Result<Vec<HostEntry>>>()
-        })
-        .await??;
-        entries.extend(written);
-    }
-    objects.sync()?;
-    Ok(entries)
-}
-
-fn result(items: &[ItemResult], (i, r, h): Place) -> &crate::verdict::HostResult {
-    &items[i as usize].rows[r as usize].hosts[h as usize]
-}
-
-/// Writes one host's part and the contents it cites.
-fn write_host(
-    items: &[ItemResult],
-    host: &str,
-    places: &[Place],
-    evidence: &HashMap<String, Evidence>,
-    objects: &Objects,
-) -> std::io::Result<HostEntry> {
-    let mut refs: BTreeMap<&str, EvidenceRef> = BTreeMap::new();
-    let mut results = Vec::with_capacity(places.len());
-    for &p in places {
-        let (item, row, hr) = (
-            &items[p.0 as usize],
-            &items[p.0 as usize].rows[p.1 as usize],
-            result(items, p),
-        );
-        for id in &hr.evidence {
-            if refs.contains_key(id.as_str()) {
-                continue;
-            }
-            if let Some(ev) = evidence.get(id) {
-                refs.insert(id, evidence_ref(ev, objects)?);
-            }
-        }
-        results.push(PartResult {
-            catalog: item.catalog.clone(),
-            item: item.id.clone(),
-            row: row.id.clone(),
-            outcome: outcome_name(hr.outcome).into(),
-            reason: hr.reason.clone(),
-            detail: hr.detail.clone(),
-            evidence: hr.evidence.clone(),
-        });
-    }
-    let part = HostPart {
-        format: HOST_FORMAT.into(),
-        host: host.into(),
-        results,
-        evidence: refs.into_values().collect(),
-    };
-    let (sha256, bytes) = objects.put(&part)?;
-    Ok(HostEntry {
-        host: host.into(),
-        sha256,
-        bytes,
-    })
-}
-
-/// Keeps an evidence's content (all but its id and time) as an object.
-fn evidence_ref(ev: &Evidence, objects: &Objects) -> std::io::Result<EvidenceRef> {
-    let observed_at = ev
-        .observed_at
-        .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        .unwrap_or_default();
-    let content = Evidence {
-        id: String::new(),
-        observed_at: None,
-        ..ev.clone()
-    };
-    let (sha256, _) = objects.put(&content)?;
-    Ok(EvidenceRef {
-        id: ev.id.clone(),
-        observed_at,
-        content: sha256,
-    })
-}
-
-/// What checking a manifest's parts found.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct PartsChecked {
-    pub hosts: usize,
-    pub evidence: usize,
-}
-
-#[derive(Deserialize)]
-struct Hosts {
-    #[serde(default)]
-    hosts: Vec<HostEntry>,
-}
-
-/// Checks that every host part the manifest `body` names, and every
-/// evidence content those parts name, is in `objects`, unaltered, and says
-/// what it is named for. `checked` holds contents already checked (a chain
-/// shares most of them); a format-1 body names none.
-pub fn check_parts(
-    body: &serde_json::Value,
-    objects: &Objects,
-    checked: &mut HashSet<String>,
-) -> Result<PartsChecked, ObjectError> {
-    let hosts = Hosts::deserialize(body)
-        .map_err(|e| ObjectError::Parse {
-            path: objects.dir.clone(),
-            what: "the manifest's hosts".into(),
-            message: e.to_string(),
-        })?
-        .hosts;
-    let mut out = PartsChecked::default();
-    for entry in &hosts {
-        let what = format!("host {}", entry.host);
-        if checked.contains(&entry.sha256) {
-            out.hosts += 1;
-            continue;
-        }
-        let part: HostPart = objects.get(&entry.sha256, &what)?;
-        if part.format != HOST_FORMAT || part.host != entry.host {
-            return Err(ObjectError::Parse {
-                path: objects.path(&entry.sha256),
-                what,
-                message: format!(
-                    "it is the part of host {:?} in format {:?}",
-                    part.host, part.format
-                ),
-            });
-        }
-        for r in &part.evidence {
-            if checked.insert(r.content.clone()) {
-                objects.get::<serde_json::Value>(
-                    &r.content,
-                    &format!("evidence {} of host {}", r.id, entry.host),
-                )?;
-                out.evidence += 1;
-            }
-        }
-        checked.insert(entry.sha256.clone());
-        out.hosts += 1;
-    }
-    Ok(out)
 }

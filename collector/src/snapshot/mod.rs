@@ -7,7 +7,7 @@
 //! key (`key`, `seal`), written once into `<data_dir>/snapshots/`
 //! (`archive`), taken on a schedule (`schedule`) or on demand, and checked
 //! offline with nothing but the public key (`seal::verify`, `chain`,
-//! `offline`), and compared (`diff`): which items changed verdict between
+//! `offline`; each host's part by `parts`), and compared (`diff`): which items changed verdict between
 //! two days. The snapshots are also the source of an item's verdict
 //! history, so the history an auditor reads is exactly what was signed.
 
@@ -19,11 +19,14 @@ pub mod diff;
 pub mod key;
 pub mod objects;
 pub mod offline;
+pub mod parts;
 pub mod reports;
 pub mod schedule;
 pub mod seal;
 
 use crate::checklists::Checklists;
+use crate::evaluation::Kept;
+use crate::export::body::{self, Spool};
 use crate::store::Store;
 use anyhow::Context;
 use archive::{Archive, Entry};
@@ -160,7 +163,12 @@ pub struct Snapshots {
     collector_id: String,
     checklists: Arc<Checklists>,
     store: Arc<dyn Store>,
-    creating: tokio::sync::Mutex<()>,
+    /// The collector's kept evaluation, which its snapshots freeze; none
+    /// in the CLI, which evaluates.
+    kept: Option<Arc<Kept>>,
+    /// What the last snapshot taken here wrote, for the next (`parts`);
+    /// held by the one snapshot being taken.
+    creating: tokio::sync::Mutex<parts::Reuse>,
     /// Verified verdicts by snapshot id. Files are never rewritten, so an
     /// entry stays true for as long as its file exists.
     verdicts: std::sync::Mutex<HashMap<String, Arc<diff::Verdicts>>>,
@@ -185,9 +193,18 @@ impl Snapshots {
             collector_id,
             checklists,
             store,
-            creating: tokio::sync::Mutex::new(()),
+            kept: None,
+            creating: tokio::sync::Mutex::new(parts::Reuse::default()),
             verdicts: Default::default(),
             listed: Default::default(),
+        }
+    }
+
+    /// Snapshots freezing `kept`, the collector's kept evaluation.
+    pub fn with_kept(self, kept: Arc<Kept>) -> Self {
+        Self {
+            kept: Some(kept),
+            ..self
         }
     }
 
@@ -236,19 +253,29 @@ impl Snapshots {
         taken_by: &str,
         reports: Vec<contents::ReportDocument>,
     ) -> anyhow::Result<Created> {
-        let _one_at_a_time = self.creating.lock().await;
+        let mut reuse = self.creating.lock().await;
         let key = key::load_or_create(&self.data_dir)?;
         let head = self.head(&key.verifying_key())?;
-        // Taken before anything is read or written: the snapshot is as of
-        // now, and every object it names is used no earlier (`objects`).
+        // Taken before anything is read or written: the snapshot is as of now.
         let mut now = Utc::now();
-        let frozen = contents::freeze(&self.checklists, self.store.as_ref()).await?;
+        let started = std::time::Instant::now();
+        let frozen =
+            contents::freeze(&self.checklists, self.store.as_ref(), self.kept.as_deref()).await?;
+        let frozen_in = started.elapsed();
         let objects = objects::Objects::of(&self.archive.dir);
-        let items = Arc::new(frozen.items);
-        let hosts = contents::write_hosts(items.clone(), self.store.as_ref(), objects.clone())
-            .await
-            .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
-        let items = items
+        let known = std::mem::take(&mut *reuse);
+        let (hosts, wrote) = parts::write_hosts(
+            frozen.items.clone(),
+            self.store.as_ref(),
+            objects.clone(),
+            known,
+        )
+        .await
+        .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
+        *reuse = wrote;
+        let parts_in = started.elapsed() - frozen_in;
+        let items = (*frozen.items)
+            .as_ref()
             .iter()
             .map(contents::item_summary)
             .collect::<Result<Vec<_>, _>>()?;
@@ -259,10 +286,12 @@ impl Snapshots {
             }
         }
         let sequence = head.as_ref().map_or(1, |h| h.header.sequence + 1);
+        let body_hosts = hosts.len();
         let body = Body {
             sequence,
             previous: head.map(|h| h.sha256),
             created_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            evaluated_at: frozen.evaluated_at,
             taken_by: taken_by.to_string(),
             collector: CollectorIdentity {
                 id: self.collector_id.clone(),
@@ -283,11 +312,11 @@ impl Snapshots {
             .archive
             .prune(self.config.keep, self.config.max_age, Utc::now())?;
         if !removed.is_empty() {
-            // Objects not used since the oldest kept snapshot was taken are
-            // named by no kept snapshot (`objects`).
+            // Objects not marked used since `MARK_EVERY` before the oldest
+            // kept snapshot was taken are named by no kept snapshot (`objects`).
             if let Some(oldest) = self.archive.list()?.first() {
                 let before = std::time::SystemTime::from(oldest.created)
-                    .checked_sub(Duration::from_secs(1))
+                    .checked_sub(objects::MARK_EVERY + Duration::from_secs(1))
                     .unwrap_or(std::time::UNIX_EPOCH);
                 let swept = objects.sweep(before).with_context(|| {
                     format!("removing unused objects from {}", objects.dir.display())
@@ -304,6 +333,14 @@ impl Snapshots {
             .into_iter()
             .find(|e| e.path == path)
             .with_context(|| format!("{}: written but not found", path.display()))?;
+        tracing::info!(
+            id = %entry.id,
+            hosts = body_hosts,
+            frozen_ms = frozen_in.as_millis() as u64,
+            parts_ms = parts_in.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "snapshot taken"
+        );
         Ok(Created {
             entry,
             sha256,
@@ -324,9 +361,9 @@ impl Snapshots {
     /// The snapshot `id` as it is handed out: a tar of the signed file and
     /// the host parts and evidence files it names (`objects/…`), which
     /// `snapshot verify` checks as it is; a format-1 snapshot, which names
-    /// no files, as its JSON file alone. Returns the entry, the bytes and
-    /// whether they are a tar.
-    pub fn bundle(&self, id: &str) -> anyhow::Result<Option<(Entry, Vec<u8>, bool)>> {
+    /// no files, as its JSON file alone. Returns the entry, the bytes (a
+    /// fleet's tar in a temporary file) and whether they are a tar.
+    pub fn bundle(&self, id: &str) -> anyhow::Result<Option<(Entry, body::Body, bool)>> {
         let Some((entry, bytes)) = self.read(id)? else {
             return Ok(None);
         };
@@ -338,10 +375,10 @@ impl Snapshots {
         let file: File = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not a snapshot", entry.path.display()))?;
         if file.format == contents::FORMAT_1 {
-            return Ok(Some((entry, bytes, false)));
+            return Ok(Some((entry, bytes.into(), false)));
         }
         let objects = objects::Objects::of(&self.archive.dir);
-        let mut tar = tar::Builder::new(Vec::new());
+        let mut tar = tar::Builder::new(Spool::default());
         let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
             let mut header = tar::Header::new_ustar();
             header.set_size(data.len() as u64);
@@ -368,13 +405,13 @@ impl Snapshots {
             add(&relative(&h.sha256), &part_bytes)?;
             let part: contents::HostPart = serde_json::from_slice(&part_bytes)
                 .with_context(|| format!("{}: host part", objects.path(&h.sha256).display()))?;
-            for r in part.evidence {
-                if named.insert(r.content.clone()) {
-                    add(&relative(&r.content), &read(&r.content)?)?;
+            for sha in parts::named_by(&part) {
+                if named.insert(sha.to_string()) {
+                    add(&relative(sha), &read(sha)?)?;
                 }
             }
         }
-        Ok(Some((entry, tar.into_inner()?, true)))
+        Ok(Some((entry, tar.into_inner()?.finish()?, true)))
     }
 
     /// Stored snapshots, newest first, with the hash and author each records.

@@ -12,13 +12,21 @@
 //! writes hundreds of thousands): the writer syncs the file system once
 //! ([`Objects::sync`]) before it signs the manifest that names them.
 //! Retention removes what no kept snapshot names: writing or reusing a file
-//! sets its modification time to now, so a file older than the oldest kept
-//! snapshot is named by none of them ([`Objects::sweep`]).
+//! sets its modification time to now, at least once every [`MARK_EVERY`]
+//! while snapshots keep naming it (a collector remembers when it last did,
+//! `parts`), so a file last marked more than `MARK_EVERY` before the oldest
+//! kept snapshot is named by none of them ([`Objects::sweep`]). Files here
+//! are removed by that sweep only.
 
 use super::canonical;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+/// How often an object a snapshot names again is marked used (its
+/// modification time set to now); retention keeps what was marked within
+/// this time before the oldest kept snapshot.
+pub const MARK_EVERY: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
 /// An object that is not what the manifest naming it says.
 #[derive(Debug, thiserror::Error)]
@@ -77,26 +85,38 @@ impl Objects {
     pub fn put<T: serde::Serialize>(&self, value: &T) -> io::Result<(String, u64)> {
         let bytes = canonical::to_vec(value).map_err(io::Error::other)?;
         let sha256 = canonical::sha256_hex(&bytes);
-        let path = self.path(&sha256);
-        match std::fs::OpenOptions::new().write(true).open(&path) {
-            Ok(f) => f.set_modified(SystemTime::now())?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let parent = path.parent().unwrap_or(&self.dir);
-                crate::private::create_dir_all(parent)?;
-                let tmp = parent.join(format!(
-                    ".{sha256}.{}.{}",
-                    std::process::id(),
-                    hex::encode(rand::random::<[u8; 6]>())
-                ));
-                crate::private::write_new_unsynced(&tmp, &bytes)?;
-                if let Err(e) = std::fs::rename(&tmp, &path) {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e);
-                }
-            }
-            Err(e) => return Err(e),
-        }
+        self.put_canonical(&sha256, &bytes)?;
         Ok((sha256, bytes.len() as u64))
+    }
+
+    /// As `put`, for canonical `bytes` whose hash is `sha256`.
+    pub fn put_canonical(&self, sha256: &str, bytes: &[u8]) -> io::Result<()> {
+        if !self.reuse(sha256)? {
+            let path = self.path(sha256);
+            let parent = path.parent().unwrap_or(&self.dir);
+            crate::private::create_dir_all(parent)?;
+            let tmp = parent.join(format!(
+                ".{sha256}.{}.{}",
+                std::process::id(),
+                hex::encode(rand::random::<[u8; 6]>())
+            ));
+            crate::private::write_new_unsynced(&tmp, bytes)?;
+            if let Err(e) = std::fs::rename(&tmp, &path) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the object `sha256` used now, if it is there (one system
+    /// call, without reading it): whether it is.
+    pub fn reuse(&self, sha256: &str) -> io::Result<bool> {
+        match filetime::set_file_mtime(self.path(sha256), filetime::FileTime::now()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Flushes every written object to disk (one `syncfs` of the file
@@ -158,9 +178,9 @@ impl Objects {
         Ok(value)
     }
 
-    /// Removes objects last written or used before `before` (the creation
-    /// of the oldest kept snapshot): no kept snapshot names them. Returns
-    /// how many were removed.
+    /// Removes objects last marked used before `before` (`MARK_EVERY`
+    /// before the creation of the oldest kept snapshot): no kept snapshot
+    /// names them. Returns how many were removed.
     pub fn sweep(&self, before: SystemTime) -> io::Result<u64> {
         let fans = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,

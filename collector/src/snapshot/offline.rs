@@ -6,9 +6,9 @@
 
 use super::archive::Archive;
 use super::chain::{verify_chain, Chain};
-use super::contents::{check_parts, PartsChecked};
 use super::diff::{self, Verdicts};
 use super::objects::Objects;
+use super::parts::{check_parts, PartsChecked};
 use super::seal::{self, Verified, VerifyError};
 use crate::export::encrypt;
 use anyhow::Context;

@@ -101,6 +101,8 @@ pub async fn make(
     let src = Source {
         checklists: &snapshots.checklists,
         store: snapshots.store(),
+        kept: None,
+        made: None,
         data_dir: &snapshots.data_dir,
         config: &settings.export,
         collector_id: &snapshots.collector_id,
@@ -118,7 +120,8 @@ pub async fn make(
                 &settings.export.pdf_font,
             )?;
             let path = dir.join(&out.file_name);
-            let written = crate::private::write_new(&path, &out.bytes)
+            let bytes = out.body.into_bytes()?;
+            let written = crate::private::write_new(&path, &bytes)
                 .with_context(|| format!("{}: cannot write", path.display()))?;
             anyhow::ensure!(
                 written,
@@ -130,8 +133,8 @@ pub async fn make(
                 month: month.to_string(),
                 scope: scope.describe(),
                 file_name: out.file_name,
-                sha256: hex::encode(Sha256::digest(&out.bytes)),
-                bytes: out.bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                bytes: bytes.len() as u64,
             });
         }
     }

@@ -6,16 +6,19 @@
 //! never create duplicates; `insert_batch` returns only after the rows are
 //! durably committed, which is what makes an ack a promise.
 //!
-//! Evidence is kept deduplicated (`rows.rs`): unchanged content is stored
-//! once and each observation is a small row referencing it, so an idle host
-//! re-sending the same evidence every cycle costs rows, not bodies; every
-//! observation still reads back whole, by id and by time. Retention
+//! Evidence is kept deduplicated (`rows.rs`): each distinct content is
+//! stored once and a row references it. A row stands for a run of
+//! observations of unchanged content (`runs.rs`): an idle host re-sending
+//! the same evidence every cycle moves the run's last observation instead
+//! of adding a row. What was observed at any time reads back whole, by the
+//! run's id and by time. Retention
 //! (`crate::retention`) removes old evidence through `prune_evidence`, never
 //! the latest of a (host, probe, subject).
 
 mod group_commit;
 pub mod postgres;
 pub mod rows;
+mod runs;
 pub mod sqlite;
 
 use crate::records::{
@@ -62,13 +65,62 @@ pub async fn open(location: &Location) -> Result<Arc<dyn Store>> {
 
 /// Which finding records `Store::findings` returns: those still open and
 /// those fixed at or after `fixed_since_ms`, of one host and one catalog
-/// when named, and of one page of findings when `keys` is given.
+/// when named, only of findings still open when `open_only`, and of one
+/// page of findings when `keys` is given.
 #[derive(Debug, Clone, Default)]
 pub struct FindingQuery {
     pub host: Option<String>,
     pub catalog: Option<String>,
     pub fixed_since_ms: i64,
+    pub open_only: bool,
     pub keys: Option<KeyPage>,
+}
+
+/// How many findings a query names, and how they compare between two
+/// times (`Store::finding_tally`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FindingTally {
+    /// Findings (distinct host, catalog, item and check).
+    pub findings: u64,
+    /// Of them, open at `now`.
+    pub open: u64,
+    /// Against each earlier time asked: open then and not now (fixed), open
+    /// both times (recurring), open now and not then (new).
+    pub since: [ChangeTally; 2],
+}
+
+/// The columns a finding tally selects, over each finding's `o` (open at
+/// `now`), `a` and `b` (open at each earlier time), in the order
+/// [`FindingTally::from_counts`] reads them; both stores select them.
+const TALLY_COLUMNS: &str = "count(*), count(*) FILTER (WHERE o),
+    count(*) FILTER (WHERE o AND NOT a), count(*) FILTER (WHERE o AND a),
+    count(*) FILTER (WHERE a AND NOT o),
+    count(*) FILTER (WHERE o AND NOT b), count(*) FILTER (WHERE o AND b),
+    count(*) FILTER (WHERE b AND NOT o)";
+
+impl FindingTally {
+    /// The tally from the counts of [`TALLY_COLUMNS`].
+    fn from_counts(c: [i64; 8]) -> Self {
+        let n = |i: usize| c[i].max(0) as u64;
+        let change = |i: usize| ChangeTally {
+            new: n(i),
+            recurring: n(i + 1),
+            fixed: n(i + 2),
+        };
+        Self {
+            findings: n(0),
+            open: n(1),
+            since: [change(2), change(5)],
+        }
+    }
+}
+
+/// Findings by how they changed between an earlier time and now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChangeTally {
+    pub new: u64,
+    pub recurring: u64,
+    pub fixed: u64,
 }
 
 /// A page of findings: the records of `limit` findings (distinct host,
@@ -103,6 +155,51 @@ impl LatestKey {
             subject: e.subject.clone(),
         }
     }
+}
+
+/// A walk through the fleet's latest evidence, a page of `limit` at a time
+/// (`Store::latest_evidence_page`), so that no read holds it all.
+#[derive(Debug)]
+pub struct LatestPages {
+    after: Option<LatestKey>,
+    limit: u32,
+    done: bool,
+}
+
+impl LatestPages {
+    pub fn new(limit: u32) -> Self {
+        Self {
+            after: None,
+            limit,
+            done: false,
+        }
+    }
+
+    /// The next page; None once the walk is done.
+    pub async fn next<S: Store + ?Sized>(&mut self, store: &S) -> Result<Option<Vec<Evidence>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = store
+            .latest_evidence_page(self.after.take(), self.limit)
+            .await?;
+        match page.last() {
+            Some(last) => self.after = Some(LatestKey::of(last)),
+            None => self.done = true,
+        }
+        Ok((!page.is_empty()).then_some(page))
+    }
+}
+
+/// An evidence as `evidence_stamps` reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvidenceStamp {
+    /// The evidence's id and times (`observedAt`, `firstObservedAt`) and,
+    /// for a row stored whole before deduplication, its content too.
+    pub evidence: Evidence,
+    /// SHA-256 of its content's encoding (`rows::Stored`); None for a row
+    /// stored whole, whose content is in `evidence`.
+    pub content_hash: Option<Vec<u8>>,
 }
 
 /// One (probe, subject) of a host's latest evidence, by size: what the
@@ -338,7 +435,9 @@ pub trait Store: Send + Sync {
     /// The ids of the revoked agents: what marks their evidence, without
     /// reading every agent's record (10,000 of them in a fleet).
     async fn revoked_agents(&self) -> Result<std::collections::HashSet<String>>;
-    /// Newest first.
+    /// Newest first (by first observation). A run of unchanged observations
+    /// (`runs.rs`) is one evidence: its `firstObservedAt` and `observedAt`
+    /// (the last) bound it, and a time window finds the runs overlapping it.
     async fn query_evidence(&self, query: EvidenceQuery) -> Result<Vec<Evidence>>;
     async fn count_evidence(&self) -> Result<u64>;
     /// Whether the store answers at all: a cheap round trip for `/readyz`.
@@ -348,15 +447,11 @@ pub trait Store: Send + Sync {
     /// latest evidence at scale pages through `latest_evidence_page`.
     async fn latest_evidence(&self) -> Result<Vec<Evidence>> {
         let mut out: Vec<Evidence> = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.latest_evidence_page(after.take(), 2_000).await?;
-            let Some(last) = page.last() else {
-                return Ok(out);
-            };
-            after = Some(LatestKey::of(last));
+        let mut pages = LatestPages::new(2_000);
+        while let Some(page) = pages.next(self).await? {
             out.extend(page);
         }
+        Ok(out)
     }
     /// At most `limit` of the newest evidence of every (host, probe,
     /// subject), in that order (bytewise), the first after `after`.
@@ -365,15 +460,21 @@ pub trait Store: Send + Sync {
         after: Option<LatestKey>,
         limit: u32,
     ) -> Result<Vec<Evidence>>;
-    /// The newest evidence of every (probe, subject) of one host, by probe
-    /// and subject: what a host page shows, without reading the fleet's.
-    async fn latest_evidence_of(&self, host: &str) -> Result<Vec<Evidence>>;
+    /// The newest evidence of every (probe, subject) of `hosts`, by host,
+    /// probe and subject: what a host page or a page of the inventory
+    /// shows, in one read, without reading the fleet's; of `probes` only,
+    /// unless empty.
+    async fn latest_evidence_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<Evidence>>;
     /// The newest evidence of every (host, subject) of `probes`: what a
     /// sheet of a few probes shows, without reading every body.
     async fn latest_evidence_of_probes(&self, probes: Vec<String>) -> Result<Vec<Evidence>>;
     /// The size of each of one host's latest evidence, without its body.
     async fn latest_sizes(&self, host: &str) -> Result<Vec<LatestSize>>;
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>>;
+    /// As `evidence_by_ids`, without the content: each evidence's id and
+    /// times, and the hash its content is stored under (what a snapshot
+    /// cites of evidence it has seen before), in the order asked for.
+    async fn evidence_stamps(&self, ids: Vec<String>) -> Result<Vec<EvidenceStamp>>;
     /// Attestations and NA marks, oldest first (never rewritten).
     async fn documents(&self) -> Result<Documents>;
     /// Records an attestation; `file` is the uploaded document, stored by its SHA-256.
@@ -472,6 +573,17 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
     /// Finding records, by host, catalog, item, check and first sighting.
     async fn findings(&self, query: FindingQuery) -> Result<Vec<FindingRecord>>;
+    /// Counts the findings `query` names (its page ignored): open at `now`,
+    /// and how each changed since each of `then` (a finding is open at a
+    /// time one of its records covers: first seen at or before, not fixed
+    /// by then). One aggregate in the store, so that a fleet's counts are
+    /// not read into memory record by record.
+    async fn finding_tally(
+        &self,
+        query: FindingQuery,
+        now: i64,
+        then: [i64; 2],
+    ) -> Result<FindingTally>;
     /// When findings were assessed; None before the first assessment.
     async fn assessment_times(&self) -> Result<Option<AssessmentTimes>>;
     /// Stores a planned maintenance window (its `id` is ignored) and

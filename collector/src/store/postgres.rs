@@ -20,10 +20,11 @@
 
 use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns, Stored};
+use super::runs;
 use super::{
-    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
-    LatestKey, LatestSize, PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo,
-    TokenKind, TokenRecord, User, NO_CERTIFICATE,
+    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
+    FindingTally, InsertOutcome, LatestKey, LatestSize, PruneStep, PrunedRecords, Result, Store,
+    StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE, TALLY_COLUMNS,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -52,8 +53,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// rows that were new (an id already stored is a replay).
 const INSERT_GROUP: &str = r#"
 INSERT INTO evidence (id, agent_id, host, probe, subject, status, observed_ms, received_ms,
-                      body, body_seq)
-SELECT id, agent_id, host, probe, subject, status, observed_ms, $9, body, body_seq
+                      body, body_seq, last_ms)
+SELECT id, agent_id, host, probe, subject, status, observed_ms, $9, body, body_seq, observed_ms
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[],
             $7::int8[], $8::bytea[], $10::int8[])
     AS t(id, agent_id, host, probe, subject, status, observed_ms, body, body_seq)
@@ -71,9 +72,21 @@ ON CONFLICT (host, probe, subject) DO UPDATE
     WHERE EXCLUDED.observed_ms >= latest.observed_ms
 "#;
 
+/// Moves the last observation of runs (`runs.rs`): each evidence row `$1`
+/// and, where it is still the latest of its key, `latest`, to `$2`.
+const EXTEND_RUNS: &str = r#"
+WITH t AS (SELECT * FROM UNNEST($1::int8[], $2::int8[]) AS t(seq, at)),
+ev AS (
+    UPDATE evidence e SET last_ms = GREATEST(coalesce(e.last_ms, e.observed_ms), t.at)
+    FROM t WHERE e.seq = t.seq
+)
+UPDATE latest l SET observed_ms = t.at FROM t
+WHERE l.evidence_seq = t.seq AND l.observed_ms < t.at
+"#;
+
 /// The columns [`rows::evidence`] reads, and where they come from: an
 /// evidence row and the body it references, if any.
-const EVIDENCE: &str = "e.id, e.body, b.body AS content
+const EVIDENCE: &str = "e.id, e.body, e.last_ms, b.body AS content
      FROM evidence e LEFT JOIN evidence_bodies b ON b.seq = e.body_seq";
 
 /// The advisory lock guarding bodies (`migrations/postgres/0009`), as the
@@ -310,6 +323,53 @@ async fn bodies(
     Ok((found, new))
 }
 
+/// The latest run of each key of a group's rows (`runs.rs`), its `latest`
+/// row locked until the transaction ends, in key order (as `UPDATE_LATEST`
+/// takes them), so that no other writer moves it meanwhile.
+async fn latest_runs<'a>(
+    tx: &mut PgConnection,
+    rows: &[(&'a Stored, i64)],
+) -> std::result::Result<HashMap<runs::Key<'a>, runs::Run>, sqlx::Error> {
+    let keys: Vec<runs::Key<'a>> = rows
+        .iter()
+        .map(|(r, _)| runs::key(r))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let found: Vec<(i64, i64, Option<i64>, i64, i64)> = sqlx::query_as(
+        "SELECT t.n, l.evidence_seq, e.body_seq, e.observed_ms, l.observed_ms
+         FROM UNNEST($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
+             AS t(host, probe, subject, n)
+         JOIN latest l ON l.host = t.host AND l.probe = t.probe AND l.subject = t.subject
+         JOIN evidence e ON e.seq = l.evidence_seq
+         ORDER BY l.host, l.probe, l.subject
+         FOR UPDATE OF l",
+    )
+    .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.2).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    found
+        .into_iter()
+        .map(|(n, seq, body_seq, first_ms, last_ms)| {
+            let k = usize::try_from(n - 1)
+                .ok()
+                .and_then(|i| keys.get(i))
+                .ok_or_else(|| sqlx::Error::Protocol(format!("latest run {n}: no such key")))?;
+            Ok((
+                *k,
+                runs::Run {
+                    seq,
+                    body_seq,
+                    first_ms,
+                    last_ms,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// A group's rows as column arrays, the parameters of `INSERT_GROUP`.
 #[derive(Default)]
 struct Arrays<'a> {
@@ -400,14 +460,22 @@ async fn commit_group(
     .execute(&mut *tx)
     .await?;
     let (found, new) = bodies(&mut tx, &rows).await?;
-    let mut cols = Arrays::default();
+    let mut with_body: Vec<(&Stored, i64)> = Vec::with_capacity(rows.len());
     for (_, row) in &rows {
         let seq = found.get(&row.hash).copied().ok_or_else(|| {
             sqlx::Error::Protocol(format!("evidence {}: its body was not stored", row.ev.id))
         })?;
-        cols.push(row, seq);
+        with_body.push((row, seq));
     }
-    let inserted: Vec<(i64, String)> = sqlx::query_as(INSERT_GROUP)
+    let stored = latest_runs(&mut tx, &with_body).await?;
+    let (fates, last) = runs::plan(&with_body, &stored);
+    let mut cols = Arrays::default();
+    for (i, (row, body_seq)) in with_body.iter().enumerate() {
+        if fates[i] == runs::Fate::Insert {
+            cols.push(row, *body_seq);
+        }
+    }
+    let returned: Vec<(i64, String)> = sqlx::query_as(INSERT_GROUP)
         .bind(cols.id)
         .bind(cols.agent_id)
         .bind(cols.host)
@@ -420,18 +488,15 @@ async fn commit_group(
         .bind(cols.body_seq)
         .fetch_all(&mut *tx)
         .await?;
-    // Each new row's batch and evidence: `rows` is in id order.
-    let mut accepted = vec![0u32; batches.len()];
-    let mut new_rows = Vec::with_capacity(inserted.len());
-    for (seq, id) in &inserted {
+    // Each new row's index in `rows` (which is in id order).
+    let mut inserted = HashMap::with_capacity(returned.len());
+    for (seq, id) in &returned {
         let at = rows
             .binary_search_by(|(_, r)| r.ev.id.as_str().cmp(id))
             .map_err(|_| sqlx::Error::Protocol(format!("evidence {id}: inserted, not sent")))?;
-        let (job, row) = rows[at];
-        accepted[job as usize] += 1;
-        new_rows.push((*seq, row));
+        inserted.insert(at, *seq);
     }
-    let newest = newest(new_rows.into_iter());
+    let newest = newest(inserted.iter().map(|(i, seq)| (*seq, rows[*i].1)));
     if !newest.is_empty() {
         sqlx::query(UPDATE_LATEST)
             .bind(
@@ -457,6 +522,20 @@ async fn commit_group(
             .execute(&mut *tx)
             .await?;
     }
+    let (extend, accepted_rows) = runs::settle(&fates, &last, &inserted);
+    if !extend.is_empty() {
+        sqlx::query(EXTEND_RUNS)
+            .bind(extend.iter().map(|(seq, ..)| *seq).collect::<Vec<_>>())
+            .bind(extend.iter().map(|(_, at, _)| *at).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut accepted = vec![0u32; batches.len()];
+    for ((job, _), yes) in rows.iter().zip(accepted_rows) {
+        if yes {
+            accepted[*job as usize] += 1;
+        }
+    }
     if !new.is_empty() {
         // New bodies of replays only (evidence already stored, whose body
         // retention had removed) are used by no row.
@@ -468,7 +547,7 @@ async fn commit_group(
         .execute(&mut *tx)
         .await?;
     }
-    if !inserted.is_empty() {
+    if accepted.iter().any(|n| *n > 0) {
         bump(&mut tx).await?;
     }
     tx.commit().await?;
@@ -614,7 +693,7 @@ impl Store for PgStore {
         // observed since the cutoff (sqlite.rs says more).
         let window: Vec<(i64, Option<i64>, bool, bool)> = sqlx::query_as(
             "SELECT e.seq, e.body_seq, e.observed_ms >= $2 AS recent,
-                    e.observed_ms < $2 AND NOT EXISTS (
+                    coalesce(e.last_ms, e.observed_ms) < $2 AND NOT EXISTS (
                         SELECT 1 FROM latest l WHERE l.host = e.host AND l.probe = e.probe
                             AND l.subject = e.subject AND l.evidence_seq = e.seq) AS old
              FROM evidence e WHERE e.seq > $1 ORDER BY e.seq LIMIT $3",
@@ -830,7 +909,11 @@ impl Store for PgStore {
             }
         }
         if let Some(since) = q.since_ms {
-            sql.push(" AND e.observed_ms >= ").push_bind(since);
+            // Runs overlapping the window (runs.rs, sqlite.rs).
+            sql.push(" AND e.observed_ms >= ")
+                .push_bind(since.saturating_sub(runs::SPAN_MS))
+                .push(" AND coalesce(e.last_ms, e.observed_ms) >= ")
+                .push_bind(since);
         }
         if let Some(until) = q.until_ms {
             sql.push(" AND e.observed_ms < ").push_bind(until);
@@ -902,12 +985,14 @@ impl Store for PgStore {
         found.iter().map(rows::evidence).collect()
     }
 
-    async fn latest_evidence_of(&self, host: &str) -> Result<Vec<Evidence>> {
+    async fn latest_evidence_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<Evidence>> {
         let found = sqlx::query(AssertSqlSafe(format!(
             "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
-             WHERE l.host = $1 ORDER BY l.probe, l.subject"
+             WHERE l.host = ANY($1) AND (cardinality($2::text[]) = 0 OR l.probe = ANY($2))
+             ORDER BY l.host, l.probe, l.subject"
         )))
-        .bind(host)
+        .bind(hosts)
+        .bind(probes)
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -964,6 +1049,20 @@ impl Store for PgStore {
         .await
         .map_err(|e| self.err(e))?;
         found.iter().map(rows::evidence).collect()
+    }
+
+    async fn evidence_stamps(&self, ids: Vec<String>) -> Result<Vec<EvidenceStamp>> {
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} JOIN UNNEST($1::text[]) WITH ORDINALITY AS wanted (id, n)
+                 ON wanted.id = e.id
+             ORDER BY wanted.n",
+            rows::STAMP
+        )))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        found.iter().map(rows::stamp).collect()
     }
 
     async fn documents(&self) -> Result<Documents> {
@@ -1394,31 +1493,77 @@ impl Store for PgStore {
 
     async fn findings(&self, q: FindingQuery) -> Result<Vec<FindingRecord>> {
         // Without a page, every key (LIMIT NULL is no limit).
-        let found = sqlx::query(
-            "WITH wanted AS (
-                 SELECT * FROM host_findings
-                 WHERE (fixed_ms IS NULL OR fixed_ms >= $1)
-                   AND ($2::text IS NULL OR host = $2) AND ($3::text IS NULL OR catalog = $3)),
-             page AS (
+        let mut sql = QueryBuilder::new("WITH wanted AS (");
+        finding_filter(&mut sql, &q);
+        sql.push(
+            "), page AS (
                  SELECT host, catalog, item, check_name FROM wanted
-                 GROUP BY host, catalog, item, check_name
-                 ORDER BY host COLLATE \"C\", catalog COLLATE \"C\", item COLLATE \"C\",
+                 GROUP BY host, catalog, item, check_name",
+        );
+        if q.open_only {
+            sql.push(OPEN_ONLY);
+        }
+        sql.push(
+            " ORDER BY host COLLATE \"C\", catalog COLLATE \"C\", item COLLATE \"C\",
                           check_name COLLATE \"C\"
-                 LIMIT $5 OFFSET $4)
+                 LIMIT ",
+        )
+        .push_bind(q.keys.map(|k| i64::from(k.limit)))
+        .push(" OFFSET ")
+        .push_bind(q.keys.map_or(0, |k| i64::from(k.offset)))
+        .push(
+            ")
              SELECT host, catalog, item, check_name, first_seen_ms, last_seen_ms, fixed_ms
              FROM wanted JOIN page USING (host, catalog, item, check_name)
              ORDER BY host COLLATE \"C\", catalog COLLATE \"C\", item COLLATE \"C\",
                       check_name COLLATE \"C\", first_seen_ms",
-        )
-        .bind(q.fixed_since_ms)
-        .bind(q.host)
-        .bind(q.catalog)
-        .bind(q.keys.map_or(0, |k| i64::from(k.offset)))
-        .bind(q.keys.map(|k| i64::from(k.limit)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        );
+        let found = sql
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         found.iter().map(rows::finding).collect()
+    }
+
+    async fn finding_tally(
+        &self,
+        q: FindingQuery,
+        now: i64,
+        then: [i64; 2],
+    ) -> Result<FindingTally> {
+        let mut sql = QueryBuilder::new(format!("SELECT {TALLY_COLUMNS}"));
+        sql.push(" FROM (SELECT ");
+        for (i, (name, at)) in [("o", now), ("a", then[0]), ("b", then[1])]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("bool_or(first_seen_ms <= ")
+                .push_bind(at)
+                .push(" AND (fixed_ms IS NULL OR fixed_ms > ")
+                .push_bind(at)
+                .push(format!(")) AS {name}"));
+        }
+        sql.push(" FROM (");
+        finding_filter(&mut sql, &q);
+        sql.push(") wanted GROUP BY host, catalog, item, check_name");
+        if q.open_only {
+            sql.push(OPEN_ONLY);
+        }
+        sql.push(") f");
+        let row = sql
+            .build()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut counts = [0i64; 8];
+        for (i, v) in counts.iter_mut().enumerate() {
+            *v = row.try_get(i).map_err(|e| self.err(e))?;
+        }
+        Ok(FindingTally::from_counts(counts))
     }
 
     async fn assessment_times(&self) -> Result<Option<AssessmentTimes>> {
@@ -1467,6 +1612,24 @@ impl Store for PgStore {
             .await
             .map(|r| r.rows_affected() > 0)
             .map_err(|e| self.err(e))
+    }
+}
+
+/// What keeps only findings still open (`FindingQuery::open_only`), after
+/// their records are grouped by finding.
+const OPEN_ONLY: &str = " HAVING bool_or(fixed_ms IS NULL)";
+
+/// The finding records `q` names, as a query: only the filters given, so
+/// that a host's findings are read through the key's index.
+fn finding_filter(sql: &mut QueryBuilder<sqlx::Postgres>, q: &FindingQuery) {
+    sql.push("SELECT * FROM host_findings WHERE (fixed_ms IS NULL OR fixed_ms >= ")
+        .push_bind(q.fixed_since_ms)
+        .push(")");
+    if let Some(host) = q.host.clone() {
+        sql.push(" AND host = ").push_bind(host);
+    }
+    if let Some(catalog) = q.catalog.clone() {
+        sql.push(" AND catalog = ").push_bind(catalog);
     }
 }
 

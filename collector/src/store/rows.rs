@@ -18,6 +18,13 @@
 //! The evidence is the two encodings read one after the other (protobuf
 //! merges them), with the row's id. Rows written before deduplication keep
 //! the whole evidence in `body` and no reference, and read as before.
+//!
+//! A row stands for a run of observations of its content (`runs.rs`): its
+//! `last_ms` is the last of them (written with the row, so that moving it
+//! rewrites a number of the same size in place; NULL in rows stored before
+//! runs). When later than the first, the row reads back with `observedAt`
+//! at that last observation, what freshness is judged by, and
+//! `firstObservedAt` at the first.
 
 use super::{AgentRecord, Result, StoreError, TokenInfo, TokenKind, TokenRecord, User};
 use gamsa_proto::v1::Evidence;
@@ -93,11 +100,12 @@ impl Stored {
     }
 }
 
-/// Evidence from its `id` and `body` columns and its `content` (the
-/// referenced body; NULL for rows stored whole, before deduplication).
+/// Evidence from its `id`, `body` and `last_ms` columns and its `content`
+/// (the referenced body; NULL for rows stored whole, before deduplication).
 pub(super) fn evidence(row: &impl Columns) -> Result<Evidence> {
     let id: String = row.column("id")?;
     let body: Vec<u8> = row.column("body")?;
+    let last_ms: Option<i64> = row.column("last_ms")?;
     let content: Option<Vec<u8>> = row.column("content")?;
     let corrupt = |e: prost::DecodeError| StoreError::Corrupt {
         id: id.clone(),
@@ -112,7 +120,41 @@ pub(super) fn evidence(row: &impl Columns) -> Result<Evidence> {
         None => Evidence::decode(body.as_slice()).map_err(corrupt)?,
     };
     ev.id = id;
-    Ok(ev)
+    Ok(in_run(ev, last_ms))
+}
+
+/// `ev` as the run of observations ending at `last_ms` (store/runs.rs):
+/// observed last then, first at its own time.
+fn in_run(mut ev: Evidence, last_ms: Option<i64>) -> Evidence {
+    if let Some(last) = last_ms.filter(|last| *last > observed_ms(&ev)) {
+        ev.first_observed_at = ev.observed_at.take();
+        ev.observed_at = Some(gamsa_proto::Timestamp::from_unix_millis(last));
+    }
+    ev
+}
+
+/// Columns selecting what [`stamp`] reads, from `evidence e` joined with
+/// its body `b`.
+pub(super) const STAMP: &str = "e.id, e.body, e.last_ms, b.hash AS content_hash
+     FROM evidence e LEFT JOIN evidence_bodies b ON b.seq = e.body_seq";
+
+/// An evidence's id, times and content hash from its `id`, `body`,
+/// `last_ms` and `content_hash` columns, without its content (a row stored
+/// whole has it in `body`, and no hash).
+pub(super) fn stamp(row: &impl Columns) -> Result<super::EvidenceStamp> {
+    let id: String = row.column("id")?;
+    let body: Vec<u8> = row.column("body")?;
+    let last_ms: Option<i64> = row.column("last_ms")?;
+    let content_hash: Option<Vec<u8>> = row.column("content_hash")?;
+    let mut ev = Evidence::decode(body.as_slice()).map_err(|e| StoreError::Corrupt {
+        id: id.clone(),
+        message: e.to_string(),
+    })?;
+    ev.id = id;
+    Ok(super::EvidenceStamp {
+        evidence: in_run(ev, last_ms),
+        content_hash,
+    })
 }
 
 pub(super) fn agent(row: &impl Columns) -> Result<AgentRecord> {

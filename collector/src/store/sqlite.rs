@@ -9,10 +9,11 @@
 
 use super::group_commit::{self, Queue};
 use super::rows::{self, observed_ms, Columns, Stored};
+use super::runs;
 use super::{
-    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery, InsertOutcome,
-    LatestKey, LatestSize, PruneStep, PrunedRecords, Result, Store, StoreError, TokenInfo,
-    TokenKind, TokenRecord, User, NO_CERTIFICATE,
+    AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
+    FindingTally, InsertOutcome, LatestKey, LatestSize, PruneStep, PrunedRecords, Result, Store,
+    StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE, TALLY_COLUMNS,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -20,6 +21,7 @@ use crate::records::{
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -51,11 +53,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0011_maintenance.sql"),
     migration!("0012_evidence_bodies.sql"),
     migration!("0013_agents_by_host.sql"),
+    migration!("0014_seen_again.sql"),
 ];
 
 /// The columns [`rows::evidence`] reads, and where they come from: an
 /// evidence row and the body it references, if any.
-const EVIDENCE: &str = "e.id, e.body, b.body AS content
+const EVIDENCE: &str = "e.id, e.body, e.last_ms, b.body AS content
      FROM evidence e LEFT JOIN evidence_bodies b ON b.seq = e.body_seq";
 
 /// Pages `compact` gives back to the file system at most per call, so that
@@ -260,24 +263,29 @@ fn bump(tx: &Connection) -> rusqlite::Result<()> {
 
 /// Stores a group of batches in one transaction; one outcome per batch.
 /// IMMEDIATE: the bodies it finds cannot be removed by retention (another
-/// connection) before the rows referencing them are committed.
+/// connection) before the rows referencing them are committed. Unchanged
+/// evidence extends the latest run of its key (`runs.rs`).
 fn commit_group(
     conn: &mut Connection,
     batches: &[Vec<Stored>],
 ) -> rusqlite::Result<Vec<InsertOutcome>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let received = crate::clock::now_ms();
-    let mut outcomes = Vec::with_capacity(batches.len());
+    let mut outcomes = vec![InsertOutcome::default(); batches.len()];
     {
         let mut find_body = tx.prepare_cached("SELECT seq FROM evidence_bodies WHERE hash = ?1")?;
         let mut add_body =
             tx.prepare_cached("INSERT INTO evidence_bodies (hash, body) VALUES (?1, ?2)")?;
-        let mut drop_body = tx.prepare_cached("DELETE FROM evidence_bodies WHERE seq = ?1")?;
+        let mut run = tx.prepare_cached(
+            "SELECT l.evidence_seq, e.body_seq, e.observed_ms, l.observed_ms
+             FROM latest l JOIN evidence e ON e.seq = l.evidence_seq
+             WHERE l.host = ?1 AND l.probe = ?2 AND l.subject = ?3",
+        )?;
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO evidence
              (id, agent_id, host, probe, subject, status, observed_ms, received_ms, body,
-              body_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+              body_seq, last_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?7)",
         )?;
         let mut latest = tx.prepare_cached(
             "INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
@@ -286,45 +294,96 @@ fn commit_group(
                  SET evidence_seq = excluded.evidence_seq, observed_ms = excluded.observed_ms
                  WHERE excluded.observed_ms >= latest.observed_ms",
         )?;
-        for batch in batches {
-            let mut outcome = InsertOutcome::default();
+        let mut extend = tx.prepare_cached(
+            "UPDATE evidence SET last_ms = max(coalesce(last_ms, observed_ms), ?2) WHERE seq = ?1",
+        )?;
+        let mut extend_latest = tx.prepare_cached(
+            "UPDATE latest SET observed_ms = ?2 WHERE evidence_seq = ?1 AND observed_ms < ?2
+                 AND host = ?3 AND probe = ?4 AND subject = ?5",
+        )?;
+        let mut unused_body = tx.prepare_cached(
+            "DELETE FROM evidence_bodies WHERE seq = ?1
+                 AND NOT EXISTS (SELECT 1 FROM evidence WHERE body_seq = ?1)",
+        )?;
+        let mut rows: Vec<(usize, &Stored, i64)> = Vec::new();
+        let mut new_bodies = Vec::new();
+        // The latest run of each key, once per key (None: none yet).
+        let mut looked: HashMap<runs::Key, Option<runs::Run>> = HashMap::new();
+        for (job, batch) in batches.iter().enumerate() {
             for row in batch {
-                let ev = &row.ev;
                 let found: Option<i64> =
                     find_body.query_row([&row.hash], |r| r.get(0)).optional()?;
                 let body = match found {
                     Some(seq) => seq,
                     None => {
                         add_body.execute(params![row.hash, row.content])?;
+                        new_bodies.push(tx.last_insert_rowid());
                         tx.last_insert_rowid()
                     }
                 };
-                let observed = observed_ms(ev);
-                let n = stmt.execute(params![
-                    ev.id,
-                    ev.agent_id,
-                    ev.host,
-                    ev.probe,
-                    ev.subject,
-                    ev.status,
-                    observed,
-                    received,
-                    row.observed,
-                    body,
-                ])?;
-                if n == 1 {
-                    let seq = tx.last_insert_rowid();
-                    latest.execute(params![ev.host, ev.probe, ev.subject, seq, observed])?;
-                    outcome.accepted += 1;
-                } else {
-                    // A replay: its body, if new here, is used by no row.
-                    if found.is_none() {
-                        drop_body.execute([body])?;
-                    }
-                    outcome.duplicates += 1;
+                let k = runs::key(row);
+                if let std::collections::hash_map::Entry::Vacant(slot) = looked.entry(k) {
+                    slot.insert(
+                        run.query_row(params![k.0, k.1, k.2], |r| {
+                            Ok(runs::Run {
+                                seq: r.get(0)?,
+                                body_seq: r.get(1)?,
+                                first_ms: r.get(2)?,
+                                last_ms: r.get(3)?,
+                            })
+                        })
+                        .optional()?,
+                    );
                 }
+                rows.push((job, row, body));
             }
-            outcomes.push(outcome);
+        }
+        let stored: HashMap<runs::Key, runs::Run> = looked
+            .into_iter()
+            .filter_map(|(k, r)| Some((k, r?)))
+            .collect();
+        let plain: Vec<(&Stored, i64)> = rows.iter().map(|(_, r, b)| (*r, *b)).collect();
+        let (fates, last) = runs::plan(&plain, &stored);
+        let mut inserted = HashMap::new();
+        for (i, (_, row, body)) in rows.iter().enumerate() {
+            if fates[i] != runs::Fate::Insert {
+                continue;
+            }
+            let ev = &row.ev;
+            let observed = observed_ms(ev);
+            let n = stmt.execute(params![
+                ev.id,
+                ev.agent_id,
+                ev.host,
+                ev.probe,
+                ev.subject,
+                ev.status,
+                observed,
+                received,
+                row.observed,
+                body,
+            ])?;
+            if n == 1 {
+                let seq = tx.last_insert_rowid();
+                latest.execute(params![ev.host, ev.probe, ev.subject, seq, observed])?;
+                inserted.insert(i, seq);
+            }
+        }
+        let (runs_extended, accepted) = runs::settle(&fates, &last, &inserted);
+        for ((job, _, _), accepted) in rows.iter().zip(accepted) {
+            match accepted {
+                true => outcomes[*job].accepted += 1,
+                false => outcomes[*job].duplicates += 1,
+            }
+        }
+        for (seq, at, i) in runs_extended {
+            let (h, p, s) = runs::key(rows[i].1);
+            extend.execute(params![seq, at])?;
+            extend_latest.execute(params![seq, at, h, p, s])?;
+        }
+        // Bodies new here that no row uses (those of replays).
+        for body in new_bodies {
+            unused_body.execute([body])?;
         }
     }
     if outcomes.iter().any(|o| o.accepted > 0) {
@@ -347,7 +406,7 @@ fn prune_evidence(
     // spools, left for the run that reaches them.
     let mut window = tx.prepare_cached(
         "SELECT e.seq, e.body_seq, e.observed_ms >= ?2 AS recent,
-                e.observed_ms < ?2 AND NOT EXISTS (
+                coalesce(e.last_ms, e.observed_ms) < ?2 AND NOT EXISTS (
                     SELECT 1 FROM latest l WHERE l.host = e.host AND l.probe = e.probe
                         AND l.subject = e.subject AND l.evidence_seq = e.seq) AS old
          FROM evidence e WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?3",
@@ -747,7 +806,13 @@ impl Store for SqliteStore {
             }
             if let Some(since) = q.since_ms {
                 args.push(since.into());
-                sql.push_str(&format!(" AND e.observed_ms >= ?{}", args.len()));
+                // Runs overlapping the window (runs.rs): one first
+                // observed at most a span before it may reach into it.
+                sql.push_str(&format!(
+                    " AND e.observed_ms >= ?{n} - {span} AND coalesce(e.last_ms, e.observed_ms) >= ?{n}",
+                    n = args.len(),
+                    span = runs::SPAN_MS
+                ));
             }
             if let Some(until) = q.until_ms {
                 args.push(until.into());
@@ -809,16 +874,26 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn latest_evidence_of(&self, host: &str) -> Result<Vec<Evidence>> {
-        let host = host.to_string();
+    async fn latest_evidence_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<Evidence>> {
+        if hosts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = |n: usize| vec!["?"; n].join(", ");
+        let only = match probes.len() {
+            0 => String::new(),
+            n => format!("AND l.probe IN ({})", marks(n)),
+        };
+        let sql = format!(
+            "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+             WHERE l.host IN ({}) {only} ORDER BY l.host, l.probe, l.subject",
+            marks(hosts.len())
+        );
+        let args: Vec<String> = hosts.iter().chain(probes).map(|a| a.to_string()).collect();
         self.with_conn(move |c| {
-            let mut stmt = c
-                .prepare_cached(&format!(
-                    "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
-                     WHERE l.host = ?1 ORDER BY l.probe, l.subject"
-                ))
-                .map_err(db_err)?;
-            all(&mut stmt, [host], |r| rows::evidence(r))
+            let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
+            all(&mut stmt, rusqlite::params_from_iter(args), |r| {
+                rows::evidence(r)
+            })
         })
         .await
     }
@@ -874,6 +949,20 @@ impl Store for SqliteStore {
             let mut out = Vec::new();
             for id in ids {
                 out.extend(all(&mut stmt, [id], |r| rows::evidence(r))?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn evidence_stamps(&self, ids: Vec<String>) -> Result<Vec<EvidenceStamp>> {
+        self.with_conn(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!("SELECT {} WHERE e.id = ?1", rows::STAMP))
+                .map_err(db_err)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                out.extend(all(&mut stmt, [id], |r| rows::stamp(r))?);
             }
             Ok(out)
         })
@@ -1343,25 +1432,63 @@ impl Store for SqliteStore {
             let (offset, limit) = q
                 .keys
                 .map_or((0, -1), |k| (i64::from(k.offset), i64::from(k.limit)));
+            let (wanted, having) = finding_filter(&q);
             let mut stmt = c
-                .prepare_cached(
-                    "WITH wanted AS (
-                         SELECT * FROM host_findings
-                         WHERE (fixed_ms IS NULL OR fixed_ms >= ?1)
-                           AND (?2 IS NULL OR host = ?2) AND (?3 IS NULL OR catalog = ?3)),
+                .prepare_cached(&format!(
+                    "WITH wanted AS (SELECT * FROM host_findings WHERE {wanted}),
                      page AS (
-                         SELECT DISTINCT host, catalog, item, check_name FROM wanted
+                         SELECT host, catalog, item, check_name FROM wanted
+                         GROUP BY host, catalog, item, check_name {having}
                          ORDER BY host, catalog, item, check_name LIMIT ?5 OFFSET ?4)
                      SELECT host, catalog, item, check_name, first_seen_ms, last_seen_ms, fixed_ms
                      FROM wanted JOIN page USING (host, catalog, item, check_name)
-                     ORDER BY host, catalog, item, check_name, first_seen_ms",
-                )
+                     ORDER BY host, catalog, item, check_name, first_seen_ms"
+                ))
                 .map_err(db_err)?;
             all(
                 &mut stmt,
                 params![q.fixed_since_ms, q.host, q.catalog, offset, limit],
                 |r| rows::finding(r),
             )
+        })
+        .await
+    }
+
+    async fn finding_tally(
+        &self,
+        q: FindingQuery,
+        now: i64,
+        then: [i64; 2],
+    ) -> Result<FindingTally> {
+        self.with_conn(move |c| {
+            let (wanted, having) = finding_filter(&q);
+            let open_at = |t: &str| {
+                format!("max(first_seen_ms <= {t} AND (fixed_ms IS NULL OR fixed_ms > {t}))")
+            };
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {TALLY_COLUMNS}
+                     FROM (SELECT {} AS o, {} AS a, {} AS b
+                           FROM host_findings WHERE {wanted}
+                           GROUP BY host, catalog, item, check_name {having})",
+                    open_at("?4"),
+                    open_at("?5"),
+                    open_at("?6"),
+                ))
+                .map_err(db_err)?;
+            let counts = stmt
+                .query_row(
+                    params![q.fixed_since_ms, q.host, q.catalog, now, then[0], then[1]],
+                    |r| {
+                        let mut c = [0i64; 8];
+                        for (i, v) in c.iter_mut().enumerate() {
+                            *v = r.get(i)?;
+                        }
+                        Ok(c)
+                    },
+                )
+                .map_err(db_err)?;
+            Ok(FindingTally::from_counts(counts))
         })
         .await
     }
@@ -1420,6 +1547,26 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// The finding records `q` names (`?1` fixed since, `?2` host, `?3`
+/// catalog; only the filters given, so that a host's findings are read
+/// through the key's index, not found in a scan of the fleet's), and the
+/// `HAVING` that keeps only findings still open when it asks.
+fn finding_filter(q: &FindingQuery) -> (String, &'static str) {
+    let mut wanted = "(fixed_ms IS NULL OR fixed_ms >= ?1)".to_string();
+    if q.host.is_some() {
+        wanted.push_str(" AND host = ?2");
+    }
+    if q.catalog.is_some() {
+        wanted.push_str(" AND catalog = ?3");
+    }
+    let having = if q.open_only {
+        "HAVING max(fixed_ms IS NULL)"
+    } else {
+        ""
+    };
+    (wanted, having)
 }
 
 #[cfg(test)]

@@ -56,8 +56,6 @@ const MEMORY_LIMIT: u64 = 16 << 30;
 /// Address space allowed to `snapshot create`, which runs beside the
 /// collector (at 10,000 hosts the collector itself held 8.5 GiB).
 const SNAPSHOT_MEMORY_LIMIT: u64 = 6 << 30;
-/// The collector takes a snapshot itself only if the CLI's took less.
-const SNAPSHOT_IN_COLLECTOR_RSS: u64 = 3 << 30;
 /// The window of ingest alone over which the store's growth is measured.
 const GROWTH_WINDOW: Duration = Duration::from_secs(60);
 /// The agent's default intervals, for the re-observation rate.
@@ -492,10 +490,9 @@ fn sign_in(base: &str, user: &str, password: &str) -> Result<String> {
         .with_context(|| format!("sign-in of {user} set no session cookie"))
 }
 
-/// A snapshot taken by `gamsa-collector snapshot create`: its id, wall
-/// time, peak RSS (GNU time) and file size.
+/// A snapshot taken by `gamsa-collector snapshot create`: its wall time,
+/// peak RSS (GNU time) and file size.
 struct CliSnapshot {
-    id: String,
     seconds: f64,
     max_rss_kib: u64,
     bytes: u64,
@@ -565,13 +562,7 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
     let bytes = std::fs::metadata(&path)
         .with_context(|| path.display().to_string())?
         .len();
-    let id = path
-        .file_name()
-        .and_then(|f| f.to_str())
-        .map(|f| f.split('.').next().unwrap_or(f).to_string())
-        .unwrap_or_default();
     Ok(CliSnapshot {
-        id,
         seconds,
         max_rss_kib,
         bytes,
@@ -996,63 +987,68 @@ async fn main() -> Result<()> {
     let (requests, hosts) = (args.requests, args.hosts);
     let over = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
         let objects = c3.data().join("snapshots").join("objects");
-        let objects0 = tree_size(&objects);
-        let (s1, in_collector) = match snapshot_by_cli(&c3) {
-            Ok(cli) => {
-                println!(
-                    "\nsnapshot (`gamsa-collector snapshot create`, its own process): {:.2} s, peak RSS {:.0} MiB, {:.1} MiB file; {}",
-                    cli.seconds,
-                    cli.max_rss_kib as f64 / 1024.0,
-                    mib(cli.bytes),
-                    objects_added(objects0, tree_size(&objects))
-                );
-                let small = cli.max_rss_kib * 1024 < SNAPSHOT_IN_COLLECTOR_RSS;
-                if !small {
-                    println!(
-                        "snapshot (POST /api/v1/snapshots): not taken, the CLI's peak RSS was over {} MiB",
-                        SNAPSHOT_IN_COLLECTOR_RSS >> 20
-                    );
-                }
-                (cli.id, if small { 2 } else { 0 })
-            }
-            Err(e) => {
-                println!("\nsnapshot (`gamsa-collector snapshot create`): failed: {e:#}");
-                (String::new(), 0)
-            }
-        };
         let base = format!("http://127.0.0.1:{}", c3.http);
-        let mut last = s1.clone();
-        for _ in 0..in_collector {
-            let (_, hwm0) = memory_kib(pid);
+        // Two in the collector (from its kept evaluation; the second reuses
+        // what the first wrote), then one by the CLI in its own process.
+        let mut taken = Vec::new();
+        for _ in 0..2 {
             let objects0 = tree_size(&objects);
+            let (rss0, _) = memory_kib(pid);
+            let sampling = Arc::new(AtomicBool::new(true));
+            let sampler = {
+                let sampling = sampling.clone();
+                std::thread::spawn(move || {
+                    let mut most = 0;
+                    while sampling.load(Ordering::Relaxed) {
+                        most = most.max(memory_kib(pid).0);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    most
+                })
+            };
             let started = Instant::now();
-            let answer: Value = ureq::post(&format!("{base}/api/v1/snapshots"))
+            let answer = ureq::post(&format!("{base}/api/v1/snapshots"))
                 .set("Authorization", &format!("Bearer {}", c3.token))
                 .timeout(Duration::from_secs(600))
                 .call()
-                .context("POST /api/v1/snapshots")?
-                .into_json()?;
+                .context("POST /api/v1/snapshots")
+                .and_then(|r| Ok(r.into_json::<Value>()?));
             let took = started.elapsed().as_secs_f64();
-            let (rss, hwm) = memory_kib(pid);
-            last = answer["id"].as_str().unwrap_or_default().to_string();
+            sampling.store(false, Ordering::Relaxed);
+            let most = sampler.join().unwrap_or(0);
+            let answer = answer?;
+            let id = answer["id"].as_str().unwrap_or_default().to_string();
             let size = std::fs::read_dir(c3.data().join("snapshots"))
                 .ok()
                 .into_iter()
                 .flatten()
                 .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&last))
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&id))
                 .filter_map(|e| e.metadata().ok())
                 .map(|m| m.len())
                 .sum::<u64>();
             println!(
-                "snapshot (POST /api/v1/snapshots): {took:.2} s, {:.1} MiB file, {}; collector RSS {:.0} MiB, peak {:.0} MiB (before: {:.0} MiB)",
+                "snapshot (POST /api/v1/snapshots): {took:.2} s, {:.1} MiB file, {}; collector RSS {:.0} MiB before, at most {:.0} MiB during (+{:.0} MiB)",
                 mib(size),
                 objects_added(objects0, tree_size(&objects)),
-                rss as f64 / 1024.0,
-                hwm as f64 / 1024.0,
-                hwm0 as f64 / 1024.0
+                rss0 as f64 / 1024.0,
+                most as f64 / 1024.0,
+                most.saturating_sub(rss0) as f64 / 1024.0
             );
+            taken.push(id);
         }
+        let objects0 = tree_size(&objects);
+        match snapshot_by_cli(&c3) {
+            Ok(cli) => println!(
+                "snapshot (`gamsa-collector snapshot create`, its own process): {:.2} s, peak RSS {:.0} MiB, {:.1} MiB file; {}",
+                cli.seconds,
+                cli.max_rss_kib as f64 / 1024.0,
+                mib(cli.bytes),
+                objects_added(objects0, tree_size(&objects))
+            ),
+            Err(e) => println!("\nsnapshot (`gamsa-collector snapshot create`): failed: {e:#}"),
+        }
+        let (s1, last) = (taken[0].clone(), taken[1].clone());
         let h = Http {
             base: base.clone(),
             token: c3.token.clone(),

@@ -1,0 +1,671 @@
+//! Each host's part of a snapshot: written, reused from the snapshot before,
+//! and checked.
+//!
+//! Why a part is two files: a host's results (outcome, reason and detail on
+//! some 200 rows, about 100 KB) seldom change, while the evidence they cite
+//! is seen again every cycle and a run of unchanged observations takes a
+//! new id each day. So the results cite evidence by position (in the order
+//! they first cite it), not by id, and are an object of their own
+//! ([`Results`], without the host's name: hosts with equal results share
+//! one); the part proper is small: the results' hash and the cited
+//! evidence (id, times, content hash).
+//!
+//! Why a snapshot is cheap when little changed: what the previous snapshot
+//! of this collector wrote is remembered ([`Reuse`]): each host's results
+//! by a SHA-256 digest of the results as evaluated (computed without
+//! serializing them), each evidence content by the hash the store keeps it
+//! under (`Store::evidence_stamps` reads it without the content). Known
+//! ones are only marked used (`Objects::reuse`); only new results are
+//! serialized and only new contents read from the store. The memory is
+//! what one snapshot named, replaced by each; without it (a restart, the
+//! CLI) everything is computed again and files already there are reused.
+
+use super::canonical;
+use super::contents::{
+    outcome_name, EvidenceRef, HostEntry, HostPart, PartResult, PartResults, Results, HOST_FORMAT,
+    HOST_FORMAT_1, RESULTS_FORMAT,
+};
+use super::objects::{ObjectError, Objects, MARK_EVERY};
+use crate::store::{EvidenceStamp, Store};
+use crate::verdict::{HostResult, ItemResult};
+use gamsa_proto::v1::Evidence;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Hosts written a batch at a time: one store read for their evidence.
+const HOSTS_PER_BATCH: usize = 200;
+
+/// What the previous snapshot wrote: results objects by the digest of the
+/// results they hold, evidence contents by the store's hash of them.
+#[derive(Debug, Default)]
+pub struct Reuse {
+    results: HashMap<[u8; 32], Known>,
+    contents: HashMap<Vec<u8>, Known>,
+    /// Parts by their own hash: an unchanged part is not marked again.
+    parts: HashMap<String, Known>,
+}
+
+/// An object a snapshot named, and when it was last marked used.
+#[derive(Debug, Clone)]
+struct Known {
+    sha: String,
+    marked: SystemTime,
+}
+
+/// The object `key` names, if this snapshot has named it already or the
+/// one before did and it is still there: marked used again only when that
+/// was `objects::MARK_EVERY` ago or more (marking is a write to the file
+/// system, and a fleet's snapshot names hundreds of thousands).
+fn recall<K: Eq + Hash + Clone>(
+    key: &K,
+    before: &HashMap<K, Known>,
+    next: &mut HashMap<K, Known>,
+    objects: &Objects,
+) -> std::io::Result<Option<String>> {
+    if let Some(k) = next.get(key) {
+        return Ok(Some(k.sha.clone()));
+    }
+    let Some(k) = before.get(key) else {
+        return Ok(None);
+    };
+    let now = SystemTime::now();
+    let since = now.duration_since(k.marked).unwrap_or_default();
+    let marked = if since < MARK_EVERY {
+        k.marked
+    } else if objects.reuse(&k.sha)? {
+        now
+    } else {
+        return Ok(None);
+    };
+    next.insert(
+        key.clone(),
+        Known {
+            sha: k.sha.clone(),
+            marked,
+        },
+    );
+    Ok(Some(k.sha.clone()))
+}
+
+/// Remembers that this snapshot wrote (or marked used) `sha` for `key`.
+fn remember<K: Eq + Hash>(key: K, sha: &str, next: &mut HashMap<K, Known>) {
+    next.insert(
+        key,
+        Known {
+            sha: sha.to_string(),
+            marked: SystemTime::now(),
+        },
+    );
+}
+
+/// Where a host's results are in the evaluation: (item, row, result).
+type Place = (u32, u32, u32);
+
+type Items = Arc<dyn AsRef<[ItemResult]> + Send + Sync>;
+
+/// Writes every host's part into `objects`, a batch of hosts at a time,
+/// reusing what `reuse` knows; returns the manifest's host list and what
+/// this snapshot wrote, for the next.
+pub async fn write_hosts(
+    items: Items,
+    store: &dyn Store,
+    objects: Objects,
+    reuse: Reuse,
+) -> anyhow::Result<(Vec<HostEntry>, Reuse)> {
+    let mut places: BTreeMap<String, Vec<Place>> = BTreeMap::new();
+    for (i, item) in (*items).as_ref().iter().enumerate() {
+        for (r, row) in item.rows.iter().enumerate() {
+            for (h, result) in row.hosts.iter().enumerate() {
+                places
+                    .entry(result.host.clone())
+                    .or_default()
+                    .push((i as u32, r as u32, h as u32));
+            }
+        }
+    }
+    let places: Vec<(String, Vec<Place>)> = places.into_iter().collect();
+    let mut entries = Vec::with_capacity(places.len());
+    let (previous, mut next) = (Arc::new(reuse), Reuse::default());
+    for batch in places.chunks(HOSTS_PER_BATCH) {
+        let all = (*items).as_ref();
+        let cited: HashSet<&String> = batch
+            .iter()
+            .flat_map(|(_, ps)| ps.iter())
+            .flat_map(|p| result(all, *p).evidence.iter())
+            .collect();
+        let stamps = store
+            .evidence_stamps(cited.into_iter().cloned().collect())
+            .await?;
+        let (objects2, before) = (objects.clone(), previous.clone());
+        let (mut refs, unknown, after) = tokio::task::spawn_blocking(move || {
+            let (refs, unknown) = known(stamps, &objects2, &before, &mut next)?;
+            Ok::<_, std::io::Error>((refs, unknown, next))
+        })
+        .await??;
+        next = after;
+        // Contents neither this snapshot nor the one before has seen.
+        let read = store
+            .evidence_by_ids(unknown.iter().map(|s| s.evidence.id.clone()).collect())
+            .await?;
+        let batch = batch.to_vec();
+        let (items, objects, before) = (items.clone(), objects.clone(), previous.clone());
+        let (written, after) = tokio::task::spawn_blocking(move || {
+            let all = (*items).as_ref();
+            let mut read: HashMap<String, Evidence> =
+                read.into_iter().map(|e| (e.id.clone(), e)).collect();
+            for s in unknown {
+                // Gone between the two reads (retention): cited, not held.
+                let Some(ev) = read.remove(&s.evidence.id) else {
+                    continue;
+                };
+                let sha = content_object(&ev, &objects)?;
+                if let Some(h) = &s.content_hash {
+                    remember(h.clone(), &sha, &mut next.contents);
+                }
+                refs.insert(s.evidence.id.clone(), evidence_ref(&s.evidence, sha));
+            }
+            let written = batch
+                .iter()
+                .map(|(host, ps)| write_host(all, host, ps, &refs, &objects, &before, &mut next))
+                .collect::<std::io::Result<Vec<HostEntry>>>()?;
+            Ok::<_, std::io::Error>((written, next))
+        })
+        .await??;
+        next = after;
+        entries.extend(written);
+    }
+    objects.sync()?;
+    Ok((entries, next))
+}
+
+fn result(items: &[ItemResult], (i, r, h): Place) -> &HostResult {
+    &items[i as usize].rows[r as usize].hosts[h as usize]
+}
+
+/// The references of the cited evidence whose content has an object
+/// already (written by this snapshot, or by the one before and still
+/// there, or in the stamp of a row stored whole), by id; and the stamps of
+/// those whose content must be read.
+fn known(
+    stamps: Vec<EvidenceStamp>,
+    objects: &Objects,
+    before: &Reuse,
+    next: &mut Reuse,
+) -> std::io::Result<(HashMap<String, EvidenceRef>, Vec<EvidenceStamp>)> {
+    let mut refs = HashMap::with_capacity(stamps.len());
+    let mut unknown = Vec::new();
+    for s in stamps {
+        let sha = match &s.content_hash {
+            None => content_object(&s.evidence, objects)?,
+            Some(h) => match recall(h, &before.contents, &mut next.contents, objects)? {
+                Some(sha) => sha,
+                None => {
+                    unknown.push(s);
+                    continue;
+                }
+            },
+        };
+        refs.insert(s.evidence.id.clone(), evidence_ref(&s.evidence, sha));
+    }
+    Ok((refs, unknown))
+}
+
+/// How a part cites `ev` (its id and times) whose content is `content`.
+fn evidence_ref(ev: &Evidence, content: String) -> EvidenceRef {
+    let at = |t: Option<&gamsa_proto::Timestamp>| {
+        t.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_default()
+    };
+    EvidenceRef {
+        id: ev.id.clone(),
+        observed_at: at(ev.observed_at.as_ref()),
+        first_observed_at: at(ev.first_observed_at.as_ref()),
+        content,
+    }
+}
+
+/// Keeps an evidence's content (all but its id and times) as an object.
+fn content_object(ev: &Evidence, objects: &Objects) -> std::io::Result<String> {
+    let content = Evidence {
+        id: String::new(),
+        observed_at: None,
+        first_observed_at: None,
+        ..ev.clone()
+    };
+    Ok(objects.put(&content)?.0)
+}
+
+/// Feeds one length-prefixed field to a digest, so that no two different
+/// sequences of fields feed the same bytes.
+fn field(d: &mut Sha256, s: &str) {
+    d.update((s.len() as u64).to_le_bytes());
+    d.update(s.as_bytes());
+}
+
+/// Writes one host's part; its results object only when neither this
+/// snapshot nor the one before has it.
+fn write_host(
+    items: &[ItemResult],
+    host: &str,
+    places: &[Place],
+    refs: &HashMap<String, EvidenceRef>,
+    objects: &Objects,
+    before: &Reuse,
+    next: &mut Reuse,
+) -> std::io::Result<HostEntry> {
+    let mut cited: Vec<&str> = Vec::new();
+    let mut position: HashMap<&str, u32> = HashMap::new();
+    let mut digest = Sha256::new();
+    field(&mut digest, RESULTS_FORMAT);
+    for &p in places {
+        let (item, row, r) = (
+            &items[p.0 as usize],
+            &items[p.0 as usize].rows[p.1 as usize],
+            result(items, p),
+        );
+        for f in [&item.catalog, &item.id, &row.id] {
+            field(&mut digest, f);
+        }
+        field(&mut digest, outcome_name(r.outcome));
+        field(&mut digest, &r.reason);
+        digest.update((r.detail.len() as u64).to_le_bytes());
+        for d in &r.detail {
+            field(&mut digest, d);
+        }
+        digest.update((r.evidence.len() as u64).to_le_bytes());
+        for id in &r.evidence {
+            let at = *position.entry(id).or_insert_with(|| {
+                cited.push(id);
+                cited.len() as u32 - 1
+            });
+            digest.update(at.to_le_bytes());
+        }
+    }
+    let key: [u8; 32] = digest.finalize().into();
+    let results = match recall(&key, &before.results, &mut next.results, objects)? {
+        Some(sha) => sha,
+        None => {
+            let results = Results {
+                format: RESULTS_FORMAT.into(),
+                results: places
+                    .iter()
+                    .map(|&p| {
+                        let r = result(items, p);
+                        PartResult {
+                            catalog: items[p.0 as usize].catalog.clone(),
+                            item: items[p.0 as usize].id.clone(),
+                            row: items[p.0 as usize].rows[p.1 as usize].id.clone(),
+                            outcome: outcome_name(r.outcome).into(),
+                            reason: r.reason.clone(),
+                            detail: r.detail.clone(),
+                            evidence: r.evidence.iter().map(|id| position[id.as_str()]).collect(),
+                        }
+                    })
+                    .collect(),
+            };
+            let sha = objects.put(&results)?.0;
+            remember(key, &sha, &mut next.results);
+            sha
+        }
+    };
+    let part = HostPart {
+        format: HOST_FORMAT.into(),
+        host: host.into(),
+        results: PartResults::Object(results),
+        evidence: cited
+            .iter()
+            .map(|id| {
+                refs.get(*id).cloned().unwrap_or_else(|| EvidenceRef {
+                    id: id.to_string(),
+                    observed_at: String::new(),
+                    first_observed_at: String::new(),
+                    content: String::new(),
+                })
+            })
+            .collect(),
+    };
+    let bytes = canonical::to_vec(&part).map_err(std::io::Error::other)?;
+    let sha256 = canonical::sha256_hex(&bytes);
+    if recall(&sha256, &before.parts, &mut next.parts, objects)?.is_none() {
+        objects.put_canonical(&sha256, &bytes)?;
+        remember(sha256.clone(), &sha256, &mut next.parts);
+    }
+    Ok(HostEntry {
+        host: host.into(),
+        sha256,
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// The objects a part names besides itself: its results (format 2) and the
+/// contents of the evidence it cites.
+pub fn named_by(part: &HostPart) -> impl Iterator<Item = &str> {
+    let results = match &part.results {
+        PartResults::Object(sha) => Some(sha.as_str()),
+        PartResults::Inline(_) => None,
+    };
+    results.into_iter().chain(
+        part.evidence
+            .iter()
+            .map(|r| r.content.as_str())
+            .filter(|c| !c.is_empty()),
+    )
+}
+
+/// What checking a manifest's parts found.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PartsChecked {
+    pub hosts: usize,
+    pub evidence: usize,
+}
+
+#[derive(Deserialize)]
+struct Hosts {
+    #[serde(default)]
+    hosts: Vec<HostEntry>,
+}
+
+/// Checks that every host part the manifest `body` names, and every
+/// results object and evidence content those parts name, is in `objects`,
+/// unaltered, and says what it is named for; a results object cites no
+/// position past its part's evidence. `checked` holds objects already
+/// checked (a chain shares most of them; a results object is entered with
+/// the number of evidence it was checked against); a format-1 body names
+/// none.
+pub fn check_parts(
+    body: &serde_json::Value,
+    objects: &Objects,
+    checked: &mut HashSet<String>,
+) -> Result<PartsChecked, ObjectError> {
+    let hosts = Hosts::deserialize(body)
+        .map_err(|e| ObjectError::Parse {
+            path: objects.dir.clone(),
+            what: "the manifest's hosts".into(),
+            message: e.to_string(),
+        })?
+        .hosts;
+    let mut out = PartsChecked::default();
+    for entry in &hosts {
+        let what = format!("host {}", entry.host);
+        if checked.contains(&entry.sha256) {
+            out.hosts += 1;
+            continue;
+        }
+        let part: HostPart = objects.get(&entry.sha256, &what)?;
+        let bad = |message: String| ObjectError::Parse {
+            path: objects.path(&entry.sha256),
+            what: what.clone(),
+            message,
+        };
+        let formats_agree = matches!(
+            (part.format.as_str(), &part.results),
+            (HOST_FORMAT, PartResults::Object(_)) | (HOST_FORMAT_1, PartResults::Inline(_))
+        );
+        if !formats_agree || part.host != entry.host {
+            return Err(bad(format!(
+                "it is the part of host {:?} in format {:?}",
+                part.host, part.format
+            )));
+        }
+        if let PartResults::Object(sha) = &part.results {
+            let n = part.evidence.len();
+            if !checked.contains(&format!("{sha}/{n}")) {
+                let results: Results = objects.get(sha, &format!("the results of {what}"))?;
+                let past = results
+                    .results
+                    .iter()
+                    .flat_map(|r| r.evidence.iter())
+                    .find(|at| **at as usize >= n);
+                if results.format != RESULTS_FORMAT || past.is_some() {
+                    return Err(ObjectError::Parse {
+                        path: objects.path(sha),
+                        what: format!("the results of {what}"),
+                        message: format!(
+                            "format {:?}, citing evidence {past:?} of the part's {n}",
+                            results.format
+                        ),
+                    });
+                }
+                checked.insert(format!("{sha}/{n}"));
+            }
+        }
+        for r in part.evidence.iter().filter(|r| !r.content.is_empty()) {
+            if checked.insert(r.content.clone()) {
+                objects.get::<serde_json::Value>(
+                    &r.content,
+                    &format!("evidence {} of host {}", r.id, entry.host),
+                )?;
+                out.evidence += 1;
+            }
+        }
+        checked.insert(entry.sha256.clone());
+        out.hosts += 1;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use crate::verdict::{Outcome, RowResult, Verdict};
+    use serde_json::json;
+
+    fn evidence(id: &str, host: &str) -> Evidence {
+        Evidence {
+            id: id.into(),
+            host: host.into(),
+            probe: "tls".into(),
+            subject: "0.0.0.0:443".into(),
+            observed_at: Some(gamsa_proto::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn failing(host: &str, evidence: &str) -> HostResult {
+        HostResult {
+            host: host.into(),
+            outcome: Outcome::Fail,
+            reason: "TLS 1.0 offered".into(),
+            detail: vec!["0.0.0.0:443".into()],
+            evidence: vec![evidence.into()],
+        }
+    }
+
+    fn items(hosts: Vec<HostResult>) -> Items {
+        let row = RowResult::of_rule("2.1-1", "tls", hosts);
+        Arc::new(vec![ItemResult {
+            catalog: "c".into(),
+            id: "2.1".into(),
+            title_ko: String::new(),
+            title_en: String::new(),
+            verdict: Verdict::N,
+            reason_en: String::new(),
+            reason_ko: String::new(),
+            hosts: Arc::default(),
+            rows: vec![row],
+            evidence: Arc::default(),
+            evaluated_at: String::new(),
+            na_mark: None,
+        }])
+    }
+
+    fn files(objects: &Objects) -> usize {
+        walkdir(&objects.dir)
+    }
+
+    fn walkdir(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            walkdir(&e.path())
+                        } else {
+                            1
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    fn manifest(entries: &[HostEntry]) -> serde_json::Value {
+        json!({ "hosts": entries })
+    }
+
+    #[tokio::test]
+    async fn equal_results_are_one_object_and_what_is_known_is_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
+        store
+            .insert_batch(vec![evidence("e1", "a"), evidence("e2", "b")])
+            .await
+            .unwrap();
+        let objects = Objects::of(&dir.path().join("snapshots"));
+        let fleet = items(vec![failing("a", "e1"), failing("b", "e2")]);
+        let (first, reuse) = write_hosts(fleet.clone(), &store, objects.clone(), Reuse::default())
+            .await
+            .unwrap();
+        // Two parts, one results object both name, two contents (each
+        // host's evidence names its host).
+        assert_eq!(files(&objects), 5);
+        let part = |e: &HostEntry| objects.get::<HostPart>(&e.sha256, "x").unwrap();
+        let (a, b) = (part(&first[0]), part(&first[1]));
+        assert_eq!(a.results, b.results);
+        assert!(matches!(&a.results, PartResults::Object(_)));
+        assert_eq!(a.evidence[0].id, "e1");
+        assert_eq!(b.evidence[0].id, "e2");
+        assert_ne!(a.evidence[0].content, b.evidence[0].content);
+        let checked = check_parts(&manifest(&first), &objects, &mut HashSet::new()).unwrap();
+        assert_eq!(
+            checked,
+            PartsChecked {
+                hosts: 2,
+                evidence: 2
+            }
+        );
+
+        // Again with what the first wrote: the same parts, and the files
+        // they name not marked again (written within `MARK_EVERY`).
+        let PartResults::Object(results) = &a.results else {
+            unreachable!()
+        };
+        let mtime = |sha: &str| {
+            std::fs::metadata(objects.path(sha))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
+        let past = SystemTime::now() - std::time::Duration::from_secs(3600);
+        filetime::set_file_mtime(objects.path(results), past.into()).unwrap();
+        let (second, mut reuse) = write_hosts(fleet.clone(), &store, objects.clone(), reuse)
+            .await
+            .unwrap();
+        assert_eq!(second, first);
+        assert_eq!(mtime(results), past);
+        assert_eq!(
+            (reuse.results.len(), reuse.contents.len(), reuse.parts.len()),
+            (1, 2, 2)
+        );
+        // Marked longer ago: marked again, and written again if gone.
+        for k in reuse
+            .results
+            .values_mut()
+            .chain(reuse.contents.values_mut())
+        {
+            k.marked -= MARK_EVERY;
+        }
+        std::fs::remove_file(objects.path(results)).unwrap();
+        let content = &a.evidence[0].content;
+        filetime::set_file_mtime(objects.path(content), past.into()).unwrap();
+        let (second, _) = write_hosts(fleet.clone(), &store, objects.clone(), reuse)
+            .await
+            .unwrap();
+        assert_eq!(second, first);
+        assert!(mtime(content) > past);
+        check_parts(&manifest(&second), &objects, &mut HashSet::new()).unwrap();
+        // Without it (a restart): the same again.
+        let (third, _) = write_hosts(fleet, &store, objects.clone(), Reuse::default())
+            .await
+            .unwrap();
+        assert_eq!(third, first);
+        assert_eq!(files(&objects), 5);
+    }
+
+    #[test]
+    fn parts_of_either_format_are_checked_and_positions_stay_in_their_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::of(dir.path());
+        let content = objects.put(&json!({"probe": "tls"})).unwrap().0;
+        let cite = |id: &str| EvidenceRef {
+            id: id.into(),
+            observed_at: "2026-12-04T00:00:00Z".into(),
+            first_observed_at: String::new(),
+            content: content.clone(),
+        };
+        fn result<E>(evidence: Vec<E>) -> PartResult<E> {
+            PartResult {
+                catalog: "c".into(),
+                item: "2.1".into(),
+                row: "2.1-1".into(),
+                outcome: "FAIL".into(),
+                reason: "r".into(),
+                detail: vec![],
+                evidence,
+            }
+        }
+        let entry = |part: &HostPart| {
+            let (sha256, bytes) = objects.put(part).unwrap();
+            HostEntry {
+                host: part.host.clone(),
+                sha256,
+                bytes,
+            }
+        };
+        let check =
+            |part: &HostPart| check_parts(&manifest(&[entry(part)]), &objects, &mut HashSet::new());
+        // Format 1: results inline, citing by id.
+        let mut v1 = HostPart {
+            format: HOST_FORMAT_1.into(),
+            host: "a".into(),
+            results: PartResults::Inline(vec![result(vec!["e1".to_string()])]),
+            evidence: vec![cite("e1")],
+        };
+        assert_eq!(check(&v1).unwrap().hosts, 1);
+        v1.format = HOST_FORMAT.into();
+        assert!(check(&v1).unwrap_err().to_string().contains("format"));
+        // Format 2: a position past the part's evidence is refused.
+        let past = objects
+            .put(&Results {
+                format: RESULTS_FORMAT.into(),
+                results: vec![result(vec![1])],
+            })
+            .unwrap()
+            .0;
+        let mut v2 = HostPart {
+            format: HOST_FORMAT.into(),
+            host: "a".into(),
+            results: PartResults::Object(past),
+            evidence: vec![cite("e1")],
+        };
+        let e = check(&v2).unwrap_err().to_string();
+        assert!(e.contains("citing evidence Some(1) of the part's 1"), "{e}");
+        v2.evidence.push(cite("e2"));
+        assert_eq!(
+            check(&v2).unwrap(),
+            PartsChecked {
+                hosts: 1,
+                evidence: 1
+            }
+        );
+    }
+}
