@@ -4,7 +4,7 @@
 //! changed lines, a shadow change shows no content, and the dashboard
 //! lists both on the host's changes page.
 
-use gamsa_tests::{agent_config, run, start_agent, wait_for, Collector};
+use gamsa_tests::{agent_config, run, spooled, wait_for, Collector, Proc};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -113,13 +113,27 @@ fn a_file_changed_on_disk_is_a_change_at_the_collector_within_seconds() {
         root.display()
     );
     let cfg = agent_config(dir.path(), "drift-1", &collector, &creds, &extra).unwrap();
-    let agent = start_agent(&cfg, dir.path().join("agent.log")).unwrap();
-    wait_for("the agent's watch", Duration::from_secs(30), || {
-        agent
-            .log_text()
-            .contains("config_drift: watching configuration files")
-            .then_some(())
-    });
+    let mut cmd = std::process::Command::new(gamsa_tests::binary("gamsa-agent"));
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .env("GAMSA_LOG", "info,gamsa_agent::transport=debug");
+    let agent = Proc::spawn(cmd, dir.path().join("agent.log")).unwrap();
+    // The watch's announcement and the first scheduled comparison (up to
+    // 2 s after start) both sent: a change made after that is the event's.
+    wait_for(
+        "the agent's watch and first comparison",
+        Duration::from_secs(30),
+        || {
+            let log = agent.log_text();
+            let watches = spooled(&log)
+                .into_iter()
+                .filter(|s| s.probe == "config_drift" && s.subject == "watch")
+                .count();
+            (log.contains("config_drift: watching configuration files") && watches >= 2)
+                .then_some(())
+        },
+    );
     // The watch's own evidence: inotify on, the files of the root.
     let watch = wait_for("the watch's evidence", Duration::from_secs(30), || {
         collector
