@@ -418,6 +418,23 @@ async fn queries_filter_limit_and_order(b: Backend) -> Result<()> {
         })
         .await?;
     assert_eq!(ids(&between), ["q4", "q3", "q2"], "until is exclusive");
+    let batch = |hosts: &[&str], probe: Option<&str>| {
+        let store = store.clone();
+        let query = EvidenceQuery {
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            probe: probe.map(str::to_string),
+            limit: 100,
+            ..Default::default()
+        };
+        async move { store.query_evidence(query).await.map(|v| ids(&v)) }
+    };
+    assert_eq!(
+        batch(&["h3", "h2"], None).await?,
+        ["q5", "q3", "q1"],
+        "a batch of hosts"
+    );
+    assert_eq!(batch(&["h1", "h3"], Some("backup")).await?, ["q6", "q5"]);
+    assert!(batch(&["h4"], None).await?.is_empty());
     assert_eq!(q(None, None, None, None, 2).await?, ["q6", "q5"]);
     assert_eq!(q(None, None, None, None, 0).await?, ["q6"], "limit 0 is 1");
     assert!(q(Some("nope"), None, None, None, 100).await?.is_empty());

@@ -306,6 +306,7 @@ async fn list_evidence(
         .query_evidence(EvidenceQuery {
             probe: p.probe,
             host: p.host,
+            hosts: Vec::new(),
             agent_id: p.agent,
             since_ms,
             until_ms: None,

@@ -32,6 +32,8 @@ use std::path::Path;
 const PAGE: u32 = 1000;
 /// Most evidence bytes read in one page, whatever agents sent.
 const PAGE_BYTES: u64 = 16 << 20;
+/// Hosts whose usage samples one statement reads.
+const USAGE_BATCH: usize = 200;
 /// Most changes and findings listed one by one (all are counted).
 pub const MAX_LISTED: usize = 500;
 /// Certificates ending within this many days of the month's end are listed.
@@ -233,15 +235,24 @@ pub async fn build(
         .services
         .retain(|s| s.vantage_points.iter().any(|h| in_scope(h)));
 
+    // Hosts a batch at a time: one statement per batch, and only one
+    // batch's samples held.
     let mut usage = Vec::new();
-    for host in &hosts {
-        let (mut cpu, mut memory, mut disk) = (Vec::new(), Vec::new(), Vec::new());
+    let listed: Vec<&String> = hosts.iter().collect();
+    for batch in listed.chunks(USAGE_BATCH) {
+        let mut samples: BTreeMap<&str, [Vec<f64>; 3]> = batch
+            .iter()
+            .map(|h| (h.as_str(), Default::default()))
+            .collect();
         let query = EvidenceQuery {
-            host: Some(host.clone()),
+            hosts: batch.iter().map(|h| h.to_string()).collect(),
             ..period("host")
         };
         each_page(store, query, |e| {
             let Some(Payload::HostInfo(h)) = &e.payload else {
+                return;
+            };
+            let Some([cpu, memory, disk]) = samples.get_mut(e.host.as_str()) else {
                 return;
             };
             cpu.push(f64::from(h.cpu_usage_percent));
@@ -257,13 +268,17 @@ pub async fn build(
             disk.extend(fullest);
         })
         .await?;
-        usage.push(HostUsage {
-            host: host.clone(),
-            samples: cpu.len(),
-            cpu_p95: p95(&mut cpu),
-            memory_p95: p95(&mut memory),
-            disk_p95: p95(&mut disk),
-        });
+        usage.extend(
+            samples
+                .into_iter()
+                .map(|(host, [mut cpu, mut memory, mut disk])| HostUsage {
+                    host: host.to_string(),
+                    samples: cpu.len(),
+                    cpu_p95: p95(&mut cpu),
+                    memory_p95: p95(&mut memory),
+                    disk_p95: p95(&mut disk),
+                }),
+        );
     }
 
     let mut backups: BTreeMap<(String, String), BackupRate> = BTreeMap::new();

@@ -264,6 +264,9 @@ pub struct AgentRecord {
 pub struct EvidenceQuery {
     pub probe: Option<String>,
     pub host: Option<String>,
+    /// The host is one of these (not empty): a batch of hosts read with
+    /// one statement instead of one each.
+    pub hosts: Vec<String>,
     pub agent_id: Option<String>,
     /// Observed at or after, in Unix milliseconds.
     pub since_ms: Option<i64>,

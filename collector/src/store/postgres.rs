@@ -908,6 +908,9 @@ impl Store for PgStore {
                 sql.push(col).push_bind(v);
             }
         }
+        if !q.hosts.is_empty() {
+            sql.push(" AND e.host = ANY(").push_bind(q.hosts).push(")");
+        }
         if let Some(since) = q.since_ms {
             // Runs overlapping the window (runs.rs, sqlite.rs).
             sql.push(" AND e.observed_ms >= ")

@@ -804,6 +804,15 @@ impl Store for SqliteStore {
                     sql.push_str(&format!(" AND e.{col} = ?{}", args.len()));
                 }
             }
+            if !q.hosts.is_empty() {
+                let hosts = serde_json::to_string(&q.hosts)
+                    .map_err(|e| StoreError::Db(e.to_string()))?;
+                args.push(hosts.into());
+                sql.push_str(&format!(
+                    " AND e.host IN (SELECT value FROM json_each(?{}))",
+                    args.len()
+                ));
+            }
             if let Some(since) = q.since_ms {
                 args.push(since.into());
                 // Runs overlapping the window (runs.rs): one first
