@@ -262,6 +262,18 @@ async fn bounded_findings(
     if filter.page.is_some() {
         return Ok(assessment::read(store, checklists, filter).await?);
     }
+    let too_many = || {
+        OpError::Invalid(format!(
+            "findings ({}): more than {MAX_FINDINGS}; name a host or a catalog, \
+             or read them a page at a time (GET /api/v1/findings)",
+            filter.describe()
+        ))
+    };
+    // Refused before any is read; the bounded read below still refuses
+    // what an assessment added in between.
+    if assessment::more_than(store, filter, MAX_FINDINGS).await? {
+        return Err(too_many());
+    }
     let bounded = assessment::Filter {
         page: Some(crate::store::KeyPage {
             offset: 0,
@@ -271,11 +283,7 @@ async fn bounded_findings(
     };
     let history = assessment::read(store, checklists, &bounded).await?;
     if history.next_offset.is_some() {
-        return Err(OpError::Invalid(format!(
-            "findings ({}): more than {MAX_FINDINGS}; name a host or a catalog, \
-             or read them a page at a time (GET /api/v1/findings)",
-            filter.describe()
-        )));
+        return Err(too_many());
     }
     Ok(history)
 }
