@@ -30,6 +30,10 @@ pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // The client sees the message; the operator must too.
+        if self.0.is_server_error() {
+            tracing::error!(status = self.0.as_u16(), error = %self.1, "API request failed");
+        }
         (self.0, Json(json!({ "error": self.1 }))).into_response()
     }
 }

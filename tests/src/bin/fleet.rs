@@ -439,6 +439,10 @@ fn request(h: &Http, path: &str, dashboard: bool) -> (Duration, usize, u16) {
             let status = r.status();
             let mut body = Vec::new();
             let _ = r.into_reader().read_to_end(&mut body);
+            if status >= 400 {
+                let shown = &body[..body.len().min(300)];
+                eprintln!("{path}: {status}: {}", String::from_utf8_lossy(shown));
+            }
             (status, body)
         }
         Err(e) => {
