@@ -129,6 +129,14 @@ pub async fn write_hosts(
     }
     let places: Vec<(String, Vec<Place>)> = places.into_iter().collect();
     let mut entries = Vec::with_capacity(places.len());
+    // Where the time goes, logged once: store reads, known contents,
+    // contents read and written, parts written.
+    let mut spent = [std::time::Duration::ZERO; 4];
+    let mut lap = std::time::Instant::now();
+    let mut mark = |i: usize| {
+        spent[i] += lap.elapsed();
+        lap = std::time::Instant::now();
+    };
     let (previous, mut next) = (Arc::new(reuse), Reuse::default());
     for batch in places.chunks(HOSTS_PER_BATCH) {
         let all = (*items).as_ref();
@@ -140,6 +148,7 @@ pub async fn write_hosts(
         let stamps = store
             .evidence_stamps(cited.into_iter().cloned().collect())
             .await?;
+        mark(0);
         let (objects2, before) = (objects.clone(), previous.clone());
         let (mut refs, unknown, after) = tokio::task::spawn_blocking(move || {
             let (refs, unknown) = known(stamps, &objects2, &before, &mut next)?;
@@ -147,10 +156,12 @@ pub async fn write_hosts(
         })
         .await??;
         next = after;
+        mark(1);
         // Contents neither this snapshot nor the one before has seen.
         let read = store
             .evidence_by_ids(unknown.iter().map(|s| s.evidence.id.clone()).collect())
             .await?;
+        mark(2);
         let batch = batch.to_vec();
         let (items, objects, before) = (items.clone(), objects.clone(), previous.clone());
         let (written, after) = tokio::task::spawn_blocking(move || {
@@ -177,8 +188,17 @@ pub async fn write_hosts(
         .await??;
         next = after;
         entries.extend(written);
+        mark(3);
     }
     objects.sync()?;
+    let ms = |i: usize| spent[i].as_millis() as u64;
+    tracing::info!(
+        stamps_ms = ms(0),
+        known_ms = ms(1),
+        contents_read_ms = ms(2),
+        written_ms = ms(3),
+        "snapshot host parts"
+    );
     Ok((entries, next))
 }
 
