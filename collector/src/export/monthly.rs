@@ -442,6 +442,16 @@ fn window_service(m: &Maintenance) -> String {
     }
 }
 
+/// A section's caption ending "…)" whole, or, past `MAX_LISTED`, "…;
+/// the first N of TOTAL, ORDER)".
+fn cut_caption(open: &str, order: &str, total: usize) -> String {
+    if total > MAX_LISTED {
+        format!("{open}; {MAX_LISTED} of {total}, {order})")
+    } else {
+        format!("{open})")
+    }
+}
+
 /// The report as a filled form: its head and one table per section.
 pub fn form(r: &MonthlyReport, collector_id: &str) -> FilledForm {
     let a = &r.availability;
@@ -550,8 +560,34 @@ pub fn form(r: &MonthlyReport, collector_id: &str) -> FilledForm {
             })
             .collect(),
     ));
+    // Per-host lists are cut at MAX_LISTED, what needs a look first: a
+    // fleet's report stays a document one reads (all are counted).
+    let mut usage: Vec<&HostUsage> = r.hosts.iter().collect();
+    usage.sort_by(|a, b| {
+        let busiest = |h: &HostUsage| {
+            [h.cpu_p95, h.memory_p95, h.disk_p95]
+                .into_iter()
+                .flatten()
+                .fold(f64::NEG_INFINITY, f64::max)
+        };
+        // No samples first (nothing tells how it fares), then the busiest.
+        (a.samples > 0)
+            .cmp(&(b.samples > 0))
+            .then(busiest(b).total_cmp(&busiest(a)))
+            .then(a.host.cmp(&b.host))
+    });
+    let mut backups: Vec<&BackupRate> = r.backups.iter().collect();
+    backups.sort_by(|a, b| a.percent().total_cmp(&b.percent()));
+    let mut changed: Vec<(&String, &u64)> = r.changes_per_host.iter().collect();
+    changed.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut silent: Vec<&Silent> = r.silent.iter().collect();
+    silent.sort_by_key(|s| s.last_seen_ms);
     tables.push(table(
-        "2. 자원 사용률 p95 (resource usage)",
+        &cut_caption(
+            "2. 자원 사용률 p95 (resource usage",
+            "hosts without samples, then the busiest",
+            r.hosts.len(),
+        ),
         &[
             ("호스트 host", 46.0, false),
             ("표본 samples", 20.0, true),
@@ -559,8 +595,9 @@ pub fn form(r: &MonthlyReport, collector_id: &str) -> FilledForm {
             ("메모리 memory", 28.0, true),
             ("디스크 disk", 28.0, true),
         ],
-        r.hosts
+        usage
             .iter()
+            .take(MAX_LISTED)
             .map(|h| {
                 vec![
                     h.host.clone(),
@@ -573,7 +610,11 @@ pub fn form(r: &MonthlyReport, collector_id: &str) -> FilledForm {
             .collect(),
     ));
     tables.push(table(
-        "3. 백업 성공률 (backup success rate: fresh observations)",
+        &cut_caption(
+            "3. 백업 성공률 (backup success rate: fresh observations",
+            "the lowest rates first",
+            r.backups.len(),
+        ),
         &[
             ("호스트 host", 40.0, false),
             ("백업 backup", 44.0, false),
@@ -582,8 +623,9 @@ pub fn form(r: &MonthlyReport, collector_id: &str) -> FilledForm {
             ("실패 failed", 18.0, true),
             ("성공률 rate", 22.0, true),
         ],
-        r.backups
+        backups
             .iter()
+            .take(MAX_LISTED)
             .map(|b| {
                 vec![
                     b.host.clone(),
@@ -597,11 +639,16 @@ pub fn form(r: &MonthlyReport, collector_id: &str) -> FilledForm {
             .collect(),
     ));
     tables.push(table(
-        "4. 구성 변경 건수 (configuration changes per host)",
+        &cut_caption(
+            "4. 구성 변경 건수 (configuration changes per host",
+            "the most changed first",
+            r.changes_per_host.len(),
+        ),
         &[("호스트 host", 90.0, false), ("변경 changes", 40.0, true)],
-        r.changes_per_host
+        changed
             .iter()
-            .map(|(h, n)| vec![h.clone(), n.to_string()])
+            .take(MAX_LISTED)
+            .map(|(h, n)| vec![h.to_string(), n.to_string()])
             .collect(),
     ));
     let total_changes: u64 = r.changes_per_host.values().sum();
@@ -649,7 +696,11 @@ pub fn form(r: &MonthlyReport, collector_id: &str) -> FilledForm {
         findings,
     ));
     tables.push(table(
-        "6. 만료 예정 인증서 (certificates ending within 30 days of the month's end)",
+        &cut_caption(
+            "6. 만료 예정 인증서 (certificates ending within 30 days of the month's end",
+            "the soonest first",
+            r.certificates.len(),
+        ),
         &[
             ("호스트 host", 34.0, false),
             ("엔드포인트 endpoint", 36.0, false),
@@ -659,6 +710,7 @@ pub fn form(r: &MonthlyReport, collector_id: &str) -> FilledForm {
         ],
         r.certificates
             .iter()
+            .take(MAX_LISTED)
             .map(|c| {
                 vec![
                     c.host.clone(),
@@ -671,14 +723,19 @@ pub fn form(r: &MonthlyReport, collector_id: &str) -> FilledForm {
             .collect(),
     ));
     tables.push(table(
-        "7. 수신 중단 에이전트 (agents silent for 15 minutes)",
+        &cut_caption(
+            "7. 수신 중단 에이전트 (agents silent for 15 minutes",
+            "silent the longest first",
+            r.silent.len(),
+        ),
         &[
             ("에이전트 agent", 50.0, false),
             ("호스트 host", 50.0, false),
             ("마지막 보고 last seen", 50.0, false),
         ],
-        r.silent
+        silent
             .iter()
+            .take(MAX_LISTED)
             .map(|s| vec![s.agent.clone(), s.host.clone(), kst(s.last_seen_ms)])
             .collect(),
     ));
@@ -747,5 +804,82 @@ mod tests {
         assert_eq!(p95(&mut v), Some(95.0));
         assert_eq!(p95(&mut [7.0]), Some(7.0));
         assert_eq!(p95(&mut []), None);
+    }
+
+    #[test]
+    fn per_host_lists_past_the_bound_show_what_needs_a_look_first() {
+        let n = MAX_LISTED + 20;
+        let hosts: Vec<HostUsage> = (0..n)
+            .map(|i| HostUsage {
+                host: format!("h{i:04}"),
+                // h0000 has no samples; the others are busier by number.
+                samples: usize::from(i > 0),
+                cpu_p95: (i > 0).then_some(i as f64 / 10.0),
+                memory_p95: None,
+                disk_p95: None,
+            })
+            .collect();
+        let (from, to) = crate::availability::month_bounds("2026-11").unwrap();
+        let r = MonthlyReport {
+            month: "2026-11".into(),
+            scope: "all".into(),
+            generated_ms: 0,
+            availability: crate::availability::MonthReport {
+                month: "2026-11".into(),
+                from,
+                to,
+                min_outage_seconds: 60,
+                services: vec![],
+                maintenance: vec![],
+                truncated: false,
+            },
+            hosts,
+            backups: vec![],
+            changes_per_host: (0..n).map(|i| (format!("h{i:04}"), i as u64)).collect(),
+            changes: vec![],
+            findings_new: vec![],
+            findings_fixed: vec![],
+            findings_new_total: 0,
+            findings_fixed_total: 0,
+            certificates: vec![],
+            silent: vec![],
+        };
+        let f = form(&r, "c");
+        let usage = f
+            .tables
+            .iter()
+            .find(|t| t.caption.starts_with("2. "))
+            .unwrap();
+        assert_eq!(usage.rows.len(), MAX_LISTED);
+        assert!(
+            usage.caption.contains(&format!("{MAX_LISTED} of {n}")),
+            "{}",
+            usage.caption
+        );
+        let listed: Vec<&str> = usage.rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(
+            listed[..3],
+            [
+                "h0000",
+                &format!("h{:04}", n - 1),
+                &format!("h{:04}", n - 2)
+            ]
+        );
+        let changes = f
+            .tables
+            .iter()
+            .find(|t| t.caption.starts_with("4. "))
+            .unwrap();
+        assert_eq!(changes.rows.len(), MAX_LISTED);
+        assert_eq!(
+            changes.rows[0],
+            [format!("h{:04}", n - 1), (n - 1).to_string()]
+        );
+        let backups = f
+            .tables
+            .iter()
+            .find(|t| t.caption.starts_with("3. "))
+            .unwrap();
+        assert!(!backups.caption.contains(" of "), "{}", backups.caption);
     }
 }
