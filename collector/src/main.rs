@@ -895,6 +895,7 @@ fn cli_source(state: &gamsa_collector::state::AppState) -> gamsa_collector::expo
     gamsa_collector::export::Source {
         kept: None,
         made: None,
+        tallies: None,
         ..state.export_source()
     }
 }

@@ -242,7 +242,7 @@ pub async fn read_findings(
     filter: &assessment::Filter,
 ) -> Result<History, OpError> {
     known_catalog(checklists, filter)?;
-    let history = bounded_findings(store, checklists, filter).await?;
+    let history = bounded_findings(store, checklists, filter, None).await?;
     recorded(store, actor, access_log::FINDINGS_VIEW, &filter.describe()).await?;
     Ok(history)
 }
@@ -253,11 +253,13 @@ pub async fn read_findings(
 pub const MAX_FINDINGS: u32 = 100_000;
 
 /// The findings `filter` names: its page, or all of them up to
-/// [`MAX_FINDINGS`]; more is refused with what narrows it.
+/// [`MAX_FINDINGS`]; more is refused with what narrows it, counted by
+/// `tallies` when the collector keeps them, else in the store.
 async fn bounded_findings(
     store: &dyn Store,
     checklists: &Checklists,
     filter: &assessment::Filter,
+    tallies: Option<&assessment::Tallies>,
 ) -> Result<History, OpError> {
     if filter.page.is_some() {
         return Ok(assessment::read(store, checklists, filter).await?);
@@ -271,7 +273,11 @@ async fn bounded_findings(
     };
     // Refused before any is read; the bounded read below still refuses
     // what an assessment added in between.
-    if assessment::more_than(store, filter, MAX_FINDINGS).await? {
+    let more = match tallies {
+        Some(t) => t.summary(store, filter).await?.findings > u64::from(MAX_FINDINGS),
+        None => assessment::more_than(store, filter, MAX_FINDINGS).await?,
+    };
+    if more {
         return Err(too_many());
     }
     let bounded = assessment::Filter {
@@ -339,7 +345,7 @@ pub async fn findings_report(
     recipients: &[String],
 ) -> Result<Output, OpError> {
     known_catalog(src.checklists, filter)?;
-    let history = bounded_findings(src.store, src.checklists, filter).await?;
+    let history = bounded_findings(src.store, src.checklists, filter, src.tallies).await?;
     let scope = filter.describe();
     let out = export::findings::render(
         &history,

@@ -47,6 +47,7 @@ impl Collector {
             store: self.store.as_ref(),
             kept: None,
             made: None,
+            tallies: None,
             data_dir: self.dir.path(),
             config: &self.export,
             collector_id: "test collector",
@@ -753,6 +754,35 @@ async fn findings_read_without_a_page_are_bounded_and_pages_are_not() {
     let report =
         operations::findings_report(&c.export_source(), &auditor, &all, Format::Csv, &[]).await;
     assert!(matches!(report, Err(OpError::Invalid(_))));
+    // Counted by a serving collector's kept tallies: refused the same.
+    let tallies = gamsa_collector::assessment::Tallies::default();
+    let kept = Source {
+        tallies: Some(&tallies),
+        ..c.export_source()
+    };
+    let report = operations::findings_report(&kept, &auditor, &all, Format::Csv, &[]).await;
+    assert!(matches!(report, Err(OpError::Invalid(_))));
+    // One fixed: exactly the bound is read, with or without tallies.
+    c.store
+        .record_assessment(2_000, (1..=MAX_FINDINGS).map(key).collect(), vec![key(0)])
+        .await
+        .unwrap();
+    let open = Filter {
+        open_only: true,
+        ..Filter::default()
+    };
+    for src in [&kept, &c.export_source()] {
+        let out = operations::findings_report(src, &auditor, &open, Format::Csv, &[])
+            .await
+            .unwrap();
+        let lines = out
+            .body
+            .into_bytes()
+            .unwrap()
+            .split(|b| *b == b'\n')
+            .count();
+        assert!(lines > MAX_FINDINGS as usize, "{lines}");
+    }
     // One host's findings, or a page of all of them, are read.
     let one = Filter {
         host: Some(key(7).host),

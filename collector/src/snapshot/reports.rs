@@ -103,6 +103,7 @@ pub async fn make(
         store: snapshots.store(),
         kept: None,
         made: None,
+        tallies: None,
         data_dir: &snapshots.data_dir,
         config: &settings.export,
         collector_id: &snapshots.collector_id,
