@@ -101,32 +101,12 @@ pub struct Page {
     pub next: Option<usize>,
 }
 
-/// Each host's agent: the unrevoked one, else the one seen last.
-fn hosts(agents: Vec<AgentRecord>) -> Vec<AgentRecord> {
-    let mut by_host: BTreeMap<String, AgentRecord> = BTreeMap::new();
-    for a in agents {
-        let better =
-            |old: &AgentRecord| (!a.revoked, a.last_seen_ms) > (!old.revoked, old.last_seen_ms);
-        match by_host.get(&a.host) {
-            Some(old) if !better(old) => {}
-            _ => {
-                by_host.insert(a.host.clone(), a);
-            }
-        }
-    }
-    by_host.into_values().collect()
-}
-
 /// Page `page` (zero-based) of `limit` hosts, by host name.
 pub async fn page(store: &dyn Store, page: usize, limit: usize) -> Result<Page, StoreError> {
     let limit = limit.clamp(1, MAX_PAGE);
-    let all = hosts(store.list_agents().await?);
-    let total = all.len();
-    let agents: Vec<AgentRecord> = all
-        .into_iter()
-        .skip(page.saturating_mul(limit))
-        .take(limit)
-        .collect();
+    let offset = u32::try_from(page.saturating_mul(limit)).unwrap_or(u32::MAX);
+    let (agents, total) = store.host_agents_page(offset, limit as u32).await?;
+    let total = usize::try_from(total).unwrap_or(usize::MAX);
     // The page's hosts in one read.
     let names: Vec<&str> = agents.iter().map(|a| a.host.as_str()).collect();
     let evidence = store.latest_evidence_of(&names, PROBES).await?;
@@ -391,25 +371,6 @@ mod tests {
         assert!(
             text.contains("web-1,web-1,Debian GNU/Linux,12,6.1.0-18-amd64,10.0.0.5/24 fe80::1/64,web,net-b,ClamAV (running); Wazuh (installed),412,2028-06-30,2023-11-14T22:13:20Z,false"),
             "{text}"
-        );
-    }
-
-    #[test]
-    fn one_row_per_host_from_its_current_agent() {
-        let rows = hosts(vec![
-            agent("old", "db-1", true, 50),
-            agent("new", "db-1", false, 10),
-            agent("web-1", "web-1", false, 5),
-            agent("a", "app-1", true, 1),
-            agent("b", "app-1", true, 2),
-        ]);
-        let picked: Vec<(&str, &str)> = rows
-            .iter()
-            .map(|a| (a.host.as_str(), a.agent_id.as_str()))
-            .collect();
-        assert_eq!(
-            picked,
-            [("app-1", "b"), ("db-1", "new"), ("web-1", "web-1")]
         );
     }
 }

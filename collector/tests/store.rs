@@ -107,6 +107,7 @@ contract!(
     latest_index,
     queries_filter_limit_and_order,
     agents_and_revocation,
+    host_agents_pages_show_each_host_as_its_current_agent,
     tokens_uses_expiry_and_kinds,
     token_uses_are_atomic_across_collectors,
     unknown_tokens_take_no_write_lock,
@@ -466,6 +467,61 @@ fn agent(id: &str, last_seen_ms: i64) -> AgentRecord {
         peer: "127.0.0.1:50000".into(),
         revoked: false,
     }
+}
+
+async fn host_agents_pages_show_each_host_as_its_current_agent(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    // (agent, host, revoked, last seen)
+    for (id, host, revoked, seen) in [
+        ("old", "db-1", true, 50),
+        ("new", "db-1", false, 10),
+        ("web-1", "web-1", false, 5),
+        ("b", "app-1", true, 2),
+        ("a", "app-1", true, 2),
+        ("c", "app-1", true, 1),
+        ("x", "Z-9", false, 1),
+    ] {
+        store
+            .upsert_agent(AgentRecord {
+                host: host.into(),
+                revoked,
+                ..agent(id, T0 + seen)
+            })
+            .await?;
+        if revoked {
+            store.set_revoked(id, true).await?;
+        }
+    }
+    let page = |offset, limit| {
+        let store = store.clone();
+        async move {
+            let (agents, total) = store.host_agents_page(offset, limit).await?;
+            let picked: Vec<(String, String)> =
+                agents.into_iter().map(|a| (a.host, a.agent_id)).collect();
+            Ok::<_, anyhow::Error>((picked, total))
+        }
+    };
+    let pair = |h: &str, a: &str| (h.to_string(), a.to_string());
+    // Bytewise host order; the unrevoked agent, else the one seen last,
+    // then the first by id.
+    assert_eq!(
+        page(0, 10).await?,
+        (
+            vec![
+                pair("Z-9", "x"),
+                pair("app-1", "a"),
+                pair("db-1", "new"),
+                pair("web-1", "web-1")
+            ],
+            4
+        )
+    );
+    assert_eq!(
+        page(1, 2).await?,
+        (vec![pair("app-1", "a"), pair("db-1", "new")], 4)
+    );
+    assert_eq!(page(4, 2).await?, (vec![], 4));
+    Ok(())
 }
 
 async fn agents_and_revocation(b: Backend) -> Result<()> {

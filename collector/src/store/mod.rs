@@ -430,6 +430,10 @@ pub trait Store: Send + Sync {
     /// One page of the agents in agent id order (`offset` skipped, at most
     /// `limit`), and how many there are in all.
     async fn agents_page(&self, offset: u32, limit: u32) -> Result<(Vec<AgentRecord>, u64)>;
+    /// One page of the hosts by name (`offset` skipped, at most `limit`),
+    /// each as its current agent: the unrevoked one, else the one seen
+    /// last (then the first by id); and how many hosts there are in all.
+    async fn host_agents_page(&self, offset: u32, limit: u32) -> Result<(Vec<AgentRecord>, u64)>;
     /// The agents that report (or reported) `host`, by agent id.
     async fn agents_on_host(&self, host: &str) -> Result<Vec<AgentRecord>>;
     /// Marks an agent revoked (`revoked = true`) or restores it.

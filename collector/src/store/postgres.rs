@@ -879,6 +879,26 @@ impl Store for PgStore {
         Ok((page, total as u64))
     }
 
+    async fn host_agents_page(&self, offset: u32, limit: u32) -> Result<(Vec<AgentRecord>, u64)> {
+        let total: i64 = sqlx::query_scalar("SELECT count(DISTINCT host) FROM agents")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let found = sqlx::query(
+            "SELECT * FROM (
+                 SELECT DISTINCT ON (host) * FROM agents
+                 ORDER BY host, revoked, last_seen DESC, agent_id COLLATE \"C\") current
+             ORDER BY host COLLATE \"C\" LIMIT $1 OFFSET $2",
+        )
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let page = found.iter().map(rows::agent).collect::<Result<_>>()?;
+        Ok((page, total as u64))
+    }
+
     async fn agents_on_host(&self, host: &str) -> Result<Vec<AgentRecord>> {
         let found =
             sqlx::query("SELECT * FROM agents WHERE host = $1 ORDER BY agent_id COLLATE \"C\"")

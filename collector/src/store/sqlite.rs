@@ -768,6 +768,26 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn host_agents_page(&self, offset: u32, limit: u32) -> Result<(Vec<AgentRecord>, u64)> {
+        self.with_conn(move |c| {
+            let total: i64 = c
+                .query_row("SELECT count(DISTINCT host) FROM agents", [], |r| r.get(0))
+                .map_err(db_err)?;
+            let mut stmt = c
+                .prepare(
+                    "SELECT * FROM (
+                         SELECT *, row_number() OVER (
+                             PARTITION BY host ORDER BY revoked, last_seen DESC, agent_id
+                         ) AS n FROM agents)
+                     WHERE n = 1 ORDER BY host LIMIT ?1 OFFSET ?2",
+                )
+                .map_err(db_err)?;
+            let page = all(&mut stmt, [limit, offset], |r| rows::agent(r))?;
+            Ok((page, total as u64))
+        })
+        .await
+    }
+
     async fn agents_on_host(&self, host: &str) -> Result<Vec<AgentRecord>> {
         let host = host.to_string();
         self.with_conn(move |c| {
