@@ -6,8 +6,9 @@
 //! one finding for the item, every host among its resources.
 
 use crate::catalog::CatalogInfo;
-use crate::verdict::{ItemResult, Outcome, Verdict};
+use crate::verdict::{HostResult, ItemResult, Outcome, RowResult, Verdict};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// The OCSF schema version the findings follow.
 pub const OCSF_VERSION: &str = "1.5.0";
@@ -62,14 +63,18 @@ fn severity(o: Outcome) -> (u32, &'static str) {
     }
 }
 
-/// One finding about `item` of `catalog`: its outcome, and the hosts it is
-/// about as resources. `gamsa` is added as `unmapped.gamsa` (the item's own
-/// verdict, a change's before and after).
+/// One finding about `item` of `catalog`: its outcome, its checks (the
+/// item's rows as [`item_checks`] or [`host_checks`] give them), and the
+/// hosts it is about as resources. `gamsa` is added as `unmapped.gamsa`
+/// (the item's own verdict, a change's before and after, the evidence
+/// cited: the item's unless `gamsa` names it).
+#[allow(clippy::too_many_arguments)]
 pub fn finding(
     catalog: &CatalogInfo,
     item: &ItemResult,
     outcome: Outcome,
     hosts: &[(&str, Outcome)],
+    checks: Vec<Value>,
     activity: Activity,
     now_ms: i64,
     mut gamsa: serde_json::Map<String, Value>,
@@ -80,15 +85,6 @@ pub fn finding(
         [(host, _)] => format!("gamsa-{}-{}-{host}", catalog.id, item.id),
         _ => format!("gamsa-{}-{}", catalog.id, item.id),
     };
-    let checks: Vec<Value> = item
-        .rows
-        .iter()
-        .map(|r| {
-            let (id, s) = compliance_status(verdict_outcome(r.verdict));
-            json!({ "uid": r.id, "name": r.question_en, "desc": r.reason_en,
-                    "status": s, "status_id": id })
-        })
-        .collect();
     let resources: Vec<Value> = hosts
         .iter()
         .map(|(h, o)| {
@@ -99,7 +95,9 @@ pub fn finding(
     gamsa.insert("catalog".into(), json!(catalog.id));
     gamsa.insert("item".into(), json!(item.id));
     gamsa.insert("verdict".into(), json!(item.verdict));
-    gamsa.insert("evidence".into(), json!(item.evidence));
+    gamsa
+        .entry("evidence")
+        .or_insert_with(|| json!(item.evidence));
     let time_dt = chrono::DateTime::from_timestamp_millis(now_ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -151,6 +149,33 @@ pub fn finding(
     })
 }
 
+/// A check of one row as the item answers it.
+fn check(row: &RowResult, outcome: Outcome, desc: &str) -> Value {
+    let (id, s) = compliance_status(outcome);
+    json!({ "uid": row.id, "name": row.question_en, "desc": desc,
+            "status": s, "status_id": id })
+}
+
+/// The item's rows as checks, each with its verdict over every host.
+pub fn item_checks(item: &ItemResult) -> Vec<Value> {
+    item.rows
+        .iter()
+        .map(|r| check(r, verdict_outcome(r.verdict), &r.reason_en))
+        .collect()
+}
+
+/// The rows as one host answers them: its outcome and reason on each row
+/// it is judged by, the item's verdict on rows no host answers (attested).
+fn host_checks(item: &ItemResult, host: &[(&RowResult, &HostResult)]) -> Vec<Value> {
+    let judged = host.iter().map(|(row, r)| check(row, r.outcome, &r.reason));
+    let attested = item
+        .rows
+        .iter()
+        .filter(|r| r.hosts.is_empty())
+        .map(|r| check(r, verdict_outcome(r.verdict), &r.reason_en));
+    judged.chain(attested).collect()
+}
+
 fn outcome_code(o: Outcome) -> &'static str {
     match o {
         Outcome::Pass => "PASS",
@@ -161,7 +186,8 @@ fn outcome_code(o: Outcome) -> &'static str {
 }
 
 /// The findings of an export: one per (item, host), one per item without
-/// hosts.
+/// hosts. A host's finding holds that host's checks and the evidence its
+/// results cite, not the fleet's: its size does not grow with the fleet.
 pub fn findings<'a>(
     catalog: &'a CatalogInfo,
     items: &'a [&'a ItemResult],
@@ -174,22 +200,39 @@ pub fn findings<'a>(
                 item,
                 verdict_outcome(item.verdict),
                 &[],
+                item_checks(item),
                 Activity::Create,
                 now_ms,
                 Default::default(),
             )
         });
+        let mut by_host: HashMap<&str, Vec<(&RowResult, &HostResult)>> = HashMap::new();
+        for row in &item.rows {
+            for r in row.hosts.iter() {
+                by_host.entry(r.host.as_str()).or_default().push((row, r));
+            }
+        }
         whole
             .into_iter()
             .chain(item.hosts.iter().map(move |(host, outcome)| {
+                let rows = by_host.get(host.as_str()).map_or(&[][..], Vec::as_slice);
+                let mut cited: Vec<&str> = Vec::new();
+                for id in rows.iter().flat_map(|(_, r)| r.evidence.iter()) {
+                    if !cited.contains(&id.as_str()) {
+                        cited.push(id);
+                    }
+                }
+                let mut gamsa = serde_json::Map::new();
+                gamsa.insert("evidence".into(), json!(cited));
                 finding(
                     catalog,
                     item,
                     *outcome,
                     &[(host.as_str(), *outcome)],
+                    host_checks(item, rows),
                     Activity::Create,
                     now_ms,
-                    Default::default(),
+                    gamsa,
                 )
             }))
     })
@@ -212,6 +255,7 @@ pub fn change(
         item,
         verdict_outcome(item.verdict),
         &hosts,
+        item_checks(item),
         Activity::Update,
         now_ms,
         gamsa,
@@ -270,6 +314,45 @@ mod tests {
         assert_eq!(f[2]["compliance"]["status_id"], 2);
         assert_eq!(f[2]["resources"].as_array().unwrap().len(), 0);
         assert_eq!(f[0]["type_uid"], 200301);
+    }
+
+    #[test]
+    fn a_hosts_finding_holds_its_own_checks_and_evidence_only() {
+        let result = |host: &str, outcome, ev: &[&str]| HostResult {
+            host: host.into(),
+            outcome,
+            reason: format!("{host} says"),
+            detail: vec![],
+            evidence: ev.iter().map(|e| e.to_string()).collect(),
+        };
+        let mut it = item(Verdict::N, &[("a", Outcome::Pass), ("b", Outcome::Fail)]);
+        it.rows = vec![
+            RowResult::of_rule(
+                "r1",
+                "rule-1",
+                vec![
+                    result("a", Outcome::Pass, &["ea1"]),
+                    result("b", Outcome::Fail, &["eb1", "eb2"]),
+                ],
+            ),
+            RowResult::of_rule("r2", "rule-2", vec![result("b", Outcome::Pass, &["eb2"])]),
+        ];
+        it.evidence = Arc::new(vec!["ea1".into(), "eb1".into(), "eb2".into()]);
+        let f: Vec<Value> = findings(&info(), &[&it], 0).collect();
+        assert_eq!(f[0]["unmapped"]["gamsa"]["evidence"], json!(["ea1"]));
+        assert_eq!(f[1]["unmapped"]["gamsa"]["evidence"], json!(["eb1", "eb2"]));
+        let checks = f[1]["compliance"]["checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 2);
+        assert_eq!(checks[0]["desc"], "b says");
+        assert_eq!(checks[0]["status_id"], 3);
+        assert_eq!(checks[1]["status_id"], 1);
+        assert_eq!(f[0]["compliance"]["checks"].as_array().unwrap().len(), 1);
+        // A change names the item's whole evidence.
+        let c = change(&info(), &it, None, 0);
+        assert_eq!(
+            c["unmapped"]["gamsa"]["evidence"].as_array().unwrap().len(),
+            3
+        );
     }
 
     #[test]
