@@ -128,75 +128,92 @@ pub async fn write_hosts(
         }
     }
     let places: Vec<(String, Vec<Place>)> = places.into_iter().collect();
+    let batches: Vec<&[(String, Vec<Place>)]> = places.chunks(HOSTS_PER_BATCH).collect();
     let mut entries = Vec::with_capacity(places.len());
-    // Where the time goes, logged once: store reads, known contents,
-    // contents read and written, parts written.
-    let mut spent = [std::time::Duration::ZERO; 4];
-    let mut lap = std::time::Instant::now();
-    let mut mark = |i: usize| {
-        spent[i] += lap.elapsed();
-        lap = std::time::Instant::now();
-    };
-    let (previous, mut next) = (Arc::new(reuse), Reuse::default());
-    for batch in places.chunks(HOSTS_PER_BATCH) {
-        let all = (*items).as_ref();
-        let cited: HashSet<&String> = batch
-            .iter()
-            .flat_map(|(_, ps)| ps.iter())
-            .flat_map(|p| result(all, *p).evidence.iter())
-            .collect();
-        let stamps = store
-            .evidence_stamps(cited.into_iter().cloned().collect())
-            .await?;
-        mark(0);
-        let (objects2, before) = (objects.clone(), previous.clone());
-        let (mut refs, unknown, after) = tokio::task::spawn_blocking(move || {
-            let (refs, unknown) = known(stamps, &objects2, &before, &mut next)?;
-            Ok::<_, std::io::Error>((refs, unknown, next))
-        })
-        .await??;
-        next = after;
-        mark(1);
-        // Contents neither this snapshot nor the one before has seen.
-        let read = store
-            .evidence_by_ids(unknown.iter().map(|s| s.evidence.id.clone()).collect())
-            .await?;
-        mark(2);
-        let batch = batch.to_vec();
-        let (items, objects, before) = (items.clone(), objects.clone(), previous.clone());
-        let (written, after) = tokio::task::spawn_blocking(move || {
+    // The stamps of a batch's cited evidence: read for the next batch while
+    // this one is written, so that the store and the writing overlap.
+    let stamps_of = |batch: Option<&&[(String, Vec<Place>)]>| {
+        let ids: Option<Vec<String>> = batch.map(|batch| {
             let all = (*items).as_ref();
-            let mut read: HashMap<String, Evidence> =
-                read.into_iter().map(|e| (e.id.clone(), e)).collect();
-            for s in unknown {
-                // Gone between the two reads (retention): cited, not held.
-                let Some(ev) = read.remove(&s.evidence.id) else {
-                    continue;
-                };
-                let sha = content_object(&ev, &objects)?;
-                if let Some(h) = &s.content_hash {
-                    remember(h.clone(), &sha, &mut next.contents);
-                }
-                refs.insert(s.evidence.id.clone(), evidence_ref(&s.evidence, sha));
-            }
-            let written = batch
+            let cited: HashSet<&String> = batch
                 .iter()
-                .map(|(host, ps)| write_host(all, host, ps, &refs, &objects, &before, &mut next))
-                .collect::<std::io::Result<Vec<HostEntry>>>()?;
-            Ok::<_, std::io::Error>((written, next))
-        })
-        .await??;
+                .flat_map(|(_, ps)| ps.iter())
+                .flat_map(|p| result(all, *p).evidence.iter())
+                .collect();
+            cited.into_iter().cloned().collect()
+        });
+        async move {
+            match ids {
+                Some(ids) => store.evidence_stamps(ids).await.map(Some),
+                None => Ok(None),
+            }
+        }
+    };
+    // Where the time goes, logged once: the first batch's stamps, contents
+    // read from the store, and the batches (written, the next stamps read).
+    let started = std::time::Instant::now();
+    let (previous, mut next) = (Arc::new(reuse), Reuse::default());
+    let mut stamps = stamps_of(batches.first()).await?;
+    let first_stamps = started.elapsed();
+    let mut contents_read = std::time::Duration::ZERO;
+    for (k, batch) in batches.iter().enumerate() {
+        let current = stamps.take().unwrap_or_default();
+        let ahead = stamps_of(batches.get(k + 1));
+        let work = async {
+            let (objects2, before) = (objects.clone(), previous.clone());
+            let mut taken = std::mem::take(&mut next);
+            let (mut refs, unknown, after) = tokio::task::spawn_blocking(move || {
+                let (refs, unknown) = known(current, &objects2, &before, &mut taken)?;
+                Ok::<_, std::io::Error>((refs, unknown, taken))
+            })
+            .await??;
+            let mut taken = after;
+            let known_at = std::time::Instant::now();
+            // Contents neither this snapshot nor the one before has seen.
+            let read = store
+                .evidence_by_ids(unknown.iter().map(|s| s.evidence.id.clone()).collect())
+                .await?;
+            let read_in = known_at.elapsed();
+            let batch = batch.to_vec();
+            let (items, objects, before) = (items.clone(), objects.clone(), previous.clone());
+            let (written, after) = tokio::task::spawn_blocking(move || {
+                let all = (*items).as_ref();
+                let mut read: HashMap<String, Evidence> =
+                    read.into_iter().map(|e| (e.id.clone(), e)).collect();
+                for s in unknown {
+                    // Gone between the two reads (retention): cited, not held.
+                    let Some(ev) = read.remove(&s.evidence.id) else {
+                        continue;
+                    };
+                    let sha = content_object(&ev, &objects)?;
+                    if let Some(h) = &s.content_hash {
+                        remember(h.clone(), &sha, &mut taken.contents);
+                    }
+                    refs.insert(s.evidence.id.clone(), evidence_ref(&s.evidence, sha));
+                }
+                let written = batch
+                    .iter()
+                    .map(|(host, ps)| {
+                        write_host(all, host, ps, &refs, &objects, &before, &mut taken)
+                    })
+                    .collect::<std::io::Result<Vec<HostEntry>>>()?;
+                Ok::<_, std::io::Error>((written, taken))
+            })
+            .await??;
+            Ok::<_, anyhow::Error>((written, after, read_in))
+        };
+        let (done, ahead) = tokio::join!(work, ahead);
+        let (written, after, read_in) = done?;
         next = after;
         entries.extend(written);
-        mark(3);
+        contents_read += read_in;
+        stamps = ahead?;
     }
     objects.sync()?;
-    let ms = |i: usize| spent[i].as_millis() as u64;
     tracing::info!(
-        stamps_ms = ms(0),
-        known_ms = ms(1),
-        contents_read_ms = ms(2),
-        written_ms = ms(3),
+        first_stamps_ms = first_stamps.as_millis() as u64,
+        contents_read_ms = contents_read.as_millis() as u64,
+        batches_ms = (started.elapsed() - first_stamps).as_millis() as u64,
         "snapshot host parts"
     );
     Ok((entries, next))
@@ -540,6 +557,42 @@ mod tests {
 
     fn manifest(entries: &[HostEntry]) -> serde_json::Value {
         json!({ "hosts": entries })
+    }
+
+    #[tokio::test]
+    async fn hosts_of_several_batches_each_cite_their_own_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
+        let n = HOSTS_PER_BATCH * 2 + 3;
+        let host = |i: usize| format!("h{i:04}");
+        store
+            .insert_batch(
+                (0..n)
+                    .map(|i| evidence(&format!("e{i}"), &host(i)))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        let objects = Objects::of(&dir.path().join("snapshots"));
+        let fleet = items(
+            (0..n)
+                .map(|i| failing(&host(i), &format!("e{i}")))
+                .collect(),
+        );
+        let (entries, _) = write_hosts(fleet, &store, objects.clone(), Reuse::default())
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), n);
+        for (i, e) in entries.iter().enumerate() {
+            let part = objects.get::<HostPart>(&e.sha256, "x").unwrap();
+            assert_eq!(part.host, host(i));
+            assert_eq!(part.evidence.len(), 1);
+            assert_eq!(part.evidence[0].id, format!("e{i}"));
+            assert!(!part.evidence[0].content.is_empty(), "{i}");
+        }
+        let checked = check_parts(&manifest(&entries), &objects, &mut HashSet::new()).unwrap();
+        assert_eq!(checked.hosts, n);
+        assert_eq!(checked.evidence, n);
     }
 
     #[tokio::test]
