@@ -13,7 +13,7 @@
 
 pub mod evaluate;
 pub mod input;
-mod parallel;
+pub(crate) mod parallel;
 pub use parallel::in_background;
 pub mod value;
 

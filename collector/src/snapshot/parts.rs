@@ -49,6 +49,15 @@ pub struct Reuse {
     parts: HashMap<String, Known>,
 }
 
+impl Reuse {
+    /// Adds what `other` remembers.
+    fn absorb(&mut self, other: Reuse) {
+        self.results.extend(other.results);
+        self.contents.extend(other.contents);
+        self.parts.extend(other.parts);
+    }
+}
+
 /// An object a snapshot named, and when it was last marked used.
 #[derive(Debug, Clone)]
 struct Known {
@@ -56,17 +65,19 @@ struct Known {
     marked: SystemTime,
 }
 
-/// The object `key` names, if this snapshot has named it already or the
-/// one before did and it is still there: marked used again only when that
-/// was `objects::MARK_EVERY` ago or more (marking is a write to the file
+/// The object `key` names, if this snapshot has named it already (`next`,
+/// or `earlier`: what its earlier batches named) or the one before did and
+/// it is still there: marked used again only when that was
+/// `objects::MARK_EVERY` ago or more (marking is a write to the file
 /// system, and a fleet's snapshot names hundreds of thousands).
 fn recall<K: Eq + Hash + Clone>(
     key: &K,
     before: &HashMap<K, Known>,
+    earlier: &HashMap<K, Known>,
     next: &mut HashMap<K, Known>,
     objects: &Objects,
 ) -> std::io::Result<Option<String>> {
-    if let Some(k) = next.get(key) {
+    if let Some(k) = next.get(key).or_else(|| earlier.get(key)) {
         return Ok(Some(k.sha.clone()));
     }
     let Some(k) = before.get(key) else {
@@ -191,12 +202,23 @@ pub async fn write_hosts(
                     }
                     refs.insert(s.evidence.id.clone(), evidence_ref(&s.evidence, sha));
                 }
-                let written = batch
-                    .iter()
-                    .map(|(host, ps)| {
-                        write_host(all, host, ps, &refs, &objects, &before, &mut taken)
-                    })
-                    .collect::<std::io::Result<Vec<HostEntry>>>()?;
+                // Hosts' parts over every core, each part of the batch
+                // remembering what it wrote apart, joined after.
+                let parts = crate::rules::parallel::map_parts(&batch, |hosts| {
+                    let mut local = Reuse::default();
+                    let written = hosts
+                        .iter()
+                        .map(|(host, ps)| {
+                            write_host(all, host, ps, &refs, &objects, &before, &taken, &mut local)
+                        })
+                        .collect::<std::io::Result<Vec<HostEntry>>>();
+                    vec![(written, local)]
+                });
+                let mut written = Vec::with_capacity(batch.len());
+                for (part, local) in parts {
+                    written.extend(part?);
+                    taken.absorb(local);
+                }
                 Ok::<_, std::io::Error>((written, taken))
             })
             .await??;
@@ -238,7 +260,13 @@ fn known(
     for s in stamps {
         let sha = match &s.content_hash {
             None => content_object(&s.evidence, objects)?,
-            Some(h) => match recall(h, &before.contents, &mut next.contents, objects)? {
+            Some(h) => match recall(
+                h,
+                &before.contents,
+                &HashMap::new(),
+                &mut next.contents,
+                objects,
+            )? {
                 Some(sha) => sha,
                 None => {
                     unknown.push(s);
@@ -285,7 +313,9 @@ fn field(d: &mut Sha256, s: &str) {
 }
 
 /// Writes one host's part; its results object only when neither this
-/// snapshot nor the one before has it.
+/// snapshot (`earlier` batches, `next` this part of the batch) nor the one
+/// before has it.
+#[allow(clippy::too_many_arguments)]
 fn write_host(
     items: &[ItemResult],
     host: &str,
@@ -293,6 +323,7 @@ fn write_host(
     refs: &HashMap<String, EvidenceRef>,
     objects: &Objects,
     before: &Reuse,
+    earlier: &Reuse,
     next: &mut Reuse,
 ) -> std::io::Result<HostEntry> {
     let mut cited: Vec<&str> = Vec::new();
@@ -324,7 +355,13 @@ fn write_host(
         }
     }
     let key: [u8; 32] = digest.finalize().into();
-    let results = match recall(&key, &before.results, &mut next.results, objects)? {
+    let results = match recall(
+        &key,
+        &before.results,
+        &earlier.results,
+        &mut next.results,
+        objects,
+    )? {
         Some(sha) => sha,
         None => {
             let results = Results {
@@ -368,7 +405,15 @@ fn write_host(
     };
     let bytes = canonical::to_vec(&part).map_err(std::io::Error::other)?;
     let sha256 = canonical::sha256_hex(&bytes);
-    if recall(&sha256, &before.parts, &mut next.parts, objects)?.is_none() {
+    if recall(
+        &sha256,
+        &before.parts,
+        &earlier.parts,
+        &mut next.parts,
+        objects,
+    )?
+    .is_none()
+    {
         objects.put_canonical(&sha256, &bytes)?;
         remember(sha256.clone(), &sha256, &mut next.parts);
     }
