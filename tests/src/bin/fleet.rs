@@ -389,6 +389,33 @@ async fn store_bytes(c: &Collector, scratch: Option<&Scratch>) -> Result<u64> {
     }
 }
 
+/// PostgreSQL's account of the rows updated in place, per table of the
+/// scratch schema: updates, of them heap-only (no index entries, pruned
+/// within the page), dead versions not yet vacuumed, and the table's size.
+async fn updates_in_place(s: &Scratch) -> Result<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&s.url).await?;
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT relname::text, n_tup_upd, n_tup_hot_upd, n_dead_tup,
+                pg_total_relation_size(relid)
+         FROM pg_stat_user_tables WHERE schemaname = $1 AND n_tup_upd > 0
+         ORDER BY relname",
+    )
+    .bind(&s.schema)
+    .fetch_all(&mut conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|(t, upd, hot, dead, bytes)| {
+            format!(
+                "{t}: {upd} updated, {hot} heap-only, {dead} dead, {:.1} MiB",
+                mib(*bytes as u64)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; "))
+}
+
 /// Whether `pid` still runs (not exited, nor a zombie waiting to be reaped).
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
@@ -640,6 +667,15 @@ fn calls(
         ("/api/v1/findings/report?format=csv".to_string(), false),
         ("/api/v1/findings/report?format=html".to_string(), false),
         ("/api/v1/findings/report?format=pdf".to_string(), false),
+        (format!("/findings/report?format=html&host={host}"), true),
+        (
+            format!("/api/v1/findings/report?format=csv&host={host}"),
+            false,
+        ),
+        (
+            format!("/api/v1/findings/report?format=pdf&host={host}"),
+            false,
+        ),
         (format!("/api/v1/snapshots/diff?from={s1}&to={s2}"), false),
         (format!("/snapshots/diff?from={s1}&to={s2}"), true),
         (
@@ -681,6 +717,14 @@ fn calls(
 }
 
 /// Measures every call, one request at a time; prints a table line each.
+/// Whether `status` answers `path`: a success, or the findings report of
+/// the whole fleet refused (400) past 100,000 findings as documented (a
+/// host's or a catalog's report is the one read; measured beside it).
+fn answered(path: &str, status: u16) -> bool {
+    (200..300).contains(&status)
+        || (status == 400 && path.contains("findings/report") && !path.contains("host="))
+}
+
 fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) -> Vec<String> {
     println!("\n| call | requests | p50 ms | p95 ms | max ms | bytes | status | over target |");
     println!("|---|---:|---:|---:|---:|---:|---:|---|");
@@ -707,7 +751,7 @@ fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) 
         }
         times.sort_by(f64::total_cmp);
         let p95 = pct(&times, 0.95);
-        let ok = statuses.iter().all(|s| (200..300).contains(s));
+        let ok = statuses.iter().all(|s| answered(path, *s));
         let mut why = Vec::new();
         if p95 >= TARGET_MS {
             why.push("p95");
@@ -986,6 +1030,10 @@ async fn main() -> Result<()> {
         grown as f64 / args.hosts as f64 * (86_400.0 / window) / 1024.0,
     );
 
+    if let Some(s) = scratch.as_ref() {
+        println!("updates in place so far: {}", updates_in_place(s).await?);
+    }
+
     // Snapshots, then every call, with ingest going on.
     let c3 = c.clone();
     let (requests, hosts) = (args.requests, args.hosts);
@@ -1089,6 +1137,12 @@ async fn main() -> Result<()> {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
+    if let Some(s) = scratch.as_ref() {
+        println!(
+            "updates in place at the end: {}",
+            updates_in_place(s).await?
+        );
+    }
     println!(
         "load average after the run: {}",
         std::fs::read_to_string("/proc/loadavg")
