@@ -348,6 +348,26 @@ async fn keep_ingesting(
     let _ = permits.acquire_many(INGEST_CONCURRENCY as u32).await;
 }
 
+/// What the `sqlite3` shell prints for `sql` on the collector's store, read
+/// only.
+fn sqlite3(c: &Collector, sql: &str) -> Result<String> {
+    let db = c.data().join("gamsa.db");
+    let out = Command::new("sqlite3")
+        .arg("-readonly")
+        .arg(&db)
+        .arg(sql)
+        .output()
+        .with_context(|| format!("sqlite3 {}", db.display()))?;
+    if !out.status.success() {
+        bail!(
+            "sqlite3 {}: {}",
+            db.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// The store's bytes: the SQLite file and its WAL, or every table of the
 /// scratch schema with its indexes and TOAST.
 async fn store_bytes(c: &Collector, scratch: Option<&Scratch>) -> Result<u64> {
@@ -355,22 +375,11 @@ async fn store_bytes(c: &Collector, scratch: Option<&Scratch>) -> Result<u64> {
         None => {
             // Pages in use (the file less its free pages, as the WAL sees
             // it): the file itself grows in steps and reuses freed pages.
-            let db = c.data().join("gamsa.db");
-            let out = Command::new("sqlite3")
-                .arg("-readonly")
-                .arg(&db)
-                .arg("SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size);")
-                .output()
-                .with_context(|| format!("sqlite3 {}", db.display()))?;
-            let text = String::from_utf8_lossy(&out.stdout);
+            let text = sqlite3(c, "SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count), (SELECT page_size FROM pragma_page_size);")?;
             let mut n = text.trim().split('|').filter_map(|v| v.parse::<u64>().ok());
             match (n.next(), n.next()) {
                 (Some(pages), Some(size)) => Ok(pages * size),
-                _ => bail!(
-                    "sqlite3 {}: no page count ({})",
-                    db.display(),
-                    String::from_utf8_lossy(&out.stderr)
-                ),
+                _ => bail!("sqlite3: no page count in {text:?}"),
             }
         }
         Some(s) => {
@@ -387,6 +396,55 @@ async fn store_bytes(c: &Collector, scratch: Option<&Scratch>) -> Result<u64> {
             Ok(bytes as u64)
         }
     }
+}
+
+/// The store's bytes per table and index (SQLite's `dbstat`; PostgreSQL's
+/// tables with their indexes and TOAST), to tell what grew.
+async fn table_bytes(c: &Collector, scratch: Option<&Scratch>) -> Result<BTreeMap<String, u64>> {
+    match scratch {
+        None => Ok(
+            sqlite3(c, "SELECT name, sum(pgsize) FROM dbstat GROUP BY name;")?
+                .lines()
+                .filter_map(|l| {
+                    let (name, bytes) = l.rsplit_once('|')?;
+                    Some((name.to_string(), bytes.parse().ok()?))
+                })
+                .collect(),
+        ),
+        Some(s) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&s.url).await?;
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT c.relname::text, pg_total_relation_size(c.oid)
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relkind = 'r'",
+            )
+            .bind(&s.schema)
+            .fetch_all(&mut conn)
+            .await?;
+            Ok(rows.into_iter().map(|(t, b)| (t, b as u64)).collect())
+        }
+    }
+}
+
+/// The tables and indexes that grew from `before` to `after`, most first.
+fn grown_tables(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> String {
+    let mut grown: Vec<(u64, &str)> = after
+        .iter()
+        .filter_map(|(t, b)| {
+            let was = before.get(t).copied().unwrap_or(0);
+            (*b > was).then_some((b - was, t.as_str()))
+        })
+        .collect();
+    grown.sort_by(|a, b| b.cmp(a));
+    if grown.is_empty() {
+        return "nothing".into();
+    }
+    grown
+        .iter()
+        .map(|(b, t)| format!("{t} +{:.1} MiB", mib(*b)))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// PostgreSQL's account of the rows updated in place, per table of the
@@ -989,6 +1047,7 @@ async fn main() -> Result<()> {
         );
     }
     let after_fill = store_bytes(&c, scratch.as_ref()).await?;
+    let tables_after_fill = table_bytes(&c, scratch.as_ref()).await?;
     let (rss, hwm) = memory_kib(pid);
     println!(
         "after fill: store {:.1} MiB ({:.1} KiB a host); collector RSS {:.0} MiB, peak {:.0} MiB",
@@ -1136,6 +1195,13 @@ async fn main() -> Result<()> {
         mib(after.saturating_sub(after_fill)),
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
+    );
+    println!(
+        "grown since the fill, by table and index: {}",
+        grown_tables(
+            &tables_after_fill,
+            &table_bytes(&c, scratch.as_ref()).await?
+        )
     );
     if let Some(s) = scratch.as_ref() {
         println!(
