@@ -126,6 +126,7 @@ contract!(
     reinstated_agents_accept_no_earlier_certificate,
     writes_that_can_change_a_verdict_move_the_change_counter,
     findings_history_opens_sees_fixes_and_reopens,
+    a_finding_not_told_keeps_its_last_sighting_until_seen_again,
     maintenance_windows_added_found_by_overlap_and_deleted,
     unchanged_evidence_seen_again_is_one_run,
     retention_prunes_old_evidence_but_the_latest_and_unused_bodies,
@@ -1673,6 +1674,78 @@ fn finding(key: &FindingKey, first: i64, last: i64, fixed: Option<i64>) -> Findi
         last_seen_ms: last,
         fixed_ms: fixed,
     }
+}
+
+async fn a_finding_not_told_keeps_its_last_sighting_until_seen_again(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let (d, e) = (finding_key("d", "U-01"), finding_key("e", "U-01"));
+    // (time, failing, fixed, then d's and e's records)
+    type Step = (i64, Vec<FindingKey>, Vec<FindingKey>, [FindingRecord; 2]);
+    let steps: [Step; 6] = [
+        (
+            T0,
+            vec![d.clone(), e.clone()],
+            vec![],
+            [finding(&d, T0, T0, None), finding(&e, T0, T0, None)],
+        ),
+        // d not told: last seen at T0; e failing again.
+        (
+            T0 + 10,
+            vec![e.clone()],
+            vec![],
+            [finding(&d, T0, T0, None), finding(&e, T0, T0 + 10, None)],
+        ),
+        // d seen failing again, e not told.
+        (
+            T0 + 20,
+            vec![d.clone()],
+            vec![],
+            [
+                finding(&d, T0, T0 + 20, None),
+                finding(&e, T0, T0 + 10, None),
+            ],
+        ),
+        // Neither told.
+        (
+            T0 + 30,
+            vec![],
+            vec![],
+            [
+                finding(&d, T0, T0 + 20, None),
+                finding(&e, T0, T0 + 10, None),
+            ],
+        ),
+        // Both failing.
+        (
+            T0 + 40,
+            vec![d.clone(), e.clone()],
+            vec![],
+            [
+                finding(&d, T0, T0 + 40, None),
+                finding(&e, T0, T0 + 40, None),
+            ],
+        ),
+        // d fixed after being seen at the last assessment; e failing.
+        (
+            T0 + 50,
+            vec![e.clone()],
+            vec![d.clone()],
+            [
+                finding(&d, T0, T0 + 40, Some(T0 + 50)),
+                finding(&e, T0, T0 + 50, None),
+            ],
+        ),
+    ];
+    for (at, failing, fixed, want) in steps {
+        store.record_assessment(at, failing, fixed).await?;
+        assert_eq!(
+            store.findings(FindingQuery::default()).await?,
+            want,
+            "after {}",
+            at - T0
+        );
+    }
+    Ok(())
 }
 
 async fn findings_history_opens_sees_fixes_and_reopens(b: Backend) -> Result<()> {

@@ -572,6 +572,8 @@ pub trait Store: Send + Sync {
     /// finding is closed as fixed at `at_ms`. Findings in neither list (a
     /// host that could not be told, or went silent) stay as they were. The
     /// assessment's time becomes the last one, and the last the previous.
+    /// Only the findings whose state changes are written: one seen failing
+    /// at every assessment reads its last sighting from the last one.
     async fn record_assessment(
         &self,
         at_ms: i64,

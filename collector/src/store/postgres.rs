@@ -19,7 +19,7 @@
 //! caller is answered only after its group's `COMMIT` returned.
 
 use super::group_commit::{self, Queue};
-use super::rows::{self, observed_ms, Columns, Stored};
+use super::rows::{self, observed_ms, Columns, Stored, AGENT_COLUMNS};
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
@@ -235,6 +235,29 @@ impl PgStore {
             tx.commit().await.map_err(|e| self.err(e))?;
         }
         Ok(answer)
+    }
+
+    /// A page of agents read by `page` (`$1` limit, `$2` offset), with the
+    /// total `count` finds.
+    async fn agent_page(
+        &self,
+        count: &'static str,
+        page: String,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<AgentRecord>, u64)> {
+        let total: i64 = sqlx::query_scalar(count)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let found = sqlx::query(AssertSqlSafe(page))
+            .bind(i64::from(limit))
+            .bind(i64::from(offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        let page = found.iter().map(rows::agent).collect::<Result<_>>()?;
+        Ok((page, total as u64))
     }
 
     /// The JSON documents of `table`, oldest first.
@@ -827,10 +850,12 @@ impl Store for PgStore {
 
     async fn list_agents(&self) -> Result<Vec<AgentRecord>> {
         // COLLATE "C": the same byte order as SQLite, whatever the database's locale.
-        let found = sqlx::query("SELECT * FROM agents ORDER BY agent_id COLLATE \"C\"")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {AGENT_COLUMNS} FROM agents ORDER BY agent_id COLLATE \"C\""
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         found.iter().map(rows::agent).collect()
     }
 
@@ -864,48 +889,46 @@ impl Store for PgStore {
     }
 
     async fn agents_page(&self, offset: u32, limit: u32) -> Result<(Vec<AgentRecord>, u64)> {
-        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM agents")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        let found =
-            sqlx::query("SELECT * FROM agents ORDER BY agent_id COLLATE \"C\" LIMIT $1 OFFSET $2")
-                .bind(i64::from(limit))
-                .bind(i64::from(offset))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
-        let page = found.iter().map(rows::agent).collect::<Result<_>>()?;
-        Ok((page, total as u64))
+        self.agent_page(
+            "SELECT count(*) FROM agents",
+            format!(
+                "SELECT {AGENT_COLUMNS} FROM agents
+                 ORDER BY agent_id COLLATE \"C\" LIMIT $1 OFFSET $2"
+            ),
+            offset,
+            limit,
+        )
+        .await
     }
 
     async fn host_agents_page(&self, offset: u32, limit: u32) -> Result<(Vec<AgentRecord>, u64)> {
-        let total: i64 = sqlx::query_scalar("SELECT count(DISTINCT host) FROM agents")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        let found = sqlx::query(
-            "SELECT * FROM (
-                 SELECT DISTINCT ON (host) * FROM agents
-                 ORDER BY host, revoked, last_seen DESC, agent_id COLLATE \"C\") current
-             ORDER BY host COLLATE \"C\" LIMIT $1 OFFSET $2",
+        // The page's hosts first, then each host's current agent by the
+        // host's index: no sort of the whole fleet's agents.
+        self.agent_page(
+            "SELECT count(DISTINCT host) FROM agents",
+            format!(
+                "SELECT {AGENT_COLUMNS} FROM (
+                     SELECT host AS name FROM agents GROUP BY host
+                     ORDER BY host COLLATE \"C\" LIMIT $1 OFFSET $2) page
+                 CROSS JOIN LATERAL (
+                     SELECT * FROM agents a WHERE a.host = page.name
+                     ORDER BY a.revoked, a.last_seen DESC, a.agent_id COLLATE \"C\" LIMIT 1) current
+                 ORDER BY name COLLATE \"C\""
+            ),
+            offset,
+            limit,
         )
-        .bind(i64::from(limit))
-        .bind(i64::from(offset))
-        .fetch_all(&self.pool)
         .await
-        .map_err(|e| self.err(e))?;
-        let page = found.iter().map(rows::agent).collect::<Result<_>>()?;
-        Ok((page, total as u64))
     }
 
     async fn agents_on_host(&self, host: &str) -> Result<Vec<AgentRecord>> {
-        let found =
-            sqlx::query("SELECT * FROM agents WHERE host = $1 ORDER BY agent_id COLLATE \"C\"")
-                .bind(host)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE host = $1 ORDER BY agent_id COLLATE \"C\""
+        )))
+        .bind(host)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         found.iter().map(rows::agent).collect()
     }
 
@@ -1452,52 +1475,65 @@ impl Store for PgStore {
         failing: Vec<FindingKey>,
         fixed: Vec<FindingKey>,
     ) -> Result<()> {
-        let (failing, fixed) = (rows::distinct(failing), rows::distinct(fixed));
         self.in_transaction(
             |_| true,
             move |c| {
                 Box::pin(async move {
-                    let columns = |keys: &[FindingKey]| {
-                        let mut out: [Vec<String>; 4] = Default::default();
-                        for k in keys {
-                            out[0].push(k.host.clone());
-                            out[1].push(k.catalog.clone());
-                            out[2].push(k.item.clone());
-                            out[3].push(k.check.clone());
+                    let open: Vec<(String, String, String, String, bool)> = sqlx::query_as(
+                        "SELECT host, catalog, item, check_name, last_seen_ms IS NULL
+                         FROM host_findings WHERE fixed_ms IS NULL",
+                    )
+                    .fetch_all(&mut *c)
+                    .await?;
+                    let open = open.into_iter().map(|(host, catalog, item, check, seen)| {
+                        let key = FindingKey {
+                            host,
+                            catalog,
+                            item,
+                            check,
+                        };
+                        (key, seen)
+                    });
+                    let w = rows::assessment_writes(open, failing, fixed);
+                    // The last assessment's time: when the findings it saw
+                    // and this one does not (or fixes) were last seen.
+                    let last = "(SELECT last_ms FROM assessments WHERE id = 1)";
+                    let statements = [
+                        (
+                            &w.opened,
+                            "INSERT INTO host_findings
+                                 (host, catalog, item, check_name, first_seen_ms)
+                             SELECT h, c, i, k, $5
+                             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+                                 AS t(h, c, i, k)
+                             ON CONFLICT (host, catalog, item, check_name) WHERE fixed_ms IS NULL
+                             DO NOTHING"
+                                .to_string(),
+                        ),
+                        (&w.resumed, update_open("last_seen_ms = NULL")),
+                        (&w.unseen, update_open(&format!("last_seen_ms = {last}"))),
+                        (
+                            &w.fixed,
+                            update_open(&format!(
+                                "fixed_ms = $5, last_seen_ms = COALESCE(f.last_seen_ms, {last})"
+                            )),
+                        ),
+                    ];
+                    for (keys, sql) in statements {
+                        if keys.is_empty() {
+                            continue;
                         }
-                        out
-                    };
-                    let [h, cat, i, k] = columns(&failing);
-                    sqlx::query(
-                        "INSERT INTO host_findings
-                             (host, catalog, item, check_name, first_seen_ms, last_seen_ms)
-                         SELECT h, c, i, k, $5, $5
-                         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t(h, c, i, k)
-                         ON CONFLICT (host, catalog, item, check_name) WHERE fixed_ms IS NULL
-                         DO UPDATE SET last_seen_ms =
-                             GREATEST(host_findings.last_seen_ms, EXCLUDED.last_seen_ms)",
-                    )
-                    .bind(h)
-                    .bind(cat)
-                    .bind(i)
-                    .bind(k)
-                    .bind(at_ms)
-                    .execute(&mut *c)
-                    .await?;
-                    let [h, cat, i, k] = columns(&fixed);
-                    sqlx::query(
-                        "UPDATE host_findings f SET fixed_ms = $5
-                         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t(h, c, i, k)
-                         WHERE f.host = t.h AND f.catalog = t.c AND f.item = t.i
-                           AND f.check_name = t.k AND f.fixed_ms IS NULL",
-                    )
-                    .bind(h)
-                    .bind(cat)
-                    .bind(i)
-                    .bind(k)
-                    .bind(at_ms)
-                    .execute(&mut *c)
-                    .await?;
+                        let [h, cat, i, k] = rows::key_columns(keys);
+                        let timed = sql.contains("$5");
+                        let q = sqlx::query(AssertSqlSafe(sql))
+                            .bind(h)
+                            .bind(cat)
+                            .bind(i)
+                            .bind(k);
+                        if timed { q.bind(at_ms) } else { q }
+                            .execute(&mut *c)
+                            .await?;
+                    }
                     sqlx::query(
                         "INSERT INTO assessments (id, first_ms, previous_ms, last_ms)
                          VALUES (1, $1, NULL, $1)
@@ -1538,7 +1574,9 @@ impl Store for PgStore {
         .push_bind(q.keys.map_or(0, |k| i64::from(k.offset)))
         .push(
             ")
-             SELECT host, catalog, item, check_name, first_seen_ms, last_seen_ms, fixed_ms
+             SELECT host, catalog, item, check_name, first_seen_ms, fixed_ms,
+                    COALESCE(last_seen_ms, (SELECT last_ms FROM assessments WHERE id = 1))
+                        AS last_seen_ms
              FROM wanted JOIN page USING (host, catalog, item, check_name)
              ORDER BY host COLLATE \"C\", catalog COLLATE \"C\", item COLLATE \"C\",
                       check_name COLLATE \"C\", first_seen_ms",
@@ -1638,6 +1676,17 @@ impl Store for PgStore {
             .map(|r| r.rows_affected() > 0)
             .map_err(|e| self.err(e))
     }
+}
+
+/// An update setting `set` in the open findings whose keys are listed in
+/// `$1`–`$4` (hosts, catalogs, items, checks).
+fn update_open(set: &str) -> String {
+    format!(
+        "UPDATE host_findings f SET {set}
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) AS t(h, c, i, k)
+         WHERE f.host = t.h AND f.catalog = t.c AND f.item = t.i AND f.check_name = t.k
+           AND f.fixed_ms IS NULL"
+    )
 }
 
 /// What keeps only findings still open (`FindingQuery::open_only`), after

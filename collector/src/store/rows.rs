@@ -27,8 +27,10 @@
 //! `firstObservedAt` at the first.
 
 use super::{AgentRecord, Result, StoreError, TokenInfo, TokenKind, TokenRecord, User};
+use crate::records::FindingKey;
 use gamsa_proto::v1::Evidence;
 use prost::Message;
+use std::collections::BTreeSet;
 
 /// A value either database reads from a column: text, integers, bytes,
 /// booleans (SQLite keeps them as 0 or 1), and any of them or NULL.
@@ -157,6 +159,11 @@ pub(super) fn stamp(row: &impl Columns) -> Result<super::EvidenceStamp> {
     })
 }
 
+/// The columns [`agent`] reads, in both stores: every one but the agent's
+/// certificate, which only enrolment checks read (about 1.5 KB an agent).
+pub(super) const AGENT_COLUMNS: &str =
+    "agent_id, host, version, os, kernel, capabilities, labels, first_seen, last_seen, peer, revoked";
+
 pub(super) fn agent(row: &impl Columns) -> Result<AgentRecord> {
     Ok(AgentRecord {
         agent_id: row.column("agent_id")?,
@@ -236,7 +243,7 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
 /// its `first_seen_ms`, `last_seen_ms` and `fixed_ms`.
 pub(super) fn finding(row: &impl Columns) -> Result<crate::records::FindingRecord> {
     Ok(crate::records::FindingRecord {
-        key: crate::records::FindingKey {
+        key: FindingKey {
             host: row.column("host")?,
             catalog: row.column("catalog")?,
             item: row.column("item")?,
@@ -248,13 +255,64 @@ pub(super) fn finding(row: &impl Columns) -> Result<crate::records::FindingRecor
     })
 }
 
-/// The keys of a list, each once, in order: an assessment names a key once.
-pub(super) fn distinct(
-    mut keys: Vec<crate::records::FindingKey>,
-) -> Vec<crate::records::FindingKey> {
-    keys.sort();
-    keys.dedup();
-    keys
+/// The rows one assessment writes in the findings history. An open finding
+/// seen failing at the last assessment keeps `last_seen_ms` NULL (read as
+/// that assessment's time), so a finding failing at every assessment costs
+/// no write; only what changed is written.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct AssessmentWrites {
+    /// Failing, nothing open: a new record, seen now.
+    pub opened: Vec<FindingKey>,
+    /// Failing and open, not seen at the last assessment: seen now.
+    pub resumed: Vec<FindingKey>,
+    /// Open and seen at the last assessment, now not told: last seen then.
+    pub unseen: Vec<FindingKey>,
+    /// Open and passing: fixed now.
+    pub fixed: Vec<FindingKey>,
+}
+
+/// What an assessment naming `failing` and `fixed` writes, given the
+/// findings open before it, each with whether it was seen failing at the
+/// last assessment.
+pub(super) fn assessment_writes(
+    open: impl IntoIterator<Item = (FindingKey, bool)>,
+    failing: Vec<FindingKey>,
+    fixed: Vec<FindingKey>,
+) -> AssessmentWrites {
+    let mut open: std::collections::HashMap<FindingKey, bool> = open.into_iter().collect();
+    let mut w = AssessmentWrites::default();
+    let failing: BTreeSet<FindingKey> = failing.into_iter().collect();
+    for k in &failing {
+        match open.remove(k) {
+            None => w.opened.push(k.clone()),
+            Some(false) => w.resumed.push(k.clone()),
+            Some(true) => {}
+        }
+    }
+    let fixed: BTreeSet<FindingKey> = fixed.into_iter().collect();
+    for k in fixed {
+        if open.remove(&k).is_some() {
+            w.fixed.push(k);
+        }
+    }
+    w.unseen = open
+        .into_iter()
+        .filter_map(|(k, seen)| seen.then_some(k))
+        .collect();
+    w.unseen.sort();
+    w
+}
+
+/// Key columns of a list of finding keys: hosts, catalogs, items, checks.
+pub(super) fn key_columns(keys: &[FindingKey]) -> [Vec<String>; 4] {
+    let mut out: [Vec<String>; 4] = Default::default();
+    for k in keys {
+        out[0].push(k.host.clone());
+        out[1].push(k.catalog.clone());
+        out[2].push(k.item.clone());
+        out[3].push(k.check.clone());
+    }
+    out
 }
 
 /// A maintenance window from its columns (`by_whom` is `by`).
@@ -282,6 +340,43 @@ pub(super) fn assessment_times(row: &impl Columns) -> Result<crate::records::Ass
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(host: &str) -> FindingKey {
+        FindingKey {
+            host: host.into(),
+            catalog: "kisa-unix".into(),
+            item: "U-01".into(),
+            check: "rule".into(),
+        }
+    }
+
+    #[test]
+    fn an_assessment_writes_only_the_findings_that_changed() {
+        // a: seen last time, failing again. b: not seen last time, failing
+        // again. c: seen last time, not told now. d: not seen, not told.
+        // e: seen, passing. f: new.
+        let open = [
+            (key("a"), true),
+            (key("b"), false),
+            (key("c"), true),
+            (key("d"), false),
+            (key("e"), true),
+        ];
+        let w = assessment_writes(
+            open,
+            vec![key("f"), key("a"), key("b")],
+            vec![key("e"), key("g")],
+        );
+        assert_eq!(
+            w,
+            AssessmentWrites {
+                opened: vec![key("f")],
+                resumed: vec![key("b")],
+                unseen: vec![key("c")],
+                fixed: vec![key("e")],
+            }
+        );
+    }
 
     #[test]
     fn content_leaves_out_only_the_id_and_the_time_and_does_not_depend_on_map_order() {

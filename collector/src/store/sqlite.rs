@@ -8,7 +8,7 @@
 //! never waits behind ingest.
 
 use super::group_commit::{self, Queue};
-use super::rows::{self, observed_ms, Columns, Stored};
+use super::rows::{self, observed_ms, Columns, Stored, AGENT_COLUMNS};
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
@@ -54,6 +54,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0012_evidence_bodies.sql"),
     migration!("0013_agents_by_host.sql"),
     migration!("0014_seen_again.sql"),
+    migration!("0015_seen_at_the_last_assessment.sql"),
 ];
 
 /// The columns [`rows::evidence`] reads, and where they come from: an
@@ -234,6 +235,24 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A page of agents read by `page` (`?1` limit, `?2` offset), with the
+    /// total `count` finds.
+    async fn agent_page(
+        &self,
+        count: &'static str,
+        page: String,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<AgentRecord>, u64)> {
+        self.with_conn(move |c| {
+            let total: i64 = c.query_row(count, [], |r| r.get(0)).map_err(db_err)?;
+            let mut stmt = c.prepare_cached(&page).map_err(db_err)?;
+            let page = all(&mut stmt, [limit, offset], |r| rows::agent(r))?;
+            Ok((page, total as u64))
+        })
+        .await
     }
 
     async fn with_conn<T, F>(&self, f: F) -> Result<T>
@@ -712,7 +731,9 @@ impl Store for SqliteStore {
     async fn list_agents(&self) -> Result<Vec<AgentRecord>> {
         self.with_conn(|c| {
             let mut stmt = c
-                .prepare("SELECT * FROM agents ORDER BY agent_id")
+                .prepare(&format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents ORDER BY agent_id"
+                ))
                 .map_err(db_err)?;
             all(&mut stmt, [], |r| rows::agent(r))
         })
@@ -755,36 +776,32 @@ impl Store for SqliteStore {
     }
 
     async fn agents_page(&self, offset: u32, limit: u32) -> Result<(Vec<AgentRecord>, u64)> {
-        self.with_conn(move |c| {
-            let total: i64 = c
-                .query_row("SELECT count(*) FROM agents", [], |r| r.get(0))
-                .map_err(db_err)?;
-            let mut stmt = c
-                .prepare("SELECT * FROM agents ORDER BY agent_id LIMIT ?1 OFFSET ?2")
-                .map_err(db_err)?;
-            let page = all(&mut stmt, [limit, offset], |r| rows::agent(r))?;
-            Ok((page, total as u64))
-        })
+        self.agent_page(
+            "SELECT count(*) FROM agents",
+            format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY agent_id LIMIT ?1 OFFSET ?2"),
+            offset,
+            limit,
+        )
         .await
     }
 
     async fn host_agents_page(&self, offset: u32, limit: u32) -> Result<(Vec<AgentRecord>, u64)> {
-        self.with_conn(move |c| {
-            let total: i64 = c
-                .query_row("SELECT count(DISTINCT host) FROM agents", [], |r| r.get(0))
-                .map_err(db_err)?;
-            let mut stmt = c
-                .prepare(
-                    "SELECT * FROM (
-                         SELECT *, row_number() OVER (
-                             PARTITION BY host ORDER BY revoked, last_seen DESC, agent_id
-                         ) AS n FROM agents)
-                     WHERE n = 1 ORDER BY host LIMIT ?1 OFFSET ?2",
-                )
-                .map_err(db_err)?;
-            let page = all(&mut stmt, [limit, offset], |r| rows::agent(r))?;
-            Ok((page, total as u64))
-        })
+        // The page's hosts first, then each host's current agent by the
+        // host's index: no sort of the whole fleet's agents.
+        self.agent_page(
+            "SELECT count(DISTINCT host) FROM agents",
+            format!(
+                "SELECT {AGENT_COLUMNS} FROM (
+                     SELECT host AS name FROM agents GROUP BY host
+                     ORDER BY host LIMIT ?1 OFFSET ?2) page
+                 JOIN agents a ON a.agent_id = (
+                     SELECT b.agent_id FROM agents b WHERE b.host = page.name
+                     ORDER BY b.revoked, b.last_seen DESC, b.agent_id LIMIT 1)
+                 ORDER BY name"
+            ),
+            offset,
+            limit,
+        )
         .await
     }
 
@@ -792,7 +809,9 @@ impl Store for SqliteStore {
         let host = host.to_string();
         self.with_conn(move |c| {
             let mut stmt = c
-                .prepare("SELECT * FROM agents WHERE host = ?1 ORDER BY agent_id")
+                .prepare_cached(&format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents WHERE host = ?1 ORDER BY agent_id"
+                ))
                 .map_err(db_err)?;
             all(&mut stmt, [host], |r| rows::agent(r))
         })
@@ -1411,36 +1430,60 @@ impl Store for SqliteStore {
         failing: Vec<FindingKey>,
         fixed: Vec<FindingKey>,
     ) -> Result<()> {
-        let (failing, fixed) = (rows::distinct(failing), rows::distinct(fixed));
         self.with_conn(move |c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
             {
-                let mut seen = tx
+                let mut open = tx
                     .prepare_cached(
+                        "SELECT host, catalog, item, check_name, last_seen_ms IS NULL AS seen
+                         FROM host_findings WHERE fixed_ms IS NULL",
+                    )
+                    .map_err(db_err)?;
+                let open = all(&mut open, [], |r| {
+                    let key = FindingKey {
+                        host: r.column("host")?,
+                        catalog: r.column("catalog")?,
+                        item: r.column("item")?,
+                        check: r.column("check_name")?,
+                    };
+                    Ok((key, r.column::<bool>("seen")?))
+                })?;
+                let w = rows::assessment_writes(open, failing, fixed);
+                // The last assessment's time: when the findings it saw and
+                // this one does not (or fixes) were last seen.
+                let last = "(SELECT last_ms FROM assessments WHERE id = 1)";
+                let statements = [
+                    (
+                        &w.opened,
                         "INSERT INTO host_findings
-                             (host, catalog, item, check_name, first_seen_ms, last_seen_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                             (host, catalog, item, check_name, first_seen_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (host, catalog, item, check_name) WHERE fixed_ms IS NULL
-                         DO UPDATE SET last_seen_ms = max(last_seen_ms, excluded.last_seen_ms)",
-                    )
-                    .map_err(db_err)?;
-                for k in &failing {
-                    seen.execute(params![k.host, k.catalog, k.item, k.check, at_ms])
+                         DO NOTHING"
+                            .to_string(),
+                    ),
+                    (&w.resumed, update_open("last_seen_ms = NULL")),
+                    (&w.unseen, update_open(&format!("last_seen_ms = {last}"))),
+                    (
+                        &w.fixed,
+                        update_open(&format!(
+                            "fixed_ms = ?5, last_seen_ms = coalesce(last_seen_ms, {last})"
+                        )),
+                    ),
+                ];
+                for (keys, sql) in statements {
+                    let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
+                    let timed = sql.contains("?5");
+                    for k in keys {
+                        if timed {
+                            stmt.execute(params![k.host, k.catalog, k.item, k.check, at_ms])
+                        } else {
+                            stmt.execute(params![k.host, k.catalog, k.item, k.check])
+                        }
                         .map_err(db_err)?;
-                }
-                let mut close = tx
-                    .prepare_cached(
-                        "UPDATE host_findings SET fixed_ms = ?5
-                         WHERE host = ?1 AND catalog = ?2 AND item = ?3 AND check_name = ?4
-                           AND fixed_ms IS NULL",
-                    )
-                    .map_err(db_err)?;
-                for k in &fixed {
-                    close
-                        .execute(params![k.host, k.catalog, k.item, k.check, at_ms])
-                        .map_err(db_err)?;
+                    }
                 }
             }
             tx.execute(
@@ -1469,7 +1512,9 @@ impl Store for SqliteStore {
                          SELECT host, catalog, item, check_name FROM wanted
                          GROUP BY host, catalog, item, check_name {having}
                          ORDER BY host, catalog, item, check_name LIMIT ?5 OFFSET ?4)
-                     SELECT host, catalog, item, check_name, first_seen_ms, last_seen_ms, fixed_ms
+                     SELECT host, catalog, item, check_name, first_seen_ms, fixed_ms,
+                            coalesce(last_seen_ms, (SELECT last_ms FROM assessments WHERE id = 1))
+                                AS last_seen_ms
                      FROM wanted JOIN page USING (host, catalog, item, check_name)
                      ORDER BY host, catalog, item, check_name, first_seen_ms"
                 ))
@@ -1581,6 +1626,16 @@ impl Store for SqliteStore {
 /// The finding records `q` names (`?1` fixed since, `?2` host, `?3`
 /// catalog; only the filters given, so that a host's findings are read
 /// through the key's index, not found in a scan of the fleet's), and the
+/// An update setting `set` in the open finding of the key `?1`–`?4` (host,
+/// catalog, item, check).
+fn update_open(set: &str) -> String {
+    format!(
+        "UPDATE host_findings SET {set}
+         WHERE host = ?1 AND catalog = ?2 AND item = ?3 AND check_name = ?4
+           AND fixed_ms IS NULL"
+    )
+}
+
 /// `HAVING` that keeps only findings still open when it asks.
 fn finding_filter(q: &FindingQuery) -> (String, &'static str) {
     let mut wanted = "(fixed_ms IS NULL OR fixed_ms >= ?1)".to_string();
