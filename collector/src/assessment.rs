@@ -269,22 +269,6 @@ pub async fn read(
     Ok(history)
 }
 
-/// Whether `filter` names more than `n` findings: the key after the first
-/// `n` read alone, so that a read refused for its size reads no finding.
-pub async fn more_than(store: &dyn Store, filter: &Filter, n: u32) -> Result<bool, StoreError> {
-    let times = store.assessment_times().await?;
-    let after = store
-        .findings(FindingQuery {
-            keys: Some(KeyPage {
-                offset: n,
-                limit: 1,
-            }),
-            ..query(filter, times)
-        })
-        .await?;
-    Ok(!after.is_empty())
-}
-
 /// What the findings a filter names come to, as of the last assessment:
 /// how many, how many open, and how they changed since the previous
 /// assessment and a year earlier.

@@ -895,7 +895,6 @@ fn cli_source(state: &gamsa_collector::state::AppState) -> gamsa_collector::expo
     gamsa_collector::export::Source {
         kept: None,
         made: None,
-        tallies: None,
         ..state.export_source()
     }
 }
@@ -939,6 +938,7 @@ async fn findings(args: FindingsArgs) -> anyhow::Result<()> {
             let h = gamsa_collector::operations::read_findings(
                 state.store.as_ref(),
                 &state.checklists,
+                &state.tallies,
                 &actor,
                 &filter,
             )

@@ -238,11 +238,12 @@ pub async fn take_export(
 pub async fn read_findings(
     store: &dyn Store,
     checklists: &Checklists,
+    tallies: &assessment::Tallies,
     actor: &Actor,
     filter: &assessment::Filter,
 ) -> Result<History, OpError> {
     known_catalog(checklists, filter)?;
-    let history = bounded_findings(store, checklists, filter, None).await?;
+    let history = bounded_findings(store, checklists, filter, tallies).await?;
     recorded(store, actor, access_log::FINDINGS_VIEW, &filter.describe()).await?;
     Ok(history)
 }
@@ -254,12 +255,12 @@ pub const MAX_FINDINGS: u32 = 100_000;
 
 /// The findings `filter` names: its page, or all of them up to
 /// [`MAX_FINDINGS`]; more is refused with what narrows it, counted by
-/// `tallies` when the collector keeps them, else in the store.
+/// `tallies`.
 async fn bounded_findings(
     store: &dyn Store,
     checklists: &Checklists,
     filter: &assessment::Filter,
-    tallies: Option<&assessment::Tallies>,
+    tallies: &assessment::Tallies,
 ) -> Result<History, OpError> {
     if filter.page.is_some() {
         return Ok(assessment::read(store, checklists, filter).await?);
@@ -273,11 +274,7 @@ async fn bounded_findings(
     };
     // Refused before any is read; the bounded read below still refuses
     // what an assessment added in between.
-    let more = match tallies {
-        Some(t) => t.summary(store, filter).await?.findings > u64::from(MAX_FINDINGS),
-        None => assessment::more_than(store, filter, MAX_FINDINGS).await?,
-    };
-    if more {
+    if tallies.summary(store, filter).await?.findings > u64::from(MAX_FINDINGS) {
         return Err(too_many());
     }
     let bounded = assessment::Filter {

@@ -50,7 +50,7 @@ impl AppState {
             store: self.store.as_ref(),
             kept: Some(&self.verdicts),
             made: Some(&self.made),
-            tallies: Some(self.tallies.as_ref()),
+            tallies: self.tallies.as_ref(),
             data_dir: self.data_dir(),
             config: &self.export,
             collector_id: &self.collector_id,

@@ -17,6 +17,7 @@ struct Collector {
     checklists: Arc<Checklists>,
     snapshots: Snapshots,
     export: ExportConfig,
+    tallies: gamsa_collector::assessment::Tallies,
 }
 
 impl Collector {
@@ -38,6 +39,7 @@ impl Collector {
             checklists,
             snapshots,
             export: ExportConfig::default(),
+            tallies: Default::default(),
         }
     }
 
@@ -47,7 +49,7 @@ impl Collector {
             store: self.store.as_ref(),
             kept: None,
             made: None,
-            tallies: None,
+            tallies: &self.tallies,
             data_dir: self.dir.path(),
             config: &self.export,
             collector_id: "test collector",
@@ -747,22 +749,22 @@ async fn findings_read_without_a_page_are_bounded_and_pages_are_not() {
         .unwrap();
     let auditor = user("kim", Role::Auditor);
     let all = Filter::default();
-    match operations::read_findings(c.store.as_ref(), &c.checklists, &auditor, &all).await {
+    match operations::read_findings(c.store.as_ref(), &c.checklists, &c.tallies, &auditor, &all).await {
         Err(OpError::Invalid(why)) => assert!(why.contains("more than 100000"), "{why}"),
         other => panic!("{:?}", other.map(|h| h.findings.len())),
     }
     let report =
         operations::findings_report(&c.export_source(), &auditor, &all, Format::Csv, &[]).await;
     assert!(matches!(report, Err(OpError::Invalid(_))));
-    // Counted by a serving collector's kept tallies: refused the same.
+    // Counted again by other tallies: refused the same.
     let tallies = gamsa_collector::assessment::Tallies::default();
     let kept = Source {
-        tallies: Some(&tallies),
+        tallies: &tallies,
         ..c.export_source()
     };
     let report = operations::findings_report(&kept, &auditor, &all, Format::Csv, &[]).await;
     assert!(matches!(report, Err(OpError::Invalid(_))));
-    // One fixed: exactly the bound is read, with or without tallies.
+    // One fixed: exactly the bound is read, by either tallies.
     c.store
         .record_assessment(2_000, (1..=MAX_FINDINGS).map(key).collect(), vec![key(0)])
         .await
@@ -788,7 +790,7 @@ async fn findings_read_without_a_page_are_bounded_and_pages_are_not() {
         host: Some(key(7).host),
         ..Filter::default()
     };
-    let h = operations::read_findings(c.store.as_ref(), &c.checklists, &auditor, &one)
+    let h = operations::read_findings(c.store.as_ref(), &c.checklists, &c.tallies, &auditor, &one)
         .await
         .unwrap();
     assert_eq!(h.findings.len(), 1);
@@ -799,7 +801,7 @@ async fn findings_read_without_a_page_are_bounded_and_pages_are_not() {
         }),
         ..Filter::default()
     };
-    let h = operations::read_findings(c.store.as_ref(), &c.checklists, &auditor, &page)
+    let h = operations::read_findings(c.store.as_ref(), &c.checklists, &c.tallies, &auditor, &page)
         .await
         .unwrap();
     assert_eq!(h.findings.len(), 6);

@@ -105,6 +105,7 @@ async fn findings(
     let history = crate::operations::read_findings(
         state.store.as_ref(),
         &state.checklists,
+        &state.tallies,
         &caller,
         &p.page()?,
     )

@@ -84,6 +84,7 @@ async fn list(
     let history = match crate::operations::read_findings(
         state.store.as_ref(),
         &state.checklists,
+        &state.tallies,
         &s.actor(),
         &filter,
     )

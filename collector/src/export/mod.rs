@@ -192,10 +192,10 @@ pub struct Source<'a> {
     /// again rather than made per request. None (the command line) makes
     /// each.
     pub made: Option<&'a made::Made>,
-    /// A serving collector's kept finding counts (`assessment::Tallies`),
-    /// which refuse a report too large before it is read. None (the
-    /// command line) counts in the store.
-    pub tallies: Option<&'a crate::assessment::Tallies>,
+    /// Finding counts (`assessment::Tallies`), which refuse a report too
+    /// large before it is read: a serving collector's, kept between
+    /// requests; elsewhere a fresh one, counted in the store when asked.
+    pub tallies: &'a crate::assessment::Tallies,
     pub data_dir: &'a Path,
     pub config: &'a ExportConfig,
     pub collector_id: &'a str,

@@ -98,12 +98,13 @@ pub async fn make(
     let dir = snapshots.archive.dir.join("reports");
     crate::private::create_dir_all(&dir)
         .with_context(|| format!("{}: cannot create", dir.display()))?;
+    let tallies = crate::assessment::Tallies::default();
     let src = Source {
         checklists: &snapshots.checklists,
         store: snapshots.store(),
         kept: None,
         made: None,
-        tallies: None,
+        tallies: &tallies,
         data_dir: &snapshots.data_dir,
         config: &settings.export,
         collector_id: &snapshots.collector_id,
