@@ -749,7 +749,9 @@ async fn findings_read_without_a_page_are_bounded_and_pages_are_not() {
         .unwrap();
     let auditor = user("kim", Role::Auditor);
     let all = Filter::default();
-    match operations::read_findings(c.store.as_ref(), &c.checklists, &c.tallies, &auditor, &all).await {
+    match operations::read_findings(c.store.as_ref(), &c.checklists, &c.tallies, &auditor, &all)
+        .await
+    {
         Err(OpError::Invalid(why)) => assert!(why.contains("more than 100000"), "{why}"),
         other => panic!("{:?}", other.map(|h| h.findings.len())),
     }

@@ -160,85 +160,113 @@ pub async fn write_hosts(
             }
         }
     };
-    // Where the time goes, logged once: the first batch's stamps, contents
-    // read from the store, and the batches (written, the next stamps read).
+    // Where the time goes, logged once: the first batch's stamps, the later
+    // batches' stamps (read beside the writing), contents read from the
+    // store, and the batches (written, the next stamps read).
     let started = std::time::Instant::now();
     let (previous, mut next) = (Arc::new(reuse), Reuse::default());
     let mut stamps = stamps_of(batches.first()).await?;
     let first_stamps = started.elapsed();
-    let mut contents_read = std::time::Duration::ZERO;
+    let (mut contents_read, mut stamps_read) =
+        (std::time::Duration::ZERO, std::time::Duration::ZERO);
     for (k, batch) in batches.iter().enumerate() {
         let current = stamps.take().unwrap_or_default();
-        let ahead = stamps_of(batches.get(k + 1));
-        let work = async {
-            let (objects2, before) = (objects.clone(), previous.clone());
-            let mut taken = std::mem::take(&mut next);
-            let (mut refs, unknown, after) = tokio::task::spawn_blocking(move || {
-                let (refs, unknown) = known(current, &objects2, &before, &mut taken)?;
-                Ok::<_, std::io::Error>((refs, unknown, taken))
-            })
-            .await??;
-            let mut taken = after;
-            let known_at = std::time::Instant::now();
-            // Contents neither this snapshot nor the one before has seen.
-            let read = store
-                .evidence_by_ids(unknown.iter().map(|s| s.evidence.id.clone()).collect())
-                .await?;
-            let read_in = known_at.elapsed();
-            let batch = batch.to_vec();
-            let (items, objects, before) = (items.clone(), objects.clone(), previous.clone());
-            let (written, after) = tokio::task::spawn_blocking(move || {
-                let all = (*items).as_ref();
-                let mut read: HashMap<String, Evidence> =
-                    read.into_iter().map(|e| (e.id.clone(), e)).collect();
-                for s in unknown {
-                    // Gone between the two reads (retention): cited, not held.
-                    let Some(ev) = read.remove(&s.evidence.id) else {
-                        continue;
-                    };
-                    let sha = content_object(&ev, &objects)?;
-                    if let Some(h) = &s.content_hash {
-                        remember(h.clone(), &sha, &mut taken.contents);
-                    }
-                    refs.insert(s.evidence.id.clone(), evidence_ref(&s.evidence, sha));
-                }
-                // Hosts' parts over every core, each part of the batch
-                // remembering what it wrote apart, joined after.
-                let parts = crate::rules::parallel::map_parts(&batch, |hosts| {
-                    let mut local = Reuse::default();
-                    let written = hosts
-                        .iter()
-                        .map(|(host, ps)| {
-                            write_host(all, host, ps, &refs, &objects, &before, &taken, &mut local)
-                        })
-                        .collect::<std::io::Result<Vec<HostEntry>>>();
-                    vec![(written, local)]
-                });
-                let mut written = Vec::with_capacity(batch.len());
-                for (part, local) in parts {
-                    written.extend(part?);
-                    taken.absorb(local);
-                }
-                Ok::<_, std::io::Error>((written, taken))
-            })
-            .await??;
-            Ok::<_, anyhow::Error>((written, after, read_in))
+        let work = write_batch(
+            &items,
+            batch,
+            current,
+            store,
+            &objects,
+            &previous,
+            std::mem::take(&mut next),
+        );
+        let ahead = async {
+            let t = std::time::Instant::now();
+            (stamps_of(batches.get(k + 1)).await, t.elapsed())
         };
-        let (done, ahead) = tokio::join!(work, ahead);
+        let (done, (ahead, ahead_in)) = tokio::join!(work, ahead);
         let (written, after, read_in) = done?;
         next = after;
         entries.extend(written);
         contents_read += read_in;
+        stamps_read += ahead_in;
         stamps = ahead?;
     }
     objects.sync()?;
     tracing::info!(
         first_stamps_ms = first_stamps.as_millis() as u64,
+        stamps_read_ms = stamps_read.as_millis() as u64,
         contents_read_ms = contents_read.as_millis() as u64,
         batches_ms = (started.elapsed() - first_stamps).as_millis() as u64,
         "snapshot host parts"
     );
     Ok((entries, next))
+}
+
+/// Writes the parts of one batch of hosts, whose cited evidence has
+/// `stamps`: the contents not known yet are read from the store, then the
+/// hosts' parts are written over every core. Returns the batch's entries,
+/// what this snapshot has named so far (`taken`, with the batch's), and
+/// the time the contents took to read.
+async fn write_batch(
+    items: &Items,
+    batch: &[(String, Vec<Place>)],
+    stamps: Vec<EvidenceStamp>,
+    store: &dyn Store,
+    objects: &Objects,
+    previous: &Arc<Reuse>,
+    mut taken: Reuse,
+) -> anyhow::Result<(Vec<HostEntry>, Reuse, std::time::Duration)> {
+    let (objects2, before) = (objects.clone(), previous.clone());
+    let (mut refs, unknown, mut taken) = tokio::task::spawn_blocking(move || {
+        let (refs, unknown) = known(stamps, &objects2, &before, &mut taken)?;
+        Ok::<_, std::io::Error>((refs, unknown, taken))
+    })
+    .await??;
+    let known_at = std::time::Instant::now();
+    // Contents neither this snapshot nor the one before has seen.
+    let read = store
+        .evidence_by_ids(unknown.iter().map(|s| s.evidence.id.clone()).collect())
+        .await?;
+    let read_in = known_at.elapsed();
+    let batch = batch.to_vec();
+    let (items, objects, before) = (items.clone(), objects.clone(), previous.clone());
+    let (written, taken) = tokio::task::spawn_blocking(move || {
+        let all = (*items).as_ref();
+        let mut read: HashMap<String, Evidence> =
+            read.into_iter().map(|e| (e.id.clone(), e)).collect();
+        for s in unknown {
+            // Gone between the two reads (retention): cited, not held.
+            let Some(ev) = read.remove(&s.evidence.id) else {
+                continue;
+            };
+            let sha = content_object(&ev, &objects)?;
+            if let Some(h) = &s.content_hash {
+                remember(h.clone(), &sha, &mut taken.contents);
+            }
+            refs.insert(s.evidence.id.clone(), evidence_ref(&s.evidence, sha));
+        }
+        // Hosts' parts over every core, each part of the batch remembering
+        // what it wrote apart, joined after.
+        let parts = crate::rules::parallel::map_parts(&batch, |hosts| {
+            let mut local = Reuse::default();
+            let written = hosts
+                .iter()
+                .map(|(host, ps)| {
+                    write_host(all, host, ps, &refs, &objects, &before, &taken, &mut local)
+                })
+                .collect::<std::io::Result<Vec<HostEntry>>>();
+            vec![(written, local)]
+        });
+        let mut written = Vec::with_capacity(batch.len());
+        for (part, local) in parts {
+            written.extend(part?);
+            taken.absorb(local);
+        }
+        Ok::<_, std::io::Error>((written, taken))
+    })
+    .await??;
+    Ok((written, taken, read_in))
 }
 
 fn result(items: &[ItemResult], (i, r, h): Place) -> &HostResult {
