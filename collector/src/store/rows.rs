@@ -135,10 +135,16 @@ fn in_run(mut ev: Evidence, last_ms: Option<i64>) -> Evidence {
     ev
 }
 
-/// Columns selecting what [`stamp`] reads, from `evidence e` joined with
-/// its body `b`.
-pub(super) const STAMP: &str = "e.id, e.body, e.last_ms, b.hash AS content_hash
-     FROM evidence e LEFT JOIN evidence_bodies b ON b.seq = e.body_seq";
+/// Where evidence is read from: each row `e` with the body `b` it
+/// references, if any.
+pub(super) const EVIDENCE_FROM: &str =
+    "evidence e LEFT JOIN evidence_bodies b ON b.seq = e.body_seq";
+
+/// The columns [`evidence`] reads, of [`EVIDENCE_FROM`].
+pub(super) const EVIDENCE: &str = "e.id, e.body, e.last_ms, b.body AS content";
+
+/// The columns [`stamp`] reads, of [`EVIDENCE_FROM`].
+pub(super) const STAMP: &str = "e.id, e.body, e.last_ms, b.hash AS content_hash";
 
 /// An evidence's id, times and content hash from its `id`, `body`,
 /// `last_ms` and `content_hash` columns, without its content (a row stored

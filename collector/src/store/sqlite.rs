@@ -8,7 +8,9 @@
 //! never waits behind ingest.
 
 use super::group_commit::{self, Queue};
-use super::rows::{self, observed_ms, Columns, Stored, AGENT_COLUMNS};
+use super::rows::{
+    self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, STAMP,
+};
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
@@ -56,11 +58,6 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0014_seen_again.sql"),
     migration!("0015_seen_at_the_last_assessment.sql"),
 ];
-
-/// The columns [`rows::evidence`] reads, and where they come from: an
-/// evidence row and the body it references, if any.
-const EVIDENCE: &str = "e.id, e.body, e.last_ms, b.body AS content
-     FROM evidence e LEFT JOIN evidence_bodies b ON b.seq = e.body_seq";
 
 /// Pages `compact` gives back to the file system at most per call, so that
 /// the write lock is held briefly (4 KiB pages: 16 MiB).
@@ -831,7 +828,7 @@ impl Store for SqliteStore {
 
     async fn query_evidence(&self, q: EvidenceQuery) -> Result<Vec<Evidence>> {
         self.with_conn(move |c| {
-            let mut sql = format!("SELECT {EVIDENCE} WHERE 1 = 1");
+            let mut sql = format!("SELECT {EVIDENCE} FROM {EVIDENCE_FROM} WHERE 1 = 1");
             let mut args: Vec<rusqlite::types::Value> = Vec::new();
             for (col, val) in [
                 ("probe", &q.probe),
@@ -900,7 +897,7 @@ impl Store for SqliteStore {
             None => all(
                 &mut c
                     .prepare(&format!(
-                        "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+                        "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq
                          ORDER BY l.host, l.probe, l.subject LIMIT ?1"
                     ))
                     .map_err(db_err)?,
@@ -910,7 +907,7 @@ impl Store for SqliteStore {
             Some(k) => all(
                 &mut c
                     .prepare(&format!(
-                        "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+                        "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq
                          WHERE (l.host, l.probe, l.subject) > (?1, ?2, ?3)
                          ORDER BY l.host, l.probe, l.subject LIMIT ?4"
                     ))
@@ -932,7 +929,7 @@ impl Store for SqliteStore {
             n => format!("AND l.probe IN ({})", marks(n)),
         };
         let sql = format!(
-            "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+            "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq
              WHERE l.host IN ({}) {only} ORDER BY l.host, l.probe, l.subject",
             marks(hosts.len())
         );
@@ -951,7 +948,7 @@ impl Store for SqliteStore {
             let wanted = vec!["?"; probes.len()].join(", ");
             let mut stmt = c
                 .prepare(&format!(
-                    "SELECT {EVIDENCE} JOIN latest l ON e.seq = l.evidence_seq
+                    "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq
                      WHERE l.probe IN ({wanted})"
                 ))
                 .map_err(db_err)?;
@@ -992,7 +989,9 @@ impl Store for SqliteStore {
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>> {
         self.with_conn(move |c| {
             let mut stmt = c
-                .prepare_cached(&format!("SELECT {EVIDENCE} WHERE e.id = ?1"))
+                .prepare_cached(&format!(
+                    "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} WHERE e.id = ?1"
+                ))
                 .map_err(db_err)?;
             let mut out = Vec::new();
             for id in ids {
@@ -1006,7 +1005,9 @@ impl Store for SqliteStore {
     async fn evidence_stamps(&self, ids: Vec<String>) -> Result<Vec<EvidenceStamp>> {
         self.with_conn(move |c| {
             let mut stmt = c
-                .prepare_cached(&format!("SELECT {} WHERE e.id = ?1", rows::STAMP))
+                .prepare_cached(&format!(
+                    "SELECT {STAMP} FROM {EVIDENCE_FROM} WHERE e.id = ?1"
+                ))
                 .map_err(db_err)?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
