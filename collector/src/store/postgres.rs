@@ -1495,36 +1495,22 @@ impl Store for PgStore {
                         (key, seen)
                     });
                     let w = rows::assessment_writes(open, failing, fixed);
-                    // The last assessment's time: when the findings it saw
-                    // and this one does not (or fixes) were last seen.
-                    let last = "(SELECT last_ms FROM assessments WHERE id = 1)";
-                    let statements = [
-                        (
-                            &w.opened,
-                            "INSERT INTO host_findings
-                                 (host, catalog, item, check_name, first_seen_ms)
-                             SELECT h, c, i, k, $5
-                             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
-                                 AS t(h, c, i, k)
-                             ON CONFLICT (host, catalog, item, check_name) WHERE fixed_ms IS NULL
-                             DO NOTHING"
-                                .to_string(),
-                        ),
-                        (&w.resumed, update_open("last_seen_ms = NULL")),
-                        (&w.unseen, update_open(&format!("last_seen_ms = {last}"))),
-                        (
-                            &w.fixed,
-                            update_open(&format!(
-                                "fixed_ms = $5, last_seen_ms = COALESCE(f.last_seen_ms, {last})"
-                            )),
-                        ),
-                    ];
-                    for (keys, sql) in statements {
+                    let statements = w.statements(
+                        "INSERT INTO host_findings
+                             (host, catalog, item, check_name, first_seen_ms)
+                         SELECT h, c, i, k, $5
+                         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+                             AS t(h, c, i, k)
+                         ON CONFLICT (host, catalog, item, check_name) WHERE fixed_ms IS NULL
+                         DO NOTHING",
+                        "$5",
+                        update_open,
+                    );
+                    for (keys, sql, timed) in statements {
                         if keys.is_empty() {
                             continue;
                         }
                         let [h, cat, i, k] = rows::key_columns(keys);
-                        let timed = sql.contains("$5");
                         let q = sqlx::query(AssertSqlSafe(sql))
                             .bind(h)
                             .bind(cat)

@@ -277,6 +277,40 @@ pub(super) struct AssessmentWrites {
     pub fixed: Vec<FindingKey>,
 }
 
+impl AssessmentWrites {
+    /// Each list of keys with the statement that writes it, and whether the
+    /// statement takes the assessment's time (bound after the key). A store
+    /// says how it inserts a key's finding seen at `time` (`insert`), how
+    /// it names that time, and how it updates the open finding of a key
+    /// (`update_open`, setting what it is given).
+    pub(super) fn statements(
+        &self,
+        insert: &str,
+        time: &str,
+        update_open: impl Fn(&str) -> String,
+    ) -> [(&[FindingKey], String, bool); 4] {
+        // The last assessment's time: when the findings it saw and this
+        // one does not (or fixes) were last seen.
+        let last = "(SELECT last_ms FROM assessments WHERE id = 1)";
+        [
+            (&self.opened, insert.to_string(), true),
+            (&self.resumed, update_open("last_seen_ms = NULL"), false),
+            (
+                &self.unseen,
+                update_open(&format!("last_seen_ms = {last}")),
+                false,
+            ),
+            (
+                &self.fixed,
+                update_open(&format!(
+                    "fixed_ms = {time}, last_seen_ms = coalesce(last_seen_ms, {last})"
+                )),
+                true,
+            ),
+        ]
+    }
+}
+
 /// What an assessment naming `failing` and `fixed` writes, given the
 /// findings open before it, each with whether it was seen failing at the
 /// last assessment.

@@ -1452,31 +1452,17 @@ impl Store for SqliteStore {
                     Ok((key, r.column::<bool>("seen")?))
                 })?;
                 let w = rows::assessment_writes(open, failing, fixed);
-                // The last assessment's time: when the findings it saw and
-                // this one does not (or fixes) were last seen.
-                let last = "(SELECT last_ms FROM assessments WHERE id = 1)";
-                let statements = [
-                    (
-                        &w.opened,
-                        "INSERT INTO host_findings
-                             (host, catalog, item, check_name, first_seen_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (host, catalog, item, check_name) WHERE fixed_ms IS NULL
-                         DO NOTHING"
-                            .to_string(),
-                    ),
-                    (&w.resumed, update_open("last_seen_ms = NULL")),
-                    (&w.unseen, update_open(&format!("last_seen_ms = {last}"))),
-                    (
-                        &w.fixed,
-                        update_open(&format!(
-                            "fixed_ms = ?5, last_seen_ms = coalesce(last_seen_ms, {last})"
-                        )),
-                    ),
-                ];
-                for (keys, sql) in statements {
+                let statements = w.statements(
+                    "INSERT INTO host_findings
+                         (host, catalog, item, check_name, first_seen_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (host, catalog, item, check_name) WHERE fixed_ms IS NULL
+                     DO NOTHING",
+                    "?5",
+                    update_open,
+                );
+                for (keys, sql, timed) in statements {
                     let mut stmt = tx.prepare_cached(&sql).map_err(db_err)?;
-                    let timed = sql.contains("?5");
                     for k in keys {
                         if timed {
                             stmt.execute(params![k.host, k.catalog, k.item, k.check, at_ms])
