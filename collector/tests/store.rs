@@ -10,7 +10,8 @@ use gamsa_collector::records::{
 };
 use gamsa_collector::store::{
     self, AgentRecord, Binding, ChangeTally, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery,
-    FindingTally, InsertOutcome, KeyPage, LatestKey, Location, Store, TokenKind, TokenRecord, User,
+    FindingTally, InsertOutcome, KeyPage, LatestKey, LatestPages, Location, Store, TokenKind,
+    TokenRecord, User,
 };
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
 use std::collections::BTreeSet;
@@ -343,6 +344,37 @@ async fn latest_index(b: Backend) -> Result<()> {
         ids(&store.latest_evidence_page(Some(from_b2), 10).await?),
         ["c1"]
     );
+
+    // The same walk as stamps: the same keys, ids and times, no content;
+    // c1 is seen again, a run.
+    store
+        .insert_batch(vec![Evidence {
+            id: "c1-again".into(),
+            ..distinct_ev("c1", "h2", "tls", "a:443", T0 + 900)
+        }])
+        .await?;
+    let paged = store.latest_evidence().await?;
+    let c1 = paged.iter().find(|e| e.id == "c1").expect("c1 latest");
+    assert!(c1.first_observed_at.is_some(), "{c1:?}");
+    let mut stamps = Vec::new();
+    let mut pages = LatestPages::new(2);
+    while let Some(page) = pages.next_stamps(store.as_ref()).await? {
+        assert!(page.len() <= 2);
+        stamps.extend(page);
+    }
+    assert_eq!(stamps.len(), paged.len());
+    for (s, e) in stamps.iter().zip(&paged) {
+        assert_eq!(s.key, LatestKey::of(e));
+        let st = &s.stamp.evidence;
+        assert_eq!(
+            (&st.id, st.observed_at, st.first_observed_at),
+            (&e.id, e.observed_at, e.first_observed_at)
+        );
+        assert!(
+            st.payload.is_none() && s.stamp.content_hash.is_some(),
+            "{s:?}"
+        );
+    }
     Ok(())
 }
 

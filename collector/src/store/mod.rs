@@ -183,12 +183,39 @@ impl LatestPages {
         let page = store
             .latest_evidence_page(self.after.take(), self.limit)
             .await?;
+        Ok(self.advance(page, LatestKey::of))
+    }
+
+    /// The next page of stamps (`Store::latest_stamps_page`); None once the
+    /// walk is done.
+    pub async fn next_stamps<S: Store + ?Sized>(
+        &mut self,
+        store: &S,
+    ) -> Result<Option<Vec<LatestStamp>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = store
+            .latest_stamps_page(self.after.take(), self.limit)
+            .await?;
+        Ok(self.advance(page, |s| s.key.clone()))
+    }
+
+    fn advance<T>(&mut self, page: Vec<T>, key: impl Fn(&T) -> LatestKey) -> Option<Vec<T>> {
         match page.last() {
-            Some(last) => self.after = Some(LatestKey::of(last)),
+            Some(last) => self.after = Some(key(last)),
             None => self.done = true,
         }
-        Ok((!page.is_empty()).then_some(page))
+        (!page.is_empty()).then_some(page)
     }
+}
+
+/// One of the fleet's latest evidence as `latest_stamps_page` reads it: its
+/// key and its stamp, without its content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestStamp {
+    pub key: LatestKey,
+    pub stamp: EvidenceStamp,
 }
 
 /// An evidence as `evidence_stamps` reads it.
@@ -467,6 +494,14 @@ pub trait Store: Send + Sync {
         after: Option<LatestKey>,
         limit: u32,
     ) -> Result<Vec<Evidence>>;
+    /// As `latest_evidence_page`, without the content: what tells a reader
+    /// which of the latest evidence it has read before (their ids) and
+    /// when each was last seen, without reading every body again.
+    async fn latest_stamps_page(
+        &self,
+        after: Option<LatestKey>,
+        limit: u32,
+    ) -> Result<Vec<LatestStamp>>;
     /// The newest evidence of every (probe, subject) of `hosts`, by host,
     /// probe and subject: what a host page or a page of the inventory
     /// shows, in one read, without reading the fleet's; of `probes` only,

@@ -20,13 +20,14 @@
 
 use super::group_commit::{self, Queue};
 use super::rows::{
-    self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, STAMP,
+    self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, LATEST_STAMP, STAMP,
 };
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
-    FindingTally, InsertOutcome, LatestKey, LatestSize, PruneStep, PrunedRecords, Result, Store,
-    StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE, TALLY_COLUMNS,
+    FindingTally, InsertOutcome, LatestKey, LatestSize, LatestStamp, PruneStep, PrunedRecords,
+    Result, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
+    TALLY_COLUMNS,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -191,6 +192,43 @@ impl PgStore {
 
     fn err(&self, e: sqlx::Error) -> StoreError {
         StoreError::Db(format!("{}: {e}", self.url))
+    }
+
+    /// At most `limit` rows of the latest set after `after`, in key order,
+    /// as `columns` (of the evidence `e`, its body `b` and the latest row
+    /// `l`).
+    async fn latest_page(
+        &self,
+        columns: &str,
+        after: Option<LatestKey>,
+        limit: u32,
+    ) -> Result<Vec<PgRow>> {
+        // Two statements, so that each page walks the key's index from its
+        // start instead of scanning and sorting the whole table.
+        let select = format!(
+            "SELECT {columns} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq"
+        );
+        let order = "ORDER BY l.host, l.probe, l.subject";
+        match after {
+            None => {
+                sqlx::query(AssertSqlSafe(format!("{select} {order} LIMIT $1")))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            Some(k) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "{select} WHERE (l.host, l.probe, l.subject) > ($1, $2, $3) {order} LIMIT $4"
+                )))
+                .bind(k.host)
+                .bind(k.probe)
+                .bind(k.subject)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(|e| self.err(e))
     }
 
     /// Records, in the background, that the API token `hash` was used at
@@ -1002,33 +1040,17 @@ impl Store for PgStore {
         after: Option<LatestKey>,
         limit: u32,
     ) -> Result<Vec<Evidence>> {
-        // Two statements, so that each page walks the key's index from its
-        // start instead of scanning and sorting the whole table.
-        let select = format!(
-            "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq"
-        );
-        let order = "ORDER BY l.host, l.probe, l.subject";
-        let found = match after {
-            None => {
-                sqlx::query(AssertSqlSafe(format!("{select} {order} LIMIT $1")))
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-            }
-            Some(k) => {
-                sqlx::query(AssertSqlSafe(format!(
-                    "{select} WHERE (l.host, l.probe, l.subject) > ($1, $2, $3) {order} LIMIT $4"
-                )))
-                .bind(k.host)
-                .bind(k.probe)
-                .bind(k.subject)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-            }
-        }
-        .map_err(|e| self.err(e))?;
+        let found = self.latest_page(EVIDENCE, after, limit).await?;
         found.iter().map(rows::evidence).collect()
+    }
+
+    async fn latest_stamps_page(
+        &self,
+        after: Option<LatestKey>,
+        limit: u32,
+    ) -> Result<Vec<LatestStamp>> {
+        let found = self.latest_page(LATEST_STAMP, after, limit).await?;
+        found.iter().map(rows::latest_stamp).collect()
     }
 
     async fn latest_evidence_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<Evidence>> {

@@ -165,6 +165,24 @@ pub(super) fn stamp(row: &impl Columns) -> Result<super::EvidenceStamp> {
     })
 }
 
+/// The columns [`latest_stamp`] reads, of [`EVIDENCE_FROM`] joined with
+/// the latest set as `l`.
+pub(super) const LATEST_STAMP: &str =
+    "l.host, l.probe, l.subject, e.id, e.body, e.last_ms, b.hash AS content_hash";
+
+/// One of the latest set's keys (`host`, `probe`, `subject`) and its
+/// evidence's stamp ([`stamp`]).
+pub(super) fn latest_stamp(row: &impl Columns) -> Result<super::LatestStamp> {
+    Ok(super::LatestStamp {
+        key: super::LatestKey {
+            host: row.column("host")?,
+            probe: row.column("probe")?,
+            subject: row.column("subject")?,
+        },
+        stamp: stamp(row)?,
+    })
+}
+
 /// The columns [`agent`] reads, in both stores: every one but the agent's
 /// certificate, which only enrolment checks read (about 1.5 KB an agent).
 pub(super) const AGENT_COLUMNS: &str =

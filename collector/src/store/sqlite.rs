@@ -9,13 +9,14 @@
 
 use super::group_commit::{self, Queue};
 use super::rows::{
-    self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, STAMP,
+    self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, LATEST_STAMP, STAMP,
 };
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
-    FindingTally, InsertOutcome, LatestKey, LatestSize, PruneStep, PrunedRecords, Result, Store,
-    StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE, TALLY_COLUMNS,
+    FindingTally, InsertOutcome, LatestKey, LatestSize, LatestStamp, PruneStep, PrunedRecords,
+    Result, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
+    TALLY_COLUMNS,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -561,6 +562,41 @@ fn end_sessions(tx: &Connection, name: &str) -> Result<()> {
 }
 
 /// Every row `stmt` answers with `args`, each made a record by `map`.
+/// At most `limit` of the latest set after `after`, in key order, as
+/// `columns` (of the evidence `e`, its body `b` and the latest row `l`)
+/// read by `map`.
+fn latest_page<T>(
+    c: &Connection,
+    columns: &str,
+    after: Option<LatestKey>,
+    limit: u32,
+    map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    // Two statements, so that each page walks the key's index from its
+    // start instead of scanning and sorting the whole table.
+    let select =
+        format!("SELECT {columns} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq");
+    let order = "ORDER BY l.host, l.probe, l.subject";
+    match after {
+        None => all(
+            &mut *c
+                .prepare_cached(&format!("{select} {order} LIMIT ?1"))
+                .map_err(db_err)?,
+            params![limit],
+            map,
+        ),
+        Some(k) => all(
+            &mut *c
+                .prepare_cached(&format!(
+                    "{select} WHERE (l.host, l.probe, l.subject) > (?1, ?2, ?3) {order} LIMIT ?4"
+                ))
+                .map_err(db_err)?,
+            params![k.host, k.probe, k.subject, limit],
+            map,
+        ),
+    }
+}
+
 fn all<T>(
     stmt: &mut rusqlite::Statement<'_>,
     args: impl rusqlite::Params,
@@ -891,30 +927,17 @@ impl Store for SqliteStore {
         after: Option<LatestKey>,
         limit: u32,
     ) -> Result<Vec<Evidence>> {
-        // Two statements, so that each page walks the key's index from its
-        // start instead of scanning and sorting the whole table.
-        self.with_conn(move |c| match after {
-            None => all(
-                &mut c
-                    .prepare(&format!(
-                        "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq
-                         ORDER BY l.host, l.probe, l.subject LIMIT ?1"
-                    ))
-                    .map_err(db_err)?,
-                params![limit],
-                |r| rows::evidence(r),
-            ),
-            Some(k) => all(
-                &mut c
-                    .prepare(&format!(
-                        "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq
-                         WHERE (l.host, l.probe, l.subject) > (?1, ?2, ?3)
-                         ORDER BY l.host, l.probe, l.subject LIMIT ?4"
-                    ))
-                    .map_err(db_err)?,
-                params![k.host, k.probe, k.subject, limit],
-                |r| rows::evidence(r),
-            ),
+        self.with_conn(move |c| latest_page(c, EVIDENCE, after, limit, |r| rows::evidence(r)))
+            .await
+    }
+
+    async fn latest_stamps_page(
+        &self,
+        after: Option<LatestKey>,
+        limit: u32,
+    ) -> Result<Vec<LatestStamp>> {
+        self.with_conn(move |c| {
+            latest_page(c, LATEST_STAMP, after, limit, |r| rows::latest_stamp(r))
         })
         .await
     }
