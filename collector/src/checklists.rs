@@ -10,13 +10,22 @@ use crate::rules::input::{self, Converted, HostFacts};
 use crate::rules::{self, Rule};
 use crate::store::{AgentRecord, LatestPages, Store};
 use crate::verdict::ItemResult;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Latest evidence read from the store at a time (`read_latest`).
 const LATEST_PAGE: u32 = 2_000;
+
+/// How a read of the latest evidence came by it (`read_latest_reusing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LatestRead {
+    /// Taken from the earlier read: the same evidence, seen again.
+    pub reused: usize,
+    /// Read whole and converted.
+    pub converted: usize,
+}
 
 /// A catalog or applicant group a request names that does not exist.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +144,88 @@ impl Checklists {
         Ok(out)
     }
 
+    /// As `read_latest`, taking from `earlier` (the latest evidence an
+    /// earlier read converted, by id) every evidence it converted: only
+    /// what is new since is read whole and converted. Most of a fleet's
+    /// observations are the same evidence seen again (a run, `store/runs.rs`),
+    /// so a read under ingest reads the few changed bodies, not every
+    /// host's package list. The latest set is walked as stamps (ids and
+    /// times, `Store::latest_stamps_page`) instead.
+    pub async fn read_latest_reusing(
+        &self,
+        store: &dyn Store,
+        mut earlier: HashMap<String, Converted>,
+    ) -> anyhow::Result<(Vec<Converted>, LatestRead)> {
+        if earlier.is_empty() {
+            let out = self.read_latest(store).await?;
+            let read = LatestRead {
+                reused: 0,
+                converted: out.len(),
+            };
+            return Ok((out, read));
+        }
+        let keep = Arc::new(input::kept_fields(self.rules.values()));
+        let mut out = Vec::new();
+        let mut read = LatestRead::default();
+        let mut pages = LatestPages::new(LATEST_PAGE);
+        while let Some(page) = pages.next_stamps(store).await? {
+            let mut slots: Vec<Option<Converted>> = Vec::with_capacity(page.len());
+            // Evidence not read before: by id, where its slot is.
+            let mut new: HashMap<String, usize> = HashMap::new();
+            let mut whole = Vec::new();
+            for s in page {
+                let ev = s.stamp.evidence;
+                match earlier.remove(&ev.id) {
+                    Some(mut c) => {
+                        c.seen_again(&ev);
+                        slots.push(Some(c));
+                    }
+                    None => {
+                        new.insert(ev.id.clone(), slots.len());
+                        slots.push(None);
+                        // A row stored whole before deduplication has
+                        // its content in its stamp.
+                        if s.stamp.content_hash.is_none() {
+                            whole.push(ev);
+                        }
+                    }
+                }
+            }
+            read.reused += slots.len() - new.len();
+            if !new.is_empty() {
+                let held: HashSet<&str> = whole.iter().map(|e| e.id.as_str()).collect();
+                let wanted: Vec<String> = new
+                    .keys()
+                    .filter(|id| !held.contains(id.as_str()))
+                    .cloned()
+                    .collect();
+                let mut fresh = store.evidence_by_ids(wanted).await?;
+                fresh.extend(whole);
+                let keep = keep.clone();
+                let converted =
+                    crate::rules::in_background(move || input::convert(&fresh, Some(&keep)))
+                        .await
+                        .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))?;
+                read.converted += converted.len();
+                for c in converted {
+                    if let Some(&slot) = new.get(&c.evidence.id) {
+                        slots[slot] = Some(c);
+                    }
+                }
+            }
+            for (slot, c) in slots.into_iter().enumerate() {
+                out.push(c.ok_or_else(|| {
+                    let id = new.iter().find(|(_, s)| **s == slot).map(|(id, _)| id);
+                    anyhow::anyhow!(
+                        "evidence {} of the latest set was not found when read by id (removed while read); the next read reads it again",
+                        id.map_or("?", |id| id.as_str())
+                    )
+                })?);
+            }
+        }
+        Ok((out, read))
+    }
+
     /// Evaluates `catalog_ids` (all when empty) at `now_ms` on what was
     /// read from the store: the latest evidence that counts (`counted`),
     /// the agents and the documents.
@@ -190,12 +281,14 @@ impl Checklists {
 
 /// Leaves out of `latest` the evidence of revoked agents: it stops counting
 /// from the revocation on, and stays in the store, for history and for
-/// snapshots taken before.
-pub fn counted(latest: &mut Vec<Converted>, agents: &[AgentRecord]) {
+/// snapshots taken before. Returns what it left out.
+pub fn counted(latest: &mut Vec<Converted>, agents: &[AgentRecord]) -> Vec<Converted> {
     let revoked: HashSet<&str> = agents
         .iter()
         .filter(|a| a.revoked)
         .map(|a| a.agent_id.as_str())
         .collect();
-    latest.retain(|c| !revoked.contains(c.evidence.agent_id.as_str()));
+    latest
+        .extract_if(.., |c| revoked.contains(c.evidence.agent_id.as_str()))
+        .collect()
 }

@@ -73,6 +73,10 @@ struct Metrics {
     streams: Gauge,
     refusals: Family<Reason, Counter>,
     commit_seconds: Histogram,
+    verdicts_evaluations: Counter,
+    verdicts_seconds: Histogram,
+    verdicts_reused: Counter,
+    verdicts_converted: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -106,6 +110,30 @@ fn metrics() -> &'static Metrics {
             "batch_commit_seconds",
             "Time from batch receipt to durable commit",
             commit_seconds.clone(),
+        );
+        let verdicts_evaluations = Counter::default();
+        registry.register(
+            "verdicts_evaluations",
+            "Evaluations of every catalog kept for pages and the API",
+            verdicts_evaluations.clone(),
+        );
+        let verdicts_seconds = Histogram::new(exponential_buckets(0.05, 2.0, 12));
+        registry.register(
+            "verdicts_evaluation_seconds",
+            "How long each kept evaluation took, reading the store included",
+            verdicts_seconds.clone(),
+        );
+        let verdicts_reused = Counter::default();
+        registry.register(
+            "verdicts_evidence_reused",
+            "Latest evidence a kept evaluation took from the previous one's reading (seen again)",
+            verdicts_reused.clone(),
+        );
+        let verdicts_converted = Counter::default();
+        registry.register(
+            "verdicts_evidence_converted",
+            "Latest evidence a kept evaluation read whole and converted",
+            verdicts_converted.clone(),
         );
         const AS_OF: &str =
             "as of gamsa_collector_compliance_evaluated_timestamp_seconds (every findings.interval)";
@@ -182,8 +210,22 @@ fn metrics() -> &'static Metrics {
             streams,
             refusals,
             commit_seconds,
+            verdicts_evaluations,
+            verdicts_seconds,
+            verdicts_reused,
+            verdicts_converted,
         }
     })
+}
+
+/// One kept evaluation (`evaluation.rs`): how long it took and how it came
+/// by the latest evidence.
+pub fn evaluated(seconds: f64, reused: usize, converted: usize) {
+    let m = metrics();
+    m.verdicts_evaluations.inc();
+    m.verdicts_seconds.observe(seconds);
+    m.verdicts_reused.inc_by(reused as u64);
+    m.verdicts_converted.inc_by(converted as u64);
 }
 
 pub fn refusal(reason: &str) {

@@ -161,3 +161,81 @@ async fn kept_verdicts_follow_writes_and_time_without_being_asked() {
     assert!(aged.as_of_ms >= observed + HOUR, "evaluated once it aged");
     let _ = stop.send(true);
 }
+
+/// An evidence seen again unchanged is not read again: the kept
+/// evaluation takes it from its previous reading with its new times, so it
+/// stays fresh; a change of content is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gamsa.db")).unwrap());
+    let kept = Kept::new(VerdictsConfig {
+        poll: Duration::from_millis(100),
+        refresh: Duration::from_secs(3600),
+        first_wait: Duration::from_secs(30),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    kept.spawn(
+        Arc::new(Checklists::load(&[]).unwrap()),
+        store.clone(),
+        stopped,
+    )
+    .unwrap();
+    store.upsert_agent(agent("db-2")).await.unwrap();
+    let first = now() - HOUR + 3_000;
+    store
+        .insert_batch(vec![synced("db-2", first)])
+        .await
+        .unwrap();
+    until(&kept, "the first observation", |e| {
+        outcome_of(e, "db-2") == Some(Outcome::Pass)
+    })
+    .await;
+    let newest = |e: &Evaluation| e.probes.get("db-2").map(|p| p["time_sync"].newest_ms);
+
+    // Seen again: the store extends the run; the evaluation reads no content.
+    let again = now();
+    store
+        .insert_batch(vec![synced("db-2", again)])
+        .await
+        .unwrap();
+    let e = until(&kept, "the observation seen again", |e| {
+        newest(e) == Some(again)
+    })
+    .await;
+    assert_eq!(e.read.converted, 0, "{:?}", e.read);
+    assert_eq!(e.read.reused, 1, "{:?}", e.read);
+    assert_eq!(
+        *item(&e).evidence,
+        [format!("db-2-time-{first}")],
+        "the run's evidence"
+    );
+    // Ageing counts from the new time: no window ends within the hour the
+    // first observation had left.
+    let next = e.next_change_ms.expect("a window ends");
+    assert!(next > first + HOUR && next > again, "next change at {next}");
+
+    // Past the first observation's hour (a write brings an evaluation
+    // then) it is still fresh.
+    let past = first + HOUR + 200 - now();
+    tokio::time::sleep(Duration::from_millis(past.max(0) as u64)).await;
+    store.upsert_agent(agent("web-2")).await.unwrap();
+    let e = until(&kept, "an evaluation past the first hour", |e| {
+        e.as_of_ms > first + HOUR
+    })
+    .await;
+    assert_eq!(outcome_of(&e, "db-2"), Some(Outcome::Pass));
+
+    // A change is read and converted.
+    let mut changed = synced("db-2", now());
+    if let Some(Payload::TimeSync(t)) = changed.payload.as_mut() {
+        t.synchronised = false;
+    }
+    store.insert_batch(vec![changed]).await.unwrap();
+    let e = until(&kept, "the change", |e| {
+        outcome_of(e, "db-2") == Some(Outcome::Fail)
+    })
+    .await;
+    assert_eq!(e.read.converted, 1, "{:?}", e.read);
+    let _ = stop.send(true);
+}

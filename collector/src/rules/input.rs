@@ -57,20 +57,43 @@ pub struct Converted {
     pub value: Option<Value>,
 }
 
+impl Converted {
+    /// `ev` converted, keeping the fields in `keep`.
+    pub fn of(ev: &Evidence, keep: Option<&HashSet<String>>) -> Self {
+        Self {
+            evidence: without_payload(ev),
+            observed_ms: ev.observed_at.map(|t| t.unix_millis()).unwrap_or(0),
+            value: if ev.status == Status::Error as i32 {
+                None
+            } else {
+                payload_value(ev, keep)
+            },
+        }
+    }
+
+    /// The same evidence with the times of `stamp` (its run of unchanged
+    /// observations has grown): what converting it again would give, without
+    /// reading or converting its content again.
+    pub fn seen_again(&mut self, stamp: &Evidence) {
+        let e = &mut self.evidence;
+        if (e.observed_at, e.first_observed_at) == (stamp.observed_at, stamp.first_observed_at) {
+            return;
+        }
+        e.observed_at = stamp.observed_at;
+        e.first_observed_at = stamp.first_observed_at;
+        self.observed_ms = stamp.observed_at.map(|t| t.unix_millis()).unwrap_or(0);
+        if let (Some(Value::Map(m)), Ok(at)) =
+            (&mut self.value, super::value::to_value(&stamp.observed_at))
+        {
+            Arc::make_mut(&mut m.map).insert(Key::from("observedAt"), at);
+        }
+    }
+}
+
 /// Converts every evidence, on every core, keeping the fields in `keep`.
 pub fn convert(latest: &[Evidence], keep: Option<&HashSet<String>>) -> Vec<Converted> {
     super::parallel::map_parts(latest, |part| {
-        part.iter()
-            .map(|ev| Converted {
-                evidence: without_payload(ev),
-                observed_ms: ev.observed_at.map(|t| t.unix_millis()).unwrap_or(0),
-                value: if ev.status == Status::Error as i32 {
-                    None
-                } else {
-                    payload_value(ev, keep)
-                },
-            })
-            .collect()
+        part.iter().map(|ev| Converted::of(ev, keep)).collect()
     })
 }
 
@@ -425,6 +448,40 @@ mod tests {
         let leaf = &m.map[&Key::from("leaf")];
         assert_eq!(keys(leaf), ["daysRemaining"]);
         assert!(keys(&payload_value(&e, None).unwrap()).len() > 10);
+    }
+
+    #[test]
+    fn evidence_seen_again_converts_as_if_read_again() {
+        let first = ev(
+            "tls",
+            Payload::TlsEndpoint(TlsEndpoint {
+                port: 443,
+                ..Default::default()
+            }),
+        );
+        let later = Evidence {
+            first_observed_at: first.observed_at,
+            observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(1_700_000_600_000)),
+            ..first.clone()
+        };
+        let mut kept = Converted::of(&first, None);
+        let shared = kept.value.clone();
+        kept.seen_again(&Evidence {
+            payload: None,
+            ..later.clone()
+        });
+        let again = Converted::of(&later, None);
+        assert_eq!(kept.evidence, again.evidence);
+        assert_eq!(kept.observed_ms, 1_700_000_600_000);
+        assert!(same(
+            kept.value.as_ref().unwrap(),
+            again.value.as_ref().unwrap()
+        ));
+        // What an evaluation still holds of the earlier reading is untouched.
+        assert!(same(
+            shared.as_ref().unwrap(),
+            Converted::of(&first, None).value.as_ref().unwrap()
+        ));
     }
 
     /// Equal and of the same CEL types (`==` would let 5u equal 5).
