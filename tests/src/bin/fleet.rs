@@ -658,6 +658,46 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
     })
 }
 
+/// The collector's kept evaluations so far, from `/metrics`.
+#[derive(Debug, Default)]
+struct Evaluations {
+    count: f64,
+    seconds: f64,
+    reused: f64,
+    converted: f64,
+}
+
+impl Evaluations {
+    fn scrape(c: &Collector) -> Result<Self> {
+        let text = ureq::get(&format!("http://127.0.0.1:{}/metrics", c.http))
+            .call()
+            .context("GET /metrics")?
+            .into_string()?;
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+                .unwrap_or(f64::NAN)
+        };
+        Ok(Self {
+            count: value("gamsa_collector_verdicts_evaluations_total"),
+            seconds: value("gamsa_collector_verdicts_evaluation_seconds_sum"),
+            reused: value("gamsa_collector_verdicts_evidence_reused_total"),
+            converted: value("gamsa_collector_verdicts_evidence_converted_total"),
+        })
+    }
+
+    /// What happened since `before`, over `window` seconds, as a phrase.
+    fn since(&self, before: &Self, window: f64) -> String {
+        let n = self.count - before.count;
+        format!(
+            "kept evaluations during the {window:.0} s of ingest: {n:.0}, {:.1} s each on average; latest evidence taken from the previous reading {:.0}, read whole {:.0}",
+            (self.seconds - before.seconds) / n.max(1.0),
+            self.reused - before.reused,
+            self.converted - before.converted
+        )
+    }
+}
+
 /// Every GET call of the API and dashboard, with real ids.
 fn calls(
     catalog: &str,
@@ -1068,6 +1108,7 @@ async fn main() -> Result<()> {
         stop.clone(),
     ));
     // (c) Store growth over a window of ingest alone.
+    let evaluations0 = Evaluations::scrape(&c)?;
     let t0 = Instant::now();
     let (b0, a0) = (
         store_bytes(&c, scratch.as_ref()).await?,
@@ -1176,6 +1217,10 @@ async fn main() -> Result<()> {
     let measured = t0.elapsed().as_secs_f64();
     ingest.await?;
     let after = store_bytes(&c, scratch.as_ref()).await?;
+    println!(
+        "{}",
+        Evaluations::scrape(&c)?.since(&evaluations0, measured)
+    );
     let (rss, hwm) = memory_kib(pid);
     let mut acks = stats.ack_ms.lock().map(|v| v.clone()).unwrap_or_default();
     acks.sort_by(f64::total_cmp);
