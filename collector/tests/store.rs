@@ -2127,6 +2127,29 @@ async fn unchanged_evidence_seen_again_is_one_run(b: Backend) -> Result<()> {
     latest.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(latest, [other, next_day]);
     assert_eq!(store.count_evidence().await?, 5);
+    // A run begun, seen again and replaced within one batch keeps its last
+    // observation in its row; the run it replaced keeps its own.
+    let (x1, x2) = (
+        software("x1", "h3", T0, "1.0-1"),
+        software("x2", "h3", T0 + minute, "1.0-1"),
+    );
+    store.insert_batch(vec![x1.clone()]).await?;
+    let x3 = software("x3", "h3", T0 + 2 * minute, "1.0-1");
+    let (y1, y2) = (
+        software("y1", "h3", T0 + 3 * minute, "1.0-2"),
+        software("y2", "h3", T0 + 4 * minute, "1.0-2"),
+    );
+    let z = software("z1", "h3", T0 + 5 * minute, "1.0-3");
+    store
+        .insert_batch(vec![x2, x3, y1.clone(), y2, z.clone()])
+        .await?;
+    assert_eq!(
+        store
+            .evidence_by_ids(vec!["x1".into(), "y1".into()])
+            .await?,
+        [run_of(&x1, T0 + 2 * minute), run_of(&y1, T0 + 4 * minute)]
+    );
+    assert_eq!(store.latest_evidence_of(&["h3"], &[]).await?, [z]);
     Ok(())
 }
 

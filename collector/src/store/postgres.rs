@@ -20,7 +20,8 @@
 
 use super::group_commit::{self, Queue};
 use super::rows::{
-    self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, LATEST_STAMP, STAMP,
+    self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, LAST, LATEST_FROM,
+    LATEST_OF_E, LATEST_STAMP, STAMP,
 };
 use super::runs;
 use super::{
@@ -66,25 +67,45 @@ RETURNING seq, id
 "#;
 
 /// Points `latest` at the newest of a group's new rows per (host, probe,
-/// subject), unless a newer observation is already there.
+/// subject), unless a newer observation is already there. The run it takes
+/// the place of ends: its last observation moves from `latest` to its row
+/// (rows.rs).
 const UPDATE_LATEST: &str = r#"
+WITH t AS (
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])
+        AS t(host, probe, subject, evidence_seq, observed_ms)
+),
+closed AS (
+    UPDATE evidence e SET last_ms = l.observed_ms
+    FROM t JOIN latest l ON l.host = t.host AND l.probe = t.probe AND l.subject = t.subject
+    WHERE e.seq = l.evidence_seq AND l.evidence_seq <> t.evidence_seq
+      AND t.observed_ms >= l.observed_ms
+      AND l.observed_ms > coalesce(e.last_ms, e.observed_ms)
+)
 INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
-SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[])
+SELECT * FROM t
 ON CONFLICT (host, probe, subject) DO UPDATE
     SET evidence_seq = EXCLUDED.evidence_seq, observed_ms = EXCLUDED.observed_ms
     WHERE EXCLUDED.observed_ms >= latest.observed_ms
 "#;
 
-/// Moves the last observation of runs (`runs.rs`): each evidence row `$1`
-/// and, where it is still the latest of its key, `latest`, to `$2`.
+/// Moves the last observation of runs (`runs.rs`) `$1` to `$2`: in
+/// `latest` where the run is still the latest of its key (`$3`–`$5`, found
+/// by its primary key), else in the run's row.
 const EXTEND_RUNS: &str = r#"
-WITH t AS (SELECT * FROM UNNEST($1::int8[], $2::int8[]) AS t(seq, at)),
+WITH t AS (
+    SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[])
+        AS t(seq, at, host, probe, subject)
+),
 ev AS (
     UPDATE evidence e SET last_ms = GREATEST(coalesce(e.last_ms, e.observed_ms), t.at)
-    FROM t WHERE e.seq = t.seq
+    FROM t WHERE e.seq = t.seq AND NOT EXISTS (
+        SELECT 1 FROM latest l WHERE l.host = t.host AND l.probe = t.probe
+            AND l.subject = t.subject AND l.evidence_seq = t.seq)
 )
 UPDATE latest l SET observed_ms = t.at FROM t
-WHERE l.evidence_seq = t.seq AND l.observed_ms < t.at
+WHERE l.host = t.host AND l.probe = t.probe AND l.subject = t.subject
+  AND l.evidence_seq = t.seq AND l.observed_ms < t.at
 "#;
 
 /// The advisory lock guarding bodies (`migrations/postgres/0009`), as the
@@ -205,9 +226,7 @@ impl PgStore {
     ) -> Result<Vec<PgRow>> {
         // Two statements, so that each page walks the key's index from its
         // start instead of scanning and sorting the whole table.
-        let select = format!(
-            "SELECT {columns} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq"
-        );
+        let select = format!("SELECT {columns} FROM {LATEST_FROM}");
         let order = "ORDER BY l.host, l.probe, l.subject";
         match after {
             None => {
@@ -582,9 +601,16 @@ async fn commit_group(
     }
     let (extend, accepted_rows) = runs::settle(&fates, &last, &inserted);
     if !extend.is_empty() {
+        let keys: Vec<runs::Key> = extend
+            .iter()
+            .map(|(_, _, i)| runs::key(rows[*i].1))
+            .collect();
         sqlx::query(EXTEND_RUNS)
             .bind(extend.iter().map(|(seq, ..)| *seq).collect::<Vec<_>>())
             .bind(extend.iter().map(|(_, at, _)| *at).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+            .bind(keys.iter().map(|k| k.2).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
     }
@@ -994,7 +1020,7 @@ impl Store for PgStore {
             // Runs overlapping the window (runs.rs, sqlite.rs).
             sql.push(" AND e.observed_ms >= ")
                 .push_bind(since.saturating_sub(runs::SPAN_MS))
-                .push(" AND coalesce(e.last_ms, e.observed_ms) >= ")
+                .push(format!(" AND coalesce({LAST}, e.observed_ms) >= "))
                 .push_bind(since);
         }
         if let Some(until) = q.until_ms {
@@ -1078,7 +1104,7 @@ impl Store for PgStore {
 
     async fn latest_evidence_of_probes(&self, probes: Vec<String>) -> Result<Vec<Evidence>> {
         let found = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq
+            "SELECT {EVIDENCE} FROM {LATEST_FROM}
              WHERE l.probe = ANY($1)"
         )))
         .bind(probes)
@@ -1694,7 +1720,7 @@ fn by_ids(columns: &str) -> String {
     format!(
         "SELECT {columns} FROM UNNEST($1::text[]) WITH ORDINALITY AS wanted (id, n)
          CROSS JOIN LATERAL (SELECT * FROM evidence WHERE id = wanted.id LIMIT 1) e
-         LEFT JOIN evidence_bodies b ON b.seq = e.body_seq
+         LEFT JOIN evidence_bodies b ON b.seq = e.body_seq {LATEST_OF_E}
          ORDER BY wanted.n"
     )
 }

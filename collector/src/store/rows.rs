@@ -19,12 +19,19 @@
 //! merges them), with the row's id. Rows written before deduplication keep
 //! the whole evidence in `body` and no reference, and read as before.
 //!
-//! A row stands for a run of observations of its content (`runs.rs`): its
-//! `last_ms` is the last of them (written with the row, so that moving it
-//! rewrites a number of the same size in place; NULL in rows stored before
-//! runs). When later than the first, the row reads back with `observedAt`
-//! at that last observation, what freshness is judged by, and
-//! `firstObservedAt` at the first.
+//! A row stands for a run of observations of its content (`runs.rs`). While
+//! the row is the latest of its (host, probe, subject), the run's last
+//! observation is `latest.observed_ms`, and only that small row moves at
+//! each observation seen again; the row's own `last_ms` is written when the
+//! run ends (a newer row takes its place in `latest`, or the run is extended
+//! after it was replaced). Moving both at every observation cost PostgreSQL
+//! a new version of the evidence row each time, of which about a fifth did
+//! not fit their page and took new index entries: about 50 bytes an
+//! observation. So the run's last observation is read as
+//! [`LAST`]: the latest row's time when there is one, else `last_ms`
+//! (NULL in rows stored before runs). When later than the first, the row
+//! reads back with `observedAt` at that last observation, what freshness is
+//! judged by, and `firstObservedAt` at the first.
 
 use super::{AgentRecord, Result, StoreError, TokenInfo, TokenKind, TokenRecord, User};
 use crate::records::FindingKey;
@@ -135,16 +142,47 @@ fn in_run(mut ev: Evidence, last_ms: Option<i64>) -> Evidence {
     ev
 }
 
+/// Joins the latest row `l` of an evidence `e`, where it is the latest of
+/// its key (through `latest`'s primary key).
+macro_rules! latest_of_e {
+    () => {
+        "LEFT JOIN latest l ON l.host = e.host AND l.probe = e.probe \
+         AND l.subject = e.subject AND l.evidence_seq = e.seq"
+    };
+}
+pub(super) const LATEST_OF_E: &str = latest_of_e!();
+
 /// Where evidence is read from: each row `e` with the body `b` it
-/// references, if any.
-pub(super) const EVIDENCE_FROM: &str =
-    "evidence e LEFT JOIN evidence_bodies b ON b.seq = e.body_seq";
+/// references, if any, and its latest row `l`, if it is the latest.
+pub(super) const EVIDENCE_FROM: &str = concat!(
+    "evidence e LEFT JOIN evidence_bodies b ON b.seq = e.body_seq ",
+    latest_of_e!()
+);
 
-/// The columns [`evidence`] reads, of [`EVIDENCE_FROM`].
-pub(super) const EVIDENCE: &str = "e.id, e.body, e.last_ms, b.body AS content";
+/// Where the latest set is read from: each latest row `l`, its evidence
+/// `e` and the body `b` it references.
+pub(super) const LATEST_FROM: &str =
+    "latest l JOIN evidence e ON e.seq = l.evidence_seq LEFT JOIN evidence_bodies b ON b.seq = e.body_seq";
 
-/// The columns [`stamp`] reads, of [`EVIDENCE_FROM`].
-pub(super) const STAMP: &str = "e.id, e.body, e.last_ms, b.hash AS content_hash";
+/// The last observation of an evidence's run (module documentation), of
+/// [`EVIDENCE_FROM`] or [`LATEST_FROM`].
+macro_rules! last {
+    () => {
+        "coalesce(l.observed_ms, e.last_ms)"
+    };
+}
+pub(super) const LAST: &str = last!();
+
+/// The columns [`evidence`] reads, of [`EVIDENCE_FROM`] or [`LATEST_FROM`].
+pub(super) const EVIDENCE: &str =
+    concat!("e.id, e.body, ", last!(), " AS last_ms, b.body AS content");
+
+/// The columns [`stamp`] reads, of [`EVIDENCE_FROM`] or [`LATEST_FROM`].
+pub(super) const STAMP: &str = concat!(
+    "e.id, e.body, ",
+    last!(),
+    " AS last_ms, b.hash AS content_hash"
+);
 
 /// An evidence's id, times and content hash from its `id`, `body`,
 /// `last_ms` and `content_hash` columns, without its content (a row stored
@@ -165,10 +203,12 @@ pub(super) fn stamp(row: &impl Columns) -> Result<super::EvidenceStamp> {
     })
 }
 
-/// The columns [`latest_stamp`] reads, of [`EVIDENCE_FROM`] joined with
-/// the latest set as `l`.
-pub(super) const LATEST_STAMP: &str =
-    "l.host, l.probe, l.subject, e.id, e.body, e.last_ms, b.hash AS content_hash";
+/// The columns [`latest_stamp`] reads, of [`LATEST_FROM`].
+pub(super) const LATEST_STAMP: &str = concat!(
+    "l.host, l.probe, l.subject, e.id, e.body, ",
+    last!(),
+    " AS last_ms, b.hash AS content_hash"
+);
 
 /// One of the latest set's keys (`host`, `probe`, `subject`) and its
 /// evidence's stamp ([`stamp`]).

@@ -9,7 +9,8 @@
 
 use super::group_commit::{self, Queue};
 use super::rows::{
-    self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, LATEST_STAMP, STAMP,
+    self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, LAST, LATEST_FROM,
+    LATEST_STAMP, STAMP,
 };
 use super::runs;
 use super::{
@@ -304,6 +305,14 @@ fn commit_group(
               body_seq, last_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?7)",
         )?;
+        // A run the new row takes the place of in `latest` ends: its last
+        // observation moves from `latest` to its row (rows.rs).
+        let mut close = tx.prepare_cached(
+            "UPDATE evidence SET last_ms = l.observed_ms FROM latest l
+             WHERE l.host = ?1 AND l.probe = ?2 AND l.subject = ?3 AND evidence.seq = l.evidence_seq
+               AND l.evidence_seq <> ?4 AND ?5 >= l.observed_ms
+               AND l.observed_ms > coalesce(evidence.last_ms, evidence.observed_ms)",
+        )?;
         let mut latest = tx.prepare_cached(
             "INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
              VALUES (?1, ?2, ?3, ?4, ?5)
@@ -311,8 +320,12 @@ fn commit_group(
                  SET evidence_seq = excluded.evidence_seq, observed_ms = excluded.observed_ms
                  WHERE excluded.observed_ms >= latest.observed_ms",
         )?;
+        // A run that is no longer the latest keeps its last observation in
+        // its row; the latest's is `latest.observed_ms` alone.
         let mut extend = tx.prepare_cached(
-            "UPDATE evidence SET last_ms = max(coalesce(last_ms, observed_ms), ?2) WHERE seq = ?1",
+            "UPDATE evidence SET last_ms = max(coalesce(last_ms, observed_ms), ?2) WHERE seq = ?1
+                 AND NOT EXISTS (SELECT 1 FROM latest WHERE host = ?3 AND probe = ?4
+                     AND subject = ?5 AND evidence_seq = ?1)",
         )?;
         let mut extend_latest = tx.prepare_cached(
             "UPDATE latest SET observed_ms = ?2 WHERE evidence_seq = ?1 AND observed_ms < ?2
@@ -382,6 +395,7 @@ fn commit_group(
             ])?;
             if n == 1 {
                 let seq = tx.last_insert_rowid();
+                close.execute(params![ev.host, ev.probe, ev.subject, seq, observed])?;
                 latest.execute(params![ev.host, ev.probe, ev.subject, seq, observed])?;
                 inserted.insert(i, seq);
             }
@@ -395,7 +409,7 @@ fn commit_group(
         }
         for (seq, at, i) in runs_extended {
             let (h, p, s) = runs::key(rows[i].1);
-            extend.execute(params![seq, at])?;
+            extend.execute(params![seq, at, h, p, s])?;
             extend_latest.execute(params![seq, at, h, p, s])?;
         }
         // Bodies new here that no row uses (those of replays).
@@ -574,8 +588,7 @@ fn latest_page<T>(
 ) -> Result<Vec<T>> {
     // Two statements, so that each page walks the key's index from its
     // start instead of scanning and sorting the whole table.
-    let select =
-        format!("SELECT {columns} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq");
+    let select = format!("SELECT {columns} FROM {LATEST_FROM}");
     let order = "ORDER BY l.host, l.probe, l.subject";
     match after {
         None => all(
@@ -890,7 +903,7 @@ impl Store for SqliteStore {
                 // Runs overlapping the window (runs.rs): one first
                 // observed at most a span before it may reach into it.
                 sql.push_str(&format!(
-                    " AND e.observed_ms >= ?{n} - {span} AND coalesce(e.last_ms, e.observed_ms) >= ?{n}",
+                    " AND e.observed_ms >= ?{n} - {span} AND coalesce({LAST}, e.observed_ms) >= ?{n}",
                     n = args.len(),
                     span = runs::SPAN_MS
                 ));
@@ -952,7 +965,7 @@ impl Store for SqliteStore {
             n => format!("AND l.probe IN ({})", marks(n)),
         };
         let sql = format!(
-            "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq
+            "SELECT {EVIDENCE} FROM {LATEST_FROM}
              WHERE l.host IN ({}) {only} ORDER BY l.host, l.probe, l.subject",
             marks(hosts.len())
         );
@@ -971,7 +984,7 @@ impl Store for SqliteStore {
             let wanted = vec!["?"; probes.len()].join(", ");
             let mut stmt = c
                 .prepare(&format!(
-                    "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} JOIN latest l ON e.seq = l.evidence_seq
+                    "SELECT {EVIDENCE} FROM {LATEST_FROM}
                      WHERE l.probe IN ({wanted})"
                 ))
                 .map_err(db_err)?;
