@@ -428,7 +428,7 @@ async fn evaluate(
     let (mut latest, read) = checklists
         .read_latest_reusing(store.as_ref(), earlier)
         .await?;
-    let read_ms = started.elapsed().as_millis() as u64;
+    let read_took = started.elapsed();
     let documents = store.documents().await?;
     let checklists = checklists.clone();
     crate::rules::in_background(move || {
@@ -457,11 +457,16 @@ async fn evaluate(
             next_change_ms,
             documents,
         };
-        crate::metrics::evaluated(evaluation.took.as_secs_f64(), read.reused, read.converted);
+        crate::metrics::evaluated(
+            evaluation.took.as_secs_f64(),
+            read_took.as_secs_f64(),
+            read.reused,
+            read.converted,
+        );
         tracing::debug!(
             counter,
             took_ms = evaluation.took.as_millis() as u64,
-            read_ms,
+            read_ms = read_took.as_millis() as u64,
             reused = read.reused,
             converted = read.converted,
             items = evaluation.items.len(),

@@ -75,6 +75,7 @@ struct Metrics {
     commit_seconds: Histogram,
     verdicts_evaluations: Counter,
     verdicts_seconds: Histogram,
+    verdicts_read_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     verdicts_reused: Counter,
     verdicts_converted: Counter,
 }
@@ -122,6 +123,12 @@ fn metrics() -> &'static Metrics {
             "verdicts_evaluation_seconds",
             "How long each kept evaluation took, reading the store included",
             verdicts_seconds.clone(),
+        );
+        let verdicts_read_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "verdicts_read_seconds",
+            "Time kept evaluations spent reading the latest evidence",
+            verdicts_read_seconds.clone(),
         );
         let verdicts_reused = Counter::default();
         registry.register(
@@ -212,18 +219,20 @@ fn metrics() -> &'static Metrics {
             commit_seconds,
             verdicts_evaluations,
             verdicts_seconds,
+            verdicts_read_seconds,
             verdicts_reused,
             verdicts_converted,
         }
     })
 }
 
-/// One kept evaluation (`evaluation.rs`): how long it took and how it came
-/// by the latest evidence.
-pub fn evaluated(seconds: f64, reused: usize, converted: usize) {
+/// One kept evaluation (`evaluation.rs`): how long it took, how long of it
+/// reading the latest evidence, and how it came by that evidence.
+pub fn evaluated(seconds: f64, read_seconds: f64, reused: usize, converted: usize) {
     let m = metrics();
     m.verdicts_evaluations.inc();
     m.verdicts_seconds.observe(seconds);
+    m.verdicts_read_seconds.inc_by(read_seconds);
     m.verdicts_reused.inc_by(reused as u64);
     m.verdicts_converted.inc_by(converted as u64);
 }

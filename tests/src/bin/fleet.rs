@@ -663,6 +663,7 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
 struct Evaluations {
     count: f64,
     seconds: f64,
+    read_seconds: f64,
     reused: f64,
     converted: f64,
 }
@@ -681,6 +682,7 @@ impl Evaluations {
         Ok(Self {
             count: value("gamsa_collector_verdicts_evaluations_total"),
             seconds: value("gamsa_collector_verdicts_evaluation_seconds_sum"),
+            read_seconds: value("gamsa_collector_verdicts_read_seconds_total"),
             reused: value("gamsa_collector_verdicts_evidence_reused_total"),
             converted: value("gamsa_collector_verdicts_evidence_converted_total"),
         })
@@ -690,8 +692,9 @@ impl Evaluations {
     fn since(&self, before: &Self, window: f64) -> String {
         let n = self.count - before.count;
         format!(
-            "kept evaluations during the {window:.0} s of ingest: {n:.0}, {:.1} s each on average; latest evidence taken from the previous reading {:.0}, read whole {:.0}",
+            "kept evaluations during the {window:.0} s of ingest: {n:.0}, {:.1} s each on average ({:.1} s of it reading the latest evidence); latest evidence taken from the previous reading {:.0}, read whole {:.0}",
             (self.seconds - before.seconds) / n.max(1.0),
+            (self.read_seconds - before.read_seconds) / n.max(1.0),
             self.reused - before.reused,
             self.converted - before.converted
         )
