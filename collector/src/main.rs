@@ -988,6 +988,7 @@ async fn inventory(args: InventoryArgs) -> anyhow::Result<()> {
     loop {
         let page = gamsa_collector::operations::read_inventory(
             state.store.as_ref(),
+            &state.inventory,
             &Actor::cli(),
             &request,
             state.data_dir(),

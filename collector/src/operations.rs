@@ -297,11 +297,12 @@ async fn bounded_findings(
 /// is handed out. Anyone may read it.
 pub async fn read_inventory(
     store: &dyn Store,
+    seen: &inventory::Seen,
     actor: &Actor,
     request: &inventory::Request,
     data_dir: &std::path::Path,
 ) -> Result<inventory::Page, OpError> {
-    let mut page = inventory::page(store, request.page, request.limit).await?;
+    let mut page = inventory::page(store, seen, request.page, request.limit).await?;
     if request.redact_ips {
         let redactor = export::redact::Redactor::load_or_create(data_dir)
             .map_err(|e| OpError::Failed(e.into()))?;

@@ -35,6 +35,8 @@ pub struct AppState {
     pub export: Arc<crate::export::ExportConfig>,
     /// `[availability]`: outage threshold, quorum, targets.
     pub availability: Arc<crate::availability::AvailabilityConfig>,
+    /// What inventory rows read of the evidence read before.
+    pub inventory: Arc<crate::inventory::Seen>,
 }
 
 impl AppState {

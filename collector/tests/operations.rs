@@ -559,16 +559,17 @@ async fn the_inventory_is_read_a_page_at_a_time_redacted_when_asked_and_recorded
         .await
         .unwrap();
     let kim = user("kim", Role::Auditor);
+    let seen = std::sync::Arc::new(gamsa_collector::inventory::Seen::default());
     let read = |page, redact_ips| {
         let request = Request {
             page,
             limit: 2,
             redact_ips,
         };
-        let (store, dir) = (c.store.clone(), c.dir.path().to_path_buf());
+        let (store, dir, seen) = (c.store.clone(), c.dir.path().to_path_buf(), seen.clone());
         let kim = kim.clone();
         async move {
-            operations::read_inventory(store.as_ref(), &kim, &request, &dir)
+            operations::read_inventory(store.as_ref(), &seen, &kim, &request, &dir)
                 .await
                 .unwrap()
         }
@@ -602,6 +603,30 @@ async fn the_inventory_is_read_a_page_at_a_time_redacted_when_asked_and_recorded
         )
     });
     assert_eq!(c.accesses().await, recorded);
+
+    // A change is a new evidence: the page shows it, not what it read before.
+    c.store
+        .insert_batch(vec![Evidence {
+            id: "0190f5e4-0000-7000-8000-000000000002".into(),
+            agent_id: "db-1".into(),
+            host: "db-1".into(),
+            observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(1_000)),
+            probe: "redundancy".into(),
+            subject: "db-1".into(),
+            status: Status::Observed as i32,
+            payload: Some(Payload::NetworkRedundancy(NetworkRedundancy {
+                interfaces: vec![NetInterface {
+                    name: "eth0".into(),
+                    addresses: vec!["10.0.0.6/24".into()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        }])
+        .await
+        .unwrap();
+    assert_eq!(read(0, false).await.hosts[1].addresses, ["10.0.0.6/24"]);
 }
 
 #[tokio::test]

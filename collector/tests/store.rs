@@ -321,6 +321,19 @@ async fn latest_index(b: Backend) -> Result<()> {
         ["d1", "a4", "b2", "c1"],
         "several hosts in one read, by host"
     );
+    // The same as stamps: which evidence, without content.
+    let stamps = store
+        .latest_stamps_of(&["h2", "h1"], &["tls", "ports"])
+        .await?;
+    assert_eq!(
+        stamps
+            .iter()
+            .map(|s| (s.key.host.as_str(), s.stamp.evidence.id.as_str()))
+            .collect::<Vec<_>>(),
+        [("h1", "d1"), ("h1", "a4"), ("h1", "b2"), ("h2", "c1")]
+    );
+    assert!(stamps.iter().all(|s| s.stamp.evidence.payload.is_none()));
+    assert!(store.latest_stamps_of(&[], &[]).await?.is_empty());
     assert!(store.latest_evidence_of(&[], &[]).await?.is_empty());
     assert!(store.latest_evidence_of(&["h"], &[]).await?.is_empty());
 

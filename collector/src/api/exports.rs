@@ -154,6 +154,7 @@ async fn inventory(
     }
     let page = crate::operations::read_inventory(
         state.store.as_ref(),
+        &state.inventory,
         &caller,
         &request,
         state.data_dir(),

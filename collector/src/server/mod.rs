@@ -140,6 +140,7 @@ pub async fn open_state(config: &Config) -> anyhow::Result<AppState> {
         snapshots: Arc::new(snapshots),
         export: Arc::new(config.export.clone()),
         availability: Arc::new(config.availability.clone()),
+        inventory: Arc::default(),
     })
 }
 

@@ -507,6 +507,9 @@ pub trait Store: Send + Sync {
     /// shows, in one read, without reading the fleet's; of `probes` only,
     /// unless empty.
     async fn latest_evidence_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<Evidence>>;
+    /// As `latest_evidence_of`, without the content: which evidence, and
+    /// when each was last seen.
+    async fn latest_stamps_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<LatestStamp>>;
     /// The newest evidence of every (host, subject) of `probes`: what a
     /// sheet of a few probes shows, without reading every body.
     async fn latest_evidence_of_probes(&self, probes: Vec<String>) -> Result<Vec<Evidence>>;

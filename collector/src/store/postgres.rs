@@ -215,6 +215,36 @@ impl PgStore {
         StoreError::Db(format!("{}: {e}", self.url))
     }
 
+    /// The latest set of `hosts` (of `probes` only, unless empty), by host,
+    /// probe and subject, as `columns` (of the latest row `l`, its evidence
+    /// `e` and body `b`).
+    async fn latest_of(
+        &self,
+        hosts: &[&str],
+        probes: &[&str],
+        columns: &str,
+    ) -> Result<Vec<PgRow>> {
+        let mut hosts = hosts.to_vec();
+        hosts.sort_unstable();
+        hosts.dedup();
+        // Each host's rows by the key's index, for the reason `by_ids` says.
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {columns} FROM UNNEST($1::text[]) AS wanted (host)
+             CROSS JOIN LATERAL (
+                 SELECT * FROM latest WHERE host = wanted.host
+                   AND (cardinality($2::text[]) = 0 OR probe = ANY($2))
+                 OFFSET 0) l
+             JOIN evidence e ON e.seq = l.evidence_seq
+             LEFT JOIN evidence_bodies b ON b.seq = e.body_seq
+             ORDER BY l.host, l.probe, l.subject"
+        )))
+        .bind(hosts)
+        .bind(probes)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
     /// At most `limit` rows of the latest set after `after`, in key order,
     /// as `columns` (of the evidence `e`, its body `b` and the latest row
     /// `l`).
@@ -1080,26 +1110,13 @@ impl Store for PgStore {
     }
 
     async fn latest_evidence_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<Evidence>> {
-        let mut hosts = hosts.to_vec();
-        hosts.sort_unstable();
-        hosts.dedup();
-        // Each host's rows by the key's index, for the reason `by_ids` says.
-        let found = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {EVIDENCE} FROM UNNEST($1::text[]) AS wanted (host)
-             CROSS JOIN LATERAL (
-                 SELECT * FROM latest WHERE host = wanted.host
-                   AND (cardinality($2::text[]) = 0 OR probe = ANY($2))
-                 OFFSET 0) l
-             JOIN evidence e ON e.seq = l.evidence_seq
-             LEFT JOIN evidence_bodies b ON b.seq = e.body_seq
-             ORDER BY l.host, l.probe, l.subject"
-        )))
-        .bind(hosts)
-        .bind(probes)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let found = self.latest_of(hosts, probes, EVIDENCE).await?;
         found.iter().map(rows::evidence).collect()
+    }
+
+    async fn latest_stamps_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<LatestStamp>> {
+        let found = self.latest_of(hosts, probes, LATEST_STAMP).await?;
+        found.iter().map(rows::latest_stamp).collect()
     }
 
     async fn latest_evidence_of_probes(&self, probes: Vec<String>) -> Result<Vec<Evidence>> {

@@ -254,6 +254,36 @@ impl SqliteStore {
         .await
     }
 
+    /// The latest set of `hosts` (of `probes` only, unless empty), by host,
+    /// probe and subject, as `columns` (of [`LATEST_FROM`]) read by `map`.
+    async fn latest_of<T: Send + 'static>(
+        &self,
+        hosts: &[&str],
+        probes: &[&str],
+        columns: &str,
+        map: fn(&rusqlite::Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        if hosts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = |n: usize| vec!["?"; n].join(", ");
+        let only = match probes.len() {
+            0 => String::new(),
+            n => format!("AND l.probe IN ({})", marks(n)),
+        };
+        let sql = format!(
+            "SELECT {columns} FROM {LATEST_FROM}
+             WHERE l.host IN ({}) {only} ORDER BY l.host, l.probe, l.subject",
+            marks(hosts.len())
+        );
+        let args: Vec<String> = hosts.iter().chain(probes).map(|a| a.to_string()).collect();
+        self.with_conn(move |c| {
+            let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
+            all(&mut stmt, rusqlite::params_from_iter(args), map)
+        })
+        .await
+    }
+
     async fn with_conn<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -956,27 +986,13 @@ impl Store for SqliteStore {
     }
 
     async fn latest_evidence_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<Evidence>> {
-        if hosts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let marks = |n: usize| vec!["?"; n].join(", ");
-        let only = match probes.len() {
-            0 => String::new(),
-            n => format!("AND l.probe IN ({})", marks(n)),
-        };
-        let sql = format!(
-            "SELECT {EVIDENCE} FROM {LATEST_FROM}
-             WHERE l.host IN ({}) {only} ORDER BY l.host, l.probe, l.subject",
-            marks(hosts.len())
-        );
-        let args: Vec<String> = hosts.iter().chain(probes).map(|a| a.to_string()).collect();
-        self.with_conn(move |c| {
-            let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
-            all(&mut stmt, rusqlite::params_from_iter(args), |r| {
-                rows::evidence(r)
-            })
-        })
-        .await
+        self.latest_of(hosts, probes, EVIDENCE, |r| rows::evidence(r))
+            .await
+    }
+
+    async fn latest_stamps_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<LatestStamp>> {
+        self.latest_of(hosts, probes, LATEST_STAMP, |r| rows::latest_stamp(r))
+            .await
     }
 
     async fn latest_evidence_of_probes(&self, probes: Vec<String>) -> Result<Vec<Evidence>> {
