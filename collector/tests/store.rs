@@ -133,6 +133,7 @@ contract!(
     retention_prunes_old_evidence_but_the_latest_and_unused_bodies,
     retention_prunes_sessions_tokens_and_leases,
     retention_runs_on_one_collector_at_a_time,
+    reads_by_many_ids_answer_in_the_order_asked,
 );
 
 const T0: i64 = 1_763_000_000_000;
@@ -2163,6 +2164,49 @@ async fn unchanged_evidence_seen_again_is_one_run(b: Backend) -> Result<()> {
         [run_of(&x1, T0 + 2 * minute), run_of(&y1, T0 + 4 * minute)]
     );
     assert_eq!(store.latest_evidence_of(&["h3"], &[]).await?, [z]);
+    Ok(())
+}
+
+/// Thousands of ids (PostgreSQL reads them in several reads at once),
+/// some unknown: each known one once, in the order asked for.
+async fn reads_by_many_ids_answer_in_the_order_asked(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let all: Vec<Evidence> = (0..2_500)
+        .map(|i| {
+            distinct_ev(
+                &format!("m{i:05}"),
+                &format!("h{}", i % 50),
+                "tls",
+                "a:443",
+                T0 + i,
+            )
+        })
+        .collect();
+    for chunk in all.chunks(500) {
+        store.insert_batch(chunk.to_vec()).await?;
+    }
+    // Every third id, from the last back, with unknown ids among them.
+    let mut asked = Vec::new();
+    for i in (0..2_500).rev().step_by(3) {
+        asked.push(format!("m{i:05}"));
+        if i % 400 == 0 {
+            asked.push(format!("unknown-{i}"));
+        }
+    }
+    let known: Vec<String> = asked
+        .iter()
+        .filter(|id| id.starts_with('m'))
+        .cloned()
+        .collect();
+    assert_eq!(ids(&store.evidence_by_ids(asked.clone()).await?), known);
+    let stamps = store.evidence_stamps(asked).await?;
+    assert_eq!(
+        stamps
+            .iter()
+            .map(|s| s.evidence.id.clone())
+            .collect::<Vec<_>>(),
+        known
+    );
     Ok(())
 }
 
