@@ -8,7 +8,7 @@ use crate::records::Documents;
 use crate::rules::evaluate::Evaluator;
 use crate::rules::input::{self, Converted, HostFacts};
 use crate::rules::{self, Rule};
-use crate::store::{AgentRecord, LatestPages, Store};
+use crate::store::{AgentRecord, EvidenceStamp, LatestPages, Store};
 use crate::verdict::ItemResult;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -151,18 +151,24 @@ impl Checklists {
     /// so a read under ingest reads the few changed bodies, not every
     /// host's package list. The latest set is walked as stamps (ids and
     /// times, `Store::latest_stamps_page`) instead.
+    ///
+    /// Also returns the stamps it walked (`EvidenceStamp`, with the hash
+    /// the content is stored under), by id: what a snapshot of this reading
+    /// cites without reading them again. The first read (nothing `earlier`)
+    /// reads whole and has none.
     pub async fn read_latest_reusing(
         &self,
         store: &dyn Store,
         mut earlier: HashMap<String, Converted>,
-    ) -> anyhow::Result<(Vec<Converted>, LatestRead)> {
+    ) -> anyhow::Result<(Vec<Converted>, HashMap<String, EvidenceStamp>, LatestRead)> {
+        let mut stamps = HashMap::new();
         if earlier.is_empty() {
             let out = self.read_latest(store).await?;
             let read = LatestRead {
                 reused: 0,
                 converted: out.len(),
             };
-            return Ok((out, read));
+            return Ok((out, stamps, read));
         }
         let keep = Arc::new(input::kept_fields(self.rules.values()));
         let mut out = Vec::new();
@@ -174,7 +180,10 @@ impl Checklists {
             let mut new: HashMap<String, usize> = HashMap::new();
             let mut whole = Vec::new();
             for s in page {
-                let ev = s.stamp.evidence;
+                let EvidenceStamp {
+                    evidence: ev,
+                    content_hash,
+                } = s.stamp;
                 match earlier.remove(&ev.id) {
                     Some(mut c) => {
                         c.seen_again(&ev);
@@ -183,12 +192,23 @@ impl Checklists {
                     None => {
                         new.insert(ev.id.clone(), slots.len());
                         slots.push(None);
-                        // A row stored whole before deduplication has
-                        // its content in its stamp.
-                        if s.stamp.content_hash.is_none() {
-                            whole.push(ev);
-                        }
                     }
+                }
+                match content_hash {
+                    Some(hash) => {
+                        let id = ev.id.clone();
+                        stamps.insert(
+                            id,
+                            EvidenceStamp {
+                                evidence: ev,
+                                content_hash: Some(hash),
+                            },
+                        );
+                    }
+                    // A row stored whole before deduplication has its
+                    // content in its stamp.
+                    None if new.contains_key(&ev.id) => whole.push(ev),
+                    None => {}
                 }
             }
             read.reused += slots.len() - new.len();
@@ -223,7 +243,7 @@ impl Checklists {
                 })?);
             }
         }
-        Ok((out, read))
+        Ok((out, stamps, read))
     }
 
     /// Evaluates `catalog_ids` (all when empty) at `now_ms` on what was

@@ -53,7 +53,7 @@ use crate::catalog::Catalog;
 use crate::checklists::{self, Checklists, LatestRead};
 use crate::records::Documents;
 use crate::rules::input::Converted;
-use crate::store::Store;
+use crate::store::{EvidenceStamp, Store};
 use crate::verdict::{ItemResult, Outcome};
 use gamsa_proto::v1::{Evidence, Status};
 use serde::Deserialize;
@@ -194,6 +194,10 @@ pub struct Evaluation {
     /// How it came by the latest evidence: taken from the previous
     /// evaluation's reading, or read whole.
     pub read: LatestRead,
+    /// The stamps of the latest evidence it read, by id (ids, times and
+    /// the hash each content is stored under): what a snapshot of it cites
+    /// without reading them again; empty for a first evaluation.
+    pub stamps: Arc<HashMap<String, EvidenceStamp>>,
     /// Each agent's probes, from the evidence this evaluation read (every
     /// agent's, revoked ones included).
     pub probes: BTreeMap<String, BTreeMap<String, ProbeHealth>>,
@@ -425,7 +429,7 @@ async fn evaluate(
     let started = Instant::now();
     let counter = store.change_counter().await?;
     let agents = store.list_agents().await?;
-    let (mut latest, read) = checklists
+    let (mut latest, stamps, read) = checklists
         .read_latest_reusing(store.as_ref(), earlier)
         .await?;
     let read_took = started.elapsed();
@@ -453,6 +457,7 @@ async fn evaluate(
             counter,
             took: started.elapsed(),
             read,
+            stamps: Arc::new(stamps),
             probes,
             next_change_ms,
             documents,

@@ -17,10 +17,10 @@
 use crate::checklists::Checklists;
 use crate::evaluation::Kept;
 use crate::records::{Attestation, NaMark};
-use crate::store::Store;
+use crate::store::{EvidenceStamp, Store};
 use crate::verdict::{ItemResult, Outcome, RowResult};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The format tag of the snapshot envelope this collector writes.
@@ -213,6 +213,10 @@ pub struct Frozen {
     /// When the verdicts were evaluated, when that was before the snapshot
     /// was asked for (the collector's kept evaluation).
     pub evaluated_at: Option<String>,
+    /// The stamps of the evidence the evaluation read, by id, as it read
+    /// them (`Evaluation::stamps`); what is not among them is read from the
+    /// store.
+    pub stamps: Arc<HashMap<String, EvidenceStamp>>,
 }
 
 /// The verdicts of every catalog (without an applicant group: a group only
@@ -244,6 +248,7 @@ pub async fn freeze(
                     na_marks: e.documents.na_marks.clone(),
                 },
                 evaluated_at: Some(e.as_of()),
+                stamps: e.stamps.clone(),
                 items: e,
             });
         }
@@ -258,6 +263,7 @@ pub async fn freeze(
             na_marks: documents.na_marks,
         },
         evaluated_at: None,
+        stamps: Arc::default(),
     })
 }
 

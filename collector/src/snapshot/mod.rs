@@ -266,6 +266,7 @@ impl Snapshots {
         let known = std::mem::take(&mut *reuse);
         let (hosts, wrote) = parts::write_hosts(
             frozen.items.clone(),
+            frozen.stamps.clone(),
             self.store.as_ref(),
             objects.clone(),
             known,

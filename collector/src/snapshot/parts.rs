@@ -123,6 +123,7 @@ type Items = Arc<dyn AsRef<[ItemResult]> + Send + Sync>;
 /// this snapshot wrote, for the next.
 pub async fn write_hosts(
     items: Items,
+    evaluated: Arc<HashMap<String, EvidenceStamp>>,
     store: &dyn Store,
     objects: Objects,
     reuse: Reuse,
@@ -141,21 +142,33 @@ pub async fn write_hosts(
     let places: Vec<(String, Vec<Place>)> = places.into_iter().collect();
     let batches: Vec<&[(String, Vec<Place>)]> = places.chunks(HOSTS_PER_BATCH).collect();
     let mut entries = Vec::with_capacity(places.len());
-    // The stamps of a batch's cited evidence: read for the next batch while
-    // this one is written, so that the store and the writing overlap.
+    // The stamps of a batch's cited evidence: as the evaluation read them
+    // where it did, else read from the store for the next batch while this
+    // one is written, so that the store and the writing overlap.
     let stamps_of = |batch: Option<&&[(String, Vec<Place>)]>| {
-        let ids: Option<Vec<String>> = batch.map(|batch| {
+        let cited: Option<(Vec<EvidenceStamp>, Vec<String>)> = batch.map(|batch| {
             let all = (*items).as_ref();
             let cited: HashSet<&String> = batch
                 .iter()
                 .flat_map(|(_, ps)| ps.iter())
                 .flat_map(|p| result(all, *p).evidence.iter())
                 .collect();
-            cited.into_iter().cloned().collect()
+            let (mut known, mut unread) = (Vec::new(), Vec::new());
+            for id in cited {
+                match evaluated.get(id) {
+                    Some(s) => known.push(s.clone()),
+                    None => unread.push(id.clone()),
+                }
+            }
+            (known, unread)
         });
         async move {
-            match ids {
-                Some(ids) => store.evidence_stamps(ids).await.map(Some),
+            match cited {
+                Some((mut known, unread)) if !unread.is_empty() => {
+                    known.extend(store.evidence_stamps(unread).await?);
+                    Ok::<_, crate::store::StoreError>(Some(known))
+                }
+                Some((known, _)) => Ok(Some(known)),
                 None => Ok(None),
             }
         }
@@ -652,9 +665,15 @@ mod tests {
                 .map(|i| failing(&host(i), &format!("e{i}")))
                 .collect(),
         );
-        let (entries, _) = write_hosts(fleet, &store, objects.clone(), Reuse::default())
-            .await
-            .unwrap();
+        let (entries, _) = write_hosts(
+            fleet,
+            Arc::default(),
+            &store,
+            objects.clone(),
+            Reuse::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(entries.len(), n);
         for (i, e) in entries.iter().enumerate() {
             let part = objects.get::<HostPart>(&e.sha256, "x").unwrap();
@@ -669,6 +688,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn evidence_the_evaluation_read_is_cited_as_it_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
+        store
+            .insert_batch(vec![evidence("e1", "a"), evidence("e2", "b")])
+            .await
+            .unwrap();
+        // The evaluation read e1 seen again at a later time; e2 it did not
+        // read (its first reading): that one is read from the store.
+        let mut e1 = store.evidence_stamps(vec!["e1".into()]).await.unwrap();
+        let stored_at = e1[0].evidence.observed_at;
+        let later = gamsa_proto::Timestamp::from_unix_millis(1_800_000_000_000);
+        e1[0].evidence.first_observed_at = stored_at;
+        e1[0].evidence.observed_at = Some(later);
+        let evaluated = Arc::new(HashMap::from([("e1".to_string(), e1.remove(0))]));
+        let objects = Objects::of(&dir.path().join("snapshots"));
+        let fleet = items(vec![failing("a", "e1"), failing("b", "e2")]);
+        let (entries, _) = write_hosts(fleet, evaluated, &store, objects.clone(), Reuse::default())
+            .await
+            .unwrap();
+        let part = |e: &HostEntry| objects.get::<HostPart>(&e.sha256, "x").unwrap();
+        let (a, b) = (part(&entries[0]), part(&entries[1]));
+        assert_eq!(a.evidence[0].observed_at, "2027-01-15T08:00:00Z");
+        assert!(!a.evidence[0].first_observed_at.is_empty());
+        assert!(!a.evidence[0].content.is_empty(), "its content is written");
+        assert_eq!(b.evidence[0].id, "e2");
+        assert!(b.evidence[0].first_observed_at.is_empty());
+        let checked = check_parts(&manifest(&entries), &objects, &mut HashSet::new()).unwrap();
+        assert_eq!(checked.evidence, 2);
+    }
+
+    #[tokio::test]
     async fn equal_results_are_one_object_and_what_is_known_is_reused() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
@@ -678,9 +729,15 @@ mod tests {
             .unwrap();
         let objects = Objects::of(&dir.path().join("snapshots"));
         let fleet = items(vec![failing("a", "e1"), failing("b", "e2")]);
-        let (first, reuse) = write_hosts(fleet.clone(), &store, objects.clone(), Reuse::default())
-            .await
-            .unwrap();
+        let (first, reuse) = write_hosts(
+            fleet.clone(),
+            Arc::default(),
+            &store,
+            objects.clone(),
+            Reuse::default(),
+        )
+        .await
+        .unwrap();
         // Two parts, one results object both name, two contents (each
         // host's evidence names its host).
         assert_eq!(files(&objects), 5);
@@ -713,9 +770,15 @@ mod tests {
         };
         let past = SystemTime::now() - std::time::Duration::from_secs(3600);
         filetime::set_file_mtime(objects.path(results), past.into()).unwrap();
-        let (second, mut reuse) = write_hosts(fleet.clone(), &store, objects.clone(), reuse)
-            .await
-            .unwrap();
+        let (second, mut reuse) = write_hosts(
+            fleet.clone(),
+            Arc::default(),
+            &store,
+            objects.clone(),
+            reuse,
+        )
+        .await
+        .unwrap();
         assert_eq!(second, first);
         assert_eq!(mtime(results), past);
         assert_eq!(
@@ -733,16 +796,28 @@ mod tests {
         std::fs::remove_file(objects.path(results)).unwrap();
         let content = &a.evidence[0].content;
         filetime::set_file_mtime(objects.path(content), past.into()).unwrap();
-        let (second, _) = write_hosts(fleet.clone(), &store, objects.clone(), reuse)
-            .await
-            .unwrap();
+        let (second, _) = write_hosts(
+            fleet.clone(),
+            Arc::default(),
+            &store,
+            objects.clone(),
+            reuse,
+        )
+        .await
+        .unwrap();
         assert_eq!(second, first);
         assert!(mtime(content) > past);
         check_parts(&manifest(&second), &objects, &mut HashSet::new()).unwrap();
         // Without it (a restart): the same again.
-        let (third, _) = write_hosts(fleet, &store, objects.clone(), Reuse::default())
-            .await
-            .unwrap();
+        let (third, _) = write_hosts(
+            fleet,
+            Arc::default(),
+            &store,
+            objects.clone(),
+            Reuse::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(third, first);
         assert_eq!(files(&objects), 5);
     }
