@@ -537,25 +537,31 @@ async fn the_inventory_is_read_a_page_at_a_time_redacted_when_asked_and_recorded
             .await
             .unwrap();
     }
-    c.store
-        .insert_batch(vec![Evidence {
-            id: "0190f5e4-0000-7000-8000-000000000001".into(),
-            agent_id: "db-1".into(),
-            host: "db-1".into(),
-            observed_at: Some(Default::default()),
-            probe: "redundancy".into(),
-            subject: "db-1".into(),
-            status: Status::Observed as i32,
-            payload: Some(Payload::NetworkRedundancy(NetworkRedundancy {
-                interfaces: vec![NetInterface {
-                    name: "eth0".into(),
-                    addresses: vec!["10.0.0.5/24".into()],
-                    ..Default::default()
-                }],
+    // db-1's interfaces: one address, observed at `at_ms`.
+    let interfaces = |id: &str, at_ms: i64, address: &str| Evidence {
+        id: id.into(),
+        agent_id: "db-1".into(),
+        host: "db-1".into(),
+        observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(at_ms)),
+        probe: "redundancy".into(),
+        subject: "db-1".into(),
+        status: Status::Observed as i32,
+        payload: Some(Payload::NetworkRedundancy(NetworkRedundancy {
+            interfaces: vec![NetInterface {
+                name: "eth0".into(),
+                addresses: vec![address.into()],
                 ..Default::default()
-            })),
+            }],
             ..Default::default()
-        }])
+        })),
+        ..Default::default()
+    };
+    c.store
+        .insert_batch(vec![interfaces(
+            "0190f5e4-0000-7000-8000-000000000001",
+            0,
+            "10.0.0.5/24",
+        )])
         .await
         .unwrap();
     let kim = user("kim", Role::Auditor);
@@ -606,24 +612,11 @@ async fn the_inventory_is_read_a_page_at_a_time_redacted_when_asked_and_recorded
 
     // A change is a new evidence: the page shows it, not what it read before.
     c.store
-        .insert_batch(vec![Evidence {
-            id: "0190f5e4-0000-7000-8000-000000000002".into(),
-            agent_id: "db-1".into(),
-            host: "db-1".into(),
-            observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(1_000)),
-            probe: "redundancy".into(),
-            subject: "db-1".into(),
-            status: Status::Observed as i32,
-            payload: Some(Payload::NetworkRedundancy(NetworkRedundancy {
-                interfaces: vec![NetInterface {
-                    name: "eth0".into(),
-                    addresses: vec!["10.0.0.6/24".into()],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })),
-            ..Default::default()
-        }])
+        .insert_batch(vec![interfaces(
+            "0190f5e4-0000-7000-8000-000000000002",
+            1_000,
+            "10.0.0.6/24",
+        )])
         .await
         .unwrap();
     assert_eq!(read(0, false).await.hosts[1].addresses, ["10.0.0.6/24"]);

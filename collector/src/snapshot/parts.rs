@@ -645,6 +645,18 @@ mod tests {
         json!({ "hosts": entries })
     }
 
+    /// `write_hosts` with no stamps from an evaluation.
+    async fn write(
+        store: &SqliteStore,
+        objects: &Objects,
+        fleet: Items,
+        reuse: Reuse,
+    ) -> (Vec<HostEntry>, Reuse) {
+        write_hosts(fleet, Arc::default(), store, objects.clone(), reuse)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn hosts_of_several_batches_each_cite_their_own_evidence() {
         let dir = tempfile::tempdir().unwrap();
@@ -665,15 +677,7 @@ mod tests {
                 .map(|i| failing(&host(i), &format!("e{i}")))
                 .collect(),
         );
-        let (entries, _) = write_hosts(
-            fleet,
-            Arc::default(),
-            &store,
-            objects.clone(),
-            Reuse::default(),
-        )
-        .await
-        .unwrap();
+        let (entries, _) = write(&store, &objects, fleet, Reuse::default()).await;
         assert_eq!(entries.len(), n);
         for (i, e) in entries.iter().enumerate() {
             let part = objects.get::<HostPart>(&e.sha256, "x").unwrap();
@@ -729,15 +733,7 @@ mod tests {
             .unwrap();
         let objects = Objects::of(&dir.path().join("snapshots"));
         let fleet = items(vec![failing("a", "e1"), failing("b", "e2")]);
-        let (first, reuse) = write_hosts(
-            fleet.clone(),
-            Arc::default(),
-            &store,
-            objects.clone(),
-            Reuse::default(),
-        )
-        .await
-        .unwrap();
+        let (first, reuse) = write(&store, &objects, fleet.clone(), Reuse::default()).await;
         // Two parts, one results object both name, two contents (each
         // host's evidence names its host).
         assert_eq!(files(&objects), 5);
@@ -770,15 +766,7 @@ mod tests {
         };
         let past = SystemTime::now() - std::time::Duration::from_secs(3600);
         filetime::set_file_mtime(objects.path(results), past.into()).unwrap();
-        let (second, mut reuse) = write_hosts(
-            fleet.clone(),
-            Arc::default(),
-            &store,
-            objects.clone(),
-            reuse,
-        )
-        .await
-        .unwrap();
+        let (second, mut reuse) = write(&store, &objects, fleet.clone(), reuse).await;
         assert_eq!(second, first);
         assert_eq!(mtime(results), past);
         assert_eq!(
@@ -796,28 +784,12 @@ mod tests {
         std::fs::remove_file(objects.path(results)).unwrap();
         let content = &a.evidence[0].content;
         filetime::set_file_mtime(objects.path(content), past.into()).unwrap();
-        let (second, _) = write_hosts(
-            fleet.clone(),
-            Arc::default(),
-            &store,
-            objects.clone(),
-            reuse,
-        )
-        .await
-        .unwrap();
+        let (second, _) = write(&store, &objects, fleet.clone(), reuse).await;
         assert_eq!(second, first);
         assert!(mtime(content) > past);
         check_parts(&manifest(&second), &objects, &mut HashSet::new()).unwrap();
         // Without it (a restart): the same again.
-        let (third, _) = write_hosts(
-            fleet,
-            Arc::default(),
-            &store,
-            objects.clone(),
-            Reuse::default(),
-        )
-        .await
-        .unwrap();
+        let (third, _) = write(&store, &objects, fleet, Reuse::default()).await;
         assert_eq!(third, first);
         assert_eq!(files(&objects), 5);
     }
