@@ -2,7 +2,7 @@
 //! result kept, so that no page or API answer evaluates.
 //!
 //! Evaluating every catalog reads every host's latest evidence and runs
-//! every rule over it: about a second at 10,000 hosts. Done per request, a
+//! every rule over it: seconds of CPU at 10,000 hosts. Done per request, a
 //! few auditors clicking at once held every core and ingest waited behind
 //! them, and each page loaded every evidence body. Instead one evaluator per
 //! collector keeps the newest [`Evaluation`], and requests read it.
@@ -29,13 +29,14 @@
 //!   store is, so whatever is written during an evaluation is picked up by
 //!   the next one: a burst of writes costs at most the running evaluation
 //!   and one more.
-//! - **What is read again.** Each evaluation runs every rule on every host
-//!   (about a second at 10,000 hosts), but reads whole only the latest
-//!   evidence that is new since the previous one: the rest is the same
-//!   evidence seen again, taken from the previous evaluation's reading with
-//!   its new times (`Checklists::read_latest_reusing`). Reading and
-//!   converting every host's package list was most of an evaluation under
-//!   ingest (27–42 s at 10,000 hosts). The kept reading holds only what is
+//! - **What is read again.** Each evaluation runs every rule on every host,
+//!   but reads whole only the latest evidence that is new since the
+//!   previous one: the rest is the same evidence seen again, taken from the
+//!   previous evaluation's reading with its new times
+//!   (`Checklists::read_latest_reusing`). Reading and converting every
+//!   host's package list was most of an evaluation under ingest; at 10,000
+//!   hosts of real evidence, reading is now 2–3 s of an evaluation and the
+//!   rules the rest (BENCHMARKS.md). The kept reading holds only what is
 //!   latest now, so it is as large as one evaluation's input.
 //! - **Never stale without saying so.** An evaluation carries when it was
 //!   made (`as_of_ms`) and the counter it includes; [`Kept::pending`] says
