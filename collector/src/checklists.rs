@@ -5,7 +5,7 @@
 use crate::catalog::{self, Catalog, Group};
 use crate::expectations::{Expectation, Expectations};
 use crate::records::Documents;
-use crate::rules::evaluate::Evaluator;
+use crate::rules::evaluate::{Evaluator, Judged};
 use crate::rules::input::{self, Converted, HostFacts};
 use crate::rules::{self, Rule};
 use crate::store::{AgentRecord, EvidenceStamp, LatestPages, Store};
@@ -258,19 +258,8 @@ impl Checklists {
         group: Option<&str>,
         now_ms: i64,
     ) -> Vec<ItemResult> {
-        let known: BTreeMap<String, HostFacts> = agents
-            .iter()
-            .filter(|a| !a.revoked && !a.host.is_empty())
-            .map(|a| {
-                (
-                    a.host.clone(),
-                    HostFacts {
-                        agent_id: a.agent_id.clone(),
-                        labels: a.labels.clone(),
-                    },
-                )
-            })
-            .collect();
+        let known = known_hosts(agents);
+        let none = Judged::default();
         let mut eval = Evaluator::new(
             &self.rules,
             &self.expectations,
@@ -278,14 +267,42 @@ impl Checklists {
             &known,
             documents,
             now_ms,
+            &none,
         );
-        let mut out = Vec::new();
-        for c in &self.catalogs {
-            if catalog_ids.is_empty() || catalog_ids.contains(&c.catalog.id.as_str()) {
-                out.extend(eval.catalog(c, group));
-            }
-        }
-        out
+        self.catalogs
+            .iter()
+            .filter(|c| catalog_ids.is_empty() || catalog_ids.contains(&c.catalog.id.as_str()))
+            .flat_map(|c| eval.catalog(c, group))
+            .collect()
+    }
+
+    /// Evaluates every catalog as `evaluate_with` does, taking host results
+    /// from `previous` where nothing they read changed (`Judged`); returns
+    /// the items and what this evaluation's host rules gave, for the next.
+    pub fn evaluate_judging(
+        &self,
+        latest: &[Converted],
+        agents: &[AgentRecord],
+        documents: &Documents,
+        now_ms: i64,
+        previous: &Judged,
+    ) -> (Vec<ItemResult>, Judged) {
+        let known = known_hosts(agents);
+        let mut eval = Evaluator::new(
+            &self.rules,
+            &self.expectations,
+            latest,
+            &known,
+            documents,
+            now_ms,
+            previous,
+        );
+        let items = self
+            .catalogs
+            .iter()
+            .flat_map(|c| eval.catalog(c, None))
+            .collect();
+        (items, eval.into_judged())
     }
 
     /// Every freshness window an evaluation judges evidence by: each
@@ -310,5 +327,22 @@ pub fn counted(latest: &mut Vec<Converted>, agents: &[AgentRecord]) -> Vec<Conve
         .collect();
     latest
         .extract_if(.., |c| revoked.contains(c.evidence.agent_id.as_str()))
+        .collect()
+}
+
+/// The hosts of the agents that count (not revoked, with a host name).
+fn known_hosts(agents: &[AgentRecord]) -> BTreeMap<String, HostFacts> {
+    agents
+        .iter()
+        .filter(|a| !a.revoked && !a.host.is_empty())
+        .map(|a| {
+            (
+                a.host.clone(),
+                HostFacts {
+                    agent_id: a.agent_id.clone(),
+                    labels: a.labels.clone(),
+                },
+            )
+        })
         .collect()
 }

@@ -29,15 +29,18 @@
 //!   store is, so whatever is written during an evaluation is picked up by
 //!   the next one: a burst of writes costs at most the running evaluation
 //!   and one more.
-//! - **What is read again.** Each evaluation runs every rule on every host,
-//!   but reads whole only the latest evidence that is new since the
-//!   previous one: the rest is the same evidence seen again, taken from the
-//!   previous evaluation's reading with its new times
-//!   (`Checklists::read_latest_reusing`). Reading and converting every
-//!   host's package list was most of an evaluation under ingest; at 10,000
-//!   hosts of real evidence, reading is now 2–3 s of an evaluation and the
-//!   rules the rest (BENCHMARKS.md). The kept reading holds only what is
-//!   latest now, so it is as large as one evaluation's input.
+//! - **What is read and judged again.** An evaluation reads whole only the
+//!   latest evidence that is new since the previous one: the rest is the
+//!   same evidence seen again, taken from the previous evaluation's reading
+//!   with its new times (`Checklists::read_latest_reusing`). It runs a host
+//!   rule only on the hosts whose input changed: a rule that reads neither
+//!   `now` nor `observedAt` gives the same result for the same evidence,
+//!   labels and `fleet`, so those hosts take the previous evaluation's
+//!   result (`rules::evaluate::Judged`); rules that read the time run on
+//!   every host. Under ingest most hosts' evidence between two evaluations
+//!   was only seen again, and every evaluation's results share what did
+//!   not change with the one before, so an evaluation allocates for what
+//!   changed. The kept reading and results hold only what is latest now.
 //! - **Never stale without saying so.** An evaluation carries when it was
 //!   made (`as_of_ms`) and the counter it includes; [`Kept::pending`] says
 //!   whether the store has changed since (a newer one is on its way). Pages
@@ -53,6 +56,7 @@
 use crate::catalog::Catalog;
 use crate::checklists::{self, Checklists, LatestRead};
 use crate::records::Documents;
+use crate::rules::evaluate::{HostResults, Judged};
 use crate::rules::input::Converted;
 use crate::store::{EvidenceStamp, Store};
 use crate::verdict::{ItemResult, Outcome};
@@ -195,6 +199,9 @@ pub struct Evaluation {
     /// How it came by the latest evidence: taken from the previous
     /// evaluation's reading, or read whole.
     pub read: LatestRead,
+    /// How it came by its host results: from the previous evaluation where
+    /// nothing they read changed, or by running the rules.
+    pub host_results: HostResults,
     /// The stamps of the latest evidence it read, by id (ids, times and
     /// the hash each content is stored under): what a snapshot of it cites
     /// without reading them again; empty for a first evaluation.
@@ -369,13 +376,13 @@ impl Kept {
         mut stop: watch::Receiver<bool>,
     ) {
         let refresh = self.config.refresh.as_millis() as i64;
-        let mut read = HashMap::new();
+        let mut kept = Earlier::default();
         loop {
-            let (counter, due) = match evaluate(&checklists, &store, std::mem::take(&mut read))
+            let (counter, due) = match evaluate(&checklists, &store, std::mem::take(&mut kept))
                 .await
             {
-                Ok((e, latest)) => {
-                    read = latest;
+                Ok((e, earlier)) => {
+                    kept = earlier;
                     self.seen.fetch_max(e.counter, Ordering::Relaxed);
                     let due = e
                         .next_change_ms
@@ -418,20 +425,30 @@ impl Kept {
 /// `rules::in_background`: an evaluation of a large fleet takes seconds of
 /// CPU, which requests and ingest come before).
 ///
-/// `earlier` is the latest evidence the previous evaluation read, by id:
-/// what is still latest is taken from it, not read and converted again
-/// (`Checklists::read_latest_reusing`). Returns the evaluation and what it
-/// read, for the next one.
+/// What one evaluation leaves for the next. After a failed evaluation the
+/// next starts from nothing: it reads and judges everything.
+#[derive(Default)]
+struct Earlier {
+    /// The latest evidence it read, by id: what is still latest is taken
+    /// from it, not read and converted again
+    /// (`Checklists::read_latest_reusing`).
+    read: HashMap<String, Converted>,
+    /// What its host rules gave: a host whose evidence was only seen again
+    /// is not judged again by a rule that does not read the time.
+    judged: Judged,
+}
+
+/// Returns the evaluation and what it leaves for the next one.
 async fn evaluate(
     checklists: &Arc<Checklists>,
     store: &Arc<dyn Store>,
-    earlier: HashMap<String, Converted>,
-) -> anyhow::Result<(Evaluation, HashMap<String, Converted>)> {
+    earlier: Earlier,
+) -> anyhow::Result<(Evaluation, Earlier)> {
     let started = Instant::now();
     let counter = store.change_counter().await?;
     let agents = store.list_agents().await?;
     let (mut latest, stamps, read) = checklists
-        .read_latest_reusing(store.as_ref(), earlier)
+        .read_latest_reusing(store.as_ref(), earlier.read)
         .await?;
     let read_took = started.elapsed();
     let documents = store.documents().await?;
@@ -440,7 +457,9 @@ async fn evaluate(
         let probes = probe_health(latest.iter().map(|c| &c.evidence));
         let set_aside = checklists::counted(&mut latest, &agents);
         let now = crate::clock::now_ms();
-        let items = checklists.evaluate_with(&latest, &agents, &documents, &[], None, now);
+        let (items, judged) =
+            checklists.evaluate_judging(&latest, &agents, &documents, now, &earlier.judged);
+        drop(earlier.judged);
         let windows: Vec<i64> = checklists
             .freshness_windows()
             .into_iter()
@@ -458,6 +477,7 @@ async fn evaluate(
             counter,
             took: started.elapsed(),
             read,
+            host_results: judged.counts,
             stamps: Arc::new(stamps),
             probes,
             next_change_ms,
@@ -468,6 +488,8 @@ async fn evaluate(
             read_took.as_secs_f64(),
             read.reused,
             read.converted,
+            judged.counts.reused,
+            judged.counts.judged,
         );
         tracing::debug!(
             counter,
@@ -475,6 +497,8 @@ async fn evaluate(
             read_ms = read_took.as_millis() as u64,
             reused = read.reused,
             converted = read.converted,
+            hosts_judged = judged.counts.judged,
+            hosts_reused = judged.counts.reused,
             items = evaluation.items.len(),
             "verdicts evaluated"
         );
@@ -483,7 +507,7 @@ async fn evaluate(
             .chain(set_aside)
             .map(|c| (c.evidence.id.clone(), c))
             .collect();
-        (evaluation, read)
+        (evaluation, Earlier { read, judged })
     })
     .await
     .ok_or_else(|| anyhow::anyhow!("evaluation failed"))

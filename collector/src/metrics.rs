@@ -78,6 +78,8 @@ struct Metrics {
     verdicts_read_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     verdicts_reused: Counter,
     verdicts_converted: Counter,
+    verdicts_host_results_reused: Counter,
+    verdicts_host_results_judged: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -141,6 +143,18 @@ fn metrics() -> &'static Metrics {
             "verdicts_evidence_converted",
             "Latest evidence a kept evaluation read whole and converted",
             verdicts_converted.clone(),
+        );
+        let verdicts_host_results_reused = Counter::default();
+        registry.register(
+            "verdicts_host_results_reused",
+            "Host results a kept evaluation took from the previous one (the host's evidence only seen again, a rule that does not read the time)",
+            verdicts_host_results_reused.clone(),
+        );
+        let verdicts_host_results_judged = Counter::default();
+        registry.register(
+            "verdicts_host_results_judged",
+            "Host results a kept evaluation judged by running the rule",
+            verdicts_host_results_judged.clone(),
         );
         const AS_OF: &str =
             "as of gamsa_collector_compliance_evaluated_timestamp_seconds (every findings.interval)";
@@ -222,14 +236,25 @@ fn metrics() -> &'static Metrics {
             verdicts_read_seconds,
             verdicts_reused,
             verdicts_converted,
+            verdicts_host_results_reused,
+            verdicts_host_results_judged,
         }
     })
 }
 
 /// One kept evaluation (`evaluation.rs`): how long it took, how long of it
 /// reading the latest evidence, and how it came by that evidence.
-pub fn evaluated(seconds: f64, read_seconds: f64, reused: usize, converted: usize) {
+pub fn evaluated(
+    seconds: f64,
+    read_seconds: f64,
+    reused: usize,
+    converted: usize,
+    hosts_reused: u64,
+    hosts_judged: u64,
+) {
     let m = metrics();
+    m.verdicts_host_results_reused.inc_by(hosts_reused);
+    m.verdicts_host_results_judged.inc_by(hosts_judged);
     m.verdicts_evaluations.inc();
     m.verdicts_seconds.observe(seconds);
     m.verdicts_read_seconds.inc_by(read_seconds);

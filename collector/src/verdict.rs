@@ -98,7 +98,7 @@ impl Outcome {
 }
 
 /// One host under one rule: its outcome, why, and the evidence it stands on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostResult {
     pub host: String,
@@ -138,7 +138,9 @@ pub struct RowResult {
     pub completes_en: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completes_ko: Option<String>,
-    pub hosts: Arc<Vec<HostResult>>,
+    /// Shared with the rule's result and, for hosts whose evidence did not
+    /// change, with the previous evaluation's (`rules::evaluate::Judged`).
+    pub hosts: Arc<Vec<Arc<HostResult>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attestation: Option<Attestation>,
 }
@@ -182,7 +184,7 @@ impl RowResult {
             rationale_ko: None,
             completes_en: None,
             completes_ko: None,
-            hosts: Arc::new(hosts),
+            hosts: Arc::new(hosts.into_iter().map(Arc::new).collect()),
             attestation: None,
         }
     }

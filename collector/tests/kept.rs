@@ -8,8 +8,8 @@ use gamsa_collector::checklists::Checklists;
 use gamsa_collector::evaluation::{Evaluation, Kept, VerdictsConfig};
 use gamsa_collector::records::NaMark;
 use gamsa_collector::store::{sqlite::SqliteStore, AgentRecord, Store};
-use gamsa_collector::verdict::{ItemResult, Outcome, Verdict};
-use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
+use gamsa_collector::verdict::{HostResult, ItemResult, Outcome, Verdict};
+use gamsa_proto::v1::{evidence::Payload, BackupArtifact, Evidence, Status, TimeSync};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -237,5 +237,158 @@ async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
     })
     .await;
     assert_eq!(e.read.converted, 1, "{:?}", e.read);
+    let _ = stop.send(true);
+}
+
+/// `host`'s result under `rule`, from the first row naming the rule.
+fn result_of(e: &Evaluation, rule: &str, host: &str) -> Option<Arc<HostResult>> {
+    e.items
+        .iter()
+        .flat_map(|i| i.rows.iter())
+        .filter(|r| r.rule.as_deref() == Some(rule))
+        .find_map(|r| r.hosts.iter().find(|h| h.host == host).cloned())
+}
+
+/// A backup of `host` last successful at `last_ok_ms`, observed at
+/// `observed_ms`, due again a day after its last success.
+fn backed_up(host: &str, observed_ms: i64, last_ok_ms: i64) -> Evidence {
+    Evidence {
+        id: format!("{host}-backup-{observed_ms}"),
+        agent_id: host.into(),
+        host: host.into(),
+        observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(observed_ms)),
+        first_observed_at: None,
+        probe: "backup".into(),
+        subject: "backup:pg-nightly".into(),
+        status: Status::Observed as i32,
+        error: String::new(),
+        payload: Some(Payload::BackupArtifact(BackupArtifact {
+            source: "pg-nightly".into(),
+            kind: "files".into(),
+            fresh: true,
+            location: "NAS, Seoul".into(),
+            country: "KR".into(),
+            age_seconds: (observed_ms - last_ok_ms) / 1000,
+            last_success_at: Some(gamsa_proto::Timestamp::from_unix_millis(last_ok_ms)),
+            max_age_seconds: 86_400,
+            ..Default::default()
+        })),
+    }
+}
+
+/// A host whose evidence was only seen again keeps its results (the same
+/// ones, not judged again) under the rules that do not read the time; a
+/// rule that reads the time judges it in every evaluation, and its answer
+/// moves with the time alone; a change of a host's evidence or labels
+/// judges that host again, and only it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_results_are_judged_again_only_where_what_they_read_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gamsa.db")).unwrap());
+    let kept = Kept::new(VerdictsConfig {
+        poll: Duration::from_millis(100),
+        refresh: Duration::from_secs(3600),
+        first_wait: Duration::from_secs(30),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    kept.spawn(
+        Arc::new(Checklists::load(&[]).unwrap()),
+        store.clone(),
+        stopped,
+    )
+    .unwrap();
+    for host in ["db-2", "web-2"] {
+        store.upsert_agent(agent(host)).await.unwrap();
+    }
+    // db-2's backup is due again 4 s from now.
+    let first = now() - 60_000;
+    let due = now() + 4_000;
+    store
+        .insert_batch(vec![
+            synced("db-2", first),
+            synced("web-2", first),
+            backed_up("db-2", first, due - 86_400_000),
+        ])
+        .await
+        .unwrap();
+    let backup = |e: &Evaluation| result_of(e, "backup-fresh", "db-2").map(|r| r.outcome);
+    // One that read both agents (else a host's agent would change after).
+    let written = store.change_counter().await.unwrap();
+    let before = until(&kept, "the first observations", |e| {
+        e.counter >= written
+            && outcome_of(e, "db-2") == Some(Outcome::Pass)
+            && outcome_of(e, "web-2") == Some(Outcome::Pass)
+            && backup(e) == Some(Outcome::Pass)
+    })
+    .await;
+    let newest = |e: &Evaluation, host: &str| e.probes.get(host).map(|p| p["time_sync"].newest_ms);
+    let same = |a: &Evaluation, b: &Evaluation, rule: &str, host: &str| {
+        let (a, b) = (result_of(a, rule, host), result_of(b, rule, host));
+        Arc::ptr_eq(&a.expect("a result"), &b.expect("a result"))
+    };
+
+    // Seen again: `time-sync` does not read the time (its window does the
+    // ageing), so both hosts keep their results.
+    let again = now();
+    store
+        .insert_batch(vec![synced("db-2", again), synced("web-2", again)])
+        .await
+        .unwrap();
+    let seen = until(&kept, "the observations seen again", |e| {
+        newest(e, "db-2") == Some(again) && newest(e, "web-2") == Some(again)
+    })
+    .await;
+    assert!(
+        same(&before, &seen, "time-sync", "db-2"),
+        "taken, not judged"
+    );
+    assert!(same(&before, &seen, "time-sync", "web-2"));
+    assert_eq!(outcome_of(&seen, "db-2"), Some(Outcome::Pass));
+    let counts = seen.host_results;
+    assert!(counts.reused > 0 && counts.judged > 0, "{counts:?}");
+
+    // Past the backup's due time, with no new backup evidence: `backup-fresh`
+    // reads `now`, and its answer moves (a write to web-2 brings the
+    // evaluation).
+    tokio::time::sleep(Duration::from_millis((due - now()).max(0) as u64 + 200)).await;
+    let later = now();
+    store
+        .insert_batch(vec![synced("web-2", later)])
+        .await
+        .unwrap();
+    let overdue = until(&kept, "an evaluation past the due time", |e| {
+        newest(e, "web-2") == Some(later)
+    })
+    .await;
+    assert_eq!(
+        backup(&overdue),
+        Some(Outcome::Unknown),
+        "overdue, nothing observed since"
+    );
+    assert!(same(&before, &overdue, "time-sync", "db-2"));
+
+    // db-2's evidence changes: db-2 is judged again, web-2 is not.
+    let mut changed = synced("db-2", now());
+    if let Some(Payload::TimeSync(t)) = changed.payload.as_mut() {
+        t.synchronised = false;
+    }
+    store.insert_batch(vec![changed]).await.unwrap();
+    let after = until(&kept, "the change", |e| {
+        outcome_of(e, "db-2") == Some(Outcome::Fail)
+    })
+    .await;
+    assert!(!same(&overdue, &after, "time-sync", "db-2"));
+    assert!(same(&overdue, &after, "time-sync", "web-2"));
+
+    // A label of web-2 (one that changes no zone or role): web-2 is
+    // judged again, db-2 is not.
+    let mut labelled = agent("web-2");
+    labelled.labels.insert("team".into(), "payments".into());
+    store.upsert_agent(labelled).await.unwrap();
+    let counter = store.change_counter().await.unwrap();
+    let relabelled = until(&kept, "the label", |e| e.counter >= counter).await;
+    assert!(!same(&after, &relabelled, "time-sync", "web-2"));
+    assert!(same(&after, &relabelled, "time-sync", "db-2"));
+    assert_eq!(outcome_of(&relabelled, "web-2"), Some(Outcome::Pass));
     let _ = stop.send(true);
 }

@@ -189,6 +189,7 @@ fn page_of(result: &ItemResult, page: usize, limit: usize) -> (Value, usize) {
                 .hosts
                 .iter()
                 .filter(|h| shown.contains_key(&h.host))
+                .map(|h| &**h)
                 .collect();
             row["hosts"] = json!(hosts);
             row["hostCounts"] = json!(host_counts(r.hosts.iter().map(|h| &h.outcome)));

@@ -272,9 +272,9 @@ pub const HOSTS_PER_PAGE: usize = 50;
 
 /// A row's hosts, failing first, then unknown, passing, not applicable;
 /// by name within each.
-pub fn worst_first(hosts: &[HostResult]) -> Vec<&HostResult> {
+pub fn worst_first(hosts: &[Arc<HostResult>]) -> Vec<&HostResult> {
     let rank = Outcome::rank;
-    let mut v: Vec<&HostResult> = hosts.iter().collect();
+    let mut v: Vec<&HostResult> = hosts.iter().map(|h| &**h).collect();
     v.sort_by(|a, b| {
         rank(a.outcome)
             .cmp(&rank(b.outcome))

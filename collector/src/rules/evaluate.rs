@@ -21,6 +21,10 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// A rule's host results, shared by the rows naming it and, where they did
+/// not change, by the evaluations after (`Judged`).
+type Shared = Arc<Vec<Arc<HostResult>>>;
+
 /// A rule's answer over the hosts of one freshness window.
 #[derive(Debug, Clone)]
 struct RuleResult {
@@ -28,7 +32,7 @@ struct RuleResult {
     reason_en: String,
     reason_ko: String,
     /// Shared by every row that names the rule.
-    hosts: Arc<Vec<HostResult>>,
+    hosts: Shared,
 }
 
 fn list(names: &[&str]) -> String {
@@ -61,14 +65,16 @@ fn host_result(
     scope: Option<&expectations::Scope>,
     base: &Context,
     h: &HostInput,
-) -> HostResult {
+) -> Arc<HostResult> {
     let evidence = evidence_ids(rule, h);
-    let result = move |outcome, reason: String, detail| HostResult {
-        host: h.name.clone(),
-        outcome,
-        reason,
-        detail,
-        evidence,
+    let result = move |outcome, reason: String, detail| {
+        Arc::new(HostResult {
+            host: h.name.clone(),
+            outcome,
+            reason,
+            detail,
+            evidence,
+        })
     };
     if let Some(scope) = scope.filter(|s| !s.includes(&h.name, &h.labels)) {
         return result(Outcome::Na, scope.excluded(), vec![]);
@@ -175,26 +181,53 @@ fn on_every_core<T: Sync, R: Send>(
     })
 }
 
-/// Host results for `hosts`: a host whose evidence is the same as in one of
-/// the `earlier` windows (inputs and this rule's results there) takes its
-/// result from there; the rest are evaluated on every core.
+/// Results a host rule gave before.
+struct Earlier<'r> {
+    /// This evaluation's other windows: by host and `HostInput::fingerprint`.
+    windows: Vec<(&'r [HostInput], &'r [Arc<HostResult>])>,
+    /// The previous evaluation's: by host and `HostInput::content`.
+    previous: Vec<(&'r [u64], &'r Shared)>,
+    /// Whether the previous results stand without running the rule (it
+    /// does not read the time); else they are only shared where the rule,
+    /// run again, says the same.
+    previous_stand: bool,
+}
+
+/// Host results for `hosts`: a host whose input is the same as in one of
+/// the `earlier` results takes its result from there; the rest are
+/// evaluated on every core. A result equal to the previous evaluation's is
+/// that one, and results all the previous evaluation's are its vector, so
+/// that what did not change is shared, not copied (and items over them are
+/// not merged again, `Evaluator::item`). Returns them and how many were
+/// evaluated.
 fn host_results(
     rule: &Rule,
     scope: Option<&expectations::Scope>,
     vars: &Vars,
     hosts: &[HostInput],
-    earlier: &[(&[HostInput], &[HostResult])],
-) -> Vec<HostResult> {
-    let done: HashMap<(&str, u64), &HostResult> = earlier
+    earlier: &Earlier,
+) -> (Shared, usize) {
+    let by_fingerprint: HashMap<(&str, u64), &Arc<HostResult>> = earlier
+        .windows
         .iter()
         .flat_map(|(inputs, results)| inputs.iter().zip(results.iter()))
         .map(|(h, r)| ((h.name.as_str(), h.fingerprint), r))
         .collect();
-    let mut out: Vec<Option<HostResult>> = hosts
+    let by_content: HashMap<(&str, u64), &Arc<HostResult>> = earlier
+        .previous
+        .iter()
+        .flat_map(|(contents, results)| contents.iter().zip(results.iter()))
+        .map(|(c, r)| ((r.host.as_str(), *c), r))
+        .collect();
+    let before = |h: &HostInput| by_content.get(&(h.name.as_str(), h.content)).copied();
+    let mut out: Vec<Option<Arc<HostResult>>> = hosts
         .iter()
         .map(|h| {
-            done.get(&(h.name.as_str(), h.fingerprint))
-                .map(|r| (*r).clone())
+            by_fingerprint
+                .get(&(h.name.as_str(), h.fingerprint))
+                .copied()
+                .or_else(|| before(h).filter(|_| earlier.previous_stand))
+                .cloned()
         })
         .collect();
     let todo: Vec<(usize, &HostInput)> = hosts
@@ -205,16 +238,25 @@ fn host_results(
     let fresh = on_every_core(vars, &todo, |base, (i, h)| {
         (*i, host_result(rule, scope, base, h))
     });
+    let evaluated = fresh.len();
     for (i, r) in fresh {
-        out[i] = Some(r);
+        let same = before(&hosts[i]).filter(|b| ***b == *r);
+        out[i] = Some(same.cloned().unwrap_or(r));
     }
-    out.into_iter().flatten().collect()
+    let out: Vec<Arc<HostResult>> = out.into_iter().flatten().collect();
+    let unchanged = earlier.previous.iter().find(|(_, results)| {
+        results.len() == out.len() && results.iter().zip(&out).all(|(a, b)| Arc::ptr_eq(a, b))
+    });
+    match unchanged {
+        Some((_, results)) => (Arc::clone(results), evaluated),
+        None => (Arc::new(out), evaluated),
+    }
 }
 
 fn host_rule(
     rule: &Rule,
     scope: Option<&expectations::Scope>,
-    results: Vec<HostResult>,
+    results: Shared,
 ) -> RuleResult {
     let names = |o: Outcome| -> Vec<&str> {
         results
@@ -271,12 +313,12 @@ fn host_rule(
         verdict,
         reason_en: en,
         reason_ko: ko,
-        hosts: Arc::new(results),
+        hosts: results,
     }
 }
 
 /// One host's part in a fleet rule: does `offender` name it?
-fn offender_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
+fn offender_result(rule: &Rule, base: &Context, h: &HostInput) -> Arc<HostResult> {
     let mut ctx = base.new_inner_scope();
     ctx.add_variable_from_value("host", h.value.clone());
     let (outcome, reason) = match rule.offender.as_ref().map(|o| run(o, &ctx)) {
@@ -289,13 +331,13 @@ fn offender_result(rule: &Rule, base: &Context, h: &HostInput) -> HostResult {
         Some(Err(e)) => (Outcome::Unknown, format!("rule error: {e}")),
         None => (Outcome::Unknown, "the rule names no offender".to_string()),
     };
-    HostResult {
+    Arc::new(HostResult {
         host: h.name.clone(),
         outcome,
         reason,
         detail: vec![],
         evidence: evidence_ids(rule, h),
-    }
+    })
 }
 
 /// A fleet rule: `pass` once over all hosts, `offender` once per host (so
@@ -306,7 +348,7 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
         .filter(|h| rule.def.needs.iter().any(|p| h.observed.contains(p)))
         .collect();
     let title = &rule.def.title_en;
-    let mk = |verdict, en: String, ko: String, results: Vec<HostResult>| RuleResult {
+    let mk = |verdict, en: String, ko: String, results: Vec<Arc<HostResult>>| RuleResult {
         verdict,
         reason_en: en,
         reason_ko: ko,
@@ -430,8 +472,53 @@ pub fn outside_group(item: &mut ItemResult) {
     item.reason_ko = "선택한 신청 유형에 해당하지 않음".into();
 }
 
+/// What an evaluation's host rules gave, kept for the next evaluation
+/// (`Evaluator::into_judged`). Under a rule that does not read the time
+/// (`Rule::reads_time`) and with the same `fleet`, a host whose input says
+/// the same (`HostInput::content`) takes its result from here instead of
+/// running the rule again: under ingest, most hosts' evidence between two
+/// evaluations was only seen again. Results that did not change are the
+/// previous ones, and so are items' merged hosts over them, so an
+/// evaluation allocates for what changed. Everything here is shared with
+/// the evaluation's rows and items: keeping it costs the contents alone.
+#[derive(Default)]
+pub struct Judged {
+    /// Rule id → each window's `fleet`, its inputs' contents and the
+    /// rule's results there, in the inputs' order.
+    by_rule: HashMap<String, Vec<JudgedWindow>>,
+    /// Items' hosts and evidence by the rule results they were merged from.
+    merged: HashMap<MergeKey, Merged>,
+    /// How the evaluation that left it came by its host results.
+    pub counts: HostResults,
+}
+
+/// How an evaluation came by its host results: taken from the previous
+/// evaluation (`Judged`), or judged by running the rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostResults {
+    pub reused: u64,
+    pub judged: u64,
+}
+
+struct JudgedWindow {
+    fleet: Value,
+    contents: Arc<Vec<u64>>,
+    results: Shared,
+}
+
+/// The rule results of an item's automated rows, by address: the results
+/// are held (`Merged::from`) while the key is, so an address names one.
+type MergeKey = Vec<usize>;
+
+struct Merged {
+    from: Vec<Shared>,
+    hosts: HostsAndEvidence,
+}
+
 /// Evaluates catalogs against evidence; caches rule results per freshness
-/// window so that a rule shared by many items runs once.
+/// window so that a rule shared by many items runs once, and takes host
+/// results from the previous evaluation where nothing they read changed
+/// (`Judged`).
 pub struct Evaluator<'a> {
     pub rules: &'a BTreeMap<String, Arc<Rule>>,
     pub expectations: &'a Expectations,
@@ -439,16 +526,20 @@ pub struct Evaluator<'a> {
     pub documents: &'a Documents,
     pub now_ms: i64,
     converted: &'a [input::Converted],
+    previous: &'a Judged,
+    /// Host results taken from `previous` and judged, so far.
+    counts: HostResults,
     /// Each window start asked for → the start of the window standing for it.
     windows: HashMap<i64, i64>,
-    /// Host inputs and `fleet` by window start (see `window`).
+    /// Host inputs, their contents and `fleet` by window start (see `window`).
     inputs: HashMap<i64, Vec<HostInput>>,
+    contents: HashMap<i64, Arc<Vec<u64>>>,
     fleet: HashMap<i64, Value>,
     /// Rule results by (rule, window start).
     results: HashMap<(String, i64), RuleResult>,
-    /// `worst_outcomes` by the rules of an item's rows and their window
-    /// starts: items naming the same rules share them.
-    merged: HashMap<Vec<(String, i64)>, HostsAndEvidence>,
+    /// `worst_outcomes` by the rule results of an item's rows: items naming
+    /// the same rules share them, and so do evaluations (`Judged`).
+    merged: HashMap<MergeKey, Merged>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -459,6 +550,7 @@ impl<'a> Evaluator<'a> {
         known: &'a BTreeMap<String, HostFacts>,
         documents: &'a Documents,
         now_ms: i64,
+        previous: &'a Judged,
     ) -> Self {
         Self {
             rules,
@@ -467,8 +559,11 @@ impl<'a> Evaluator<'a> {
             documents,
             now_ms,
             converted,
+            previous,
+            counts: HostResults::default(),
             windows: HashMap::new(),
             inputs: HashMap::new(),
+            contents: HashMap::new(),
             fleet: HashMap::new(),
             results: HashMap::new(),
             merged: HashMap::new(),
@@ -503,6 +598,8 @@ impl<'a> Evaluator<'a> {
         });
         let start = same.unwrap_or_else(|| {
             let (hosts, fleet) = input::build(self.converted, since, self.known);
+            let contents = hosts.iter().map(|h| h.content).collect();
+            self.contents.insert(since, Arc::new(contents));
             self.inputs.insert(since, hosts);
             self.fleet.insert(since, fleet);
             since
@@ -537,19 +634,35 @@ impl<'a> Evaluator<'a> {
                     .map(|of| self.expectations.scope(of));
                 match rule.def.scope {
                     Scope::Host => {
-                        // Results of other windows stand only where `fleet`
-                        // (which a host rule may read) is the same.
-                        let earlier: Vec<(&[HostInput], &[HostResult])> = self
+                        // Results stand only where `fleet` (which a host
+                        // rule may read) is the same.
+                        let fleet = &self.fleet[&since];
+                        let windows = self
                             .results
                             .iter()
-                            .filter(|((r, other), _)| {
-                                r == rule_id && self.fleet[other] == self.fleet[&since]
-                            })
+                            .filter(|((r, other), _)| r == rule_id && &self.fleet[other] == fleet)
                             .map(|((_, other), result)| {
                                 (self.inputs[other].as_slice(), result.hosts.as_slice())
                             })
                             .collect();
-                        let results = host_results(rule, scope.as_ref(), &vars, hosts, &earlier);
+                        let previous = self
+                            .previous
+                            .by_rule
+                            .get(rule_id)
+                            .into_iter()
+                            .flatten()
+                            .filter(|w| &w.fleet == fleet)
+                            .map(|w| (w.contents.as_slice(), &w.results))
+                            .collect();
+                        let earlier = Earlier {
+                            windows,
+                            previous,
+                            previous_stand: !rule.reads_time,
+                        };
+                        let (results, evaluated) =
+                            host_results(rule, scope.as_ref(), &vars, hosts, &earlier);
+                        self.counts.judged += evaluated as u64;
+                        self.counts.reused += (results.len() - evaluated) as u64;
                         host_rule(rule, scope.as_ref(), results)
                     }
                     Scope::Fleet => fleet_rule(rule, &vars, hosts),
@@ -675,7 +788,6 @@ impl<'a> Evaluator<'a> {
         let item_freshness = item.freshness.unwrap_or(catalog.catalog.freshness);
         let cat = &catalog.catalog.id;
         let mut rows = Vec::new();
-        let mut key = Vec::new();
         for row in &item.rows {
             rows.push(match &row.rule {
                 Some(rule) => {
@@ -685,18 +797,13 @@ impl<'a> Evaluator<'a> {
                         .and_then(|r| r.def.freshness)
                         .unwrap_or(item_freshness);
                     let since = self.window(self.now_ms - freshness.as_millis() as i64);
-                    key.push((rule.clone(), since));
                     let r = self.rule_result(rule, since).clone();
                     self.automated_row(cat, item, row, &r)
                 }
                 None => self.manual_row(cat, item, row),
             });
         }
-        let (hosts, evidence) = self
-            .merged
-            .entry(key)
-            .or_insert_with(|| worst_outcomes(&rows))
-            .clone();
+        let (hosts, evidence) = self.merged_hosts(&rows);
         let na_mark = self
             .documents
             .na_marks
@@ -763,6 +870,58 @@ impl<'a> Evaluator<'a> {
                 self.item(catalog, item, applicable)
             })
             .collect()
+    }
+
+    /// Each host's worst outcome over `rows` and their evidence: merged
+    /// once for the same rule results, in this evaluation or the previous.
+    fn merged_hosts(&mut self, rows: &[RowResult]) -> HostsAndEvidence {
+        let from: Vec<&Shared> = rows
+            .iter()
+            .filter(|r| r.rule.is_some())
+            .map(|r| &r.hosts)
+            .collect();
+        let key: MergeKey = from.iter().map(|h| Arc::as_ptr(h) as usize).collect();
+        if let Some(m) = self.merged.get(&key) {
+            return m.hosts.clone();
+        }
+        let before = self.previous.merged.get(&key).filter(|m| {
+            m.from.len() == from.len() && m.from.iter().zip(&from).all(|(a, b)| Arc::ptr_eq(a, b))
+        });
+        let hosts = match before {
+            Some(m) => m.hosts.clone(),
+            None => worst_outcomes(rows),
+        };
+        let from = from.into_iter().cloned().collect();
+        let merged = Merged {
+            from,
+            hosts: hosts.clone(),
+        };
+        self.merged.insert(key, merged);
+        hosts
+    }
+
+    /// What the host rules gave, and the items merged from them, for the
+    /// next evaluation.
+    pub fn into_judged(self) -> Judged {
+        let mut by_rule: HashMap<String, Vec<JudgedWindow>> = HashMap::new();
+        for ((rule_id, since), result) in self.results {
+            let keep = self
+                .rules
+                .get(&rule_id)
+                .is_some_and(|r| r.def.scope == Scope::Host);
+            if keep {
+                by_rule.entry(rule_id).or_default().push(JudgedWindow {
+                    fleet: self.fleet[&since].clone(),
+                    contents: self.contents[&since].clone(),
+                    results: result.hosts,
+                });
+            }
+        }
+        Judged {
+            by_rule,
+            merged: self.merged,
+            counts: self.counts,
+        }
     }
 }
 

@@ -121,6 +121,11 @@ pub struct HostInput {
     pub value: Value,
     /// Identifies the evidence in this input: equal fingerprints, equal results.
     pub fingerprint: u64,
+    /// Identifies what this input says but for the times: the host's name,
+    /// agent and labels and its evidence ids. Equal for a host whose
+    /// evidence was only seen again; rules that do not read the time
+    /// (`Rule::reads_time`) give it the same result.
+    pub content: u64,
     /// Probes with fresh observed evidence.
     pub observed: BTreeSet<String>,
     /// Probe → why it could not observe (fresh error evidence).
@@ -173,9 +178,12 @@ pub fn build(
             PROBES.iter().map(|p| (p.name, vec![])).collect();
         let (mut observed, mut errors, mut ids) =
             (BTreeSet::new(), BTreeMap::new(), BTreeMap::new());
+        let mut content = std::collections::hash_map::DefaultHasher::new();
+        (name, &facts.agent_id, &facts.labels).hash(&mut content);
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         for c in evidence {
             let ev = &c.evidence;
+            ev.id.hash(&mut content);
             // The time too: a run of unchanged evidence keeps its id as it
             // is seen again, and rules may read `observedAt`.
             ev.id.hash(&mut hasher);
@@ -233,6 +241,7 @@ pub fn build(
             labels: facts.labels,
             value: Value::from(map),
             fingerprint: hasher.finish(),
+            content: content.finish(),
             observed,
             errors,
             evidence: ids,

@@ -95,6 +95,12 @@ pub struct Rule {
     pub params: cel_interpreter::Value,
     /// Field names the rule's expressions select (what the input must keep).
     pub selects: HashSet<String>,
+    /// Whether an expression reads the time: `now`, or an `observedAt`
+    /// (which moves as evidence is seen again). A host rule that does not
+    /// gives the same result for the same evidence, so the kept evaluation
+    /// takes it from the previous one where a host's evidence is the same.
+    /// Read from the source text, so that it errs towards judging again.
+    pub reads_time: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -260,7 +266,15 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
             c("offender", def.offender.as_deref())?,
         );
         let pass = compile(&def, "pass", &def.pass, &known, &mut selects).map_err(err)?;
+        let programs = [Some(&pass), detail.as_ref(), offender.as_ref()];
+        let sources = [Some(&def.pass), def.detail.as_ref(), def.offender.as_ref()];
+        let reads_time = programs
+            .iter()
+            .flatten()
+            .any(|p| p.references().has_variable("now"))
+            || sources.iter().flatten().any(|s| s.contains("observedAt"));
         let rule = Rule {
+            reads_time,
             pass,
             detail,
             offender,
@@ -331,6 +345,27 @@ pub fn built_in() -> Result<BTreeMap<String, std::sync::Arc<Rule>>, RuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_reading_the_time_are_told_apart() {
+        let rules = built_in().unwrap();
+        // `now`, and `observedAt` with `now`; neither.
+        assert!(rules["backup-fresh"].reads_time);
+        assert!(rules["vulnerability-scan-half-yearly"].reads_time);
+        assert!(!rules["domestic-location"].reads_time);
+        assert!(!rules["kisa-u01-root-remote"].reads_time);
+        // `observedAt` alone.
+        let first = "!host.region.all(r, r.country == params.country) ? false";
+        let text = BUILT_IN.replacen(
+            first,
+            &format!("host.region.exists(r, r.observedAt < '2020') ? null\n: {first}"),
+            1,
+        );
+        assert_ne!(text, BUILT_IN);
+        let rules = parse(&text, "r.toml").unwrap();
+        let rule = rules.iter().find(|r| r.def.id == "domestic-location");
+        assert!(rule.unwrap().reads_time);
+    }
 
     #[test]
     fn built_in_rules_compile_and_typos_are_named() {

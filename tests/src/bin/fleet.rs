@@ -666,6 +666,8 @@ struct Evaluations {
     read_seconds: f64,
     reused: f64,
     converted: f64,
+    hosts_reused: f64,
+    hosts_judged: f64,
 }
 
 impl Evaluations {
@@ -685,6 +687,8 @@ impl Evaluations {
             read_seconds: value("gamsa_collector_verdicts_read_seconds_total"),
             reused: value("gamsa_collector_verdicts_evidence_reused_total"),
             converted: value("gamsa_collector_verdicts_evidence_converted_total"),
+            hosts_reused: value("gamsa_collector_verdicts_host_results_reused_total"),
+            hosts_judged: value("gamsa_collector_verdicts_host_results_judged_total"),
         })
     }
 
@@ -692,11 +696,13 @@ impl Evaluations {
     fn since(&self, before: &Self, window: f64) -> String {
         let n = self.count - before.count;
         format!(
-            "kept evaluations during the {window:.0} s of ingest: {n:.0}, {:.1} s each on average ({:.1} s of it reading the latest evidence); latest evidence taken from the previous reading {:.0}, read whole {:.0}",
+            "kept evaluations during the {window:.0} s of ingest: {n:.0}, {:.1} s each on average ({:.1} s of it reading the latest evidence); latest evidence taken from the previous reading {:.0}, read whole {:.0}; host results taken from the previous evaluation {:.0}, judged {:.0}",
             (self.seconds - before.seconds) / n.max(1.0),
             (self.read_seconds - before.read_seconds) / n.max(1.0),
             self.reused - before.reused,
-            self.converted - before.converted
+            self.converted - before.converted,
+            self.hosts_reused - before.hosts_reused,
+            self.hosts_judged - before.hosts_judged
         )
     }
 }
