@@ -242,6 +242,18 @@ fn an_nginx_outage_seen_from_two_vantage_points() {
         html.contains(&format!("<td>{shown}</td>")),
         "{shown} in {html}"
     );
+    // A format given but empty is no format the schema knows.
+    let empty = ureq::get(&format!(
+        "http://127.0.0.1:{}/api/v1/reports/monthly?month={month}&format=",
+        collector.http
+    ))
+    .set("Authorization", &auth)
+    .call();
+    assert!(
+        matches!(empty, Err(ureq::Error::Status(400, _))),
+        "an empty format: {:?}",
+        empty.map(|r| r.status())
+    );
     let pdf = dir.path().join("monthly.pdf");
     std::fs::write(&pdf, fetch("pdf")).unwrap();
     let text = run(Command::new("pdftotext").arg(&pdf).arg("-")).unwrap();

@@ -92,9 +92,8 @@ struct ReportParams {
     /// "all" (default) or a host label such as "role=web".
     #[serde(default)]
     scope: String,
-    /// "html" or "pdf".
-    #[serde(default)]
-    format: String,
+    /// "html" (default) or "pdf"; given but empty is an error, as the API's schema says.
+    format: Option<String>,
 }
 
 async fn monthly_report(
@@ -102,12 +101,10 @@ async fn monthly_report(
     Extension(caller): Extension<Actor>,
     Query(p): Query<ReportParams>,
 ) -> Result<Response, ApiError> {
-    let format = if p.format.is_empty() {
-        "html"
-    } else {
-        &p.format
-    };
-    let format = format
+    let format = p
+        .format
+        .as_deref()
+        .unwrap_or("html")
         .parse()
         .map_err(crate::export::ExportError::BadRequest)?;
     let month = p.month.unwrap_or_else(|| month_of(crate::clock::now_ms()));
