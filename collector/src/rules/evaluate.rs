@@ -253,11 +253,7 @@ fn host_results(
     }
 }
 
-fn host_rule(
-    rule: &Rule,
-    scope: Option<&expectations::Scope>,
-    results: Shared,
-) -> RuleResult {
+fn host_rule(rule: &Rule, scope: Option<&expectations::Scope>, results: Shared) -> RuleResult {
     let names = |o: Outcome| -> Vec<&str> {
         results
             .iter()
