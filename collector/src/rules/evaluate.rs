@@ -198,7 +198,7 @@ struct Earlier<'r> {
 /// evaluated on every core. A result equal to the previous evaluation's is
 /// that one, and results all the previous evaluation's are its vector, so
 /// that what did not change is shared, not copied (and items over them are
-/// not merged again, `Evaluator::item`). Returns them and how many were
+/// not merged again, `Evaluator::merged_hosts`). Returns them and how many were
 /// evaluated.
 fn host_results(
     rule: &Rule,
