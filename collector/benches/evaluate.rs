@@ -262,28 +262,32 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(5);
+    // Every catalog on `converted`, with what an evaluation before judged:
+    // the items and what this one judged.
+    let evaluate_all = |converted: &[_], previous: &Judged| {
+        let mut eval = Evaluator::new(
+            &checklists.rules,
+            &checklists.expectations,
+            converted,
+            &known,
+            &documents,
+            now,
+            previous,
+        );
+        let items: usize = checklists
+            .catalogs
+            .iter()
+            .map(|c| eval.catalog(c, None).len())
+            .sum();
+        (items, eval.into_judged())
+    };
     let mut times = Vec::new();
     let mut items = 0;
-    let none = Judged::default();
     let mut judged = Judged::default();
     for _ in 0..runs {
         let t = Instant::now();
         let converted = gamsa_collector::rules::input::convert(&latest, Some(&keep));
-        let mut eval = Evaluator::new(
-            &checklists.rules,
-            &checklists.expectations,
-            &converted,
-            &known,
-            &documents,
-            now,
-            &none,
-        );
-        items = checklists
-            .catalogs
-            .iter()
-            .map(|c| eval.catalog(c, None).len())
-            .sum::<usize>();
-        judged = eval.into_judged();
+        (items, judged) = evaluate_all(&converted, &Judged::default());
         drop(converted);
         times.push(t.elapsed().as_secs_f64());
     }
@@ -295,19 +299,7 @@ fn main() {
     let mut reused = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let mut eval = Evaluator::new(
-            &checklists.rules,
-            &checklists.expectations,
-            &converted,
-            &known,
-            &documents,
-            now,
-            &judged,
-        );
-        for c in &checklists.catalogs {
-            eval.catalog(c, None);
-        }
-        let next = eval.into_judged();
+        let (_, next) = evaluate_all(&converted, &judged);
         reused = next.counts.reused;
         again.push(t.elapsed().as_secs_f64());
     }

@@ -122,7 +122,11 @@ impl Checklists {
         counted(&mut latest, &agents);
         let documents = store.documents().await?;
         let now = crate::clock::now_ms();
-        Ok(self.evaluate_with(&latest, &agents, &documents, catalog_ids, group, now))
+        let chosen = (catalog_ids, group);
+        let none = Judged::default();
+        Ok(self
+            .evaluate_with(&latest, &agents, &documents, now, chosen, &none)
+            .0)
     }
 
     /// The latest evidence of every (host, probe, subject) as the rules
@@ -246,45 +250,19 @@ impl Checklists {
         Ok((out, stamps, read))
     }
 
-    /// Evaluates `catalog_ids` (all when empty) at `now_ms` on what was
-    /// read from the store: the latest evidence that counts (`counted`),
-    /// the agents and the documents.
+    /// Evaluates the catalogs `chosen` (their ids, all when none, and an
+    /// applicant group) at `now_ms` on what was read from the store: the
+    /// latest evidence that counts (`counted`), the agents and the
+    /// documents. Host results are taken from `previous` where nothing they
+    /// read changed (`Judged`); returns the items and what this
+    /// evaluation's host rules gave, for the next.
     pub fn evaluate_with(
         &self,
         latest: &[Converted],
         agents: &[AgentRecord],
         documents: &Documents,
-        catalog_ids: &[&str],
-        group: Option<&str>,
         now_ms: i64,
-    ) -> Vec<ItemResult> {
-        let known = known_hosts(agents);
-        let none = Judged::default();
-        let mut eval = Evaluator::new(
-            &self.rules,
-            &self.expectations,
-            latest,
-            &known,
-            documents,
-            now_ms,
-            &none,
-        );
-        self.catalogs
-            .iter()
-            .filter(|c| catalog_ids.is_empty() || catalog_ids.contains(&c.catalog.id.as_str()))
-            .flat_map(|c| eval.catalog(c, group))
-            .collect()
-    }
-
-    /// Evaluates every catalog as `evaluate_with` does, taking host results
-    /// from `previous` where nothing they read changed (`Judged`); returns
-    /// the items and what this evaluation's host rules gave, for the next.
-    pub fn evaluate_judging(
-        &self,
-        latest: &[Converted],
-        agents: &[AgentRecord],
-        documents: &Documents,
-        now_ms: i64,
+        (catalog_ids, group): (&[&str], Option<&str>),
         previous: &Judged,
     ) -> (Vec<ItemResult>, Judged) {
         let known = known_hosts(agents);
@@ -300,7 +278,8 @@ impl Checklists {
         let items = self
             .catalogs
             .iter()
-            .flat_map(|c| eval.catalog(c, None))
+            .filter(|c| catalog_ids.is_empty() || catalog_ids.contains(&c.catalog.id.as_str()))
+            .flat_map(|c| eval.catalog(c, group))
             .collect();
         (items, eval.into_judged())
     }

@@ -457,8 +457,14 @@ async fn evaluate(
         let probes = probe_health(latest.iter().map(|c| &c.evidence));
         let set_aside = checklists::counted(&mut latest, &agents);
         let now = crate::clock::now_ms();
-        let (items, judged) =
-            checklists.evaluate_judging(&latest, &agents, &documents, now, &earlier.judged);
+        let (items, judged) = checklists.evaluate_with(
+            &latest,
+            &agents,
+            &documents,
+            now,
+            (&[], None),
+            &earlier.judged,
+        );
         drop(earlier.judged);
         let windows: Vec<i64> = checklists
             .freshness_windows()

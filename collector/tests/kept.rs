@@ -29,25 +29,57 @@ fn agent(name: &str) -> AgentRecord {
     }
 }
 
-/// A synchronised clock on `host`, observed at `observed_ms`.
-fn synced(host: &str, observed_ms: i64) -> Evidence {
+/// `payload` of `probe` on `host` about `subject`, observed at `observed_ms`.
+fn observed(
+    host: &str,
+    probe: &str,
+    subject: &str,
+    observed_ms: i64,
+    payload: Payload,
+) -> Evidence {
     Evidence {
-        id: format!("{host}-time-{observed_ms}"),
+        id: format!("{host}-{probe}-{observed_ms}"),
         agent_id: host.into(),
         host: host.into(),
         observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(observed_ms)),
         first_observed_at: None,
-        probe: "time_sync".into(),
-        subject: host.into(),
+        probe: probe.into(),
+        subject: subject.into(),
         status: Status::Observed as i32,
         error: String::new(),
-        payload: Some(Payload::TimeSync(TimeSync {
-            synchronised: true,
-            estimated_error_us: 1200,
-            daemon: "chrony".into(),
-            ..Default::default()
-        })),
+        payload: Some(payload),
     }
+}
+
+/// A synchronised clock on `host`, observed at `observed_ms`.
+fn synced(host: &str, observed_ms: i64) -> Evidence {
+    let clock = TimeSync {
+        synchronised: true,
+        estimated_error_us: 1200,
+        daemon: "chrony".into(),
+        ..Default::default()
+    };
+    observed(
+        host,
+        "time_sync",
+        host,
+        observed_ms,
+        Payload::TimeSync(clock),
+    )
+}
+
+/// Writes db-2's clock out of sync now and waits for the evaluation that
+/// fails it.
+async fn unsync_db2(store: &dyn Store, kept: &Kept) -> Arc<Evaluation> {
+    let mut changed = synced("db-2", now());
+    if let Some(Payload::TimeSync(t)) = changed.payload.as_mut() {
+        t.synchronised = false;
+    }
+    store.insert_batch(vec![changed]).await.unwrap();
+    until(kept, "the change", |e| {
+        outcome_of(e, "db-2") == Some(Outcome::Fail)
+    })
+    .await
 }
 
 /// cloud-notice 13.1.5 (its row 13.1.5-1 is the `time-sync` rule, fresh
@@ -85,19 +117,43 @@ async fn until(kept: &Kept, what: &str, f: impl Fn(&Evaluation) -> bool) -> Arc<
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kept_verdicts_follow_writes_and_time_without_being_asked() {
+/// A kept evaluation of a new SQLite store, polling every 100 ms; only
+/// changes and ageing evidence bring a new evaluation (`refresh` is an hour).
+struct Running {
+    /// Holds the store's directory.
+    dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    kept: Arc<Kept>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn start() -> Running {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gamsa.db")).unwrap());
-    let checklists = Arc::new(Checklists::load(&[]).unwrap());
     let kept = Kept::new(VerdictsConfig {
         poll: Duration::from_millis(100),
-        // Only changes and ageing evidence may bring a new evaluation here.
         refresh: Duration::from_secs(3600),
         first_wait: Duration::from_secs(30),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let checklists = Arc::new(Checklists::load(&[]).unwrap());
     kept.spawn(checklists, store.clone(), stopped).unwrap();
+    Running {
+        dir,
+        store,
+        kept,
+        stop,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_verdicts_follow_writes_and_time_without_being_asked() {
+    let Running {
+        dir: _dir,
+        store,
+        kept,
+        stop,
+    } = start();
     let first = kept.get().await.unwrap();
     assert_eq!(outcome_of(&first, "web-1"), None, "no host yet");
 
@@ -167,20 +223,12 @@ async fn kept_verdicts_follow_writes_and_time_without_being_asked() {
 /// stays fresh; a change of content is read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gamsa.db")).unwrap());
-    let kept = Kept::new(VerdictsConfig {
-        poll: Duration::from_millis(100),
-        refresh: Duration::from_secs(3600),
-        first_wait: Duration::from_secs(30),
-    });
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    kept.spawn(
-        Arc::new(Checklists::load(&[]).unwrap()),
-        store.clone(),
-        stopped,
-    )
-    .unwrap();
+    let Running {
+        dir: _dir,
+        store,
+        kept,
+        stop,
+    } = start();
     store.upsert_agent(agent("db-2")).await.unwrap();
     let first = now() - HOUR + 3_000;
     store
@@ -207,7 +255,7 @@ async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
     assert_eq!(e.read.reused, 1, "{:?}", e.read);
     assert_eq!(
         *item(&e).evidence,
-        [format!("db-2-time-{first}")],
+        [format!("db-2-time_sync-{first}")],
         "the run's evidence"
     );
     // Ageing counts from the new time: no window ends within the hour the
@@ -227,15 +275,7 @@ async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
     assert_eq!(outcome_of(&e, "db-2"), Some(Outcome::Pass));
 
     // A change is read and converted.
-    let mut changed = synced("db-2", now());
-    if let Some(Payload::TimeSync(t)) = changed.payload.as_mut() {
-        t.synchronised = false;
-    }
-    store.insert_batch(vec![changed]).await.unwrap();
-    let e = until(&kept, "the change", |e| {
-        outcome_of(e, "db-2") == Some(Outcome::Fail)
-    })
-    .await;
+    let e = unsync_db2(store.as_ref(), &kept).await;
     assert_eq!(e.read.converted, 1, "{:?}", e.read);
     let _ = stop.send(true);
 }
@@ -252,28 +292,25 @@ fn result_of(e: &Evaluation, rule: &str, host: &str) -> Option<Arc<HostResult>> 
 /// A backup of `host` last successful at `last_ok_ms`, observed at
 /// `observed_ms`, due again a day after its last success.
 fn backed_up(host: &str, observed_ms: i64, last_ok_ms: i64) -> Evidence {
-    Evidence {
-        id: format!("{host}-backup-{observed_ms}"),
-        agent_id: host.into(),
-        host: host.into(),
-        observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(observed_ms)),
-        first_observed_at: None,
-        probe: "backup".into(),
-        subject: "backup:pg-nightly".into(),
-        status: Status::Observed as i32,
-        error: String::new(),
-        payload: Some(Payload::BackupArtifact(BackupArtifact {
-            source: "pg-nightly".into(),
-            kind: "files".into(),
-            fresh: true,
-            location: "NAS, Seoul".into(),
-            country: "KR".into(),
-            age_seconds: (observed_ms - last_ok_ms) / 1000,
-            last_success_at: Some(gamsa_proto::Timestamp::from_unix_millis(last_ok_ms)),
-            max_age_seconds: 86_400,
-            ..Default::default()
-        })),
-    }
+    let backup = BackupArtifact {
+        source: "pg-nightly".into(),
+        kind: "files".into(),
+        fresh: true,
+        location: "NAS, Seoul".into(),
+        country: "KR".into(),
+        age_seconds: (observed_ms - last_ok_ms) / 1000,
+        last_success_at: Some(gamsa_proto::Timestamp::from_unix_millis(last_ok_ms)),
+        max_age_seconds: 86_400,
+        ..Default::default()
+    };
+    let subject = "backup:pg-nightly";
+    observed(
+        host,
+        "backup",
+        subject,
+        observed_ms,
+        Payload::BackupArtifact(backup),
+    )
 }
 
 /// A host whose evidence was only seen again keeps its results (the same
@@ -283,20 +320,12 @@ fn backed_up(host: &str, observed_ms: i64, last_ok_ms: i64) -> Evidence {
 /// judges that host again, and only it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_results_are_judged_again_only_where_what_they_read_changed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gamsa.db")).unwrap());
-    let kept = Kept::new(VerdictsConfig {
-        poll: Duration::from_millis(100),
-        refresh: Duration::from_secs(3600),
-        first_wait: Duration::from_secs(30),
-    });
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    kept.spawn(
-        Arc::new(Checklists::load(&[]).unwrap()),
-        store.clone(),
-        stopped,
-    )
-    .unwrap();
+    let Running {
+        dir: _dir,
+        store,
+        kept,
+        stop,
+    } = start();
     for host in ["db-2", "web-2"] {
         store.upsert_agent(agent(host)).await.unwrap();
     }
@@ -368,15 +397,7 @@ async fn host_results_are_judged_again_only_where_what_they_read_changed() {
     assert!(same(&before, &overdue, "time-sync", "db-2"));
 
     // db-2's evidence changes: db-2 is judged again, web-2 is not.
-    let mut changed = synced("db-2", now());
-    if let Some(Payload::TimeSync(t)) = changed.payload.as_mut() {
-        t.synchronised = false;
-    }
-    store.insert_batch(vec![changed]).await.unwrap();
-    let after = until(&kept, "the change", |e| {
-        outcome_of(e, "db-2") == Some(Outcome::Fail)
-    })
-    .await;
+    let after = unsync_db2(store.as_ref(), &kept).await;
     assert!(!same(&overdue, &after, "time-sync", "db-2"));
     assert!(same(&overdue, &after, "time-sync", "web-2"));
 
