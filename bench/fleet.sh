@@ -4,7 +4,7 @@
 # evidence through real ingest; then, with the fleet still sending at its
 # default intervals, every dashboard page and GET API call is requested one
 # at a time (p50, p95, max, bytes), snapshots are taken (time, peak RSS,
-# size) and the store's bytes are measured, with what grew per table and index, and the kept evaluations (count, time, time reading, evidence reused or read whole) are read from /metrics. See tests/src/bin/fleet.rs.
+# size) and the store's bytes are measured, with what grew per table and index, and the kept evaluations (count, time, time reading, evidence reused or read whole, host results reused or judged) are read from /metrics. See tests/src/bin/fleet.rs.
 #
 #   bench/fleet.sh [hosts] [sqlite|postgres|postgres://URL] [requests]
 #
