@@ -119,15 +119,14 @@ async fn until(kept: &Kept, what: &str, f: impl Fn(&Evaluation) -> bool) -> Arc<
 
 /// A kept evaluation of a new SQLite store, polling every 100 ms; only
 /// changes and ageing evidence bring a new evaluation (`refresh` is an hour).
-struct Running {
-    /// Holds the store's directory.
-    dir: tempfile::TempDir,
-    store: Arc<dyn Store>,
-    kept: Arc<Kept>,
-    stop: tokio::sync::watch::Sender<bool>,
-}
-
-fn start() -> Running {
+/// Returns the store's directory (to hold), the store, the evaluation and
+/// its stop.
+fn start() -> (
+    tempfile::TempDir,
+    Arc<dyn Store>,
+    Arc<Kept>,
+    tokio::sync::watch::Sender<bool>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gamsa.db")).unwrap());
     let kept = Kept::new(VerdictsConfig {
@@ -138,22 +137,12 @@ fn start() -> Running {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let checklists = Arc::new(Checklists::load(&[]).unwrap());
     kept.spawn(checklists, store.clone(), stopped).unwrap();
-    Running {
-        dir,
-        store,
-        kept,
-        stop,
-    }
+    (dir, store, kept, stop)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_verdicts_follow_writes_and_time_without_being_asked() {
-    let Running {
-        dir: _dir,
-        store,
-        kept,
-        stop,
-    } = start();
+    let (_dir, store, kept, stop) = start();
     let first = kept.get().await.unwrap();
     assert_eq!(outcome_of(&first, "web-1"), None, "no host yet");
 
@@ -223,12 +212,7 @@ async fn kept_verdicts_follow_writes_and_time_without_being_asked() {
 /// stays fresh; a change of content is read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
-    let Running {
-        dir: _dir,
-        store,
-        kept,
-        stop,
-    } = start();
+    let (_dir, store, kept, stop) = start();
     store.upsert_agent(agent("db-2")).await.unwrap();
     let first = now() - HOUR + 3_000;
     store
@@ -320,12 +304,7 @@ fn backed_up(host: &str, observed_ms: i64, last_ok_ms: i64) -> Evidence {
 /// judges that host again, and only it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_results_are_judged_again_only_where_what_they_read_changed() {
-    let Running {
-        dir: _dir,
-        store,
-        kept,
-        stop,
-    } = start();
+    let (_dir, store, kept, stop) = start();
     for host in ["db-2", "web-2"] {
         store.upsert_agent(agent(host)).await.unwrap();
     }
