@@ -878,8 +878,9 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         format: args.format,
         group: args.group,
         redact_ips: args.redact_ips,
+        hosts: gamsa_collector::export::Hosts::All,
     };
-    let out = gamsa_collector::operations::take_export(
+    let (out, _) = gamsa_collector::operations::take_export(
         &cli_source(&state),
         &Actor::cli(),
         &req,

@@ -213,8 +213,9 @@ pub async fn take_export(
     actor: &Actor,
     req: &export::Request,
     recipients: &[String],
-) -> Result<Output, OpError> {
-    let out = export::export(src, req).await?.encrypted_to(recipients)?;
+) -> Result<(Output, Option<String>), OpError> {
+    let (out, next) = export::export(src, req).await?;
+    let out = out.encrypted_to(recipients)?;
     let mut what = req.describe();
     if !recipients.is_empty() {
         what.push_str(" encrypted");
@@ -229,7 +230,7 @@ pub async fn take_export(
     .await
     .map_err(ExportError::from)?;
     tracing::info!(by = %actor.who(), export = %what, "exported");
-    Ok(out)
+    Ok((out, next))
 }
 
 /// The findings history `filter` names (each host's findings, compared

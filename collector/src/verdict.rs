@@ -165,6 +165,39 @@ pub struct ItemResult {
     pub na_mark: Option<NaMark>,
 }
 
+impl ItemResult {
+    /// This result cut to the hosts `keep` accepts: the item's hosts, each
+    /// row's host results and the evidence ids they cite. Verdicts and
+    /// reasons stay those of every host. How a page shows part of a fleet.
+    pub fn of_hosts(&self, keep: impl Fn(&str) -> bool) -> ItemResult {
+        let rows: Vec<RowResult> = self
+            .rows
+            .iter()
+            .map(|r| RowResult {
+                hosts: Arc::new(r.hosts.iter().filter(|h| keep(&h.host)).cloned().collect()),
+                ..r.clone()
+            })
+            .collect();
+        let evidence: std::collections::BTreeSet<&String> = rows
+            .iter()
+            .flat_map(|r| r.hosts.iter())
+            .flat_map(|h| h.evidence.iter())
+            .collect();
+        ItemResult {
+            hosts: Arc::new(
+                self.hosts
+                    .iter()
+                    .filter(|(h, _)| keep(h))
+                    .map(|(h, o)| (h.clone(), *o))
+                    .collect(),
+            ),
+            evidence: Arc::new(evidence.into_iter().cloned().collect()),
+            rows,
+            ..self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 impl RowResult {
     /// A row answered by `rule` over `hosts`, the rest empty (test fixtures).

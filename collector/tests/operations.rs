@@ -5,7 +5,7 @@
 
 use gamsa_collector::actor::{Actor, Role};
 use gamsa_collector::checklists::Checklists;
-use gamsa_collector::export::{ExportConfig, ExportError, Format, Request, Source};
+use gamsa_collector::export::{ExportConfig, ExportError, Format, Hosts, Request, Source};
 use gamsa_collector::operations::{self, NewAttestation, OpError, MAX_DOCUMENT};
 use gamsa_collector::snapshot::Snapshots;
 use gamsa_collector::store::{sqlite::SqliteStore, Store};
@@ -272,8 +272,9 @@ async fn exports_are_for_everyone_and_recorded_before_they_are_handed_out() {
         format: Format::Html,
         group: None,
         redact_ips: false,
+        hosts: Hosts::All,
     };
-    let out = operations::take_export(&c.export_source(), &kim, &req, &[])
+    let (out, _) = operations::take_export(&c.export_source(), &kim, &req, &[])
         .await
         .unwrap();
     assert!(out.content_type.starts_with("text/html"));
@@ -325,6 +326,7 @@ async fn the_access_log_is_for_admins() {
             format: Format::Csv,
             group: None,
             redact_ips: false,
+            hosts: Hosts::All,
         },
         &[],
     )

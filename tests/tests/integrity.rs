@@ -674,6 +674,128 @@ async fn the_evidence_api_answers_bounded_pages_on_postgres() {
     the_evidence_api_answers_bounded_pages(Some(&scratch.url)).await;
 }
 
+/// `GET path` with the `Link` header's next page, if any.
+fn linked(collector: &Collector, path: &str) -> (String, Option<String>) {
+    let url = format!("http://127.0.0.1:{}{path}", collector.http);
+    let resp = ureq::get(&url)
+        .set("Authorization", &format!("Bearer {}", collector.token))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let next = resp.header("link").map(|l| {
+        let (target, rel) = l.split_once(">; ").unwrap();
+        assert_eq!(rel, "rel=\"next\"", "{l}");
+        target.trim_start_matches('<').to_string()
+    });
+    (resp.into_string().unwrap(), next)
+}
+
+/// Every page of the export `query`, following the `Link` headers.
+fn pages(collector: &Collector, query: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut next = Some(format!("/api/v1/exports?{query}"));
+    while let Some(path) = next {
+        let (body, link) = linked(collector, &path);
+        assert!(body.len() <= 1_000_000, "{path}: {} bytes", body.len());
+        out.push(body);
+        next = link;
+        assert!(out.len() <= 10, "pages without end: {path}");
+    }
+    out
+}
+
+/// The hosts of an NDJSON export, in the order of its lines.
+fn ndjson_hosts(body: &str) -> Vec<String> {
+    let mut hosts: Vec<String> = body
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["host"].as_str().unwrap().to_string())
+        .collect();
+    hosts.dedup();
+    hosts
+}
+
+/// JSON, NDJSON and OCSF exports come a page of hosts at a time: each page
+/// under 1 MB (a page too large for its `limit` holds fewer hosts), the
+/// next named by the `Link` header, every host on exactly one page, and
+/// the pages together what `all=true` answers in one.
+async fn exports_come_a_page_of_hosts_at_a_time(store_url: Option<&str>) {
+    let collector = Collector::start_configured(store_url, Settings::default()).unwrap();
+    let names: Vec<String> = (1..=5).map(|n| format!("node-{n}")).collect();
+    for name in &names {
+        let mut s = stream(&collector, name).await;
+        // 300 kB of TLS evidence a host: four hosts do not fit in a page.
+        let ev = weighing(name, 443, 300_000);
+        assert_eq!(acked(&mut s, batch(1, vec![ev]), 1).await.unwrap(), (1, 0));
+    }
+    let base = "catalog=cloud-notice&format=";
+    let ndjson = pages(&collector, &format!("{base}ndjson&limit=4"));
+    let per_page: Vec<Vec<String>> = ndjson.iter().map(|p| ndjson_hosts(p)).collect();
+    assert_eq!(
+        per_page,
+        [&names[0..2], &names[2..4], &names[4..5]],
+        "limit 4 halved to 2 hosts a page, in name order"
+    );
+    let (whole, link) = linked(&collector, &format!("/api/v1/exports?{base}ndjson&all=true"));
+    assert_eq!(link, None, "one answer");
+    let lines = |body: &str| -> Vec<String> {
+        let mut lines: Vec<String> = body.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(lines(&ndjson.concat()), lines(&whole), "the pages are the whole");
+
+    // Finding uids name the item and host: each finding once over the pages.
+    let uids = |bodies: &[String]| -> Vec<String> {
+        let mut uids: Vec<String> = bodies
+            .iter()
+            .flat_map(|b| serde_json::from_str::<Vec<Value>>(b).unwrap())
+            .map(|f| f["finding_info"]["uid"].as_str().unwrap().to_string())
+            .collect();
+        uids.sort();
+        uids
+    };
+    let ocsf = pages(&collector, &format!("{base}ocsf&limit=2"));
+    assert_eq!(ocsf.len(), 3, "5 hosts, 2 a page");
+    let (whole, _) = linked(&collector, &format!("/api/v1/exports?{base}ocsf&all=true"));
+    let paged = uids(&ocsf);
+    assert!(paged.iter().any(|u| u.ends_with("-node-5")), "{paged:?}");
+    assert_eq!(paged, uids(&[whole]), "every finding once");
+
+    let json = pages(&collector, &format!("{base}json&limit=2"));
+    assert_eq!(json.len(), 3, "5 hosts, 2 a page");
+    let mut hosts: Vec<String> = Vec::new();
+    for page in &json {
+        let v: Value = serde_json::from_str(page).unwrap();
+        let item = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == "11.1.4")
+            .unwrap_or_else(|| panic!("no 11.1.4 in {v}"));
+        hosts.extend(item["hosts"].as_object().unwrap().keys().cloned());
+    }
+    assert_eq!(hosts, names, "each host on one page");
+
+    for refused in [
+        format!("{base}csv&after=node-1"),
+        format!("{base}json&limit=0"),
+        format!("{base}json&all=true&after=node-1"),
+    ] {
+        let (status, body) = api(&collector, "GET", &format!("/api/v1/exports?{refused}")).unwrap();
+        assert_eq!(status, 400, "{refused}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_come_a_page_of_hosts_at_a_time_on_sqlite() {
+    exports_come_a_page_of_hosts_at_a_time(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_come_a_page_of_hosts_at_a_time_on_postgres() {
+    let scratch = Scratch::create("gamsa_export_pages");
+    exports_come_a_page_of_hosts_at_a_time(Some(&scratch.url)).await;
+}
+
 /// Exports with `redactIps` leave no address of an EKS-style node in clear:
 /// not the one its default name encodes with dashes (the DaemonSet's host),
 /// nor one followed by a dot (a nip.io name, the end of a sentence).

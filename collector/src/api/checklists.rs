@@ -171,49 +171,20 @@ fn page_of(result: &ItemResult, page: usize, limit: usize) -> (Value, usize) {
     let mut order: Vec<(&String, &Outcome)> = result.hosts.iter().collect();
     order.sort_by(|a, b| a.1.rank().cmp(&b.1.rank()).then(a.0.cmp(b.0)));
     let total = order.len();
-    let shown: BTreeMap<&String, &Outcome> = order
+    let shown: BTreeSet<&str> = order
         .into_iter()
         .skip(page.saturating_mul(limit))
         .take(limit)
+        .map(|(h, _)| h.as_str())
         .collect();
-    let rows: Vec<Value> = result
-        .rows
-        .iter()
-        .map(|r| {
-            let mut row = serde_json::to_value(RowResult {
-                hosts: Arc::default(),
-                ..r.clone()
-            })
-            .unwrap_or_default();
-            let hosts: Vec<&HostResult> = r
-                .hosts
-                .iter()
-                .filter(|h| shown.contains_key(&h.host))
-                .map(|h| &**h)
-                .collect();
-            row["hosts"] = json!(hosts);
-            row["hostCounts"] = json!(host_counts(r.hosts.iter().map(|h| &h.outcome)));
-            row
-        })
-        .collect();
-    let evidence: BTreeSet<&String> = result
-        .rows
-        .iter()
-        .flat_map(|r| r.hosts.iter())
-        .filter(|h| shown.contains_key(&h.host))
-        .flat_map(|h| h.evidence.iter())
-        .collect();
-    let mut v = serde_json::to_value(ItemResult {
-        hosts: Arc::default(),
-        rows: vec![],
-        evidence: Arc::default(),
-        ..result.clone()
-    })
-    .unwrap_or_default();
-    v["hosts"] = json!(shown);
+    let part = result.of_hosts(|h| shown.contains(h));
+    let mut v = serde_json::to_value(&part).unwrap_or_default();
     v["hostCounts"] = json!(host_counts(result.hosts.values()));
-    v["rows"] = json!(rows);
-    v["evidence"] = json!(evidence);
+    if let Some(rows) = v["rows"].as_array_mut() {
+        for (row, r) in rows.iter_mut().zip(&result.rows) {
+            row["hostCounts"] = json!(host_counts(r.hosts.iter().map(|h| &h.outcome)));
+        }
+    }
     (v, total)
 }
 

@@ -30,14 +30,21 @@ async fn export(
     Query(q): Query<crate::export::Query>,
 ) -> Result<Response, ApiError> {
     let req = q.request()?;
-    let out = crate::operations::take_export(
+    let (out, next) = crate::operations::take_export(
         &state.export_source(),
         &caller,
         &req,
         &crate::export::recipients(&q.encrypt_to),
     )
     .await?;
-    Ok(crate::download::file(out))
+    let mut answer = crate::download::file(out);
+    if let Some(after) = next {
+        // The query is form-encoded, so the value is a valid header.
+        if let Ok(link) = format!("</api/v1/exports?{}>; rel=\"next\"", q.next(&after)).parse() {
+            answer.headers_mut().insert(axum::http::header::LINK, link);
+        }
+    }
+    Ok(answer)
 }
 
 /// Findings in one answer of `/api/v1/findings` unless `limit` says

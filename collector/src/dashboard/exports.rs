@@ -33,6 +33,11 @@ async fn download(
     SignedIn(s): SignedIn,
     Query(q): Query<crate::export::Query>,
 ) -> Response {
+    // A browser's download is one file: every host, whatever the format.
+    let q = crate::export::Query {
+        all: "true".into(),
+        ..q
+    };
     let req = match q.request() {
         Ok(r) => r,
         Err(e) => return refused(&s, e.into()),
@@ -41,7 +46,7 @@ async fn download(
     match crate::operations::take_export(&state.export_source(), &s.actor(), &req, &recipients)
         .await
     {
-        Ok(out) => crate::download::file(out),
+        Ok((out, _)) => crate::download::file(out),
         Err(e) => refused(&s, e),
     }
 }

@@ -19,6 +19,7 @@ pub mod model;
 pub mod monthly;
 pub mod network;
 pub mod ocsf;
+pub mod page;
 pub mod pdf;
 pub mod redact;
 
@@ -84,6 +85,12 @@ impl FromStr for Format {
 }
 
 impl Format {
+    /// Whether the API hands this format out a page of hosts at a time:
+    /// the machine-readable ones, whose size grows with the fleet.
+    pub fn paged(self) -> bool {
+        matches!(self, Format::Json | Format::Ndjson | Format::Ocsf)
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             Format::Html => "html",
@@ -114,6 +121,20 @@ pub struct Request {
     pub format: Format,
     pub group: Option<String>,
     pub redact_ips: bool,
+    pub hosts: Hosts,
+}
+
+/// Which of the fleet's hosts an export holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hosts {
+    /// Every host, in one file: the command line, the dashboard's
+    /// downloads, and the API when asked with `all=true`.
+    All,
+    /// One page (JSON, NDJSON and OCSF through the API, unless `all`): the
+    /// hosts after `after` in name order (from the first when None), at
+    /// most `limit` of them, fewer if they do not fit in
+    /// [`page::MAX_PAGE_BYTES`].
+    Page { after: Option<String>, limit: usize },
 }
 
 impl Request {
@@ -130,6 +151,11 @@ impl Request {
         }
         if self.redact_ips {
             s.push_str(" redacted");
+        }
+        match &self.hosts {
+            Hosts::All => {}
+            Hosts::Page { after: None, .. } => s.push_str(" page from the first host"),
+            Hosts::Page { after: Some(h), .. } => s.push_str(&format!(" page after {h}")),
         }
         s
     }
@@ -217,6 +243,16 @@ pub struct Query {
     /// age recipients, separated by commas or white space.
     #[serde(default)]
     pub encrypt_to: String,
+    /// JSON, NDJSON and OCSF come a page at a time: the hosts after this
+    /// one (the page before's last, which the `Link` header names).
+    #[serde(default)]
+    pub after: String,
+    /// At most this many hosts a page (1 to [`page::MAX_LIMIT`]; by
+    /// default as many as usually fit in a page of the format).
+    pub limit: Option<usize>,
+    /// "true": every host in one answer instead of a page.
+    #[serde(default)]
+    pub all: String,
 }
 
 /// Splits a list of age recipients given in one field.
@@ -228,16 +264,64 @@ pub fn recipients(field: &str) -> Vec<String> {
         .collect()
 }
 
+/// "true", "1" or "on" (an HTML checkbox).
+fn yes(field: &str) -> bool {
+    matches!(field, "true" | "1" | "on")
+}
+
 impl Query {
     pub fn request(&self) -> Result<Request, ExportError> {
         let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        let format: Format = self.format.parse().map_err(ExportError::BadRequest)?;
+        let after = some(&self.after);
+        let hosts = if !format.paged() || yes(&self.all) {
+            if after.is_some() || self.limit.is_some() {
+                return Err(ExportError::BadRequest(format!(
+                    "after, limit: only json, ndjson and ocsf exports come a page at a time, and not with all={}",
+                    self.all
+                )));
+            }
+            Hosts::All
+        } else {
+            let limit = self.limit.unwrap_or(page::default_limit(format));
+            if !(1..=page::MAX_LIMIT).contains(&limit) {
+                return Err(ExportError::BadRequest(format!(
+                    "limit: from 1 to {}, not {limit}",
+                    page::MAX_LIMIT
+                )));
+            }
+            Hosts::Page { after, limit }
+        };
         Ok(Request {
             catalog: self.catalog.clone(),
             form: some(&self.form),
-            format: self.format.parse().map_err(ExportError::BadRequest)?,
+            format,
             group: some(&self.group),
-            redact_ips: matches!(self.redact_ips.as_str(), "true" | "1" | "on"),
+            redact_ips: yes(&self.redact_ips),
+            hosts,
         })
+    }
+
+    /// The query of the page after host `after`.
+    pub fn next(&self, after: &str) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("catalog", &self.catalog),
+            ("form", &self.form),
+            ("format", &self.format),
+            ("group", &self.group),
+            ("redactIps", &self.redact_ips),
+            ("encryptTo", &self.encrypt_to),
+        ] {
+            if !value.is_empty() {
+                q.append_pair(name, value);
+            }
+        }
+        if let Some(limit) = self.limit {
+            q.append_pair("limit", &limit.to_string());
+        }
+        q.append_pair("after", after);
+        q.finish()
     }
 }
 
@@ -300,8 +384,21 @@ async fn fresh_evidence(
     Ok(out)
 }
 
-/// Builds the export `req` asks for.
-pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportError> {
+/// What every page of an export is made from: the catalog, the form, the
+/// item results and the evidence the form shows, read once.
+struct Gathered<'a> {
+    catalog: &'a crate::catalog::Catalog,
+    group: Option<&'a crate::catalog::Group>,
+    spec: Option<&'static forms::FormSpec>,
+    kind: Kind,
+    items: Vec<ItemResult>,
+    /// The kept evaluation's time, and whether a newer one is on its way.
+    as_of: Option<(i64, bool)>,
+    shown: Vec<Evidence>,
+    redactor: Option<redact::Redactor>,
+}
+
+async fn gather<'a>(src: &Source<'a>, req: &Request) -> Result<Gathered<'a>, ExportError> {
     let bad = ExportError::BadRequest;
     let (catalog, group) = src
         .checklists
@@ -335,9 +432,13 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
         Kind::Redundancy => vec!["2.1".into()],
         Kind::Location | Kind::Services => vec!["4.3".into()],
     };
-    let items: Vec<&ItemResult> = wanted
+    let mut all = all;
+    let items: Vec<ItemResult> = wanted
         .iter()
-        .filter_map(|id| all.iter().find(|i| &i.id == id))
+        .filter_map(|id| {
+            let at = all.iter().position(|i| &i.id == id)?;
+            Some(all.swap_remove(at))
+        })
         .collect();
     let probes: &[&str] = match kind {
         Kind::Checklist(_) => &[],
@@ -354,18 +455,82 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
     } else {
         fresh_evidence(src.store, probes, freshness).await?
     };
-    let shown_refs: Vec<&Evidence> = shown.iter().collect();
+    let redactor = if req.redact_ips {
+        Some(
+            redact::Redactor::load_or_create(src.data_dir)
+                .map_err(|e| ExportError::Failed(e.into()))?,
+        )
+    } else {
+        None
+    };
+    Ok(Gathered {
+        catalog,
+        group,
+        spec,
+        kind,
+        items,
+        as_of,
+        shown,
+        redactor,
+    })
+}
 
+/// Builds the export `req` asks for; for a page, also the host the next
+/// page starts after, if any hosts are left.
+pub async fn export(
+    src: &Source<'_>,
+    req: &Request,
+) -> Result<(Output, Option<String>), ExportError> {
+    let g = gather(src, req).await?;
+    let (body, next) = match &req.hosts {
+        Hosts::All => {
+            let items: Vec<&ItemResult> = g.items.iter().collect();
+            let shown: Vec<&Evidence> = g.shown.iter().collect();
+            (render(src, req, &g, &items, &shown).await?, None)
+        }
+        Hosts::Page { after, limit } => {
+            page::render_page(src, req, &g, after.as_deref(), *limit).await?
+        }
+    };
+    let stem = format!(
+        "gamsa-{}-{}{}",
+        req.catalog,
+        req.form
+            .as_deref()
+            .map_or("checklist".to_string(), |f| format!("form-{f}")),
+        req.group
+            .as_deref()
+            .map_or(String::new(), |g| format!("-{g}"))
+    );
+    Ok((
+        Output {
+            body,
+            content_type: req.format.content_type(),
+            file_name: format!("{stem}.{}", req.format.extension()),
+        },
+        next,
+    ))
+}
+
+/// The export of `items` and `shown` (all of `g`'s, or a page's part).
+async fn render(
+    src: &Source<'_>,
+    req: &Request,
+    g: &Gathered<'_>,
+    items: &[&ItemResult],
+    shown: &[&Evidence],
+) -> Result<Body, ExportError> {
+    let catalog = g.catalog;
     let now = crate::clock::now_ms();
     let mut fields = vec![(
         "점검 기준".to_string(),
         format!("{} ({})", catalog.catalog.title_ko, catalog.catalog.version),
     )];
-    if let Some(g) = group {
+    if let Some(g) = g.group {
         fields.push(("신청 유형".into(), g.title_ko.clone()));
     }
     fields.push(("작성 시각".into(), kst(now)));
-    if let Some((at, pending)) = as_of {
+    if let Some((at, pending)) = g.as_of {
         let mut v = kst(at);
         if pending {
             v.push_str(" (이후 변경 사항 평가 중)");
@@ -373,6 +538,7 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
         fields.push(("평가 시각".into(), v));
     }
     fields.push(("수집기".into(), src.collector_id.to_string()));
+    let spec = g.spec;
     let mut form = FilledForm {
         catalog: catalog.catalog.id.clone(),
         catalog_title_ko: catalog.catalog.title_ko.clone(),
@@ -384,13 +550,13 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
         }),
         fields,
         tables: vec![],
-        rows: forms::verdict_rows(catalog, &items),
+        rows: forms::verdict_rows(catalog, items),
         generated_at: chrono::DateTime::from_timestamp_millis(now)
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         redacted: req.redact_ips,
     };
-    form.tables = match kind {
+    form.tables = match g.kind {
         Kind::Checklist(label) => {
             let split = req.catalog == "cloud-notice" && req.form.as_deref() == Some("3");
             let caption = |item: &str| {
@@ -405,11 +571,11 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
             tables
         }
         Kind::Redundancy => match items.first() {
-            Some(item) => network::tables(catalog, item, &shown_refs),
+            Some(item) => network::tables(catalog, item, shown),
             None => vec![],
         },
         Kind::Location => match items.first() {
-            Some(item) => location::location_tables(item, &shown_refs),
+            Some(item) => location::location_tables(item, shown),
             None => vec![],
         },
         Kind::Services => {
@@ -417,54 +583,29 @@ pub async fn export(src: &Source<'_>, req: &Request) -> Result<Output, ExportErr
                 "gamsa는 리전 위치의 국내 여부를 증적(리전·백업)으로 표기합니다. 리전 한정 서비스 여부는 계약서(SLA)로 확인하여 표기하십시오."
                     .into(),
             );
-            vec![location::services_table(&shown_refs)]
+            vec![location::services_table(shown)]
         }
     };
-    let redactor = if req.redact_ips {
-        Some(
-            redact::Redactor::load_or_create(src.data_dir)
-                .map_err(|e| ExportError::Failed(e.into()))?,
-        )
-    } else {
-        None
-    };
-    if let Some(r) = &redactor {
+    let redactor = g.redactor.as_ref();
+    if let Some(r) = redactor {
         form = r.apply(&form).map_err(|e| ExportError::Failed(e.into()))?;
     }
-    let stem = format!(
-        "gamsa-{}-{}{}",
-        req.catalog,
-        req.form
-            .as_deref()
-            .map_or("checklist".to_string(), |f| format!("form-{f}")),
-        req.group
-            .as_deref()
-            .map_or(String::new(), |g| format!("-{g}"))
-    );
-    let body = match req.format {
+    Ok(match req.format {
         Format::Html => html::render(&form).into_bytes().into(),
         Format::Pdf => pdf::render(&form, &src.config.pdf_font)?.into(),
         Format::Csv => csv::render(&form.rows)
             .map_err(|e| ExportError::Failed(e.into()))?
             .into(),
-        Format::Json => json(&form, &items, redactor.as_ref())?,
-        Format::Ocsf => array(
-            ocsf::findings(&catalog.catalog, &items, now),
-            redactor.as_ref(),
-        )?,
+        Format::Json => json(&form, items, redactor)?,
+        Format::Ocsf => array(ocsf::findings(&catalog.catalog, items, now), redactor)?,
         Format::Ndjson => {
             let cited: BTreeSet<String> = items
                 .iter()
                 .flat_map(|i| i.evidence.iter().cloned())
                 .chain(shown.iter().map(|e| e.id.clone()))
                 .collect();
-            ndjson(src.store, cited, redactor.as_ref()).await?
+            ndjson(src.store, cited, redactor).await?
         }
-    };
-    Ok(Output {
-        body,
-        content_type: req.format.content_type(),
-        file_name: format!("{stem}.{}", req.format.extension()),
     })
 }
 

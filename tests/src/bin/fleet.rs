@@ -538,6 +538,45 @@ fn request(h: &Http, path: &str, dashboard: bool) -> (Duration, usize, u16) {
     (started.elapsed(), body.len(), status)
 }
 
+/// Fetches every page of an export from `first`, following the `Link`
+/// headers: how long fetching everything a page at a time takes, and its
+/// slowest and largest page.
+fn walk_pages(h: &Http, first: &str) -> String {
+    let (started, mut times, mut bytes, mut largest) = (Instant::now(), Vec::new(), 0, 0);
+    let mut next = Some(first.to_string());
+    while let Some(path) = next.take() {
+        let t = Instant::now();
+        let answer = h
+            .agent
+            .get(&format!("{}{path}", h.base))
+            .set("Authorization", &format!("Bearer {}", h.token))
+            .call();
+        let r = match answer {
+            Ok(r) => r,
+            Err(e) => return format!("{first}: failed at {path}: {e}"),
+        };
+        next = r
+            .header("link")
+            .and_then(|l| l.strip_prefix('<')?.split_once('>'))
+            .map(|(target, _)| target.to_string());
+        let mut body = Vec::new();
+        let _ = r.into_reader().read_to_end(&mut body);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        bytes += body.len();
+        largest = largest.max(body.len());
+    }
+    times.sort_by(f64::total_cmp);
+    format!(
+        "{first}: {} pages, {:.1} MB in {:.1} s; a page p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms, largest {largest} bytes",
+        times.len(),
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64(),
+        pct(&times, 0.5),
+        pct(&times, 0.95),
+        times.last().copied().unwrap_or(f64::NAN),
+    )
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -801,25 +840,24 @@ fn calls(
             format!("/api/v1/exports?catalog={catalog}&format=pdf"),
             false,
         ),
-        (
-            format!("/api/v1/exports?catalog={catalog}&format=json"),
-            false,
-        ),
-        (
-            format!("/api/v1/exports?catalog={catalog}&format=ndjson"),
-            false,
-        ),
-        (
-            format!("/api/v1/exports?catalog={catalog}&format=ocsf"),
-            false,
-        ),
         (format!("/api/v1/snapshots/{s2}"), false),
         (format!("/snapshots/download?id={s2}"), true),
     ];
+    // The machine-readable exports: a first page, a page from the middle of
+    // the fleet, and the whole file on request (`all=true`).
+    let paged = ["json", "ndjson", "ocsf"].into_iter().flat_map(|format| {
+        let path = format!("/api/v1/exports?catalog={catalog}&format={format}");
+        [
+            (path.clone(), false),
+            (format!("{path}&after={host}"), false),
+            (format!("{path}&all=true"), false),
+        ]
+    });
     api.into_iter()
         .map(|p| (p, false))
         .chain(dashboard.into_iter().map(|p| (p, true)))
         .chain(heavy)
+        .chain(paged)
         .collect()
 }
 
@@ -1219,7 +1257,13 @@ async fn main() -> Result<()> {
                 .build(),
         };
         let list = calls(&catalog, &item, &host_name(hosts / 2 + 1), &s1, &last, &this_month());
-        Ok(measure_calls(&h, &list, requests, pid))
+        let over = measure_calls(&h, &list, requests, pid);
+        println!("\nevery page of each machine-readable export, while ingest continues:");
+        for format in ["json", "ndjson", "ocsf"] {
+            let first = format!("/api/v1/exports?catalog={catalog}&format={format}");
+            println!("- {}", walk_pages(&h, &first));
+        }
+        Ok(over)
     })
     .await??;
     stop.store(true, Ordering::Relaxed);

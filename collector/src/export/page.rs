@@ -1,0 +1,109 @@
+//! The machine-readable exports (JSON, NDJSON, OCSF) a page of hosts at a
+//! time.
+//!
+//! Why: at a fleet's size these exports hold every host's results and
+//! evidence (hundreds of megabytes), which no one answer should carry. A
+//! page is the same export over some of the hosts: the hosts after a
+//! cursor in name order, as many as fit in [`MAX_PAGE_BYTES`]. Every page
+//! carries every item's verdict and rows, which are the whole fleet's; only
+//! the host results, and the evidence they cite, are cut to the page. The
+//! cursor is a host name, so pages stay consistent while the fleet changes:
+//! a host added before the cursor is missed by this walk, none is repeated.
+//! The API names the next page in a `Link` header; the last page has none.
+
+use super::{render, ExportError, Format, Gathered, Request, Source};
+use crate::export::body::Body;
+use crate::verdict::ItemResult;
+use gamsa_proto::v1::Evidence;
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+/// The most bytes a page holds, unless one host alone needs more.
+pub const MAX_PAGE_BYTES: u64 = 1_000_000;
+
+/// The most hosts a page may be asked for.
+pub const MAX_LIMIT: usize = 1000;
+
+/// Hosts a page holds unless asked otherwise: about what fits in
+/// [`MAX_PAGE_BYTES`] at a 10,000-host fleet (BENCHMARKS.md: some 7 KB a
+/// host in JSON, 30 KB in OCSF, 40 KB in NDJSON).
+pub fn default_limit(format: Format) -> usize {
+    match format {
+        Format::Json => 100,
+        Format::Ocsf => 25,
+        _ => 20,
+    }
+}
+
+/// The first `n + 1` hosts after `after` that `items` and `shown` name, in
+/// name order (one more than a page, to tell whether another follows).
+fn hosts_after<'a>(
+    items: &'a [ItemResult],
+    shown: &'a [Evidence],
+    after: Option<&str>,
+    n: usize,
+) -> Vec<&'a str> {
+    let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut hosts: BTreeSet<&str> = BTreeSet::new();
+    for item in items {
+        hosts.extend(
+            item.hosts
+                .range::<str, _>((from, Bound::Unbounded))
+                .take(n + 1)
+                .map(|(h, _)| h.as_str()),
+        );
+    }
+    // `shown` is in host order (`fresh_evidence`).
+    let start = after.map_or(0, |a| shown.partition_point(|e| e.host.as_str() <= a));
+    let mut distinct = 0;
+    let mut previous = None;
+    for e in &shown[start..] {
+        if previous != Some(e.host.as_str()) {
+            if distinct > n {
+                break;
+            }
+            distinct += 1;
+            previous = Some(e.host.as_str());
+            hosts.insert(e.host.as_str());
+        }
+    }
+    hosts.into_iter().take(n + 1).collect()
+}
+
+/// The page of `g` after host `after` with at most `limit` hosts (halved
+/// until it fits in [`MAX_PAGE_BYTES`]), and the host the next page starts
+/// after, if any are left.
+pub(super) async fn render_page(
+    src: &Source<'_>,
+    req: &Request,
+    g: &Gathered<'_>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Body, Option<String>), ExportError> {
+    let mut n = limit;
+    loop {
+        let hosts = hosts_after(&g.items, &g.shown, after, n);
+        let page = &hosts[..hosts.len().min(n)];
+        let last = page.last().copied();
+        let on_page = |h: &str| after.is_none_or(|a| h > a) && last.is_some_and(|l| h <= l);
+        let cut: Vec<ItemResult> = g.items.iter().map(|i| i.of_hosts(on_page)).collect();
+        let items: Vec<&ItemResult> = match req.format {
+            // An OCSF finding is a host's, or an item's without hosts: those
+            // once, on the first page.
+            Format::Ocsf => cut
+                .iter()
+                .zip(&g.items)
+                .filter(|(c, i)| !c.hosts.is_empty() || (after.is_none() && i.hosts.is_empty()))
+                .map(|(c, _)| c)
+                .collect(),
+            _ => cut.iter().collect(),
+        };
+        let shown: Vec<&Evidence> = g.shown.iter().filter(|e| on_page(&e.host)).collect();
+        let body = render(src, req, g, &items, &shown).await?;
+        if body.len() <= MAX_PAGE_BYTES || page.len() <= 1 {
+            let next = (hosts.len() > page.len()).then(|| last.map(str::to_string));
+            return Ok((body, next.flatten()));
+        }
+        n = page.len() / 2;
+    }
+}
