@@ -404,15 +404,26 @@ pub async fn monthly_report(
     Ok(out)
 }
 
-/// The snapshot `id` (file stem or sequence number) as a download,
-/// encrypted to `recipients` when any, recorded before it is handed out.
+/// The snapshot `id` (file stem or sequence number) as a download: with
+/// `whole`, a tar of its signed file and every file it names; else its
+/// signed file alone, whose files are then fetched by name
+/// ([`snapshot_object`]). Encrypted to `recipients` when any, recorded
+/// before it is handed out.
 pub async fn download_snapshot(
     snapshots: &Snapshots,
     actor: &Actor,
     id: &str,
+    whole: bool,
     recipients: &[String],
 ) -> Result<Option<Output>, OpError> {
-    let Some((entry, body, tar)) = snapshots.bundle(id).map_err(ExportError::Failed)? else {
+    let found = if whole {
+        snapshots.bundle(id)
+    } else {
+        snapshots
+            .read(id)
+            .map(|f| f.map(|(entry, bytes)| (entry, bytes.into(), false)))
+    };
+    let Some((entry, body, tar)) = found.map_err(ExportError::Failed)? else {
         return Ok(None);
     };
     let out = Output {
@@ -426,6 +437,9 @@ pub async fn download_snapshot(
     }
     .encrypted_to(recipients)?;
     let mut what = entry.id.clone();
+    if !tar {
+        what.push_str(" signed file");
+    }
     if !recipients.is_empty() {
         what.push_str(" encrypted");
     }
@@ -440,6 +454,28 @@ pub async fn download_snapshot(
     .map_err(ExportError::from)?;
     tracing::info!(by = %actor.who(), id = %entry.id, "snapshot downloaded");
     Ok(Some(out))
+}
+
+/// A file a snapshot names, by its SHA-256 (what `objects/<aa>/<sha256>.json`
+/// holds beside the signed file), encrypted to `recipients` when any. Not
+/// recorded one by one: a fleet's snapshot names hundreds of thousands,
+/// and their names come from the signed file, whose download is recorded.
+pub async fn snapshot_object(
+    snapshots: &Snapshots,
+    sha256: &str,
+    recipients: &[String],
+) -> Result<Option<Output>, OpError> {
+    let Some(bytes) = snapshots.object(sha256).map_err(ExportError::Failed)? else {
+        return Ok(None);
+    };
+    Ok(Some(
+        Output {
+            body: bytes.into(),
+            content_type: "application/json",
+            file_name: format!("{sha256}.json"),
+        }
+        .encrypted_to(recipients)?,
+    ))
 }
 
 /// Revokes agent `agent`: its streams are refused from now on, on every

@@ -5,6 +5,7 @@
 
 use gamsa_collector::actor::{Actor, Role};
 use gamsa_collector::checklists::Checklists;
+use sha2::Digest;
 use gamsa_collector::export::{ExportConfig, ExportError, Format, Hosts, Request, Source};
 use gamsa_collector::operations::{self, NewAttestation, OpError, MAX_DOCUMENT};
 use gamsa_collector::snapshot::Snapshots;
@@ -226,20 +227,44 @@ async fn snapshots_are_taken_by_writers_and_every_download_is_recorded() {
     assert_eq!(c.snapshot_files(), 2);
 
     let kim = user("kim", Role::Auditor);
-    let out = operations::download_snapshot(&c.snapshots, &kim, "1", &[])
+    let out = operations::download_snapshot(&c.snapshots, &kim, "1", true, &[])
         .await
         .unwrap()
         .unwrap();
     assert_eq!(out.file_name, format!("{}.tar", taken.entry.id));
     assert_eq!(out.content_type, "application/x-tar");
+    // The signed file alone, and a file it names fetched by its hash.
+    let signed = operations::download_snapshot(&c.snapshots, &kim, "1", false, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(signed.file_name, format!("{}.json", taken.entry.id));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&signed.body.into_bytes().unwrap()).unwrap();
+    let index = manifest["body"]["hostIndex"][0]["sha256"].as_str().unwrap();
+    let object = operations::snapshot_object(&c.snapshots, index, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    let bytes = object.body.into_bytes().unwrap();
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), index);
+    for unknown in [&"0".repeat(64), "../../gamsa.db", ""] {
+        assert!(
+            operations::snapshot_object(&c.snapshots, unknown, &[])
+                .await
+                .unwrap()
+                .is_none(),
+            "{unknown:?}"
+        );
+    }
     assert!(
-        operations::download_snapshot(&c.snapshots, &kim, "9", &[])
+        operations::download_snapshot(&c.snapshots, &kim, "9", false, &[])
             .await
             .unwrap()
             .is_none(),
         "no such snapshot"
     );
-    let e = operations::download_snapshot(&c.snapshots, &kim, "1", &["not-a-key".into()])
+    let e = operations::download_snapshot(&c.snapshots, &kim, "1", true, &["not-a-key".into()])
         .await
         .unwrap_err();
     assert!(
@@ -257,9 +282,11 @@ async fn snapshots_are_taken_by_writers_and_every_download_is_recorded() {
             "user:lee operator snapshot-create",
             "cli:root cli snapshot-create",
             "user:kim auditor snapshot-download",
+            "user:kim auditor snapshot-download",
         ]
     );
     assert_eq!(log[2].3, id, "the download names the snapshot");
+    assert_eq!(log[3].3, format!("{id} signed file"));
 }
 
 #[tokio::test]

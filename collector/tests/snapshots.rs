@@ -311,12 +311,19 @@ async fn an_altered_or_missing_part_fails_naming_the_file() {
         .find(|p| text(p).contains("\"probe\":"))
         .unwrap()
         .clone();
+    let index = all
+        .iter()
+        .find(|p| text(p).contains("gamsa-snapshot-hosts/1"))
+        .unwrap()
+        .clone();
 
     // A host's reason reworded in its results, an evidence's time moved in
-    // its part: the file no longer hashes to the name it is given.
+    // its part, a host's part named by another hash in the index: the file
+    // no longer hashes to the name it is given.
     for (file, from, to) in [
         (&results, "\"reason\":\"", "\"reason\":\"X"),
         (&part, "\"observedAt\":\"2", "\"observedAt\":\"1"),
+        (&index, "\"sha256\":\"", "\"sha256\":\"0"),
     ] {
         let was = text(file);
         let altered = was.replacen(from, to, 1);

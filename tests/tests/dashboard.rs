@@ -732,7 +732,10 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
         .lines()
         .find_map(|l| l.strip_prefix("# public key: ").map(str::to_string))
         .unwrap();
-    let (status, sealed) = api("GET", &format!("/api/v1/snapshots/2?encryptTo={recipient}"));
+    let (status, sealed) = api(
+        "GET",
+        &format!("/api/v1/snapshots/2?all=true&encryptTo={recipient}"),
+    );
     assert_eq!(status, 200);
     assert!(sealed.starts_with(b"age-encryption.org/v1\n"));
     let sealed_path = collector.dir.path().join("snapshot-2.json.age");
@@ -792,26 +795,15 @@ fn fetch(base: &str, path: &str, cookie: &str) -> String {
 }
 
 /// Each catalog item's verdict count in a stored snapshot, as the API hands
-/// the snapshot out: [Y, P, N, UNKNOWN].
+/// out its signed file: [Y, P, N, UNKNOWN].
 fn snapshot_counts(c: &Collector, sequence: u64, catalog: &str) -> [u64; 4] {
     let url = format!("http://127.0.0.1:{}/api/v1/snapshots/{sequence}", c.http);
-    let mut tar = vec![];
-    ureq::get(&url)
+    let file: serde_json::Value = ureq::get(&url)
         .set("Authorization", &format!("Bearer {}", c.token))
         .call()
         .unwrap()
-        .into_reader()
-        .read_to_end(&mut tar)
+        .into_json()
         .unwrap();
-    // The signed file is the tar's one member outside `objects/`.
-    let mut archive = tar::Archive::new(&tar[..]);
-    let manifest = archive
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap())
-        .find(|e| !e.path().unwrap().starts_with("objects"))
-        .expect("the snapshot file in the tar");
-    let file: serde_json::Value = serde_json::from_reader(manifest).unwrap();
     let mut counts = [0; 4];
     for i in file["body"]["items"].as_array().unwrap() {
         if i["catalog"] == catalog {

@@ -3,7 +3,8 @@
 //! could not read is refused at ingest, and a revoked agent's evidence stops
 //! counting. For every refusal: it is logged, nothing refused is stored, and
 //! the auditor surface (evidence API, item API, NDJSON export, snapshots)
-//! keeps answering.
+//! keeps answering. What the auditor surface hands out comes in bounded
+//! pieces: evidence and exports a page at a time, snapshots a file at a time.
 
 use gamsa_proto::v1::{
     agent_message, collector_message, evidence::Payload, AgentMessage, Batch, Certificate,
@@ -794,6 +795,75 @@ async fn exports_come_a_page_of_hosts_at_a_time_on_sqlite() {
 async fn exports_come_a_page_of_hosts_at_a_time_on_postgres() {
     let scratch = Scratch::create("gamsa_export_pages");
     exports_come_a_page_of_hosts_at_a_time(Some(&scratch.url)).await;
+}
+
+/// A snapshot fetched as the API hands it out piece by piece (its signed
+/// file, then every file it names by hash: the host indexes, each host's
+/// part, its results and the evidence contents) verifies offline with the
+/// public key alone, as the whole tar does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_fetched_a_file_at_a_time_verifies_offline() {
+    let collector = Collector::start().unwrap();
+    for name in ["node-a", "node-b"] {
+        let mut s = stream(&collector, name).await;
+        assert_eq!(acked(&mut s, batch(1, vec![tls(name)]), 1).await.unwrap(), (1, 0));
+    }
+    let get = |path: &str| {
+        let (status, body) = api(&collector, "GET", path).unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    };
+    let (status, taken) = api(&collector, "POST", "/api/v1/snapshots").unwrap();
+    assert_eq!(status, 200, "{taken}");
+    let id = serde_json::from_str::<Value>(&taken).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let signed = get(&format!("/api/v1/snapshots/{id}"));
+    std::fs::write(dir.path().join(format!("{id}.json")), &signed).unwrap();
+    let key = dir.path().join("collector.pub");
+    std::fs::write(&key, get("/api/v1/snapshots/public-key")).unwrap();
+    let mut fetched = 0;
+    let mut fetch = |sha: &str| -> Value {
+        let body = get(&format!("/api/v1/snapshots/objects/{sha}"));
+        let path = dir.path().join("objects").join(&sha[..2]).join(format!("{sha}.json"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &body).unwrap();
+        fetched += 1;
+        serde_json::from_str(&body).unwrap()
+    };
+    let manifest: Value = serde_json::from_str(&signed).unwrap();
+    let text = |v: &Value| v.as_str().unwrap().to_string();
+    for index in manifest["body"]["hostIndex"].as_array().unwrap() {
+        let hosts = fetch(&text(&index["sha256"]));
+        for host in hosts["hosts"].as_array().unwrap() {
+            let part = fetch(&text(&host["sha256"]));
+            fetch(&text(&part["results"]));
+            for e in part["evidence"].as_array().unwrap() {
+                fetch(&text(&e["content"]));
+            }
+        }
+    }
+    assert_eq!(fetched, 1 + 2 * 3, "an index, and each host's part, results and one evidence");
+    let out = std::process::Command::new(gamsa_tests::binary("gamsa-collector"))
+        .env_remove("GAMSA_COLLECTOR_CONFIG")
+        .args(["snapshot", "verify"])
+        .arg(dir.path().join(format!("{id}.json")))
+        .arg("--public-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("2 host part(s)"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for missing in ["0".repeat(64), "..%2F..%2Fgamsa.db".into(), "x".into()] {
+        let path = format!("/api/v1/snapshots/objects/{missing}");
+        assert_eq!(api(&collector, "GET", &path).unwrap().0, 404, "{path}");
+    }
 }
 
 /// Exports with `redactIps` leave no address of an EKS-style node in clear:

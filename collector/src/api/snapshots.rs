@@ -1,7 +1,8 @@
 //! Snapshots over HTTP: list, take one (admins and operators), download
 //! (anyone signed in, recorded in the access log, optionally encrypted to an
-//! age recipient), the public key auditors verify with, and the items that
-//! changed verdict between two snapshots.
+//! age recipient): the signed file, then each file it names by hash, or
+//! everything in one tar; the public key auditors verify with, and the
+//! items that changed verdict between two snapshots.
 
 use super::ApiError;
 use crate::actor::Actor;
@@ -20,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/snapshots/public-key", get(public_key))
         .route("/api/v1/snapshots/diff", get(diff))
         .route("/api/v1/snapshots/{id}", get(download))
+        .route("/api/v1/snapshots/objects/{sha256}", get(object))
 }
 
 fn internal(e: anyhow::Error) -> ApiError {
@@ -83,8 +85,13 @@ async fn diff(
 pub struct DownloadParams {
     #[serde(default)]
     encrypt_to: String,
+    /// "true": a tar of the signed file and every file it names.
+    #[serde(default)]
+    all: String,
 }
 
+/// The signed file alone (the files it names are fetched by name, from
+/// `objects/`), or with `all=true` a tar of it and all of them.
 async fn download(
     State(state): State<AppState>,
     Extension(caller): Extension<Actor>,
@@ -92,8 +99,27 @@ async fn download(
     Query(p): Query<DownloadParams>,
 ) -> Result<Response, ApiError> {
     let recipients = crate::export::recipients(&p.encrypt_to);
-    let out = crate::operations::download_snapshot(&state.snapshots, &caller, &id, &recipients)
+    let whole = matches!(p.all.as_str(), "true" | "1" | "on");
+    let out = crate::operations::download_snapshot(
+        &state.snapshots,
+        &caller,
+        &id,
+        whole,
+        &recipients,
+    )
+    .await?
+    .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot {id}")))?;
+    Ok(crate::download::file(out))
+}
+
+async fn object(
+    State(state): State<AppState>,
+    Path(sha256): Path<String>,
+    Query(p): Query<DownloadParams>,
+) -> Result<Response, ApiError> {
+    let recipients = crate::export::recipients(&p.encrypt_to);
+    let out = crate::operations::snapshot_object(&state.snapshots, &sha256, &recipients)
         .await?
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot {id}")))?;
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot object {sha256}")))?;
     Ok(crate::download::file(out))
 }

@@ -80,8 +80,15 @@ async fn download(
     Query(q): Query<DownloadQuery>,
 ) -> Response {
     let recipients = crate::export::recipients(&q.encrypt_to);
-    match crate::operations::download_snapshot(&state.snapshots, &s.actor(), &q.id, &recipients)
-        .await
+    // A browser's download is one file: the tar of everything.
+    match crate::operations::download_snapshot(
+        &state.snapshots,
+        &s.actor(),
+        &q.id,
+        true,
+        &recipients,
+    )
+    .await
     {
         Ok(Some(out)) => crate::download::file(out),
         Ok(None) => refuse(StatusCode::NOT_FOUND, "no such snapshot"),

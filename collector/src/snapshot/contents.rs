@@ -6,13 +6,17 @@
 //! changed, exactly what gamsa answered and why.
 //!
 //! The signed file is a manifest: the items' verdicts with each row's host
-//! counts, and for every host the SHA-256 of its part ([`HostPart`]: the
-//! evidence its results cite, each evidence's content by hash, and its
-//! [`Results`] by hash). Parts, results and contents are files of their own
-//! (`objects`, written by `parts`), so a fleet's snapshot is written one
-//! host at a time in bounded memory and costs, day after day, what changed.
-//! Format 1 (everything in one file) and host parts of format 1 (results
-//! inline) are still read and verified.
+//! counts, and the hosts by the SHA-256 of their index ([`HostIndex`]: a
+//! thousand hosts at a time, each by the SHA-256 of its part). A part
+//! ([`HostPart`]) holds the evidence its results cite, each evidence's
+//! content by hash, and its [`Results`] by hash. Indexes, parts, results
+//! and contents are files of their own (`objects`, written by `parts`), so
+//! a fleet's snapshot is written one host at a time in bounded memory,
+//! costs, day after day, what changed, and its signed manifest stays small
+//! whatever the fleet's size: it can be fetched, and then every file it
+//! names, each checked against its name. Format 2 (every host named in the
+//! manifest), format 1 (everything in one file) and host parts of format 1
+//! (results inline) are still read and verified.
 
 use crate::checklists::Checklists;
 use crate::evaluation::Kept;
@@ -24,7 +28,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The format tag of the snapshot envelope this collector writes.
-pub const FORMAT: &str = "gamsa-snapshot/2";
+pub const FORMAT: &str = "gamsa-snapshot/3";
+/// The earlier format: every host named in the manifest itself.
+pub const FORMAT_2: &str = "gamsa-snapshot/2";
 /// The earlier format: verdicts, host results and evidence in one file.
 pub const FORMAT_1: &str = "gamsa-snapshot/1";
 /// The format tag of a host's part: its evidence and its results' hash.
@@ -33,10 +39,12 @@ pub const HOST_FORMAT: &str = "gamsa-snapshot-host/2";
 pub const HOST_FORMAT_1: &str = "gamsa-snapshot-host/1";
 /// The format tag of a host's results, which hosts with equal results share.
 pub const RESULTS_FORMAT: &str = "gamsa-snapshot-results/1";
+/// The format tag of an index of hosts.
+pub const INDEX_FORMAT: &str = "gamsa-snapshot-hosts/1";
 
 /// Whether `format` is one this collector reads.
 pub fn known_format(format: &str) -> bool {
-    format == FORMAT || format == FORMAT_1
+    [FORMAT, FORMAT_2, FORMAT_1].contains(&format)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -82,8 +90,9 @@ pub struct Body {
     /// Each item's verdict and rows, with how many hosts had each outcome
     /// (`hostCounts`); which host had which is in its part.
     pub items: Vec<serde_json::Value>,
-    /// Every host with a result, by name, and its part's hash.
-    pub hosts: Vec<HostEntry>,
+    /// Every host with a result, in name order, a thousand at a time: the
+    /// indexes by hash.
+    pub host_index: Vec<IndexEntry>,
     pub documents: DocumentEvidence,
     /// Reports made on schedule with this snapshot (the monthly operation
     /// report), each by its file's SHA-256; absent when there are none, so
@@ -138,6 +147,24 @@ pub struct HostEntry {
     pub host: String,
     pub sha256: String,
     pub bytes: u64,
+}
+
+/// An index of hosts as the manifest names it: by hash and size, with how
+/// many hosts it names.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IndexEntry {
+    pub sha256: String,
+    pub bytes: u64,
+    pub hosts: u64,
+}
+
+/// Some of a snapshot's hosts, in name order, each by its part's hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HostIndex {
+    pub format: String,
+    pub hosts: Vec<HostEntry>,
 }
 
 /// One host's part of a snapshot: the evidence its results cite and, by

@@ -274,6 +274,15 @@ impl Snapshots {
         .await
         .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
         *reuse = wrote;
+        let body_hosts = hosts.len();
+        let objects2 = objects.clone();
+        let host_index = tokio::task::spawn_blocking(move || {
+            let index = parts::write_index(&hosts, &objects2)?;
+            objects2.sync()?;
+            Ok::<_, std::io::Error>(index)
+        })
+        .await?
+        .with_context(|| format!("writing host indexes into {}", objects.dir.display()))?;
         let parts_in = started.elapsed() - frozen_in;
         let items = (*frozen.items)
             .as_ref()
@@ -287,7 +296,6 @@ impl Snapshots {
             }
         }
         let sequence = head.as_ref().map_or(1, |h| h.header.sequence + 1);
-        let body_hosts = hosts.len();
         let body = Body {
             sequence,
             previous: head.map(|h| h.sha256),
@@ -300,7 +308,7 @@ impl Snapshots {
             },
             catalogs: frozen.catalogs,
             items,
-            hosts,
+            host_index,
             documents: frozen.documents,
             reports,
         };
@@ -359,6 +367,17 @@ impl Snapshots {
         Ok(Some((entry, bytes)))
     }
 
+    /// The object `sha256` a snapshot names (an index, a host part, its
+    /// results, an evidence content), checked against its name; None when
+    /// there is none by that name.
+    pub fn object(&self, sha256: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        match objects::Objects::of(&self.archive.dir).bytes(sha256, "asked for by name") {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(objects::ObjectError::Missing { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The snapshot `id` as it is handed out: a tar of the signed file and
     /// the host parts and evidence files it names (`objects/…`), which
     /// `snapshot verify` checks as it is; a format-1 snapshot, which names
@@ -395,9 +414,13 @@ impl Snapshots {
             std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))
         };
         let relative = |sha: &str| format!("objects/{}/{sha}.json", &sha[..2.min(sha.len())]);
-        let hosts: Vec<contents::HostEntry> =
-            serde_json::from_value(file.body.get("hosts").cloned().unwrap_or_default())
-                .with_context(|| format!("{}: body.hosts", entry.path.display()))?;
+        let (hosts, indexes) = parts::host_entries(&file.body, &objects)
+            .with_context(|| format!("{}: its hosts", entry.path.display()))?;
+        for sha in &indexes {
+            if named.insert(sha.clone()) {
+                add(&relative(sha), &read(sha)?)?;
+            }
+        }
         for h in hosts {
             if !named.insert(h.sha256.clone()) {
                 continue;

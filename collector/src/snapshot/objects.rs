@@ -143,6 +143,26 @@ impl Objects {
         what: &str,
     ) -> Result<T, ObjectError> {
         let path = self.path(sha256);
+        let bytes = self.bytes(sha256, what)?;
+        let value: T = serde_json::from_slice(&bytes).map_err(|e| ObjectError::Parse {
+            path: path.clone(),
+            what: what.into(),
+            message: e.to_string(),
+        })?;
+        // The hash matched, so only bytes the writer made can be here; the
+        // canonical check guards a reader that parses more loosely.
+        if canonical::to_vec(&value).ok().as_deref() != Some(&bytes[..]) {
+            return Err(ObjectError::NotCanonical {
+                path,
+                what: what.into(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// The bytes of the object `sha256`, checked to hash to its name.
+    pub fn bytes(&self, sha256: &str, what: &str) -> Result<Vec<u8>, ObjectError> {
+        let path = self.path(sha256);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -162,20 +182,7 @@ impl Objects {
                 what: what.into(),
             });
         }
-        let value: T = serde_json::from_slice(&bytes).map_err(|e| ObjectError::Parse {
-            path: path.clone(),
-            what: what.into(),
-            message: e.to_string(),
-        })?;
-        // The hash matched, so only bytes the writer made can be here; the
-        // canonical check guards a reader that parses more loosely.
-        if canonical::to_vec(&value).ok().as_deref() != Some(&bytes[..]) {
-            return Err(ObjectError::NotCanonical {
-                path,
-                what: what.into(),
-            });
-        }
-        Ok(value)
+        Ok(bytes)
     }
 
     /// Removes objects last marked used before `before` (`MARK_EVERY`

@@ -22,8 +22,8 @@
 
 use super::canonical;
 use super::contents::{
-    outcome_name, EvidenceRef, HostEntry, HostPart, PartResult, PartResults, Results, HOST_FORMAT,
-    HOST_FORMAT_1, RESULTS_FORMAT,
+    outcome_name, EvidenceRef, HostEntry, HostIndex, HostPart, IndexEntry, PartResult,
+    PartResults, Results, HOST_FORMAT, HOST_FORMAT_1, INDEX_FORMAT, RESULTS_FORMAT,
 };
 use super::objects::{ObjectError, Objects, MARK_EVERY};
 use crate::store::{EvidenceStamp, Store};
@@ -38,6 +38,10 @@ use std::time::SystemTime;
 
 /// Hosts written a batch at a time: one store read for their evidence.
 const HOSTS_PER_BATCH: usize = 200;
+
+/// Hosts one index names: some 130 KB, so that the manifest names ten
+/// indexes for 10,000 hosts, and each index is a small file.
+pub const HOSTS_PER_INDEX: usize = 1000;
 
 /// What the previous snapshot wrote: results objects by the digest of the
 /// results they hold, evidence contents by the store's hash of them.
@@ -119,8 +123,9 @@ type Place = (u32, u32, u32);
 type Items = Arc<dyn AsRef<[ItemResult]> + Send + Sync>;
 
 /// Writes every host's part into `objects`, a batch of hosts at a time,
-/// reusing what `reuse` knows; returns the manifest's host list and what
-/// this snapshot wrote, for the next.
+/// reusing what `reuse` knows; returns the hosts in name order (what the
+/// indexes name, `write_index`) and what this snapshot wrote, for the
+/// next. The caller syncs the objects before it signs what names them.
 pub async fn write_hosts(
     items: Items,
     evaluated: Arc<HashMap<String, EvidenceStamp>>,
@@ -205,7 +210,6 @@ pub async fn write_hosts(
         stamps_read += ahead_in;
         stamps = ahead?;
     }
-    objects.sync()?;
     tracing::info!(
         first_stamps_ms = first_stamps.as_millis() as u64,
         stamps_read_ms = stamps_read.as_millis() as u64,
@@ -487,13 +491,79 @@ pub struct PartsChecked {
     pub evidence: usize,
 }
 
-#[derive(Deserialize)]
-struct Hosts {
-    #[serde(default)]
-    hosts: Vec<HostEntry>,
+/// Writes the indexes of `entries` (in name order, as `write_hosts`
+/// returns them), `HOSTS_PER_INDEX` at a time; returns what the manifest
+/// names. An index whose hosts' parts did not change is the same file.
+pub fn write_index(entries: &[HostEntry], objects: &Objects) -> std::io::Result<Vec<IndexEntry>> {
+    entries
+        .chunks(HOSTS_PER_INDEX)
+        .map(|hosts| {
+            let (sha256, bytes) = objects.put(&HostIndex {
+                format: INDEX_FORMAT.into(),
+                hosts: hosts.to_vec(),
+            })?;
+            Ok(IndexEntry {
+                sha256,
+                bytes,
+                hosts: hosts.len() as u64,
+            })
+        })
+        .collect()
 }
 
-/// Checks that every host part the manifest `body` names, and every
+/// The hosts a manifest names: in its indexes (format 3, each checked
+/// against its name), or in the manifest itself (format 2); with the
+/// indexes' hashes. The hosts are in strictly increasing name order, so
+/// none is named twice.
+pub fn host_entries(
+    body: &serde_json::Value,
+    objects: &Objects,
+) -> Result<(Vec<HostEntry>, Vec<String>), ObjectError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Hosts {
+        #[serde(default)]
+        hosts: Vec<HostEntry>,
+        #[serde(default)]
+        host_index: Vec<IndexEntry>,
+    }
+    let named = Hosts::deserialize(body).map_err(|e| ObjectError::Parse {
+        path: objects.dir.clone(),
+        what: "the manifest's hosts".into(),
+        message: e.to_string(),
+    })?;
+    let mut hosts = named.hosts;
+    let mut indexes = Vec::with_capacity(named.host_index.len());
+    for (n, entry) in named.host_index.iter().enumerate() {
+        let what = format!("host index {}", n + 1);
+        let index: HostIndex = objects.get(&entry.sha256, &what)?;
+        if index.format != INDEX_FORMAT || index.hosts.len() as u64 != entry.hosts {
+            return Err(ObjectError::Parse {
+                path: objects.path(&entry.sha256),
+                what,
+                message: format!(
+                    "format {:?} naming {} hosts, where the manifest says {} hosts",
+                    index.format,
+                    index.hosts.len(),
+                    entry.hosts
+                ),
+            });
+        }
+        hosts.extend(index.hosts);
+        indexes.push(entry.sha256.clone());
+    }
+    if let Some(w) = hosts.windows(2).find(|w| w[0].host >= w[1].host) {
+        return Err(ObjectError::Parse {
+            path: objects.dir.clone(),
+            what: "the manifest's hosts".into(),
+            message: format!("host {:?} named after {:?}", w[1].host, w[0].host),
+        });
+    }
+    Ok((hosts, indexes))
+}
+
+/// Checks that every host part the manifest `body` names (in its indexes,
+/// each checked too, or itself), and every
 /// results object and evidence content those parts name, is in `objects`,
 /// unaltered, and says what it is named for; a results object cites no
 /// position past its part's evidence. `checked` holds objects already
@@ -505,13 +575,7 @@ pub fn check_parts(
     objects: &Objects,
     checked: &mut HashSet<String>,
 ) -> Result<PartsChecked, ObjectError> {
-    let hosts = Hosts::deserialize(body)
-        .map_err(|e| ObjectError::Parse {
-            path: objects.dir.clone(),
-            what: "the manifest's hosts".into(),
-            message: e.to_string(),
-        })?
-        .hosts;
+    let (hosts, _) = host_entries(body, objects)?;
     let mut out = PartsChecked::default();
     for entry in &hosts {
         let what = format!("host {}", entry.host);
@@ -792,6 +856,45 @@ mod tests {
         let (third, _) = write(&store, &objects, fleet, Reuse::default()).await;
         assert_eq!(third, first);
         assert_eq!(files(&objects), 5);
+    }
+
+    #[test]
+    fn hosts_are_named_a_thousand_to_an_index_each_checked_against_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::of(dir.path());
+        let entries: Vec<HostEntry> = (0..HOSTS_PER_INDEX * 2 + 5)
+            .map(|i| HostEntry {
+                host: format!("h{i:05}"),
+                sha256: format!("{i:064x}"),
+                bytes: 1,
+            })
+            .collect();
+        let index = write_index(&entries, &objects).unwrap();
+        let counts: Vec<u64> = index.iter().map(|i| i.hosts).collect();
+        assert_eq!(counts, [1000, 1000, 5]);
+        let body = json!({ "hostIndex": index });
+        let (read, indexes) = host_entries(&body, &objects).unwrap();
+        assert_eq!(read, entries);
+        assert_eq!(indexes.len(), 3);
+        assert_eq!(
+            write_index(&entries, &objects).unwrap(),
+            index,
+            "the same hosts, the same files"
+        );
+        // The format-2 manifest names its hosts itself.
+        let (read, indexes) = host_entries(&manifest(&entries[..3]), &objects).unwrap();
+        assert_eq!((read.len(), indexes.len()), (3, 0));
+
+        let mut wrong = index.clone();
+        wrong[2].hosts = 4;
+        let e = host_entries(&json!({ "hostIndex": wrong }), &objects).unwrap_err();
+        assert!(e.to_string().contains("naming 5 hosts, where the manifest says 4"), "{e}");
+        let twice = json!({ "hostIndex": [index[0].clone(), index[0].clone()] });
+        let e = host_entries(&twice, &objects).unwrap_err().to_string();
+        assert!(e.contains("host \"h00000\" named after \"h00999\""), "{e}");
+        std::fs::write(objects.path(&index[1].sha256), "{}").unwrap();
+        let e = host_entries(&body, &objects).unwrap_err().to_string();
+        assert!(e.contains("altered") && e.contains("host index 2"), "{e}");
     }
 
     #[test]
