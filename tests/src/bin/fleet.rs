@@ -746,6 +746,41 @@ impl Evaluations {
     }
 }
 
+/// The files snapshot `id` names that a fetch of it reads in turn, for
+/// `host`: the index naming the host, its part, its results, and the
+/// largest evidence content it cites; as API paths.
+fn snapshot_files(c: &Collector, id: &str, host: &str) -> Result<Vec<String>> {
+    let object = |sha: &Value| -> Result<(String, Value)> {
+        let sha = sha.as_str().context("a file named without a hash")?;
+        let path = format!("/api/v1/snapshots/objects/{sha}");
+        Ok((path.clone(), c.get(&path)?))
+    };
+    let manifest = c.get(&format!("/api/v1/snapshots/{id}"))?;
+    for index in manifest["body"]["hostIndex"]
+        .as_array()
+        .context("the signed file names no host index")?
+    {
+        let (index_path, hosts) = object(&index["sha256"])?;
+        let Some(entry) = hosts["hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|h| h["host"] == host)
+        else {
+            continue;
+        };
+        let (part_path, part) = object(&entry["sha256"])?;
+        let (results_path, _) = object(&part["results"])?;
+        let mut largest = (0, String::new());
+        for e in part["evidence"].as_array().into_iter().flatten() {
+            let (path, content) = object(&e["content"])?;
+            largest = largest.max((content.to_string().len(), path));
+        }
+        return Ok(vec![index_path, part_path, results_path, largest.1]);
+    }
+    bail!("snapshot {id} names no host {host}")
+}
+
 /// Every GET call of the API and dashboard, with real ids.
 fn calls(
     catalog: &str,
@@ -754,6 +789,7 @@ fn calls(
     s1: &str,
     s2: &str,
     month: &str,
+    snapshot_files: &[String],
 ) -> Vec<(String, bool)> {
     let api = [
         "/healthz".to_string(),
@@ -841,8 +877,11 @@ fn calls(
             false,
         ),
         (format!("/api/v1/snapshots/{s2}"), false),
+        (format!("/api/v1/snapshots/{s2}?all=true"), false),
         (format!("/snapshots/download?id={s2}"), true),
     ];
+    // A snapshot fetched a file at a time: the files one host needs.
+    let snapshot_files = snapshot_files.iter().map(|p| (p.clone(), false));
     // The machine-readable exports: a first page, a page from the middle of
     // the fleet, and the whole file on request (`all=true`).
     let paged = ["json", "ndjson", "ocsf"].into_iter().flat_map(|format| {
@@ -857,6 +896,7 @@ fn calls(
         .map(|p| (p, false))
         .chain(dashboard.into_iter().map(|p| (p, true)))
         .chain(heavy)
+        .chain(snapshot_files)
         .chain(paged)
         .collect()
 }
@@ -1256,7 +1296,9 @@ async fn main() -> Result<()> {
                 .timeout(Duration::from_secs(300))
                 .build(),
         };
-        let list = calls(&catalog, &item, &host_name(hosts / 2 + 1), &s1, &last, &this_month());
+        let host = host_name(hosts / 2 + 1);
+        let files = snapshot_files(&c3, &last, &host)?;
+        let list = calls(&catalog, &item, &host, &s1, &last, &this_month(), &files);
         let over = measure_calls(&h, &list, requests, pid);
         println!("\nevery page of each machine-readable export, while ingest continues:");
         for format in ["json", "ndjson", "ocsf"] {
