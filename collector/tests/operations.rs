@@ -5,11 +5,11 @@
 
 use gamsa_collector::actor::{Actor, Role};
 use gamsa_collector::checklists::Checklists;
-use sha2::Digest;
 use gamsa_collector::export::{ExportConfig, ExportError, Format, Hosts, Request, Source};
 use gamsa_collector::operations::{self, NewAttestation, OpError, MAX_DOCUMENT};
 use gamsa_collector::snapshot::Snapshots;
 use gamsa_collector::store::{sqlite::SqliteStore, Store};
+use sha2::Digest;
 use std::sync::Arc;
 
 struct Collector {

@@ -708,7 +708,12 @@ fn pages(collector: &Collector, query: &str) -> Vec<String> {
 fn ndjson_hosts(body: &str) -> Vec<String> {
     let mut hosts: Vec<String> = body
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["host"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["host"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     hosts.dedup();
     hosts
@@ -735,14 +740,21 @@ async fn exports_come_a_page_of_hosts_at_a_time(store_url: Option<&str>) {
         [&names[0..2], &names[2..4], &names[4..5]],
         "limit 4 halved to 2 hosts a page, in name order"
     );
-    let (whole, link) = linked(&collector, &format!("/api/v1/exports?{base}ndjson&all=true"));
+    let (whole, link) = linked(
+        &collector,
+        &format!("/api/v1/exports?{base}ndjson&all=true"),
+    );
     assert_eq!(link, None, "one answer");
     let lines = |body: &str| -> Vec<String> {
         let mut lines: Vec<String> = body.lines().map(str::to_string).collect();
         lines.sort();
         lines
     };
-    assert_eq!(lines(&ndjson.concat()), lines(&whole), "the pages are the whole");
+    assert_eq!(
+        lines(&ndjson.concat()),
+        lines(&whole),
+        "the pages are the whole"
+    );
 
     // Finding uids name the item and host: each finding once over the pages.
     let uids = |bodies: &[String]| -> Vec<String> {
@@ -806,7 +818,10 @@ async fn a_snapshot_fetched_a_file_at_a_time_verifies_offline() {
     let collector = Collector::start().unwrap();
     for name in ["node-a", "node-b"] {
         let mut s = stream(&collector, name).await;
-        assert_eq!(acked(&mut s, batch(1, vec![tls(name)]), 1).await.unwrap(), (1, 0));
+        assert_eq!(
+            acked(&mut s, batch(1, vec![tls(name)]), 1).await.unwrap(),
+            (1, 0)
+        );
     }
     let get = |path: &str| {
         let (status, body) = api(&collector, "GET", path).unwrap();
@@ -827,7 +842,11 @@ async fn a_snapshot_fetched_a_file_at_a_time_verifies_offline() {
     let mut fetched = 0;
     let mut fetch = |sha: &str| -> Value {
         let body = get(&format!("/api/v1/snapshots/objects/{sha}"));
-        let path = dir.path().join("objects").join(&sha[..2]).join(format!("{sha}.json"));
+        let path = dir
+            .path()
+            .join("objects")
+            .join(&sha[..2])
+            .join(format!("{sha}.json"));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &body).unwrap();
         fetched += 1;
@@ -845,7 +864,11 @@ async fn a_snapshot_fetched_a_file_at_a_time_verifies_offline() {
             }
         }
     }
-    assert_eq!(fetched, 1 + 2 * 3, "an index, and each host's part, results and one evidence");
+    assert_eq!(
+        fetched,
+        1 + 2 * 3,
+        "an index, and each host's part, results and one evidence"
+    );
     let out = std::process::Command::new(gamsa_tests::binary("gamsa-collector"))
         .env_remove("GAMSA_COLLECTOR_CONFIG")
         .args(["snapshot", "verify"])

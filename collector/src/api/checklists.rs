@@ -15,7 +15,7 @@ use crate::catalog::Catalog;
 use crate::evaluation::Evaluation;
 use crate::operations::{self, NewAttestation, OpError, MAX_DOCUMENT};
 use crate::state::AppState;
-use crate::verdict::{HostResult, ItemResult, Outcome, RowResult};
+use crate::verdict::{ItemResult, Outcome};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};

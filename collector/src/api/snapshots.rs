@@ -100,15 +100,10 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let recipients = crate::export::recipients(&p.encrypt_to);
     let whole = matches!(p.all.as_str(), "true" | "1" | "on");
-    let out = crate::operations::download_snapshot(
-        &state.snapshots,
-        &caller,
-        &id,
-        whole,
-        &recipients,
-    )
-    .await?
-    .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot {id}")))?;
+    let out =
+        crate::operations::download_snapshot(&state.snapshots, &caller, &id, whole, &recipients)
+            .await?
+            .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot {id}")))?;
     Ok(crate::download::file(out))
 }
 
@@ -120,6 +115,11 @@ async fn object(
     let recipients = crate::export::recipients(&p.encrypt_to);
     let out = crate::operations::snapshot_object(&state.snapshots, &sha256, &recipients)
         .await?
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no snapshot object {sha256}")))?;
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no snapshot object {sha256}"),
+            )
+        })?;
     Ok(crate::download::file(out))
 }

@@ -22,8 +22,8 @@
 
 use super::canonical;
 use super::contents::{
-    outcome_name, EvidenceRef, HostEntry, HostIndex, HostPart, IndexEntry, PartResult,
-    PartResults, Results, HOST_FORMAT, HOST_FORMAT_1, INDEX_FORMAT, RESULTS_FORMAT,
+    outcome_name, EvidenceRef, HostEntry, HostIndex, HostPart, IndexEntry, PartResult, PartResults,
+    Results, HOST_FORMAT, HOST_FORMAT_1, INDEX_FORMAT, RESULTS_FORMAT,
 };
 use super::objects::{ObjectError, Objects, MARK_EVERY};
 use crate::store::{EvidenceStamp, Store};
@@ -888,7 +888,11 @@ mod tests {
         let mut wrong = index.clone();
         wrong[2].hosts = 4;
         let e = host_entries(&json!({ "hostIndex": wrong }), &objects).unwrap_err();
-        assert!(e.to_string().contains("naming 5 hosts, where the manifest says 4"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("naming 5 hosts, where the manifest says 4"),
+            "{e}"
+        );
         let twice = json!({ "hostIndex": [index[0].clone(), index[0].clone()] });
         let e = host_entries(&twice, &objects).unwrap_err().to_string();
         assert!(e.contains("host \"h00000\" named after \"h00999\""), "{e}");
