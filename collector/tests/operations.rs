@@ -71,9 +71,16 @@ impl Collector {
         log
     }
 
+    /// Signed snapshot files (the files they name are under `objects/`).
     fn snapshot_files(&self) -> usize {
         std::fs::read_dir(self.dir.path().join("snapshots"))
-            .map(|d| d.count())
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "json"))
+                })
+                .count()
+            })
             .unwrap_or(0)
     }
 }
@@ -215,6 +222,25 @@ async fn snapshots_are_taken_by_writers_and_every_download_is_recorded() {
     assert!(matches!(e, OpError::ReadOnly(_)), "{e:?}");
     assert_eq!(c.snapshot_files(), 0, "refused before anything is written");
 
+    // A host, so that the snapshots name its part.
+    use gamsa_proto::v1::{Evidence, Status};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    c.store
+        .insert_batch(vec![Evidence {
+            id: "0190f5e4-0000-7000-8000-0000000000aa".into(),
+            agent_id: "web-1".into(),
+            host: "web-1".into(),
+            observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(now)),
+            probe: "time_sync".into(),
+            subject: "web-1".into(),
+            status: Status::Observed as i32,
+            ..Default::default()
+        }])
+        .await
+        .unwrap();
     let taken = operations::create_snapshot(&c.snapshots, &user("lee", Role::Operator))
         .await
         .unwrap();

@@ -775,7 +775,7 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
     let log = serde_json::to_string(&log["accessLog"]).unwrap();
     for expected in [
         r#""action":"snapshot-download","at""#,
-        r#""what":"emr-s014 form 2B json redacted","who":"token:audit-bot""#,
+        r#""what":"emr-s014 form 2B json redacted page from the first host","who":"token:audit-bot""#,
         r#""what":"00000002"#,
     ] {
         assert!(log.contains(expected), "{expected} in {log}");
