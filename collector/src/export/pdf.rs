@@ -16,6 +16,8 @@ use printpdf::{
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PdfError {
@@ -34,7 +36,7 @@ const LINE: f32 = 1.3;
 const PT_MM: f32 = 25.4 / 72.0;
 
 struct Font {
-    parsed: ParsedFont,
+    parsed: Arc<ParsedFont>,
     id: FontId,
     units_per_em: f32,
     /// Advance width per character, in font units: the cmap lookup is slow
@@ -89,17 +91,41 @@ impl Font {
     }
 }
 
-fn load_font(path: &Path, doc: &mut PdfDocument) -> Result<Font, PdfError> {
+/// A font file as parsed, and the size and modification time it had.
+type Parsed = (u64, Option<SystemTime>, Arc<ParsedFont>);
+
+/// The font at `path`, parsed once while the file stays the same: parsing
+/// a Hangul font (NanumGothic is 4.7 MB) took most of a small PDF's time.
+/// One entry per font path the configuration names.
+fn parse_font(path: &Path) -> Result<Arc<ParsedFont>, PdfError> {
+    static PARSED: OnceLock<Mutex<HashMap<PathBuf, Parsed>>> = OnceLock::new();
     let err = |message: String| PdfError::Font {
         path: path.to_path_buf(),
         message,
     };
+    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let (len, modified) = (meta.len(), meta.modified().ok());
+    let parsed = PARSED.get_or_init(Default::default);
+    if let Some((l, m, font)) = parsed.lock().ok().and_then(|p| p.get(path).cloned()) {
+        if (l, m) == (len, modified) {
+            return Ok(font);
+        }
+    }
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let parsed = ParsedFont::from_bytes(&bytes, 0, &mut Vec::new())
+    let font = ParsedFont::from_bytes(&bytes, 0, &mut Vec::new())
         .ok_or_else(|| err("not a TrueType/OpenType font".into()))?;
-    if parsed.lookup_glyph_index('가' as u32).is_none() {
+    if font.lookup_glyph_index('가' as u32).is_none() {
         return Err(err("has no Hangul glyphs".into()));
     }
+    let font = Arc::new(font);
+    if let Ok(mut p) = parsed.lock() {
+        p.insert(path.to_path_buf(), (len, modified, font.clone()));
+    }
+    Ok(font)
+}
+
+fn load_font(path: &Path, doc: &mut PdfDocument) -> Result<Font, PdfError> {
+    let parsed = parse_font(path)?;
     let units_per_em = f32::from(parsed.pdf_font_metrics.units_per_em.max(1));
     let id = doc.add_font(&parsed);
     Ok(Font {
@@ -366,4 +392,28 @@ pub fn render(form: &FilledForm, font_path: &Path) -> Result<Vec<u8>, PdfError> 
     Ok(doc
         .with_pages(pages)
         .save(&PdfSaveOptions::default(), &mut Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_font_is_parsed_again_only_when_its_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("font.ttf");
+        std::fs::copy(super::super::DEFAULT_PDF_FONT, &path)
+            .expect("fonts-nanum (tests/run.sh installs it)");
+        let first = parse_font(&path).unwrap();
+        assert!(Arc::ptr_eq(&first, &parse_font(&path).unwrap()));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend([0; 4]);
+        std::fs::write(&path, bytes).unwrap();
+        assert!(!Arc::ptr_eq(&first, &parse_font(&path).unwrap()));
+        std::fs::write(&path, b"not a font").unwrap();
+        assert!(parse_font(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("not a TrueType"));
+    }
 }
