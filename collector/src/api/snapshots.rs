@@ -99,7 +99,7 @@ async fn download(
     Query(p): Query<DownloadParams>,
 ) -> Result<Response, ApiError> {
     let recipients = crate::export::recipients(&p.encrypt_to);
-    let whole = matches!(p.all.as_str(), "true" | "1" | "on");
+    let whole = crate::export::yes(&p.all);
     let out =
         crate::operations::download_snapshot(&state.snapshots, &caller, &id, whole, &recipients)
             .await?

@@ -264,8 +264,8 @@ pub fn recipients(field: &str) -> Vec<String> {
         .collect()
 }
 
-/// "true", "1" or "on" (an HTML checkbox).
-fn yes(field: &str) -> bool {
+/// "true", "1" or "on" (an HTML checkbox): a query's yes.
+pub fn yes(field: &str) -> bool {
     matches!(field, "true" | "1" | "on")
 }
 

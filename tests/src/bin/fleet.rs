@@ -577,6 +577,27 @@ fn walk_pages(h: &Http, first: &str) -> String {
     )
 }
 
+/// Runs `f` while sampling the RSS of process `pid` every 20 ms: what `f`
+/// returned, the RSS before (KiB) and the most seen meanwhile.
+fn rss_during<T>(pid: u32, f: impl FnOnce() -> T) -> (T, u64, u64) {
+    let (rss0, _) = memory_kib(pid);
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while sampling.load(Ordering::Relaxed) {
+                most = most.max(memory_kib(pid).0);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            most
+        })
+    };
+    let out = f();
+    sampling.store(false, Ordering::Relaxed);
+    (out, rss0, sampler.join().unwrap_or(0))
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -1229,32 +1250,19 @@ async fn main() -> Result<()> {
         let base = format!("http://127.0.0.1:{}", c3.http);
         // Two in the collector (from its kept evaluation; the second reuses
         // what the first wrote), then one by the CLI in its own process.
-        let mut taken = Vec::new();
+        let (mut taken, mut took_last) = (Vec::new(), 0.0);
         for _ in 0..2 {
             let objects0 = tree_size(&objects);
-            let (rss0, _) = memory_kib(pid);
-            let sampling = Arc::new(AtomicBool::new(true));
-            let sampler = {
-                let sampling = sampling.clone();
-                std::thread::spawn(move || {
-                    let mut most = 0;
-                    while sampling.load(Ordering::Relaxed) {
-                        most = most.max(memory_kib(pid).0);
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    most
-                })
-            };
             let started = Instant::now();
-            let answer = ureq::post(&format!("{base}/api/v1/snapshots"))
-                .set("Authorization", &format!("Bearer {}", c3.token))
-                .timeout(Duration::from_secs(600))
-                .call()
-                .context("POST /api/v1/snapshots")
-                .and_then(|r| Ok(r.into_json::<Value>()?));
+            let (answer, rss0, most) = rss_during(pid, || {
+                ureq::post(&format!("{base}/api/v1/snapshots"))
+                    .set("Authorization", &format!("Bearer {}", c3.token))
+                    .timeout(Duration::from_secs(600))
+                    .call()
+                    .context("POST /api/v1/snapshots")
+                    .and_then(|r| Ok(r.into_json::<Value>()?))
+            });
             let took = started.elapsed().as_secs_f64();
-            sampling.store(false, Ordering::Relaxed);
-            let most = sampler.join().unwrap_or(0);
             let answer = answer?;
             let id = answer["id"].as_str().unwrap_or_default().to_string();
             let size = std::fs::read_dir(c3.data().join("snapshots"))
@@ -1275,7 +1283,23 @@ async fn main() -> Result<()> {
                 most.saturating_sub(rss0) as f64 / 1024.0
             );
             taken.push(id);
+            took_last = took;
         }
+        // Three times as long as the last snapshot took, without one: how
+        // much the collector's RSS rises with ingest and its evaluations
+        // alone, beside what it rose during the snapshot.
+        let rises: Vec<String> = (0..3)
+            .map(|_| {
+                let (_, rss0, most) = rss_during(pid, || {
+                    std::thread::sleep(Duration::from_secs_f64(took_last));
+                });
+                format!("+{:.0}", most.saturating_sub(rss0) as f64 / 1024.0)
+            })
+            .collect();
+        println!(
+            "no snapshot, three times {took_last:.2} s: collector RSS rose {} MiB",
+            rises.join(", ")
+        );
         let objects0 = tree_size(&objects);
         match snapshot_by_cli(&c3) {
             Ok(cli) => println!(
