@@ -58,7 +58,7 @@ use crate::checklists::{self, Checklists, LatestRead};
 use crate::records::Documents;
 use crate::rules::evaluate::{HostResults, Judged};
 use crate::rules::input::Converted;
-use crate::store::{EvidenceStamp, Store};
+use crate::store::{AgentRecord, EvidenceStamp, Store};
 use crate::verdict::{ItemResult, Outcome};
 use gamsa_proto::v1::{Evidence, Status};
 use serde::Deserialize;
@@ -211,6 +211,10 @@ pub struct Evaluation {
     pub probes: BTreeMap<String, BTreeMap<String, ProbeHealth>>,
     /// Each host's standing across the items (`standings`).
     pub hosts: HashMap<String, Standing>,
+    /// Every agent it read, revoked ones included, as of its time: what
+    /// the host list shows beside the standings, without reading the
+    /// whole fleet's agents from the store for each page.
+    pub agents: Arc<Vec<AgentRecord>>,
     /// The attestations and NA marks it read.
     pub documents: Documents,
     /// The next instant at which time alone changes what it read: a latest
@@ -488,6 +492,7 @@ async fn evaluate(
             probes,
             next_change_ms,
             documents,
+            agents: Arc::new(agents),
         };
         crate::metrics::evaluated(
             evaluation.took.as_secs_f64(),

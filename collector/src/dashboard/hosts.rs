@@ -123,14 +123,12 @@ async fn list(
     lang: Language,
     Query(f): Query<Filter>,
 ) -> Response {
-    let agents = match state.store.list_agents().await {
-        Ok(a) => a,
-        Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
-    };
     let e = match super::verdicts(&state).await {
         Ok(e) => e,
         Err(r) => return r,
     };
+    // The agents as of the evaluation, as the standings beside them are.
+    let agents = e.agents.clone();
     let what = format!("{} agents {}", agents.len(), f.query(f.page));
     if let Err(r) = record(&state, &s, crate::access_log::HOST_LIST, what.trim_end()).await {
         return r;
