@@ -193,7 +193,15 @@ impl ItemResult {
             ),
             evidence: Arc::new(evidence.into_iter().cloned().collect()),
             rows,
-            ..self.clone()
+            catalog: self.catalog.clone(),
+            id: self.id.clone(),
+            title_ko: self.title_ko.clone(),
+            title_en: self.title_en.clone(),
+            verdict: self.verdict,
+            reason_en: self.reason_en.clone(),
+            reason_ko: self.reason_ko.clone(),
+            evaluated_at: self.evaluated_at.clone(),
+            na_mark: self.na_mark.clone(),
         }
     }
 }
