@@ -112,6 +112,7 @@ contract!(
     tokens_uses_expiry_and_kinds,
     token_uses_are_atomic_across_collectors,
     unknown_tokens_take_no_write_lock,
+    reads_never_wait_behind_a_write_waiting_for_the_lock,
     users,
     attestations_na_marks_and_files,
     leases_two_holders_expiry_and_renewal,
@@ -787,6 +788,66 @@ async fn unknown_tokens_take_no_write_lock(b: Backend) -> Result<()> {
         assert_eq!(answer.is_some(), found, "{hash} ({kind:?})");
     }
     drop(lock);
+    Ok(())
+}
+
+/// While a small write (an access-log record) waits for a write lock
+/// another connection holds, reads are answered at once; the write is
+/// stored when the lock is let go.
+async fn reads_never_wait_behind_a_write_waiting_for_the_lock(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    store
+        .insert_batch(vec![ev("e1", "h1", "time", "h1", T0)])
+        .await?;
+    let lock: Box<dyn std::any::Any + Send> = match &b {
+        Backend::Sqlite(dir) => {
+            let c = rusqlite::Connection::open(dir.path().join("gamsa.db"))?;
+            c.execute_batch("BEGIN IMMEDIATE")?;
+            Box::new(std::sync::Mutex::new(c))
+        }
+        Backend::Postgres(scratch) => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&scratch.url).await?;
+            sqlx::query("BEGIN").execute(&mut c).await?;
+            sqlx::query("LOCK TABLE access_log IN EXCLUSIVE MODE")
+                .execute(&mut c)
+                .await?;
+            Box::new(c)
+        }
+    };
+    let writer = store.clone();
+    let waiting = tokio::spawn(async move {
+        writer
+            .append_access(gamsa_collector::records::Access {
+                at: "2026-12-05T00:00:00Z".into(),
+                who: "kim".into(),
+                role: "auditor".into(),
+                action: "item-view".into(),
+                what: "emr-s014/2.1".into(),
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the write did not wait for the lock"
+    );
+    let at_once = Duration::from_secs(3);
+    let waited = |what: &str| format!("{what} waited behind the write");
+    tokio::time::timeout(at_once, store.ping())
+        .await
+        .unwrap_or_else(|_| panic!("{}", waited("ping")))?;
+    let page = tokio::time::timeout(at_once, store.latest_evidence_page(None, 10))
+        .await
+        .unwrap_or_else(|_| panic!("{}", waited("the latest evidence")))?;
+    assert_eq!(page.len(), 1);
+    let log = tokio::time::timeout(at_once, store.access_log(10))
+        .await
+        .unwrap_or_else(|_| panic!("{}", waited("the access log")))?;
+    assert!(log.is_empty(), "the waiting record is not visible yet");
+    drop(lock);
+    tokio::time::timeout(Duration::from_secs(20), waiting).await???;
+    assert_eq!(store.access_log(10).await?[0].what, "emr-s014/2.1");
     Ok(())
 }
 

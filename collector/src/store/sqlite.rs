@@ -24,6 +24,7 @@ use crate::records::{
 };
 use async_trait::async_trait;
 use gamsa_proto::v1::Evidence;
+use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -71,8 +72,12 @@ const MAX_GROUP_ROWS: usize = 50_000;
 pub struct SqliteStore {
     path: PathBuf,
     writes: Queue<Stored>,
-    /// Small writes outside the ingest path (agents, tokens) and reads.
-    conn: Arc<Mutex<Connection>>,
+    /// Small writes outside the ingest path (agents, tokens, the access log).
+    write: Arc<Mutex<Connection>>,
+    /// Reads, each on a connection of its own: a read never waits behind a
+    /// write that waits for SQLite's write lock (WAL lets readers run
+    /// beside the writer).
+    reads: r2d2::Pool<SqliteConnectionManager>,
     /// Records when API tokens were last used, apart from `conn`: a request
     /// never waits for it, and while it waits for the write lock the next
     /// use is simply not recorded.
@@ -122,6 +127,33 @@ fn open_conn(path: &Path) -> Result<Connection> {
     )
     .map_err(open_err)?;
     Ok(conn)
+}
+
+/// Connections in the read pool: enough that the dashboard, the API and
+/// evaluation read side by side on this machine's cores without one waiting.
+const READS: u32 = 4;
+
+/// The pool of read connections to the (migrated) database at `path`. They
+/// cannot write (`query_only`); their page cache is smaller than the
+/// writers', since reads are served from the memory map.
+fn read_pool(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>> {
+    let manager = SqliteConnectionManager::file(path)
+        .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .with_init(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(10))?;
+            c.execute_batch(
+                "PRAGMA query_only = ON; PRAGMA cache_size = -32768;
+                 PRAGMA mmap_size = 1073741824;",
+            )
+        });
+    r2d2::Pool::builder()
+        .max_size(READS)
+        .min_idle(Some(READS))
+        .build(manager)
+        .map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: format!("read connections: {e}"),
+        })
 }
 
 /// A migration's number: the digits its file name starts with.
@@ -177,6 +209,7 @@ impl SqliteStore {
         let mut writer = open_conn(path)?;
         let touch = open_conn(path)?;
         let prune = open_conn(path)?;
+        let reads = read_pool(path)?;
         let (queue, waiting) = group_commit::queue();
         // One writer, on a thread of its own: SQLite commits one transaction
         // at a time, and its calls block.
@@ -193,7 +226,8 @@ impl SqliteStore {
         Ok(Self {
             path: path.to_path_buf(),
             writes: queue,
-            conn: Arc::new(Mutex::new(conn)),
+            write: Arc::new(Mutex::new(conn)),
+            reads,
             touch: Arc::new(Mutex::new(touch)),
             prune: Arc::new(Mutex::new(prune)),
         })
@@ -245,7 +279,7 @@ impl SqliteStore {
         offset: u32,
         limit: u32,
     ) -> Result<(Vec<AgentRecord>, u64)> {
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let total: i64 = c.query_row(count, [], |r| r.get(0)).map_err(db_err)?;
             let mut stmt = c.prepare_cached(&page).map_err(db_err)?;
             let page = all(&mut stmt, [limit, offset], |r| rows::agent(r))?;
@@ -277,19 +311,35 @@ impl SqliteStore {
             marks(hosts.len())
         );
         let args: Vec<String> = hosts.iter().chain(probes).map(|a| a.to_string()).collect();
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
             all(&mut stmt, rusqlite::params_from_iter(args), map)
         })
         .await
     }
 
-    async fn with_conn<T, F>(&self, f: F) -> Result<T>
+    /// Runs `f` on a connection of the read pool, on the blocking pool.
+    async fn with_read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let reads = self.reads.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reads.get().map_err(|e| StoreError::Db(e.to_string()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on the connection of small writes, on the blocking pool.
+    async fn with_write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        let conn = self.write.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().map_err(|_| StoreError::Closed)?;
             f(&mut guard)
@@ -665,6 +715,34 @@ fn first<T>(
     cursor.next().map_err(db_err)?.map(map).transpose()
 }
 
+/// A token's row: the token, its uses and when it was last used.
+type TokenRow = (TokenRecord, i64, Option<i64>);
+
+fn token_row(c: &Connection, hash: &str, kind: TokenKind) -> Result<Option<TokenRow>> {
+    first(
+        c,
+        "SELECT name, role, expires_ms, max_uses, uses, last_used_ms FROM tokens
+         WHERE hash = ?1 AND kind = ?2",
+        params![hash, kind.as_str()],
+        |r| {
+            Ok((
+                rows::token(kind, r)?,
+                r.column::<i64>("uses")?,
+                r.column::<Option<i64>>("last_used_ms")?,
+            ))
+        },
+    )
+}
+
+/// Whether `found` is a token that can be used at `now`: not expired, and an
+/// enrolment token not used up.
+fn token_live(found: &Option<TokenRow>, kind: TokenKind, now: i64) -> bool {
+    found.as_ref().is_some_and(|(token, uses, _)| {
+        token.expires_at_ms.is_none_or(|e| e > now)
+            && (kind != TokenKind::Enrol || *uses < i64::from(token.max_uses))
+    })
+}
+
 /// The JSON documents of `table`, oldest first.
 fn documents<T: serde::de::DeserializeOwned>(c: &Connection, table: &str) -> Result<Vec<T>> {
     let mut stmt = c
@@ -763,7 +841,7 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_agent(&self, a: AgentRecord) -> Result<()> {
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let tx = c.transaction().map_err(db_err)?;
             tx.execute(
                 "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities, labels,
@@ -793,7 +871,7 @@ impl Store for SqliteStore {
 
     async fn touch_agent(&self, agent_id: &str, now: i64) -> Result<()> {
         let id = agent_id.to_string();
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             c.execute(
                 "UPDATE agents SET last_seen = ?2 WHERE agent_id = ?1",
                 params![id, now],
@@ -805,7 +883,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_agents(&self) -> Result<Vec<AgentRecord>> {
-        self.with_conn(|c| {
+        self.with_read(|c| {
             let mut stmt = c
                 .prepare(&format!(
                     "SELECT {AGENT_COLUMNS} FROM agents ORDER BY agent_id"
@@ -818,7 +896,7 @@ impl Store for SqliteStore {
 
     async fn set_revoked(&self, agent_id: &str, revoked: bool) -> Result<bool> {
         let id = agent_id.to_string();
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let now = crate::clock::now_ms();
             let tx = c.transaction().map_err(db_err)?;
             let n = tx
@@ -839,7 +917,7 @@ impl Store for SqliteStore {
 
     async fn is_revoked(&self, agent_id: &str) -> Result<bool> {
         let id = agent_id.to_string();
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let revoked = first(
                 c,
                 "SELECT revoked FROM agents WHERE agent_id = ?1",
@@ -883,7 +961,7 @@ impl Store for SqliteStore {
 
     async fn agents_on_host(&self, host: &str) -> Result<Vec<AgentRecord>> {
         let host = host.to_string();
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let mut stmt = c
                 .prepare_cached(&format!(
                     "SELECT {AGENT_COLUMNS} FROM agents WHERE host = ?1 ORDER BY agent_id"
@@ -895,7 +973,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoked_agents(&self) -> Result<std::collections::HashSet<String>> {
-        self.with_conn(|c| {
+        self.with_read(|c| {
             let mut stmt = c
                 .prepare("SELECT agent_id FROM agents WHERE revoked <> 0")
                 .map_err(db_err)?;
@@ -906,7 +984,7 @@ impl Store for SqliteStore {
     }
 
     async fn query_evidence(&self, q: EvidenceQuery) -> Result<Vec<Evidence>> {
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let mut sql = format!("SELECT {EVIDENCE} FROM {EVIDENCE_FROM} WHERE 1 = 1");
             let mut args: Vec<rusqlite::types::Value> = Vec::new();
             for (col, val) in [
@@ -970,7 +1048,7 @@ impl Store for SqliteStore {
         after: Option<LatestKey>,
         limit: u32,
     ) -> Result<Vec<Evidence>> {
-        self.with_conn(move |c| latest_page(c, EVIDENCE, after, limit, |r| rows::evidence(r)))
+        self.with_read(move |c| latest_page(c, EVIDENCE, after, limit, |r| rows::evidence(r)))
             .await
     }
 
@@ -979,7 +1057,7 @@ impl Store for SqliteStore {
         after: Option<LatestKey>,
         limit: u32,
     ) -> Result<Vec<LatestStamp>> {
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             latest_page(c, LATEST_STAMP, after, limit, |r| rows::latest_stamp(r))
         })
         .await
@@ -996,7 +1074,7 @@ impl Store for SqliteStore {
     }
 
     async fn latest_evidence_of_probes(&self, probes: Vec<String>) -> Result<Vec<Evidence>> {
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let wanted = vec!["?"; probes.len()].join(", ");
             let mut stmt = c
                 .prepare(&format!(
@@ -1013,7 +1091,7 @@ impl Store for SqliteStore {
 
     async fn latest_sizes(&self, host: &str) -> Result<Vec<LatestSize>> {
         let host = host.to_string();
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT l.probe, l.subject, l.observed_ms,
@@ -1039,7 +1117,7 @@ impl Store for SqliteStore {
     }
 
     async fn evidence_by_ids(&self, ids: Vec<String>) -> Result<Vec<Evidence>> {
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let mut stmt = c
                 .prepare_cached(&format!(
                     "SELECT {EVIDENCE} FROM {EVIDENCE_FROM} WHERE e.id = ?1"
@@ -1055,7 +1133,7 @@ impl Store for SqliteStore {
     }
 
     async fn evidence_stamps(&self, ids: Vec<String>) -> Result<Vec<EvidenceStamp>> {
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let mut stmt = c
                 .prepare_cached(&format!(
                     "SELECT {STAMP} FROM {EVIDENCE_FROM} WHERE e.id = ?1"
@@ -1071,7 +1149,7 @@ impl Store for SqliteStore {
     }
 
     async fn documents(&self) -> Result<Documents> {
-        self.with_conn(|c| {
+        self.with_read(|c| {
             Ok(Documents {
                 attestations: documents(c, "attestations")?,
                 na_marks: documents(c, "na_marks")?,
@@ -1081,7 +1159,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_attestation(&self, a: Attestation, file: Option<Vec<u8>>) -> Result<()> {
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let tx = c.transaction().map_err(db_err)?;
             if let Some(content) = file {
                 tx.execute(
@@ -1098,7 +1176,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_na_mark(&self, m: NaMark) -> Result<()> {
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let tx = c.transaction().map_err(db_err)?;
             append(&tx, "na_marks", &m)?;
             bump(&tx).map_err(db_err)?;
@@ -1108,7 +1186,7 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_user(&self, u: User) -> Result<()> {
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let tx = c.transaction().map_err(db_err)?;
             tx.execute(
                 "INSERT INTO users (name, role, password_hash) VALUES (?1, ?2, ?3)
@@ -1123,7 +1201,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_users(&self) -> Result<Vec<User>> {
-        self.with_conn(|c| {
+        self.with_read(|c| {
             let mut stmt = c
                 .prepare("SELECT name, role, password_hash FROM users ORDER BY name")
                 .map_err(db_err)?;
@@ -1134,7 +1212,7 @@ impl Store for SqliteStore {
 
     async fn delete_user(&self, name: &str) -> Result<bool> {
         let name = name.to_string();
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let tx = c.transaction().map_err(db_err)?;
             let n = tx
                 .execute("DELETE FROM users WHERE name = ?1", [&name])
@@ -1148,7 +1226,7 @@ impl Store for SqliteStore {
 
     async fn set_user_role(&self, name: &str, role: &str) -> Result<bool> {
         let (name, role) = (name.to_string(), role.to_string());
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let tx = c.transaction().map_err(db_err)?;
             let n = tx
                 .execute(
@@ -1164,7 +1242,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
-        self.with_conn(|c| {
+        self.with_read(|c| {
             let mut stmt = c
                 .prepare(
                     "SELECT hash, kind, name, role, created_ms, expires_ms, max_uses, uses,
@@ -1179,7 +1257,7 @@ impl Store for SqliteStore {
 
     async fn reinstate_agent(&self, agent_id: &str) -> Result<bool> {
         let id = agent_id.to_string();
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let tx = c.transaction().map_err(db_err)?;
             let n = tx
                 .execute(
@@ -1199,7 +1277,7 @@ impl Store for SqliteStore {
 
     async fn certificate_refused(&self, agent_id: &str, certificate: &str) -> Result<bool> {
         let (id, certificate) = (agent_id.to_string(), certificate.to_string());
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let found: Option<(bool, String)> = first(
                 c,
                 "SELECT revoked, certificate FROM agents WHERE agent_id = ?1",
@@ -1215,7 +1293,7 @@ impl Store for SqliteStore {
 
     async fn set_certificate(&self, agent_id: &str, certificate: &str) -> Result<()> {
         let (id, certificate) = (agent_id.to_string(), certificate.to_string());
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let now = crate::clock::now_ms();
             c.execute(
                 "INSERT INTO agents (agent_id, host, version, os, kernel, capabilities,
@@ -1231,7 +1309,7 @@ impl Store for SqliteStore {
     }
 
     async fn enrol(&self, claim: EnrolClaim) -> Result<Enrolled> {
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             // IMMEDIATE: the token, the name and the host are read under the
             // write lock, so another process sharing the file cannot claim
             // any of them between this read and the write.
@@ -1250,7 +1328,7 @@ impl Store for SqliteStore {
 
     async fn get_user(&self, name: &str) -> Result<Option<User>> {
         let name = name.to_string();
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             first(
                 c,
                 "SELECT name, role, password_hash FROM users WHERE name = ?1",
@@ -1263,7 +1341,7 @@ impl Store for SqliteStore {
 
     async fn delete_token(&self, hash: &str) -> Result<()> {
         let hash = hash.to_string();
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             c.execute("DELETE FROM tokens WHERE hash = ?1", [hash])
                 .map_err(db_err)?;
             Ok(())
@@ -1273,7 +1351,7 @@ impl Store for SqliteStore {
 
     async fn file(&self, sha256: &str) -> Result<Option<(String, Vec<u8>)>> {
         let sha = sha256.to_string();
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             first(
                 c,
                 "SELECT name, content FROM files WHERE sha256 = ?1",
@@ -1285,11 +1363,11 @@ impl Store for SqliteStore {
     }
 
     async fn append_access(&self, a: crate::records::Access) -> Result<()> {
-        self.with_conn(move |c| append(c, "access_log", &a)).await
+        self.with_write(move |c| append(c, "access_log", &a)).await
     }
 
     async fn access_log(&self, limit: u32) -> Result<Vec<crate::records::Access>> {
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let mut stmt = c
                 .prepare("SELECT body FROM access_log ORDER BY id DESC LIMIT ?1")
                 .map_err(db_err)?;
@@ -1301,7 +1379,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_evidence(&self) -> Result<u64> {
-        self.with_conn(|c| {
+        self.with_read(|c| {
             c.query_row("SELECT count(*) FROM evidence", [], |r| r.get::<_, i64>(0))
                 .map(|n| n as u64)
                 .map_err(db_err)
@@ -1310,13 +1388,13 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.with_conn(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
+        self.with_read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_err))
             .await
     }
 
     async fn create_token(&self, hash: &str, t: TokenRecord) -> Result<()> {
         let hash = hash.to_string();
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let now = crate::clock::now_ms();
             let tx = c.transaction().map_err(db_err)?;
             // Expired sessions go as new ones come, so they do not pile up.
@@ -1352,58 +1430,44 @@ impl Store for SqliteStore {
         kind: TokenKind,
         now: i64,
     ) -> Result<Option<TokenRecord>> {
-        let hash = hash.to_string();
-        let key = hash.clone();
+        // A plain read first, on the read pool: an unknown, expired or
+        // used-up token (what an unauthenticated client sends) and every
+        // token that is not consumed cost no write lock, so they never wait
+        // for ingest or another write. Only a live enrolment token takes the
+        // lock, IMMEDIATE before its re-read, so another process sharing the
+        // file cannot consume the same use.
+        let key = hash.to_string();
         let found = self
-            .with_conn(move |c| {
-                // A plain read first: an unknown, expired or used-up token (what
-                // an unauthenticated client sends) and every token that is not
-                // consumed cost no write lock, so they never wait for ingest.
-                // Only a live enrolment token takes the lock, IMMEDIATE before
-                // its re-read, so another process sharing the file cannot
-                // consume the same use.
-                let read = |c: &Connection| {
-                    first(
-                        c,
-                        "SELECT name, role, expires_ms, max_uses, uses, last_used_ms FROM tokens
-                         WHERE hash = ?1 AND kind = ?2",
-                        params![hash, kind.as_str()],
-                        |r| {
-                            Ok((
-                                rows::token(kind, r)?,
-                                r.column::<i64>("uses")?,
-                                r.column::<Option<i64>>("last_used_ms")?,
-                            ))
-                        },
-                    )
-                };
-                let live = |found: &Option<(TokenRecord, i64, Option<i64>)>| {
-                    found.as_ref().is_some_and(|(token, uses, _)| {
-                        token.expires_at_ms.is_none_or(|e| e > now)
-                            && (kind != TokenKind::Enrol || *uses < i64::from(token.max_uses))
-                    })
-                };
-                let mut found = read(c)?;
-                if live(&found) && kind == TokenKind::Enrol {
-                    let tx = c
-                        .transaction_with_behavior(TransactionBehavior::Immediate)
-                        .map_err(db_err)?;
-                    found = read(&tx)?;
-                    if live(&found) {
-                        tx.execute(
-                            "UPDATE tokens SET uses = uses + 1, last_used_ms = ?2 WHERE hash = ?1",
-                            params![&hash, now],
-                        )
-                        .map_err(db_err)?;
-                        tx.commit().map_err(db_err)?;
-                    }
-                }
-                if !live(&found) {
-                    return Ok(None);
-                }
-                Ok(found.map(|(token, _, last_used)| (token, last_used)))
+            .with_read({
+                let hash = key.clone();
+                move |c| token_row(c, &hash, kind)
             })
             .await?;
+        let found = if token_live(&found, kind, now) && kind == TokenKind::Enrol {
+            let hash = key.clone();
+            self.with_write(move |c| {
+                let tx = c
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_err)?;
+                let found = token_row(&tx, &hash, kind)?;
+                if token_live(&found, kind, now) {
+                    tx.execute(
+                        "UPDATE tokens SET uses = uses + 1, last_used_ms = ?2 WHERE hash = ?1",
+                        params![&hash, now],
+                    )
+                    .map_err(db_err)?;
+                    tx.commit().map_err(db_err)?;
+                }
+                Ok(found)
+            })
+            .await?
+        } else {
+            found
+        };
+        let live = token_live(&found, kind, now);
+        let found = found
+            .filter(|_| live)
+            .map(|(token, _, last_used)| (token, last_used));
         Ok(found.map(|(token, last_used)| {
             if kind == TokenKind::Api && last_used.is_none_or(|t| t <= now - super::TOUCH_MS) {
                 self.touch_token(key, now);
@@ -1421,7 +1485,7 @@ impl Store for SqliteStore {
     ) -> Result<bool> {
         let (name, holder) = (name.to_string(), holder.to_string());
         let expires = now.saturating_add(ttl.as_millis() as i64);
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let n = c
                 .execute(
                     "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3)
@@ -1438,7 +1502,7 @@ impl Store for SqliteStore {
 
     async fn bind_host(&self, agent_id: &str, host: &str, now: i64) -> Result<Binding> {
         let (agent, host) = (agent_id.to_string(), host.to_string());
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             // IMMEDIATE: another process sharing the file cannot bind the
             // host between this read and the write.
             let tx = c
@@ -1454,7 +1518,7 @@ impl Store for SqliteStore {
     }
 
     async fn change_counter(&self) -> Result<i64> {
-        self.with_conn(|c| {
+        self.with_read(|c| {
             c.query_row("SELECT sum(counter) FROM changes", [], |r| r.get(0))
                 .map_err(db_err)
         })
@@ -1463,7 +1527,7 @@ impl Store for SqliteStore {
 
     async fn bound_hosts(&self, agent_id: &str) -> Result<Vec<String>> {
         let agent = agent_id.to_string();
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let mut stmt = c
                 .prepare_cached("SELECT host FROM host_bindings WHERE agent_id = ?1 ORDER BY host")
                 .map_err(db_err)?;
@@ -1483,7 +1547,7 @@ impl Store for SqliteStore {
         failing: Vec<FindingKey>,
         fixed: Vec<FindingKey>,
     ) -> Result<()> {
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
@@ -1538,7 +1602,7 @@ impl Store for SqliteStore {
     }
 
     async fn findings(&self, q: FindingQuery) -> Result<Vec<FindingRecord>> {
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             // Without a page, every key: LIMIT -1 is SQLite's "no limit".
             let (offset, limit) = q
                 .keys
@@ -1573,7 +1637,7 @@ impl Store for SqliteStore {
         now: i64,
         then: [i64; 2],
     ) -> Result<FindingTally> {
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let (wanted, having) = finding_filter(&q);
             let open_at = |t: &str| {
                 format!("max(first_seen_ms <= {t} AND (fixed_ms IS NULL OR fixed_ms > {t}))")
@@ -1607,7 +1671,7 @@ impl Store for SqliteStore {
     }
 
     async fn assessment_times(&self) -> Result<Option<AssessmentTimes>> {
-        self.with_conn(|c| {
+        self.with_read(|c| {
             first(
                 c,
                 "SELECT first_ms, previous_ms, last_ms FROM assessments WHERE id = 1",
@@ -1619,7 +1683,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_maintenance(&self, w: MaintenanceWindow) -> Result<i64> {
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             c.execute(
                 "INSERT INTO maintenance (service, start_ms, end_ms, reason, by_whom, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1639,7 +1703,7 @@ impl Store for SqliteStore {
     }
 
     async fn maintenance(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MaintenanceWindow>> {
-        self.with_conn(move |c| {
+        self.with_read(move |c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT id, service, start_ms, end_ms, reason, by_whom, created_ms
@@ -1653,7 +1717,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_maintenance(&self, id: i64) -> Result<bool> {
-        self.with_conn(move |c| {
+        self.with_write(move |c| {
             c.execute("DELETE FROM maintenance WHERE id = ?1", [id])
                 .map(|n| n > 0)
                 .map_err(db_err)
