@@ -91,7 +91,17 @@ fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Db(e.to_string())
 }
 
-fn open_conn(path: &Path) -> Result<Connection> {
+/// How a connection reads the file: through a memory map (the writer, whose
+/// lookups walk the indexes) or with read(2) (the small writes, token
+/// touches and retention, which read little). Every map takes address
+/// space as large as the file, so few connections have one.
+#[derive(Clone, Copy, PartialEq)]
+enum Reads {
+    Mapped,
+    Plain,
+}
+
+fn open_conn(path: &Path, reads: Reads) -> Result<Connection> {
     let open_err = |e: rusqlite::Error| StoreError::Open {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -123,15 +133,22 @@ fn open_conn(path: &Path) -> Result<Connection> {
     // read(2); checkpoints in bigger steps write each page back fewer times.
     conn.execute_batch(
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -131072;
-         PRAGMA mmap_size = 1073741824; PRAGMA wal_autocheckpoint = 10000;",
+         PRAGMA wal_autocheckpoint = 10000;",
     )
     .map_err(open_err)?;
+    if reads == Reads::Mapped {
+        conn.execute_batch(MMAP).map_err(open_err)?;
+    }
     Ok(conn)
 }
 
-/// Connections in the read pool: enough that the dashboard, the API and
-/// evaluation read side by side on this machine's cores without one waiting.
-const READS: u32 = 4;
+/// The memory map of a connection that reads much (1 GiB at most).
+const MMAP: &str = "PRAGMA mmap_size = 1073741824;";
+
+/// Connections in the read pool: enough that a page is not kept waiting
+/// by an evaluation's or an export's long read; few, since each maps the
+/// file.
+const READS: u32 = 3;
 
 /// The pool of read connections to the (migrated) database at `path`. They
 /// cannot write (`query_only`); their page cache is smaller than the
@@ -141,10 +158,8 @@ fn read_pool(path: &Path) -> Result<r2d2::Pool<SqliteConnectionManager>> {
         .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE)
         .with_init(|c| {
             c.busy_timeout(std::time::Duration::from_secs(10))?;
-            c.execute_batch(
-                "PRAGMA query_only = ON; PRAGMA cache_size = -32768;
-                 PRAGMA mmap_size = 1073741824;",
-            )
+            c.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -32768;")?;
+            c.execute_batch(MMAP)
         });
     r2d2::Pool::builder()
         .max_size(READS)
@@ -204,11 +219,11 @@ impl SqliteStore {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        let mut conn = open_conn(path)?;
+        let mut conn = open_conn(path, Reads::Plain)?;
         migrate(&mut conn, path)?;
-        let mut writer = open_conn(path)?;
-        let touch = open_conn(path)?;
-        let prune = open_conn(path)?;
+        let mut writer = open_conn(path, Reads::Mapped)?;
+        let touch = open_conn(path, Reads::Plain)?;
+        let prune = open_conn(path, Reads::Plain)?;
         let reads = read_pool(path)?;
         let (queue, waiting) = group_commit::queue();
         // One writer, on a thread of its own: SQLite commits one transaction
@@ -1764,7 +1779,7 @@ mod tests {
     fn agents_registered_before_bindings_are_bound_where_unambiguous() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gamsa.db");
-        let mut conn = open_conn(&path).unwrap();
+        let mut conn = open_conn(&path, Reads::Plain).unwrap();
         // The schema as it was before host bindings, with four agents: one
         // alone on its host, two claiming one host, one revoked.
         let before = MIGRATIONS
