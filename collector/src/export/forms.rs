@@ -19,6 +19,22 @@ pub enum Kind {
     Services,
 }
 
+impl Kind {
+    /// The probes whose evidence the form shows, if it shows evidence.
+    pub fn probes(self) -> Option<&'static [&'static str]> {
+        match self {
+            Kind::Checklist(_) => None,
+            Kind::Redundancy => Some(&["redundancy"]),
+            Kind::Location | Kind::Services => Some(&["region", "backup"]),
+        }
+    }
+
+    /// Whether the form has a row per host (the services form groups them).
+    pub fn per_host(self) -> bool {
+        matches!(self, Kind::Redundancy | Kind::Location)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ItemLabel {
     /// "1.1" (양식2B).
@@ -170,6 +186,21 @@ pub fn marks(v: Verdict) -> Vec<String> {
 
 fn leading(id: &str, parts: usize) -> String {
     id.split('.').take(parts).collect::<Vec<_>>().join(".")
+}
+
+/// Each host's outcome on the item's first row, in Korean: what the
+/// evidence forms' host tables say beside each host's evidence (a map,
+/// since a fleet's table has a row per host).
+pub fn first_row_outcomes(item: &ItemResult) -> std::collections::HashMap<&str, &'static str> {
+    item.rows
+        .first()
+        .map(|r| {
+            r.hosts
+                .iter()
+                .map(|h| (h.host.as_str(), super::outcome_ko(h.outcome)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A row's verdict as the form shows it: an item that is NA (applicant

@@ -5,9 +5,9 @@
 //! Whether a service is region-restricted is a contract fact: gamsa leaves
 //! that column for the SLA and says so.
 
-use super::forms::{marks, remark, row_verdict};
+use super::forms::{first_row_outcomes, marks, remark, row_verdict};
+use super::kst;
 use super::model::Table;
-use super::{kst, outcome_ko};
 use crate::verdict::ItemResult;
 use gamsa_proto::v1::{evidence::Payload, BackupArtifact, CloudRegion, Evidence, Status};
 use std::collections::BTreeMap;
@@ -80,13 +80,8 @@ pub fn location_tables(item: &ItemResult, evidence: &[&Evidence]) -> Vec<Table> 
         cells.push(remark(v, reason));
         head.rows.push(cells);
     }
-    let per_host = |host: &str| {
-        item.rows
-            .first()
-            .and_then(|r| r.hosts.iter().find(|h| h.host == host))
-            .map(|h| outcome_ko(h.outcome))
-            .unwrap_or("")
-    };
+    let outcomes = first_row_outcomes(item);
+    let per_host = |host: &str| outcomes.get(host).copied().unwrap_or("");
 
     let mut systems = Table::new(
         "□ 시스템의 물리적 위치 (호스트별 리전)",

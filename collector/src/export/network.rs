@@ -2,7 +2,7 @@
 //! their verdicts, and per host the redundancy evidence behind them — active
 //! uplinks, bonds, default routes, zone and VRRP — as the agent observed it.
 
-use super::forms::{marks, remark, row_verdict};
+use super::forms::{first_row_outcomes, marks, remark, row_verdict};
 use super::model::Table;
 use super::{kst, outcome_ko};
 use crate::catalog::Catalog;
@@ -74,12 +74,9 @@ pub fn tables(catalog: &Catalog, item: &ItemResult, evidence: &[&Evidence]) -> V
             ("판정", 14.0, true),
         ],
     );
-    let per_host = item.rows.first().map(|r| &r.hosts);
+    let outcomes = first_row_outcomes(item);
     for ev in evidence {
-        let outcome = per_host
-            .and_then(|hs| hs.iter().find(|h| h.host == ev.host))
-            .map(|h| outcome_ko(h.outcome))
-            .unwrap_or("");
+        let outcome = outcomes.get(ev.host.as_str()).copied().unwrap_or("");
         let seen = kst(ev.observed_at.map(|t| t.unix_millis()).unwrap_or(0));
         let row = match (&ev.payload, ev.status == Status::Error as i32) {
             (Some(Payload::NetworkRedundancy(r)), false) => vec![
