@@ -8,7 +8,7 @@
 
 use gamsa_proto::v1::{
     agent_message, collector_message, evidence::Payload, AgentMessage, Batch, Certificate,
-    CollectorMessage, Evidence, Status, TlsEndpoint, TlsVersion,
+    CloudRegion, CollectorMessage, Evidence, Status, TlsEndpoint, TlsVersion,
 };
 use gamsa_tests::pg::Scratch;
 use gamsa_tests::raw::{client, hello, open, unique_id, OpenStream};
@@ -731,6 +731,22 @@ async fn exports_come_a_page_of_hosts_at_a_time(store_url: Option<&str>) {
         // 300 kB of TLS evidence a host: four hosts do not fit in a page.
         let ev = weighing(name, 443, 300_000);
         assert_eq!(acked(&mut s, batch(1, vec![ev]), 1).await.unwrap(), (1, 0));
+        // Where it runs, for the host forms: a zone naming the host.
+        let mut region = tls(name);
+        region.probe = "region".into();
+        region.subject = name.clone();
+        region.payload = Some(Payload::CloudRegion(CloudRegion {
+            provider: "aws".into(),
+            region: "ap-northeast-2".into(),
+            zone: format!("zone-of-{name}"),
+            country: "KR".into(),
+            source: "aws-imds".into(),
+            ..Default::default()
+        }));
+        assert_eq!(
+            acked(&mut s, batch(2, vec![region]), 2).await.unwrap(),
+            (1, 0)
+        );
     }
     let base = "catalog=cloud-notice&format=";
     let ndjson = pages(&collector, &format!("{base}ndjson&limit=4"));
@@ -788,7 +804,55 @@ async fn exports_come_a_page_of_hosts_at_a_time(store_url: Option<&str>) {
     }
     assert_eq!(hosts, names, "each host on one page");
 
+    // The host forms come a page at a time in every format: each host's
+    // row on one page, in name order; all=true is every row in one.
+    let zones = |body: &str| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| body.contains(&format!("zone-of-{n}")))
+            .cloned()
+            .collect()
+    };
+    {
+        let format = "html";
+        let form = format!("catalog=emr-s014&form=2-4&format={format}");
+        let (whole, link) = linked(&collector, &format!("/api/v1/exports?{form}&all=true"));
+        assert_eq!(link, None, "{format}: all=true is one answer");
+        assert_eq!(
+            zones(&whole),
+            names,
+            "{format}: every host in the whole form"
+        );
+        let paged: Vec<Vec<String>> = pages(&collector, &format!("{form}&limit=2"))
+            .iter()
+            .map(|p| zones(p))
+            .collect();
+        assert_eq!(
+            paged,
+            [&names[0..2], &names[2..4], &names[4..5]],
+            "{format}: two hosts a page, each once"
+        );
+        let (first, link) = linked(&collector, &format!("/api/v1/exports?{form}"));
+        assert_eq!(link, None, "{format}: five hosts fit in the default page");
+        assert_eq!(zones(&first), names, "{format}");
+    }
+
+    let pdf = ureq::get(&format!(
+        "http://127.0.0.1:{}/api/v1/exports?catalog=emr-s014&form=2-4&format=pdf&limit=2",
+        collector.http
+    ))
+    .set("Authorization", &format!("Bearer {}", collector.token))
+    .call()
+    .unwrap();
+    let next = pdf.header("link").unwrap_or_default().to_string();
+    assert!(next.contains("after=node-2"), "the PDF's next page: {next}");
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut pdf.into_reader(), &mut body).unwrap();
+    assert!(body.starts_with(b"%PDF"), "a PDF page");
+
     for refused in [
+        "catalog=emr-s014&form=2A&format=html&after=node-1".to_string(),
+        "catalog=emr-s014&form=2-4&format=csv&after=node-1".to_string(),
         format!("{base}csv&after=node-1"),
         format!("{base}json&limit=0"),
         format!("{base}json&all=true&after=node-1"),

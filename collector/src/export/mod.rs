@@ -31,7 +31,7 @@ use forms::{ItemLabel, Kind};
 use gamsa_proto::v1::Evidence;
 use model::FilledForm;
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -135,6 +135,12 @@ pub enum Hosts {
     /// most `limit` of them, fewer if they do not fit in
     /// [`page::MAX_PAGE_BYTES`].
     Page { after: Option<String>, limit: usize },
+}
+
+impl Hosts {
+    pub fn paged(&self) -> bool {
+        matches!(self, Hosts::Page { .. })
+    }
 }
 
 impl Request {
@@ -274,10 +280,17 @@ impl Query {
         let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
         let format: Format = self.format.parse().map_err(ExportError::BadRequest)?;
         let after = some(&self.after);
-        let hosts = if !format.paged() || yes(&self.all) {
+        // A form of every host's evidence (2-1, 2-4) comes a page at a
+        // time as a document too (its CSV holds the verdict rows alone); an
+        // unknown form is refused by `export`.
+        let per_host = format != Format::Csv
+            && some(&self.form)
+                .and_then(|f| forms::find(&self.catalog, &f).ok())
+                .is_some_and(|spec| spec.kind.per_host());
+        let hosts = if !(format.paged() || per_host) || yes(&self.all) {
             if after.is_some() || self.limit.is_some() {
                 return Err(ExportError::BadRequest(format!(
-                    "after, limit: only json, ndjson and ocsf exports come a page at a time, and not with all={}",
+                    "after, limit: only json, ndjson and ocsf exports and the host forms (2-1, 2-4) in html and pdf come a page at a time, and not with all={}",
                     self.all
                 )));
             }
@@ -358,34 +371,44 @@ pub fn outcome_ko(o: Outcome) -> &'static str {
     }
 }
 
-/// The latest evidence of `probes` observed within `freshness` of now, from
-/// hosts that are not revoked: what the verdicts were computed from.
-async fn fresh_evidence(
-    store: &dyn Store,
-    probes: &[&str],
-    freshness: std::time::Duration,
-) -> anyhow::Result<Vec<Evidence>> {
-    let since = crate::clock::now_ms() - freshness.as_millis() as i64;
-    let revoked: HashSet<String> = store
-        .list_agents()
-        .await?
-        .into_iter()
-        .filter(|a| a.revoked)
-        .map(|a| a.host)
-        .collect();
-    let mut out: Vec<Evidence> = store
-        .latest_evidence_of_probes(probes.iter().map(|p| p.to_string()).collect())
-        .await?
-        .into_iter()
-        .filter(|e| !revoked.contains(&e.host))
-        .filter(|e| e.observed_at.map(|t| t.unix_millis()).unwrap_or(0) >= since)
-        .collect();
-    out.sort_by(|a, b| (&a.host, &a.probe, &a.subject).cmp(&(&b.host, &b.probe, &b.subject)));
-    Ok(out)
+/// What an evidence form shows: the latest evidence of its probes observed
+/// since `since_ms` (Unix ms), from hosts that are not `revoked`.
+struct Shows {
+    probes: &'static [&'static str],
+    since_ms: i64,
+    revoked: HashSet<String>,
+}
+
+impl Shows {
+    fn keeps(&self, e: &Evidence) -> bool {
+        self.probes.contains(&e.probe.as_str())
+            && !self.revoked.contains(&e.host)
+            && e.observed_at.map(|t| t.unix_millis()).unwrap_or(0) >= self.since_ms
+    }
+
+    /// The evidence shown of `hosts` (every host's if `None`), in host,
+    /// probe and subject order.
+    async fn read(
+        &self,
+        store: &dyn Store,
+        hosts: Option<&[&str]>,
+    ) -> anyhow::Result<Vec<Evidence>> {
+        let read = match hosts {
+            Some(hosts) => store.latest_evidence_of(hosts, self.probes).await?,
+            None => {
+                store
+                    .latest_evidence_of_probes(self.probes.iter().map(|p| p.to_string()).collect())
+                    .await?
+            }
+        };
+        let mut out: Vec<Evidence> = read.into_iter().filter(|e| self.keeps(e)).collect();
+        out.sort_by(|a, b| (&a.host, &a.probe, &a.subject).cmp(&(&b.host, &b.probe, &b.subject)));
+        Ok(out)
+    }
 }
 
 /// What every page of an export is made from: the catalog, the form, the
-/// item results and the evidence the form shows, read once.
+/// item results and what the form shows, read once.
 struct Gathered<'a> {
     catalog: &'a crate::catalog::Catalog,
     group: Option<&'a crate::catalog::Group>,
@@ -394,7 +417,12 @@ struct Gathered<'a> {
     items: Vec<ItemResult>,
     /// The kept evaluation's time, and whether a newer one is on its way.
     as_of: Option<(i64, bool)>,
-    shown: Vec<Evidence>,
+    /// The evidence an evidence form shows: every host's, read whole; or,
+    /// for a page made from the kept evaluation, the hosts that have some
+    /// (`shown_hosts`), each page reading only its own (`page`).
+    shown: Option<Vec<Evidence>>,
+    shown_hosts: BTreeSet<String>,
+    shows: Option<Shows>,
     redactor: Option<redact::Redactor>,
 }
 
@@ -412,15 +440,17 @@ async fn gather<'a>(src: &Source<'a>, req: &Request) -> Result<Gathered<'a>, Exp
         .map_err(bad)?;
     let kind = spec.map_or(Kind::Checklist(ItemLabel::Generic), |s| s.kind);
     let group_id = group.map(|g| g.id.as_str());
-    let (all, as_of) = match src.kept {
+    let (all, as_of, kept) = match src.kept {
         Some(kept) => {
             let (e, includes) = kept.current(src.store, crate::evaluation::CATCH_UP).await?;
-            (e.items_of(catalog, group_id), Some((e.as_of_ms, !includes)))
+            let items = e.items_of(catalog, group_id);
+            (items, Some((e.as_of_ms, !includes)), Some(e))
         }
         None => (
             src.checklists
                 .evaluate(src.store, &[catalog.catalog.id.as_str()], group_id)
                 .await?,
+            None,
             None,
         ),
     };
@@ -440,20 +470,66 @@ async fn gather<'a>(src: &Source<'a>, req: &Request) -> Result<Gathered<'a>, Exp
             Some(all.swap_remove(at))
         })
         .collect();
-    let probes: &[&str] = match kind {
-        Kind::Checklist(_) => &[],
-        Kind::Redundancy => &["redundancy"],
-        Kind::Location | Kind::Services => &["region", "backup"],
-    };
     let freshness = items
         .first()
         .and_then(|i| catalog.item(&i.id))
         .and_then(|d| d.freshness)
         .unwrap_or(catalog.catalog.freshness);
-    let shown = if probes.is_empty() {
-        vec![]
-    } else {
-        fresh_evidence(src.store, probes, freshness).await?
+    let shows = kind.probes().map(|probes| Shows {
+        probes,
+        since_ms: crate::clock::now_ms() - freshness.as_millis() as i64,
+        revoked: HashSet::new(),
+    });
+    let (mut shown, mut shown_hosts) = (Some(Vec::new()), BTreeSet::new());
+    let shows = match shows {
+        None => None,
+        Some(mut shows) => {
+            let agents = match &kept {
+                Some(e) => e.agents.clone(),
+                None => std::sync::Arc::new(src.store.list_agents().await?),
+            };
+            shows.revoked = agents
+                .iter()
+                .filter(|a| a.revoked)
+                .map(|a| a.host.clone())
+                .collect();
+            // A page of a host form made from the kept evaluation reads
+            // only its hosts' evidence; the hosts that have some are those
+            // whose agents' latest evidence, as it read it, has the form's
+            // probes within the freshness window.
+            match kept
+                .as_ref()
+                .filter(|_| kind.per_host() && req.hosts.paged())
+            {
+                Some(e) => {
+                    let host_of: HashMap<&str, &str> = e
+                        .agents
+                        .iter()
+                        .map(|a| (a.agent_id.as_str(), a.host.as_str()))
+                        .collect();
+                    shown_hosts = e
+                        .probes
+                        .iter()
+                        .filter(|(_, probes)| {
+                            probes.iter().any(|(p, health)| {
+                                shows.probes.contains(&p.as_str())
+                                    && health.newest_ms >= shows.since_ms
+                            })
+                        })
+                        .filter_map(|(agent, _)| host_of.get(agent.as_str()))
+                        .filter(|h| !shows.revoked.contains(**h))
+                        .map(|h| h.to_string())
+                        .collect();
+                    shown = None;
+                }
+                None => {
+                    let read = shows.read(src.store, None).await?;
+                    shown_hosts = read.iter().map(|e| e.host.clone()).collect();
+                    shown = Some(read);
+                }
+            }
+            Some(shows)
+        }
     };
     let redactor = if req.redact_ips {
         Some(
@@ -471,6 +547,8 @@ async fn gather<'a>(src: &Source<'a>, req: &Request) -> Result<Gathered<'a>, Exp
         items,
         as_of,
         shown,
+        shown_hosts,
+        shows,
         redactor,
     })
 }
@@ -485,7 +563,7 @@ pub async fn export(
     let (body, next) = match &req.hosts {
         Hosts::All => {
             let items: Vec<&ItemResult> = g.items.iter().collect();
-            let shown: Vec<&Evidence> = g.shown.iter().collect();
+            let shown: Vec<&Evidence> = g.shown.iter().flatten().collect();
             (render(src, req, &g, &items, &shown).await?, None)
         }
         Hosts::Page { after, limit } => {

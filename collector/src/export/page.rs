@@ -1,5 +1,5 @@
-//! The machine-readable exports (JSON, NDJSON, OCSF) a page of hosts at a
-//! time.
+//! The machine-readable exports (JSON, NDJSON, OCSF) and the forms with a
+//! row per host (2-1, 2-4) as HTML and PDF, a page of hosts at a time.
 //!
 //! Why: at a fleet's size these exports hold every host's results and
 //! evidence (hundreds of megabytes), which no one answer should carry. A
@@ -26,12 +26,16 @@ pub const MAX_LIMIT: usize = 1000;
 
 /// Hosts a page holds unless asked otherwise: about what fits in
 /// [`MAX_PAGE_BYTES`] at a 10,000-host fleet (BENCHMARKS.md: some 7 KB a
-/// host in JSON, 30 KB in OCSF, 40 KB in NDJSON).
+/// host in JSON, 30 KB in OCSF, 40 KB in NDJSON; a host form's row, 0.3 to
+/// 1.2 KB in HTML; a PDF's rows are kept few to stay quick). CSV, which
+/// holds the verdict rows alone, is not paged.
 pub fn default_limit(format: Format) -> usize {
     match format {
         Format::Json => 100,
         Format::Ocsf => 25,
-        _ => 20,
+        Format::Ndjson => 20,
+        Format::Html | Format::Csv => 500,
+        Format::Pdf => 100,
     }
 }
 
@@ -39,7 +43,7 @@ pub fn default_limit(format: Format) -> usize {
 /// name order (one more than a page, to tell whether another follows).
 fn hosts_after<'a>(
     items: &'a [ItemResult],
-    shown: &'a [Evidence],
+    shown: &'a BTreeSet<String>,
     after: Option<&str>,
     n: usize,
 ) -> Vec<&'a str> {
@@ -53,20 +57,12 @@ fn hosts_after<'a>(
                 .map(|(h, _)| h.as_str()),
         );
     }
-    // `shown` is in host order (`fresh_evidence`).
-    let start = after.map_or(0, |a| shown.partition_point(|e| e.host.as_str() <= a));
-    let mut distinct = 0;
-    let mut previous = None;
-    for e in &shown[start..] {
-        if previous != Some(e.host.as_str()) {
-            if distinct > n {
-                break;
-            }
-            distinct += 1;
-            previous = Some(e.host.as_str());
-            hosts.insert(e.host.as_str());
-        }
-    }
+    hosts.extend(
+        shown
+            .range::<str, _>((from, Bound::Unbounded))
+            .take(n + 1)
+            .map(String::as_str),
+    );
     hosts.into_iter().take(n + 1).collect()
 }
 
@@ -81,8 +77,11 @@ pub(super) async fn render_page(
     limit: usize,
 ) -> Result<(Body, Option<String>), ExportError> {
     let mut n = limit;
+    // The page's evidence: cut from what was read whole, or read for the
+    // hosts of the first try (a smaller try takes part of it).
+    let (mut read, none): (Option<Vec<Evidence>>, Vec<Evidence>) = (None, Vec::new());
     loop {
-        let hosts = hosts_after(&g.items, &g.shown, after, n);
+        let hosts = hosts_after(&g.items, &g.shown_hosts, after, n);
         let page = &hosts[..hosts.len().min(n)];
         let last = page.last().copied();
         let on_page = |h: &str| after.is_none_or(|a| h > a) && last.is_some_and(|l| h <= l);
@@ -98,7 +97,15 @@ pub(super) async fn render_page(
                 .collect(),
             _ => cut.iter().collect(),
         };
-        let shown: Vec<&Evidence> = g.shown.iter().filter(|e| on_page(&e.host)).collect();
+        let whole = match (&g.shown, &g.shows) {
+            (Some(whole), _) => whole,
+            (None, Some(shows)) => match &mut read {
+                Some(read) => &*read,
+                None => &*read.insert(shows.read(src.store, Some(page)).await?),
+            },
+            (None, None) => &none,
+        };
+        let shown: Vec<&Evidence> = whole.iter().filter(|e| on_page(&e.host)).collect();
         let body = render(src, req, g, &items, &shown).await?;
         if body.len() <= MAX_PAGE_BYTES || page.len() <= 1 {
             let next = (hosts.len() > page.len()).then(|| last.map(str::to_string));
