@@ -482,18 +482,20 @@ fn alive(pid: u32) -> bool {
     })
 }
 
+/// A field of `pid`'s `/proc/<pid>/status`, in KiB (0 if unreadable).
+fn status_kib(pid: u32, name: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// VmRSS and VmHWM of `pid`, in KiB.
 fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM"))
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -580,14 +582,19 @@ fn walk_pages(h: &Http, first: &str) -> String {
 /// Runs `f` while sampling the RSS of process `pid` every 20 ms: what `f`
 /// returned, the RSS before (KiB) and the most seen meanwhile.
 fn rss_during<T>(pid: u32, f: impl FnOnce() -> T) -> (T, u64, u64) {
-    let (rss0, _) = memory_kib(pid);
+    sampled(pid, "VmRSS", f)
+}
+
+/// As [`rss_during`], of the status field `field` (`VmRSS`, `RssAnon`).
+fn sampled<T>(pid: u32, field: &'static str, f: impl FnOnce() -> T) -> (T, u64, u64) {
+    let before = status_kib(pid, field);
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
         let sampling = sampling.clone();
         std::thread::spawn(move || {
             let mut most = 0;
             while sampling.load(Ordering::Relaxed) {
-                most = most.max(memory_kib(pid).0);
+                most = most.max(status_kib(pid, field));
                 std::thread::sleep(Duration::from_millis(20));
             }
             most
@@ -595,7 +602,7 @@ fn rss_during<T>(pid: u32, f: impl FnOnce() -> T) -> (T, u64, u64) {
     };
     let out = f();
     sampling.store(false, Ordering::Relaxed);
-    (out, rss0, sampler.join().unwrap_or(0))
+    (out, before, sampler.join().unwrap_or(0))
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -716,6 +723,61 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
         max_rss_kib,
         bytes,
     })
+}
+
+/// A snapshot taken while nothing else runs in the collector (no ingest,
+/// the evaluation settled): the rise of its peak RSS (VmHWM, reset first)
+/// is the snapshot's own, beside the same rise over as long without one.
+fn quiet_snapshot(c: &Collector, pid: u32) -> Result<String> {
+    let settled = Instant::now();
+    let mut count = Evaluations::scrape(c)?.count;
+    loop {
+        std::thread::sleep(Duration::from_secs(5));
+        let now = Evaluations::scrape(c)?.count;
+        if now == count {
+            break;
+        }
+        if settled.elapsed() > Duration::from_secs(300) {
+            bail!("the evaluation did not settle within 5 minutes");
+        }
+        count = now;
+    }
+    // Writing 5 to clear_refs resets VmHWM to the current RSS (proc(5)).
+    // The RSS counts the store's memory-mapped pages too (RssFile, the
+    // kernel's page cache); RssAnon, sampled, is the collector's own.
+    let rises = |f: &mut dyn FnMut() -> Result<()>| -> Result<(f64, f64)> {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+            .context("resetting the collector's peak RSS")?;
+        let (rss0, _) = memory_kib(pid);
+        let (done, anon0, anon) = sampled(pid, "RssAnon", f);
+        done?;
+        let (_, hwm) = memory_kib(pid);
+        let kib = |a: u64, b: u64| a.saturating_sub(b) as f64 / 1024.0;
+        Ok((kib(hwm, rss0), kib(anon, anon0)))
+    };
+    let (started, evaluations) = (Instant::now(), Evaluations::scrape(c)?.count);
+    let mut id = String::new();
+    let (rise, anon) = rises(&mut || {
+        let answer: Value = ureq::post(&format!("http://127.0.0.1:{}/api/v1/snapshots", c.http))
+            .set("Authorization", &format!("Bearer {}", c.token))
+            .timeout(Duration::from_secs(600))
+            .call()
+            .context("POST /api/v1/snapshots")?
+            .into_json()?;
+        id = answer["id"].as_str().unwrap_or_default().to_string();
+        Ok(())
+    })?;
+    let took = started.elapsed();
+    let beside = Evaluations::scrape(c)?.count - evaluations;
+    let (idle, idle_anon) = rises(&mut || {
+        std::thread::sleep(took);
+        Ok(())
+    })?;
+    let idle_evaluations = Evaluations::scrape(c)?.count - evaluations - beside;
+    Ok(format!(
+        "snapshot with nothing else running ({id}, the first: every object written): {:.2} s; collector peak RSS +{rise:.0} MiB over its RSS before (VmHWM reset), anonymous memory (RssAnon, sampled every 20 ms) +{anon:.0} MiB; {beside:.0} kept evaluations meanwhile; as long without a snapshot: peak RSS +{idle:.0} MiB, RssAnon +{idle_anon:.0} MiB, {idle_evaluations:.0} kept evaluations",
+        took.as_secs_f64()
+    ))
 }
 
 /// The collector's kept evaluations so far, from `/metrics`.
@@ -913,12 +975,22 @@ fn calls(
             (format!("{path}&all=true"), false),
         ]
     });
+    // The seed's evidence forms (network redundancy, location, services):
+    // a first JSON page and the whole form as a document.
+    let forms = ["2-1", "2-4", "2-5"].into_iter().flat_map(|form| {
+        let path = format!("/api/v1/exports?catalog=emr-s014&form={form}");
+        [
+            (format!("{path}&format=json"), false),
+            (format!("{path}&format=html"), false),
+        ]
+    });
     api.into_iter()
         .map(|p| (p, false))
         .chain(dashboard.into_iter().map(|p| (p, true)))
         .chain(heavy)
         .chain(snapshot_files)
         .chain(paged)
+        .chain(forms)
         .collect()
 }
 
@@ -1203,6 +1275,12 @@ async fn main() -> Result<()> {
         after_fill as f64 / 1024.0 / args.hosts as f64,
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
+    );
+
+    let c2 = c.clone();
+    println!(
+        "{}",
+        tokio::task::spawn_blocking(move || quiet_snapshot(&c2, pid)).await??
     );
 
     // (b) Ingest continues at the fleet's default-interval rate.
