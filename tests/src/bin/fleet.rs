@@ -729,10 +729,11 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
 /// the evaluation settled): the rise of its peak RSS (VmHWM, reset first)
 /// is the snapshot's own, beside the same rise over as long without one.
 fn quiet_snapshot(c: &Collector, pid: u32) -> Result<String> {
+    // Settled: no kept evaluation for 15 s (longer than one takes).
     let settled = Instant::now();
     let mut count = Evaluations::scrape(c)?.count;
     loop {
-        std::thread::sleep(Duration::from_secs(5));
+        std::thread::sleep(Duration::from_secs(15));
         let now = Evaluations::scrape(c)?.count;
         if now == count {
             break;
