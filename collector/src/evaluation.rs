@@ -215,6 +215,10 @@ pub struct Evaluation {
     /// the host list shows beside the standings, without reading the
     /// whole fleet's agents from the store for each page.
     pub agents: Arc<Vec<AgentRecord>>,
+    /// The latest evidence of the probes kept whole (`input::KEPT_WHOLE`),
+    /// revoked agents' left out, in host, probe and subject order: what the
+    /// evidence forms show beside these verdicts, without reading it again.
+    pub shown: Vec<Arc<Evidence>>,
     /// The attestations and NA marks it read.
     pub documents: Documents,
     /// The next instant at which time alone changes what it read: a latest
@@ -460,6 +464,8 @@ async fn evaluate(
     crate::rules::in_background(move || {
         let probes = probe_health(latest.iter().map(|c| &c.evidence));
         let set_aside = checklists::counted(&mut latest, &agents);
+        let mut shown: Vec<Arc<Evidence>> = latest.iter().filter_map(|c| c.whole.clone()).collect();
+        shown.sort_by(|a, b| (&a.host, &a.probe, &a.subject).cmp(&(&b.host, &b.probe, &b.subject)));
         let now = crate::clock::now_ms();
         let (items, judged) = checklists.evaluate_with(
             &latest,
@@ -491,6 +497,7 @@ async fn evaluate(
             stamps: Arc::new(stamps),
             probes,
             next_change_ms,
+            shown,
             documents,
             agents: Arc::new(agents),
         };

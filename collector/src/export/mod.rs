@@ -31,10 +31,11 @@ use forms::{ItemLabel, Kind};
 use gamsa_proto::v1::Evidence;
 use model::FilledForm;
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// `[export]` in the collector configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -385,26 +386,6 @@ impl Shows {
             && !self.revoked.contains(&e.host)
             && e.observed_at.map(|t| t.unix_millis()).unwrap_or(0) >= self.since_ms
     }
-
-    /// The evidence shown of `hosts` (every host's if `None`), in host,
-    /// probe and subject order.
-    async fn read(
-        &self,
-        store: &dyn Store,
-        hosts: Option<&[&str]>,
-    ) -> anyhow::Result<Vec<Evidence>> {
-        let read = match hosts {
-            Some(hosts) => store.latest_evidence_of(hosts, self.probes).await?,
-            None => {
-                store
-                    .latest_evidence_of_probes(self.probes.iter().map(|p| p.to_string()).collect())
-                    .await?
-            }
-        };
-        let mut out: Vec<Evidence> = read.into_iter().filter(|e| self.keeps(e)).collect();
-        out.sort_by(|a, b| (&a.host, &a.probe, &a.subject).cmp(&(&b.host, &b.probe, &b.subject)));
-        Ok(out)
-    }
 }
 
 /// What every page of an export is made from: the catalog, the form, the
@@ -417,12 +398,9 @@ struct Gathered<'a> {
     items: Vec<ItemResult>,
     /// The kept evaluation's time, and whether a newer one is on its way.
     as_of: Option<(i64, bool)>,
-    /// The evidence an evidence form shows: every host's, read whole; or,
-    /// for a page made from the kept evaluation, the hosts that have some
-    /// (`shown_hosts`), each page reading only its own (`page`).
-    shown: Option<Vec<Evidence>>,
-    shown_hosts: BTreeSet<String>,
-    shows: Option<Shows>,
+    /// The evidence an evidence form shows, in host, probe and subject
+    /// order: the kept evaluation's (what its verdicts judged), else read.
+    shown: Vec<Arc<Evidence>>,
     redactor: Option<redact::Redactor>,
 }
 
@@ -475,60 +453,44 @@ async fn gather<'a>(src: &Source<'a>, req: &Request) -> Result<Gathered<'a>, Exp
         .and_then(|i| catalog.item(&i.id))
         .and_then(|d| d.freshness)
         .unwrap_or(catalog.catalog.freshness);
-    let shows = kind.probes().map(|probes| Shows {
-        probes,
-        since_ms: crate::clock::now_ms() - freshness.as_millis() as i64,
-        revoked: HashSet::new(),
-    });
-    let (mut shown, mut shown_hosts) = (Some(Vec::new()), BTreeSet::new());
-    let shows = match shows {
-        None => None,
-        Some(mut shows) => {
-            let agents = match &kept {
-                Some(e) => e.agents.clone(),
-                None => std::sync::Arc::new(src.store.list_agents().await?),
-            };
-            shows.revoked = agents
-                .iter()
-                .filter(|a| a.revoked)
-                .map(|a| a.host.clone())
-                .collect();
-            // A page of a host form made from the kept evaluation reads
-            // only its hosts' evidence; the hosts that have some are those
-            // whose agents' latest evidence, as it read it, has the form's
-            // probes within the freshness window.
-            match kept
-                .as_ref()
-                .filter(|_| kind.per_host() && req.hosts.paged())
-            {
+    let shown = match kind.probes() {
+        None => Vec::new(),
+        Some(probes) => {
+            let since = |now: i64| now - freshness.as_millis() as i64;
+            match &kept {
                 Some(e) => {
-                    let host_of: HashMap<&str, &str> = e
-                        .agents
+                    let shows = Shows {
+                        probes,
+                        since_ms: since(e.as_of_ms),
+                        revoked: revoked(&e.agents),
+                    };
+                    e.shown
                         .iter()
-                        .map(|a| (a.agent_id.as_str(), a.host.as_str()))
-                        .collect();
-                    shown_hosts = e
-                        .probes
-                        .iter()
-                        .filter(|(_, probes)| {
-                            probes.iter().any(|(p, health)| {
-                                shows.probes.contains(&p.as_str())
-                                    && health.newest_ms >= shows.since_ms
-                            })
-                        })
-                        .filter_map(|(agent, _)| host_of.get(agent.as_str()))
-                        .filter(|h| !shows.revoked.contains(**h))
-                        .map(|h| h.to_string())
-                        .collect();
-                    shown = None;
+                        .filter(|ev| shows.keeps(ev))
+                        .cloned()
+                        .collect()
                 }
                 None => {
-                    let read = shows.read(src.store, None).await?;
-                    shown_hosts = read.iter().map(|e| e.host.clone()).collect();
-                    shown = Some(read);
+                    let shows = Shows {
+                        probes,
+                        since_ms: since(crate::clock::now_ms()),
+                        revoked: revoked(&src.store.list_agents().await?),
+                    };
+                    let read = src
+                        .store
+                        .latest_evidence_of_probes(probes.iter().map(|p| p.to_string()).collect())
+                        .await?;
+                    let mut shown: Vec<Arc<Evidence>> = read
+                        .into_iter()
+                        .filter(|ev| shows.keeps(ev))
+                        .map(Arc::new)
+                        .collect();
+                    shown.sort_by(|a, b| {
+                        (&a.host, &a.probe, &a.subject).cmp(&(&b.host, &b.probe, &b.subject))
+                    });
+                    shown
                 }
             }
-            Some(shows)
         }
     };
     let redactor = if req.redact_ips {
@@ -547,10 +509,17 @@ async fn gather<'a>(src: &Source<'a>, req: &Request) -> Result<Gathered<'a>, Exp
         items,
         as_of,
         shown,
-        shown_hosts,
-        shows,
         redactor,
     })
+}
+
+/// The hosts of revoked agents: their evidence is not shown.
+fn revoked(agents: &[crate::store::AgentRecord]) -> HashSet<String> {
+    agents
+        .iter()
+        .filter(|a| a.revoked)
+        .map(|a| a.host.clone())
+        .collect()
 }
 
 /// Builds the export `req` asks for; for a page, also the host the next
@@ -563,7 +532,7 @@ pub async fn export(
     let (body, next) = match &req.hosts {
         Hosts::All => {
             let items: Vec<&ItemResult> = g.items.iter().collect();
-            let shown: Vec<&Evidence> = g.shown.iter().flatten().collect();
+            let shown: Vec<&Evidence> = g.shown.iter().map(|e| &**e).collect();
             (render(src, req, &g, &items, &shown).await?, None)
         }
         Hosts::Page { after, limit } => {

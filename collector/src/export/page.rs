@@ -17,6 +17,7 @@ use crate::verdict::ItemResult;
 use gamsa_proto::v1::Evidence;
 use std::collections::BTreeSet;
 use std::ops::Bound;
+use std::sync::Arc;
 
 /// The most bytes a page holds, unless one host alone needs more.
 pub const MAX_PAGE_BYTES: u64 = 1_000_000;
@@ -43,7 +44,7 @@ pub fn default_limit(format: Format) -> usize {
 /// name order (one more than a page, to tell whether another follows).
 fn hosts_after<'a>(
     items: &'a [ItemResult],
-    shown: &'a BTreeSet<String>,
+    shown: &'a [Arc<Evidence>],
     after: Option<&str>,
     n: usize,
 ) -> Vec<&'a str> {
@@ -57,12 +58,20 @@ fn hosts_after<'a>(
                 .map(|(h, _)| h.as_str()),
         );
     }
-    hosts.extend(
-        shown
-            .range::<str, _>((from, Bound::Unbounded))
-            .take(n + 1)
-            .map(String::as_str),
-    );
+    // `shown` is in host order (`Gathered::shown`).
+    let start = after.map_or(0, |a| shown.partition_point(|e| e.host.as_str() <= a));
+    let mut distinct = 0;
+    let mut previous = None;
+    for e in &shown[start..] {
+        if previous != Some(e.host.as_str()) {
+            if distinct > n {
+                break;
+            }
+            distinct += 1;
+            previous = Some(e.host.as_str());
+            hosts.insert(e.host.as_str());
+        }
+    }
     hosts.into_iter().take(n + 1).collect()
 }
 
@@ -77,11 +86,8 @@ pub(super) async fn render_page(
     limit: usize,
 ) -> Result<(Body, Option<String>), ExportError> {
     let mut n = limit;
-    // The page's evidence: cut from what was read whole, or read for the
-    // hosts of the first try (a smaller try takes part of it).
-    let (mut read, none): (Option<Vec<Evidence>>, Vec<Evidence>) = (None, Vec::new());
     loop {
-        let hosts = hosts_after(&g.items, &g.shown_hosts, after, n);
+        let hosts = hosts_after(&g.items, &g.shown, after, n);
         let page = &hosts[..hosts.len().min(n)];
         let last = page.last().copied();
         let on_page = |h: &str| after.is_none_or(|a| h > a) && last.is_some_and(|l| h <= l);
@@ -97,15 +103,12 @@ pub(super) async fn render_page(
                 .collect(),
             _ => cut.iter().collect(),
         };
-        let whole = match (&g.shown, &g.shows) {
-            (Some(whole), _) => whole,
-            (None, Some(shows)) => match &mut read {
-                Some(read) => &*read,
-                None => &*read.insert(shows.read(src.store, Some(page)).await?),
-            },
-            (None, None) => &none,
-        };
-        let shown: Vec<&Evidence> = whole.iter().filter(|e| on_page(&e.host)).collect();
+        let shown: Vec<&Evidence> = g
+            .shown
+            .iter()
+            .filter(|e| on_page(&e.host))
+            .map(|e| &**e)
+            .collect();
         let body = render(src, req, g, &items, &shown).await?;
         if body.len() <= MAX_PAGE_BYTES || page.len() <= 1 {
             let next = (hosts.len() > page.len()).then(|| last.map(str::to_string));

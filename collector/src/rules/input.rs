@@ -46,6 +46,11 @@ pub fn payload_value(ev: &Evidence, keep: Option<&HashSet<String>>) -> Option<Va
     Some(Value::Map(Map { map: Arc::new(map) }))
 }
 
+/// Probes whose latest evidence is also kept whole: the evidence forms
+/// (network redundancy, location, services) show it as the evaluation
+/// judged it. A few small evidence a host, unlike the fleet's bodies.
+pub const KEPT_WHOLE: &[&str] = &["redundancy", "region", "backup"];
+
 /// One evidence, converted once for every window that includes it: what
 /// the evaluation reads of it, its payload only as the fields rules select,
 /// so that the fleet's evidence bodies are never needed at once.
@@ -55,6 +60,9 @@ pub struct Converted {
     pub observed_ms: i64,
     /// The payload as a CEL value; None for error evidence.
     pub value: Option<Value>,
+    /// The evidence whole, for a probe of [`KEPT_WHOLE`]; shared with the
+    /// evaluations that reuse it.
+    pub whole: Option<Arc<Evidence>>,
 }
 
 impl Converted {
@@ -68,6 +76,9 @@ impl Converted {
             } else {
                 payload_value(ev, keep)
             },
+            whole: KEPT_WHOLE
+                .contains(&ev.probe.as_str())
+                .then(|| Arc::new(ev.clone())),
         }
     }
 
@@ -81,6 +92,11 @@ impl Converted {
         }
         e.observed_at = stamp.observed_at;
         e.first_observed_at = stamp.first_observed_at;
+        if let Some(whole) = &mut self.whole {
+            let w = Arc::make_mut(whole);
+            w.observed_at = stamp.observed_at;
+            w.first_observed_at = stamp.first_observed_at;
+        }
         self.observed_ms = stamp.observed_at.map(|t| t.unix_millis()).unwrap_or(0);
         if let (Some(Value::Map(m)), Ok(at)) =
             (&mut self.value, super::value::to_value(&stamp.observed_at))
@@ -457,6 +473,46 @@ mod tests {
         let leaf = &m.map[&Key::from("leaf")];
         assert_eq!(keys(leaf), ["daysRemaining"]);
         assert!(keys(&payload_value(&e, None).unwrap()).len() > 10);
+    }
+
+    #[test]
+    fn the_forms_probes_are_kept_whole_and_seen_again_with_their_times() {
+        let region = ev(
+            "region",
+            Payload::CloudRegion(CloudRegion {
+                zone: "ap-northeast-2a".into(),
+                ..Default::default()
+            }),
+        );
+        let tls = ev("tls", Payload::TlsEndpoint(TlsEndpoint::default()));
+        assert!(
+            Converted::of(&tls, None).whole.is_none(),
+            "not a form's probe"
+        );
+        let mut kept = Converted::of(&region, None);
+        assert_eq!(
+            kept.whole.as_deref(),
+            Some(&region),
+            "whole, payload included"
+        );
+        let earlier = kept.whole.clone().unwrap();
+        let later = Some(gamsa_proto::Timestamp::from_unix_millis(1_700_000_600_000));
+        kept.seen_again(&Evidence {
+            payload: None,
+            first_observed_at: region.observed_at,
+            observed_at: later,
+            ..region.clone()
+        });
+        let whole = kept.whole.as_deref().unwrap();
+        assert_eq!(
+            (whole.observed_at, whole.first_observed_at),
+            (later, region.observed_at)
+        );
+        assert_eq!(whole.payload, region.payload);
+        assert_eq!(
+            *earlier, region,
+            "the earlier evaluation's copy is untouched"
+        );
     }
 
     #[test]
