@@ -20,7 +20,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The probes whose evidence the form shows, if it shows evidence.
+    /// The probes whose evidence the form shows, if it shows evidence: each
+    /// one the evaluation keeps whole (`rules::input::KEPT_WHOLE`).
     pub fn probes(self) -> Option<&'static [&'static str]> {
         match self {
             Kind::Checklist(_) => None,
@@ -365,6 +366,16 @@ pub fn cloud_notice_part(item: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_evidence_form_shows_probes_the_evaluation_keeps_whole() {
+        let kept = crate::rules::input::KEPT_WHOLE;
+        for form in FORMS {
+            for probe in form.kind.probes().unwrap_or_default() {
+                assert!(kept.contains(probe), "form {}: {probe}", form.id);
+            }
+        }
+    }
 
     #[test]
     fn every_form_names_a_catalog_and_unknown_forms_are_listed() {

@@ -138,12 +138,6 @@ pub enum Hosts {
     Page { after: Option<String>, limit: usize },
 }
 
-impl Hosts {
-    pub fn paged(&self) -> bool {
-        matches!(self, Hosts::Page { .. })
-    }
-}
-
 impl Request {
     /// "emr-s014 form 2B pdf group II-2 redacted", for the access log.
     pub fn describe(&self) -> String {
@@ -456,26 +450,27 @@ async fn gather<'a>(src: &Source<'a>, req: &Request) -> Result<Gathered<'a>, Exp
     let shown = match kind.probes() {
         None => Vec::new(),
         Some(probes) => {
-            let since = |now: i64| now - freshness.as_millis() as i64;
+            // As of the kept evaluation (what its verdicts judged), else now.
+            let (now, agents) = match &kept {
+                Some(e) => (e.as_of_ms, e.agents.clone()),
+                None => (
+                    crate::clock::now_ms(),
+                    Arc::new(src.store.list_agents().await?),
+                ),
+            };
+            let shows = Shows {
+                probes,
+                since_ms: now - freshness.as_millis() as i64,
+                revoked: revoked(&agents),
+            };
             match &kept {
-                Some(e) => {
-                    let shows = Shows {
-                        probes,
-                        since_ms: since(e.as_of_ms),
-                        revoked: revoked(&e.agents),
-                    };
-                    e.shown
-                        .iter()
-                        .filter(|ev| shows.keeps(ev))
-                        .cloned()
-                        .collect()
-                }
+                Some(e) => e
+                    .shown
+                    .iter()
+                    .filter(|ev| shows.keeps(ev))
+                    .cloned()
+                    .collect(),
                 None => {
-                    let shows = Shows {
-                        probes,
-                        since_ms: since(crate::clock::now_ms()),
-                        revoked: revoked(&src.store.list_agents().await?),
-                    };
                     let read = src
                         .store
                         .latest_evidence_of_probes(probes.iter().map(|p| p.to_string()).collect())
