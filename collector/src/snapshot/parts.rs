@@ -36,8 +36,13 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// Hosts written a batch at a time: one store read for their evidence.
+/// Hosts written a batch at a time: one store read for their evidence's
+/// stamps.
 const HOSTS_PER_BATCH: usize = 200;
+
+/// Evidence contents read from the store at a time (some 60 hosts' worth
+/// of a real host's evidence, 8 MB of JSON).
+const CONTENTS_PER_READ: usize = 1_000;
 
 /// Hosts one index names: some 130 KB, so that the manifest names ten
 /// indexes for 10,000 hosts, and each index is a small file.
@@ -240,29 +245,39 @@ async fn write_batch(
         Ok::<_, std::io::Error>((refs, unknown, taken))
     })
     .await??;
-    let known_at = std::time::Instant::now();
-    // Contents neither this snapshot nor the one before has seen.
-    let read = store
-        .evidence_by_ids(unknown.iter().map(|s| s.evidence.id.clone()).collect())
-        .await?;
-    let read_in = known_at.elapsed();
+    // Contents neither this snapshot nor the one before has seen, read
+    // `CONTENTS_PER_READ` at a time, each read's objects written while the
+    // next is read: a batch's contents (200 hosts' package lists, some 30 MB
+    // of JSON and more decoded) are never all in memory at once.
+    let mut reads = unknown.chunks(CONTENTS_PER_READ);
+    let read_some = |chunk: Option<&[EvidenceStamp]>| {
+        let chunk = chunk.map(<[EvidenceStamp]>::to_vec);
+        async move {
+            let Some(chunk) = chunk else {
+                return Ok::<_, crate::store::StoreError>((None, std::time::Duration::ZERO));
+            };
+            let t = std::time::Instant::now();
+            let ids = chunk.iter().map(|s| s.evidence.id.clone()).collect();
+            let read = store.evidence_by_ids(ids).await?;
+            Ok((Some((chunk, read)), t.elapsed()))
+        }
+    };
+    let (mut next, mut read_in) = read_some(reads.next()).await?;
+    while let Some((chunk, read)) = next.take() {
+        let objects = objects.clone();
+        let writing = tokio::task::spawn_blocking(move || {
+            write_contents(chunk, read, &objects, &mut refs, &mut taken)?;
+            Ok::<_, std::io::Error>((refs, taken))
+        });
+        let (written, ahead) = tokio::join!(writing, read_some(reads.next()));
+        (refs, taken) = written??;
+        let (ahead, ahead_in) = ahead?;
+        (next, read_in) = (ahead, read_in + ahead_in);
+    }
     let batch = batch.to_vec();
     let (items, objects, before) = (items.clone(), objects.clone(), previous.clone());
     let (written, taken) = tokio::task::spawn_blocking(move || {
         let all = (*items).as_ref();
-        let mut read: HashMap<String, Evidence> =
-            read.into_iter().map(|e| (e.id.clone(), e)).collect();
-        for s in unknown {
-            // Gone between the two reads (retention): cited, not held.
-            let Some(ev) = read.remove(&s.evidence.id) else {
-                continue;
-            };
-            let sha = content_object(&ev, &objects)?;
-            if let Some(h) = &s.content_hash {
-                remember(h.clone(), &sha, &mut taken.contents);
-            }
-            refs.insert(s.evidence.id.clone(), evidence_ref(&s.evidence, sha));
-        }
         // Hosts' parts over every core, each part of the batch remembering
         // what it wrote apart, joined after.
         let parts = crate::rules::parallel::map_parts(&batch, |hosts| {
@@ -284,6 +299,30 @@ async fn write_batch(
     })
     .await??;
     Ok((written, taken, read_in))
+}
+
+/// Writes the contents of `read`, the evidence of `stamps` as read from the
+/// store, as objects, and how the parts cite them into `refs`.
+fn write_contents(
+    stamps: Vec<EvidenceStamp>,
+    read: Vec<Evidence>,
+    objects: &Objects,
+    refs: &mut HashMap<String, EvidenceRef>,
+    taken: &mut Reuse,
+) -> std::io::Result<()> {
+    let mut read: HashMap<String, Evidence> = read.into_iter().map(|e| (e.id.clone(), e)).collect();
+    for s in stamps {
+        // Gone between the two reads (retention): cited, not held.
+        let Some(ev) = read.remove(&s.evidence.id) else {
+            continue;
+        };
+        let sha = content_object(&ev, objects)?;
+        if let Some(h) = &s.content_hash {
+            remember(h.clone(), &sha, &mut taken.contents);
+        }
+        refs.insert(s.evidence.id.clone(), evidence_ref(&s.evidence, sha));
+    }
+    Ok(())
 }
 
 fn result(items: &[ItemResult], (i, r, h): Place) -> &HostResult {
