@@ -512,8 +512,8 @@ struct Http {
     agent: ureq::Agent,
 }
 
-/// One request's time, bytes and status.
-fn request(h: &Http, path: &str, dashboard: bool) -> (Duration, usize, u16) {
+/// One request's time, time to its first byte of body, bytes and status.
+fn request(h: &Http, path: &str, dashboard: bool) -> (Duration, Duration, usize, u16) {
     let url = format!("{}{path}", h.base);
     let mut req = h.agent.get(&url);
     req = if dashboard {
@@ -522,11 +522,16 @@ fn request(h: &Http, path: &str, dashboard: bool) -> (Duration, usize, u16) {
         req.set("Authorization", &format!("Bearer {}", h.token))
     };
     let started = Instant::now();
+    let mut first = Duration::ZERO;
     let (status, body) = match req.call() {
         Ok(r) | Err(ureq::Error::Status(_, r)) => {
             let status = r.status();
-            let mut body = Vec::new();
-            let _ = r.into_reader().read_to_end(&mut body);
+            let mut reader = r.into_reader();
+            let mut body = vec![0; 1];
+            let read = reader.read(&mut body).unwrap_or(0);
+            first = started.elapsed();
+            body.truncate(read);
+            let _ = reader.read_to_end(&mut body);
             if status >= 400 {
                 let shown = &body[..body.len().min(300)];
                 eprintln!("{path}: {status}: {}", String::from_utf8_lossy(shown));
@@ -538,7 +543,7 @@ fn request(h: &Http, path: &str, dashboard: bool) -> (Duration, usize, u16) {
             (0, Vec::new())
         }
     };
-    (started.elapsed(), body.len(), status)
+    (started.elapsed(), first, body.len(), status)
 }
 
 /// Fetches every page of an export from `first`, following the `Link`
@@ -756,20 +761,26 @@ fn quiet_snapshot(c: &Collector, pid: u32) -> Result<String> {
         let kib = |a: u64, b: u64| a.saturating_sub(b) as f64 / 1024.0;
         Ok((kib(hwm, rss0), kib(anon, anon0)))
     };
-    let (started, evaluations) = (Instant::now(), Evaluations::scrape(c)?.count);
-    let mut id = String::new();
-    let (rise, anon) = rises(&mut || {
-        let answer: Value = ureq::post(&format!("http://127.0.0.1:{}/api/v1/snapshots", c.http))
-            .set("Authorization", &format!("Bearer {}", c.token))
-            .timeout(Duration::from_secs(600))
-            .call()
-            .context("POST /api/v1/snapshots")?
-            .into_json()?;
-        id = answer["id"].as_str().unwrap_or_default().to_string();
-        Ok(())
-    })?;
-    let took = started.elapsed();
-    let beside = Evaluations::scrape(c)?.count - evaluations;
+    // One snapshot: its id, time, rises and the kept evaluations beside it.
+    let snapshot = || -> Result<(String, Duration, f64, f64, f64)> {
+        let (started, evaluations) = (Instant::now(), Evaluations::scrape(c)?.count);
+        let mut id = String::new();
+        let (rise, anon) = rises(&mut || {
+            let answer: Value =
+                ureq::post(&format!("http://127.0.0.1:{}/api/v1/snapshots", c.http))
+                    .set("Authorization", &format!("Bearer {}", c.token))
+                    .timeout(Duration::from_secs(600))
+                    .call()
+                    .context("POST /api/v1/snapshots")?
+                    .into_json()?;
+            id = answer["id"].as_str().unwrap_or_default().to_string();
+            Ok(())
+        })?;
+        let took = started.elapsed();
+        let beside = Evaluations::scrape(c)?.count - evaluations;
+        Ok((id, took, rise, anon, beside))
+    };
+    let (id, took, rise, anon, beside) = snapshot()?;
     after_evaluation()?;
     let evaluations = Evaluations::scrape(c)?.count;
     let (idle, idle_anon) = rises(&mut || {
@@ -777,9 +788,15 @@ fn quiet_snapshot(c: &Collector, pid: u32) -> Result<String> {
         Ok(())
     })?;
     let idle_evaluations = Evaluations::scrape(c)?.count - evaluations;
+    // The next, with nothing changed: what a day's snapshot of an idle
+    // fleet costs (every object known from the first).
+    after_evaluation()?;
+    let (id2, took2, rise2, anon2, beside2) = snapshot()?;
     Ok(format!(
-        "snapshot with nothing else running ({id}, the first: every object written): {:.2} s; collector peak RSS +{rise:.0} MiB over its RSS before (VmHWM reset), anonymous memory (RssAnon, sampled every 20 ms) +{anon:.0} MiB; {beside:.0} kept evaluations meanwhile; as long without a snapshot: peak RSS +{idle:.0} MiB, RssAnon +{idle_anon:.0} MiB, {idle_evaluations:.0} kept evaluations",
-        took.as_secs_f64()
+        "snapshot with nothing else running ({id}, the first: every object written): {:.2} s; collector peak RSS +{rise:.0} MiB over its RSS before (VmHWM reset), anonymous memory (RssAnon, sampled every 20 ms) +{anon:.0} MiB; {beside:.0} kept evaluations meanwhile; as long without a snapshot: peak RSS +{idle:.0} MiB, RssAnon +{idle_anon:.0} MiB, {idle_evaluations:.0} kept evaluations\n\
+         the next snapshot with nothing else running ({id2}, nothing changed): {:.2} s; collector peak RSS +{rise2:.0} MiB, RssAnon +{anon2:.0} MiB; {beside2:.0} kept evaluations meanwhile",
+        took.as_secs_f64(),
+        took2.as_secs_f64()
     ))
 }
 
@@ -1007,8 +1024,10 @@ fn answered(path: &str, status: u16) -> bool {
 }
 
 fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) -> Vec<String> {
-    println!("\n| call | requests | p50 ms | p95 ms | max ms | bytes | status | over target |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---|");
+    // The first byte's time and the collector's memory say whether a whole
+    // file on request streams: it starts at once and holds little.
+    println!("\n| call | requests | p50 ms | p95 ms | max ms | bytes | status | over target | first byte p95 ms | collector RssAnon rise MiB |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|");
     let mut over = Vec::new();
     for (n, (path, dashboard)) in calls.iter().enumerate() {
         if !alive(pid) {
@@ -1020,17 +1039,21 @@ fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) 
             break;
         }
         let started = Instant::now();
-        let mut times = Vec::new();
+        let (mut times, mut firsts) = (Vec::new(), Vec::new());
         let (mut bytes, mut statuses) = (0, std::collections::BTreeSet::new());
-        while times.len() < requests
-            && (times.len() < MIN_REQUESTS || started.elapsed() < CALL_BUDGET)
-        {
-            let (t, b, s) = request(h, path, *dashboard);
-            times.push(t.as_secs_f64() * 1e3);
-            bytes = bytes.max(b);
-            statuses.insert(s);
-        }
+        let ((), anon0, anon) = sampled(pid, "RssAnon", || {
+            while times.len() < requests
+                && (times.len() < MIN_REQUESTS || started.elapsed() < CALL_BUDGET)
+            {
+                let (t, first, b, s) = request(h, path, *dashboard);
+                times.push(t.as_secs_f64() * 1e3);
+                firsts.push(first.as_secs_f64() * 1e3);
+                bytes = bytes.max(b);
+                statuses.insert(s);
+            }
+        });
         times.sort_by(f64::total_cmp);
+        firsts.sort_by(f64::total_cmp);
         let p95 = pct(&times, 0.95);
         let ok = statuses.iter().all(|s| answered(path, *s));
         let mut why = Vec::new();
@@ -1049,7 +1072,7 @@ fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) 
         }
         let statuses: Vec<String> = statuses.iter().map(u16::to_string).collect();
         println!(
-            "| {name} | {} | {:.1} | {:.1} | {:.1} | {bytes} | {} | {} |",
+            "| {name} | {} | {:.1} | {:.1} | {:.1} | {bytes} | {} | {} | {:.1} | {:.0} |",
             times.len(),
             pct(&times, 0.5),
             p95,
@@ -1060,6 +1083,8 @@ fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) 
             } else {
                 format!("**yes** ({})", why.join(", "))
             },
+            pct(&firsts, 0.95),
+            anon.saturating_sub(anon0) as f64 / 1024.0,
         );
     }
     over
