@@ -1311,6 +1311,51 @@ async fn main() -> Result<()> {
         tokio::task::spawn_blocking(move || quiet_snapshot(&c2, pid)).await??
     );
 
+    // The findings history records the fleet's failing rows once, at the
+    // first assessment (every `findings.interval`) that reads an evaluation
+    // including the fill: a one-time write, waited for here so that the
+    // window of ingest below measures what each day adds.
+    let fill_as_of = answer["asOf"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or(0.0, |t| t.timestamp_millis() as f64 / 1000.0);
+    let waited = Instant::now();
+    loop {
+        let text = ureq::get(&format!("http://127.0.0.1:{}/metrics", c.http))
+            .call()?
+            .into_string()?;
+        let assessed = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("gamsa_collector_compliance_evaluated_timestamp_seconds ")?
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0);
+        if assessed >= fill_as_of {
+            break;
+        }
+        if waited.elapsed() > Duration::from_secs(900) {
+            bail!("no assessment of the fill within 15 minutes");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let mut bytes = store_bytes(&c, scratch.as_ref()).await?;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = store_bytes(&c, scratch.as_ref()).await?;
+        if now == bytes {
+            break;
+        }
+        bytes = now;
+    }
+    println!(
+        "findings: the assessment of the fill recorded {:.0} s after the snapshots; store {:.1} MiB",
+        waited.elapsed().as_secs_f64(),
+        mib(bytes)
+    );
+
     // (b) Ingest continues at the fleet's default-interval rate.
     let agents = Arc::new(agents);
     let stats = Arc::new(IngestStats::default());
