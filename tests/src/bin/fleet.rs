@@ -735,8 +735,10 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
 /// the evaluation settled): the rise of its peak RSS (VmHWM, reset first)
 /// is the snapshot's own, beside the same rise over as long without one.
 fn quiet_snapshot(c: &Collector, pid: u32) -> Result<String> {
-    // Right after a kept evaluation: the next is due a minute after the
-    // last began (`verdicts.refresh`), with no ingest going on.
+    // Right after a kept evaluation, once the collector's memory has
+    // settled: the next is due a minute after the last began
+    // (`verdicts.refresh`), with no ingest going on. Taken at once after
+    // one, the same window without a snapshot rose by 150–200 MiB.
     let after_evaluation = || -> Result<()> {
         let (waited, count) = (Instant::now(), Evaluations::scrape(c)?.count);
         while Evaluations::scrape(c)?.count == count {
@@ -744,6 +746,19 @@ fn quiet_snapshot(c: &Collector, pid: u32) -> Result<String> {
                 bail!("no kept evaluation within 3 minutes");
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+        // What follows an evaluation (the memory it let go of, what reads
+        // it) settles first: within 2 s the anonymous memory changes by
+        // less than 8 MiB, or a minute has passed.
+        let settling = Instant::now();
+        let mut anon = status_kib(pid, "RssAnon");
+        while settling.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_secs(2));
+            let now = status_kib(pid, "RssAnon");
+            if now.abs_diff(anon) < 8 * 1024 {
+                break;
+            }
+            anon = now;
         }
         Ok(())
     };
