@@ -1328,22 +1328,14 @@ async fn main() -> Result<()> {
     let fill_as_of = answer["asOf"]
         .as_str()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map_or(0.0, |t| t.timestamp_millis() as f64 / 1000.0);
+        .map_or(0, |t| t.timestamp_millis());
     let waited = Instant::now();
+    // The assessment's time is stored with its findings, in one write.
     loop {
-        let text = ureq::get(&format!("http://127.0.0.1:{}/metrics", c.http))
-            .call()?
-            .into_string()?;
-        let assessed = text
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("gamsa_collector_compliance_evaluated_timestamp_seconds ")?
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
-            .unwrap_or(0.0);
-        if assessed >= fill_as_of {
+        let history = c.get("/api/v1/findings?limit=1")?;
+        let times = &history["assessments"];
+        let last = times["lastMs"].as_i64();
+        if last.is_some_and(|t| t >= fill_as_of) {
             break;
         }
         if waited.elapsed() > Duration::from_secs(900) {
