@@ -10,33 +10,43 @@ use axum::response::{IntoResponse, Response};
 use ed25519_dalek::VerifyingKey;
 
 /// `out` as a response: HTML inline, anything else as a download; one in
-/// a temporary file is sent from it a piece at a time.
+/// a temporary file is sent from it a piece at a time, a stream as it is
+/// made (without a length: a maker's failure cuts the download short).
 pub fn file(out: Output) -> Response {
     let disposition = if out.content_type.starts_with("text/html") {
         "inline"
     } else {
         "attachment"
     };
-    (
+    let mut answer = (
         [
             (header::CONTENT_TYPE, out.content_type.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("{disposition}; filename=\"{}\"", safe_name(&out.file_name)),
             ),
-            (header::CONTENT_LENGTH, out.body.len().to_string()),
         ],
-        match out.body {
-            Body::Bytes(b) => axum::body::Body::from(b),
-            Body::File { file, .. } => {
-                axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-                    tokio::fs::File::from_std(file),
-                    crate::export::body::READ_PIECE,
-                ))
-            }
-        },
+        (),
     )
-        .into_response()
+        .into_response();
+    if let Some(len) = out.body.known_len() {
+        answer
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
+    }
+    *answer.body_mut() = match out.body {
+        Body::Bytes(b) => axum::body::Body::from(b),
+        Body::File { file, .. } => {
+            axum::body::Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                tokio::fs::File::from_std(file),
+                crate::export::body::READ_PIECE,
+            ))
+        }
+        Body::Stream(pieces) => {
+            axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(pieces))
+        }
+    };
+    answer
 }
 
 /// The SPKI PEM of the snapshot signing key, with its fingerprint in a header.
@@ -140,5 +150,22 @@ mod tests {
             .unwrap();
         assert_eq!(sent.len(), n);
         assert!(sent.chunks(line.len()).all(|c| c == line));
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_sent_without_a_length_and_a_failure_cuts_it_short() {
+        let r = file(Output {
+            body: crate::export::body::streamed("test".into(), |out| {
+                out.write_all(b"{\"finding\":1}\n")?;
+                Err(std::io::Error::other("the store went away"))
+            }),
+            content_type: "application/x-ndjson",
+            file_name: "fleet.ndjson".into(),
+        });
+        assert!(r.headers().get(header::CONTENT_LENGTH).is_none());
+        let e = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("the store went away"), "{e}");
     }
 }

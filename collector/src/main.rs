@@ -604,6 +604,7 @@ async fn monthly_report(args: MonthlyArgs) -> anyhow::Result<()> {
         out.body,
         &format!("monthly report {month} {}", args.scope),
     )
+    .await
 }
 
 async fn serve(common: Common) -> anyhow::Result<()> {
@@ -887,7 +888,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         &args.encrypt_to,
     )
     .await?;
-    write_out(args.output.as_deref(), out.body, &req.describe())
+    write_out(args.output.as_deref(), out.body, &req.describe()).await
 }
 
 /// What the command line's exports read: it runs no kept evaluation, so
@@ -900,29 +901,38 @@ fn cli_source(state: &gamsa_collector::state::AppState) -> gamsa_collector::expo
     }
 }
 
-/// Writes `bytes` to `output` (owner-only: exports hold findings and IP
-/// inventories) or to standard output.
-fn write_out(
+/// Writes `body` to `output` (owner-only: exports hold findings and IP
+/// inventories) or to standard output, on a blocking thread (a streamed
+/// body is read as it is made). A file left short by a failure is removed.
+async fn write_out(
     output: Option<&std::path::Path>,
     body: gamsa_collector::export::body::Body,
     what: &str,
 ) -> anyhow::Result<()> {
-    let mut from = body.reader();
-    match output {
-        Some(path) => {
-            let n = gamsa_collector::private::write_from(path, &mut from)
-                .with_context(|| format!("{}: cannot write", path.display()))?;
-            eprintln!("{}: {what} ({n} bytes)", path.display());
+    let output = output.map(std::path::Path::to_path_buf);
+    let what = what.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut from = body.reader();
+        match output {
+            Some(path) => {
+                let n = gamsa_collector::private::write_from(&path, &mut from).map_err(|e| {
+                    let _ = std::fs::remove_file(&path);
+                    anyhow::Error::new(e)
+                        .context(format!("{}: cannot write; removed", path.display()))
+                })?;
+                eprintln!("{}: {what} ({n} bytes)", path.display());
+            }
+            None => {
+                use std::io::Write;
+                let mut stdout = std::io::stdout().lock();
+                std::io::copy(&mut from, &mut stdout)
+                    .and_then(|_| stdout.flush())
+                    .context("standard output")?;
+            }
         }
-        None => {
-            use std::io::Write;
-            let mut stdout = std::io::stdout().lock();
-            std::io::copy(&mut from, &mut stdout)
-                .and_then(|_| stdout.flush())
-                .context("standard output")?;
-        }
-    }
-    Ok(())
+        Ok(())
+    })
+    .await?
 }
 
 async fn findings(args: FindingsArgs) -> anyhow::Result<()> {
@@ -970,6 +980,7 @@ async fn findings(args: FindingsArgs) -> anyhow::Result<()> {
         bytes,
         &format!("findings {}", filter.describe()),
     )
+    .await
 }
 
 /// Every page of the inventory, read one page of hosts at a time (each
@@ -1011,6 +1022,7 @@ async fn inventory(args: InventoryArgs) -> anyhow::Result<()> {
         bytes.into(),
         &format!("inventory of {} hosts", rows.len()),
     )
+    .await
 }
 
 async fn report(args: ReportArgs) -> anyhow::Result<()> {

@@ -221,7 +221,7 @@ pub async fn take_export(
         what.push_str(" encrypted");
     }
     access_log::record(
-        src.store,
+        src.store.as_ref(),
         &actor.who(),
         actor.role_name(),
         access_log::EXPORT,
@@ -344,7 +344,7 @@ pub async fn findings_report(
     recipients: &[String],
 ) -> Result<Output, OpError> {
     known_catalog(src.checklists, filter)?;
-    let history = bounded_findings(src.store, src.checklists, filter, src.tallies).await?;
+    let history = bounded_findings(src.store.as_ref(), src.checklists, filter, src.tallies).await?;
     let scope = filter.describe();
     let out = export::findings::render(
         &history,
@@ -358,7 +358,7 @@ pub async fn findings_report(
     if !recipients.is_empty() {
         what.push_str(" encrypted");
     }
-    recorded(src.store, actor, access_log::EXPORT, &what).await?;
+    recorded(src.store.as_ref(), actor, access_log::EXPORT, &what).await?;
     tracing::info!(by = %actor.who(), export = %what, "exported");
     Ok(out)
 }
@@ -399,7 +399,7 @@ pub async fn monthly_report(
         scope.describe(),
         format.extension()
     );
-    recorded(src.store, actor, access_log::EXPORT, &what).await?;
+    recorded(src.store.as_ref(), actor, access_log::EXPORT, &what).await?;
     tracing::info!(by = %actor.who(), export = %what, "exported");
     Ok(out)
 }

@@ -49,7 +49,7 @@ impl AppState {
     pub fn export_source(&self) -> crate::export::Source<'_> {
         crate::export::Source {
             checklists: &self.checklists,
-            store: self.store.as_ref(),
+            store: &self.store,
             kept: Some(&self.verdicts),
             made: Some(&self.made),
             tallies: self.tallies.as_ref(),

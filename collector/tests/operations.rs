@@ -47,7 +47,7 @@ impl Collector {
     fn export_source(&self) -> Source<'_> {
         Source {
             checklists: &self.checklists,
-            store: self.store.as_ref(),
+            store: &self.store,
             kept: None,
             made: None,
             tallies: &self.tallies,
@@ -266,13 +266,13 @@ async fn snapshots_are_taken_by_writers_and_every_download_is_recorded() {
         .unwrap();
     assert_eq!(signed.file_name, format!("{}.json", taken.entry.id));
     let manifest: serde_json::Value =
-        serde_json::from_slice(&signed.body.into_bytes().unwrap()).unwrap();
+        serde_json::from_slice(&signed.body.into_bytes().await.unwrap()).unwrap();
     let index = manifest["body"]["hostIndex"][0]["sha256"].as_str().unwrap();
     let object = operations::snapshot_object(&c.snapshots, index, &[])
         .await
         .unwrap()
         .unwrap();
-    let bytes = object.body.into_bytes().unwrap();
+    let bytes = object.body.into_bytes().await.unwrap();
     assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), index);
     for unknown in [&"0".repeat(64), "../../gamsa.db", ""] {
         assert!(
@@ -331,7 +331,7 @@ async fn exports_are_for_everyone_and_recorded_before_they_are_handed_out() {
         .await
         .unwrap();
     assert!(out.content_type.starts_with("text/html"));
-    assert!(String::from_utf8(out.body.into_bytes().unwrap())
+    assert!(String::from_utf8(out.body.into_bytes().await.unwrap())
         .unwrap()
         .contains("양식"));
 
@@ -783,7 +783,7 @@ async fn the_monthly_report_is_for_everyone_and_recorded_as_an_export() {
     .await
     .unwrap();
     assert_eq!(out.file_name, "gamsa-monthly-2026-11-role-web.html");
-    assert!(String::from_utf8(out.body.into_bytes().unwrap())
+    assert!(String::from_utf8(out.body.into_bytes().await.unwrap())
         .unwrap()
         .contains("없음 (none)"));
     let e = operations::monthly_report(
@@ -861,6 +861,7 @@ async fn findings_read_without_a_page_are_bounded_and_pages_are_not() {
         let lines = out
             .body
             .into_bytes()
+            .await
             .unwrap()
             .split(|b| *b == b'\n')
             .count();

@@ -1,14 +1,19 @@
-//! An output's bytes: in memory, or in a temporary file once they outgrow
-//! [`IN_MEMORY`].
+//! An output's bytes: in memory, in a temporary file once they outgrow
+//! [`IN_MEMORY`], or a stream made while it is sent.
 //!
-//! Why: a fleet's JSON, NDJSON and OCSF exports and a snapshot download run
+//! Why: a fleet's JSON, NDJSON and OCSF exports and a snapshot's tar run
 //! to gigabytes at 10,000 hosts. Held in memory, one such download took the
 //! collector's memory and every other client with it. Written through a
 //! [`Spool`], an output past a few megabytes goes to an unnamed temporary
 //! file (gone when closed) and is sent from there, so what one request
-//! holds in memory is bounded whatever its size.
+//! holds in memory is bounded whatever its size. A whole file on request is
+//! [`streamed`]: made on a blocking thread a piece at a time, each piece
+//! sent as it is made, so its first byte comes at once and the collector
+//! holds a few pieces of it, not all of it, nor a copy on disk.
 
+use bytes::Bytes;
 use std::io::{self, Read, Seek, Write};
+use tokio::sync::mpsc;
 
 /// Bytes an output keeps in memory before it moves to a temporary file.
 pub const IN_MEMORY: usize = 8 << 20;
@@ -22,6 +27,10 @@ pub enum Body {
         file: std::fs::File,
         len: u64,
     },
+    /// Pieces made while they are sent ([`streamed`]); the length is not
+    /// known before the last. A maker's failure ends the pieces with its
+    /// error, so that a download is cut short rather than end as if whole.
+    Stream(mpsc::Receiver<io::Result<Bytes>>),
 }
 
 impl From<Vec<u8>> for Body {
@@ -31,32 +40,46 @@ impl From<Vec<u8>> for Body {
 }
 
 impl Body {
-    pub fn len(&self) -> u64 {
+    /// The length, when it is known before the bytes are sent.
+    pub fn known_len(&self) -> Option<u64> {
         match self {
-            Body::Bytes(b) => b.len() as u64,
-            Body::File { len, .. } => *len,
+            Body::Bytes(b) => Some(b.len() as u64),
+            Body::File { len, .. } => Some(*len),
+            Body::Stream(_) => None,
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The bytes to read, from the start.
+    /// The bytes to read, from the start. A stream's reader waits for
+    /// each piece: read it on a blocking thread, not in async code.
     pub fn reader(self) -> Box<dyn Read + Send> {
         match self {
             Body::Bytes(b) => Box::new(io::Cursor::new(b)),
             Body::File { file, .. } => Box::new(io::BufReader::with_capacity(READ_PIECE, file)),
+            Body::Stream(pieces) => Box::new(Pieces {
+                pieces,
+                piece: Bytes::new(),
+            }),
         }
     }
 
     /// All the bytes in memory (small outputs, tests).
-    pub fn into_bytes(self) -> io::Result<Vec<u8>> {
+    pub async fn into_bytes(self) -> io::Result<Vec<u8>> {
         match self {
             Body::Bytes(b) => Ok(b),
-            body => {
-                let mut out = Vec::with_capacity(body.len() as usize);
-                body.reader().read_to_end(&mut out)?;
+            Body::File { file, len } => {
+                let mut out = Vec::with_capacity(len as usize);
+                tokio::io::AsyncReadExt::read_to_end(
+                    &mut tokio::fs::File::from_std(file),
+                    &mut out,
+                )
+                .await?;
+                Ok(out)
+            }
+            Body::Stream(mut pieces) => {
+                let mut out = Vec::new();
+                while let Some(piece) = pieces.recv().await {
+                    out.extend_from_slice(&piece?);
+                }
                 Ok(out)
             }
         }
@@ -66,8 +89,88 @@ impl Body {
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             Body::Bytes(b) => Some(b),
-            Body::File { .. } => None,
+            Body::File { .. } | Body::Stream(_) => None,
         }
+    }
+}
+
+/// A stream's pieces read in turn (blocking).
+struct Pieces {
+    pieces: mpsc::Receiver<io::Result<Bytes>>,
+    piece: Bytes,
+}
+
+impl Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.piece.is_empty() {
+            match self.pieces.blocking_recv() {
+                Some(piece) => self.piece = piece?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.piece.len());
+        buf[..n].copy_from_slice(&self.piece.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Pieces a stream's maker may be ahead of the sending: what one whole
+/// file on request holds in memory is about this many [`READ_PIECE`]s.
+const PIECES_AHEAD: usize = 4;
+
+/// A body made by `make` on a blocking thread while it is sent, a piece
+/// of [`READ_PIECE`] bytes at a time; `what` names it in the log if the
+/// making fails. When the receiver is gone (the client left), `make`'s
+/// next write fails and it stops. Call from within the Tokio runtime.
+pub fn streamed<F>(what: String, make: F) -> Body
+where
+    F: FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(PIECES_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut pipe = Pipe {
+            tx,
+            piece: Vec::with_capacity(READ_PIECE),
+        };
+        if let Err(e) = make(&mut pipe).and_then(|()| pipe.send()) {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                tracing::warn!(output = %what, error = %e, "cut short: making it failed");
+                let _ = pipe.tx.blocking_send(Err(e));
+            }
+        }
+    });
+    Body::Stream(rx)
+}
+
+/// What a stream's maker writes to: pieces handed to the sending.
+struct Pipe {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    piece: Vec<u8>,
+}
+
+impl Pipe {
+    fn send(&mut self) -> io::Result<()> {
+        if self.piece.is_empty() {
+            return Ok(());
+        }
+        let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(READ_PIECE));
+        self.tx
+            .blocking_send(Ok(piece.into()))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the receiver is gone"))
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.piece.extend_from_slice(buf);
+        if self.piece.len() >= READ_PIECE {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -121,8 +224,8 @@ impl Write for Spool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn small_stays_in_memory_large_goes_to_a_file_and_reads_back_whole() {
+    #[tokio::test]
+    async fn small_stays_in_memory_large_goes_to_a_file_and_reads_back_whole() {
         let mut small = Spool::default();
         small.write_all(b"{}").unwrap();
         let small = small.finish().unwrap();
@@ -136,9 +239,79 @@ mod tests {
         let large = large.finish().unwrap();
         let n = (IN_MEMORY / line.len() + 10) * line.len();
         assert!(matches!(large, Body::File { .. }));
-        assert_eq!(large.len(), n as u64);
-        let back = large.into_bytes().unwrap();
+        assert_eq!(large.known_len(), Some(n as u64));
+        let back = large.into_bytes().await.unwrap();
         assert_eq!(back.len(), n);
         assert!(back.chunks(line.len()).all(|c| c == line));
+    }
+
+    #[tokio::test]
+    async fn a_stream_sends_what_is_made_in_order_and_its_failure_last() {
+        let line = b"0123456789abcdef\n";
+        let lines = 3 * READ_PIECE / line.len() + 5;
+        let whole = streamed("test".into(), move |out| {
+            for _ in 0..lines {
+                out.write_all(line)?;
+            }
+            Ok(())
+        });
+        assert_eq!(whole.known_len(), None);
+        let back = whole.into_bytes().await.unwrap();
+        assert_eq!(back.len(), lines * line.len());
+        assert!(back.chunks(line.len()).all(|c| c == line));
+
+        // A failure after some pieces: they come, then the error.
+        let Body::Stream(mut cut) = streamed("test".into(), move |out| {
+            out.write_all(&vec![b'x'; 2 * READ_PIECE])?;
+            Err(io::Error::other("the store went away"))
+        }) else {
+            panic!("not a stream")
+        };
+        let mut sent = 0;
+        let error = loop {
+            match cut.recv().await.expect("the error comes before the end") {
+                Ok(piece) => sent += piece.len(),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(sent, 2 * READ_PIECE);
+        assert_eq!(error.to_string(), "the store went away");
+        assert!(cut.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stream_nobody_reads_stops_its_maker() {
+        let (stopped_tx, stopped) = tokio::sync::oneshot::channel();
+        let body = streamed("test".into(), move |out| {
+            let mut written = 0usize;
+            let end = loop {
+                if let Err(e) = out.write_all(&[0; 4096]) {
+                    break e;
+                }
+                written += 4096;
+                if written > 1 << 30 {
+                    break io::Error::other("never stopped");
+                }
+            };
+            let _ = stopped_tx.send((end.kind(), written));
+            Err(end)
+        });
+        drop(body);
+        let (kind, written) = stopped.await.unwrap();
+        assert_eq!(kind, io::ErrorKind::BrokenPipe);
+        assert!(written <= (PIECES_AHEAD + 2) * READ_PIECE, "{written}");
+    }
+
+    #[tokio::test]
+    async fn a_stream_reads_back_on_a_blocking_thread() {
+        let body = streamed("test".into(), |out| out.write_all(&[7; READ_PIECE + 3]));
+        let read = tokio::task::spawn_blocking(move || {
+            let mut back = Vec::new();
+            body.reader().read_to_end(&mut back).map(|_| back)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(read, vec![7; READ_PIECE + 3]);
     }
 }

@@ -177,13 +177,25 @@ impl Output {
             return Ok(self);
         }
         let r = encrypt::parse_recipients(recipients).map_err(ExportError::BadRequest)?;
-        let mut out = Spool::default();
-        encrypt::encrypt_to(&mut self.body.reader(), &mut out, &r)
-            .map_err(|e| ExportError::Failed(e.into()))?;
+        let file_name = format!("{}.age", self.file_name);
+        let body = match self.body {
+            // Encrypted as it is made, on the maker's heels.
+            Body::Stream(_) => {
+                let mut from = self.body.reader();
+                body::streamed(file_name.clone(), move |out| {
+                    encrypt::encrypt_to(&mut from, out, &r)
+                })
+            }
+            body => {
+                let mut out = Spool::default();
+                encrypt::encrypt_to(&mut body.reader(), &mut out, &r).map_err(failed)?;
+                out.finish().map_err(failed)?
+            }
+        };
         Ok(Output {
-            body: out.finish().map_err(|e| ExportError::Failed(e.into()))?,
+            body,
             content_type: "application/octet-stream",
-            file_name: format!("{}.age", self.file_name),
+            file_name,
         })
     }
 }
@@ -210,7 +222,7 @@ impl From<crate::store::StoreError> for ExportError {
 /// What an export reads.
 pub struct Source<'a> {
     pub checklists: &'a Checklists,
-    pub store: &'a dyn Store,
+    pub store: &'a Arc<dyn Store>,
     /// A serving collector's kept evaluation: exports answer from it, as of
     /// its time, instead of evaluating the fleet again. None (the command
     /// line) evaluates.
@@ -414,13 +426,15 @@ async fn gather<'a>(src: &Source<'a>, req: &Request) -> Result<Gathered<'a>, Exp
     let group_id = group.map(|g| g.id.as_str());
     let (all, as_of, kept) = match src.kept {
         Some(kept) => {
-            let (e, includes) = kept.current(src.store, crate::evaluation::CATCH_UP).await?;
+            let (e, includes) = kept
+                .current(src.store.as_ref(), crate::evaluation::CATCH_UP)
+                .await?;
             let items = e.items_of(catalog, group_id);
             (items, Some((e.as_of_ms, !includes)), Some(e))
         }
         None => (
             src.checklists
-                .evaluate(src.store, &[catalog.catalog.id.as_str()], group_id)
+                .evaluate(src.store.as_ref(), &[catalog.catalog.id.as_str()], group_id)
                 .await?,
             None,
             None,
@@ -525,11 +539,7 @@ pub async fn export(
 ) -> Result<(Output, Option<String>), ExportError> {
     let g = gather(src, req).await?;
     let (body, next) = match &req.hosts {
-        Hosts::All => {
-            let items: Vec<&ItemResult> = g.items.iter().collect();
-            let shown: Vec<&Evidence> = g.shown.iter().map(|e| &**e).collect();
-            (render(src, req, &g, &items, &shown).await?, None)
-        }
+        Hosts::All => (whole(src, req, g).await?, None),
         Hosts::Page { after, limit } => {
             page::render_page(src, req, &g, after.as_deref(), *limit).await?
         }
@@ -554,7 +564,47 @@ pub async fn export(
     ))
 }
 
-/// The export of `items` and `shown` (all of `g`'s, or a page's part).
+/// Every host's export. The machine-readable formats, which run to
+/// hundreds of megabytes at a fleet's size, are [`body::streamed`]: made
+/// while they are sent, their first byte at once.
+async fn whole(src: &Source<'_>, req: &Request, g: Gathered<'_>) -> Result<Body, ExportError> {
+    let items: Vec<&ItemResult> = g.items.iter().collect();
+    let shown: Vec<&Evidence> = g.shown.iter().map(|e| &**e).collect();
+    if !req.format.paged() {
+        return render(src, req, &g, &items, &shown).await;
+    }
+    let now = crate::clock::now_ms();
+    let form = filled(src, req, &g, &items, &shown, now)?;
+    let cited = cited(&items, &shown);
+    let what = req.describe();
+    let Gathered {
+        catalog,
+        items,
+        redactor,
+        ..
+    } = g;
+    Ok(match req.format {
+        Format::Json => body::streamed(what, move |out| {
+            json(
+                out,
+                &form,
+                &items.iter().collect::<Vec<_>>(),
+                redactor.as_ref(),
+            )
+        }),
+        Format::Ocsf => {
+            let info = catalog.catalog.clone();
+            body::streamed(what, move |out| {
+                let items: Vec<&ItemResult> = items.iter().collect();
+                array(out, ocsf::findings(&info, &items, now), redactor.as_ref())
+            })
+        }
+        _ => ndjson(src.store.clone(), cited, redactor, what),
+    })
+}
+
+/// The export of `items` and `shown` (all of `g`'s, or a page's part), in
+/// memory or a temporary file.
 async fn render(
     src: &Source<'_>,
     req: &Request,
@@ -562,8 +612,61 @@ async fn render(
     items: &[&ItemResult],
     shown: &[&Evidence],
 ) -> Result<Body, ExportError> {
-    let catalog = g.catalog;
     let now = crate::clock::now_ms();
+    let form = filled(src, req, g, items, shown, now)?;
+    let redactor = g.redactor.as_ref();
+    let spooled = |write: &dyn Fn(&mut dyn Write) -> std::io::Result<()>| {
+        let mut out = Spool::default();
+        write(&mut out).and_then(|()| out.finish()).map_err(failed)
+    };
+    Ok(match req.format {
+        Format::Html => html::render(&form).into_bytes().into(),
+        Format::Pdf => pdf::render(&form, &src.config.pdf_font)?.into(),
+        Format::Csv => csv::render(&form.rows)
+            .map_err(|e| ExportError::Failed(e.into()))?
+            .into(),
+        Format::Json => spooled(&|out| json(out, &form, items, redactor))?,
+        Format::Ocsf => spooled(&|out| {
+            array(
+                out,
+                ocsf::findings(&g.catalog.catalog, items, now),
+                redactor,
+            )
+        })?,
+        Format::Ndjson => ndjson(
+            src.store.clone(),
+            cited(items, shown),
+            g.redactor.clone(),
+            req.describe(),
+        )
+        .into_bytes()
+        .await
+        .map_err(failed)?
+        .into(),
+    })
+}
+
+/// The evidence an NDJSON export holds: what `items` cite and the forms
+/// show, by id.
+fn cited(items: &[&ItemResult], shown: &[&Evidence]) -> Vec<String> {
+    let ids: BTreeSet<&String> = items
+        .iter()
+        .flat_map(|i| i.evidence.iter())
+        .chain(shown.iter().map(|e| &e.id))
+        .collect();
+    ids.into_iter().cloned().collect()
+}
+
+/// The filled form of `items` and `shown` as of `now`, redacted if asked.
+fn filled(
+    src: &Source<'_>,
+    req: &Request,
+    g: &Gathered<'_>,
+    items: &[&ItemResult],
+    shown: &[&Evidence],
+    now: i64,
+) -> Result<FilledForm, ExportError> {
+    let catalog = g.catalog;
     let mut fields = vec![(
         "점검 기준".to_string(),
         format!("{} ({})", catalog.catalog.title_ko, catalog.catalog.version),
@@ -628,27 +731,10 @@ async fn render(
             vec![location::services_table(shown)]
         }
     };
-    let redactor = g.redactor.as_ref();
-    if let Some(r) = redactor {
+    if let Some(r) = &g.redactor {
         form = r.apply(&form).map_err(|e| ExportError::Failed(e.into()))?;
     }
-    Ok(match req.format {
-        Format::Html => html::render(&form).into_bytes().into(),
-        Format::Pdf => pdf::render(&form, &src.config.pdf_font)?.into(),
-        Format::Csv => csv::render(&form.rows)
-            .map_err(|e| ExportError::Failed(e.into()))?
-            .into(),
-        Format::Json => json(&form, items, redactor)?,
-        Format::Ocsf => array(ocsf::findings(&catalog.catalog, items, now), redactor)?,
-        Format::Ndjson => {
-            let cited: BTreeSet<String> = items
-                .iter()
-                .flat_map(|i| i.evidence.iter().cloned())
-                .chain(shown.iter().map(|e| e.id.clone()))
-                .collect();
-            ndjson(src.store, cited, redactor).await?
-        }
-    })
+    Ok(form)
 }
 
 fn failed(e: impl Into<anyhow::Error>) -> ExportError {
@@ -659,77 +745,77 @@ fn failed(e: impl Into<anyhow::Error>) -> ExportError {
 /// time: a fleet's items hold every host's result, and made into one JSON
 /// tree (to redact it) they outgrow memory.
 fn json(
+    out: &mut dyn Write,
     form: &FilledForm,
     items: &[&ItemResult],
     redactor: Option<&redact::Redactor>,
-) -> Result<Body, ExportError> {
-    let mut out = Spool::default();
-    out.write_all(b"{\n  \"form\": ").map_err(failed)?;
-    serde_json::to_writer_pretty(&mut out, form).map_err(failed)?;
-    out.write_all(b",\n  \"items\": [").map_err(failed)?;
+) -> std::io::Result<()> {
+    out.write_all(b"{\n  \"form\": ")?;
+    serde_json::to_writer_pretty(&mut *out, form)?;
+    out.write_all(b",\n  \"items\": [")?;
     for (n, item) in items.iter().enumerate() {
-        out.write_all(if n == 0 { b"\n" } else { b",\n" })
-            .map_err(failed)?;
+        out.write_all(if n == 0 { b"\n" } else { b",\n" })?;
         match redactor {
             Some(r) => {
-                let mut v = serde_json::to_value(item).map_err(failed)?;
+                let mut v = serde_json::to_value(item)?;
                 r.value(&mut v);
-                serde_json::to_writer_pretty(&mut out, &v)
+                serde_json::to_writer_pretty(&mut *out, &v)
             }
-            None => serde_json::to_writer_pretty(&mut out, item),
-        }
-        .map_err(failed)?;
+            None => serde_json::to_writer_pretty(&mut *out, item),
+        }?;
     }
-    out.write_all(b"\n  ]\n}\n").map_err(failed)?;
-    out.finish().map_err(failed)
+    out.write_all(b"\n  ]\n}\n")
 }
 
 /// A JSON array of `values`, one per line, each redacted alone: an OCSF
 /// export holds a finding per host and item, too many to hold as one tree.
 fn array(
+    out: &mut dyn Write,
     values: impl Iterator<Item = serde_json::Value>,
     redactor: Option<&redact::Redactor>,
-) -> Result<Body, ExportError> {
-    let mut out = Spool::default();
-    out.write_all(b"[").map_err(failed)?;
+) -> std::io::Result<()> {
+    out.write_all(b"[")?;
     for (n, mut v) in values.enumerate() {
-        out.write_all(if n == 0 { b"\n" } else { b",\n" })
-            .map_err(failed)?;
+        out.write_all(if n == 0 { b"\n" } else { b",\n" })?;
         if let Some(r) = redactor {
             r.value(&mut v);
         }
-        serde_json::to_writer(&mut out, &v).map_err(failed)?;
+        serde_json::to_writer(&mut *out, &v)?;
     }
-    out.write_all(b"\n]\n").map_err(failed)?;
-    out.finish().map_err(failed)
+    out.write_all(b"\n]\n")
 }
 
 /// Evidence read from the store per batch of ids, so that an export of a
 /// fleet's cited evidence never holds more than one batch decoded.
 const EVIDENCE_PER_READ: usize = 500;
 
-/// The NDJSON export: every evidence of `cited`, by id, one per line.
-async fn ndjson(
-    store: &dyn Store,
-    cited: BTreeSet<String>,
-    redactor: Option<&redact::Redactor>,
-) -> Result<Body, ExportError> {
-    let cited: Vec<String> = cited.into_iter().collect();
-    let mut out = Spool::default();
-    for ids in cited.chunks(EVIDENCE_PER_READ) {
-        let mut evidence = store.evidence_by_ids(ids.to_vec()).await?;
-        // The batches are consecutive runs of the ordered ids.
-        evidence.sort_by(|a, b| a.id.cmp(&b.id));
-        for e in &evidence {
-            let mut v = serde_json::to_value(e).map_err(failed)?;
-            if let Some(r) = redactor {
-                r.value(&mut v);
+/// The NDJSON export: every evidence of `cited` (ids in order), one per
+/// line, read from the store a batch at a time while it is sent.
+fn ndjson(
+    store: Arc<dyn Store>,
+    cited: Vec<String>,
+    redactor: Option<redact::Redactor>,
+    what: String,
+) -> Body {
+    let runtime = tokio::runtime::Handle::current();
+    body::streamed(what, move |out| {
+        for ids in cited.chunks(EVIDENCE_PER_READ) {
+            let mut evidence = runtime
+                .block_on(store.evidence_by_ids(ids.to_vec()))
+                .map_err(std::io::Error::other)?;
+            // The batches are consecutive runs of the ordered ids.
+            evidence.sort_by(|a, b| a.id.cmp(&b.id));
+            for e in &evidence {
+                let mut v = serde_json::to_value(e)?;
+                if let Some(r) = &redactor {
+                    r.value(&mut v);
+                }
+                serde_json::to_writer(&mut *out, &v)?;
+                out.write_all(b"\n")?;
             }
-            serde_json::to_writer(&mut out, &v).map_err(failed)?;
-            out.write_all(b"\n").map_err(failed)?;
         }
-    }
-    out.finish().map_err(failed)
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -759,8 +845,13 @@ mod tests {
             .collect();
         store.insert_batch(evidence).await.unwrap();
         let cited: BTreeSet<String> = (0..n).map(id).chain(["ev-missing".into()]).collect();
-        let out = ndjson(&store, cited, None).await.unwrap();
-        let read: Vec<String> = String::from_utf8(out.into_bytes().unwrap())
+        let out = ndjson(
+            Arc::new(store),
+            cited.into_iter().collect(),
+            None,
+            "test".into(),
+        );
+        let read: Vec<String> = String::from_utf8(out.into_bytes().await.unwrap())
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())

@@ -205,7 +205,7 @@ pub async fn build(
     scope: &Scope,
     now_ms: i64,
 ) -> Result<MonthlyReport, ExportError> {
-    let store = src.store;
+    let store = src.store.as_ref();
     let (from, to) =
         availability::month_bounds(month).map_err(|e| ExportError::BadRequest(e.to_string()))?;
     let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());

@@ -110,7 +110,7 @@ pub(super) async fn render_page(
             .map(|e| &**e)
             .collect();
         let body = render(src, req, g, &items, &shown).await?;
-        if body.len() <= MAX_PAGE_BYTES || page.len() <= 1 {
+        if body.known_len().is_some_and(|n| n <= MAX_PAGE_BYTES) || page.len() <= 1 {
             let next = (hosts.len() > page.len()).then(|| last.map(str::to_string));
             return Ok((body, next.flatten()));
         }

@@ -39,6 +39,7 @@ pub struct RedactError {
     pub message: String,
 }
 
+#[derive(Clone)]
 pub struct Redactor {
     key: [u8; 32],
 }

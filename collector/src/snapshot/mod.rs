@@ -26,7 +26,7 @@ pub mod seal;
 
 use crate::checklists::Checklists;
 use crate::evaluation::Kept;
-use crate::export::body::{self, Spool};
+use crate::export::body;
 use crate::store::Store;
 use anyhow::Context;
 use archive::{Archive, Entry};
@@ -382,7 +382,8 @@ impl Snapshots {
     /// the host parts and evidence files it names (`objects/…`), which
     /// `snapshot verify` checks as it is; a format-1 snapshot, which names
     /// no files, as its JSON file alone. Returns the entry, the bytes (a
-    /// fleet's tar in a temporary file) and whether they are a tar.
+    /// fleet's tar [`body::streamed`], made while it is sent) and whether
+    /// they are a tar. Call from within the Tokio runtime.
     pub fn bundle(&self, id: &str) -> anyhow::Result<Option<(Entry, body::Body, bool)>> {
         let Some((entry, bytes)) = self.read(id)? else {
             return Ok(None);
@@ -398,44 +399,17 @@ impl Snapshots {
             return Ok(Some((entry, bytes.into(), false)));
         }
         let objects = objects::Objects::of(&self.archive.dir);
-        let mut tar = tar::Builder::new(Spool::default());
-        let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
-            let mut header = tar::Header::new_ustar();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o600);
-            header.set_mtime(entry.created.timestamp().max(0) as u64);
-            header.set_cksum();
-            tar.append_data(&mut header, name, data)
-        };
-        add(&format!("{}.json", entry.id), &bytes)?;
-        let mut named = std::collections::HashSet::new();
-        let read = |sha: &str| {
-            let path = objects.path(sha);
-            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))
-        };
-        let relative = |sha: &str| format!("objects/{}/{sha}.json", &sha[..2.min(sha.len())]);
-        let (hosts, indexes) = parts::host_entries(&file.body, &objects)
-            .with_context(|| format!("{}: its hosts", entry.path.display()))?;
-        for sha in &indexes {
-            if named.insert(sha.clone()) {
-                add(&relative(sha), &read(sha)?)?;
-            }
-        }
-        for h in hosts {
-            if !named.insert(h.sha256.clone()) {
-                continue;
-            }
-            let part_bytes = read(&h.sha256)?;
-            add(&relative(&h.sha256), &part_bytes)?;
-            let part: contents::HostPart = serde_json::from_slice(&part_bytes)
-                .with_context(|| format!("{}: host part", objects.path(&h.sha256).display()))?;
-            for sha in parts::named_by(&part) {
-                if named.insert(sha.to_string()) {
-                    add(&relative(sha), &read(sha)?)?;
+        let tar_of = entry.clone();
+        let tar = body::streamed(format!("snapshot {}", entry.id), move |out| {
+            write_tar(out, &tar_of, &bytes, &file.body, &objects).map_err(|e| {
+                match e.downcast_ref::<std::io::Error>().map(|e| e.kind()) {
+                    // The client left: not a failure to report.
+                    Some(kind @ std::io::ErrorKind::BrokenPipe) => kind.into(),
+                    _ => std::io::Error::other(format!("{e:#}")),
                 }
-            }
-        }
-        Ok(Some((entry, tar.into_inner()?.finish()?, true)))
+            })
+        });
+        Ok(Some((entry, tar, true)))
     }
 
     /// Stored snapshots, newest first, with the hash and author each records.
@@ -552,4 +526,54 @@ impl Snapshots {
             })
             .collect()
     }
+}
+
+/// The tar of snapshot `entry`: its signed file (`bytes`, whose body is
+/// `body`), then each file it names, once.
+fn write_tar(
+    out: &mut dyn std::io::Write,
+    entry: &Entry,
+    bytes: &[u8],
+    body: &serde_json::Value,
+    objects: &objects::Objects,
+) -> anyhow::Result<()> {
+    let mut tar = tar::Builder::new(out);
+    let mut add = |name: &str, data: &[u8]| -> std::io::Result<()> {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o600);
+        header.set_mtime(entry.created.timestamp().max(0) as u64);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data)
+    };
+    add(&format!("{}.json", entry.id), bytes)?;
+    let mut named = std::collections::HashSet::new();
+    let read = |sha: &str| {
+        let path = objects.path(sha);
+        std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))
+    };
+    let relative = |sha: &str| format!("objects/{}/{sha}.json", &sha[..2.min(sha.len())]);
+    let (hosts, indexes) = parts::host_entries(body, objects)
+        .with_context(|| format!("{}: its hosts", entry.path.display()))?;
+    for sha in &indexes {
+        if named.insert(sha.clone()) {
+            add(&relative(sha), &read(sha)?)?;
+        }
+    }
+    for h in hosts {
+        if !named.insert(h.sha256.clone()) {
+            continue;
+        }
+        let part_bytes = read(&h.sha256)?;
+        add(&relative(&h.sha256), &part_bytes)?;
+        let part: contents::HostPart = serde_json::from_slice(&part_bytes)
+            .with_context(|| format!("{}: host part", objects.path(&h.sha256).display()))?;
+        for sha in parts::named_by(&part) {
+            if named.insert(sha.to_string()) {
+                add(&relative(sha), &read(sha)?)?;
+            }
+        }
+    }
+    tar.finish()?;
+    Ok(())
 }

@@ -101,7 +101,7 @@ pub async fn make(
     let tallies = crate::assessment::Tallies::default();
     let src = Source {
         checklists: &snapshots.checklists,
-        store: snapshots.store(),
+        store: &snapshots.store,
         kept: None,
         made: None,
         tallies: &tallies,
@@ -122,7 +122,7 @@ pub async fn make(
                 &settings.export.pdf_font,
             )?;
             let path = dir.join(&out.file_name);
-            let bytes = out.body.into_bytes()?;
+            let bytes = out.body.into_bytes().await?;
             let written = crate::private::write_new(&path, &bytes)
                 .with_context(|| format!("{}: cannot write", path.display()))?;
             anyhow::ensure!(
