@@ -132,7 +132,11 @@ where
             tx,
             piece: Vec::with_capacity(READ_PIECE),
         };
-        if let Err(e) = make(&mut pipe).and_then(|()| pipe.send()) {
+        // A maker that panics ends the body with an error too: its pieces
+        // must not pass for the whole.
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make(&mut pipe)))
+            .unwrap_or_else(|_| Err(io::Error::other("making it panicked")));
+        if let Err(e) = made.and_then(|()| pipe.send()) {
             if e.kind() != io::ErrorKind::BrokenPipe {
                 tracing::warn!(output = %what, error = %e, "cut short: making it failed");
                 let _ = pipe.tx.blocking_send(Err(e));
@@ -277,6 +281,16 @@ mod tests {
         assert_eq!(sent, 2 * READ_PIECE);
         assert_eq!(error.to_string(), "the store went away");
         assert!(cut.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_maker_that_panics_ends_its_stream_with_an_error() {
+        let body = streamed("test".into(), |out| {
+            out.write_all(&[1; READ_PIECE])?;
+            panic!("a bug");
+        });
+        let e = body.into_bytes().await.unwrap_err();
+        assert_eq!(e.to_string(), "making it panicked");
     }
 
     #[tokio::test]

@@ -1189,6 +1189,20 @@ async fn main() -> Result<()> {
         Collector::start_configured(scratch.as_ref().map(|s| s.url.as_str()), settings)
             .context("starting the collector")?,
     );
+    // The collector's log outlives a run that fails (dropped before `c`,
+    // whose directory holds it): a collector that exits says why there.
+    let kept_log = KeptLog {
+        from: c.proc.as_ref().map(|p| p.log.clone()),
+        to: PathBuf::from(format!(
+            "target/fleet-collector-{}-{}.log",
+            if scratch.is_some() {
+                "postgres"
+            } else {
+                "sqlite"
+            },
+            args.hosts
+        )),
+    };
     let pid = c
         .proc
         .as_ref()
@@ -1488,6 +1502,13 @@ async fn main() -> Result<()> {
             let first = format!("/api/v1/exports?catalog={catalog}&format={format}");
             println!("- {}", walk_pages(&h, &first));
         }
+        // The collector runs under an address-space limit (`MEMORY_LIMIT`).
+        println!(
+            "collector address space: at most {} MiB of the {} MiB allowed, {} MiB now",
+            status_kib(pid, "VmPeak") / 1024,
+            MEMORY_LIMIT >> 20,
+            status_kib(pid, "VmSize") / 1024
+        );
         Ok(over)
     })
     .await??;
@@ -1548,24 +1569,32 @@ async fn main() -> Result<()> {
     }
     drop(agents);
     let log = c.log();
-    let kept = PathBuf::from(format!(
-        "target/fleet-collector-{}-{}.log",
-        if scratch.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        },
-        args.hosts
-    ));
-    if std::fs::write(&kept, &log).is_ok() {
-        let warnings = log
-            .lines()
-            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-            .count();
-        println!(
-            "collector log: {} ({warnings} WARN/ERROR lines)",
-            kept.display()
-        );
-    }
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .count();
+    println!(
+        "collector log: {} ({warnings} WARN/ERROR lines)",
+        kept_log.to.display()
+    );
     Ok(())
+}
+
+/// Copies the collector's log to `to` when dropped, however the run ends.
+struct KeptLog {
+    from: Option<PathBuf>,
+    to: PathBuf,
+}
+
+impl Drop for KeptLog {
+    fn drop(&mut self) {
+        if let Some(from) = &self.from {
+            if let Err(e) = std::fs::copy(from, &self.to) {
+                eprintln!(
+                    "{}: cannot keep the collector's log: {e}",
+                    self.to.display()
+                );
+            }
+        }
+    }
 }
