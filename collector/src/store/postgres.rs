@@ -1659,8 +1659,13 @@ impl Store for PgStore {
              ORDER BY host COLLATE \"C\", catalog COLLATE \"C\", item COLLATE \"C\",
                       check_name COLLATE \"C\", first_seen_ms",
         );
+        // Planned for each request's page (an unnamed statement): a plan
+        // kept for any page size (a generic plan) joins every finding of
+        // the fleet to the page, 0.4–0.6 s at 1.6 million findings against
+        // 1–2 ms planned for the page asked.
         let found = sql
             .build()
+            .persistent(false)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
