@@ -573,33 +573,29 @@ async fn whole(src: &Source<'_>, req: &Request, g: Gathered<'_>) -> Result<Body,
     if !req.format.paged() {
         return render(src, req, &g, &items, &shown).await;
     }
-    let now = crate::clock::now_ms();
-    let form = filled(src, req, &g, &items, &shown, now)?;
-    let cited = cited(&items, &shown);
     let what = req.describe();
-    let Gathered {
-        catalog,
-        items,
-        redactor,
-        ..
-    } = g;
     Ok(match req.format {
-        Format::Json => body::streamed(what, move |out| {
-            json(
-                out,
-                &form,
-                &items.iter().collect::<Vec<_>>(),
-                redactor.as_ref(),
-            )
-        }),
+        Format::Json => {
+            let form = filled(src, req, &g, &items, &shown, crate::clock::now_ms())?;
+            let Gathered {
+                items, redactor, ..
+            } = g;
+            body::streamed(what, move |out| {
+                let items: Vec<&ItemResult> = items.iter().collect();
+                json(out, &form, &items, redactor.as_ref())
+            })
+        }
         Format::Ocsf => {
-            let info = catalog.catalog.clone();
+            let (now, info) = (crate::clock::now_ms(), g.catalog.catalog.clone());
+            let Gathered {
+                items, redactor, ..
+            } = g;
             body::streamed(what, move |out| {
                 let items: Vec<&ItemResult> = items.iter().collect();
                 array(out, ocsf::findings(&info, &items, now), redactor.as_ref())
             })
         }
-        _ => ndjson(src.store.clone(), cited, redactor, what),
+        _ => ndjson(src.store.clone(), cited(&items, &shown), g.redactor, what),
     })
 }
 
