@@ -38,6 +38,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What the last snapshot taken here wrote, kept in the data directory
+/// for the collector's next run (`parts::Reuse::save`).
+pub const REUSE_FILE: &str = "snapshot-reuse.bin";
+
 /// `[snapshots]` in the collector configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -167,8 +171,9 @@ pub struct Snapshots {
     /// in the CLI, which evaluates.
     kept: Option<Arc<Kept>>,
     /// What the last snapshot taken here wrote, for the next (`parts`);
-    /// held by the one snapshot being taken.
-    creating: tokio::sync::Mutex<parts::Reuse>,
+    /// held by the one snapshot being taken. None until the first snapshot
+    /// of this run reads what the last run kept ([`REUSE_FILE`]).
+    creating: tokio::sync::Mutex<Option<parts::Reuse>>,
     /// Verified verdicts by snapshot id. Files are never rewritten, so an
     /// entry stays true for as long as its file exists.
     verdicts: std::sync::Mutex<HashMap<String, Arc<diff::Verdicts>>>,
@@ -194,7 +199,7 @@ impl Snapshots {
             checklists,
             store,
             kept: None,
-            creating: tokio::sync::Mutex::new(parts::Reuse::default()),
+            creating: tokio::sync::Mutex::new(None),
             verdicts: Default::default(),
             listed: Default::default(),
         }
@@ -263,7 +268,10 @@ impl Snapshots {
             contents::freeze(&self.checklists, self.store.as_ref(), self.kept.as_deref()).await?;
         let frozen_in = started.elapsed();
         let objects = objects::Objects::of(&self.archive.dir);
-        let known = std::mem::take(&mut *reuse);
+        let known = match reuse.take() {
+            Some(known) => known,
+            None => self.kept_reuse().await,
+        };
         let (hosts, wrote) = parts::write_hosts(
             frozen.items.clone(),
             frozen.stamps.clone(),
@@ -273,7 +281,6 @@ impl Snapshots {
         )
         .await
         .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
-        *reuse = wrote;
         let body_hosts = hosts.len();
         let objects2 = objects.clone();
         let host_index = tokio::task::spawn_blocking(move || {
@@ -342,6 +349,7 @@ impl Snapshots {
             .into_iter()
             .find(|e| e.path == path)
             .with_context(|| format!("{}: written but not found", path.display()))?;
+        *reuse = Some(self.keep_reuse(wrote, &entry.id).await);
         tracing::info!(
             id = %entry.id,
             hosts = body_hosts,
@@ -355,6 +363,37 @@ impl Snapshots {
             sha256,
             removed,
         })
+    }
+
+    /// What the last run's last snapshot wrote ([`REUSE_FILE`]), if it
+    /// is of use; else nothing, and the next snapshot writes afresh.
+    async fn kept_reuse(&self) -> parts::Reuse {
+        let (path, archive) = (self.data_dir.join(REUSE_FILE), self.archive.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            parts::Reuse::load(&path, |id| matches!(archive.find(id), Ok(Some(_))))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("reading {REUSE_FILE}: {e}")));
+        loaded.unwrap_or_else(|error| {
+            tracing::warn!(%error, "snapshot: what the last run wrote is not reused");
+            parts::Reuse::default()
+        })
+    }
+
+    /// Keeps `wrote`, what the snapshot `id` wrote, for the next run
+    /// ([`REUSE_FILE`]) and returns it. Not kept is only slower.
+    async fn keep_reuse(&self, wrote: parts::Reuse, id: &str) -> parts::Reuse {
+        let (path, id) = (self.data_dir.join(REUSE_FILE), id.to_string());
+        let kept = tokio::task::spawn_blocking(move || {
+            let saved = wrote.save(&path, &id);
+            (wrote, saved.map_err(|e| format!("{}: {e}", path.display())))
+        })
+        .await;
+        let (wrote, saved) = kept.unwrap_or_else(|e| (Default::default(), Err(e.to_string())));
+        if let Err(error) = saved {
+            tracing::warn!(%error, "snapshot: what it wrote is not kept for the next run");
+        }
+        wrote
     }
 
     /// The snapshot `id` (file stem or sequence number) and its bytes.

@@ -1571,6 +1571,8 @@ async fn main() -> Result<()> {
         }
     }
     drop(agents);
+    let c = Arc::try_unwrap(c).map_err(|_| anyhow!("the collector is still shared"))?;
+    let c = restarted_snapshot(c)?;
     let log = c.log();
     let warnings = log
         .lines()
@@ -1583,7 +1585,63 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// Copies the collector's log to `to` when dropped, however the run ends.
+/// The collector stopped as an operator would (SIGTERM) and started again,
+/// then its first snapshot: what the last run kept (`snapshot-reuse.bin`)
+/// spares it reading and writing again what the snapshots before wrote.
+fn restarted_snapshot(mut c: Collector) -> Result<Collector> {
+    let proc = c.proc.as_mut().context("collector process")?;
+    run(Command::new("kill")
+        .arg("-TERM")
+        .arg(proc.child.id().to_string()))?;
+    let status = proc.child.wait()?;
+    let started = Instant::now();
+    c.restart()?;
+    let pid = c
+        .proc
+        .as_ref()
+        .map(|p| p.child.id())
+        .context("collector process")?;
+    run(Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--as={MEMORY_LIMIT}")))?;
+    // The count is NaN (not at least 1) until an evaluation is recorded.
+    while !matches!(Evaluations::scrape(&c)?.count, n if n >= 1.0) {
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("no kept evaluation within 10 minutes of a restart");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let evaluated = started.elapsed().as_secs_f64();
+    let objects = c.data().join("snapshots").join("objects");
+    let objects0 = tree_size(&objects);
+    let taken = Instant::now();
+    let (answer, rss0, most) = rss_during(pid, || {
+        ureq::post(&format!("http://127.0.0.1:{}/api/v1/snapshots", c.http))
+            .set("Authorization", &format!("Bearer {}", c.token))
+            .timeout(Duration::from_secs(600))
+            .call()
+            .context("POST /api/v1/snapshots")
+            .and_then(|r| Ok(r.into_json::<Value>()?))
+    });
+    let took = taken.elapsed().as_secs_f64();
+    answer?;
+    let reused = !c.log().contains("is not reused");
+    println!(
+        "\nafter a restart (SIGTERM: {status}; no ingest): first kept evaluation {evaluated:.1} s after the start; then a snapshot {took:.2} s, {}; collector RSS {:.0} MiB before, at most {:.0} MiB during; {}",
+        objects_added(objects0, tree_size(&objects)),
+        rss0 as f64 / 1024.0,
+        most as f64 / 1024.0,
+        if reused {
+            "what the last run kept was reused"
+        } else {
+            "what the last run kept was NOT reused (the log says why)"
+        }
+    );
+    Ok(c)
+}
+
+/// Copies the collector's log to `to` when dropped, however the run ends:
+/// the run before a restart's (`collector.previous.log`) first.
 struct KeptLog {
     from: Option<PathBuf>,
     to: PathBuf,
@@ -1592,7 +1650,11 @@ struct KeptLog {
 impl Drop for KeptLog {
     fn drop(&mut self) {
         if let Some(from) = &self.from {
-            if let Err(e) = std::fs::copy(from, &self.to) {
+            let previous = from.with_file_name("collector.previous.log");
+            let logs = [previous.as_path(), from.as_path()]
+                .map(|p| std::fs::read(p).unwrap_or_default())
+                .concat();
+            if let Err(e) = std::fs::write(&self.to, logs) {
                 eprintln!(
                     "{}: cannot keep the collector's log: {e}",
                     self.to.display()
