@@ -1571,8 +1571,15 @@ async fn main() -> Result<()> {
         }
     }
     drop(agents);
-    let c = Arc::try_unwrap(c).map_err(|_| anyhow!("the collector is still shared"))?;
-    let c = restarted_snapshot(c)?;
+    let to = kept_log.to.clone();
+    drop(kept_log);
+    let mut c = Arc::try_unwrap(c).map_err(|_| anyhow!("the collector is still shared"))?;
+    // Declared after `c`, so dropped before it: both runs' logs are kept.
+    let kept_log = KeptLog {
+        from: c.proc.as_ref().map(|p| p.log.clone()),
+        to,
+    };
+    restarted_snapshot(&mut c)?;
     let log = c.log();
     let warnings = log
         .lines()
@@ -1588,7 +1595,7 @@ async fn main() -> Result<()> {
 /// The collector stopped as an operator would (SIGTERM) and started again,
 /// then its first snapshot: what the last run kept (`snapshot-reuse.bin`)
 /// spares it reading and writing again what the snapshots before wrote.
-fn restarted_snapshot(mut c: Collector) -> Result<Collector> {
+fn restarted_snapshot(c: &mut Collector) -> Result<()> {
     let proc = c.proc.as_mut().context("collector process")?;
     run(Command::new("kill")
         .arg("-TERM")
@@ -1605,7 +1612,7 @@ fn restarted_snapshot(mut c: Collector) -> Result<Collector> {
         .arg(format!("--pid={pid}"))
         .arg(format!("--as={MEMORY_LIMIT}")))?;
     // The count is NaN (not at least 1) until an evaluation is recorded.
-    while !matches!(Evaluations::scrape(&c)?.count, n if n >= 1.0) {
+    while !matches!(Evaluations::scrape(c)?.count, n if n >= 1.0) {
         if started.elapsed() > Duration::from_secs(600) {
             bail!("no kept evaluation within 10 minutes of a restart");
         }
@@ -1637,7 +1644,7 @@ fn restarted_snapshot(mut c: Collector) -> Result<Collector> {
             "what the last run kept was NOT reused (the log says why)"
         }
     );
-    Ok(c)
+    Ok(())
 }
 
 /// Copies the collector's log to `to` when dropped, however the run ends:
