@@ -70,7 +70,9 @@ impl Reuse {
     }
 }
 
-/// [`Reuse`] as kept on disk: by which build and for which snapshot.
+/// [`Reuse`] as kept on disk: by which build and for which snapshot. The
+/// file is this, then the SHA-256 of it: a torn or altered file could
+/// otherwise name one content's object for another.
 #[derive(Serialize)]
 struct Saving<'a> {
     made_by: &'a str,
@@ -102,15 +104,20 @@ impl Reuse {
     /// Keeps this at `path` as what the snapshot `snapshot` wrote (a
     /// temporary file renamed, so a name never holds half of one).
     pub fn save(&self, path: &Path, snapshot: &str) -> std::io::Result<()> {
-        let bytes = postcard::to_stdvec(&Saving {
+        use std::io::Write;
+        let mut bytes = postcard::to_stdvec(&Saving {
             made_by: &made_by(),
             snapshot,
             reuse: self,
         })
         .map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)
+        bytes.extend_from_slice(&Sha256::digest(&bytes));
+        // A name of its own: the command line's `snapshot create` may save
+        // beside a running collector.
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(&bytes)?;
+        tmp.persist(path).map(drop).map_err(|e| e.error)
     }
 
     /// What [`Reuse::save`] kept at `path`, if this build kept it for a
@@ -125,8 +132,18 @@ impl Reuse {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Reuse::default()),
             Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
         };
-        let saved: Saved = postcard::from_bytes(&bytes)
-            .map_err(|e| format!("{}: not what a snapshot wrote: {e}", path.display()))?;
+        let not_ours =
+            |why: String| format!("{}: not what a snapshot wrote: {why}", path.display());
+        let (body, digest) = bytes
+            .split_at_checked(bytes.len().saturating_sub(32))
+            .filter(|(_, d)| d.len() == 32)
+            .ok_or_else(|| not_ours("too short".into()))?;
+        if Sha256::digest(body).as_slice() != digest {
+            return Err(not_ours(
+                "its SHA-256 does not match (torn or altered)".into(),
+            ));
+        }
+        let saved: Saved = postcard::from_bytes(body).map_err(|e| not_ours(e.to_string()))?;
         if saved.made_by != made_by() {
             return Err(format!(
                 "{}: kept by {:?}, not by this build ({:?})",
@@ -1031,15 +1048,30 @@ mod tests {
             reuse: &wrote,
         })
         .unwrap();
-        std::fs::write(&kept, other).unwrap();
+        let with_digest = |mut b: Vec<u8>| {
+            let d = Sha256::digest(&b);
+            b.extend_from_slice(&d);
+            b
+        };
+        std::fs::write(&kept, with_digest(other)).unwrap();
         let err = Reuse::load(&kept, |_| true).unwrap_err();
         assert!(err.contains("not by this build"), "{err}");
         std::fs::write(&kept, b"\xff\xff\xff").unwrap();
         let err = Reuse::load(&kept, |_| true).unwrap_err();
         assert!(
-            err.contains("reuse.bin: not what a snapshot wrote"),
+            err.contains("reuse.bin: not what a snapshot wrote: too short"),
             "{err}"
         );
+        // One byte altered: refused, not read as another mapping.
+        wrote.save(&kept, "s1").unwrap();
+        let mut bytes = std::fs::read(&kept).unwrap();
+        bytes[40] ^= 1;
+        std::fs::write(&kept, &bytes).unwrap();
+        let err = Reuse::load(&kept, |_| true).unwrap_err();
+        assert!(err.contains("SHA-256 does not match"), "{err}");
+        std::fs::write(&kept, with_digest(vec![0xff; 8])).unwrap();
+        let err = Reuse::load(&kept, |_| true).unwrap_err();
+        assert!(err.contains("not what a snapshot wrote"), "{err}");
         std::fs::remove_file(&kept).unwrap();
         let none = Reuse::load(&kept, |_| true).unwrap();
         assert!(none.contents.is_empty() && none.results.is_empty());
