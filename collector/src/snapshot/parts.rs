@@ -922,8 +922,8 @@ mod tests {
         assert_eq!(checked.evidence, 2);
     }
 
-    #[tokio::test]
-    async fn equal_results_are_one_object_and_what_is_known_is_reused() {
+    /// Hosts a and b, each failing on its own evidence (e1, e2), stored.
+    async fn two_hosts() -> (tempfile::TempDir, SqliteStore, Objects, Items) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
         store
@@ -932,6 +932,12 @@ mod tests {
             .unwrap();
         let objects = Objects::of(&dir.path().join("snapshots"));
         let fleet = items(vec![failing("a", "e1"), failing("b", "e2")]);
+        (dir, store, objects, fleet)
+    }
+
+    #[tokio::test]
+    async fn equal_results_are_one_object_and_what_is_known_is_reused() {
+        let (_dir, store, objects, fleet) = two_hosts().await;
         let (first, reuse) = write(&store, &objects, fleet.clone(), Reuse::default()).await;
         // Two parts, one results object both name, two contents (each
         // host's evidence names its host).
@@ -995,14 +1001,7 @@ mod tests {
 
     #[tokio::test]
     async fn what_a_snapshot_wrote_is_kept_for_the_next_run_of_this_build() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
-        store
-            .insert_batch(vec![evidence("e1", "a"), evidence("e2", "b")])
-            .await
-            .unwrap();
-        let objects = Objects::of(&dir.path().join("snapshots"));
-        let fleet = items(vec![failing("a", "e1"), failing("b", "e2")]);
+        let (dir, store, objects, fleet) = two_hosts().await;
         let (first, wrote) = write(&store, &objects, fleet.clone(), Reuse::default()).await;
         let kept = dir.path().join("reuse.bin");
         wrote.save(&kept, "s1").unwrap();

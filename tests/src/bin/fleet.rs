@@ -734,6 +734,18 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
     })
 }
 
+/// `POST /api/v1/snapshots`: a snapshot taken by the collector, its answer.
+fn post_snapshot(c: &Collector) -> Result<Value> {
+    Ok(
+        ureq::post(&format!("http://127.0.0.1:{}/api/v1/snapshots", c.http))
+            .set("Authorization", &format!("Bearer {}", c.token))
+            .timeout(Duration::from_secs(600))
+            .call()
+            .context("POST /api/v1/snapshots")?
+            .into_json()?,
+    )
+}
+
 /// A snapshot taken while nothing else runs in the collector (no ingest,
 /// the evaluation settled): the rise of its peak RSS (VmHWM, reset first)
 /// is the snapshot's own, beside the same rise over as long without one.
@@ -784,13 +796,7 @@ fn quiet_snapshot(c: &Collector, pid: u32) -> Result<String> {
         let (started, evaluations) = (Instant::now(), Evaluations::scrape(c)?.count);
         let mut id = String::new();
         let (rise, anon) = rises(&mut || {
-            let answer: Value =
-                ureq::post(&format!("http://127.0.0.1:{}/api/v1/snapshots", c.http))
-                    .set("Authorization", &format!("Bearer {}", c.token))
-                    .timeout(Duration::from_secs(600))
-                    .call()
-                    .context("POST /api/v1/snapshots")?
-                    .into_json()?;
+            let answer = post_snapshot(c)?;
             id = answer["id"].as_str().unwrap_or_default().to_string();
             Ok(())
         })?;
@@ -1206,14 +1212,7 @@ async fn main() -> Result<()> {
             args.hosts
         )),
     };
-    let pid = c
-        .proc
-        .as_ref()
-        .map(|p| p.child.id())
-        .context("collector process")?;
-    run(Command::new("prlimit")
-        .arg(format!("--pid={pid}"))
-        .arg(format!("--as={MEMORY_LIMIT}")))?;
+    let pid = limited(&c)?;
     let enrol_token = run(c.cmd().args([
         "token",
         "create",
@@ -1431,12 +1430,7 @@ async fn main() -> Result<()> {
             let objects0 = tree_size(&objects);
             let started = Instant::now();
             let (answer, rss0, most) = rss_during(pid, || {
-                ureq::post(&format!("{base}/api/v1/snapshots"))
-                    .set("Authorization", &format!("Bearer {}", c3.token))
-                    .timeout(Duration::from_secs(600))
-                    .call()
-                    .context("POST /api/v1/snapshots")
-                    .and_then(|r| Ok(r.into_json::<Value>()?))
+                post_snapshot(&c3)
             });
             let took = started.elapsed().as_secs_f64();
             let answer = answer?;
@@ -1592,6 +1586,19 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+/// The collector's process id, its address space limited to `MEMORY_LIMIT`.
+fn limited(c: &Collector) -> Result<u32> {
+    let pid = c
+        .proc
+        .as_ref()
+        .map(|p| p.child.id())
+        .context("collector process")?;
+    run(Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--as={MEMORY_LIMIT}")))?;
+    Ok(pid)
+}
+
 /// The collector stopped as an operator would (SIGTERM) and started again,
 /// then its first snapshot: what the last run kept (`snapshot-reuse.bin`)
 /// spares it reading and writing again what the snapshots before wrote.
@@ -1603,14 +1610,7 @@ fn restarted_snapshot(c: &mut Collector) -> Result<()> {
     let status = proc.child.wait()?;
     let started = Instant::now();
     c.restart()?;
-    let pid = c
-        .proc
-        .as_ref()
-        .map(|p| p.child.id())
-        .context("collector process")?;
-    run(Command::new("prlimit")
-        .arg(format!("--pid={pid}"))
-        .arg(format!("--as={MEMORY_LIMIT}")))?;
+    let pid = limited(c)?;
     // The count is NaN (not at least 1) until an evaluation is recorded.
     while !matches!(Evaluations::scrape(c)?.count, n if n >= 1.0) {
         if started.elapsed() > Duration::from_secs(600) {
@@ -1622,14 +1622,7 @@ fn restarted_snapshot(c: &mut Collector) -> Result<()> {
     let objects = c.data().join("snapshots").join("objects");
     let objects0 = tree_size(&objects);
     let taken = Instant::now();
-    let (answer, rss0, most) = rss_during(pid, || {
-        ureq::post(&format!("http://127.0.0.1:{}/api/v1/snapshots", c.http))
-            .set("Authorization", &format!("Bearer {}", c.token))
-            .timeout(Duration::from_secs(600))
-            .call()
-            .context("POST /api/v1/snapshots")
-            .and_then(|r| Ok(r.into_json::<Value>()?))
-    });
+    let (answer, rss0, most) = rss_during(pid, || post_snapshot(c));
     let took = taken.elapsed().as_secs_f64();
     answer?;
     let reused = !c.log().contains("is not reused");
