@@ -134,13 +134,32 @@ impl Checklists {
     /// so that the fleet's evidence bodies (about 1.4 GB of JSON for 10,000
     /// real hosts) are never held at once.
     pub async fn read_latest(&self, store: &dyn Store) -> anyhow::Result<Vec<Converted>> {
+        self.read_latest_into(store, None).await
+    }
+
+    /// `read_latest`, keeping in `stamps` (if given) the stamp of each
+    /// evidence whose content is stored by its hash, by id.
+    async fn read_latest_into(
+        &self,
+        store: &dyn Store,
+        mut stamps: Option<&mut HashMap<String, EvidenceStamp>>,
+    ) -> anyhow::Result<Vec<Converted>> {
         let keep = Arc::new(input::kept_fields(self.rules.values()));
         let mut out = Vec::new();
         let mut pages = LatestPages::new(LATEST_PAGE);
         while let Some(page) = pages.next(store).await? {
+            let mut evidence = Vec::with_capacity(page.len());
+            for s in page {
+                if let Some(stamps) = stamps.as_deref_mut() {
+                    if s.stamp.content_hash.is_some() {
+                        stamps.insert(s.evidence.id.clone(), s.stamp);
+                    }
+                }
+                evidence.push(s.evidence);
+            }
             let keep = keep.clone();
             out.extend(
-                crate::rules::in_background(move || input::convert(&page, Some(&keep)))
+                crate::rules::in_background(move || input::convert(&evidence, Some(&keep)))
                     .await
                     .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))?,
             );
@@ -159,7 +178,7 @@ impl Checklists {
     /// Also returns the stamps it walked (`EvidenceStamp`, with the hash
     /// the content is stored under), by id: what a snapshot of this reading
     /// cites without reading them again. The first read (nothing `earlier`)
-    /// reads whole and has none.
+    /// reads whole, with the stamps beside.
     pub async fn read_latest_reusing(
         &self,
         store: &dyn Store,
@@ -167,7 +186,7 @@ impl Checklists {
     ) -> anyhow::Result<(Vec<Converted>, HashMap<String, EvidenceStamp>, LatestRead)> {
         let mut stamps = HashMap::new();
         if earlier.is_empty() {
-            let out = self.read_latest(store).await?;
+            let out = self.read_latest_into(store, Some(&mut stamps)).await?;
             let read = LatestRead {
                 reused: 0,
                 converted: out.len(),

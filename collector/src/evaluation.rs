@@ -204,7 +204,8 @@ pub struct Evaluation {
     pub host_results: HostResults,
     /// The stamps of the latest evidence it read, by id (ids, times and
     /// the hash each content is stored under): what a snapshot of it cites
-    /// without reading them again; empty for a first evaluation.
+    /// without reading them again (rows stored whole, before
+    /// deduplication, are not among them).
     pub stamps: Arc<HashMap<String, EvidenceStamp>>,
     /// Each agent's probes, from the evidence this evaluation read (every
     /// agent's, revoked ones included).

@@ -219,10 +219,19 @@ async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
         .insert_batch(vec![synced("db-2", first)])
         .await
         .unwrap();
-    until(&kept, "the first observation", |e| {
+    let e = until(&kept, "the first observation", |e| {
         outcome_of(e, "db-2") == Some(Outcome::Pass)
     })
     .await;
+    // Read whole (nothing read before), with the stamp a snapshot cites.
+    let id = format!("db-2-time_sync-{first}");
+    let stamp = |id: &str| {
+        let (store, id) = (store.clone(), id.to_string());
+        async move { store.evidence_stamps(vec![id]).await.unwrap().pop() }
+    };
+    assert_eq!(e.read.converted, 1, "{:?}", e.read);
+    assert_eq!(e.stamps.get(&id), stamp(&id).await.as_ref());
+    assert!(e.stamps[&id].content_hash.is_some());
     let newest = |e: &Evaluation| e.probes.get("db-2").map(|p| p["time_sync"].newest_ms);
 
     // Seen again: the store extends the run; the evaluation reads no content.
@@ -238,10 +247,11 @@ async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
     assert_eq!(e.read.converted, 0, "{:?}", e.read);
     assert_eq!(e.read.reused, 1, "{:?}", e.read);
     assert_eq!(
-        *item(&e).evidence,
-        [format!("db-2-time_sync-{first}")],
-        "the run's evidence"
+        e.stamps.get(&id),
+        stamp(&id).await.as_ref(),
+        "its new times"
     );
+    assert_eq!(*item(&e).evidence, [id.clone()], "the run's evidence");
     // Ageing counts from the new time: no window ends within the hour the
     // first observation had left.
     let next = e.next_change_ms.expect("a window ends");

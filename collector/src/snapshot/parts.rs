@@ -17,8 +17,8 @@
 //! under (`Store::evidence_stamps` reads it without the content). Known
 //! ones are only marked used (`Objects::reuse`); only new results are
 //! serialized and only new contents read from the store. The memory is
-//! what one snapshot named, replaced by each, and kept on disk beside the
-//! signing key ([`Reuse::save`]) for the collector's next run; without it
+//! what one snapshot named, replaced by each, and kept on disk in the data
+//! directory ([`Reuse::save`]) for the collector's next run; without it
 //! (another build, the snapshot it was kept for removed) everything is
 //! computed again and files already there are reused.
 

@@ -176,14 +176,14 @@ impl LatestPages {
     }
 
     /// The next page; None once the walk is done.
-    pub async fn next<S: Store + ?Sized>(&mut self, store: &S) -> Result<Option<Vec<Evidence>>> {
+    pub async fn next<S: Store + ?Sized>(&mut self, store: &S) -> Result<Option<Vec<Stamped>>> {
         if self.done {
             return Ok(None);
         }
         let page = store
             .latest_evidence_page(self.after.take(), self.limit)
             .await?;
-        Ok(self.advance(page, LatestKey::of))
+        Ok(self.advance(page, |s| LatestKey::of(&s.evidence)))
     }
 
     /// The next page of stamps (`Store::latest_stamps_page`); None once the
@@ -215,6 +215,16 @@ impl LatestPages {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatestStamp {
     pub key: LatestKey,
+    pub stamp: EvidenceStamp,
+}
+
+/// One of the fleet's latest evidence as `latest_evidence_page` reads it:
+/// whole, and its stamp as `latest_stamps_page` would give it, so that a
+/// first reading of the fleet can be cited (a snapshot) without reading
+/// the stamps again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamped {
+    pub evidence: Evidence,
     pub stamp: EvidenceStamp,
 }
 
@@ -483,17 +493,18 @@ pub trait Store: Send + Sync {
         let mut out: Vec<Evidence> = Vec::new();
         let mut pages = LatestPages::new(2_000);
         while let Some(page) = pages.next(self).await? {
-            out.extend(page);
+            out.extend(page.into_iter().map(|s| s.evidence));
         }
         Ok(out)
     }
     /// At most `limit` of the newest evidence of every (host, probe,
-    /// subject), in that order (bytewise), the first after `after`.
+    /// subject), in that order (bytewise), the first after `after`; each
+    /// with its stamp.
     async fn latest_evidence_page(
         &self,
         after: Option<LatestKey>,
         limit: u32,
-    ) -> Result<Vec<Evidence>>;
+    ) -> Result<Vec<Stamped>>;
     /// As `latest_evidence_page`, without the content: what tells a reader
     /// which of the latest evidence it has read before (their ids) and
     /// when each was last seen, without reading every body again.

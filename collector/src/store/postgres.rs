@@ -21,13 +21,13 @@
 use super::group_commit::{self, Queue};
 use super::rows::{
     self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, LAST, LATEST_FROM,
-    LATEST_OF_E, LATEST_STAMP, STAMP,
+    LATEST_OF_E, LATEST_STAMP, STAMP, STAMPED,
 };
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
     FindingTally, InsertOutcome, LatestKey, LatestSize, LatestStamp, PruneStep, PrunedRecords,
-    Result, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
+    Result, Stamped, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
     TALLY_COLUMNS,
 };
 use crate::records::{
@@ -1133,9 +1133,9 @@ impl Store for PgStore {
         &self,
         after: Option<LatestKey>,
         limit: u32,
-    ) -> Result<Vec<Evidence>> {
-        let found = self.latest_page(EVIDENCE, after, limit).await?;
-        found.iter().map(rows::evidence).collect()
+    ) -> Result<Vec<Stamped>> {
+        let found = self.latest_page(STAMPED, after, limit).await?;
+        found.iter().map(rows::stamped).collect()
     }
 
     async fn latest_stamps_page(

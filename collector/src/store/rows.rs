@@ -203,6 +203,23 @@ pub(super) fn stamp(row: &impl Columns) -> Result<super::EvidenceStamp> {
     })
 }
 
+/// The columns [`stamped`] reads, of [`LATEST_FROM`]: [`EVIDENCE`] and
+/// [`STAMP`] together.
+pub(super) const STAMPED: &str = concat!(
+    "e.id, e.body, ",
+    last!(),
+    " AS last_ms, b.body AS content, b.hash AS content_hash"
+);
+
+/// An evidence read whole ([`evidence`]) and its stamp ([`stamp`]), from
+/// one row.
+pub(super) fn stamped(row: &impl Columns) -> Result<super::Stamped> {
+    Ok(super::Stamped {
+        evidence: evidence(row)?,
+        stamp: stamp(row)?,
+    })
+}
+
 /// The columns [`latest_stamp`] reads, of [`LATEST_FROM`].
 pub(super) const LATEST_STAMP: &str = concat!(
     "l.host, l.probe, l.subject, e.id, e.body, ",

@@ -10,13 +10,13 @@
 use super::group_commit::{self, Queue};
 use super::rows::{
     self, observed_ms, Columns, Stored, AGENT_COLUMNS, EVIDENCE, EVIDENCE_FROM, LAST, LATEST_FROM,
-    LATEST_STAMP, STAMP,
+    LATEST_STAMP, STAMP, STAMPED,
 };
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
     FindingTally, InsertOutcome, LatestKey, LatestSize, LatestStamp, PruneStep, PrunedRecords,
-    Result, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
+    Result, Stamped, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
     TALLY_COLUMNS,
 };
 use crate::records::{
@@ -1062,8 +1062,8 @@ impl Store for SqliteStore {
         &self,
         after: Option<LatestKey>,
         limit: u32,
-    ) -> Result<Vec<Evidence>> {
-        self.with_read(move |c| latest_page(c, EVIDENCE, after, limit, |r| rows::evidence(r)))
+    ) -> Result<Vec<Stamped>> {
+        self.with_read(move |c| latest_page(c, STAMPED, after, limit, |r| rows::stamped(r)))
             .await
     }
 
