@@ -10,8 +10,8 @@
 
 use super::model::{FilledForm, Table};
 use printpdf::{
-    Color, FontId, Greyscale, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
-    PdfSaveOptions, Point, Pt, Rect, TextItem,
+    Codepoint, Color, FontId, Greyscale, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle,
+    PdfPage, PdfSaveOptions, Point, Pt, Rect, TextItem,
 };
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -39,23 +39,33 @@ struct Font {
     parsed: Arc<ParsedFont>,
     id: FontId,
     units_per_em: f32,
-    /// Advance width per character, in font units: the cmap lookup is slow
-    /// and line breaking measures the same characters again and again.
-    advances: RefCell<HashMap<char, f32>>,
+    /// Glyph id and advance width (font units) per character: the cmap
+    /// lookup is slow, line breaking measures the same characters again and
+    /// again, and text handed to printpdf as characters is looked up twice
+    /// more when saved (half of a form's time), so it is handed as glyphs.
+    glyphs: RefCell<HashMap<char, (u16, f32)>>,
 }
 
 impl Font {
-    fn advance(&self, c: char) -> f32 {
-        *self.advances.borrow_mut().entry(c).or_insert_with(|| {
+    fn glyph(&self, c: char) -> (u16, f32) {
+        *self.glyphs.borrow_mut().entry(c).or_insert_with(|| {
             let gid = self.parsed.lookup_glyph_index(c as u32).unwrap_or(0);
-            f32::from(self.parsed.get_horizontal_advance(gid))
+            (gid, f32::from(self.parsed.get_horizontal_advance(gid)))
         })
     }
 
     /// Width of `text` in millimetres at `size` points.
     fn width(&self, text: &str, size: f32) -> f32 {
-        let units: f32 = text.chars().map(|c| self.advance(c)).sum();
+        let units: f32 = text.chars().map(|c| self.glyph(c).1).sum();
         units / self.units_per_em * size * PT_MM
+    }
+
+    /// `text` as glyphs, each with the character it shows (what a reader
+    /// extracts or copies).
+    fn codepoints(&self, text: &str) -> Vec<Codepoint> {
+        text.chars()
+            .map(|c| Codepoint::with_cid(self.glyph(c).0, 0.0, c.to_string()))
+            .collect()
     }
 
     /// `text` broken into lines no wider than `max` mm: at spaces where
@@ -132,7 +142,7 @@ fn load_font(path: &Path, doc: &mut PdfDocument) -> Result<Font, PdfError> {
         parsed,
         id,
         units_per_em,
-        advances: RefCell::default(),
+        glyphs: RefCell::default(),
     })
 }
 
@@ -182,6 +192,7 @@ impl Layout<'_> {
         }
         let baseline = top + size * PT_MM * 0.95;
         let font = self.font.id.clone();
+        let glyphs = self.font.codepoints(text);
         self.ops().extend([
             Op::StartTextSection,
             Op::SetFillColor { col: grey(0.0) },
@@ -193,7 +204,7 @@ impl Layout<'_> {
                 pos: Point::new(Mm(x), Mm(PAGE_H - baseline)),
             },
             Op::ShowText {
-                items: vec![TextItem::Text(text.to_string())],
+                items: vec![TextItem::GlyphIds(glyphs)],
             },
             Op::EndTextSection,
         ]);
