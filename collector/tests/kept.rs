@@ -251,7 +251,11 @@ async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
         stamp(&id).await.as_ref(),
         "its new times"
     );
-    assert_eq!(*item(&e).evidence, [id.clone()], "the run's evidence");
+    assert_eq!(
+        *item(&e).evidence,
+        std::slice::from_ref(&id),
+        "the run's evidence"
+    );
     // Ageing counts from the new time: no window ends within the hour the
     // first observation had left.
     let next = e.next_change_ms.expect("a window ends");
