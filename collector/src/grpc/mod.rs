@@ -11,6 +11,7 @@
 pub mod budget;
 pub mod enrol;
 pub mod ingest;
+pub mod readable;
 pub mod validate;
 
 use crate::config::{GrpcConfig, IngestConfig};

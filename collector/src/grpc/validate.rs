@@ -20,14 +20,14 @@
 //!   spooled at the time, and refusing it whole would make the agent resend
 //!   it forever, blinding its host over one bad probe result.
 //!
-//! The content walk is generic (prost-reflect over the gamsa.v1
-//! descriptors), so a payload added to the schema is checked without code
+//! The content walk (`readable.rs`) is generic, over the gamsa.v1
+//! descriptors, so a payload added to the schema is checked without code
 //! here.
 
+use super::readable::{self, Problem};
 use crate::config::IngestConfig;
 use gamsa_proto::v1::{Evidence, Hello};
 use prost::Message;
-use prost_reflect::{DynamicMessage, Kind, MapKey, ReflectMessage, Value};
 
 /// Why one evidence (or its batch) is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,11 +97,6 @@ pub fn identity(ev: &Evidence, agent_id: &str, bound: &[String]) -> Result<(), R
     Ok(())
 }
 
-/// Seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the range of
-/// RFC 3339, which the canonical JSON form of a timestamp uses.
-const FIRST_SECOND: i64 = -62_135_596_800;
-const LAST_SECOND: i64 = 253_402_300_799;
-
 /// Every field of `ev` can be read by the rest of the system, and it is
 /// within `limits` as of `now_ms` (the collector's clock).
 pub fn content(ev: &Evidence, now_ms: i64, limits: &IngestConfig) -> Result<(), Refusal> {
@@ -125,7 +120,8 @@ pub fn content(ev: &Evidence, now_ms: i64, limits: &IngestConfig) -> Result<(), 
             "is the collector's to set: an agent sends each observation".into(),
         ));
     }
-    let size = ev.encoded_len();
+    let bytes = ev.encode_to_vec();
+    let size = bytes.len();
     if size > limits.max_evidence_bytes {
         return Err(invalid(
             "evidence",
@@ -135,7 +131,7 @@ pub fn content(ev: &Evidence, now_ms: i64, limits: &IngestConfig) -> Result<(), 
             ),
         ));
     }
-    readable(ev, "gamsa.v1.Evidence", limits)
+    readable(&bytes, "gamsa.v1.Evidence", limits)
         .map_err(|(field, problem)| invalid(&field, problem))?;
     // In range (checked by the walk), so the millisecond form cannot saturate.
     let skew = i64::try_from(limits.max_clock_skew.as_millis()).unwrap_or(i64::MAX);
@@ -156,18 +152,17 @@ pub fn content(ev: &Evidence, now_ms: i64, limits: &IngestConfig) -> Result<(), 
 /// Every field of a Hello can be read: the agents list and the dashboard
 /// show it, and it is stored in text columns. The error names the field.
 pub fn hello(h: &Hello, limits: &IngestConfig) -> Result<(), String> {
-    readable(h, "gamsa.v1.Hello", limits)
+    readable(&h.encode_to_vec(), "gamsa.v1.Hello", limits)
         .map_err(|(field, problem)| format!("hello: {field}: {problem}"))
 }
 
-/// Walks `msg`, of the gamsa.v1 message type `name`, through its descriptor.
-fn readable<M: Message>(msg: &M, name: &str, limits: &IngestConfig) -> Result<(), Problem> {
+/// Walks `bytes`, an encoded gamsa.v1 message of type `name`, through its
+/// descriptor.
+fn readable(bytes: &[u8], name: &str, limits: &IngestConfig) -> Result<(), Problem> {
     let descriptor = gamsa_proto::descriptor_pool()
         .get_message_by_name(name)
         .ok_or_else(|| (String::new(), format!("{name} is not in the schema")))?;
-    let message = DynamicMessage::decode(descriptor, msg.encode_to_vec().as_slice())
-        .map_err(|e| (String::new(), format!("does not decode as {name}: {e}")))?;
-    walk(&message, limits)
+    readable::message(bytes, &descriptor, limits)
         .map_err(|(path, problem)| (path.trim_start_matches('.').to_string(), problem))
 }
 
@@ -175,107 +170,6 @@ fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(|| format!("{ms} ms"))
-}
-
-/// A field's path (JSON names) and what is wrong with it. Paths are built
-/// on the way out of an error only: valid evidence costs no allocation here.
-type Problem = (String, String);
-
-/// `message`'s fields; a problem's path starts with `.` and the field name.
-fn walk(message: &DynamicMessage, limits: &IngestConfig) -> Result<(), Problem> {
-    for (field, value) in message.fields() {
-        check(&field.kind(), value, limits)
-            .map_err(|(path, problem)| (format!(".{}{path}", field.json_name()), problem))?;
-    }
-    Ok(())
-}
-
-/// One value of a field of kind `kind`; a problem's path is relative to it.
-fn check(kind: &Kind, value: &Value, limits: &IngestConfig) -> Result<(), Problem> {
-    match value {
-        Value::String(s) => text(s, limits),
-        Value::Bytes(b) => size(b.len(), limits),
-        Value::EnumNumber(n) => match kind.as_enum() {
-            Some(e) if e.get_value(*n).is_none() => Err((
-                String::new(),
-                format!("{n} is not a value of {}", e.full_name()),
-            )),
-            _ => Ok(()),
-        },
-        Value::Message(m) if m.descriptor().full_name() == "google.protobuf.Timestamp" => {
-            timestamp(m)
-        }
-        Value::Message(m) => walk(m, limits),
-        Value::F32(x) if !x.is_finite() => {
-            Err((String::new(), format!("{x} is not a finite number")))
-        }
-        Value::F64(x) if !x.is_finite() => {
-            Err((String::new(), format!("{x} is not a finite number")))
-        }
-        Value::List(items) => items.iter().enumerate().try_for_each(|(i, v)| {
-            check(kind, v, limits).map_err(|(path, problem)| (format!("[{i}]{path}"), problem))
-        }),
-        Value::Map(entries) => {
-            let value_kind = kind
-                .as_message()
-                .map(|entry| entry.map_entry_value_field().kind());
-            entries.iter().try_for_each(|(key, v)| {
-                if let MapKey::String(k) = key {
-                    text(k, limits).map_err(|(_, problem)| (" key".to_string(), problem))?;
-                }
-                match &value_kind {
-                    Some(kind) => check(kind, v, limits).map_err(|(path, problem)| {
-                        let key = match key {
-                            MapKey::String(k) => format!("{k:?}"),
-                            other => format!("{other:?}"),
-                        };
-                        (format!("[{key}]{path}"), problem)
-                    }),
-                    None => Ok(()),
-                }
-            })
-        }
-        _ => Ok(()),
-    }
-}
-
-fn size(len: usize, limits: &IngestConfig) -> Result<(), Problem> {
-    if len > limits.max_field_bytes {
-        return Err((
-            String::new(),
-            format!(
-                "is {len} bytes, more than ingest.max_field_bytes ({})",
-                limits.max_field_bytes
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn text(s: &str, limits: &IngestConfig) -> Result<(), Problem> {
-    size(s.len(), limits)?;
-    if s.contains('\0') {
-        return Err((String::new(), "contains a NUL byte".into()));
-    }
-    Ok(())
-}
-
-fn timestamp(m: &DynamicMessage) -> Result<(), Problem> {
-    let seconds = m
-        .get_field_by_name("seconds")
-        .and_then(|v| v.as_i64())
-        .unwrap_or(0);
-    let nanos = m
-        .get_field_by_name("nanos")
-        .and_then(|v| v.as_i32())
-        .unwrap_or(0);
-    if !(FIRST_SECOND..=LAST_SECOND).contains(&seconds) || !(0..1_000_000_000).contains(&nanos) {
-        return Err((
-            String::new(),
-            format!("timestamp outside years 0001-9999 (seconds {seconds}, nanos {nanos})"),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -286,7 +180,7 @@ mod tests {
 
     /// The collector's clock at the end of year 9999, so that only range
     /// checks apply to observedAt.
-    const END_OF_TIME: i64 = LAST_SECOND * 1000 + 999;
+    const END_OF_TIME: i64 = readable::LAST_SECOND * 1000 + 999;
 
     fn ev(seconds: i64, nanos: i32) -> Evidence {
         Evidence {
