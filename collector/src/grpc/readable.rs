@@ -138,7 +138,7 @@ fn occurrence(
     let kind = f.kind();
     if f.is_map() {
         let Wire::Bytes(entry) = value else {
-            return Err((0, wrong_wire(f)));
+            return Err((0, wrong_wire(f.full_name())));
         };
         return map_entry(f, entry, limits).map_err(|p| (0, p));
     }
@@ -157,7 +157,7 @@ fn occurrence(
 /// A map entry: its key (field 1) and value (field 2), both optional.
 fn map_entry(f: &FieldDescriptor, mut entry: &[u8], limits: &IngestConfig) -> Result<(), Problem> {
     let Kind::Message(descriptor) = f.kind() else {
-        return Err(wrong_wire(f));
+        return Err(wrong_wire(f.full_name()));
     };
     let value_kind = descriptor.map_entry_value_field().kind();
     let mut key: Option<&str> = None;
@@ -170,7 +170,7 @@ fn map_entry(f: &FieldDescriptor, mut entry: &[u8], limits: &IngestConfig) -> Re
                 text(k, limits).map_err(|(_, problem)| (" key".to_string(), problem))?;
                 key = Some(k);
             }
-            (1, _) => return Err((" key".to_string(), wrong_wire(f).1)),
+            (1, _) => return Err((" key".to_string(), wrong_wire(f.full_name()).1)),
             (2, v) => value = Some(v),
             _ => {}
         }
@@ -182,21 +182,16 @@ fn map_entry(f: &FieldDescriptor, mut entry: &[u8], limits: &IngestConfig) -> Re
     }
 }
 
-fn wrong_wire(f: &FieldDescriptor) -> Problem {
+/// A value whose wire type is not that of `what` (a field or a kind).
+fn wrong_wire(what: impl std::fmt::Display) -> Problem {
     (
         String::new(),
-        format!("does not decode: wrong wire type for {}", f.full_name()),
+        format!("does not decode: wrong wire type for {what}"),
     )
 }
 
 /// One value of kind `kind`.
 fn scalar(kind: &Kind, value: Wire, limits: &IngestConfig) -> Result<(), Problem> {
-    let wrong = || {
-        (
-            String::new(),
-            format!("does not decode: wrong wire type for {kind:?}"),
-        )
-    };
     match (kind, value) {
         (Kind::String, Wire::Bytes(b)) => {
             let s =
@@ -237,7 +232,7 @@ fn scalar(kind: &Kind, value: Wire, limits: &IngestConfig) -> Result<(), Problem
             | Kind::Bool,
             Wire::Varint(_),
         ) => Ok(()),
-        _ => Err(wrong()),
+        _ => Err(wrong_wire(format_args!("{kind:?}"))),
     }
 }
 
