@@ -130,7 +130,8 @@ where
     tokio::task::spawn_blocking(move || {
         let mut pipe = Pipe {
             tx,
-            piece: Vec::with_capacity(READ_PIECE),
+            piece: Vec::with_capacity(FIRST_PIECE),
+            full: FIRST_PIECE,
         };
         // A maker that panics ends the body with an error too: its pieces
         // must not pass for the whole.
@@ -146,10 +147,17 @@ where
     Body::Stream(rx)
 }
 
+/// A stream's first piece is sent at this size, the rest at
+/// [`READ_PIECE`]: the first byte waits for little of the making (a
+/// fleet's OCSF findings took 100 ms to fill a whole first piece).
+const FIRST_PIECE: usize = 16 << 10;
+
 /// What a stream's maker writes to: pieces handed to the sending.
 struct Pipe {
     tx: mpsc::Sender<io::Result<Bytes>>,
     piece: Vec<u8>,
+    /// The size at which the piece is sent.
+    full: usize,
 }
 
 impl Pipe {
@@ -157,6 +165,7 @@ impl Pipe {
         if self.piece.is_empty() {
             return Ok(());
         }
+        self.full = READ_PIECE;
         let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(READ_PIECE));
         self.tx
             .blocking_send(Ok(piece.into()))
@@ -167,7 +176,7 @@ impl Pipe {
 impl Write for Pipe {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.piece.extend_from_slice(buf);
-        if self.piece.len() >= READ_PIECE {
+        if self.piece.len() >= self.full {
             self.send()?;
         }
         Ok(buf.len())
@@ -281,6 +290,30 @@ mod tests {
         assert_eq!(sent, 2 * READ_PIECE);
         assert_eq!(error.to_string(), "the store went away");
         assert!(cut.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_first_piece_is_sent_before_a_whole_piece_is_made() {
+        // The maker writes a little, then waits until that much was
+        // received: with a whole first piece to fill, it would wait forever.
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel::<()>();
+        let Body::Stream(mut pieces) = streamed("test".into(), move |out| {
+            out.write_all(&[b'a'; FIRST_PIECE])?;
+            seen_rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .map_err(|_| io::Error::other("the first piece was not sent"))?;
+            out.write_all(&vec![b'b'; 2 * READ_PIECE])
+        }) else {
+            panic!("not a stream")
+        };
+        let first = pieces.recv().await.unwrap().unwrap();
+        assert_eq!(&first[..], &[b'a'; FIRST_PIECE][..]);
+        seen_tx.send(()).unwrap();
+        let mut rest = Vec::new();
+        while let Some(piece) = pieces.recv().await {
+            rest.extend_from_slice(&piece.unwrap());
+        }
+        assert_eq!(rest, vec![b'b'; 2 * READ_PIECE]);
     }
 
     #[tokio::test]

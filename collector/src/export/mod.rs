@@ -785,6 +785,9 @@ fn array(
 /// fleet's cited evidence never holds more than one batch decoded.
 const EVIDENCE_PER_READ: usize = 500;
 
+/// The first batch is smaller: the first line waits for it alone.
+const FIRST_READ: usize = 20;
+
 /// The NDJSON export: every evidence of `cited` (ids in order), one per
 /// line, read from the store a batch at a time while it is sent.
 fn ndjson(
@@ -795,7 +798,9 @@ fn ndjson(
 ) -> Body {
     let runtime = tokio::runtime::Handle::current();
     body::streamed(what, move |out| {
-        for ids in cited.chunks(EVIDENCE_PER_READ) {
+        let (first, rest) = cited.split_at(cited.len().min(FIRST_READ));
+        let reads = std::iter::once(first).chain(rest.chunks(EVIDENCE_PER_READ));
+        for ids in reads.filter(|ids| !ids.is_empty()) {
             let mut evidence = runtime
                 .block_on(store.evidence_by_ids(ids.to_vec()))
                 .map_err(std::io::Error::other)?;
