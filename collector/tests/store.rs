@@ -1885,6 +1885,9 @@ async fn findings_history_opens_sees_fixes_and_reopens(b: Backend) -> Result<()>
         store.findings(all.clone()).await?,
         [finding(&a, T0, T0 + 10, None), finding(&b1, T0, T0, None)]
     );
+    let mut open_keys = store.open_findings().await?;
+    open_keys.sort();
+    assert_eq!(open_keys, [a.clone(), b1.clone()]);
     // a passes: fixed. c passes but was never open: nothing.
     store
         .record_assessment(T0 + 20, vec![], vec![a.clone(), c.clone()])
@@ -1913,6 +1916,7 @@ async fn findings_history_opens_sees_fixes_and_reopens(b: Backend) -> Result<()>
         ..Default::default()
     };
     assert_eq!(store.findings(open).await?, [history[1].clone()]);
+    assert_eq!(store.open_findings().await?, std::slice::from_ref(&a));
     let since = FindingQuery {
         fixed_since_ms: T0 + 25,
         ..Default::default()

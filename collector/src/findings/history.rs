@@ -8,7 +8,7 @@
 //! open, not one per evaluation.
 
 use crate::records::FindingKey;
-use crate::store::{FindingQuery, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::verdict::{ItemResult, Outcome};
 use std::collections::BTreeSet;
 
@@ -50,15 +50,7 @@ pub fn transitions(
 
 /// Records the assessment of `items` at `at_ms`.
 pub async fn record(store: &dyn Store, items: &[ItemResult], at_ms: i64) -> Result<(), StoreError> {
-    let open: BTreeSet<FindingKey> = store
-        .findings(FindingQuery {
-            fixed_since_ms: i64::MAX,
-            ..Default::default()
-        })
-        .await?
-        .into_iter()
-        .map(|f| f.key)
-        .collect();
+    let open: BTreeSet<FindingKey> = store.open_findings().await?.into_iter().collect();
     let (failing, fixed) = transitions(items, &open);
     store.record_assessment(at_ms, failing, fixed).await
 }

@@ -89,6 +89,11 @@ pub struct FindingTally {
     pub since: [ChangeTally; 2],
 }
 
+/// The keys of the open findings (`Store::open_findings`), read from the
+/// open findings' index; both stores select them.
+const OPEN_KEYS: &str =
+    "SELECT host, catalog, item, check_name FROM host_findings WHERE fixed_ms IS NULL";
+
 /// The columns a finding tally selects, over each finding's `o` (open at
 /// `now`), `a` and `b` (open at each earlier time), in the order
 /// [`FindingTally::from_counts`] reads them; both stores select them.
@@ -629,6 +634,9 @@ pub trait Store: Send + Sync {
         failing: Vec<FindingKey>,
         fixed: Vec<FindingKey>,
     ) -> Result<()>;
+    /// The keys of the findings open now, in no order: what an assessment
+    /// compares its passing hosts with, read without the records' times.
+    async fn open_findings(&self) -> Result<Vec<FindingKey>>;
     /// Finding records, by host, catalog, item, check and first sighting.
     async fn findings(&self, query: FindingQuery) -> Result<Vec<FindingRecord>>;
     /// Counts the findings `query` names (its page ignored): open at `now`,

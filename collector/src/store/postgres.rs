@@ -1661,6 +1661,14 @@ impl Store for PgStore {
         .await
     }
 
+    async fn open_findings(&self) -> Result<Vec<FindingKey>> {
+        let open = sqlx::query(super::OPEN_KEYS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        open.iter().map(rows::finding_key).collect()
+    }
+
     async fn findings(&self, q: FindingQuery) -> Result<Vec<FindingRecord>> {
         // Without a page, every key (LIMIT NULL is no limit). Not
         // materialized: the page walks the key's index (0013) and the

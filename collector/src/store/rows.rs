@@ -320,16 +320,21 @@ pub(super) fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Db(e.to_string()))
 }
 
+/// A finding's key from its columns (`check_name` is the check).
+pub(super) fn finding_key(row: &impl Columns) -> Result<FindingKey> {
+    Ok(FindingKey {
+        host: row.column("host")?,
+        catalog: row.column("catalog")?,
+        item: row.column("item")?,
+        check: row.column("check_name")?,
+    })
+}
+
 /// A finding record from its key columns (`check_name` is the check) and
 /// its `first_seen_ms`, `last_seen_ms` and `fixed_ms`.
 pub(super) fn finding(row: &impl Columns) -> Result<crate::records::FindingRecord> {
     Ok(crate::records::FindingRecord {
-        key: FindingKey {
-            host: row.column("host")?,
-            catalog: row.column("catalog")?,
-            item: row.column("item")?,
-            check: row.column("check_name")?,
-        },
+        key: finding_key(row)?,
         first_seen_ms: row.column("first_seen_ms")?,
         last_seen_ms: row.column("last_seen_ms")?,
         fixed_ms: row.column("fixed_ms")?,

@@ -1616,6 +1616,14 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn open_findings(&self) -> Result<Vec<FindingKey>> {
+        self.with_read(|c| {
+            let mut stmt = c.prepare_cached(super::OPEN_KEYS).map_err(db_err)?;
+            all(&mut stmt, [], |r| rows::finding_key(r))
+        })
+        .await
+    }
+
     async fn findings(&self, q: FindingQuery) -> Result<Vec<FindingRecord>> {
         self.with_read(move |c| {
             // Without a page, every key: LIMIT -1 is SQLite's "no limit".
