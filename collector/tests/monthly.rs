@@ -7,6 +7,7 @@ mod fixture;
 
 use fixture::{now, DataDir, Host, DAY, MINUTE};
 use gamsa_collector::availability::month_of;
+use gamsa_collector::records::FindingKey;
 use gamsa_collector::store::{AgentRecord, Store};
 use gamsa_proto::v1::{evidence::Payload, *};
 use sha2::{Digest, Sha256};
@@ -101,7 +102,32 @@ async fn fleet(d: &DataDir) {
                 ..Default::default()
             })
             .await
-            .unwrap()
+            .unwrap();
+        // Findings: web-1 fails two checks and one is fixed since; db-1,
+        // in another scope, fails one.
+        let key = |host: &str, item: &str| FindingKey {
+            host: host.into(),
+            catalog: "kisa-unix".into(),
+            item: item.into(),
+            check: format!("check-{item}"),
+        };
+        let (u1, u2, u3) = (
+            key("web-1", "U-01"),
+            key("web-1", "U-02"),
+            key("db-1", "U-03"),
+        );
+        store
+            .record_assessment(
+                now() - 25 * MINUTE,
+                vec![u1.clone(), u2.clone(), u3.clone()],
+                vec![],
+            )
+            .await
+            .unwrap();
+        store
+            .record_assessment(now() - 24 * MINUTE, vec![u1, u3], vec![u2])
+            .await
+            .unwrap();
     })
     .await;
 }
@@ -135,11 +161,15 @@ async fn the_monthly_report_of_a_scope_from_stored_evidence() {
         "/etc/nginx/nginx.conf",
         "CN=portal.example.kr",
         "old-1",
+        "(findings: new 2, fixed 1)",
+        "kisa-unix/U-01 (check-U-01)",
+        "kisa-unix/U-02 (check-U-02)",
     ] {
         assert!(html.contains(want), "{want} in {html}");
     }
     assert!(!html.contains("db-1"), "another scope: {html}");
     assert!(!html.contains("pg_hba"), "another scope: {html}");
+    assert!(!html.contains("U-03"), "another scope: {html}");
 
     let pdf = d.dir.path().join("all.pdf");
     d.cli_ok(&[

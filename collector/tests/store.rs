@@ -10,8 +10,8 @@ use gamsa_collector::records::{
 };
 use gamsa_collector::store::{
     self, AgentRecord, Binding, ChangeTally, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery,
-    FindingTally, InsertOutcome, KeyPage, LatestKey, LatestPages, Location, Store, TokenKind,
-    TokenRecord, User,
+    FindingTally, InsertOutcome, KeyPage, LatestKey, LatestPages, Location, PeriodFindings,
+    PeriodQuery, Store, TokenKind, TokenRecord, User,
 };
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
 use std::collections::BTreeSet;
@@ -129,6 +129,7 @@ contract!(
     writes_that_can_change_a_verdict_move_the_change_counter,
     findings_history_opens_sees_fixes_and_reopens,
     a_finding_not_told_keeps_its_last_sighting_until_seen_again,
+    a_period_s_findings_are_counted_and_the_first_listed_by_time,
     maintenance_windows_added_found_by_overlap_and_deleted,
     unchanged_evidence_seen_again_is_one_run,
     retention_prunes_old_evidence_but_the_latest_and_unused_bodies,
@@ -1790,6 +1791,80 @@ fn finding(key: &FindingKey, first: i64, last: i64, fixed: Option<i64>) -> Findi
         last_seen_ms: last,
         fixed_ms: fixed,
     }
+}
+
+async fn a_period_s_findings_are_counted_and_the_first_listed_by_time(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let [a, b1, c, d] = ["a", "b", "c", "d"].map(|h| finding_key(h, "U-01"));
+    let steps = [
+        (T0, vec![a.clone(), b1.clone(), c.clone()], vec![]),
+        (
+            T0 + 10,
+            vec![b1.clone(), c.clone(), d.clone()],
+            vec![a.clone()],
+        ),
+        (
+            T0 + 20,
+            vec![c.clone(), d.clone(), a.clone()],
+            vec![b1.clone()],
+        ),
+        (T0 + 30, vec![d.clone(), a.clone()], vec![c.clone()]),
+    ];
+    for (at, failing, fixed) in steps {
+        store.record_assessment(at, failing, fixed).await?;
+    }
+    let a1 = finding(&a, T0, T0, Some(T0 + 10));
+    let a2 = finding(&a, T0 + 20, T0 + 30, None);
+    let b_1 = finding(&b1, T0, T0 + 10, Some(T0 + 20));
+    let d1 = finding(&d, T0 + 10, T0 + 30, None);
+    let period = |from_ms, to_ms, hosts: &[&str], limit| PeriodQuery {
+        from_ms,
+        to_ms,
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        limit,
+    };
+    // c is out of scope, and fixed at the period's end: not in it. Listed
+    // by time: d opened before a did.
+    assert_eq!(
+        store
+            .findings_in(period(T0 + 10, T0 + 30, &["a", "b", "d"], 500))
+            .await?,
+        PeriodFindings {
+            opened: 2,
+            fixed: 2,
+            first_opened: vec![d1.clone(), a2.clone()],
+            first_fixed: vec![a1.clone(), b_1.clone()],
+        }
+    );
+    // All are counted; only the first are listed.
+    assert_eq!(
+        store
+            .findings_in(period(T0 + 10, T0 + 31, &["a", "b", "c", "d"], 1))
+            .await?,
+        PeriodFindings {
+            opened: 2,
+            fixed: 3,
+            first_opened: vec![d1],
+            first_fixed: vec![a1.clone()],
+        }
+    );
+    // The period's start is in it; at one time, by key.
+    assert_eq!(
+        store
+            .findings_in(period(T0, T0 + 10, &["b", "a", "d"], 500))
+            .await?,
+        PeriodFindings {
+            opened: 2,
+            fixed: 0,
+            first_opened: vec![a1, b_1],
+            first_fixed: vec![],
+        }
+    );
+    assert_eq!(
+        store.findings_in(period(T0, T0 + 40, &[], 500)).await?,
+        PeriodFindings::default()
+    );
+    Ok(())
 }
 
 async fn a_finding_not_told_keeps_its_last_sighting_until_seen_again(b: Backend) -> Result<()> {

@@ -14,15 +14,17 @@
 //! each section is its own store query, read a page at a time, and keeps
 //! only its figures (per host, per source, per endpoint); the p95s read one
 //! host's month at a time. Availability is read as the availability page
-//! reads it (at most `[availability] max_evidence` synthetic reports), and
-//! findings as the findings history holds them (open ones and those fixed
-//! since the month began). Long lists (changes, findings) are cut at
-//! `MAX_LISTED` with the totals said.
+//! reads it (at most `[availability] max_evidence` synthetic reports).
+//! Findings are counted in the store (`Store::findings_in`), which lists
+//! only the first `MAX_LISTED` opened and fixed in the month: a fleet's
+//! month holds hundreds of thousands. Changes are cut at `MAX_LISTED` too,
+//! with the totals said.
 
 use super::model::{FilledForm, Table};
 use super::{kst, ExportError, Format, Output, Source};
 use crate::availability::{self, AvailabilityConfig, Maintenance, MonthReport};
-use crate::store::{EvidenceQuery, FindingQuery, Store};
+use crate::records::FindingRecord;
+use crate::store::{EvidenceQuery, PeriodQuery, Store};
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -155,11 +157,12 @@ pub struct MonthlyReport {
     pub changes_per_host: BTreeMap<String, u64>,
     /// Newest first, at most `MAX_LISTED`.
     pub changes: Vec<Change>,
+    /// In the order they happened, at most `MAX_LISTED`.
     pub findings_new: Vec<FindingLine>,
     pub findings_fixed: Vec<FindingLine>,
     /// Counts before the lists were cut.
-    pub findings_new_total: usize,
-    pub findings_fixed_total: usize,
+    pub findings_new_total: u64,
+    pub findings_fixed_total: u64,
     pub certificates: Vec<Expiring>,
     pub silent: Vec<Silent>,
 }
@@ -330,29 +333,26 @@ pub async fn build(
     })
     .await?;
 
-    let records = store
-        .findings(FindingQuery {
-            fixed_since_ms: from_ms,
-            ..Default::default()
+    let findings = store
+        .findings_in(PeriodQuery {
+            from_ms,
+            to_ms,
+            hosts: hosts.iter().cloned().collect(),
+            limit: MAX_LISTED as u32,
         })
         .await?;
-    let line = |r: &crate::records::FindingRecord, at_ms| FindingLine {
-        host: r.key.host.clone(),
-        catalog: r.key.catalog.clone(),
-        item: r.key.item.clone(),
-        check: r.key.check.clone(),
-        at_ms,
+    let lines = |records: Vec<FindingRecord>, at: fn(&FindingRecord) -> i64| {
+        records
+            .into_iter()
+            .map(|r| FindingLine {
+                at_ms: at(&r),
+                host: r.key.host,
+                catalog: r.key.catalog,
+                item: r.key.item,
+                check: r.key.check,
+            })
+            .collect()
     };
-    let month_has = |t: i64| (from_ms..to_ms).contains(&t);
-    let scoped = records.iter().filter(|r| in_scope(&r.key.host));
-    let new: Vec<FindingLine> = scoped
-        .clone()
-        .filter(|r| month_has(r.first_seen_ms))
-        .map(|r| line(r, r.first_seen_ms))
-        .collect();
-    let fixed: Vec<FindingLine> = scoped
-        .filter_map(|r| r.fixed_ms.filter(|t| month_has(*t)).map(|t| line(r, t)))
-        .collect();
 
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut certificates = Vec::new();
@@ -392,10 +392,6 @@ pub async fn build(
         })
         .collect();
 
-    let cut = |mut v: Vec<FindingLine>| {
-        v.truncate(MAX_LISTED);
-        v
-    };
     Ok(MonthlyReport {
         month: month.to_string(),
         scope: scope.describe(),
@@ -405,10 +401,10 @@ pub async fn build(
         backups: backups.into_values().collect(),
         changes_per_host,
         changes,
-        findings_new_total: new.len(),
-        findings_fixed_total: fixed.len(),
-        findings_new: cut(new),
-        findings_fixed: cut(fixed),
+        findings_new_total: findings.opened,
+        findings_fixed_total: findings.fixed,
+        findings_new: lines(findings.first_opened, |r| r.first_seen_ms),
+        findings_fixed: lines(findings.first_fixed, |r| r.fixed_ms.unwrap_or_default()),
         certificates,
         silent,
     })

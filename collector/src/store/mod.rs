@@ -76,6 +76,30 @@ pub struct FindingQuery {
     pub keys: Option<KeyPage>,
 }
 
+/// The finding records of some hosts that opened, or were fixed, within a
+/// period (`Store::findings_in`).
+#[derive(Debug, Clone, Default)]
+pub struct PeriodQuery {
+    pub from_ms: i64,
+    /// The period's end, not in it.
+    pub to_ms: i64,
+    pub hosts: Vec<String>,
+    /// Most records listed of each kind (all are counted).
+    pub limit: u32,
+}
+
+/// What a period saw of the findings history (`Store::findings_in`): the
+/// records first seen in it and those fixed in it, counted in the store,
+/// and the first `limit` of each listed in the order they happened (then
+/// by key), so that a fleet's month is never read record by record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeriodFindings {
+    pub opened: u64,
+    pub fixed: u64,
+    pub first_opened: Vec<FindingRecord>,
+    pub first_fixed: Vec<FindingRecord>,
+}
+
 /// How many findings a query names, and how they compare between two
 /// times (`Store::finding_tally`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -650,6 +674,9 @@ pub trait Store: Send + Sync {
         now: i64,
         then: [i64; 2],
     ) -> Result<FindingTally>;
+    /// The records of `query.hosts` first seen, and those fixed, within
+    /// `[from_ms, to_ms)`: counted, and the first `limit` of each listed.
+    async fn findings_in(&self, query: PeriodQuery) -> Result<PeriodFindings>;
     /// When findings were assessed; None before the first assessment.
     async fn assessment_times(&self) -> Result<Option<AssessmentTimes>>;
     /// Stores a planned maintenance window (its `id` is ignored) and

@@ -26,9 +26,9 @@ use super::rows::{
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
-    FindingTally, InsertOutcome, LatestKey, LatestSize, LatestStamp, PruneStep, PrunedRecords,
-    Result, Stamped, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
-    TALLY_COLUMNS,
+    FindingTally, InsertOutcome, LatestKey, LatestSize, LatestStamp, PeriodFindings, PeriodQuery,
+    PruneStep, PrunedRecords, Result, Stamped, Store, StoreError, TokenInfo, TokenKind,
+    TokenRecord, User, NO_CERTIFICATE, TALLY_COLUMNS,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -1751,6 +1751,52 @@ impl Store for PgStore {
             *v = row.try_get(i).map_err(|e| self.err(e))?;
         }
         Ok(FindingTally::from_counts(counts))
+    }
+
+    async fn findings_in(&self, q: PeriodQuery) -> Result<PeriodFindings> {
+        // One snapshot of the history for the counts and the lists; each
+        // reads its period through the column's index (0005, 0016).
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut found = PeriodFindings::default();
+        for (at, count, list) in [
+            ("first_seen_ms", &mut found.opened, &mut found.first_opened),
+            ("fixed_ms", &mut found.fixed, &mut found.first_fixed),
+        ] {
+            let within = format!("{at} >= $1 AND {at} < $2 AND host = ANY($3)");
+            let counted: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT count(*) FROM host_findings WHERE {within}"
+            )))
+            .bind(q.from_ms)
+            .bind(q.to_ms)
+            .bind(&q.hosts)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            *count = counted as u64;
+            let listed = sqlx::query(AssertSqlSafe(format!(
+                "SELECT host, catalog, item, check_name, first_seen_ms, fixed_ms,
+                        COALESCE(last_seen_ms, (SELECT last_ms FROM assessments WHERE id = 1))
+                            AS last_seen_ms
+                 FROM host_findings WHERE {within}
+                 ORDER BY {at}, host COLLATE \"C\", catalog COLLATE \"C\",
+                          item COLLATE \"C\", check_name COLLATE \"C\"
+                 LIMIT $4"
+            )))
+            .bind(q.from_ms)
+            .bind(q.to_ms)
+            .bind(&q.hosts)
+            .bind(i64::from(q.limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            *list = listed.iter().map(rows::finding).collect::<Result<_>>()?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(found)
     }
 
     async fn assessment_times(&self) -> Result<Option<AssessmentTimes>> {

@@ -15,9 +15,9 @@ use super::rows::{
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
-    FindingTally, InsertOutcome, LatestKey, LatestSize, LatestStamp, PruneStep, PrunedRecords,
-    Result, Stamped, Store, StoreError, TokenInfo, TokenKind, TokenRecord, User, NO_CERTIFICATE,
-    TALLY_COLUMNS,
+    FindingTally, InsertOutcome, LatestKey, LatestSize, LatestStamp, PeriodFindings, PeriodQuery,
+    PruneStep, PrunedRecords, Result, Stamped, Store, StoreError, TokenInfo, TokenKind,
+    TokenRecord, User, NO_CERTIFICATE, TALLY_COLUMNS,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -60,6 +60,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0013_agents_by_host.sql"),
     migration!("0014_seen_again.sql"),
     migration!("0015_seen_at_the_last_assessment.sql"),
+    migration!("0016_findings_by_first_sighting.sql"),
 ];
 
 /// Pages `compact` gives back to the file system at most per call, so that
@@ -1689,6 +1690,43 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             Ok(FindingTally::from_counts(counts))
+        })
+        .await
+    }
+
+    async fn findings_in(&self, q: PeriodQuery) -> Result<PeriodFindings> {
+        let hosts = rows::to_json(&q.hosts)?;
+        self.with_read(move |c| {
+            // One snapshot of the history for the counts and the lists;
+            // each reads its period through the column's index (0008, 0016).
+            let tx = c.unchecked_transaction().map_err(db_err)?;
+            let mut found = PeriodFindings::default();
+            for (at, count, list) in [
+                ("first_seen_ms", &mut found.opened, &mut found.first_opened),
+                ("fixed_ms", &mut found.fixed, &mut found.first_fixed),
+            ] {
+                let within = format!(
+                    "{at} >= ?1 AND {at} < ?2 AND host IN (SELECT value FROM json_each(?3))"
+                );
+                let counted: i64 = tx
+                    .prepare_cached(&format!("SELECT count(*) FROM host_findings WHERE {within}"))
+                    .and_then(|mut s| s.query_row(params![q.from_ms, q.to_ms, hosts], |r| r.get(0)))
+                    .map_err(db_err)?;
+                *count = counted as u64;
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "SELECT host, catalog, item, check_name, first_seen_ms, fixed_ms,
+                                coalesce(last_seen_ms, (SELECT last_ms FROM assessments WHERE id = 1))
+                                    AS last_seen_ms
+                         FROM host_findings WHERE {within}
+                         ORDER BY {at}, host, catalog, item, check_name LIMIT ?4"
+                    ))
+                    .map_err(db_err)?;
+                *list = all(&mut stmt, params![q.from_ms, q.to_ms, hosts, q.limit], |r| {
+                    rows::finding(r)
+                })?;
+            }
+            Ok(found)
         })
         .await
     }
