@@ -456,6 +456,16 @@ mod tests {
     }
 
     #[test]
+    fn writing_ahead_of_the_first_snapshot_is_never_or_at_most_once_a_minute() {
+        let parse =
+            |v: &str| Config::parse(&format!("[snapshots]\nwrite_ahead = \"{v}\"\n"), "t.toml");
+        assert!(parse("0s").unwrap().snapshots.write_ahead.is_zero());
+        assert_eq!(parse("2m").unwrap().snapshots.write_ahead.as_secs(), 120);
+        let err = parse("10s").unwrap_err().to_string();
+        assert!(err.contains("snapshots.write_ahead"), "{err}");
+    }
+
+    #[test]
     fn store_urls_select_the_backend_and_errors_hide_the_password() {
         let c = Config::parse("data_dir = \"/d\"\n", "t.toml").unwrap();
         assert_eq!(c.store_location(), Location::Sqlite("/d/gamsa.db".into()));

@@ -64,6 +64,7 @@ struct Metrics {
     agents_silent: Gauge,
     evaluated_at: Gauge<f64, std::sync::atomic::AtomicU64>,
     evaluation_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    written_ahead: Gauge<f64, std::sync::atomic::AtomicU64>,
     findings_sent: Family<SinkLabel, Counter>,
     findings_dropped: Family<SinkLabel, Counter>,
     findings_failed: Family<SinkLabel, Counter>,
@@ -196,6 +197,12 @@ fn metrics() -> &'static Metrics {
             "How long the last evaluation of every catalog took",
             evaluation_seconds.clone(),
         );
+        let written_ahead = Gauge::default();
+        registry.register(
+            "snapshot_written_ahead_timestamp_seconds",
+            "When the evaluation last written ahead of the first snapshot was evaluated (Unix time); 0 before",
+            written_ahead.clone(),
+        );
         let findings_sent = Family::<SinkLabel, Counter>::default();
         registry.register(
             "findings_sent",
@@ -222,6 +229,7 @@ fn metrics() -> &'static Metrics {
             agents_silent,
             evaluated_at,
             evaluation_seconds,
+            written_ahead,
             findings_sent,
             findings_dropped,
             findings_failed,
@@ -316,6 +324,12 @@ pub fn set_compliance(c: Compliance) {
     m.agents_silent.set(c.agents_silent);
     m.evaluation_seconds.set(c.evaluation_seconds);
     m.evaluated_at.set(c.evaluated_at_seconds);
+}
+
+/// The evaluation the snapshot objects were last written ahead of
+/// (`snapshot::ahead`), as of when (Unix seconds).
+pub fn written_ahead(as_of_seconds: f64) {
+    metrics().written_ahead.set(as_of_seconds);
 }
 
 /// What became of one verdict change handed to a sink.

@@ -7,6 +7,9 @@
 use gamsa_collector::checklists::Checklists;
 use gamsa_collector::evaluation::{Evaluation, Kept, VerdictsConfig};
 use gamsa_collector::records::NaMark;
+use gamsa_collector::snapshot::ahead::Ahead;
+use gamsa_collector::snapshot::offline::{self, PublicKey};
+use gamsa_collector::snapshot::{key, SnapshotConfig, Snapshots};
 use gamsa_collector::store::{sqlite::SqliteStore, AgentRecord, Store};
 use gamsa_collector::verdict::{HostResult, ItemResult, Outcome, Verdict};
 use gamsa_proto::v1::{evidence::Payload, BackupArtifact, Evidence, Status, TimeSync};
@@ -404,5 +407,64 @@ async fn host_results_are_judged_again_only_where_what_they_read_changed() {
     assert!(!same(&after, &relabelled, "time-sync", "web-2"));
     assert!(same(&after, &relabelled, "time-sync", "db-2"));
     assert_eq!(outcome_of(&relabelled, "web-2"), Some(Outcome::Pass));
+    let _ = stop.send(true);
+}
+
+/// Before the first snapshot, the kept evaluation's host parts and evidence
+/// contents are written ahead; the first snapshot then reads from the store
+/// only the content that changed since, and verifies offline. Once a
+/// snapshot exists, nothing more is written ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_snapshot_writes_only_what_changed_since_it_was_written_ahead() {
+    let (dir, store, kept, stop) = start();
+    for h in ["web-1", "db-2"] {
+        store.upsert_agent(agent(h)).await.unwrap();
+    }
+    store
+        .insert_batch(vec![
+            synced("web-1", now() - 60_000),
+            synced("db-2", now() - 60_000),
+        ])
+        .await
+        .unwrap();
+    until(&kept, "both hosts", |e| {
+        outcome_of(e, "web-1") == Some(Outcome::Pass)
+            && outcome_of(e, "db-2") == Some(Outcome::Pass)
+    })
+    .await;
+    let data = dir.path().join("data");
+    let snapshots = Snapshots::new(
+        &data,
+        SnapshotConfig::default(),
+        "collector".into(),
+        Arc::new(Checklists::load(&[]).unwrap()),
+        store.clone(),
+    )
+    .with_kept(kept.clone());
+    let wrote = |a: Ahead| match a {
+        Ahead::Wrote {
+            hosts,
+            contents_read,
+            ..
+        } => (hosts, contents_read),
+        other => panic!("not written ahead: {other:?}"),
+    };
+    assert_eq!(wrote(snapshots.write_ahead().await.unwrap()), (2, 2));
+    assert_eq!(
+        wrote(snapshots.write_ahead().await.unwrap()),
+        (2, 0),
+        "nothing changed: nothing read again"
+    );
+
+    unsync_db2(store.as_ref(), &kept).await;
+    let created = snapshots.create("test").await.unwrap();
+    assert_eq!(created.contents_read, 1, "db-2's new reading only");
+    let key = PublicKey::read(&key::public_path(&data)).unwrap();
+    let checked = offline::verify_file(&created.entry.path, &key, None, None).unwrap();
+    assert_eq!((checked.parts.hosts, checked.parts.evidence), (2, 2));
+    assert!(matches!(
+        snapshots.write_ahead().await.unwrap(),
+        Ahead::Taken
+    ));
     let _ = stop.send(true);
 }

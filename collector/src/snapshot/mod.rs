@@ -8,9 +8,11 @@
 //! (`archive`), taken on a schedule (`schedule`) or on demand, and checked
 //! offline with nothing but the public key (`seal::verify`, `chain`,
 //! `offline`; each host's part by `parts`), and compared (`diff`): which items changed verdict between
-//! two days. The snapshots are also the source of an item's verdict
+//! two days. Until the first exists, what it will name is written ahead
+//! (`ahead`), so that a fleet's first snapshot does not write everything. The snapshots are also the source of an item's verdict
 //! history, so the history an auditor reads is exactly what was signed.
 
+pub mod ahead;
 pub mod archive;
 pub mod canonical;
 pub mod chain;
@@ -61,6 +63,10 @@ pub struct SnapshotConfig {
     /// Collector replicas share one directory (a shared volume), so that
     /// they extend one chain and every replica serves every snapshot.
     pub dir: PathBuf,
+    /// Until the first snapshot exists, write what it will name this often
+    /// (`ahead`); zero: never.
+    #[serde(with = "humantime_serde")]
+    pub write_ahead: Duration,
 }
 
 impl Default for SnapshotConfig {
@@ -72,12 +78,16 @@ impl Default for SnapshotConfig {
             keep: 0,
             max_age: None,
             dir: PathBuf::new(),
+            write_ahead: ahead::EVERY,
         }
     }
 }
 
 impl SnapshotConfig {
     pub fn validate(&self) -> Result<(), String> {
+        if !self.write_ahead.is_zero() && self.write_ahead < Duration::from_secs(60) {
+            return Err("snapshots.write_ahead: \"0s\" (never) or at least \"1m\"".into());
+        }
         schedule::Schedule::parse(&self.schedule, &self.timezone).map(|_| ())
     }
 
@@ -98,6 +108,9 @@ pub struct Created {
     pub sha256: String,
     /// Old snapshots removed by retention.
     pub removed: Vec<Entry>,
+    /// Evidence contents read from the store to be written: those no
+    /// earlier snapshot, nor writing ahead (`ahead`), had written.
+    pub contents_read: usize,
 }
 
 /// A stored snapshot as listed: its file and the hash it records.
@@ -272,7 +285,7 @@ impl Snapshots {
             Some(known) => known,
             None => self.kept_reuse().await,
         };
-        let (hosts, wrote) = parts::write_hosts(
+        let written = parts::write_hosts(
             frozen.items.clone(),
             frozen.stamps.clone(),
             self.store.as_ref(),
@@ -281,6 +294,7 @@ impl Snapshots {
         )
         .await
         .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
+        let (hosts, wrote, contents_read) = (written.hosts, written.reuse, written.contents_read);
         let body_hosts = hosts.len();
         let objects2 = objects.clone();
         let host_index = tokio::task::spawn_blocking(move || {
@@ -362,6 +376,7 @@ impl Snapshots {
             entry,
             sha256,
             removed,
+            contents_read,
         })
     }
 

@@ -223,17 +223,27 @@ type Place = (u32, u32, u32);
 
 type Items = Arc<dyn AsRef<[ItemResult]> + Send + Sync>;
 
+/// What [`write_hosts`] wrote.
+pub struct Written {
+    /// The hosts in name order (what the indexes name, `write_index`).
+    pub hosts: Vec<HostEntry>,
+    /// What was named, for the next snapshot.
+    pub reuse: Reuse,
+    /// Evidence contents read from the store: those no earlier writing
+    /// had made an object of.
+    pub contents_read: usize,
+}
+
 /// Writes every host's part into `objects`, a batch of hosts at a time,
-/// reusing what `reuse` knows; returns the hosts in name order (what the
-/// indexes name, `write_index`) and what this snapshot wrote, for the
-/// next. The caller syncs the objects before it signs what names them.
+/// reusing what `reuse` knows. The caller syncs the objects before it
+/// signs what names them.
 pub async fn write_hosts(
     items: Items,
     evaluated: Arc<HashMap<String, EvidenceStamp>>,
     store: &dyn Store,
     objects: Objects,
     reuse: Reuse,
-) -> anyhow::Result<(Vec<HostEntry>, Reuse)> {
+) -> anyhow::Result<Written> {
     let mut places: BTreeMap<String, Vec<Place>> = BTreeMap::new();
     for (i, item) in (*items).as_ref().iter().enumerate() {
         for (r, row) in item.rows.iter().enumerate() {
@@ -288,6 +298,7 @@ pub async fn write_hosts(
     let first_stamps = started.elapsed();
     let (mut contents_read, mut stamps_read) =
         (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let mut contents = 0;
     for (k, batch) in batches.iter().enumerate() {
         let current = stamps.take().unwrap_or_default();
         let work = write_batch(
@@ -304,9 +315,10 @@ pub async fn write_hosts(
             (stamps_of(batches.get(k + 1)).await, t.elapsed())
         };
         let (done, (ahead, ahead_in)) = tokio::join!(work, ahead);
-        let (written, after, read_in) = done?;
+        let (written, after, read, read_in) = done?;
         next = after;
         entries.extend(written);
+        contents += read;
         contents_read += read_in;
         stamps_read += ahead_in;
         stamps = ahead?;
@@ -315,17 +327,22 @@ pub async fn write_hosts(
         first_stamps_ms = first_stamps.as_millis() as u64,
         stamps_read_ms = stamps_read.as_millis() as u64,
         contents_read_ms = contents_read.as_millis() as u64,
+        contents_read = contents,
         batches_ms = (started.elapsed() - first_stamps).as_millis() as u64,
         "snapshot host parts"
     );
-    Ok((entries, next))
+    Ok(Written {
+        hosts: entries,
+        reuse: next,
+        contents_read: contents,
+    })
 }
 
 /// Writes the parts of one batch of hosts, whose cited evidence has
 /// `stamps`: the contents not known yet are read from the store, then the
 /// hosts' parts are written over every core. Returns the batch's entries,
 /// what this snapshot has named so far (`taken`, with the batch's), and
-/// the time the contents took to read.
+/// how many contents were read and in what time.
 async fn write_batch(
     items: &Items,
     batch: &[(String, Vec<Place>)],
@@ -334,13 +351,14 @@ async fn write_batch(
     objects: &Objects,
     previous: &Arc<Reuse>,
     mut taken: Reuse,
-) -> anyhow::Result<(Vec<HostEntry>, Reuse, std::time::Duration)> {
+) -> anyhow::Result<(Vec<HostEntry>, Reuse, usize, std::time::Duration)> {
     let (objects2, before) = (objects.clone(), previous.clone());
     let (mut refs, unknown, mut taken) = tokio::task::spawn_blocking(move || {
         let (refs, unknown) = known(stamps, &objects2, &before, &mut taken)?;
         Ok::<_, std::io::Error>((refs, unknown, taken))
     })
     .await??;
+    let read = unknown.len();
     // Contents neither this snapshot nor the one before has seen, read
     // `CONTENTS_PER_READ` at a time, each read's objects written while the
     // next is read: a batch's contents (200 hosts' package lists, some 30 MB
@@ -394,7 +412,7 @@ async fn write_batch(
         Ok::<_, std::io::Error>((written, taken))
     })
     .await??;
-    Ok((written, taken, read_in))
+    Ok((written, taken, read, read_in))
 }
 
 /// Writes the contents of `read`, the evidence of `stamps` as read from the
@@ -851,9 +869,10 @@ mod tests {
         fleet: Items,
         reuse: Reuse,
     ) -> (Vec<HostEntry>, Reuse) {
-        write_hosts(fleet, Arc::default(), store, objects.clone(), reuse)
+        let w = write_hosts(fleet, Arc::default(), store, objects.clone(), reuse)
             .await
-            .unwrap()
+            .unwrap();
+        (w.hosts, w.reuse)
     }
 
     #[tokio::test]
@@ -908,9 +927,10 @@ mod tests {
         let evaluated = Arc::new(HashMap::from([("e1".to_string(), e1.remove(0))]));
         let objects = Objects::of(&dir.path().join("snapshots"));
         let fleet = items(vec![failing("a", "e1"), failing("b", "e2")]);
-        let (entries, _) = write_hosts(fleet, evaluated, &store, objects.clone(), Reuse::default())
+        let entries = write_hosts(fleet, evaluated, &store, objects.clone(), Reuse::default())
             .await
-            .unwrap();
+            .unwrap()
+            .hosts;
         let part = |e: &HostEntry| objects.get::<HostPart>(&e.sha256, "x").unwrap();
         let (a, b) = (part(&entries[0]), part(&entries[1]));
         assert_eq!(a.evidence[0].observed_at, "2027-01-15T08:00:00Z");

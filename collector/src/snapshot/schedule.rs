@@ -123,7 +123,8 @@ pub async fn run(
 }
 
 /// Starts the scheduler of `[snapshots]` (when enabled) as a background task
-/// that ends when `stop` turns true. It is not one of the collector's
+/// that ends when `stop` turns true, and the writing ahead of the first
+/// snapshot (`ahead`) beside it. It is not one of the collector's
 /// server tasks: a schedule without a future time ends the scheduler, not
 /// the collector.
 pub fn spawn(
@@ -135,6 +136,10 @@ pub fn spawn(
         let schedule =
             Schedule::parse(&config.schedule, &config.timezone).map_err(anyhow::Error::msg)?;
         tracing::info!(schedule = %config.schedule, timezone = %config.timezone, "snapshots scheduled");
+        if !config.write_ahead.is_zero() {
+            let every = config.write_ahead;
+            tokio::spawn(super::ahead::run(snapshots.clone(), every, stop.clone()));
+        }
         tokio::spawn(run(snapshots, schedule, stop));
     }
     Ok(())

@@ -817,11 +817,26 @@ fn quiet_snapshot(c: &Collector, pid: u32) -> Result<String> {
     after_evaluation()?;
     let (id2, took2, rise2, anon2, beside2) = snapshot()?;
     Ok(format!(
-        "snapshot with nothing else running ({id}, the first: every object written): {:.2} s; collector peak RSS +{rise:.0} MiB over its RSS before (VmHWM reset), anonymous memory (RssAnon, sampled every 20 ms) +{anon:.0} MiB; {beside:.0} kept evaluations meanwhile; as long without a snapshot: peak RSS +{idle:.0} MiB, RssAnon +{idle_anon:.0} MiB, {idle_evaluations:.0} kept evaluations\n\
+        "snapshot with nothing else running ({id}, the first: what changed since it was written ahead): {:.2} s; collector peak RSS +{rise:.0} MiB over its RSS before (VmHWM reset), anonymous memory (RssAnon, sampled every 20 ms) +{anon:.0} MiB; {beside:.0} kept evaluations meanwhile; as long without a snapshot: peak RSS +{idle:.0} MiB, RssAnon +{idle_anon:.0} MiB, {idle_evaluations:.0} kept evaluations\n\
          the next snapshot with nothing else running ({id2}, nothing changed): {:.2} s; collector peak RSS +{rise2:.0} MiB, RssAnon +{anon2:.0} MiB; {beside2:.0} kept evaluations meanwhile",
         took.as_secs_f64(),
         took2.as_secs_f64()
     ))
+}
+
+/// The collector's `/metrics`.
+fn metrics_text(c: &Collector) -> Result<String> {
+    Ok(ureq::get(&format!("http://127.0.0.1:{}/metrics", c.http))
+        .call()
+        .context("GET /metrics")?
+        .into_string()?)
+}
+
+/// The value of the unlabelled metric `name` in `text`; NaN when absent.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// The collector's kept evaluations so far, from `/metrics`.
@@ -838,15 +853,8 @@ struct Evaluations {
 
 impl Evaluations {
     fn scrape(c: &Collector) -> Result<Self> {
-        let text = ureq::get(&format!("http://127.0.0.1:{}/metrics", c.http))
-            .call()
-            .context("GET /metrics")?
-            .into_string()?;
-        let value = |name: &str| -> f64 {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-                .unwrap_or(f64::NAN)
-        };
+        let text = metrics_text(c)?;
+        let value = |name: &str| metric(&text, name);
         Ok(Self {
             count: value("gamsa_collector_verdicts_evaluations_total"),
             seconds: value("gamsa_collector_verdicts_evaluation_seconds_sum"),
@@ -1372,6 +1380,40 @@ async fn main() -> Result<()> {
         "findings: the assessment of the fill recorded {:.0} s later; store {:.1} MiB",
         waited.elapsed().as_secs_f64(),
         mib(bytes)
+    );
+
+    // Until the first snapshot, the collector writes ahead what it will name
+    // (`[snapshots] write_ahead`, every 10 minutes by default): waited for
+    // until it covers the fill, so that the first snapshot below is the one
+    // a fleet gets at its first scheduled time.
+    let waited = Instant::now();
+    while metric(
+        &metrics_text(&c)?,
+        "gamsa_collector_snapshot_written_ahead_timestamp_seconds",
+    ) * 1000.0
+        < fill_as_of as f64
+    {
+        if waited.elapsed() > Duration::from_secs(1500) {
+            bail!("nothing written ahead of the fill's evaluation within 25 minutes");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let log = c.proc.as_ref().map(|p| p.log.clone());
+    let ahead: Vec<String> = log
+        .and_then(|l| std::fs::read_to_string(l).ok())
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("written ahead"))
+        .map(|l| {
+            l.split_once("INFO ")
+                .map_or(l, |(_, rest)| rest)
+                .to_string()
+        })
+        .collect();
+    println!(
+        "written ahead of the first snapshot, {:.0} s after the assessment; the collector's log: {}",
+        waited.elapsed().as_secs_f64(),
+        ahead.join(" | ")
     );
 
     let c2 = c.clone();
