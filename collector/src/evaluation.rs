@@ -348,8 +348,8 @@ impl Kept {
     }
 
     /// Reads the store's change counter, wakes the evaluator and waits at
-    /// most `wait` for an evaluation that includes it; the counter when
-    /// none did in time.
+    /// most `wait` for an evaluation that includes it (with no wait, does
+    /// not wake it); the counter when none did in time.
     async fn caught_up(&self, store: &dyn Store, wait: Duration) -> Option<i64> {
         let counter = match store.change_counter().await {
             Ok(c) => c,
@@ -359,6 +359,11 @@ impl Kept {
             }
         };
         self.seen.fetch_max(counter, Ordering::Relaxed);
+        if wait.is_zero() {
+            // Not waiting for it: the evaluator keeps its pace.
+            let included = (self.current.borrow().as_ref()).is_some_and(|e| e.counter >= counter);
+            return (!included).then_some(counter);
+        }
         self.wake.notify_one();
         let mut rx = self.current.subscribe();
         let included = rx.wait_for(|e| e.as_ref().is_some_and(|e| e.counter >= counter));
@@ -387,6 +392,7 @@ impl Kept {
         let refresh = self.config.refresh.as_millis() as i64;
         let mut kept = Earlier::default();
         loop {
+            let started = tokio::time::Instant::now();
             let (counter, due) = match evaluate(&checklists, &store, std::mem::take(&mut kept))
                 .await
             {
@@ -405,16 +411,26 @@ impl Kept {
                     (None, 0)
                 }
             };
+            // Changes made elsewhere (ingest, other collectors) wait until
+            // the evaluator has rested as long as the evaluation took: under
+            // ingest that never stops, it holds a core about half of the
+            // time, and pages and ingest keep the rest. A write made here
+            // wakes it at once; time (`due`) is not delayed.
+            let rested = tokio::time::Instant::now() + started.elapsed();
+            let mut woken = false;
             // Wait for a reason to evaluate again: a change in the store,
             // a write here, or time.
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(self.config.poll) => {}
-                    _ = self.wake.notified() => {}
+                    _ = self.wake.notified() => woken = true,
                     _ = stop.wait_for(|v| *v) => return,
                 }
                 if crate::clock::now_ms() >= due {
                     break;
+                }
+                if !woken && tokio::time::Instant::now() < rested {
+                    continue;
                 }
                 match store.change_counter().await {
                     Ok(c) => {
@@ -425,6 +441,7 @@ impl Kept {
                     }
                     Err(e) => tracing::debug!(error = %e, "change counter unreadable"),
                 }
+                woken = false;
             }
         }
     }
