@@ -363,6 +363,11 @@ impl Snapshots {
             .into_iter()
             .find(|e| e.path == path)
             .with_context(|| format!("{}: written but not found", path.display()))?;
+        // Sealed here a moment ago: its verdicts are kept now, so that the
+        // first page comparing with it does not read and verify it again.
+        if let (Ok(v), Ok(mut cache)) = (diff::verdicts(&path, &bytes), self.verdicts.lock()) {
+            cache.insert(entry.id.clone(), Arc::new(v));
+        }
         *reuse = Some(self.keep_reuse(wrote, &entry.id).await);
         tracing::info!(
             id = %entry.id,
