@@ -429,13 +429,13 @@ impl Kept {
                 if crate::clock::now_ms() >= due {
                     break;
                 }
-                if !woken && tokio::time::Instant::now() < rested {
-                    continue;
-                }
+                // Read while resting too: pages say a newer evaluation is
+                // pending as soon as the store has changed.
                 match store.change_counter().await {
                     Ok(c) => {
                         self.seen.fetch_max(c, Ordering::Relaxed);
-                        if Some(c) != counter {
+                        let rest_over = woken || tokio::time::Instant::now() >= rested;
+                        if Some(c) != counter && rest_over {
                             break;
                         }
                     }
