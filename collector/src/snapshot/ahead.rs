@@ -11,12 +11,13 @@
 //! the snapshot still freezes the evaluation current when it is taken.
 //! Once a snapshot exists, each costs what changed since the one before,
 //! and this stops. What was written ahead that no snapshot comes to name
-//! (contents replaced before the first snapshot) is removed by retention
-//! like any object no kept snapshot names (`objects`).
+//! (contents replaced between a pass and the first snapshot) stays in
+//! `objects/` until retention removes objects no kept snapshot names,
+//! which it does once it removes a snapshot (`keep`, `max_age`; with the
+//! default of keeping every snapshot, never). It is bounded: what changed
+//! between passes, until the first snapshot (by default within a day).
 
-use super::objects::Objects;
-use super::{parts, Snapshots};
-use anyhow::Context;
+use super::Snapshots;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,16 +56,9 @@ impl Snapshots {
             return Ok(Ahead::NotYet);
         };
         let started = Instant::now();
-        let objects = Objects::of(&self.archive.dir);
-        let written = parts::write_hosts(
-            evaluation.clone(),
-            evaluation.stamps.clone(),
-            self.store.as_ref(),
-            objects.clone(),
-            reuse.take().unwrap_or_default(),
-        )
-        .await
-        .with_context(|| format!("writing host parts ahead into {}", objects.dir.display()))?;
+        let (_, written) = self
+            .write_parts(&mut reuse, evaluation.clone(), evaluation.stamps.clone())
+            .await?;
         *reuse = Some(written.reuse);
         Ok(Ahead::Wrote {
             as_of_ms: evaluation.as_of_ms,

@@ -280,20 +280,9 @@ impl Snapshots {
         let frozen =
             contents::freeze(&self.checklists, self.store.as_ref(), self.kept.as_deref()).await?;
         let frozen_in = started.elapsed();
-        let objects = objects::Objects::of(&self.archive.dir);
-        let known = match reuse.take() {
-            Some(known) => known,
-            None => self.kept_reuse().await,
-        };
-        let written = parts::write_hosts(
-            frozen.items.clone(),
-            frozen.stamps.clone(),
-            self.store.as_ref(),
-            objects.clone(),
-            known,
-        )
-        .await
-        .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
+        let (objects, written) = self
+            .write_parts(&mut reuse, frozen.items.clone(), frozen.stamps.clone())
+            .await?;
         let (hosts, wrote, contents_read) = (written.hosts, written.reuse, written.contents_read);
         let body_hosts = hosts.len();
         let objects2 = objects.clone();
@@ -383,6 +372,27 @@ impl Snapshots {
             removed,
             contents_read,
         })
+    }
+
+    /// Writes the host parts of `items` and the contents they cite into
+    /// `objects/`, reusing what was written before (held in `reuse`, else
+    /// what the last run kept): what a snapshot and writing ahead share.
+    async fn write_parts(
+        &self,
+        reuse: &mut Option<parts::Reuse>,
+        items: parts::Items,
+        stamps: Arc<HashMap<String, crate::store::EvidenceStamp>>,
+    ) -> anyhow::Result<(objects::Objects, parts::Written)> {
+        let objects = objects::Objects::of(&self.archive.dir);
+        let known = match reuse.take() {
+            Some(known) => known,
+            None => self.kept_reuse().await,
+        };
+        let written =
+            parts::write_hosts(items, stamps, self.store.as_ref(), objects.clone(), known)
+                .await
+                .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
+        Ok((objects, written))
     }
 
     /// What the last run's last snapshot wrote ([`REUSE_FILE`]), if it

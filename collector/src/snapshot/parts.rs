@@ -221,7 +221,7 @@ fn remember<K: Eq + Hash>(key: K, sha: &str, next: &mut HashMap<K, Known>) {
 /// Where a host's results are in the evaluation: (item, row, result).
 type Place = (u32, u32, u32);
 
-type Items = Arc<dyn AsRef<[ItemResult]> + Send + Sync>;
+pub(super) type Items = Arc<dyn AsRef<[ItemResult]> + Send + Sync>;
 
 /// What [`write_hosts`] wrote.
 pub struct Written {
