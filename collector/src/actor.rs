@@ -131,7 +131,7 @@ impl Actor {
     }
 }
 
-fn own_uid() -> u32 {
+pub(crate) fn own_uid() -> u32 {
     // The owner of /proc/self is the calling user.
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")

@@ -20,7 +20,8 @@
 //!   for the API, the dashboard and the command line;
 //! - `config` (the TOML file, composing the sections above);
 //! - `state` (what the servers share), `api` (HTTP/JSON), `dashboard`
-//!   (HTML), `grpc` (ingest and enrolment), `server` (wiring).
+//!   (HTML), `grpc` (ingest and enrolment), `control` (the command line's
+//!   socket to the serving collector), `server` (wiring).
 
 pub mod access_log;
 pub mod actor;
@@ -31,6 +32,7 @@ pub mod catalog;
 pub mod checklists;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod dashboard;
 pub mod download;
 pub mod evaluation;

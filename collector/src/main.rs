@@ -352,7 +352,8 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum SnapshotCommand {
-    /// Take a snapshot now (into <data_dir>/snapshots).
+    /// Take a snapshot now (into <data_dir>/snapshots): by the collector
+    /// serving <data_dir> when one runs, else in this process.
     Create(Common),
     /// List the stored snapshots, newest first.
     List(Common),
@@ -791,12 +792,46 @@ async fn user_role(common: Common, name: String, role: String) -> anyhow::Result
     Ok(())
 }
 
+/// Beside a serving collector, the snapshot is its: taken from its kept
+/// evaluation. Without one, this process evaluates every catalog itself.
 async fn snapshot_create(common: Common) -> anyhow::Result<()> {
-    let state = gamsa_collector::server::open_state(&common.load()?).await?;
-    let c = gamsa_collector::operations::create_snapshot(&state.snapshots, &Actor::cli()).await?;
-    println!("{}\t{}", c.entry.path.display(), c.sha256);
-    for r in &c.removed {
-        eprintln!("{}: removed by retention", r.path.display());
+    use gamsa_collector::control::{self, Reply, Request};
+    let config = common.load()?;
+    let login = Actor::cli().name().to_string();
+    let (path, sha256, removed) =
+        match control::ask(&config.data_dir, &Request::CreateSnapshot { login }).await? {
+            Some(Reply::Snapshot {
+                path,
+                sha256,
+                removed,
+                pid,
+            }) => {
+                eprintln!(
+                    "taken by the collector serving {} (pid {pid})",
+                    config.data_dir.display()
+                );
+                (path, sha256, removed)
+            }
+            Some(Reply::Refused { error }) => anyhow::bail!(
+                "the collector serving {} did not take the snapshot: {error}",
+                config.data_dir.display()
+            ),
+            None => {
+                eprintln!(
+                    "no collector serves {}: evaluating every catalog here",
+                    config.data_dir.display()
+                );
+                let state = gamsa_collector::server::open_state(&config).await?;
+                let c =
+                    gamsa_collector::operations::create_snapshot(&state.snapshots, &Actor::cli())
+                        .await?;
+                let removed = c.removed.into_iter().map(|r| r.path).collect();
+                (c.entry.path, c.sha256, removed)
+            }
+        };
+    println!("{}\t{}", path.display(), sha256);
+    for r in &removed {
+        eprintln!("{}: removed by retention", r.display());
     }
     Ok(())
 }

@@ -25,6 +25,13 @@ pub fn create_file(path: &Path) -> io::Result<()> {
     write_new(path, &[]).map(|_| ())
 }
 
+/// Makes `path` 0600: for a Unix socket, which `bind` creates under the
+/// umask (connecting needs write permission, which the usual 022 gives no
+/// one else meanwhile), and which lives in the 0700 data directory.
+pub fn owner_only(path: &Path) -> io::Result<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
 /// Writes `bytes` to `path`, replacing what was there, and syncs it. The
 /// file is created 0600; one that existed is made 0600 before it is written.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {

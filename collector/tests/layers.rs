@@ -38,7 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("domain operations", &["operations"]),
     ("configuration", &["config"]),
     ("server state", &["state"]),
-    ("servers", &["api", "dashboard", "grpc"]),
+    ("servers", &["api", "dashboard", "grpc", "control"]),
     ("wiring", &["server"]),
 ];
 

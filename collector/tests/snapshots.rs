@@ -430,9 +430,9 @@ async fn a_removed_snapshot_breaks_the_chain() {
     );
 }
 
-#[test]
-fn scheduled_snapshots_while_serving_with_retention() {
-    let d = DataDir::new();
+/// `gamsa-collector serve` on `d` with `sections` appended to its config,
+/// logging into serve.log.
+fn serve(d: &DataDir, sections: &str) -> std::process::Child {
     let port = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -444,20 +444,33 @@ fn scheduled_snapshots_while_serving_with_retention() {
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n[snapshots]\nschedule = \"* * * * * *\"\ntimezone = \"Asia/Seoul\"\nkeep = 3\n",
+            "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{}\"\n[http]\nlisten = \"127.0.0.1:{}\"\n{sections}",
             d.data().display(),
             port(),
             port()
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(d.dir.path().join("serve.log")).unwrap();
-    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_gamsa-collector"))
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.dir.path().join("serve.log"))
+        .unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_gamsa-collector"))
         .args(["serve", "--config", config.to_str().unwrap()])
         .env_remove("GAMSA_COLLECTOR_CONFIG")
         .stderr(log)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn scheduled_snapshots_while_serving_with_retention() {
+    let d = DataDir::new();
+    let mut serve = serve(
+        &d,
+        "[snapshots]\nschedule = \"* * * * * *\"\ntimezone = \"Asia/Seoul\"\nkeep = 3\n",
+    );
     // Every second a snapshot; wait until retention has removed some.
     let start = std::time::Instant::now();
     let newest = loop {
@@ -503,4 +516,97 @@ fn scheduled_snapshots_while_serving_with_retention() {
         serde_json::from_str(&fixture::read(remaining.last().unwrap())).unwrap();
     assert_eq!(last["body"]["takenBy"], "schedule");
     assert!(fixture::read(&d.dir.path().join("serve.log")).contains("scheduled snapshot taken"));
+}
+
+/// Waits until a collector answers on `d`'s control socket.
+fn control_answers(d: &DataDir, serve: &mut std::process::Child) -> PathBuf {
+    let socket = d.data().join("collector.sock");
+    let start = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            serve.try_wait().unwrap().is_none() && start.elapsed().as_secs() < 60,
+            "no control socket: {}",
+            fixture::read(&d.dir.path().join("serve.log"))
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    socket
+}
+
+/// Beside a serving collector, `snapshot create` is taken by it; a bad
+/// request on its socket is refused with a reason; once it is killed, the
+/// command takes the snapshot itself despite the stale socket; restarted,
+/// the collector replaces that socket, and removes it when it stops. The
+/// three snapshots form one chain.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_line_hands_its_snapshot_to_the_serving_collector() {
+    use std::io::{BufRead, Write};
+    let d = DataDir::new();
+    d.add(fixture::fleet()).await;
+    let mut first = serve(&d, "");
+    let socket = control_answers(&d, &mut first);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the socket is the owner's only");
+
+    let o = d.cli(&["snapshot", "create"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let handed = format!("(pid {})", first.id());
+    assert!(
+        stderr(&o).contains("taken by the collector serving") && stderr(&o).contains(&handed),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).trim().split_once('\t').is_some(),
+        "{}",
+        stdout(&o)
+    );
+    let log = fixture::read(&d.dir.path().join("serve.log"));
+    assert!(
+        log.lines()
+            .any(|l| l.contains("snapshot taken") && l.contains("cli:")),
+        "{log}"
+    );
+
+    let mut raw = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    raw.write_all(b"{\"ask\":\"formatDisk\"}\n").unwrap();
+    let mut answer = String::new();
+    std::io::BufReader::new(&raw)
+        .read_line(&mut answer)
+        .unwrap();
+    assert!(
+        answer.contains("refused") && answer.contains("unreadable request"),
+        "{answer}"
+    );
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(socket.exists(), "SIGKILL leaves the socket behind");
+    let o = d.cli(&["snapshot", "create"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no collector serves"), "{}", stderr(&o));
+
+    let mut second = serve(&d, "");
+    control_answers(&d, &mut second);
+    let o = d.cli(&["snapshot", "create"]);
+    assert!(
+        o.status.success() && stderr(&o).contains(&format!("(pid {})", second.id())),
+        "{}",
+        stderr(&o)
+    );
+    let last = PathBuf::from(stdout(&o).split('\t').next().unwrap());
+    assert!(std::process::Command::new("kill")
+        .arg(second.id().to_string())
+        .status()
+        .unwrap()
+        .success());
+    second.wait().unwrap();
+    assert!(
+        !socket.exists(),
+        "a collector that stops removes its socket"
+    );
+
+    assert_eq!(files(&d.snapshots()).len(), 3);
+    let o = verify(&last, &d.public_key(), Some(&d.snapshots()));
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
 }

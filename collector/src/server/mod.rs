@@ -1,5 +1,5 @@
-//! Starting the collector: open the store, bind both listeners, serve until
-//! shutdown. Every startup failure names the file or setting at fault.
+//! Starting the collector: open the store, bind both listeners and the
+//! control socket, serve until shutdown. Every startup failure names the file or setting at fault.
 
 mod http;
 
@@ -188,6 +188,19 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         config.ingest.clone(),
         wait(rx.clone()),
     ));
+    let mut tasks = vec![grpc_task];
+    if let Some(listener) = crate::control::bind(&config.data_dir).await {
+        let serving = crate::control::serve(
+            listener,
+            config.data_dir.clone(),
+            state.snapshots.clone(),
+            wait(rx.clone()),
+        );
+        tasks.push(tokio::spawn(async move {
+            serving.await;
+            Ok(())
+        }));
+    }
     let app = http_app(state.clone());
     let https = https(&config.http, &state.pki)?;
     let http_shutdown = wait(rx);
@@ -203,6 +216,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         "http"
     };
     tracing::info!(%grpc_addr, %http_addr, scheme, "collector listening");
+    tasks.push(http_task);
     Ok(Running {
         grpc_addr,
         http_addr,
