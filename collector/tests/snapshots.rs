@@ -536,8 +536,8 @@ fn control_answers(d: &DataDir, serve: &mut std::process::Child) -> PathBuf {
 /// Beside a serving collector, `snapshot create` is taken by it; a bad
 /// request on its socket is refused with a reason; once it is killed, the
 /// command takes the snapshot itself despite the stale socket; restarted,
-/// the collector replaces that socket, and removes it when it stops. The
-/// three snapshots form one chain.
+/// the collector replaces that socket, verifies the snapshots stored, and
+/// removes the socket when it stops. The three snapshots form one chain.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_command_line_hands_its_snapshot_to_the_serving_collector() {
     use std::io::{BufRead, Write};
@@ -588,6 +588,18 @@ async fn the_command_line_hands_its_snapshot_to_the_serving_collector() {
 
     let mut second = serve(&d, "");
     control_answers(&d, &mut second);
+    // Restarted, it verifies the snapshots stored before any page asks.
+    let start = std::time::Instant::now();
+    while !fixture::read(&d.dir.path().join("serve.log"))
+        .lines()
+        .any(|l| l.contains("stored snapshots verified") && l.contains("snapshots=2"))
+    {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "stored snapshots not verified at start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let o = d.cli(&["snapshot", "create"]);
     assert!(
         o.status.success() && stderr(&o).contains(&format!("(pid {})", second.id())),

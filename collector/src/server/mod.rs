@@ -152,6 +152,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let http_addr = http.local_addr()?;
     let (shutdown, rx) = tokio::sync::watch::channel(false);
     crate::snapshot::schedule::spawn(&config.snapshots, state.snapshots.clone(), rx.clone())?;
+    let stored = state.snapshots.clone();
+    tokio::spawn(async move { stored.verify_stored().await });
     crate::snapshot::reports::spawn(
         state.snapshots.clone(),
         crate::snapshot::reports::Settings {
@@ -222,7 +224,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         http_addr,
         state,
         shutdown,
-        tasks: vec![grpc_task, http_task],
+        tasks,
     })
 }
 
