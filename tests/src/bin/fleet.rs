@@ -656,11 +656,13 @@ fn sign_in(base: &str, user: &str, password: &str) -> Result<String> {
 }
 
 /// A snapshot taken by `gamsa-collector snapshot create`: its wall time,
-/// peak RSS (GNU time) and file size.
+/// the command's peak RSS (GNU time), file size, and who took it (the
+/// serving collector, or the command itself).
 struct CliSnapshot {
     seconds: f64,
     max_rss_kib: u64,
     bytes: u64,
+    taken_by: &'static str,
 }
 
 /// Files and bytes under `dir` (a snapshot directory's `objects/`: the
@@ -727,10 +729,16 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
     let bytes = std::fs::metadata(&path)
         .with_context(|| path.display().to_string())?
         .len();
+    let taken_by = if stderr.contains("taken by the collector serving") {
+        "taken by the serving collector"
+    } else {
+        "evaluated in its own process"
+    };
     Ok(CliSnapshot {
         seconds,
         max_rss_kib,
         bytes,
+        taken_by,
     })
 }
 
@@ -746,6 +754,34 @@ fn post_snapshot(c: &Collector) -> Result<Value> {
     )
 }
 
+/// Returns once the collector's next kept evaluation has ended: under
+/// ingest, it then rests as long as that evaluation took (`evaluation.rs`),
+/// so what is measured next is not measured beside an evaluation.
+fn evaluation_ended(c: &Collector) -> Result<()> {
+    let (waited, count) = (Instant::now(), Evaluations::scrape(c)?.count);
+    while Evaluations::scrape(c)?.count == count {
+        if waited.elapsed() > Duration::from_secs(180) {
+            bail!("no kept evaluation within 3 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// `f` run right after a kept evaluation ended, with the collector's RSS
+/// sampled: its result, the RSS before and the most during (KiB), and the
+/// kept evaluations that ran meanwhile.
+fn after_evaluation<T>(
+    c: &Collector,
+    pid: u32,
+    f: impl FnOnce() -> T,
+) -> Result<(T, u64, u64, f64)> {
+    evaluation_ended(c)?;
+    let count = Evaluations::scrape(c)?.count;
+    let (out, rss0, most) = rss_during(pid, f);
+    Ok((out, rss0, most, Evaluations::scrape(c)?.count - count))
+}
+
 /// A snapshot taken while nothing else runs in the collector (no ingest,
 /// the evaluation settled): the rise of its peak RSS (VmHWM, reset first)
 /// is the snapshot's own, beside the same rise over as long without one.
@@ -755,13 +791,7 @@ fn quiet_snapshot(c: &Collector, pid: u32) -> Result<String> {
     // (`verdicts.refresh`), with no ingest going on. Taken at once after
     // one, the same window without a snapshot rose by 150–200 MiB.
     let after_evaluation = || -> Result<()> {
-        let (waited, count) = (Instant::now(), Evaluations::scrape(c)?.count);
-        while Evaluations::scrape(c)?.count == count {
-            if waited.elapsed() > Duration::from_secs(180) {
-                bail!("no kept evaluation within 3 minutes");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        evaluation_ended(c)?;
         // What follows an evaluation (the memory it let go of, what reads
         // it) settles first: within 2 s the anonymous memory changes by
         // less than 8 MiB, or a minute has passed.
@@ -1474,15 +1504,20 @@ async fn main() -> Result<()> {
         let objects = c3.data().join("snapshots").join("objects");
         let base = format!("http://127.0.0.1:{}", c3.http);
         // Two in the collector (from its kept evaluation; the second reuses
-        // what the first wrote), then one by the CLI in its own process.
+        // what the first wrote), then one by the CLI, which hands it to the
+        // collector. Each, and each window without one, right after a kept
+        // evaluation ended, so that what the collector's RSS rises by is
+        // the snapshot's and ingest's, not an evaluation's.
         let (mut taken, mut took_last) = (Vec::new(), 0.0);
         for _ in 0..2 {
             let objects0 = tree_size(&objects);
-            let started = Instant::now();
-            let (answer, rss0, most) = rss_during(pid, || {
-                post_snapshot(&c3)
-            });
-            let took = started.elapsed().as_secs_f64();
+            let mut took = 0.0;
+            let (answer, rss0, most, beside) = after_evaluation(&c3, pid, || {
+                let started = Instant::now();
+                let answer = post_snapshot(&c3);
+                took = started.elapsed().as_secs_f64();
+                answer
+            })?;
             let answer = answer?;
             let id = answer["id"].as_str().unwrap_or_default().to_string();
             let size = std::fs::read_dir(c3.data().join("snapshots"))
@@ -1495,7 +1530,7 @@ async fn main() -> Result<()> {
                 .map(|m| m.len())
                 .sum::<u64>();
             println!(
-                "snapshot (POST /api/v1/snapshots): {took:.2} s, {:.1} MiB file, {}; collector RSS {:.0} MiB before, at most {:.0} MiB during (+{:.0} MiB)",
+                "snapshot (POST /api/v1/snapshots): {took:.2} s, {:.1} MiB file, {}; collector RSS {:.0} MiB before, at most {:.0} MiB during (+{:.0} MiB); {beside:.0} kept evaluations meanwhile",
                 mib(size),
                 objects_added(objects0, tree_size(&objects)),
                 rss0 as f64 / 1024.0,
@@ -1508,26 +1543,34 @@ async fn main() -> Result<()> {
         // Three times as long as the last snapshot took, without one: how
         // much the collector's RSS rises with ingest and its evaluations
         // alone, beside what it rose during the snapshot.
-        let rises: Vec<String> = (0..3)
+        let rises = (0..3)
             .map(|_| {
-                let (_, rss0, most) = rss_during(pid, || {
+                let (_, rss0, most, beside) = after_evaluation(&c3, pid, || {
                     std::thread::sleep(Duration::from_secs_f64(took_last));
-                });
-                format!("+{:.0}", most.saturating_sub(rss0) as f64 / 1024.0)
+                })?;
+                Ok(format!(
+                    "+{:.0} ({beside:.0} kept evaluations meanwhile)",
+                    most.saturating_sub(rss0) as f64 / 1024.0
+                ))
             })
-            .collect();
+            .collect::<Result<Vec<String>>>()?;
         println!(
             "no snapshot, three times {took_last:.2} s: collector RSS rose {} MiB",
             rises.join(", ")
         );
         let objects0 = tree_size(&objects);
-        match snapshot_by_cli(&c3) {
+        let (cli, rss0, most, beside) = after_evaluation(&c3, pid, || snapshot_by_cli(&c3))?;
+        match cli {
             Ok(cli) => println!(
-                "snapshot (`gamsa-collector snapshot create`, its own process): {:.2} s, peak RSS {:.0} MiB, {:.1} MiB file; {}",
+                "snapshot (`gamsa-collector snapshot create` beside the collector, {}): {:.2} s, the command's peak RSS {:.0} MiB, {:.1} MiB file; {}; collector RSS {:.0} MiB before, at most {:.0} MiB during (+{:.0} MiB); {beside:.0} kept evaluations meanwhile",
+                cli.taken_by,
                 cli.seconds,
                 cli.max_rss_kib as f64 / 1024.0,
                 mib(cli.bytes),
-                objects_added(objects0, tree_size(&objects))
+                objects_added(objects0, tree_size(&objects)),
+                rss0 as f64 / 1024.0,
+                most as f64 / 1024.0,
+                most.saturating_sub(rss0) as f64 / 1024.0
             ),
             Err(e) => println!("\nsnapshot (`gamsa-collector snapshot create`): failed: {e:#}"),
         }
