@@ -297,10 +297,15 @@ impl Kept {
         })
     }
 
+    /// The newest evaluation, if there is one yet; never waits.
+    pub fn latest(&self) -> Option<Arc<Evaluation>> {
+        self.current.borrow().clone()
+    }
+
     /// The newest evaluation; before the first, waits for it (at most
     /// `first_wait`).
     pub async fn get(&self) -> Result<Arc<Evaluation>, NotYet> {
-        if let Some(e) = self.current.borrow().clone() {
+        if let Some(e) = self.latest() {
             return Ok(e);
         }
         let mut rx = self.current.subscribe();

@@ -4,7 +4,8 @@
 //! so a fleet's first writes everything: at 10,000 hosts some 180,000
 //! objects, 1.4 GB, most of a minute on two cores, at midnight or when an
 //! auditor asks. Until a first snapshot exists, every
-//! `[snapshots] write_ahead` the collector writes the host parts and
+//! `[snapshots] write_ahead`, and whenever the fleet has grown by a quarter
+//! (a fleet joining), the collector writes the host parts and
 //! evidence contents its kept evaluation cites, as a snapshot would, and
 //! keeps what it wrote for the snapshot (`Snapshots::creating`), which
 //! then writes only what changed since. Nothing is signed or named here:
@@ -69,20 +70,43 @@ impl Snapshots {
     }
 }
 
-/// Writes ahead every `every` (the first time `every` after the start)
-/// until a snapshot exists or `stop` turns true.
+/// How often `run` looks whether the fleet has grown enough to write
+/// ahead before `every` is up.
+const LOOK: Duration = Duration::from_secs(30);
+
+/// Whether to write ahead now: `every` has passed since the last time, or
+/// the kept evaluation's `hosts` outnumber the `written` ones by a quarter
+/// (and by 100 hosts). So a fleet joining is written ahead as it joins,
+/// and a snapshot soon after writes about a fifth of it, not all of it.
+fn due(since_last: Duration, every: Duration, written: usize, hosts: usize) -> bool {
+    since_last >= every || hosts >= written + (written / 4).max(100)
+}
+
+/// Writes ahead every `every` (the first time `every` after the start),
+/// and sooner when the fleet grows (`due`), until a snapshot exists or
+/// `stop` turns true.
 pub async fn run(
     snapshots: Arc<Snapshots>,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + LOOK, LOOK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut last, mut written) = (Instant::now(), 0);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.wait_for(|v| *v) => return,
         }
+        let hosts = snapshots
+            .kept
+            .as_ref()
+            .and_then(|k| k.latest())
+            .map_or(0, |e| e.hosts.len());
+        if !due(last.elapsed(), every, written, hosts) {
+            continue;
+        }
+        last = Instant::now();
         match snapshots.write_ahead().await {
             Ok(Ahead::Wrote {
                 as_of_ms,
@@ -90,6 +114,7 @@ pub async fn run(
                 contents_read,
                 took,
             }) => {
+                written = hosts;
                 crate::metrics::written_ahead(as_of_ms as f64 / 1000.0);
                 tracing::info!(
                     hosts,
@@ -104,5 +129,22 @@ pub async fn run(
                 tracing::warn!(error = %format!("{e:#}"), "writing ahead of the first snapshot failed")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_ahead_every_so_often_and_as_the_fleet_grows() {
+        let (min, every) = (Duration::from_secs(60), Duration::from_secs(600));
+        assert!(!due(min, every, 0, 0), "no hosts, not yet time");
+        assert!(!due(min, every, 0, 99));
+        assert!(due(min, every, 0, 100), "a hundred hosts joined");
+        assert!(!due(min, every, 4_000, 4_999));
+        assert!(due(min, every, 4_000, 5_000), "grown by a quarter");
+        assert!(!due(min, every, 100, 199), "by 100 hosts at least");
+        assert!(due(every, every, 10_000, 10_000), "time is up");
     }
 }

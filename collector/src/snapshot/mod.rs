@@ -63,8 +63,8 @@ pub struct SnapshotConfig {
     /// Collector replicas share one directory (a shared volume), so that
     /// they extend one chain and every replica serves every snapshot.
     pub dir: PathBuf,
-    /// Until the first snapshot exists, write what it will name this often
-    /// (`ahead`); zero: never.
+    /// Until the first snapshot exists, write what it will name this often,
+    /// and sooner while the fleet grows (`ahead`); zero: never.
     #[serde(with = "humantime_serde")]
     pub write_ahead: Duration,
 }
