@@ -78,6 +78,10 @@ pub async fn ask(data_dir: &Path, request: &Request) -> Result<Option<Reply>, Co
         path: path.clone(),
         source,
     };
+    let unreadable = |reason: String| ControlError::Unreadable {
+        path: path.clone(),
+        reason,
+    };
     let stream = match UnixStream::connect(&path).await {
         Ok(s) => s,
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
@@ -95,16 +99,10 @@ pub async fn ask(data_dir: &Path, request: &Request) -> Result<Option<Reply>, Co
         .next()
         .await
         .ok_or_else(|| ControlError::NoAnswer { path: path.clone() })?
-        .map_err(|e| ControlError::Unreadable {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| unreadable(e.to_string()))?;
     serde_json::from_str(&answer)
         .map(Some)
-        .map_err(|e| ControlError::Unreadable {
-            path: path.clone(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| unreadable(e.to_string()))
 }
 
 /// Binds the socket for `data_dir`, replacing one a crashed collector left.

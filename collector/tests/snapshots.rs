@@ -519,17 +519,14 @@ fn scheduled_snapshots_while_serving_with_retention() {
 }
 
 /// Waits until a collector answers on `d`'s control socket.
-fn control_answers(d: &DataDir, serve: &mut std::process::Child) -> PathBuf {
+fn control_answers(d: &DataDir) -> PathBuf {
     let socket = d.data().join("collector.sock");
-    let start = std::time::Instant::now();
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(
-            serve.try_wait().unwrap().is_none() && start.elapsed().as_secs() < 60,
-            "no control socket: {}",
-            fixture::read(&d.dir.path().join("serve.log"))
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    gamsa_tests::wait_for_or(
+        "the control socket",
+        std::time::Duration::from_secs(60),
+        || std::os::unix::net::UnixStream::connect(&socket).ok(),
+        || fixture::read(&d.dir.path().join("serve.log")),
+    );
     socket
 }
 
@@ -544,7 +541,7 @@ async fn the_command_line_hands_its_snapshot_to_the_serving_collector() {
     let d = DataDir::new();
     d.add(fixture::fleet()).await;
     let mut first = serve(&d, "");
-    let socket = control_answers(&d, &mut first);
+    let socket = control_answers(&d);
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the socket is the owner's only");
 
@@ -587,19 +584,18 @@ async fn the_command_line_hands_its_snapshot_to_the_serving_collector() {
     assert!(stderr(&o).contains("no collector serves"), "{}", stderr(&o));
 
     let mut second = serve(&d, "");
-    control_answers(&d, &mut second);
+    control_answers(&d);
     // Restarted, it verifies the snapshots stored before any page asks.
-    let start = std::time::Instant::now();
-    while !fixture::read(&d.dir.path().join("serve.log"))
-        .lines()
-        .any(|l| l.contains("stored snapshots verified") && l.contains("snapshots=2"))
-    {
-        assert!(
-            start.elapsed().as_secs() < 60,
-            "stored snapshots not verified at start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    gamsa_tests::wait_for(
+        "the stored snapshots verified at start",
+        std::time::Duration::from_secs(60),
+        || {
+            fixture::read(&d.dir.path().join("serve.log"))
+                .lines()
+                .any(|l| l.contains("stored snapshots verified") && l.contains("snapshots=2"))
+                .then_some(())
+        },
+    );
     let o = d.cli(&["snapshot", "create"]);
     assert!(
         o.status.success() && stderr(&o).contains(&format!("(pid {})", second.id())),

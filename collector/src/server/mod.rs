@@ -1,5 +1,6 @@
 //! Starting the collector: open the store, bind both listeners and the
-//! control socket, serve until shutdown. Every startup failure names the file or setting at fault.
+//! control socket, serve until shutdown. Every startup failure names the
+//! file or setting at fault.
 
 mod http;
 
