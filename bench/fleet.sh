@@ -6,8 +6,9 @@
 # at a time (p50, p95, max, bytes; the paged exports' first and a middle
 # page and their whole files on request, a snapshot's signed file and the
 # files one host needs, its whole tar), every page of each paged export is
-# fetched in turn, snapshots are taken (time, peak RSS, and the first after a restart,
-# size) and the store's bytes are measured, with what grew per table and index, and the kept evaluations (count, time, time reading, evidence reused or read whole, host results reused or judged) are read from /metrics. See tests/src/bin/fleet.rs.
+# fetched in turn, snapshots are taken (time, peak RSS, size; one while a kept
+# evaluation runs, one by `snapshot create` with the collector stopped, the
+# first after a restart) and the store's bytes are measured, with what grew per table and index, and the kept evaluations (count, time, time reading, evidence reused or read whole, host results reused or judged) are read from /metrics. See tests/src/bin/fleet.rs.
 #
 #   bench/fleet.sh [hosts] [sqlite|postgres|postgres://URL] [requests]
 #

@@ -782,6 +782,56 @@ fn after_evaluation<T>(
     Ok((out, rss0, most, Evaluations::scrape(c)?.count - count))
 }
 
+/// A snapshot taken while a kept evaluation runs, as an operator's may be
+/// under ingest, and a window as long without one, the evaluation running
+/// too: the collector's RSS rises by both. Under ingest the evaluator rests
+/// as long as its last evaluation took, then evaluates again; each is
+/// started a second or two into the next evaluation, and the phrase says
+/// when the evaluation beside it ended and how long it took.
+fn during_evaluation(c: &Collector, pid: u32) -> Result<String> {
+    let measure = |f: &mut dyn FnMut() -> Result<()>| -> Result<String> {
+        let before = Evaluations::scrape(c)?;
+        evaluation_ended(c)?;
+        let after = Evaluations::scrape(c)?;
+        let took = (after.seconds - before.seconds) / (after.count - before.count).max(1.0);
+        std::thread::sleep(Duration::from_secs_f64(took) + Duration::from_millis(1500));
+        let (count, started) = (Evaluations::scrape(c)?, Instant::now());
+        let (done, rss0, most) = rss_during(pid, f);
+        done?;
+        let lasted = started.elapsed().as_secs_f64();
+        if Evaluations::scrape(c)?.count == count.count {
+            evaluation_ended(c)?;
+        }
+        let ended = started.elapsed().as_secs_f64();
+        let next = Evaluations::scrape(c)?;
+        let its = (next.seconds - count.seconds) / (next.count - count.count).max(1.0);
+        Ok(format!(
+            "{lasted:.2} s, collector RSS {:.0} MiB before, +{:.0} MiB at most; the kept evaluation beside it ({its:.1} s) ended {ended:.1} s after it began{}",
+            rss0 as f64 / 1024.0,
+            most.saturating_sub(rss0) as f64 / 1024.0,
+            if ended - its < lasted {
+                ""
+            } else {
+                " (so it did NOT run beside it)"
+            }
+        ))
+    };
+    let mut took = Duration::ZERO;
+    let with = measure(&mut || {
+        let started = Instant::now();
+        post_snapshot(c)?;
+        took = started.elapsed();
+        Ok(())
+    })?;
+    let without = measure(&mut || {
+        std::thread::sleep(took);
+        Ok(())
+    })?;
+    Ok(format!(
+        "snapshot while a kept evaluation runs (POST /api/v1/snapshots): {with}\nas long without one, a kept evaluation running: {without}"
+    ))
+}
+
 /// A snapshot taken while nothing else runs in the collector (no ingest,
 /// the evaluation settled): the rise of its peak RSS (VmHWM, reset first)
 /// is the snapshot's own, beside the same rise over as long without one.
@@ -1558,6 +1608,7 @@ async fn main() -> Result<()> {
             "no snapshot, three times {took_last:.2} s: collector RSS rose {} MiB",
             rises.join(", ")
         );
+        println!("{}", during_evaluation(&c3, pid)?);
         let objects0 = tree_size(&objects);
         let (cli, rss0, most, beside) = after_evaluation(&c3, pid, || snapshot_by_cli(&c3))?;
         match cli {
@@ -1692,8 +1743,9 @@ fn limited(c: &Collector) -> Result<u32> {
     Ok(pid)
 }
 
-/// The collector stopped as an operator would (SIGTERM) and started again,
-/// then its first snapshot: what the last run kept (`snapshot-reuse.bin`)
+/// The collector stopped as an operator would (SIGTERM), a snapshot taken
+/// by `snapshot create` while it is stopped, then the collector started
+/// again and its first snapshot: what the last run kept (`snapshot-reuse.bin`)
 /// spares it reading and writing again what the snapshots before wrote.
 fn restarted_snapshot(c: &mut Collector) -> Result<()> {
     let proc = c.proc.as_mut().context("collector process")?;
@@ -1701,6 +1753,21 @@ fn restarted_snapshot(c: &mut Collector) -> Result<()> {
         .arg("-TERM")
         .arg(proc.child.id().to_string()))?;
     let status = proc.child.wait()?;
+    // With no collector serving, `snapshot create` evaluates every catalog
+    // in its own process.
+    let objects = c.data().join("snapshots").join("objects");
+    let objects0 = tree_size(&objects);
+    match snapshot_by_cli(c) {
+        Ok(cli) => println!(
+            "\nsnapshot (`gamsa-collector snapshot create` with the collector stopped, {}): {:.2} s, the command's peak RSS {:.0} MiB, {:.1} MiB file; {}",
+            cli.taken_by,
+            cli.seconds,
+            cli.max_rss_kib as f64 / 1024.0,
+            mib(cli.bytes),
+            objects_added(objects0, tree_size(&objects)),
+        ),
+        Err(e) => println!("\nsnapshot (`gamsa-collector snapshot create` with the collector stopped): failed: {e:#}"),
+    }
     let started = Instant::now();
     c.restart()?;
     let pid = limited(c)?;
@@ -1712,7 +1779,6 @@ fn restarted_snapshot(c: &mut Collector) -> Result<()> {
         std::thread::sleep(Duration::from_millis(200));
     }
     let evaluated = started.elapsed().as_secs_f64();
-    let objects = c.data().join("snapshots").join("objects");
     let objects0 = tree_size(&objects);
     let taken = Instant::now();
     let (answer, rss0, most) = rss_during(pid, || post_snapshot(c));
