@@ -248,7 +248,8 @@ fn main() {
 
     let t = Instant::now();
     let keep = gamsa_collector::rules::input::kept_fields(checklists.rules.values());
-    let converted = gamsa_collector::rules::input::convert(&latest, Some(&keep));
+    let converted =
+        gamsa_collector::rules::input::convert(&latest, Some(&keep), &Default::default());
     let (inputs, _) =
         gamsa_collector::rules::input::build(&converted, now - 7 * 86_400_000, &known);
     println!(
@@ -286,7 +287,8 @@ fn main() {
     let mut judged = Judged::default();
     for _ in 0..runs {
         let t = Instant::now();
-        let converted = gamsa_collector::rules::input::convert(&latest, Some(&keep));
+        let converted =
+            gamsa_collector::rules::input::convert(&latest, Some(&keep), &Default::default());
         (items, judged) = evaluate_all(&converted, &Judged::default());
         drop(converted);
         times.push(t.elapsed().as_secs_f64());
@@ -294,7 +296,8 @@ fn main() {
     // Again with what the last run judged, as the kept evaluation does when
     // every host's evidence was only seen again: the converted input is
     // kept too, so this is the rules' part alone.
-    let converted = gamsa_collector::rules::input::convert(&latest, Some(&keep));
+    let converted =
+        gamsa_collector::rules::input::convert(&latest, Some(&keep), &Default::default());
     let mut again = Vec::new();
     let mut reused = 0;
     for _ in 0..runs {

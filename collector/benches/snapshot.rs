@@ -259,7 +259,9 @@ fn main() {
                 "snapshot" => cli.snapshots.create("bench").await.unwrap().entry.id,
                 "evaluation alone" => {
                     let items = cli.checklists.evaluate(cli.store.as_ref(), &[], None).await;
-                    format!("{} items", items.unwrap().len())
+                    let items = items.unwrap();
+                    let held = LIVE.load(Ordering::Relaxed).saturating_sub(live);
+                    format!("{} items, +{:.0} MiB held by them", items.len(), mib(held))
                 }
                 _ => {
                     let latest = cli.checklists.read_latest(cli.store.as_ref()).await;

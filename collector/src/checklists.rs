@@ -45,6 +45,9 @@ pub struct Checklists {
     pub rules: BTreeMap<String, Arc<Rule>>,
     /// Which hosts each rule is about (`[[expectations]]`).
     pub expectations: Expectations,
+    /// Payloads converted for the readings of the latest evidence, each
+    /// once for every host that reported it (`input::Payloads`).
+    pub payloads: Arc<input::Payloads>,
 }
 
 impl Checklists {
@@ -58,6 +61,7 @@ impl Checklists {
             catalogs,
             rules,
             expectations,
+            payloads: Arc::default(),
         })
     }
 
@@ -157,13 +161,16 @@ impl Checklists {
                 }
                 evidence.push(s.evidence);
             }
-            let keep = keep.clone();
+            let (keep, payloads) = (keep.clone(), self.payloads.clone());
             out.extend(
-                crate::rules::in_background(move || input::convert(&evidence, Some(&keep)))
-                    .await
-                    .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))?,
+                crate::rules::in_background(move || {
+                    input::convert(&evidence, Some(&keep), &payloads)
+                })
+                .await
+                .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))?,
             );
         }
+        self.payloads.forget_unused();
         Ok(out)
     }
 
@@ -244,11 +251,12 @@ impl Checklists {
                     .collect();
                 let mut fresh = store.evidence_by_ids(wanted).await?;
                 fresh.extend(whole);
-                let keep = keep.clone();
-                let converted =
-                    crate::rules::in_background(move || input::convert(&fresh, Some(&keep)))
-                        .await
-                        .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))?;
+                let (keep, payloads) = (keep.clone(), self.payloads.clone());
+                let converted = crate::rules::in_background(move || {
+                    input::convert(&fresh, Some(&keep), &payloads)
+                })
+                .await
+                .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))?;
                 read.converted += converted.len();
                 for c in converted {
                     if let Some(&slot) = new.get(&c.evidence.id) {
@@ -266,6 +274,9 @@ impl Checklists {
                 })?);
             }
         }
+        // What the earlier reading held and this one did not take.
+        drop(earlier);
+        self.payloads.forget_unused();
         Ok((out, stamps, read))
     }
 

@@ -864,6 +864,7 @@ fn loaded() -> Checklists {
         catalogs: c.catalogs.clone(),
         rules: c.rules.clone(),
         expectations: c.expectations.clone(),
+        payloads: Default::default(),
     }
 }
 
