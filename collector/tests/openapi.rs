@@ -244,3 +244,91 @@ fn malformed_requests_answer_json_errors() {
         assert!(error.contains(names), "{url}: {error}");
     }
 }
+
+/// An item's answer carries its page's evidence up to a budget and names the
+/// rest: twelve hosts' package lists (about 180 KB of JSON each) in one page
+/// would be over two megabytes.
+#[test]
+fn an_items_answer_carries_evidence_up_to_its_budget_and_names_the_rest() {
+    use gamsa_proto::v1::{evidence::Payload, Evidence, Package, Software, Status};
+    let c = gamsa_tests::Collector::start().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let location = gamsa_collector::store::Location::Sqlite(c.data().join("gamsa.db"));
+        let store = gamsa_collector::store::open(&location).await.unwrap();
+        let now = gamsa_proto::Timestamp::from_unix_millis(gamsa_collector::clock::now_ms());
+        let packages: Vec<Package> = (0..2000)
+            .map(|i| Package {
+                name: format!("package-{i:05}"),
+                version: format!("1.{i}.0-1ubuntu0.{i}"),
+                architecture: "amd64".into(),
+                database: "dpkg".into(),
+            })
+            .collect();
+        for h in 0..12 {
+            let host = format!("big-{h:02}");
+            gamsa_collector::grpc::enrol::bind(store.as_ref(), &host, &host)
+                .await
+                .unwrap();
+            let software = Evidence {
+                id: format!("{host}-software"),
+                agent_id: host.clone(),
+                host: host.clone(),
+                observed_at: Some(now),
+                first_observed_at: None,
+                probe: "software".into(),
+                subject: host.clone(),
+                status: Status::Observed as i32,
+                error: String::new(),
+                payload: Some(Payload::Software(Software {
+                    packages: packages.clone(),
+                    ..Default::default()
+                })),
+            };
+            store.insert_batch(vec![software]).await.unwrap();
+        }
+    });
+    let item = "/api/v1/catalogs/isms-p/items/2.11.2";
+    let ids = |v: &Value, key: &str| -> BTreeSet<String> {
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e.as_str()
+                    .map_or_else(|| e["id"].as_str().unwrap().to_string(), str::to_string)
+            })
+            .collect()
+    };
+    let answer = gamsa_tests::wait_for(
+        "the twelve hosts evaluated",
+        std::time::Duration::from_secs(60),
+        || {
+            let v = c.get(item).ok()?;
+            (v["page"]["hosts"] == 12).then_some(v)
+        },
+    );
+    let bytes = serde_json::to_vec(&answer).unwrap().len();
+    assert!(bytes < 1_000_000, "{bytes} bytes");
+    let (shown, left_out) = (ids(&answer, "evidence"), ids(&answer, "evidenceLeftOut"));
+    assert!(
+        !shown.is_empty() && !left_out.is_empty(),
+        "{shown:?} / {left_out:?}"
+    );
+    assert!(shown.is_disjoint(&left_out));
+    let cited: BTreeSet<String> = answer["result"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        &shown | &left_out,
+        cited,
+        "every evidence the page cites, shown or named"
+    );
+    // A smaller page carries its hosts' evidence whole.
+    let small = c.get(&format!("{item}?limit=2")).unwrap();
+    assert_eq!(ids(&small, "evidence").len(), 2);
+    assert!(ids(&small, "evidenceLeftOut").is_empty());
+}

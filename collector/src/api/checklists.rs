@@ -6,8 +6,9 @@
 //! `changeCounter`, `pending`). Answers stay sized for people at any fleet
 //! size: the item list counts each item's hosts per outcome, and an item
 //! comes one page of its hosts at a time (worst first, `page` and `limit`),
-//! with the evidence of those hosts only; following `page.next` until it is
-//! null fetches every host.
+//! with the evidence of those hosts only, up to `EVIDENCE_BUDGET` (the ids
+//! past it in `evidenceLeftOut`); following `page.next` until it is null
+//! fetches every host.
 
 use super::ApiError;
 use crate::actor::Actor;
@@ -188,6 +189,41 @@ fn page_of(result: &ItemResult, page: usize, limit: usize) -> (Value, usize) {
     (v, total)
 }
 
+/// The most bytes of evidence (as JSON) an item's answer carries: with a
+/// page of hosts and the rows' results, under a megabyte. Hosts' package
+/// lists alone are about 90 KB each, so fifty hosts' evidence can reach
+/// several megabytes.
+pub const EVIDENCE_BUDGET: usize = 640 * 1024;
+
+/// The evidence `ids` as the answer shows them, read a few at a time until
+/// `EVIDENCE_BUDGET` is reached, and the ids left out past it (unread): the
+/// rows name each one's host, whose evidence `/api/v1/evidence?host=` pages
+/// through, and a smaller `limit` carries them whole.
+async fn evidence_within(
+    state: &AppState,
+    ids: Vec<String>,
+) -> Result<(Vec<Value>, Vec<String>), ApiError> {
+    const READ: usize = 16;
+    let (mut shown, mut bytes) = (Vec::new(), 0);
+    let mut ids = ids.into_iter();
+    loop {
+        let chunk: Vec<String> = ids.by_ref().take(READ).collect();
+        if chunk.is_empty() {
+            return Ok((shown, vec![]));
+        }
+        let read = state.store.evidence_by_ids(chunk).await?;
+        let json = super::evidence_json(state, &read).await?;
+        for (i, v) in json.into_iter().enumerate() {
+            bytes += serde_json::to_vec(&v).map_or(0, |b| b.len());
+            if bytes > EVIDENCE_BUDGET {
+                let left: Vec<String> = read[i..].iter().map(|e| e.id.clone()).collect();
+                return Ok((shown, left.into_iter().chain(ids).collect()));
+            }
+            shown.push(v);
+        }
+    }
+}
+
 pub async fn get_item(
     State(state): State<AppState>,
     Extension(caller): Extension<Actor>,
@@ -212,8 +248,7 @@ pub async fn get_item(
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    let evidence = state.store.evidence_by_ids(ids).await?;
-    let evidence = super::evidence_json(&state, &evidence).await?;
+    let (evidence, left_out) = evidence_within(&state, ids).await?;
     crate::access_log::record(
         state.store.as_ref(),
         &caller.who(),
@@ -227,6 +262,7 @@ pub async fn get_item(
         "item": def,
         "result": paged,
         "evidence": evidence,
+        "evidenceLeftOut": left_out,
         "page": { "page": q.page, "limit": q.limit, "hosts": total, "next": next },
     });
     merge(&mut answer, as_of(&state, &e));
