@@ -665,6 +665,20 @@ struct CliSnapshot {
     taken_by: &'static str,
 }
 
+impl CliSnapshot {
+    /// Who took it, its time, the command's peak RSS, the file's size and
+    /// `objects` (what it added to `objects/`).
+    fn phrase(&self, objects: String) -> String {
+        format!(
+            "{}): {:.2} s, the command's peak RSS {:.0} MiB, {:.1} MiB file; {objects}",
+            self.taken_by,
+            self.seconds,
+            self.max_rss_kib as f64 / 1024.0,
+            mib(self.bytes)
+        )
+    }
+}
+
 /// Files and bytes under `dir` (a snapshot directory's `objects/`: the
 /// host parts and evidence contents snapshots name).
 fn tree_size(dir: &Path) -> (u64, u64) {
@@ -1613,12 +1627,8 @@ async fn main() -> Result<()> {
         let (cli, rss0, most, beside) = after_evaluation(&c3, pid, || snapshot_by_cli(&c3))?;
         match cli {
             Ok(cli) => println!(
-                "snapshot (`gamsa-collector snapshot create` beside the collector, {}): {:.2} s, the command's peak RSS {:.0} MiB, {:.1} MiB file; {}; collector RSS {:.0} MiB before, at most {:.0} MiB during (+{:.0} MiB); {beside:.0} kept evaluations meanwhile",
-                cli.taken_by,
-                cli.seconds,
-                cli.max_rss_kib as f64 / 1024.0,
-                mib(cli.bytes),
-                objects_added(objects0, tree_size(&objects)),
+                "snapshot (`gamsa-collector snapshot create` beside the collector, {}; collector RSS {:.0} MiB before, at most {:.0} MiB during (+{:.0} MiB); {beside:.0} kept evaluations meanwhile",
+                cli.phrase(objects_added(objects0, tree_size(&objects))),
                 rss0 as f64 / 1024.0,
                 most as f64 / 1024.0,
                 most.saturating_sub(rss0) as f64 / 1024.0
@@ -1759,12 +1769,8 @@ fn restarted_snapshot(c: &mut Collector) -> Result<()> {
     let objects0 = tree_size(&objects);
     match snapshot_by_cli(c) {
         Ok(cli) => println!(
-            "\nsnapshot (`gamsa-collector snapshot create` with the collector stopped, {}): {:.2} s, the command's peak RSS {:.0} MiB, {:.1} MiB file; {}",
-            cli.taken_by,
-            cli.seconds,
-            cli.max_rss_kib as f64 / 1024.0,
-            mib(cli.bytes),
-            objects_added(objects0, tree_size(&objects)),
+            "\nsnapshot (`gamsa-collector snapshot create` with the collector stopped, {}",
+            cli.phrase(objects_added(objects0, tree_size(&objects)))
         ),
         Err(e) => println!("\nsnapshot (`gamsa-collector snapshot create` with the collector stopped): failed: {e:#}"),
     }
