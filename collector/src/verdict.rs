@@ -7,6 +7,7 @@
 use crate::records::{Attestation, NaMark};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 
 /// The answer for an item or row; ordered worst first, as overviews sort.
@@ -140,6 +141,8 @@ pub struct RowResult {
     pub completes_ko: Option<String>,
     /// Shared with the rule's result and, for hosts whose evidence did not
     /// change, with the previous evaluation's (`rules::evaluate::Judged`).
+    /// In host-name order, as the rules are given hosts
+    /// (`rules::input::build`): a page of hosts is found by bisection.
     pub hosts: Arc<Vec<Arc<HostResult>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attestation: Option<Attestation>,
@@ -170,11 +173,50 @@ impl ItemResult {
     /// row's host results and the evidence ids they cite. Verdicts and
     /// reasons stay those of every host. How a page shows part of a fleet.
     pub fn of_hosts(&self, keep: impl Fn(&str) -> bool) -> ItemResult {
+        self.cut(
+            |hosts| hosts.iter().filter(|h| keep(&h.host)).cloned().collect(),
+            self.hosts
+                .iter()
+                .filter(|(h, _)| keep(h))
+                .map(|(h, o)| (h.clone(), *o))
+                .collect(),
+        )
+    }
+
+    /// As [`ItemResult::of_hosts`], for the hosts after `after` up to and
+    /// including `last` in name order (none when `last` is None), found by
+    /// bisection: a page costs what it holds, not the fleet's size.
+    pub fn of_host_range(&self, after: Option<&str>, last: Option<&str>) -> ItemResult {
+        let last = last.filter(|l| after.is_none_or(|a| a < *l));
+        let Some(last) = last else {
+            return self.cut(|_| Vec::new(), BTreeMap::new());
+        };
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.cut(
+            |hosts| {
+                let start = after.map_or(0, |a| hosts.partition_point(|h| h.host.as_str() <= a));
+                let end = hosts.partition_point(|h| h.host.as_str() <= last);
+                hosts[start..end.max(start)].to_vec()
+            },
+            self.hosts
+                .range::<str, _>((from, Bound::Included(last)))
+                .map(|(h, o)| (h.clone(), *o))
+                .collect(),
+        )
+    }
+
+    /// This result with each row's host results as `rows_hosts` gives them,
+    /// the item's hosts `hosts`, and the evidence those results cite.
+    fn cut(
+        &self,
+        rows_hosts: impl Fn(&[Arc<HostResult>]) -> Vec<Arc<HostResult>>,
+        hosts: BTreeMap<String, Outcome>,
+    ) -> ItemResult {
         let rows: Vec<RowResult> = self
             .rows
             .iter()
             .map(|r| RowResult {
-                hosts: Arc::new(r.hosts.iter().filter(|h| keep(&h.host)).cloned().collect()),
+                hosts: Arc::new(rows_hosts(&r.hosts)),
                 ..r.clone()
             })
             .collect();
@@ -184,13 +226,7 @@ impl ItemResult {
             .flat_map(|h| h.evidence.iter())
             .collect();
         ItemResult {
-            hosts: Arc::new(
-                self.hosts
-                    .iter()
-                    .filter(|(h, _)| keep(h))
-                    .map(|(h, o)| (h.clone(), *o))
-                    .collect(),
-            ),
+            hosts: Arc::new(hosts),
             evidence: Arc::new(evidence.into_iter().cloned().collect()),
             rows,
             catalog: self.catalog.clone(),

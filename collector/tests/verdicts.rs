@@ -653,3 +653,54 @@ async fn tomcat_sslv3_seen_by_the_tls_probe_old_branches_and_hosts_without_tomca
     assert_eq!(manager.verdict, Verdict::Unknown);
     assert_eq!(manager.hosts[0].detail, ["no Tomcat installation found"]);
 }
+
+/// Each row's hosts come in name order, whatever order they reported in:
+/// an export page finds its hosts by bisection over them, and its cut is
+/// the cut by name.
+#[tokio::test]
+async fn row_hosts_are_in_name_order_and_a_page_cut_by_range_is_the_cut_by_name() {
+    let names = ["web-3", "db-1", "web-10", "app-2", "web-1"];
+    let fleet = Fleet::new(
+        names
+            .iter()
+            .map(|n| (seoul(n, "ap-northeast-2a").uplinks(2), "web"))
+            .collect(),
+    )
+    .await;
+    let cuts = [
+        (None, Some("app-2")),
+        (Some("app-2"), Some("web-10")),
+        (Some("db-1"), Some("db-1")),
+        (Some("web-10"), Some("web-3")),
+        (Some("web-3"), None),
+        (None, None),
+        (Some("web-3"), Some("app-2")),
+    ];
+    let mut shared = 0;
+    for catalog in ["emr-s014", "cloud-notice", "nia-ops", "kisa-unix"] {
+        for item in fleet.items(catalog, None).await {
+            for row in &item.rows {
+                let hosts: Vec<&str> = row.hosts.iter().map(|h| h.host.as_str()).collect();
+                assert!(
+                    hosts.is_sorted(),
+                    "{catalog}/{} row {}: {hosts:?}",
+                    item.id,
+                    row.id
+                );
+                shared += usize::from(hosts.len() > 1);
+            }
+            for (after, last) in cuts {
+                let by_range = item.of_host_range(after, last);
+                let by_name =
+                    item.of_hosts(|h| after.is_none_or(|a| h > a) && last.is_some_and(|l| h <= l));
+                assert_eq!(
+                    serde_json::to_value(&by_range).unwrap(),
+                    serde_json::to_value(&by_name).unwrap(),
+                    "{catalog}/{} after {after:?} up to {last:?}",
+                    item.id
+                );
+            }
+        }
+    }
+    assert!(shared > 10, "rows with more than one host: {shared}");
+}

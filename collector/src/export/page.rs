@@ -75,9 +75,22 @@ fn hosts_after<'a>(
     hosts.into_iter().take(n + 1).collect()
 }
 
-/// The page of `g` after host `after` with at most `limit` hosts (halved
-/// until it fits in [`MAX_PAGE_BYTES`]), and the host the next page starts
-/// after, if any are left.
+/// Of [`MAX_PAGE_BYTES`], what a page is sized to: hosts differ, and a
+/// page guessed from some of them should still fit.
+const AIM: u64 = MAX_PAGE_BYTES * 9 / 10;
+
+/// The page of `g` after host `after` with at most `limit` hosts (fewer if
+/// they would not fit in [`MAX_PAGE_BYTES`]), and the host the next page
+/// starts after, if any are left.
+///
+/// A machine-readable page is a fixed part (the form, every item's
+/// verdicts) and a part per host, which grows with what the host reported
+/// (from 7 KB to 200 KB at 10,000 hosts, BENCHMARKS.md). Both parts are
+/// measured on the page with no host and with its first host, and the page
+/// is made with as many hosts as fit; if its hosts turn out larger than the
+/// first, it is made again with fewer, in proportion. So a page costs about
+/// what it holds. The host forms' rows are small and even, and a PDF's
+/// fixed part is costly to make: those are made at `limit` first.
 pub(super) async fn render_page(
     src: &Source<'_>,
     req: &Request,
@@ -85,35 +98,63 @@ pub(super) async fn render_page(
     after: Option<&str>,
     limit: usize,
 ) -> Result<(Body, Option<String>), ExportError> {
-    let mut n = limit;
-    loop {
-        let hosts = hosts_after(&g.items, &g.shown, after, n);
-        let page = &hosts[..hosts.len().min(n)];
-        let last = page.last().copied();
-        let on_page = |h: &str| after.is_none_or(|a| h > a) && last.is_some_and(|l| h <= l);
-        let cut: Vec<ItemResult> = g.items.iter().map(|i| i.of_hosts(on_page)).collect();
-        let items: Vec<&ItemResult> = match req.format {
-            // An OCSF finding is a host's, or an item's without hosts: those
-            // once, on the first page.
-            Format::Ocsf => cut
-                .iter()
-                .zip(&g.items)
-                .filter(|(c, i)| !c.hosts.is_empty() || (after.is_none() && i.hosts.is_empty()))
-                .map(|(c, _)| c)
-                .collect(),
-            _ => cut.iter().collect(),
-        };
-        let shown: Vec<&Evidence> = g
-            .shown
-            .iter()
-            .filter(|e| on_page(&e.host))
-            .map(|e| &**e)
-            .collect();
-        let body = render(src, req, g, &items, &shown).await?;
-        if body.known_len().is_some_and(|n| n <= MAX_PAGE_BYTES) || page.len() <= 1 {
-            let next = (hosts.len() > page.len()).then(|| last.map(str::to_string));
-            return Ok((body, next.flatten()));
-        }
-        n = page.len() / 2;
+    let found = hosts_after(&g.items, &g.shown, after, limit);
+    let hosts = &found[..found.len().min(limit)];
+    let page_of = |n: usize| render_hosts(src, req, g, after, hosts[..n].last().copied());
+    let mut n = hosts.len();
+    if n > 1 && req.format.paged() {
+        let fixed = size(&page_of(0).await?);
+        let per_host = size(&page_of(1).await?).saturating_sub(fixed).max(1);
+        n = n.min((AIM.saturating_sub(fixed) / per_host).max(1) as usize);
     }
+    loop {
+        let body = page_of(n).await?;
+        let bytes = size(&body);
+        if bytes <= MAX_PAGE_BYTES || n <= 1 {
+            let next = hosts[..n].last().filter(|_| n < found.len());
+            let next = next.map(|h| h.to_string());
+            return Ok((body, next));
+        }
+        n = ((n as u64 * AIM / bytes) as usize).clamp(1, n - 1);
+    }
+}
+
+/// A body's length; one of unknown length counts as over any page.
+fn size(body: &Body) -> u64 {
+    body.known_len().unwrap_or(u64::MAX)
+}
+
+/// The page of `g`'s hosts after `after` up to and including `last` (no
+/// host when None).
+async fn render_hosts(
+    src: &Source<'_>,
+    req: &Request,
+    g: &Gathered<'_>,
+    after: Option<&str>,
+    last: Option<&str>,
+) -> Result<Body, ExportError> {
+    let cut: Vec<ItemResult> = g
+        .items
+        .iter()
+        .map(|i| i.of_host_range(after, last))
+        .collect();
+    let items: Vec<&ItemResult> = match req.format {
+        // An OCSF finding is a host's, or an item's without hosts: those
+        // once, on the first page.
+        Format::Ocsf => cut
+            .iter()
+            .zip(&g.items)
+            .filter(|(c, i)| !c.hosts.is_empty() || (after.is_none() && i.hosts.is_empty()))
+            .map(|(c, _)| c)
+            .collect(),
+        _ => cut.iter().collect(),
+    };
+    // `shown` is in host order (`Gathered::shown`).
+    let start = after.map_or(0, |a| g.shown.partition_point(|e| e.host.as_str() <= a));
+    let end = last.map_or(start, |l| g.shown.partition_point(|e| e.host.as_str() <= l));
+    let shown: Vec<&Evidence> = g.shown[start..end.max(start)]
+        .iter()
+        .map(|e| &**e)
+        .collect();
+    render(src, req, g, &items, &shown).await
 }
