@@ -195,19 +195,23 @@ fn page_of(result: &ItemResult, page: usize, limit: usize) -> (Value, usize) {
 /// several megabytes.
 pub const EVIDENCE_BUDGET: usize = 640 * 1024;
 
-/// The evidence `ids` as the answer shows them, read a few at a time until
+/// The evidence `ids` as the answer shows them, read until
 /// `EVIDENCE_BUDGET` is reached, and the ids left out past it (unread): the
 /// rows name each one's host, whose evidence `/api/v1/evidence?host=` pages
-/// through, and a smaller `limit` carries them whole.
+/// through, and a smaller `limit` carries them whole. Each read after the
+/// first asks for as many as the budget left holds at the size read so far:
+/// small evidence comes in a read or two, large evidence is not read past
+/// the budget by much.
 async fn evidence_within(
     state: &AppState,
     ids: Vec<String>,
 ) -> Result<(Vec<Value>, Vec<String>), ApiError> {
-    const READ: usize = 16;
-    let (mut shown, mut bytes) = (Vec::new(), 0);
+    const FIRST: usize = 32;
+    const MOST: usize = 512;
+    let (mut shown, mut bytes, mut want) = (Vec::new(), 0, FIRST);
     let mut ids = ids.into_iter();
     loop {
-        let chunk: Vec<String> = ids.by_ref().take(READ).collect();
+        let chunk: Vec<String> = ids.by_ref().take(want).collect();
         if chunk.is_empty() {
             return Ok((shown, vec![]));
         }
@@ -221,6 +225,8 @@ async fn evidence_within(
             }
             shown.push(v);
         }
+        let each = (bytes / shown.len().max(1)).max(1);
+        want = ((EVIDENCE_BUDGET - bytes) / each + 1).clamp(1, MOST);
     }
 }
 
