@@ -1010,10 +1010,12 @@ fn snapshot_files(c: &Collector, id: &str, host: &str) -> Result<Vec<String>> {
     bail!("snapshot {id} names no host {host}")
 }
 
-/// Every GET call of the API and dashboard, with real ids.
+/// Every GET call of the API and dashboard, with real ids: closely for
+/// the measured (catalog, item), and the pages and default answers of each
+/// of `others` (catalog, its widest item).
 fn calls(
-    catalog: &str,
-    item: &str,
+    (catalog, item): (&str, &str),
+    others: &[(String, String)],
     host: &str,
     s1: &str,
     s2: &str,
@@ -1137,7 +1139,33 @@ fn calls(
         .chain(snapshot_files)
         .chain(paged)
         .chain(forms)
+        .chain(others.iter().flat_map(|(c, i)| catalog_pages(c, i, host)))
         .collect()
+}
+
+/// A catalog's own pages and default answers, beside the measured
+/// catalog's: its items and widest item in the API and the dashboard, its
+/// exports (CSV, HTML, PDF), and a first and a middle page of each
+/// machine-readable export. Not the whole files, measured for one catalog.
+fn catalog_pages(catalog: &str, item: &str, host: &str) -> Vec<(String, bool)> {
+    let mut calls = vec![
+        (format!("/api/v1/catalogs/{catalog}/items"), false),
+        (format!("/api/v1/catalogs/{catalog}/items/{item}"), false),
+        (format!("/catalogs/{catalog}"), true),
+        (format!("/catalogs/{catalog}/items/{item}"), true),
+    ];
+    for format in ["csv", "html", "pdf"] {
+        calls.push((
+            format!("/api/v1/exports?catalog={catalog}&format={format}"),
+            false,
+        ));
+    }
+    for format in ["json", "ndjson", "ocsf"] {
+        let path = format!("/api/v1/exports?catalog={catalog}&format={format}");
+        calls.push((format!("{path}&after={host}"), false));
+        calls.push((path, false));
+    }
+    calls
 }
 
 /// Measures every call, one request at a time; prints a table line each.
@@ -1217,10 +1245,20 @@ fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) 
 }
 
 /// The (catalog, item) whose answer counts the most hosts: the item the
-/// fill waits on, measured as the item pages.
+/// fill waits on, and the catalog measured most closely.
 fn widest_item(c: &Collector) -> Result<(String, String, usize)> {
+    widest_items(c)?
+        .into_iter()
+        .max_by_key(|(_, _, hosts, known)| (*hosts, *known))
+        .map(|(c, i, h, _)| (c, i, h))
+        .context("no catalog item in the API")
+}
+
+/// Each catalog's item that counts the most hosts (and among those, the
+/// one whose hosts have the most evidence behind them), with both counts.
+fn widest_items(c: &Collector) -> Result<Vec<(String, String, usize, usize)>> {
     let catalogs = c.get("/api/v1/catalogs")?;
-    let mut best: Option<(String, String, usize, usize)> = None;
+    let mut widest = Vec::new();
     for cat in catalogs["catalogs"]
         .as_array()
         .context("no catalogs in /api/v1/catalogs")?
@@ -1229,13 +1267,13 @@ fn widest_item(c: &Collector) -> Result<(String, String, usize)> {
             continue;
         };
         let items = c.get(&format!("/api/v1/catalogs/{id}/items"))?;
+        let mut best: Option<(String, String, usize, usize)> = None;
         for item in items["items"].as_array().into_iter().flatten() {
             let counts = &item["hostCounts"];
             let hosts: usize = counts
                 .as_object()
                 .map(|m| m.values().filter_map(Value::as_u64).sum::<u64>() as usize)
                 .unwrap_or(0);
-            // Among the widest, one whose hosts have evidence behind them.
             let known = hosts.saturating_sub(counts["UNKNOWN"].as_u64().unwrap_or(0) as usize);
             if best.as_ref().is_none_or(|b| (hosts, known) > (b.2, b.3)) {
                 if let Some(i) = item["id"].as_str() {
@@ -1243,9 +1281,9 @@ fn widest_item(c: &Collector) -> Result<(String, String, usize)> {
                 }
             }
         }
+        widest.extend(best);
     }
-    best.map(|(c, i, h, _)| (c, i, h))
-        .context("no catalog item in the API")
+    Ok(widest)
 }
 
 fn this_month() -> String {
@@ -1646,7 +1684,20 @@ async fn main() -> Result<()> {
         };
         let host = host_name(hosts / 2 + 1);
         let files = snapshot_files(&c3, &last, &host)?;
-        let list = calls(&catalog, &item, &host, &s1, &last, &this_month(), &files);
+        let others: Vec<(String, String)> = widest_items(&c3)?
+            .into_iter()
+            .filter(|(c, ..)| *c != catalog)
+            .map(|(c, i, ..)| (c, i))
+            .collect();
+        let list = calls(
+            (&catalog, &item),
+            &others,
+            &host,
+            &s1,
+            &last,
+            &this_month(),
+            &files,
+        );
         let over = measure_calls(&h, &list, requests, pid);
         println!("\nevery page of each machine-readable export, while ingest continues:");
         for format in ["json", "ndjson", "ocsf"] {
