@@ -242,6 +242,37 @@ impl ItemResult {
     }
 }
 
+/// How many detail lines each of `results` shows so that their details
+/// come to at most `budget` bytes: every line when they fit, else the same
+/// first lines of each. A rule may list hundreds for one host (every
+/// pending update), which fifty hosts to a page would carry whole.
+pub fn details_shown<'a, I>(results: I, budget: usize) -> usize
+where
+    I: Iterator<Item = &'a HostResult> + Clone,
+{
+    let bytes = |k: usize| -> usize {
+        results
+            .clone()
+            .map(|r| r.detail.iter().take(k).map(String::len).sum::<usize>())
+            .sum()
+    };
+    let most = results.clone().map(|r| r.detail.len()).max().unwrap_or(0);
+    if bytes(most) <= budget {
+        return most;
+    }
+    // bytes(fits) <= budget < bytes(over), and bytes grows with k.
+    let (mut fits, mut over) = (0, most);
+    while over - fits > 1 {
+        let k = fits + (over - fits) / 2;
+        if bytes(k) <= budget {
+            fits = k;
+        } else {
+            over = k;
+        }
+    }
+    fits
+}
+
 #[cfg(test)]
 impl RowResult {
     /// A row answered by `rule` over `hosts`, the rest empty (test fixtures).
@@ -264,5 +295,38 @@ impl RowResult {
             hosts: Arc::new(hosts.into_iter().map(Arc::new).collect()),
             attestation: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_detail(lines: &[usize]) -> HostResult {
+        HostResult {
+            host: "h".into(),
+            outcome: Outcome::Fail,
+            reason: "fails".into(),
+            detail: lines.iter().map(|n| "x".repeat(*n)).collect(),
+            evidence: vec![],
+        }
+    }
+
+    #[test]
+    fn details_are_shown_whole_when_they_fit_else_the_same_first_lines_of_each() {
+        let results = [
+            with_detail(&[10; 30]),
+            with_detail(&[10; 5]),
+            with_detail(&[]),
+        ];
+        let shown = |budget| details_shown(results.iter(), budget);
+        // 350 bytes in all: every line fits in 350, not in 349.
+        assert_eq!(shown(350), 30);
+        // k lines each: 20k bytes up to 5 lines, then 10 more a line.
+        assert_eq!(shown(349), 29);
+        assert_eq!(shown(100), 5);
+        assert_eq!(shown(99), 4);
+        assert_eq!(shown(19), 0);
+        assert_eq!(details_shown([].iter(), 0), 0);
     }
 }

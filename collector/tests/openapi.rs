@@ -246,11 +246,15 @@ fn malformed_requests_answer_json_errors() {
 }
 
 /// An item's answer carries its page's evidence up to a budget and names the
-/// rest: twelve hosts' package lists (about 180 KB of JSON each) in one page
-/// would be over two megabytes.
+/// rest, and its hosts' detail lines up to another: twelve hosts' package
+/// lists (about 180 KB of JSON each) and 300 pending updates each, listed on
+/// two rows, in one page would be over two and a half megabytes.
 #[test]
 fn an_items_answer_carries_evidence_up_to_its_budget_and_names_the_rest() {
-    use gamsa_proto::v1::{evidence::Payload, Evidence, Package, Software, Status};
+    use gamsa_proto::v1::{
+        evidence::Payload, Evidence, OsSupport, Package, PendingUpdate, SecurityUpdates, Software,
+        Status,
+    };
     let c = gamsa_tests::Collector::start().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -282,6 +286,28 @@ fn an_items_answer_carries_evidence_up_to_its_budget_and_names_the_rest() {
                 error: String::new(),
                 payload: Some(Payload::Software(Software {
                     packages: packages.clone(),
+                    os: Some(OsSupport {
+                        id: "debian".into(),
+                        release: "debian 12".into(),
+                        end_of_support: "2028-06-30".into(),
+                        ..Default::default()
+                    }),
+                    security_updates: Some(SecurityUpdates {
+                        manager: "apt".into(),
+                        known: true,
+                        metadata_updated: Some(now),
+                        pending: packages[..300]
+                            .iter()
+                            .map(|p| PendingUpdate {
+                                name: p.name.clone(),
+                                architecture: p.architecture.clone(),
+                                installed: p.version.clone(),
+                                available: format!("{}+deb12u1", p.version),
+                                suite: "bookworm-security".into(),
+                            })
+                            .collect(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 })),
             };
@@ -327,8 +353,35 @@ fn an_items_answer_carries_evidence_up_to_its_budget_and_names_the_rest() {
         cited,
         "every evidence the page cites, shown or named"
     );
-    // A smaller page carries its hosts' evidence whole.
+    // A smaller page carries its hosts' evidence and detail whole.
     let small = c.get(&format!("{item}?limit=2")).unwrap();
     assert_eq!(ids(&small, "evidence").len(), 2);
     assert!(ids(&small, "evidenceLeftOut").is_empty());
+    // (detail lines shown, left out) of each host of row 2.11.2-2.
+    let details = |v: &Value| -> Vec<(usize, u64)> {
+        let rows = v["result"]["rows"].as_array().unwrap();
+        let row = rows.iter().find(|r| r["id"] == "2.11.2-2").unwrap();
+        row["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let shown = h["detail"].as_array().map_or(0, Vec::len);
+                (shown, h["detailLeftOut"].as_u64().unwrap_or(0))
+            })
+            .collect()
+    };
+    let whole = details(&small);
+    assert!(
+        whole.iter().all(|(n, left)| *n > 300 && *left == 0),
+        "{whole:?}"
+    );
+    let cut = details(&answer);
+    assert_eq!(cut.len(), 12);
+    assert!(
+        cut.iter()
+            .all(|(n, left)| *left > 0 && *n + *left as usize == whole[0].0 && *n == cut[0].0),
+        "the same first lines of each, the rest counted: {cut:?} of {}",
+        whole[0].0
+    );
 }

@@ -16,7 +16,7 @@ use crate::catalog::Catalog;
 use crate::evaluation::Evaluation;
 use crate::operations::{self, NewAttestation, OpError, MAX_DOCUMENT};
 use crate::state::AppState;
-use crate::verdict::{ItemResult, Outcome};
+use crate::verdict::{details_shown, ItemResult, Outcome};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -179,56 +179,45 @@ fn page_of(result: &ItemResult, page: usize, limit: usize) -> (Value, usize) {
         .map(|(h, _)| h.as_str())
         .collect();
     let part = result.of_hosts(|h| shown.contains(h));
+    let lines = details_shown(
+        part.rows.iter().flat_map(|r| r.hosts.iter().map(|h| &**h)),
+        DETAIL_BUDGET,
+    );
     let mut v = serde_json::to_value(&part).unwrap_or_default();
     v["hostCounts"] = json!(host_counts(result.hosts.values()));
     if let Some(rows) = v["rows"].as_array_mut() {
         for (row, r) in rows.iter_mut().zip(&result.rows) {
             row["hostCounts"] = json!(host_counts(r.hosts.iter().map(|h| &h.outcome)));
+            for h in row["hosts"].as_array_mut().into_iter().flatten() {
+                let detail = h.get_mut("detail").and_then(Value::as_array_mut);
+                let left = detail.map_or(0, |d| {
+                    let left = d.len().saturating_sub(lines);
+                    d.truncate(lines);
+                    left
+                });
+                if left > 0 {
+                    h["detailLeftOut"] = json!(left);
+                }
+            }
         }
     }
     (v, total)
 }
 
+/// The most bytes of detail lines a page's host results carry: past it,
+/// each host shows the same first lines and says how many it left out
+/// (`verdict::details_shown`); a smaller `limit` carries them whole.
+pub const DETAIL_BUDGET: usize = 256 * 1024;
+
+/// What an item's answer is made to hold at most, its evidence taking what
+/// the item and its page of results leave (at most `EVIDENCE_BUDGET`).
+pub const ANSWER_BUDGET: usize = 900 * 1024;
+
 /// The most bytes of evidence (as JSON) an item's answer carries: with a
-/// page of hosts and the rows' results, under a megabyte. Hosts' package
+/// page of hosts and the rows' results, under a megabyte (`ANSWER_BUDGET`). Hosts' package
 /// lists alone are about 90 KB each, so fifty hosts' evidence can reach
 /// several megabytes.
 pub const EVIDENCE_BUDGET: usize = 640 * 1024;
-
-/// The evidence `ids` as the answer shows them, read until
-/// `EVIDENCE_BUDGET` is reached, and the ids left out past it (unread): the
-/// rows name each one's host, whose evidence `/api/v1/evidence?host=` pages
-/// through, and a smaller `limit` carries them whole. Each read after the
-/// first asks for as many as the budget left holds at the size read so far:
-/// small evidence comes in a read or two, large evidence is not read past
-/// the budget by much.
-async fn evidence_within(
-    state: &AppState,
-    ids: Vec<String>,
-) -> Result<(Vec<Value>, Vec<String>), ApiError> {
-    const FIRST: usize = 32;
-    const MOST: usize = 512;
-    let (mut shown, mut bytes, mut want) = (Vec::new(), 0, FIRST);
-    let mut ids = ids.into_iter();
-    loop {
-        let chunk: Vec<String> = ids.by_ref().take(want).collect();
-        if chunk.is_empty() {
-            return Ok((shown, vec![]));
-        }
-        let read = state.store.evidence_by_ids(chunk).await?;
-        let json = super::evidence_json(state, &read).await?;
-        for (i, v) in json.into_iter().enumerate() {
-            bytes += serde_json::to_vec(&v).map_or(0, |b| b.len());
-            if bytes > EVIDENCE_BUDGET {
-                let left: Vec<String> = read[i..].iter().map(|e| e.id.clone()).collect();
-                return Ok((shown, left.into_iter().chain(ids).collect()));
-            }
-            shown.push(v);
-        }
-        let each = (bytes / shown.len().max(1)).max(1);
-        want = ((EVIDENCE_BUDGET - bytes) / each + 1).clamp(1, MOST);
-    }
-}
 
 pub async fn get_item(
     State(state): State<AppState>,
@@ -254,7 +243,19 @@ pub async fn get_item(
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    let (evidence, left_out) = evidence_within(&state, ids).await?;
+    let around = [serde_json::to_vec(&def), serde_json::to_vec(&paged)]
+        .iter()
+        .map(|b| b.as_ref().map_or(0, Vec::len))
+        .sum::<usize>();
+    let budget = EVIDENCE_BUDGET.min(ANSWER_BUDGET.saturating_sub(around));
+    // Read until the budget, each evidence's size as the answer shows it;
+    // the ids past it are named, unread: each row's hosts name them, whose
+    // evidence `/api/v1/evidence?host=` pages through, and a smaller
+    // `limit` carries them whole.
+    let json_len = |e: &gamsa_proto::v1::Evidence| serde_json::to_vec(e).map_or(0, |b| b.len());
+    let (read, left_out) =
+        crate::store::evidence_within(state.store.as_ref(), ids, budget, json_len).await?;
+    let evidence = super::evidence_json(&state, &read).await?;
     crate::access_log::record(
         state.store.as_ref(),
         &caller.who(),

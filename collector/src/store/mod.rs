@@ -354,6 +354,40 @@ pub fn cut_by_bytes(read: &[Evidence], max_bytes: u64) -> bool {
     max_bytes > 0 && read.iter().map(|e| e.encoded_len() as u64).sum::<u64>() >= max_bytes
 }
 
+/// The evidence `ids`, read in their order until what `size` says of them
+/// passes `budget`, and the ids past it, unread: a page citing a few
+/// hundred evidence (package lists among them) reads about what it shows.
+/// Each read after the first asks for as many as the budget left holds at
+/// the size read so far.
+pub async fn evidence_within(
+    store: &dyn Store,
+    ids: Vec<String>,
+    budget: usize,
+    size: impl Fn(&Evidence) -> usize,
+) -> Result<(Vec<Evidence>, Vec<String>)> {
+    const FIRST: usize = 32;
+    const MOST: usize = 512;
+    let (mut shown, mut bytes, mut want) = (Vec::new(), 0, FIRST);
+    let mut ids = ids.into_iter();
+    loop {
+        let chunk: Vec<String> = ids.by_ref().take(want).collect();
+        if chunk.is_empty() {
+            return Ok((shown, vec![]));
+        }
+        let mut read = store.evidence_by_ids(chunk).await?.into_iter();
+        while let Some(e) = read.next() {
+            bytes += size(&e);
+            if bytes > budget {
+                let left = std::iter::once(e).chain(read).map(|e| e.id);
+                return Ok((shown, left.chain(ids).collect()));
+            }
+            shown.push(e);
+        }
+        let each = (bytes / shown.len().max(1)).max(1);
+        want = ((budget - bytes) / each + 1).clamp(1, MOST);
+    }
+}
+
 /// Adds `ev`'s bytes to `read`; whether a query bounded by `max_bytes`
 /// stops after it.
 fn bytes_reached(read: &mut u64, ev: &Evidence, max_bytes: u64) -> bool {
