@@ -1205,13 +1205,19 @@ async fn the_item_page_and_the_api_show_the_highest_verdict_rationale_and_comple
         .unwrap();
     let def = emr.item("4.3").unwrap();
     let row = &def.rows[0];
-    let page = |lang: Lang, evidence: &[gamsa_proto::v1::Evidence]| {
+    let page_of = |lang: Lang,
+                   result: &gamsa_collector::verdict::ItemResult,
+                   evidence: &[gamsa_proto::v1::Evidence],
+                   unread: &[(String, String)],
+                   detail_lines: usize| {
         pages::item(pages::ItemPage {
             lang,
             catalog: emr,
             item: def,
             result,
             evidence,
+            unread,
+            detail_lines,
             history: &[],
             group: None,
             rules: &checklists.rules,
@@ -1221,6 +1227,9 @@ async fn the_item_page_and_the_api_show_the_highest_verdict_rationale_and_comple
             availability: None,
         })
         .into_string()
+    };
+    let page = |lang, evidence: &[gamsa_proto::v1::Evidence]| {
+        page_of(lang, result, evidence, &[], usize::MAX)
     };
     for (lang, highest, rationale, completes) in [
         (
@@ -1263,6 +1272,30 @@ async fn the_item_page_and_the_api_show_the_highest_verdict_rationale_and_comple
     );
     assert!(with.contains("href=\"/hosts/web-1#ev-0193-ev\""), "{with}");
     assert!(with.contains("could not check: xxx"), "{with}");
+    // Evidence past the page's read is named, linked to its host's page;
+    // detail lines past the page's budget are counted, the host linked.
+    let mut detailed = result.clone();
+    let mut hosts: Vec<_> = detailed.rows[0]
+        .hosts
+        .iter()
+        .map(|h| (**h).clone())
+        .collect();
+    hosts[0].detail = vec!["line one".into(), "line two".into(), "line three".into()];
+    let first = hosts[0].host.clone();
+    detailed.rows[0].hosts =
+        std::sync::Arc::new(hosts.into_iter().map(std::sync::Arc::new).collect());
+    let unread = [("web-2".to_string(), "0194-ev".to_string())];
+    let cut = page_of(Lang::En, &detailed, std::slice::from_ref(&big), &unread, 1);
+    assert!(cut.contains("Evidence (2)"), "{cut}");
+    assert!(cut.contains("href=\"/hosts/web-2#ev-0194-ev\""), "{cut}");
+    assert!(
+        cut.contains("line one") && !cut.contains("line two"),
+        "{cut}"
+    );
+    assert!(cut.contains("more on the host's page: 2"), "{cut}");
+    assert!(cut.contains(&format!("href=\"/hosts/{first}\"")), "{cut}");
+    let whole = page_of(Lang::En, &detailed, &[], &[], usize::MAX);
+    assert!(whole.contains("line three") && !whole.contains("more on the host"));
     // The API's item answer serialises the same row.
     let json = serde_json::to_value(&result.rows[0]).unwrap();
     assert_eq!(json["highest"], "P");

@@ -147,6 +147,11 @@ impl Lang {
             "rows" => ("점검 항목", "Checklist rows"),
             "evidence" => ("증적", "Evidence"),
             "evidence_examples" => ("증적 자료 예시", "Evidence examples"),
+            "evidence_unread" => (
+                "이 페이지에 요약하지 않은 증적(각 호스트 페이지에 전문)",
+                "Evidence not summarized on this page (whole on each host's page)",
+            ),
+            "more_lines" => ("호스트 페이지에서 나머지 보기:", "more on the host's page:"),
             "criteria" => ("세부 기준", "Detailed criteria"),
             "host" => ("호스트", "Host"),
             "outcome" => ("결과", "Outcome"),

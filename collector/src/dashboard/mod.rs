@@ -411,9 +411,10 @@ async fn item(
         return refuse(StatusCode::NOT_FOUND, "no such item");
     };
     let result = &result;
-    // The evidence of the hosts this page shows, not of the whole fleet.
-    let mut seen = std::collections::HashSet::new();
-    let ids: Vec<String> = result
+    // The hosts this page shows, not the whole fleet's: their detail lines
+    // up to a budget, and their evidence read up to another (each is a line
+    // here; the whole evidence is on its host's page), the rest named.
+    let shown: Vec<&crate::verdict::HostResult> = result
         .rows
         .iter()
         .flat_map(|row| {
@@ -422,11 +423,27 @@ async fn item(
                 .skip(q.page * pages::HOSTS_PER_PAGE)
                 .take(pages::HOSTS_PER_PAGE)
         })
-        .flat_map(|h| h.evidence.iter())
-        .filter(|e| seen.insert(e.as_str()))
-        .cloned()
         .collect();
-    let evidence = state.store.evidence_by_ids(ids).await.unwrap_or_default();
+    let detail_lines = crate::verdict::details_shown(shown.iter().copied(), pages::DETAIL_BUDGET);
+    let mut host_of = std::collections::HashMap::new();
+    let ids: Vec<String> = shown
+        .iter()
+        .flat_map(|h| h.evidence.iter().map(|e| (e, &h.host)))
+        .filter(|(e, h)| host_of.insert(e.as_str(), h.as_str()).is_none())
+        .map(|(e, _)| e.clone())
+        .collect();
+    let encoded = |e: &gamsa_proto::v1::Evidence| prost::Message::encoded_len(e);
+    let (evidence, unread) =
+        crate::store::evidence_within(state.store.as_ref(), ids, pages::EVIDENCE_READ, encoded)
+            .await
+            .unwrap_or_default();
+    let unread: Vec<(String, String)> = unread
+        .into_iter()
+        .map(|id| {
+            let host = host_of.get(id.as_str()).copied().unwrap_or_default();
+            (host.to_string(), id)
+        })
+        .collect();
     if let Err(r) = record(
         &state,
         &s,
@@ -462,6 +479,8 @@ async fn item(
         item,
         result,
         evidence: &evidence,
+        unread: &unread,
+        detail_lines,
         history: &history,
         group: group.as_deref(),
         rules: &state.checklists.rules,

@@ -270,6 +270,15 @@ const SUMMARY_CHARS: usize = 300;
 /// Hosts per page of each row of an item page.
 pub const HOSTS_PER_PAGE: usize = 50;
 
+/// The most bytes of detail lines an item page shows over its hosts: past
+/// it, each host shows the same first lines (`verdict::details_shown`) and
+/// links to its own page for the rest.
+pub const DETAIL_BUDGET: usize = 256 * 1024;
+
+/// The most bytes of evidence (protobuf) an item page reads to show a line
+/// of each: the evidence past it is named, linked to its host's page.
+pub const EVIDENCE_READ: usize = 512 * 1024;
+
 /// A row's hosts, failing first, then unknown, passing, not applicable;
 /// by name within each.
 pub fn worst_first(hosts: &[Arc<HostResult>]) -> Vec<&HostResult> {
@@ -288,7 +297,12 @@ pub struct ItemPage<'a> {
     pub catalog: &'a Catalog,
     pub item: &'a Item,
     pub result: &'a ItemResult,
+    /// The evidence of the page's hosts read within `EVIDENCE_READ`, and
+    /// (host, id) of the rest, unread.
     pub evidence: &'a [Evidence],
+    pub unread: &'a [(String, String)],
+    /// Detail lines each host shows (`DETAIL_BUDGET`).
+    pub detail_lines: usize,
     pub history: &'a [crate::snapshot::HistoryPoint],
     pub group: Option<&'a str>,
     /// The rules, for the remediation beside each failure.
@@ -387,7 +401,13 @@ pub fn item(p: ItemPage<'_>) -> Markup {
                             table.row-hosts {
                                 tr { th { (lang.t("host")) } th { (lang.t("outcome")) } th { (lang.t("reason")) } }
                                 @for h in worst_first(&row.hosts).into_iter().skip(p.page * HOSTS_PER_PAGE).take(HOSTS_PER_PAGE) {
-                                    tr { td { a href={"/hosts/" (super::hosts::urlencode(&h.host))} { (h.host) } } td { (outcome(h.outcome)) } td { (lang.host_reason(&h.reason)) @for d in &h.detail { br; small { (d) } } } }
+                                    tr { td { a href={"/hosts/" (super::hosts::urlencode(&h.host))} { (h.host) } } td { (outcome(h.outcome)) } td {
+                                        (lang.host_reason(&h.reason))
+                                        @for d in h.detail.iter().take(p.detail_lines) { br; small { (d) } }
+                                        @if h.detail.len() > p.detail_lines {
+                                            br; small { a href={"/hosts/" (super::hosts::urlencode(&h.host))} { (lang.t("more_lines")) " " (h.detail.len() - p.detail_lines) } }
+                                        }
+                                    } }
                                 }
                             }
                         }
@@ -435,7 +455,7 @@ pub fn item(p: ItemPage<'_>) -> Markup {
                 }
             }
         }
-        h3 { (lang.t("evidence")) " (" (p.evidence.len()) ")" }
+        h3 { (lang.t("evidence")) " (" (p.evidence.len() + p.unread.len()) ")" }
         table {
             tr { th { (lang.t("host")) } th { (lang.t("probe")) } th { (lang.t("subject")) } th { (lang.t("observed_at")) } th { (lang.t("evidence")) } }
             // One line each; the whole evidence is on its host's page, so
@@ -447,6 +467,14 @@ pub fn item(p: ItemPage<'_>) -> Markup {
                     td { a href={"/hosts/" (super::hosts::urlencode(&e.host)) "#ev-" (e.id)} { code { (e.id) } } br; small { (gamsa_proto::summary::summary(e).chars().take(SUMMARY_CHARS).collect::<String>()) } }
                 }
             }
+        }
+        @if !p.unread.is_empty() {
+            p.unread { small {
+                (lang.t("evidence_unread")) " (" (p.unread.len()) "): "
+                @for (host, id) in p.unread {
+                    a href={"/hosts/" (super::hosts::urlencode(host)) "#ev-" (id)} { code { (id) } } " "
+                }
+            } }
         }
         @if p.can_write {
             div.box.noprint {
