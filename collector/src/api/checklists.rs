@@ -7,8 +7,9 @@
 //! size: the item list counts each item's hosts per outcome, and an item
 //! comes one page of its hosts at a time (worst first, `page` and `limit`),
 //! with the evidence of those hosts only, up to `EVIDENCE_BUDGET` (the ids
-//! past it in `evidenceLeftOut`); following `page.next` until it is null
-//! fetches every host.
+//! past it in `evidenceLeftOut`), and their detail lines up to
+//! `DETAIL_BUDGET` (the rest counted in `detailLeftOut`); following
+//! `page.next` until it is null fetches every host.
 
 use super::ApiError;
 use crate::actor::Actor;
@@ -214,9 +215,9 @@ pub const DETAIL_BUDGET: usize = 256 * 1024;
 pub const ANSWER_BUDGET: usize = 900 * 1024;
 
 /// The most bytes of evidence (as JSON) an item's answer carries: with a
-/// page of hosts and the rows' results, under a megabyte (`ANSWER_BUDGET`). Hosts' package
-/// lists alone are about 90 KB each, so fifty hosts' evidence can reach
-/// several megabytes.
+/// page of hosts and the rows' results, under a megabyte (`ANSWER_BUDGET`).
+/// Hosts' package lists alone are about 90 KB each, so fifty hosts'
+/// evidence can reach several megabytes.
 pub const EVIDENCE_BUDGET: usize = 640 * 1024;
 
 pub async fn get_item(

@@ -65,7 +65,9 @@ fn with_times(m: Map, ev: &Evidence) -> Option<Value> {
 ///
 /// Kept by the checklists across readings, so that a payload converted in
 /// one reading is shared by the evidence of later ones; `forget_unused`
-/// drops what no converted evidence holds any more.
+/// drops what no converted evidence holds any more. A value keeps the
+/// fields of the `keep` it was first converted with: one table serves one
+/// set of rules (the checklists', `kept_fields`), never two.
 #[derive(Default)]
 pub struct Payloads {
     by_content: std::sync::Mutex<HashMap<[u8; 32], Map>>,
