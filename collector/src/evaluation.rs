@@ -376,6 +376,22 @@ impl Kept {
         late.then_some(counter)
     }
 
+    /// Evaluates every catalog once, in this process, and keeps the result:
+    /// for a process that runs no evaluator (the command line taking a
+    /// snapshot with no collector serving). What it keeps is an evaluation
+    /// as a collector's evaluator makes it, with the stamps of the evidence
+    /// it read, so a snapshot of it does not read them again.
+    pub async fn evaluate_now(
+        &self,
+        checklists: &Arc<Checklists>,
+        store: &Arc<dyn Store>,
+    ) -> anyhow::Result<()> {
+        let (e, _) = evaluate(checklists, store, Earlier::default()).await?;
+        self.seen.fetch_max(e.counter, Ordering::Relaxed);
+        self.current.send_replace(Some(Arc::new(e)));
+        Ok(())
+    }
+
     /// Starts the evaluator, ending when `stop` turns true.
     pub fn spawn(
         self: &Arc<Self>,

@@ -793,7 +793,8 @@ async fn user_role(common: Common, name: String, role: String) -> anyhow::Result
 }
 
 /// Beside a serving collector, the snapshot is its: taken from its kept
-/// evaluation. Without one, this process evaluates every catalog itself.
+/// evaluation. Without one, this process evaluates every catalog itself
+/// and snapshots that evaluation.
 async fn snapshot_create(common: Common) -> anyhow::Result<()> {
     use gamsa_collector::control::{self, Reply, Request};
     let config = common.load()?;
@@ -822,6 +823,13 @@ async fn snapshot_create(common: Common) -> anyhow::Result<()> {
                     config.data_dir.display()
                 );
                 let state = gamsa_collector::server::open_state(&config).await?;
+                // Evaluated before the snapshot asks: it would otherwise
+                // wait `verdicts.first_wait` for an evaluator that does not
+                // run here.
+                state
+                    .verdicts
+                    .evaluate_now(&state.checklists, &state.store)
+                    .await?;
                 let c =
                     gamsa_collector::operations::create_snapshot(&state.snapshots, &Actor::cli())
                         .await?;

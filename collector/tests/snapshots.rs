@@ -82,6 +82,18 @@ async fn create_list_verify_and_diff() {
     assert!(path1.ends_with(".json") && hash1.len() == 64, "{first}");
     let mode = std::fs::metadata(path1).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "snapshots are private");
+    // With no collector serving, the command evaluates for itself and
+    // freezes that evaluation, saying when it judged.
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path1).unwrap()).unwrap();
+    let body = &envelope["body"];
+    let evaluated = body["evaluatedAt"].as_str().expect("evaluatedAt");
+    let created = body["createdAt"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(evaluated).unwrap()
+            <= chrono::DateTime::parse_from_rfc3339(created).unwrap(),
+        "evaluated {evaluated}, created {created}"
+    );
     let first_objects = objects(&d.snapshots());
     assert!(
         first_objects.len() > fixture::fleet().len(),

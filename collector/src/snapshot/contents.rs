@@ -80,7 +80,8 @@ pub struct Body {
     pub previous: Option<String>,
     pub created_at: String,
     /// When the verdicts it freezes were evaluated, when before `createdAt`
-    /// (the collector's kept evaluation); absent when evaluated for it.
+    /// (the collector's kept evaluation, or the one the command line made
+    /// just before with no collector serving); absent when evaluated for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evaluated_at: Option<String>,
     /// Who asked for it: "schedule", "cli:<login>", "dashboard:<user>", "api:<token>".
