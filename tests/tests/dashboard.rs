@@ -779,6 +779,34 @@ async fn auditor_reads_verifies_and_prints_operator_attests_admin_audits() {
     ] {
         assert!(log.contains(expected), "{expected} in {log}");
     }
+    // Evidence the store cannot read under an item page is an error, never
+    // an item that seems to stand on no evidence.
+    let item = "/catalogs/emr-s014/items/5.1";
+    let (cookie, _) = session(&b).await;
+    assert!(fetch(&base, item, &cookie).contains("monitoring-alerting"));
+    let db = collector.data().join("gamsa.db");
+    gamsa_tests::run(
+        Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import sqlite3, sys\n\
+         c = sqlite3.connect(sys.argv[1], timeout=30)\n\
+         c.execute('ALTER TABLE evidence_bodies RENAME TO evidence_bodies_gone')\n\
+         c.commit()",
+            )
+            .arg(&db),
+    )
+    .unwrap();
+    match ureq::get(&format!("{base}{item}"))
+        .set("Cookie", &format!("gamsa_session={cookie}"))
+        .call()
+    {
+        Err(ureq::Error::Status(503, r)) => {
+            let why = r.into_string().unwrap();
+            assert!(why.contains("reading the item's evidence"), "{why}");
+        }
+        other => panic!("{item} with its evidence unreadable: {other:?}"),
+    }
     b.close().await.unwrap();
 }
 

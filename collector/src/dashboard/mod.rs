@@ -433,10 +433,20 @@ async fn item(
         .map(|(e, _)| e.clone())
         .collect();
     let encoded = |e: &gamsa_proto::v1::Evidence| prost::Message::encoded_len(e);
-    let (evidence, unread) =
+    // An item shown without the evidence it stands on, for want of a read,
+    // would look like an item that stands on none.
+    let read =
         crate::store::evidence_within(state.store.as_ref(), ids, pages::EVIDENCE_READ, encoded)
-            .await
-            .unwrap_or_default();
+            .await;
+    let (evidence, unread) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("reading the item's evidence: {e}"),
+            )
+        }
+    };
     let unread: Vec<(String, String)> = unread
         .into_iter()
         .map(|id| {
