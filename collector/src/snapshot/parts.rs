@@ -16,11 +16,14 @@
 //! serializing them), each evidence content by the hash the store keeps it
 //! under (`Store::evidence_stamps` reads it without the content). Known
 //! ones are only marked used (`Objects::reuse`); only new results are
-//! serialized and only new contents read from the store. The memory is
+//! serialized and only new contents read from the store. Results the
+//! evaluation kept from the one before (the same objects) are not even
+//! digested again ([`Seen`]). The memory is
 //! what one snapshot named, replaced by each, and kept on disk in the data
 //! directory ([`Reuse::save`]) for the collector's next run; without it
 //! (another build, the snapshot it was kept for removed) everything is
-//! computed again and files already there are reused.
+//! computed again and files already there are reused. What it holds of
+//! the evaluation's results ([`Seen`]) is not kept on disk.
 
 use super::canonical;
 use super::contents::{
@@ -31,9 +34,10 @@ use super::objects::{ObjectError, Objects, MARK_EVERY};
 use crate::store::{EvidenceStamp, Store};
 use crate::verdict::{HostResult, ItemResult};
 use gamsa_proto::v1::Evidence;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::path::Path;
 use std::sync::Arc;
@@ -59,6 +63,29 @@ pub struct Reuse {
     contents: HashMap<Vec<u8>, Known>,
     /// Parts by their own hash: an unchanged part is not marked again.
     parts: HashMap<String, Known>,
+    /// Each host's results as this process last digested them: not kept
+    /// on disk, since it holds the evaluation's own results.
+    #[serde(skip)]
+    hosts: HashMap<String, Seen>,
+}
+
+/// A host's results as a snapshot digested them. Why: digesting a host's
+/// results (some 100 KB of outcomes, reasons and detail) was most of a
+/// snapshot of a fleet whose results had not changed. The kept evaluation
+/// shares every result that did not change with the one before
+/// (`rules::evaluate::Judged`), so a host whose results are the very same
+/// objects, at the same places, has the same digest and cites the same
+/// evidence. The results are held here, so no other result can take the
+/// address of one while it is compared.
+#[derive(Debug)]
+struct Seen {
+    /// SHA-256 of the items' layout and the host's places in it.
+    layout: [u8; 32],
+    results: Vec<Arc<HostResult>>,
+    /// The digest of the results (the key of `Reuse::results`).
+    key: [u8; 32],
+    /// The evidence the results cite, in the order they first cite it.
+    cited: Vec<String>,
 }
 
 impl Reuse {
@@ -67,6 +94,7 @@ impl Reuse {
         self.results.extend(other.results);
         self.contents.extend(other.contents);
         self.parts.extend(other.parts);
+        self.hosts.extend(other.hosts);
     }
 }
 
@@ -244,18 +272,27 @@ pub async fn write_hosts(
     objects: Objects,
     reuse: Reuse,
 ) -> anyhow::Result<Written> {
-    let mut places: BTreeMap<String, Vec<Place>> = BTreeMap::new();
+    let mut places: FxHashMap<&str, Vec<Place>> = FxHashMap::default();
+    let mut layout = Sha256::new();
     for (i, item) in (*items).as_ref().iter().enumerate() {
         for (r, row) in item.rows.iter().enumerate() {
+            for f in [&item.catalog, &item.id, &row.id] {
+                field(&mut layout, f);
+            }
             for (h, result) in row.hosts.iter().enumerate() {
                 places
-                    .entry(result.host.clone())
+                    .entry(result.host.as_str())
                     .or_default()
                     .push((i as u32, r as u32, h as u32));
             }
         }
     }
-    let places: Vec<(String, Vec<Place>)> = places.into_iter().collect();
+    let layout: [u8; 32] = layout.finalize().into();
+    let mut places: Vec<(String, Vec<Place>)> = places
+        .into_iter()
+        .map(|(host, ps)| (host.to_string(), ps))
+        .collect();
+    places.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let batches: Vec<&[(String, Vec<Place>)]> = places.chunks(HOSTS_PER_BATCH).collect();
     let mut entries = Vec::with_capacity(places.len());
     // The stamps of a batch's cited evidence: as the evaluation read them
@@ -264,7 +301,7 @@ pub async fn write_hosts(
     let stamps_of = |batch: Option<&&[(String, Vec<Place>)]>| {
         let cited: Option<(Vec<EvidenceStamp>, Vec<String>)> = batch.map(|batch| {
             let all = (*items).as_ref();
-            let cited: HashSet<&String> = batch
+            let cited: FxHashSet<&String> = batch
                 .iter()
                 .flat_map(|(_, ps)| ps.iter())
                 .flat_map(|p| result(all, *p).evidence.iter())
@@ -303,6 +340,7 @@ pub async fn write_hosts(
         let current = stamps.take().unwrap_or_default();
         let work = write_batch(
             &items,
+            layout,
             batch,
             current,
             store,
@@ -343,8 +381,10 @@ pub async fn write_hosts(
 /// hosts' parts are written over every core. Returns the batch's entries,
 /// what this snapshot has named so far (`taken`, with the batch's), and
 /// how many contents were read and in what time.
+#[allow(clippy::too_many_arguments)]
 async fn write_batch(
     items: &Items,
+    layout: [u8; 32],
     batch: &[(String, Vec<Place>)],
     stamps: Vec<EvidenceStamp>,
     store: &dyn Store,
@@ -399,7 +439,13 @@ async fn write_batch(
             let written = hosts
                 .iter()
                 .map(|(host, ps)| {
-                    write_host(all, host, ps, &refs, &objects, &before, &taken, &mut local)
+                    let at = Places {
+                        items: all,
+                        layout,
+                        host,
+                        places: ps,
+                    };
+                    write_host(&at, &refs, &objects, &before, &taken, &mut local)
                 })
                 .collect::<std::io::Result<Vec<HostEntry>>>();
             vec![(written, local)]
@@ -439,7 +485,7 @@ fn write_contents(
     Ok(())
 }
 
-fn result(items: &[ItemResult], (i, r, h): Place) -> &HostResult {
+fn result(items: &[ItemResult], (i, r, h): Place) -> &Arc<HostResult> {
     &items[i as usize].rows[r as usize].hosts[h as usize]
 }
 
@@ -510,50 +556,127 @@ fn field(d: &mut Sha256, s: &str) {
     d.update(s.as_bytes());
 }
 
+/// One host's results in an evaluation: where they are in `items`, whose
+/// layout (each row's catalog, item and row id, in order) has the SHA-256
+/// `layout`.
+struct Places<'a> {
+    items: &'a [ItemResult],
+    layout: [u8; 32],
+    host: &'a str,
+    places: &'a [Place],
+}
+
+impl Places<'_> {
+    fn result(&self, p: Place) -> &Arc<HostResult> {
+        result(self.items, p)
+    }
+
+    /// SHA-256 of the items' layout and these places in it.
+    fn layout(&self) -> [u8; 32] {
+        let mut d = Sha256::new();
+        d.update(self.layout);
+        let bytes: Vec<u8> = self
+            .places
+            .iter()
+            .flat_map(|p| [p.0, p.1, p.2])
+            .flat_map(u32::to_le_bytes)
+            .collect();
+        d.update((self.places.len() as u64).to_le_bytes());
+        d.update(bytes);
+        d.finalize().into()
+    }
+
+    /// The digest of the results (the key of `Reuse::results`) and the
+    /// evidence they cite, in the order they first cite it.
+    fn digest(&self) -> ([u8; 32], Vec<String>) {
+        let mut cited: Vec<String> = Vec::new();
+        let mut position: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut digest = Sha256::new();
+        field(&mut digest, RESULTS_FORMAT);
+        for &p in self.places {
+            let (item, row, r) = (
+                &self.items[p.0 as usize],
+                &self.items[p.0 as usize].rows[p.1 as usize],
+                self.result(p),
+            );
+            for f in [&item.catalog, &item.id, &row.id] {
+                field(&mut digest, f);
+            }
+            field(&mut digest, outcome_name(r.outcome));
+            field(&mut digest, &r.reason);
+            digest.update((r.detail.len() as u64).to_le_bytes());
+            for d in &r.detail {
+                field(&mut digest, d);
+            }
+            digest.update((r.evidence.len() as u64).to_le_bytes());
+            for id in &r.evidence {
+                let at = *position.entry(id).or_insert_with(|| {
+                    cited.push(id.clone());
+                    cited.len() as u32 - 1
+                });
+                digest.update(at.to_le_bytes());
+            }
+        }
+        (digest.finalize().into(), cited)
+    }
+
+    /// The results object of these results, whose evidence is `cited`.
+    fn results(&self, cited: &[String]) -> Results {
+        let position: FxHashMap<&str, u32> = cited
+            .iter()
+            .enumerate()
+            .map(|(n, id)| (id.as_str(), n as u32))
+            .collect();
+        Results {
+            format: RESULTS_FORMAT.into(),
+            results: self
+                .places
+                .iter()
+                .map(|&p| {
+                    let (item, r) = (&self.items[p.0 as usize], self.result(p));
+                    PartResult {
+                        catalog: item.catalog.clone(),
+                        item: item.id.clone(),
+                        row: item.rows[p.1 as usize].id.clone(),
+                        outcome: outcome_name(r.outcome).into(),
+                        reason: r.reason.clone(),
+                        detail: r.detail.clone(),
+                        evidence: r.evidence.iter().map(|id| position[id.as_str()]).collect(),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Writes one host's part; its results object only when neither this
 /// snapshot (`earlier` batches, `next` this part of the batch) nor the one
-/// before has it.
-#[allow(clippy::too_many_arguments)]
+/// before has it. The results are digested only when they are not the
+/// ones the snapshot before digested ([`Seen`]).
 fn write_host(
-    items: &[ItemResult],
-    host: &str,
-    places: &[Place],
+    at: &Places,
     refs: &HashMap<String, EvidenceRef>,
     objects: &Objects,
     before: &Reuse,
     earlier: &Reuse,
     next: &mut Reuse,
 ) -> std::io::Result<HostEntry> {
-    let mut cited: Vec<&str> = Vec::new();
-    let mut position: HashMap<&str, u32> = HashMap::new();
-    let mut digest = Sha256::new();
-    field(&mut digest, RESULTS_FORMAT);
-    for &p in places {
-        let (item, row, r) = (
-            &items[p.0 as usize],
-            &items[p.0 as usize].rows[p.1 as usize],
-            result(items, p),
-        );
-        for f in [&item.catalog, &item.id, &row.id] {
-            field(&mut digest, f);
-        }
-        field(&mut digest, outcome_name(r.outcome));
-        field(&mut digest, &r.reason);
-        digest.update((r.detail.len() as u64).to_le_bytes());
-        for d in &r.detail {
-            field(&mut digest, d);
-        }
-        digest.update((r.evidence.len() as u64).to_le_bytes());
-        for id in &r.evidence {
-            let at = *position.entry(id).or_insert_with(|| {
-                cited.push(id);
-                cited.len() as u32 - 1
-            });
-            digest.update(at.to_le_bytes());
-        }
-    }
-    let key: [u8; 32] = digest.finalize().into();
-    let results = match recall(
+    let host = at.host;
+    let results: Vec<Arc<HostResult>> = at.places.iter().map(|&p| at.result(p).clone()).collect();
+    let layout = at.layout();
+    let seen = before.hosts.get(host).filter(|s| {
+        s.layout == layout
+            && s.results.len() == results.len()
+            && s.results
+                .iter()
+                .zip(&results)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    });
+    let (key, cited) = match seen {
+        Some(s) => (s.key, s.cited.clone()),
+        None => at.digest(),
+    };
+    let results_sha = match recall(
         &key,
         &before.results,
         &earlier.results,
@@ -562,25 +685,7 @@ fn write_host(
     )? {
         Some(sha) => sha,
         None => {
-            let results = Results {
-                format: RESULTS_FORMAT.into(),
-                results: places
-                    .iter()
-                    .map(|&p| {
-                        let r = result(items, p);
-                        PartResult {
-                            catalog: items[p.0 as usize].catalog.clone(),
-                            item: items[p.0 as usize].id.clone(),
-                            row: items[p.0 as usize].rows[p.1 as usize].id.clone(),
-                            outcome: outcome_name(r.outcome).into(),
-                            reason: r.reason.clone(),
-                            detail: r.detail.clone(),
-                            evidence: r.evidence.iter().map(|id| position[id.as_str()]).collect(),
-                        }
-                    })
-                    .collect(),
-            };
-            let sha = objects.put(&results)?.0;
+            let sha = objects.put(&at.results(&cited))?.0;
             remember(key, &sha, &mut next.results);
             sha
         }
@@ -588,12 +693,12 @@ fn write_host(
     let part = HostPart {
         format: HOST_FORMAT.into(),
         host: host.into(),
-        results: PartResults::Object(results),
+        results: PartResults::Object(results_sha),
         evidence: cited
             .iter()
             .map(|id| {
-                refs.get(*id).cloned().unwrap_or_else(|| EvidenceRef {
-                    id: id.to_string(),
+                refs.get(id).cloned().unwrap_or_else(|| EvidenceRef {
+                    id: id.clone(),
                     observed_at: String::new(),
                     first_observed_at: String::new(),
                     content: String::new(),
@@ -615,6 +720,15 @@ fn write_host(
         objects.put_canonical(&sha256, &bytes)?;
         remember(sha256.clone(), &sha256, &mut next.parts);
     }
+    next.hosts.insert(
+        host.to_string(),
+        Seen {
+            layout,
+            results,
+            key,
+            cited,
+        },
+    );
     Ok(HostEntry {
         host: host.into(),
         sha256,
@@ -821,8 +935,12 @@ mod tests {
     }
 
     fn items(hosts: Vec<HostResult>) -> Items {
+        Arc::new(vec![item(hosts)])
+    }
+
+    fn item(hosts: Vec<HostResult>) -> ItemResult {
         let row = RowResult::of_rule("2.1-1", "tls", hosts);
-        Arc::new(vec![ItemResult {
+        ItemResult {
             catalog: "c".into(),
             id: "2.1".into(),
             title_ko: String::new(),
@@ -835,7 +953,7 @@ mod tests {
             evidence: Arc::default(),
             evaluated_at: String::new(),
             na_mark: None,
-        }])
+        }
     }
 
     fn files(objects: &Objects) -> usize {
@@ -953,6 +1071,36 @@ mod tests {
         let objects = Objects::of(&dir.path().join("snapshots"));
         let fleet = items(vec![failing("a", "e1"), failing("b", "e2")]);
         (dir, store, objects, fleet)
+    }
+
+    #[tokio::test]
+    async fn results_that_are_the_same_objects_at_the_same_places_are_not_digested_again() {
+        let (_dir, store, objects, _) = two_hosts().await;
+        let judged = item(vec![failing("a", "e1"), failing("b", "e2")]);
+        let fleet: Items = Arc::new(vec![judged.clone()]);
+        let (first, mut reuse) = write(&store, &objects, fleet.clone(), Reuse::default()).await;
+        assert_eq!(reuse.hosts.len(), 2);
+        let part = |e: &HostEntry| objects.get::<HostPart>(&e.sha256, "x").unwrap();
+        assert_eq!(part(&first[0]).evidence[0].id, "e1");
+        // What the snapshot before made of a's results is taken while they
+        // are the same objects: altered here, it shows in a's part.
+        reuse.hosts.get_mut("a").unwrap().cited = vec!["e2".into()];
+        let (second, reuse) = write(&store, &objects, fleet, reuse).await;
+        assert_eq!(part(&second[0]).evidence[0].id, "e2");
+        assert_eq!(second[1], first[1]);
+        // Equal results the next evaluation judged again are other
+        // objects: digested again.
+        let judged = item(vec![failing("a", "e1"), failing("b", "e2")]);
+        let (third, mut reuse) =
+            write(&store, &objects, Arc::new(vec![judged.clone()]), reuse).await;
+        assert_eq!(third, first);
+        // The same objects at another row: digested again.
+        reuse.hosts.get_mut("a").unwrap().cited = vec!["e2".into()];
+        let mut moved = judged.clone();
+        moved.rows[0].id = "2.1-2".into();
+        let (fourth, _) = write(&store, &objects, Arc::new(vec![moved]), reuse).await;
+        assert_eq!(part(&fourth[0]).evidence[0].id, "e1");
+        assert_ne!(part(&fourth[0]).results, part(&first[0]).results);
     }
 
     #[tokio::test]
