@@ -16,9 +16,9 @@
 //! serializing them), each evidence content by the hash the store keeps it
 //! under (`Store::evidence_stamps` reads it without the content). Known
 //! ones are only marked used (`Objects::reuse`); only new results are
-//! serialized and only new contents read from the store. Results the
-//! evaluation kept from the one before (the same objects) are not even
-//! digested again ([`Seen`]). The memory is
+//! serialized and only new contents read from the store. Results equal
+//! to those the snapshot before digested (mostly the same objects, kept by
+//! the evaluation) are not even digested again ([`Seen`]). The memory is
 //! what one snapshot named, replaced by each, and kept on disk in the data
 //! directory ([`Reuse::save`]) for the collector's next run; without it
 //! (another build, the snapshot it was kept for removed) everything is
@@ -71,12 +71,13 @@ pub struct Reuse {
 
 /// A host's results as a snapshot digested them. Why: digesting a host's
 /// results (some 100 KB of outcomes, reasons and detail) was most of a
-/// snapshot of a fleet whose results had not changed. The kept evaluation
-/// shares every result that did not change with the one before
-/// (`rules::evaluate::Judged`), so a host whose results are the very same
-/// objects, at the same places, has the same digest and cites the same
-/// evidence. The results are held here, so no other result can take the
-/// address of one while it is compared.
+/// snapshot of a fleet whose results had not changed. Results equal to
+/// these, at the same places, have the same digest and cite the same
+/// evidence; and comparing is cheap, since the kept evaluation shares
+/// every result that did not change with the one before
+/// (`rules::evaluate::Judged`): most are the same objects, compared by
+/// address (`Arc`'s `==` for an `Eq` type), and the rest (a fleet rule's,
+/// judged again each time) are small.
 #[derive(Debug)]
 struct Seen {
     /// SHA-256 of the items' layout and the host's places in it.
@@ -651,8 +652,8 @@ impl Places<'_> {
 
 /// Writes one host's part; its results object only when neither this
 /// snapshot (`earlier` batches, `next` this part of the batch) nor the one
-/// before has it. The results are digested only when they are not the
-/// ones the snapshot before digested ([`Seen`]).
+/// before has it. The results are digested only when they differ from
+/// those the snapshot before digested ([`Seen`]).
 fn write_host(
     at: &Places,
     refs: &HashMap<String, EvidenceRef>,
@@ -667,10 +668,7 @@ fn write_host(
     let seen = before.hosts.get(host).filter(|s| {
         s.layout == layout
             && s.results.len() == results.len()
-            && s.results
-                .iter()
-                .zip(&results)
-                .all(|(a, b)| Arc::ptr_eq(a, b))
+            && s.results.iter().zip(&results).all(|(a, b)| a == b)
     });
     let (key, cited) = match seen {
         Some(s) => (s.key, s.cited.clone()),
@@ -1074,7 +1072,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn results_that_are_the_same_objects_at_the_same_places_are_not_digested_again() {
+    async fn results_equal_to_those_digested_before_at_the_same_places_are_not_digested_again() {
         let (_dir, store, objects, _) = two_hosts().await;
         let judged = item(vec![failing("a", "e1"), failing("b", "e2")]);
         let fleet: Items = Arc::new(vec![judged.clone()]);
@@ -1088,19 +1086,26 @@ mod tests {
         let (second, reuse) = write(&store, &objects, fleet, reuse).await;
         assert_eq!(part(&second[0]).evidence[0].id, "e2");
         assert_eq!(second[1], first[1]);
-        // Equal results the next evaluation judged again are other
-        // objects: digested again.
+        // Equal results judged again (other objects): not digested again.
         let judged = item(vec![failing("a", "e1"), failing("b", "e2")]);
-        let (third, mut reuse) =
+        let (third, reuse) = write(&store, &objects, Arc::new(vec![judged]), reuse).await;
+        assert_eq!(part(&third[0]).evidence[0].id, "e2");
+        // Results that changed: digested again.
+        let mut changed = failing("a", "e1");
+        changed.reason = "TLS 1.1 offered".into();
+        let judged = item(vec![changed, failing("b", "e2")]);
+        let (fourth, mut reuse) =
             write(&store, &objects, Arc::new(vec![judged.clone()]), reuse).await;
-        assert_eq!(third, first);
-        // The same objects at another row: digested again.
+        assert_eq!(part(&fourth[0]).evidence[0].id, "e1");
+        assert_ne!(part(&fourth[0]).results, part(&first[0]).results);
+        assert_eq!(fourth[1], first[1]);
+        // The same results at another row: digested again.
         reuse.hosts.get_mut("a").unwrap().cited = vec!["e2".into()];
         let mut moved = judged.clone();
         moved.rows[0].id = "2.1-2".into();
-        let (fourth, _) = write(&store, &objects, Arc::new(vec![moved]), reuse).await;
-        assert_eq!(part(&fourth[0]).evidence[0].id, "e1");
-        assert_ne!(part(&fourth[0]).results, part(&first[0]).results);
+        let (fifth, _) = write(&store, &objects, Arc::new(vec![moved]), reuse).await;
+        assert_eq!(part(&fifth[0]).evidence[0].id, "e1");
+        assert_ne!(part(&fifth[0]).results, part(&fourth[0]).results);
     }
 
     #[tokio::test]
