@@ -63,7 +63,7 @@ use crate::verdict::{ItemResult, Outcome};
 use gamsa_proto::v1::{Evidence, Status};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -285,6 +285,9 @@ pub struct Kept {
     wake: Notify,
     /// The highest change counter seen in the store.
     seen: AtomicI64,
+    /// Whether an evaluator runs for it (`spawn`): in a process with none
+    /// (the command line), nothing waits for an evaluation that never comes.
+    evaluator: AtomicBool,
 }
 
 impl Kept {
@@ -294,6 +297,7 @@ impl Kept {
             current: watch::channel(None).0,
             wake: Notify::new(),
             seen: AtomicI64::new(i64::MIN),
+            evaluator: AtomicBool::new(false),
         })
     }
 
@@ -303,10 +307,13 @@ impl Kept {
     }
 
     /// The newest evaluation; before the first, waits for it (at most
-    /// `first_wait`).
+    /// `first_wait`) if an evaluator runs.
     pub async fn get(&self) -> Result<Arc<Evaluation>, NotYet> {
         if let Some(e) = self.latest() {
             return Ok(e);
+        }
+        if !self.evaluator.load(Ordering::Relaxed) {
+            return Err(NotYet);
         }
         let mut rx = self.current.subscribe();
         let first = tokio::time::timeout(self.config.first_wait, rx.wait_for(Option::is_some));
@@ -364,8 +371,8 @@ impl Kept {
             }
         };
         self.seen.fetch_max(counter, Ordering::Relaxed);
-        if wait.is_zero() {
-            // Not waiting for it: the evaluator keeps its pace.
+        if wait.is_zero() || !self.evaluator.load(Ordering::Relaxed) {
+            // Not waiting for it: the evaluator keeps its pace, or none runs.
             let included = (self.current.borrow().as_ref()).is_some_and(|e| e.counter >= counter);
             return (!included).then_some(counter);
         }
@@ -400,6 +407,7 @@ impl Kept {
         stop: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         self.config.validate().map_err(anyhow::Error::msg)?;
+        self.evaluator.store(true, Ordering::Relaxed);
         tokio::spawn(self.clone().run(checklists, store, stop));
         Ok(())
     }
@@ -573,6 +581,20 @@ async fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn with_no_evaluator_nothing_waits_for_a_first_evaluation() {
+        let kept = Kept::new(VerdictsConfig {
+            first_wait: Duration::from_secs(3600),
+            ..VerdictsConfig::default()
+        });
+        // An hour's `first_wait` would hold this far past the guard.
+        let got = tokio::time::timeout(Duration::from_secs(60), kept.get()).await;
+        assert!(
+            matches!(got, Ok(Err(NotYet))),
+            "returned at once: none comes"
+        );
+    }
 
     #[test]
     fn standings_take_each_hosts_worst_outcome_and_count_fails_and_unknowns() {

@@ -823,9 +823,9 @@ async fn snapshot_create(common: Common) -> anyhow::Result<()> {
                     config.data_dir.display()
                 );
                 let state = gamsa_collector::server::open_state(&config).await?;
-                // Evaluated before the snapshot asks: it would otherwise
-                // wait `verdicts.first_wait` for an evaluator that does not
-                // run here.
+                // Evaluated here as a collector's evaluator would: the
+                // snapshot then cites the evidence as this evaluation read
+                // it, without reading it again, and says when it judged.
                 state
                     .verdicts
                     .evaluate_now(&state.checklists, &state.store)
