@@ -288,6 +288,9 @@ pub struct Kept {
     /// Whether an evaluator runs for it (`spawn`): in a process with none
     /// (the command line), nothing waits for an evaluation that never comes.
     evaluator: AtomicBool,
+    /// What the last evaluation left for the next, held by the one
+    /// evaluation running (the evaluator's, or `evaluate_now`).
+    earlier: tokio::sync::Mutex<Earlier>,
 }
 
 impl Kept {
@@ -298,6 +301,7 @@ impl Kept {
             wake: Notify::new(),
             seen: AtomicI64::new(i64::MIN),
             evaluator: AtomicBool::new(false),
+            earlier: Default::default(),
         })
     }
 
@@ -322,6 +326,19 @@ impl Kept {
             _ => None,
         };
         first.ok_or(NotYet)
+    }
+
+    /// Whether an evaluator runs for it (`spawn`).
+    pub fn evaluates(&self) -> bool {
+        self.evaluator.load(Ordering::Relaxed)
+    }
+
+    /// Until when `e` stands with no write: the next instant time alone
+    /// changes what it read, and at most `refresh` after it was made (rules
+    /// that read the time). The evaluator evaluates again then.
+    pub fn stands_until(&self, e: &Evaluation) -> i64 {
+        let refreshed = e.as_of_ms + self.config.refresh.as_millis() as i64;
+        e.next_change_ms.map_or(refreshed, |t| t.min(refreshed))
     }
 
     /// Whether the store has changed since `e` was evaluated: a newer
@@ -383,20 +400,25 @@ impl Kept {
         late.then_some(counter)
     }
 
-    /// Evaluates every catalog once, in this process, and keeps the result:
-    /// for a process that runs no evaluator (the command line taking a
-    /// snapshot with no collector serving). What it keeps is an evaluation
-    /// as a collector's evaluator makes it, with the stamps of the evidence
-    /// it read, so a snapshot of it does not read them again.
+    /// Evaluates every catalog once, now, in this process, from what the
+    /// last evaluation left (nothing in a process that runs no evaluator),
+    /// and keeps the result: for the command line taking a snapshot with no
+    /// collector serving, and for a collector's last evaluation as it stops
+    /// (`Snapshots::prepare`). What it keeps is an evaluation as the
+    /// evaluator makes it, with the stamps of the evidence it read, so a
+    /// snapshot of it does not read them again.
     pub async fn evaluate_now(
         &self,
         checklists: &Arc<Checklists>,
         store: &Arc<dyn Store>,
-    ) -> anyhow::Result<()> {
-        let (e, _) = evaluate(checklists, store, Earlier::default()).await?;
+    ) -> anyhow::Result<Arc<Evaluation>> {
+        let mut earlier = self.earlier.lock().await;
+        let (e, left) = evaluate(checklists, store, std::mem::take(&mut *earlier)).await?;
+        *earlier = left;
         self.seen.fetch_max(e.counter, Ordering::Relaxed);
-        self.current.send_replace(Some(Arc::new(e)));
-        Ok(())
+        let e = Arc::new(e);
+        self.current.send_replace(Some(e.clone()));
+        Ok(e)
     }
 
     /// Starts the evaluator, ending when `stop` turns true.
@@ -418,23 +440,10 @@ impl Kept {
         store: Arc<dyn Store>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let refresh = self.config.refresh.as_millis() as i64;
-        let mut kept = Earlier::default();
         loop {
             let started = tokio::time::Instant::now();
-            let (counter, due) = match evaluate(&checklists, &store, std::mem::take(&mut kept))
-                .await
-            {
-                Ok((e, earlier)) => {
-                    kept = earlier;
-                    self.seen.fetch_max(e.counter, Ordering::Relaxed);
-                    let due = e
-                        .next_change_ms
-                        .map_or(e.as_of_ms + refresh, |t| t.min(e.as_of_ms + refresh));
-                    let counter = e.counter;
-                    self.current.send_replace(Some(Arc::new(e)));
-                    (Some(counter), due)
-                }
+            let (counter, due) = match self.evaluate_now(&checklists, &store).await {
+                Ok(e) => (Some(e.counter), self.stands_until(&e)),
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "evaluation failed; the kept verdicts stay as they were");
                     (None, 0)

@@ -10,6 +10,7 @@ use gamsa_collector::config::Config;
 use gamsa_collector::export::Format;
 use gamsa_collector::pki::{self, PkiPaths};
 use gamsa_collector::snapshot::offline::{self, PublicKey};
+use gamsa_collector::snapshot::Preparedness;
 use gamsa_collector::store::Store;
 use gamsa_collector::tokens::{self, NewToken};
 use std::path::PathBuf;
@@ -793,50 +794,58 @@ async fn user_role(common: Common, name: String, role: String) -> anyhow::Result
 }
 
 /// Beside a serving collector, the snapshot is its: taken from its kept
-/// evaluation. Without one, this process evaluates every catalog itself
-/// and snapshots that evaluation.
+/// evaluation. Without one, this process signs what the collector
+/// prepared as it stopped, if nothing has changed since; else it evaluates
+/// every catalog itself and snapshots that evaluation.
 async fn snapshot_create(common: Common) -> anyhow::Result<()> {
     use gamsa_collector::control::{self, Reply, Request};
     let config = common.load()?;
     let login = Actor::cli().name().to_string();
-    let (path, sha256, removed) =
-        match control::ask(&config.data_dir, &Request::CreateSnapshot { login }).await? {
-            Some(Reply::Snapshot {
-                path,
-                sha256,
-                removed,
-                pid,
-            }) => {
-                eprintln!(
-                    "taken by the collector serving {} (pid {pid})",
-                    config.data_dir.display()
-                );
-                (path, sha256, removed)
-            }
-            Some(Reply::Refused { error }) => anyhow::bail!(
-                "the collector serving {} did not take the snapshot: {error}",
+    let (path, sha256, removed) = match control::ask(
+        &config.data_dir,
+        &Request::CreateSnapshot { login },
+    )
+    .await?
+    {
+        Some(Reply::Snapshot {
+            path,
+            sha256,
+            removed,
+            pid,
+        }) => {
+            eprintln!(
+                "taken by the collector serving {} (pid {pid})",
                 config.data_dir.display()
-            ),
-            None => {
-                eprintln!(
-                    "no collector serves {}: evaluating every catalog here",
-                    config.data_dir.display()
-                );
-                let state = gamsa_collector::server::open_state(&config).await?;
-                // Evaluated here as a collector's evaluator would: the
-                // snapshot then cites the evidence as this evaluation read
-                // it, without reading it again, and says when it judged.
-                state
-                    .verdicts
-                    .evaluate_now(&state.checklists, &state.store)
-                    .await?;
-                let c =
-                    gamsa_collector::operations::create_snapshot(&state.snapshots, &Actor::cli())
-                        .await?;
-                let removed = c.removed.into_iter().map(|r| r.path).collect();
-                (c.entry.path, c.sha256, removed)
-            }
-        };
+            );
+            (path, sha256, removed)
+        }
+        Some(Reply::Refused { error }) => anyhow::bail!(
+            "the collector serving {} did not take the snapshot: {error}",
+            config.data_dir.display()
+        ),
+        None => {
+            eprintln!(
+                "no collector serves {}: the snapshot is taken here",
+                config.data_dir.display()
+            );
+            let state = gamsa_collector::server::open_state(&config).await?;
+            // Signs what the collector prepared as it stopped while
+            // that stands; else evaluates every catalog here.
+            let c = gamsa_collector::operations::create_snapshot(&state.snapshots, &Actor::cli())
+                .await?;
+            match &c.prepared {
+                    Preparedness::Signed => eprintln!(
+                        "signed the verdicts the collector evaluated as it stopped: nothing changed since"
+                    ),
+                    Preparedness::Evaluated(why) => {
+                        eprintln!("evaluated every catalog here: nothing prepared would do ({why})")
+                    }
+                    Preparedness::NotLooked => {}
+                }
+            let removed = c.removed.into_iter().map(|r| r.path).collect();
+            (c.entry.path, c.sha256, removed)
+        }
+    };
     println!("{}\t{}", path.display(), sha256);
     for r in &removed {
         eprintln!("{}: removed by retention", r.display());

@@ -630,3 +630,107 @@ async fn the_command_line_hands_its_snapshot_to_the_serving_collector() {
     let o = verify(&last, &d.public_key(), Some(&d.snapshots()));
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
 }
+
+/// Stops a collector started by `serve` as an operator would (SIGTERM).
+fn stop(mut serving: std::process::Child) {
+    let term = std::process::Command::new("kill")
+        .arg(serving.id().to_string())
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(serving.wait().unwrap().success());
+}
+
+/// The snapshot file `create` printed, parsed.
+fn created(o: &std::process::Output) -> (PathBuf, serde_json::Value) {
+    assert!(o.status.success(), "{}{}", stdout(o), stderr(o));
+    let path = PathBuf::from(stdout(o).split('\t').next().unwrap());
+    let v = serde_json::from_str(&fixture::read(&path)).unwrap();
+    (path, v)
+}
+
+/// A collector that stops cleanly prepares its last evaluation's snapshot,
+/// and `snapshot create` signs it without evaluating: it verifies, and
+/// answers what an evaluation of its own answers. Once something is
+/// written, or the verdicts no longer stand, the command evaluates and
+/// says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_line_signs_what_a_stopping_collector_prepared() {
+    let d = DataDir::new();
+    d.add(fixture::fleet()).await;
+    let prepared = d.data().join("snapshot-prepared.json");
+    let serving = serve(&d, "[verdicts]\nrefresh = \"1h\"\n");
+    control_answers(&d);
+    stop(serving);
+    let log = fixture::read(&d.dir.path().join("serve.log"));
+    assert!(
+        log.contains("snapshot prepared as the collector stops"),
+        "{log}"
+    );
+    let file: serde_json::Value = serde_json::from_str(&fixture::read(&prepared)).unwrap();
+
+    let o = d.cli(&["snapshot", "create"]);
+    let (first, signed) = created(&o);
+    assert!(
+        stderr(&o).contains("signed the verdicts the collector evaluated as it stopped"),
+        "{}",
+        stderr(&o)
+    );
+    let body = &signed["body"];
+    assert_eq!(body["evaluatedAt"], file["evaluatedAt"]);
+    assert_eq!(body["hostIndex"], file["hostIndex"]);
+    assert_eq!(body["items"], file["items"]);
+
+    // Without it, the command evaluates here, and answers the same.
+    std::fs::rename(&prepared, prepared.with_extension("kept")).unwrap();
+    let o = d.cli(&["snapshot", "create"]);
+    let (second, evaluated) = created(&o);
+    assert!(
+        stderr(&o).contains("evaluated every catalog here")
+            && stderr(&o).contains("no collector prepared one"),
+        "{}",
+        stderr(&o)
+    );
+    assert_ne!(evaluated["body"]["evaluatedAt"], body["evaluatedAt"]);
+    let judged = |body: &serde_json::Value| {
+        let mut items = body["items"].as_array().unwrap().clone();
+        for i in &mut items {
+            i.as_object_mut().unwrap().remove("evaluatedAt");
+        }
+        items
+    };
+    assert_eq!(judged(&evaluated["body"]), judged(body));
+    let json = d.cli_ok(&["snapshot", "diff", "1", "2", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["changes"], serde_json::json!([]), "{json}");
+    for f in [&first, &second] {
+        let o = verify(f, &d.public_key(), Some(&d.snapshots()));
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    }
+
+    // Back, but the store changed since: an operator attested a row.
+    std::fs::rename(prepared.with_extension("kept"), &prepared).unwrap();
+    d.attest("emr-s014", "1.2", "1.2-2", "Y").await;
+    let o = d.cli(&["snapshot", "create"]);
+    let (_, third) = created(&o);
+    assert!(
+        stderr(&o).contains("the store changed since (change counter"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        third["body"]["documents"]["attestations"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // Verdicts that stand a second only (rules that read the time).
+    let serving = serve(&d, "[verdicts]\nrefresh = \"1s\"\n");
+    control_answers(&d);
+    stop(serving);
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let o = d.cli(&["snapshot", "create"]);
+    created(&o);
+    assert!(stderr(&o).contains("stood only until"), "{}", stderr(&o));
+}

@@ -243,7 +243,10 @@ impl Running {
             }
             _ = stop => {}
         }
-        self.stop().await
+        let snapshots = self.state.snapshots.clone();
+        self.stop().await?;
+        prepare_snapshot(&snapshots).await;
+        Ok(())
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {
@@ -257,5 +260,36 @@ impl Running {
             }
         }
         Ok(())
+    }
+}
+
+/// How long a stopping collector spends preparing the command line's
+/// snapshot at most: well within the time service managers give a stop
+/// (systemd 90 s, Kubernetes 30 s).
+const PREPARE_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Once nothing is served: the last evaluation and its host parts, for a
+/// `snapshot create` while the collector is stopped (`snapshot::prepared`).
+/// Not prepared is only slower.
+async fn prepare_snapshot(snapshots: &crate::snapshot::Snapshots) {
+    match tokio::time::timeout(PREPARE_WITHIN, snapshots.prepare()).await {
+        Ok(Ok(Some(p))) => tracing::info!(
+            hosts = p.hosts,
+            took_ms = p.took.as_millis() as u64,
+            stands_until = %chrono::DateTime::from_timestamp_millis(p.stands_until_ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "snapshot prepared as the collector stops"
+        ),
+        Ok(Ok(None)) => tracing::info!(
+            "no snapshot prepared as the collector stops: the store changed while it evaluated"
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %format!("{e:#}"), "preparing a snapshot as the collector stops failed")
+        }
+        Err(_) => tracing::warn!(
+            within_s = PREPARE_WITHIN.as_secs(),
+            "no snapshot prepared as the collector stops: it took too long"
+        ),
     }
 }

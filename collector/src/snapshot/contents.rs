@@ -64,7 +64,7 @@ pub struct CatalogVersion {
     pub source: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentEvidence {
     pub attestations: Vec<Attestation>,
@@ -257,16 +257,7 @@ pub async fn freeze(
     store: &dyn Store,
     kept: Option<&Kept>,
 ) -> anyhow::Result<Frozen> {
-    let catalogs = checklists
-        .catalogs
-        .iter()
-        .map(|c| CatalogVersion {
-            id: c.catalog.id.clone(),
-            version: c.catalog.version.clone(),
-            title_ko: c.catalog.title_ko.clone(),
-            source: c.catalog.source.clone(),
-        })
-        .collect();
+    let catalogs = catalog_versions(checklists);
     if let Some(kept) = kept {
         if let Ok((e, _)) = kept.current(store, crate::evaluation::CATCH_UP).await {
             return Ok(Frozen {
@@ -293,6 +284,20 @@ pub async fn freeze(
         evaluated_at: None,
         stamps: Arc::default(),
     })
+}
+
+/// Each catalog's id and version, as a snapshot names them.
+pub fn catalog_versions(checklists: &Checklists) -> Vec<CatalogVersion> {
+    checklists
+        .catalogs
+        .iter()
+        .map(|c| CatalogVersion {
+            id: c.catalog.id.clone(),
+            version: c.catalog.version.clone(),
+            title_ko: c.catalog.title_ko.clone(),
+            source: c.catalog.source.clone(),
+        })
+        .collect()
 }
 
 pub fn outcome_name(o: Outcome) -> &'static str {

@@ -22,6 +22,7 @@ pub mod key;
 pub mod objects;
 pub mod offline;
 pub mod parts;
+pub mod prepared;
 pub mod reports;
 pub mod schedule;
 pub mod seal;
@@ -111,6 +112,40 @@ pub struct Created {
     /// Evidence contents read from the store to be written: those no
     /// earlier snapshot, nor writing ahead (`ahead`), had written.
     pub contents_read: usize,
+    /// Whether it signed what a stopping collector prepared (`prepared`).
+    pub prepared: Preparedness,
+}
+
+/// Whether a snapshot signed what a stopping collector prepared.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Preparedness {
+    /// An evaluator runs here: the snapshot freezes its kept evaluation.
+    NotLooked,
+    /// It signed the prepared body.
+    Signed,
+    /// It evaluated, and why the prepared body would not do.
+    Evaluated(String),
+}
+
+/// A snapshot's body but for what signing adds, and how it came by it.
+struct Content {
+    catalogs: Vec<contents::CatalogVersion>,
+    items: Vec<serde_json::Value>,
+    host_index: Vec<contents::IndexEntry>,
+    documents: contents::DocumentEvidence,
+    evaluated_at: Option<String>,
+    /// What its parts wrote, kept for the next snapshot; none when prepared.
+    wrote: Option<parts::Reuse>,
+    contents_read: usize,
+    prepared: Preparedness,
+}
+
+/// What a collector's stop prepared (`Snapshots::prepare`).
+#[derive(Debug)]
+pub struct PreparedAtStop {
+    pub hosts: u64,
+    pub stands_until_ms: i64,
+    pub took: Duration,
 }
 
 /// A stored snapshot as listed: its file and the hash it records.
@@ -274,31 +309,19 @@ impl Snapshots {
         let mut reuse = self.creating.lock().await;
         let key = key::load_or_create(&self.data_dir)?;
         let head = self.head(&key.verifying_key())?;
-        // Taken before anything is read or written: the snapshot is as of now.
-        let mut now = Utc::now();
         let started = std::time::Instant::now();
-        let frozen =
-            contents::freeze(&self.checklists, self.store.as_ref(), self.kept.as_deref()).await?;
-        let frozen_in = started.elapsed();
-        let (objects, written) = self
-            .write_parts(&mut reuse, frozen.items.clone(), frozen.stamps.clone())
-            .await?;
-        let (hosts, wrote, contents_read) = (written.hosts, written.reuse, written.contents_read);
-        let body_hosts = hosts.len();
-        let objects2 = objects.clone();
-        let host_index = tokio::task::spawn_blocking(move || {
-            let index = parts::write_index(&hosts, &objects2)?;
-            objects2.sync()?;
-            Ok::<_, std::io::Error>(index)
-        })
-        .await?
-        .with_context(|| format!("writing host indexes into {}", objects.dir.display()))?;
-        let parts_in = started.elapsed() - frozen_in;
-        let items = (*frozen.items)
-            .as_ref()
-            .iter()
-            .map(contents::item_summary)
-            .collect::<Result<Vec<_>, _>>()?;
+        let prepared = self.sign_prepared().await?;
+        if let (Err(_), Some(kept)) = (&prepared, self.kept.as_ref().filter(|k| !k.evaluates())) {
+            kept.evaluate_now(&self.checklists, &self.store).await?;
+        }
+        // Taken before anything else is read or written: the snapshot is as
+        // of now, and of the evaluation kept (or made just now) before.
+        let mut now = Utc::now();
+        let content = match prepared {
+            Ok(content) => content,
+            Err(prepared) => self.evaluated(&mut reuse, prepared).await?,
+        };
+        let body_hosts: u64 = content.host_index.iter().map(|i| i.hosts).sum();
         if let Some(h) = &head {
             // Never date a snapshot before its predecessor (clock stepped back).
             if let Ok(t) = DateTime::parse_from_rfc3339(&h.header.created_at) {
@@ -310,16 +333,16 @@ impl Snapshots {
             sequence,
             previous: head.map(|h| h.sha256),
             created_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
-            evaluated_at: frozen.evaluated_at,
+            evaluated_at: content.evaluated_at,
             taken_by: taken_by.to_string(),
             collector: CollectorIdentity {
                 id: self.collector_id.clone(),
                 public_key: key::public_pem(&key.verifying_key()),
             },
-            catalogs: frozen.catalogs,
-            items,
-            host_index,
-            documents: frozen.documents,
+            catalogs: content.catalogs,
+            items: content.items,
+            host_index: content.host_index,
+            documents: content.documents,
             reports,
         };
         let (bytes, sha256) = tokio::task::spawn_blocking(move || seal::seal(&body, &key))
@@ -337,6 +360,7 @@ impl Snapshots {
                 let before = std::time::SystemTime::from(oldest.created)
                     .checked_sub(objects::MARK_EVERY + Duration::from_secs(1))
                     .unwrap_or(std::time::UNIX_EPOCH);
+                let objects = objects::Objects::of(&self.archive.dir);
                 let swept = objects.sweep(before).with_context(|| {
                     format!("removing unused objects from {}", objects.dir.display())
                 })?;
@@ -357,12 +381,13 @@ impl Snapshots {
         if let (Ok(v), Ok(mut cache)) = (diff::verdicts(&path, &bytes), self.verdicts.lock()) {
             cache.insert(entry.id.clone(), Arc::new(v));
         }
-        *reuse = Some(self.keep_reuse(wrote, &entry.id).await);
+        if let Some(wrote) = content.wrote {
+            *reuse = Some(self.keep_reuse(wrote, &entry.id).await);
+        }
         tracing::info!(
             id = %entry.id,
             hosts = body_hosts,
-            frozen_ms = frozen_in.as_millis() as u64,
-            parts_ms = parts_in.as_millis() as u64,
+            prepared = matches!(content.prepared, Preparedness::Signed),
             total_ms = started.elapsed().as_millis() as u64,
             "snapshot taken"
         );
@@ -370,8 +395,186 @@ impl Snapshots {
             entry,
             sha256,
             removed,
-            contents_read,
+            contents_read: content.contents_read,
+            prepared: content.prepared,
         })
+    }
+
+    /// The verdicts frozen (the kept evaluation, or without one an
+    /// evaluation of its own), their host parts written and the summaries
+    /// of their items.
+    async fn evaluated(
+        &self,
+        reuse: &mut Option<parts::Reuse>,
+        prepared: Preparedness,
+    ) -> anyhow::Result<Content> {
+        let started = std::time::Instant::now();
+        let frozen =
+            contents::freeze(&self.checklists, self.store.as_ref(), self.kept.as_deref()).await?;
+        let frozen_in = started.elapsed();
+        let (objects, written) = self
+            .write_parts(reuse, frozen.items.clone(), frozen.stamps.clone())
+            .await?;
+        let host_index = self.write_index(objects, written.hosts).await?;
+        let items = (*frozen.items)
+            .as_ref()
+            .iter()
+            .map(contents::item_summary)
+            .collect::<Result<Vec<_>, _>>()?;
+        tracing::debug!(
+            frozen_ms = frozen_in.as_millis() as u64,
+            parts_ms = (started.elapsed() - frozen_in).as_millis() as u64,
+            "snapshot evaluated and its parts written"
+        );
+        Ok(Content {
+            catalogs: frozen.catalogs,
+            items,
+            host_index,
+            documents: frozen.documents,
+            evaluated_at: frozen.evaluated_at,
+            wrote: Some(written.reuse),
+            contents_read: written.contents_read,
+            prepared,
+        })
+    }
+
+    /// Writes the indexes of `hosts` and flushes every object written.
+    async fn write_index(
+        &self,
+        objects: objects::Objects,
+        hosts: Vec<contents::HostEntry>,
+    ) -> anyhow::Result<Vec<contents::IndexEntry>> {
+        let dir = objects.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let index = parts::write_index(&hosts, &objects)?;
+            objects.sync()?;
+            Ok::<_, std::io::Error>(index)
+        })
+        .await?
+        .with_context(|| format!("writing host indexes into {}", dir.display()))
+    }
+
+    /// In a process with no evaluator (the command line), the body a
+    /// stopping collector prepared, if it is what an evaluation would give
+    /// now (`prepared::why_not`) and every file it names is there; else
+    /// why not.
+    async fn sign_prepared(&self) -> anyhow::Result<Result<Content, Preparedness>> {
+        if self.kept.as_ref().is_some_and(|k| k.evaluates()) {
+            return Ok(Err(Preparedness::NotLooked));
+        }
+        let path = self.data_dir.join(prepared::FILE);
+        let p = match prepared::Prepared::read(&path) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                return Ok(Err(Preparedness::Evaluated(
+                    "no collector prepared one as it stopped".into(),
+                )))
+            }
+            Err(e) => return Ok(Err(Preparedness::Evaluated(e))),
+        };
+        let checklists = self.checklists.clone();
+        let judge = tokio::task::spawn_blocking(move || prepared::judge(&checklists))
+            .await?
+            .context("reading this program's executable")?;
+        let now = prepared::Now {
+            collector: &self.collector_id,
+            judge: &judge,
+            counter: self.store.change_counter().await?,
+            ms: crate::clock::now_ms(),
+        };
+        if let Some(why) = prepared::why_not(&p, &now) {
+            return Ok(Err(Preparedness::Evaluated(why)));
+        }
+        let objects = objects::Objects::of(&self.archive.dir);
+        let manifest = serde_json::json!({ "hostIndex": p.host_index });
+        let there = tokio::task::spawn_blocking(move || {
+            let (hosts, _) = parts::host_entries(&manifest, &objects).map_err(|e| e.to_string())?;
+            for h in &hosts {
+                // Marked used now, as a snapshot marks what it names.
+                if !objects.reuse(&h.sha256).map_err(|e| e.to_string())? {
+                    return Err(format!("the part of host {} is gone", h.host));
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        if let Err(why) = there {
+            return Ok(Err(Preparedness::Evaluated(why)));
+        }
+        Ok(Ok(Content {
+            catalogs: p.catalogs,
+            items: p.items,
+            host_index: p.host_index,
+            documents: p.documents,
+            evaluated_at: Some(p.evaluated_at),
+            wrote: None,
+            contents_read: 0,
+            prepared: Preparedness::Signed,
+        }))
+    }
+
+    /// As the collector stops: evaluates once more (from what the last
+    /// evaluation left), writes that evaluation's host parts and leaves the
+    /// rest of a snapshot's body unsigned for the command line
+    /// ([`prepared`]). None without a kept evaluation, or when the store
+    /// changed while it evaluated (another collector writes).
+    pub async fn prepare(&self) -> anyhow::Result<Option<PreparedAtStop>> {
+        let Some(kept) = &self.kept else {
+            return Ok(None);
+        };
+        let started = std::time::Instant::now();
+        let path = self.data_dir.join(prepared::FILE);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("{}: cannot remove", path.display()))
+            }
+            _ => {}
+        }
+        let mut reuse = self.creating.lock().await;
+        let e = kept.evaluate_now(&self.checklists, &self.store).await?;
+        if self.store.change_counter().await? != e.counter {
+            return Ok(None);
+        }
+        let (objects, written) = self
+            .write_parts(&mut reuse, e.clone(), e.stamps.clone())
+            .await?;
+        *reuse = Some(written.reuse);
+        let host_index = self.write_index(objects, written.hosts).await?;
+        let items = e
+            .items
+            .iter()
+            .map(contents::item_summary)
+            .collect::<Result<Vec<_>, _>>()?;
+        let checklists = self.checklists.clone();
+        let judge = tokio::task::spawn_blocking(move || prepared::judge(&checklists))
+            .await?
+            .context("reading this program's executable")?;
+        let catalogs = contents::catalog_versions(&self.checklists);
+        let p = prepared::Prepared::new(
+            &self.collector_id,
+            judge,
+            e.counter,
+            e.as_of(),
+            kept.stands_until(&e),
+            catalogs,
+            items,
+            host_index,
+            contents::DocumentEvidence {
+                attestations: e.documents.attestations.clone(),
+                na_marks: e.documents.na_marks.clone(),
+            },
+        );
+        let hosts = p.host_index.iter().map(|i| i.hosts).sum();
+        tokio::task::spawn_blocking(move || {
+            p.write(&path)
+                .with_context(|| format!("{}: cannot write", path.display()))
+        })
+        .await??;
+        Ok(Some(PreparedAtStop {
+            hosts,
+            stands_until_ms: kept.stands_until(&e),
+            took: started.elapsed(),
+        }))
     }
 
     /// Writes the host parts of `items` and the contents they cite into

@@ -745,6 +745,8 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
         .len();
     let taken_by = if stderr.contains("taken by the collector serving") {
         "taken by the serving collector"
+    } else if stderr.contains("signed the verdicts the collector evaluated as it stopped") {
+        "signed what the collector prepared as it stopped"
     } else {
         "evaluated in its own process"
     };
@@ -1804,26 +1806,51 @@ fn limited(c: &Collector) -> Result<u32> {
     Ok(pid)
 }
 
-/// The collector stopped as an operator would (SIGTERM), a snapshot taken
-/// by `snapshot create` while it is stopped, then the collector started
-/// again and its first snapshot: what the last run kept (`snapshot-reuse.bin`)
-/// spares it reading and writing again what the snapshots before wrote.
+/// The collector stopped as an operator would (SIGTERM; it evaluates once
+/// more and prepares a snapshot as it stops), a snapshot taken by
+/// `snapshot create` while it is stopped (signing what was prepared), one
+/// with nothing prepared (as after a collector killed: evaluating in its
+/// own process), then the collector started again and its first snapshot:
+/// what the last run kept (`snapshot-reuse.bin`) spares it reading and
+/// writing again what the snapshots before wrote.
 fn restarted_snapshot(c: &mut Collector) -> Result<()> {
     let proc = c.proc.as_mut().context("collector process")?;
+    let stopping = Instant::now();
     run(Command::new("kill")
         .arg("-TERM")
         .arg(proc.child.id().to_string()))?;
     let status = proc.child.wait()?;
-    // With no collector serving, `snapshot create` evaluates every catalog
-    // in its own process.
+    let stopped_in = stopping.elapsed().as_secs_f64();
+    let prepared = c
+        .log()
+        .lines()
+        .rev()
+        .find(|l| l.contains("as the collector stops"))
+        .map(str::to_string)
+        .unwrap_or_else(|| "nothing about a snapshot prepared".into());
+    println!("\nstopped by SIGTERM in {stopped_in:.2} s; its log: {prepared}");
     let objects = c.data().join("snapshots").join("objects");
-    let objects0 = tree_size(&objects);
-    match snapshot_by_cli(c) {
-        Ok(cli) => println!(
-            "\nsnapshot (`gamsa-collector snapshot create` with the collector stopped, {}",
-            cli.phrase(objects_added(objects0, tree_size(&objects)))
-        ),
-        Err(e) => println!("\nsnapshot (`gamsa-collector snapshot create` with the collector stopped): failed: {e:#}"),
+    let file = c.data().join("snapshot-prepared.json");
+    for nothing_prepared in [false, true] {
+        if nothing_prepared {
+            std::fs::rename(&file, file.with_extension("aside"))
+                .with_context(|| format!("{}: cannot move aside", file.display()))?;
+        }
+        let what = if nothing_prepared {
+            "with the collector stopped and nothing prepared"
+        } else {
+            "with the collector stopped"
+        };
+        let objects0 = tree_size(&objects);
+        match snapshot_by_cli(c) {
+            Ok(cli) => println!(
+                "\nsnapshot (`gamsa-collector snapshot create` {what}, {}",
+                cli.phrase(objects_added(objects0, tree_size(&objects)))
+            ),
+            Err(e) => {
+                println!("\nsnapshot (`gamsa-collector snapshot create` {what}): failed: {e:#}")
+            }
+        }
     }
     let started = Instant::now();
     c.restart()?;
