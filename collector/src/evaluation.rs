@@ -414,7 +414,13 @@ impl Kept {
     ) -> anyhow::Result<Arc<Evaluation>> {
         let mut earlier = self.earlier.lock().await;
         let (e, left) = evaluate(checklists, store, std::mem::take(&mut *earlier)).await?;
-        *earlier = left;
+        if self.evaluates() {
+            *earlier = left;
+        } else {
+            // No evaluation follows (the command line): freed before the
+            // snapshot writes its parts.
+            drop(left);
+        }
         self.seen.fetch_max(e.counter, Ordering::Relaxed);
         let e = Arc::new(e);
         self.current.send_replace(Some(e.clone()));

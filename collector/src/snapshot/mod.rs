@@ -9,8 +9,11 @@
 //! offline with nothing but the public key (`seal::verify`, `chain`,
 //! `offline`; each host's part by `parts`), and compared (`diff`): which items changed verdict between
 //! two days. Until the first exists, what it will name is written ahead
-//! (`ahead`), so that a fleet's first snapshot does not write everything. The snapshots are also the source of an item's verdict
-//! history, so the history an auditor reads is exactly what was signed.
+//! (`ahead`), so that a fleet's first snapshot does not write everything.
+//! As a collector stops, its last evaluation is prepared for the command
+//! line to sign while nothing changes (`prepared`). The snapshots are also
+//! the source of an item's verdict history, so the history an auditor
+//! reads is exactly what was signed.
 
 pub mod ahead;
 pub mod archive;
