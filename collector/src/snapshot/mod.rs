@@ -141,6 +141,10 @@ struct Content {
     wrote: Option<parts::Reuse>,
     contents_read: usize,
     prepared: Preparedness,
+    /// How long freezing the verdicts and writing the parts took (none
+    /// when prepared).
+    frozen_in: Duration,
+    parts_in: Duration,
 }
 
 /// What a collector's stop prepared (`Snapshots::prepare`).
@@ -391,6 +395,8 @@ impl Snapshots {
             id = %entry.id,
             hosts = body_hosts,
             prepared = matches!(content.prepared, Preparedness::Signed),
+            frozen_ms = content.frozen_in.as_millis() as u64,
+            parts_ms = content.parts_in.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64,
             "snapshot taken"
         );
@@ -424,11 +430,6 @@ impl Snapshots {
             .iter()
             .map(contents::item_summary)
             .collect::<Result<Vec<_>, _>>()?;
-        tracing::debug!(
-            frozen_ms = frozen_in.as_millis() as u64,
-            parts_ms = (started.elapsed() - frozen_in).as_millis() as u64,
-            "snapshot evaluated and its parts written"
-        );
         Ok(Content {
             catalogs: frozen.catalogs,
             items,
@@ -438,6 +439,8 @@ impl Snapshots {
             wrote: Some(written.reuse),
             contents_read: written.contents_read,
             prepared,
+            frozen_in,
+            parts_in: started.elapsed() - frozen_in,
         })
     }
 
@@ -476,9 +479,14 @@ impl Snapshots {
             Err(e) => return Ok(Err(Preparedness::Evaluated(e))),
         };
         let checklists = self.checklists.clone();
-        let judge = tokio::task::spawn_blocking(move || prepared::judge(&checklists))
-            .await?
-            .context("reading this program's executable")?;
+        let judge = match tokio::task::spawn_blocking(move || prepared::judge(&checklists)).await? {
+            Ok(judge) => judge,
+            Err(e) => {
+                return Ok(Err(Preparedness::Evaluated(format!(
+                    "this program's executable is unreadable: {e}"
+                ))))
+            }
+        };
         let now = prepared::Now {
             collector: &self.collector_id,
             judge: &judge,
@@ -513,6 +521,8 @@ impl Snapshots {
             wrote: None,
             contents_read: 0,
             prepared: Preparedness::Signed,
+            frozen_in: Duration::ZERO,
+            parts_in: Duration::ZERO,
         }))
     }
 
