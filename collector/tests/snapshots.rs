@@ -725,6 +725,34 @@ async fn the_command_line_signs_what_a_stopping_collector_prepared() {
         Some(1)
     );
 
+    // Prepared again, but a file it names is gone.
+    let serving = serve(&d, "[verdicts]\nrefresh = \"1h\"\n");
+    control_answers(&d);
+    stop(serving);
+    let file: serde_json::Value = serde_json::from_str(&fixture::read(&prepared)).unwrap();
+    let object = |sha: &str| {
+        d.snapshots()
+            .join("objects")
+            .join(&sha[..2])
+            .join(format!("{sha}.json"))
+    };
+    let index: serde_json::Value = serde_json::from_str(&fixture::read(&object(
+        file["hostIndex"][0]["sha256"].as_str().unwrap(),
+    )))
+    .unwrap();
+    let (host, part) = (&index["hosts"][0]["host"], &index["hosts"][0]["sha256"]);
+    std::fs::remove_file(object(part.as_str().unwrap())).unwrap();
+    let o = d.cli(&["snapshot", "create"]);
+    created(&o);
+    assert!(
+        stderr(&o).contains(&format!(
+            "the part of host {} is gone",
+            host.as_str().unwrap()
+        )),
+        "{}",
+        stderr(&o)
+    );
+
     // Verdicts that stand a second only (rules that read the time).
     let serving = serve(&d, "[verdicts]\nrefresh = \"1s\"\n");
     control_answers(&d);

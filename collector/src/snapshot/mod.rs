@@ -562,22 +562,25 @@ impl Snapshots {
         let judge = tokio::task::spawn_blocking(move || prepared::judge(&checklists))
             .await?
             .context("reading this program's executable")?;
-        let catalogs = contents::catalog_versions(&self.checklists);
-        let p = prepared::Prepared::new(
-            &self.collector_id,
+        let p = prepared::Prepared {
+            format: prepared::FORMAT.into(),
+            collector: self.collector_id.clone(),
             judge,
-            e.counter,
-            e.as_of(),
-            kept.stands_until(&e),
-            catalogs,
+            counter: e.counter,
+            evaluated_at: e.as_of(),
+            stands_until_ms: kept.stands_until(&e),
+            catalogs: contents::catalog_versions(&self.checklists),
             items,
             host_index,
-            contents::DocumentEvidence {
+            documents: contents::DocumentEvidence {
                 attestations: e.documents.attestations.clone(),
                 na_marks: e.documents.na_marks.clone(),
             },
+        };
+        let (hosts, stands_until_ms) = (
+            p.host_index.iter().map(|i| i.hosts).sum(),
+            p.stands_until_ms,
         );
-        let hosts = p.host_index.iter().map(|i| i.hosts).sum();
         tokio::task::spawn_blocking(move || {
             p.write(&path)
                 .with_context(|| format!("{}: cannot write", path.display()))
@@ -585,7 +588,7 @@ impl Snapshots {
         .await??;
         Ok(Some(PreparedAtStop {
             hosts,
-            stands_until_ms: kept.stands_until(&e),
+            stands_until_ms,
             took: started.elapsed(),
         }))
     }

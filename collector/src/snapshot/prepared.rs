@@ -34,7 +34,7 @@ use std::path::Path;
 pub const FILE: &str = "snapshot-prepared.json";
 
 /// Its format tag.
-const FORMAT: &str = "gamsa-snapshot-prepared/1";
+pub const FORMAT: &str = "gamsa-snapshot-prepared/1";
 
 /// A snapshot's body but for what signing adds (sequence, previous,
 /// creation time, who took it, the key), with what says whether it stands.
@@ -60,32 +60,6 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        collector: &str,
-        judge: String,
-        counter: i64,
-        evaluated_at: String,
-        stands_until_ms: i64,
-        catalogs: Vec<CatalogVersion>,
-        items: Vec<serde_json::Value>,
-        host_index: Vec<IndexEntry>,
-        documents: DocumentEvidence,
-    ) -> Self {
-        Self {
-            format: FORMAT.into(),
-            collector: collector.into(),
-            judge,
-            counter,
-            evaluated_at,
-            stands_until_ms,
-            catalogs,
-            items,
-            host_index,
-            documents,
-        }
-    }
-
     /// Writes it whole or not at all (a stop cut short leaves none).
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("tmp");
@@ -172,20 +146,21 @@ mod tests {
     use super::*;
 
     fn prepared() -> Prepared {
-        Prepared::new(
-            "c1",
-            "j".into(),
-            7,
-            "2026-12-07T00:00:00.000Z".into(),
-            1_000,
-            vec![],
-            vec![],
-            vec![],
-            DocumentEvidence {
+        Prepared {
+            format: FORMAT.into(),
+            collector: "c1".into(),
+            judge: "j".into(),
+            counter: 7,
+            evaluated_at: "2026-12-07T00:00:00.000Z".into(),
+            stands_until_ms: 1_000,
+            catalogs: vec![],
+            items: vec![],
+            host_index: vec![],
+            documents: DocumentEvidence {
                 attestations: vec![],
                 na_marks: vec![],
             },
-        )
+        }
     }
 
     #[test]
