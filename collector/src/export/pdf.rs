@@ -23,8 +23,10 @@ use std::time::SystemTime;
 pub enum PdfError {
     #[error("PDF font {path}: {message} (install Debian's fonts-nanum or set [export] pdf_font to a TrueType font with Hangul)")]
     Font { path: PathBuf, message: String },
+    #[error("compressing the PDF's streams: {0}")]
+    Compress(std::io::Error),
     #[error("writing the PDF: {0}")]
-    Write(String),
+    Write(std::io::Error),
 }
 
 /// The zlib level of the file's streams (pages, the font subset, its
@@ -434,12 +436,11 @@ pub fn render(form: &FilledForm, font_path: &Path) -> Result<Vec<u8>, PdfError> 
         .to_lopdf_document(&uncompressed, &mut Vec::new());
     for object in doc.objects.values_mut() {
         if let lopdf::Object::Stream(stream) = object {
-            compress(stream).map_err(|e| PdfError::Write(e.to_string()))?;
+            compress(stream).map_err(PdfError::Compress)?;
         }
     }
     let mut out = Vec::new();
-    doc.save_to(&mut out)
-        .map_err(|e| PdfError::Write(e.to_string()))?;
+    doc.save_to(&mut out).map_err(PdfError::Write)?;
     Ok(out)
 }
 
