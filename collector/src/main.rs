@@ -801,51 +801,42 @@ async fn snapshot_create(common: Common) -> anyhow::Result<()> {
     use gamsa_collector::control::{self, Reply, Request};
     let config = common.load()?;
     let login = Actor::cli().name().to_string();
-    let (path, sha256, removed) = match control::ask(
-        &config.data_dir,
-        &Request::CreateSnapshot { login },
-    )
-    .await?
-    {
-        Some(Reply::Snapshot {
-            path,
-            sha256,
-            removed,
-            pid,
-        }) => {
-            eprintln!(
-                "taken by the collector serving {} (pid {pid})",
+    let (path, sha256, removed) =
+        match control::ask(&config.data_dir, &Request::CreateSnapshot { login }).await? {
+            Some(Reply::Snapshot {
+                path,
+                sha256,
+                removed,
+                pid,
+            }) => {
+                eprintln!(
+                    "taken by the collector serving {} (pid {pid})",
+                    config.data_dir.display()
+                );
+                (path, sha256, removed)
+            }
+            Some(Reply::Refused { error }) => anyhow::bail!(
+                "the collector serving {} did not take the snapshot: {error}",
                 config.data_dir.display()
-            );
-            (path, sha256, removed)
-        }
-        Some(Reply::Refused { error }) => anyhow::bail!(
-            "the collector serving {} did not take the snapshot: {error}",
-            config.data_dir.display()
-        ),
-        None => {
-            eprintln!(
-                "no collector serves {}: the snapshot is taken here",
-                config.data_dir.display()
-            );
-            let state = gamsa_collector::server::open_state(&config).await?;
-            // Signs what the collector prepared as it stopped while
-            // that stands; else evaluates every catalog here.
-            let c = gamsa_collector::operations::create_snapshot(&state.snapshots, &Actor::cli())
-                .await?;
-            match &c.prepared {
-                    Preparedness::Signed => eprintln!(
-                        "signed the verdicts the collector evaluated as it stopped: nothing changed since"
-                    ),
-                    Preparedness::Evaluated(why) => {
-                        eprintln!("evaluated every catalog here: nothing prepared would do ({why})")
-                    }
-                    Preparedness::NotLooked => {}
+            ),
+            None => {
+                eprintln!(
+                    "no collector serves {}: the snapshot is taken here",
+                    config.data_dir.display()
+                );
+                let state = gamsa_collector::server::open_state(&config).await?;
+                // Signs what the collector prepared as it stopped while
+                // that stands; else evaluates every catalog here.
+                let c =
+                    gamsa_collector::operations::create_snapshot(&state.snapshots, &Actor::cli())
+                        .await?;
+                if c.prepared != Preparedness::NotLooked {
+                    eprintln!("{}", c.prepared);
                 }
-            let removed = c.removed.into_iter().map(|r| r.path).collect();
-            (c.entry.path, c.sha256, removed)
-        }
-    };
+                let removed = c.removed.into_iter().map(|r| r.path).collect();
+                (c.entry.path, c.sha256, removed)
+            }
+        };
     println!("{}\t{}", path.display(), sha256);
     for r in &removed {
         eprintln!("{}: removed by retention", r.display());

@@ -130,6 +130,23 @@ pub enum Preparedness {
     Evaluated(String),
 }
 
+impl std::fmt::Display for Preparedness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotLooked => f.write_str("the verdicts the collector keeps"),
+            Self::Signed => f.write_str(
+                "signed the verdicts the collector evaluated as it stopped: nothing changed since",
+            ),
+            Self::Evaluated(why) => {
+                write!(
+                    f,
+                    "evaluated every catalog here: nothing prepared would do ({why})"
+                )
+            }
+        }
+    }
+}
+
 /// A snapshot's body but for what signing adds, and how it came by it.
 struct Content {
     catalogs: Vec<contents::CatalogVersion>,
