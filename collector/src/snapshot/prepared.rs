@@ -27,7 +27,6 @@ use super::contents::{CatalogVersion, DocumentEvidence, IndexEntry};
 use crate::checklists::Checklists;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::Path;
 
 /// The prepared body, in the data directory.
@@ -110,6 +109,15 @@ pub fn why_not(p: &Prepared, now: &Now) -> Option<String> {
             p.counter, now.counter
         ));
     }
+    let evaluated_ms = chrono::DateTime::parse_from_rfc3339(&p.evaluated_at)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(i64::MAX);
+    if now.ms < evaluated_ms {
+        return Some(format!(
+            "the clock is before {}, when its verdicts were evaluated",
+            p.evaluated_at
+        ));
+    }
     if now.ms >= p.stands_until_ms {
         let until = chrono::DateTime::from_timestamp_millis(p.stands_until_ms)
             .unwrap_or_default()
@@ -129,13 +137,7 @@ pub fn judge(checklists: &Checklists) -> std::io::Result<String> {
     // The running program's own file, even if replaced on disk since.
     let mut exe = std::fs::File::open("/proc/self/exe")
         .or_else(|_| std::fs::File::open(std::env::current_exe()?))?;
-    let mut buf = vec![0; 1 << 16];
-    loop {
-        match exe.read(&mut buf)? {
-            0 => break,
-            n => h.update(&buf[..n]),
-        }
-    }
+    std::io::copy(&mut exe, &mut h)?;
     h.update(serde_json::to_vec(&checklists.catalogs)?);
     h.update(format!("{:?}", checklists.expectations));
     Ok(hex::encode(h.finalize()))
@@ -172,12 +174,19 @@ mod tests {
             counter,
             ms,
         };
-        assert_eq!(why_not(&p, &now("c1", "j", 7, 999)), None);
+        let at = 1_796_601_600_000; // 2026-12-07T00:00:00Z, `evaluated_at`
+        let p = Prepared {
+            stands_until_ms: at + 1_000,
+            ..p
+        };
+        assert_eq!(why_not(&p, &now("c1", "j", 7, at + 999)), None);
+        assert_eq!(why_not(&p, &now("c1", "j", 7, at)), None);
         let why = |n: Now| why_not(&p, &n).unwrap_or_default();
-        assert!(why(now("c2", "j", 7, 999)).contains("collector \"c1\""));
-        assert!(why(now("c1", "k", 7, 999)).contains("program, catalogs"));
-        assert!(why(now("c1", "j", 8, 999)).contains("counter 7 then, 8 now"));
-        assert!(why(now("c1", "j", 7, 1_000)).contains("stood only until"));
+        assert!(why(now("c2", "j", 7, at)).contains("collector \"c1\""));
+        assert!(why(now("c1", "k", 7, at)).contains("program, catalogs"));
+        assert!(why(now("c1", "j", 8, at)).contains("counter 7 then, 8 now"));
+        assert!(why(now("c1", "j", 7, at + 1_000)).contains("stood only until"));
+        assert!(why(now("c1", "j", 7, at - 1)).contains("the clock is before"));
     }
 
     #[test]
