@@ -19,7 +19,7 @@
 //! (results inline) are still read and verified.
 
 use crate::checklists::Checklists;
-use crate::evaluation::Kept;
+use crate::evaluation::{Evaluation, Kept};
 use crate::records::{Attestation, NaMark};
 use crate::store::{EvidenceStamp, Store};
 use crate::verdict::{ItemResult, Outcome, RowResult};
@@ -247,6 +247,22 @@ pub struct Frozen {
     pub stamps: Arc<HashMap<String, EvidenceStamp>>,
 }
 
+impl Frozen {
+    /// A kept evaluation, frozen.
+    pub fn of(e: Arc<Evaluation>, catalogs: Vec<CatalogVersion>) -> Self {
+        Frozen {
+            catalogs,
+            documents: DocumentEvidence {
+                attestations: e.documents.attestations.clone(),
+                na_marks: e.documents.na_marks.clone(),
+            },
+            evaluated_at: Some(e.as_of()),
+            stamps: e.stamps.clone(),
+            items: e,
+        }
+    }
+}
+
 /// The verdicts of every catalog (without an applicant group: a group only
 /// turns items NA) and the documents they read: the collector's kept
 /// evaluation, once it includes the writes made before (waiting at most
@@ -260,16 +276,7 @@ pub async fn freeze(
     let catalogs = catalog_versions(checklists);
     if let Some(kept) = kept {
         if let Ok((e, _)) = kept.current(store, crate::evaluation::CATCH_UP).await {
-            return Ok(Frozen {
-                catalogs,
-                documents: DocumentEvidence {
-                    attestations: e.documents.attestations.clone(),
-                    na_marks: e.documents.na_marks.clone(),
-                },
-                evaluated_at: Some(e.as_of()),
-                stamps: e.stamps.clone(),
-                items: e,
-            });
+            return Ok(Frozen::of(e, catalogs));
         }
     }
     let items = checklists.evaluate(store, &[], None).await?;

@@ -437,6 +437,18 @@ impl Snapshots {
         let started = std::time::Instant::now();
         let frozen =
             contents::freeze(&self.checklists, self.store.as_ref(), self.kept.as_deref()).await?;
+        self.content(reuse, frozen, prepared, started).await
+    }
+
+    /// The host parts of `frozen` written and the summaries of its items;
+    /// `started` when freezing began.
+    async fn content(
+        &self,
+        reuse: &mut Option<parts::Reuse>,
+        frozen: contents::Frozen,
+        prepared: Preparedness,
+        started: std::time::Instant,
+    ) -> anyhow::Result<Content> {
         let frozen_in = started.elapsed();
         let (objects, written) = self
             .write_parts(reuse, frozen.items.clone(), frozen.stamps.clone())
@@ -495,12 +507,11 @@ impl Snapshots {
             }
             Err(e) => return Ok(Err(Preparedness::Evaluated(e))),
         };
-        let checklists = self.checklists.clone();
-        let judge = match tokio::task::spawn_blocking(move || prepared::judge(&checklists)).await? {
+        let judge = match self.judge().await {
             Ok(judge) => judge,
             Err(e) => {
                 return Ok(Err(Preparedness::Evaluated(format!(
-                    "this program's executable is unreadable: {e}"
+                    "this program's executable is unreadable: {e:#}"
                 ))))
             }
         };
@@ -565,39 +576,26 @@ impl Snapshots {
         if self.store.change_counter().await? != e.counter {
             return Ok(None);
         }
-        let (objects, written) = self
-            .write_parts(&mut reuse, e.clone(), e.stamps.clone())
+        let stands_until_ms = kept.stands_until(&e);
+        let (counter, catalogs) = (e.counter, contents::catalog_versions(&self.checklists));
+        let frozen = contents::Frozen::of(e, catalogs);
+        let c = self
+            .content(&mut reuse, frozen, Preparedness::NotLooked, started)
             .await?;
-        *reuse = Some(written.reuse);
-        let host_index = self.write_index(objects, written.hosts).await?;
-        let items = e
-            .items
-            .iter()
-            .map(contents::item_summary)
-            .collect::<Result<Vec<_>, _>>()?;
-        let checklists = self.checklists.clone();
-        let judge = tokio::task::spawn_blocking(move || prepared::judge(&checklists))
-            .await?
-            .context("reading this program's executable")?;
+        *reuse = c.wrote;
         let p = prepared::Prepared {
             format: prepared::FORMAT.into(),
             collector: self.collector_id.clone(),
-            judge,
-            counter: e.counter,
-            evaluated_at: e.as_of(),
-            stands_until_ms: kept.stands_until(&e),
-            catalogs: contents::catalog_versions(&self.checklists),
-            items,
-            host_index,
-            documents: contents::DocumentEvidence {
-                attestations: e.documents.attestations.clone(),
-                na_marks: e.documents.na_marks.clone(),
-            },
+            judge: self.judge().await?,
+            counter,
+            evaluated_at: c.evaluated_at.unwrap_or_default(),
+            stands_until_ms,
+            catalogs: c.catalogs,
+            items: c.items,
+            host_index: c.host_index,
+            documents: c.documents,
         };
-        let (hosts, stands_until_ms) = (
-            p.host_index.iter().map(|i| i.hosts).sum(),
-            p.stands_until_ms,
-        );
+        let hosts = p.host_index.iter().map(|i| i.hosts).sum();
         tokio::task::spawn_blocking(move || {
             p.write(&path)
                 .with_context(|| format!("{}: cannot write", path.display()))
@@ -608,6 +606,14 @@ impl Snapshots {
             stands_until_ms,
             took: started.elapsed(),
         }))
+    }
+
+    /// [`prepared::judge`] of this program and these checklists.
+    async fn judge(&self) -> anyhow::Result<String> {
+        let checklists = self.checklists.clone();
+        tokio::task::spawn_blocking(move || prepared::judge(&checklists))
+            .await?
+            .context("reading this program's executable")
     }
 
     /// Writes the host parts of `items` and the contents they cite into
