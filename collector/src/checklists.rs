@@ -275,7 +275,7 @@ impl Checklists {
             }
         }
         // What the earlier reading held and this one did not take.
-        drop(earlier);
+        crate::rules::free_in_background("evidence no longer latest", earlier);
         self.payloads.forget_unused();
         Ok((out, stamps, read))
     }

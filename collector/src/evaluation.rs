@@ -291,6 +291,9 @@ pub struct Kept {
     /// What the last evaluation left for the next, held by the one
     /// evaluation running (the evaluator's, or `evaluate_now`).
     earlier: tokio::sync::Mutex<Earlier>,
+    /// Evaluations replaced while a request still held them
+    /// ([`Kept::retire`]).
+    retired: std::sync::Mutex<Vec<Arc<Evaluation>>>,
 }
 
 impl Kept {
@@ -302,6 +305,7 @@ impl Kept {
             seen: AtomicI64::new(i64::MIN),
             evaluator: AtomicBool::new(false),
             earlier: Default::default(),
+            retired: Default::default(),
         })
     }
 
@@ -423,8 +427,35 @@ impl Kept {
         }
         self.seen.fetch_max(e.counter, Ordering::Relaxed);
         let e = Arc::new(e);
-        self.current.send_replace(Some(e.clone()));
+        let replaced = self.current.send_replace(Some(e.clone()));
+        self.retire(replaced);
         Ok(e)
+    }
+
+    /// Frees `replaced`, and the evaluations replaced before it that no
+    /// request holds any more, on a background thread. Why: an evaluation of
+    /// 10,000 hosts is some 4 million allocations (the stamps of half a
+    /// million evidence, the items, the shown evidence), and freeing them
+    /// takes a tenth of a second or more. Freed where its last holder let
+    /// go, that was an async worker (the evaluator's task) or a request's
+    /// handler, and a page waited behind it. The evaluator keeps those a
+    /// request still holds until the next evaluation, so the last holder
+    /// is always this list (a request finishes in well under an
+    /// evaluation); it holds at most the evaluations that long downloads
+    /// started on.
+    fn retire(&self, replaced: Option<Arc<Evaluation>>) {
+        let free: Vec<Arc<Evaluation>> = {
+            let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+            retired.extend(replaced);
+            let (free, held) = std::mem::take(&mut *retired)
+                .into_iter()
+                .partition(|e| Arc::strong_count(e) == 1);
+            *retired = held;
+            free
+        };
+        if !free.is_empty() {
+            crate::rules::free_in_background("replaced evaluations", free);
+        }
     }
 
     /// Starts the evaluator, ending when `stop` turns true.
@@ -609,6 +640,54 @@ mod tests {
             matches!(got, Ok(Err(NotYet))),
             "returned at once: none comes"
         );
+    }
+
+    fn evaluation(counter: i64) -> Arc<Evaluation> {
+        Arc::new(Evaluation {
+            items: vec![],
+            as_of_ms: 0,
+            counter,
+            took: Duration::ZERO,
+            read: LatestRead::default(),
+            host_results: HostResults::default(),
+            stamps: Arc::default(),
+            probes: BTreeMap::new(),
+            hosts: HashMap::new(),
+            agents: Arc::default(),
+            shown: vec![],
+            documents: Documents::default(),
+            next_change_ms: None,
+        })
+    }
+
+    /// Waits (at most 10 s) until nothing holds what `weak` points to.
+    async fn freed(weak: &std::sync::Weak<Evaluation>) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while weak.strong_count() > 0 {
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    #[tokio::test]
+    async fn a_replaced_evaluation_is_freed_by_the_evaluator_never_by_a_request() {
+        let kept = Kept::new(VerdictsConfig::default());
+        let first = evaluation(1);
+        let (request, first_weak) = (first.clone(), Arc::downgrade(&first));
+        kept.retire(Some(first));
+        // The request ends after the replacement: it lets go, but is not
+        // the last holder.
+        drop(request);
+        assert_eq!(first_weak.strong_count(), 1, "kept by the evaluator");
+        let second = evaluation(2);
+        let second_weak = Arc::downgrade(&second);
+        kept.retire(Some(second));
+        assert!(freed(&first_weak).await, "freed at the next replacement");
+        assert!(freed(&second_weak).await, "held by none: freed at once");
+        assert!(kept.retired.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -137,6 +137,8 @@ pub struct Settings {
     pub grpc: String,
     /// Lines for the `[http]` section.
     pub http: String,
+    /// Lines for the `[log]` section; empty is `level = "info"`.
+    pub log: String,
     /// Further sections, e.g. `[snapshots]`.
     pub sections: String,
 }
@@ -203,10 +205,15 @@ impl Collector {
         std::fs::write(
             dir.path().join("collector.toml"),
             format!(
-                "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{grpc}\"\n{}\n[http]\nlisten = \"127.0.0.1:{http}\"\n{}\n{store}[log]\nlevel = \"info\"\n{}\n",
+                "data_dir = \"{}\"\n[grpc]\nlisten = \"127.0.0.1:{grpc}\"\n{}\n[http]\nlisten = \"127.0.0.1:{http}\"\n{}\n{store}[log]\n{}\n{}\n",
                 data.display(),
                 settings.grpc,
                 settings.http,
+                if settings.log.is_empty() {
+                    "level = \"info\""
+                } else {
+                    &settings.log
+                },
                 settings.sections,
             ),
         )?;

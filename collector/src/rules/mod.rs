@@ -14,7 +14,7 @@
 pub mod evaluate;
 pub mod input;
 pub(crate) mod parallel;
-pub use parallel::in_background;
+pub use parallel::{free_in_background, in_background};
 pub mod value;
 
 use crate::catalog::RuleReach;

@@ -56,6 +56,23 @@ pub async fn in_background<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'st
     }
 }
 
+/// Drops `value` on a background thread, not the caller's: for a large
+/// structure (an evaluation, a reading of the fleet's evidence) whose
+/// millions of allocations take a tenth of a second or more to free, which
+/// an async worker would otherwise spend while requests wait. `what` names
+/// it in the debug log, with how long freeing took.
+pub fn free_in_background<T: Send + 'static>(what: &'static str, value: T) {
+    tokio::spawn(in_background(move || {
+        let started = std::time::Instant::now();
+        drop(value);
+        tracing::debug!(
+            what,
+            took_ms = started.elapsed().as_millis() as u64,
+            "freed in the background"
+        );
+    }));
+}
+
 /// Lowers the calling thread's priority by `BACKGROUND_NICE` (at most to
 /// 19, the lowest); best effort (where it cannot, the work runs at the
 /// usual priority).

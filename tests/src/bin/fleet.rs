@@ -1179,12 +1179,57 @@ fn answered(path: &str, status: u16) -> bool {
         || (status == 400 && path.contains("findings/report") && !path.contains("host="))
 }
 
-fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) -> Vec<String> {
+/// A request over the time target, of a call whose median is within it: a
+/// sporadic slow answer, which `during` lines up with the collector's log.
+struct Slow {
+    at: chrono::DateTime<chrono::Utc>,
+    ms: f64,
+    call: String,
+}
+
+/// The collector's log lines (their timestamps first, as `[log]` writes
+/// them) from shortly before each slow request started until it ended: what
+/// the collector was doing meanwhile (its debug lines name an evaluation's
+/// end and what was freed in the background).
+fn during(log: &str, slow: &[Slow]) -> String {
+    let lines: Vec<(chrono::DateTime<chrono::Utc>, &str)> = log
+        .lines()
+        .filter_map(|l| {
+            let (t, rest) = l.split_once(' ')?;
+            let t = chrono::DateTime::parse_from_rfc3339(t).ok()?;
+            Some((t.to_utc(), rest.trim()))
+        })
+        .collect();
+    let mut out = String::new();
+    for s in slow {
+        let from = s.at - chrono::Duration::milliseconds(200);
+        let to = s.at + chrono::Duration::milliseconds(s.ms as i64 + 50);
+        out.push_str(&format!(
+            "- {} {:.1} ms {}\n",
+            s.at.format("%H:%M:%S%.3f"),
+            s.ms,
+            s.call
+        ));
+        let meanwhile = lines.iter().filter(|(t, _)| *t >= from && *t <= to);
+        for (t, l) in meanwhile.take(8) {
+            let l: String = l.chars().take(200).collect();
+            out.push_str(&format!("    {} {l}\n", t.format("%H:%M:%S%.3f")));
+        }
+    }
+    out
+}
+
+fn measure_calls(
+    h: &Http,
+    calls: &[(String, bool)],
+    requests: usize,
+    pid: u32,
+) -> (Vec<String>, Vec<Slow>) {
     // The first byte's time and the collector's memory say whether a whole
     // file on request streams: it starts at once and holds little.
     println!("\n| call | requests | p50 ms | p95 ms | max ms | bytes | status | over target | first byte p95 ms | collector RssAnon rise MiB |");
     println!("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|");
-    let mut over = Vec::new();
+    let (mut over, mut slow) = (Vec::new(), Vec::new());
     for (n, (path, dashboard)) in calls.iter().enumerate() {
         if !alive(pid) {
             println!("\nthe collector exited; not measured:");
@@ -1195,12 +1240,13 @@ fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) 
             break;
         }
         let started = Instant::now();
-        let (mut times, mut firsts) = (Vec::new(), Vec::new());
+        let (mut times, mut firsts, mut starts) = (Vec::new(), Vec::new(), Vec::new());
         let (mut bytes, mut statuses) = (0, std::collections::BTreeSet::new());
         let ((), anon0, anon) = sampled(pid, "RssAnon", || {
             while times.len() < requests
                 && (times.len() < MIN_REQUESTS || started.elapsed() < CALL_BUDGET)
             {
+                starts.push(chrono::Utc::now());
                 let (t, first, b, s) = request(h, path, *dashboard);
                 times.push(t.as_secs_f64() * 1e3);
                 firsts.push(first.as_secs_f64() * 1e3);
@@ -1208,8 +1254,20 @@ fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) 
                 statuses.insert(s);
             }
         });
+        let name = format!("{} {path}", if *dashboard { "dashboard" } else { "API" });
+        let sampled: Vec<(chrono::DateTime<chrono::Utc>, f64)> =
+            starts.into_iter().zip(times.iter().copied()).collect();
         times.sort_by(f64::total_cmp);
         firsts.sort_by(f64::total_cmp);
+        if pct(&times, 0.5) < TARGET_MS {
+            slow.extend(
+                (sampled.into_iter().filter(|(_, ms)| *ms >= TARGET_MS)).map(|(at, ms)| Slow {
+                    at,
+                    ms,
+                    call: name.clone(),
+                }),
+            );
+        }
         let p95 = pct(&times, 0.95);
         let ok = statuses.iter().all(|s| answered(path, *s));
         let mut why = Vec::new();
@@ -1222,7 +1280,6 @@ fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) 
         if !ok {
             why.push("not 2xx");
         }
-        let name = format!("{} {path}", if *dashboard { "dashboard" } else { "API" });
         if !why.is_empty() {
             over.push(format!("{name} ({})", why.join(", ")));
         }
@@ -1243,7 +1300,7 @@ fn measure_calls(h: &Http, calls: &[(String, bool)], requests: usize, pid: u32) 
             anon.saturating_sub(anon0) as f64 / 1024.0,
         );
     }
-    over
+    (over, slow)
 }
 
 /// The (catalog, item) whose answer counts the most hosts: the item the
@@ -1340,7 +1397,11 @@ async fn main() -> Result<()> {
     // and the quiet snapshots below), and the collector closes a stream idle
     // for 15 minutes. The first snapshot is measured once what was written
     // ahead covers the fill, whichever the period.
+    // The evaluator's debug lines, for what the collector did while a
+    // request was slow (`during`).
     let settings = Settings {
+        log: "level = \"info,gamsa_collector::evaluation=debug,gamsa_collector::rules=debug\""
+            .into(),
         sections: "[snapshots]\nwrite_ahead = \"2m\"\n".into(),
         ..Settings::default()
     };
@@ -1604,7 +1665,7 @@ async fn main() -> Result<()> {
     // Snapshots, then every call, with ingest going on.
     let c3 = c.clone();
     let (requests, hosts) = (args.requests, args.hosts);
-    let over = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
+    let (over, slow) = tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<Slow>)> {
         let objects = c3.data().join("snapshots").join("objects");
         let base = format!("http://127.0.0.1:{}", c3.http);
         // Two in the collector (from its kept evaluation; the second reuses
@@ -1700,7 +1761,7 @@ async fn main() -> Result<()> {
             &this_month(),
             &files,
         );
-        let over = measure_calls(&h, &list, requests, pid);
+        let (over, slow) = measure_calls(&h, &list, requests, pid);
         println!("\nevery page of each machine-readable export, while ingest continues:");
         for format in ["json", "ndjson", "ocsf"] {
             let first = format!("/api/v1/exports?catalog={catalog}&format={format}");
@@ -1713,7 +1774,7 @@ async fn main() -> Result<()> {
             MEMORY_LIMIT >> 20,
             status_kib(pid, "VmSize") / 1024
         );
-        Ok(over)
+        Ok((over, slow))
     })
     .await??;
     stop.store(true, Ordering::Relaxed);
@@ -1762,6 +1823,11 @@ async fn main() -> Result<()> {
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .trim()
+    );
+    println!(
+        "\nrequests over {TARGET_MS} ms in calls whose median is within it, and the collector's log meanwhile: {}\n{}",
+        slow.len(),
+        during(&c.log(), &slow)
     );
     if over.is_empty() {
         println!("every call within p95 < {TARGET_MS} ms and < {TARGET_BYTES} bytes");
