@@ -1190,10 +1190,12 @@ struct Slow {
 /// The collector's log lines (their timestamps first, as `[log]` writes
 /// them) from shortly before each slow request started until it ended: what
 /// the collector was doing meanwhile (its debug lines name an evaluation's
-/// end and what was freed in the background).
+/// end and what was freed in the background). The lines requests write
+/// (`operations`: who exported what) are left out.
 fn during(log: &str, slow: &[Slow]) -> String {
     let lines: Vec<(chrono::DateTime<chrono::Utc>, &str)> = log
         .lines()
+        .filter(|l| !l.contains("gamsa_collector::operations"))
         .filter_map(|l| {
             let (t, rest) = l.split_once(' ')?;
             let t = chrono::DateTime::parse_from_rfc3339(t).ok()?;
