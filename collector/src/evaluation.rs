@@ -434,15 +434,14 @@ impl Kept {
 
     /// Frees `replaced`, and the evaluations replaced before it that no
     /// request holds any more, on a background thread. Why: an evaluation of
-    /// 10,000 hosts is some 4 million allocations (the stamps of half a
-    /// million evidence, the items, the shown evidence), and freeing them
-    /// takes a tenth of a second or more. Freed where its last holder let
-    /// go, that was an async worker (the evaluator's task) or a request's
-    /// handler, and a page waited behind it. The evaluator keeps those a
-    /// request still holds until the next evaluation, so the last holder
-    /// is always this list (a request finishes in well under an
-    /// evaluation); it holds at most the evaluations that long downloads
-    /// started on.
+    /// 10,000 hosts is millions of allocations (the stamps of every latest
+    /// evidence, the items, the shown evidence), and freeing them takes
+    /// about a tenth of a second (up to 0.2 s in the fleet benchmark).
+    /// Freed where its last holder let go, that was an async worker (the
+    /// evaluator's task) or a request's handler, and a page waited behind
+    /// it. The evaluator keeps those still held (a request, a snapshot, a
+    /// download) until a later evaluation finds them let go, so the last
+    /// holder is always this list; it holds no more than their holders do.
     fn retire(&self, replaced: Option<Arc<Evaluation>>) {
         let free: Vec<Arc<Evaluation>> = {
             let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
