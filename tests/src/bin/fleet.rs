@@ -1179,45 +1179,119 @@ fn answered(path: &str, status: u16) -> bool {
         || (status == 400 && path.contains("findings/report") && !path.contains("host="))
 }
 
+type Utc = chrono::DateTime<chrono::Utc>;
+
 /// A request over the time target, of a call whose median is within it: a
 /// sporadic slow answer, which `during` lines up with the collector's log.
 struct Slow {
-    at: chrono::DateTime<chrono::Utc>,
+    at: Utc,
     ms: f64,
     call: String,
 }
 
-/// The collector's log lines (their timestamps first, as `[log]` writes
-/// them) from shortly before each slow request started until it ended: what
-/// the collector was doing meanwhile (its debug lines name an evaluation's
-/// end and what was freed in the background). The lines requests write
-/// (`operations`: who exported what) are left out.
-fn during(log: &str, slow: &[Slow]) -> String {
-    let lines: Vec<(chrono::DateTime<chrono::Utc>, &str)> = log
-        .lines()
-        .filter(|l| !l.contains("gamsa_collector::operations"))
+/// The collector's log lines, with their timestamps (first on each line, as
+/// `[log]` writes them).
+fn log_lines(log: &str) -> Vec<(Utc, &str)> {
+    log.lines()
         .filter_map(|l| {
             let (t, rest) = l.split_once(' ')?;
             let t = chrono::DateTime::parse_from_rfc3339(t).ok()?;
             Some((t.to_utc(), rest.trim()))
         })
+        .collect()
+}
+
+/// One kept evaluation, from its debug line (`verdicts evaluated`, logged
+/// as it ends, with `took_ms` and `read_ms`): when it started, when its
+/// reading of the latest evidence ended, and when it ended.
+struct Phases {
+    start: Utc,
+    read_end: Utc,
+    end: Utc,
+}
+
+fn phases(lines: &[(Utc, &str)]) -> Vec<Phases> {
+    let field = |l: &str, name: &str| -> Option<i64> {
+        let at = l.find(&format!(" {name}="))? + name.len() + 2;
+        l[at..].split(' ').next()?.parse().ok()
+    };
+    lines
+        .iter()
+        .filter(|(_, l)| l.contains("verdicts evaluated"))
+        .filter_map(|(end, l)| {
+            let start = *end - chrono::Duration::milliseconds(field(l, "took_ms")?);
+            let read_end = start + chrono::Duration::milliseconds(field(l, "read_ms")?);
+            Some(Phases {
+                start,
+                read_end,
+                end: *end,
+            })
+        })
+        .collect()
+}
+
+/// What the evaluator was doing in `[from, to]`: "reading" if that meets
+/// an evaluation's reading of the latest evidence, "judging" if it meets
+/// only the rest of one, "resting" if none.
+fn evaluator_during(phases: &[Phases], from: Utc, to: Utc) -> &'static str {
+    let meets = |a: Utc, b: Utc| a <= to && b >= from;
+    if phases.iter().any(|p| meets(p.start, p.read_end)) {
+        "reading"
+    } else if phases.iter().any(|p| meets(p.read_end, p.end)) {
+        "judging"
+    } else {
+        "resting"
+    }
+}
+
+/// Each slow request with what the evaluator was doing (`evaluator_during`)
+/// and the collector's log lines from shortly before it started until it
+/// ended, the lines requests write (`operations`: who exported what) left
+/// out; then how many of them met an evaluation's reading beside the share
+/// of the measured time the evaluator spent reading, `window`: what a slow
+/// request would meet by chance.
+fn during(log: &str, slow: &[Slow], window: (Utc, Utc)) -> String {
+    let lines = log_lines(log);
+    let phases = phases(&lines);
+    let lines: Vec<&(Utc, &str)> = lines
+        .iter()
+        .filter(|(_, l)| !l.contains("gamsa_collector::operations"))
         .collect();
     let mut out = String::new();
+    let mut reading = 0;
     for s in slow {
-        let from = s.at - chrono::Duration::milliseconds(200);
-        let to = s.at + chrono::Duration::milliseconds(s.ms as i64 + 50);
+        let end = s.at + chrono::Duration::milliseconds(s.ms as i64);
+        let doing = evaluator_during(&phases, s.at, end);
+        reading += usize::from(doing == "reading");
         out.push_str(&format!(
-            "- {} {:.1} ms {}\n",
+            "- {} {:.1} ms {} (the evaluator {doing})\n",
             s.at.format("%H:%M:%S%.3f"),
             s.ms,
             s.call
         ));
+        let from = s.at - chrono::Duration::milliseconds(200);
+        let to = end + chrono::Duration::milliseconds(50);
         let meanwhile = lines.iter().filter(|(t, _)| *t >= from && *t <= to);
         for (t, l) in meanwhile.take(8) {
             let l: String = l.chars().take(200).collect();
             out.push_str(&format!("    {} {l}\n", t.format("%H:%M:%S%.3f")));
         }
     }
+    let (from, to) = window;
+    let read_ms: i64 = phases
+        .iter()
+        .map(|p| {
+            (p.read_end.min(to) - p.start.max(from))
+                .num_milliseconds()
+                .max(0)
+        })
+        .sum();
+    let share = read_ms as f64 / (to - from).num_milliseconds().max(1) as f64;
+    out.push_str(&format!(
+        "{reading} of {} met an evaluation's reading of the latest evidence, which took {:.0}% of the measured time\n",
+        slow.len(),
+        share * 100.0
+    ));
     out
 }
 
@@ -1667,7 +1741,7 @@ async fn main() -> Result<()> {
     // Snapshots, then every call, with ingest going on.
     let c3 = c.clone();
     let (requests, hosts) = (args.requests, args.hosts);
-    let (over, slow) = tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<Slow>)> {
+    let (over, slow, measured_calls) = tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<Slow>, (Utc, Utc))> {
         let objects = c3.data().join("snapshots").join("objects");
         let base = format!("http://127.0.0.1:{}", c3.http);
         // Two in the collector (from its kept evaluation; the second reuses
@@ -1763,7 +1837,9 @@ async fn main() -> Result<()> {
             &this_month(),
             &files,
         );
+        let from = chrono::Utc::now();
         let (over, slow) = measure_calls(&h, &list, requests, pid);
+        let measured = (from, chrono::Utc::now());
         println!("\nevery page of each machine-readable export, while ingest continues:");
         for format in ["json", "ndjson", "ocsf"] {
             let first = format!("/api/v1/exports?catalog={catalog}&format={format}");
@@ -1776,7 +1852,7 @@ async fn main() -> Result<()> {
             MEMORY_LIMIT >> 20,
             status_kib(pid, "VmSize") / 1024
         );
-        Ok((over, slow))
+        Ok((over, slow, measured))
     })
     .await??;
     stop.store(true, Ordering::Relaxed);
@@ -1829,7 +1905,7 @@ async fn main() -> Result<()> {
     println!(
         "\nrequests over {TARGET_MS} ms in calls whose median is within it, and the collector's log meanwhile: {}\n{}",
         slow.len(),
-        during(&c.log(), &slow)
+        during(&c.log(), &slow, measured_calls)
     );
     if over.is_empty() {
         println!("every call within p95 < {TARGET_MS} ms and < {TARGET_BYTES} bytes");
@@ -1972,5 +2048,55 @@ impl Drop for KeptLog {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t: &str) -> Utc {
+        chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_slow_request_is_placed_in_the_evaluators_phases_from_its_debug_lines() {
+        // Two evaluations: 12:00:00–12:00:06 (reading until 12:00:04) and
+        // 12:00:10–12:00:16 (reading until 12:00:14).
+        let log = "\
+2026-12-07T12:00:06.000Z DEBUG gamsa_collector::evaluation: verdicts evaluated counter=1 took_ms=6000 read_ms=4000 reused=1
+2026-12-07T12:00:07.000Z  INFO gamsa_collector::operations: exported by=token:e2e export=x
+2026-12-07T12:00:07.100Z DEBUG gamsa_collector::rules::parallel: freed in the background what=\"replaced evaluations\" took_ms=90
+2026-12-07T12:00:16.000Z DEBUG gamsa_collector::evaluation: verdicts evaluated counter=2 took_ms=6000 read_ms=4000 reused=1
+not a log line
+";
+        let slow = |t: &str, ms: f64| Slow {
+            at: at(t),
+            ms,
+            call: "API /x".into(),
+        };
+        let requests = [
+            slow("2026-12-07T12:00:03.000Z", 150.0),
+            slow("2026-12-07T12:00:05.000Z", 150.0),
+            slow("2026-12-07T12:00:07.000Z", 150.0),
+            slow("2026-12-07T12:00:13.950Z", 150.0),
+        ];
+        let window = (at("2026-12-07T12:00:00Z"), at("2026-12-07T12:00:20Z"));
+        let out = during(log, &requests, window);
+        let heads: Vec<&str> = out.lines().filter(|l| l.starts_with("- ")).collect();
+        assert_eq!(heads.len(), 4, "{out}");
+        assert!(heads[0].ends_with("(the evaluator reading)"), "{out}");
+        assert!(heads[1].ends_with("(the evaluator judging)"), "{out}");
+        assert!(heads[2].ends_with("(the evaluator resting)"), "{out}");
+        // Meets the second reading's last 50 ms.
+        assert!(heads[3].ends_with("(the evaluator reading)"), "{out}");
+        // The freeing line is shown beside the third; the export's is not.
+        assert!(out.contains("freed in the background"), "{out}");
+        assert!(!out.contains("exported by"), "{out}");
+        // 8 s of reading in a 20 s window.
+        assert!(
+            out.ends_with("2 of 4 met an evaluation's reading of the latest evidence, which took 40% of the measured time\n"),
+            "{out}"
+        );
     }
 }
