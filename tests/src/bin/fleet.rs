@@ -1181,6 +1181,14 @@ fn answered(path: &str, status: u16) -> bool {
 
 type Utc = chrono::DateTime<chrono::Utc>;
 
+/// What measuring the calls found: the calls over a target, the slow
+/// requests of the others, and when it ran.
+struct Measured {
+    over: Vec<String>,
+    slow: Vec<Slow>,
+    window: (Utc, Utc),
+}
+
 /// A request over the time target, of a call whose median is within it: a
 /// sporadic slow answer, which `during` lines up with the collector's log.
 struct Slow {
@@ -1741,7 +1749,7 @@ async fn main() -> Result<()> {
     // Snapshots, then every call, with ingest going on.
     let c3 = c.clone();
     let (requests, hosts) = (args.requests, args.hosts);
-    let (over, slow, measured_calls) = tokio::task::spawn_blocking(move || -> Result<(Vec<String>, Vec<Slow>, (Utc, Utc))> {
+    let calls_measured = tokio::task::spawn_blocking(move || -> Result<Measured> {
         let objects = c3.data().join("snapshots").join("objects");
         let base = format!("http://127.0.0.1:{}", c3.http);
         // Two in the collector (from its kept evaluation; the second reuses
@@ -1839,7 +1847,7 @@ async fn main() -> Result<()> {
         );
         let from = chrono::Utc::now();
         let (over, slow) = measure_calls(&h, &list, requests, pid);
-        let measured = (from, chrono::Utc::now());
+        let window = (from, chrono::Utc::now());
         println!("\nevery page of each machine-readable export, while ingest continues:");
         for format in ["json", "ndjson", "ocsf"] {
             let first = format!("/api/v1/exports?catalog={catalog}&format={format}");
@@ -1852,9 +1860,10 @@ async fn main() -> Result<()> {
             MEMORY_LIMIT >> 20,
             status_kib(pid, "VmSize") / 1024
         );
-        Ok((over, slow, measured))
+        Ok(Measured { over, slow, window })
     })
     .await??;
+    let Measured { over, slow, window } = calls_measured;
     stop.store(true, Ordering::Relaxed);
     let measured = t0.elapsed().as_secs_f64();
     ingest.await?;
@@ -1905,7 +1914,7 @@ async fn main() -> Result<()> {
     println!(
         "\nrequests over {TARGET_MS} ms in calls whose median is within it, and the collector's log meanwhile: {}\n{}",
         slow.len(),
-        during(&c.log(), &slow, measured_calls)
+        during(&c.log(), &slow, window)
     );
     if over.is_empty() {
         println!("every call within p95 < {TARGET_MS} ms and < {TARGET_BYTES} bytes");
