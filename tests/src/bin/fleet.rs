@@ -1254,16 +1254,17 @@ fn evaluator_during(phases: &[Phases], from: Utc, to: Utc) -> &'static str {
 
 /// Each slow request with what the evaluator was doing (`evaluator_during`)
 /// and the collector's log lines from shortly before it started until it
-/// ended, the lines requests write (`operations`: who exported what) left
-/// out; then how many of them met an evaluation's reading beside the share
+/// ended, the lines requests write (who exported what, who viewed which
+/// item) left out; then how many of them met an evaluation's reading beside the share
 /// of the measured time the evaluator spent reading, `window`: what a slow
 /// request would meet by chance.
 fn during(log: &str, slow: &[Slow], window: (Utc, Utc)) -> String {
+    const REQUESTS_LOG: [&str; 2] = ["gamsa_collector::operations", "gamsa_collector::dashboard"];
     let lines = log_lines(log);
     let phases = phases(&lines);
     let lines: Vec<&(Utc, &str)> = lines
         .iter()
-        .filter(|(_, l)| !l.contains("gamsa_collector::operations"))
+        .filter(|(_, l)| !REQUESTS_LOG.iter().any(|r| l.contains(r)))
         .collect();
     let mut out = String::new();
     let mut reading = 0;
@@ -1339,8 +1340,7 @@ fn measure_calls(
             }
         });
         let name = format!("{} {path}", if *dashboard { "dashboard" } else { "API" });
-        let sampled: Vec<(chrono::DateTime<chrono::Utc>, f64)> =
-            starts.into_iter().zip(times.iter().copied()).collect();
+        let sampled: Vec<(Utc, f64)> = starts.into_iter().zip(times.iter().copied()).collect();
         times.sort_by(f64::total_cmp);
         firsts.sort_by(f64::total_cmp);
         if pct(&times, 0.5) < TARGET_MS {
@@ -2075,6 +2075,7 @@ mod tests {
         let log = "\
 2026-12-07T12:00:06.000Z DEBUG gamsa_collector::evaluation: verdicts evaluated counter=1 took_ms=6000 read_ms=4000 reused=1
 2026-12-07T12:00:07.000Z  INFO gamsa_collector::operations: exported by=token:e2e export=x
+2026-12-07T12:00:07.050Z  INFO gamsa_collector::dashboard: item viewed user=reader catalog=c item=1
 2026-12-07T12:00:07.100Z DEBUG gamsa_collector::rules::parallel: freed in the background what=\"replaced evaluations\" took_ms=90
 2026-12-07T12:00:16.000Z DEBUG gamsa_collector::evaluation: verdicts evaluated counter=2 took_ms=6000 read_ms=4000 reused=1
 not a log line
@@ -2099,9 +2100,10 @@ not a log line
         assert!(heads[2].ends_with("(the evaluator resting)"), "{out}");
         // Meets the second reading's last 50 ms.
         assert!(heads[3].ends_with("(the evaluator reading)"), "{out}");
-        // The freeing line is shown beside the third; the export's is not.
+        // The freeing line is shown beside the third; the requests' are not.
         assert!(out.contains("freed in the background"), "{out}");
         assert!(!out.contains("exported by"), "{out}");
+        assert!(!out.contains("item viewed"), "{out}");
         // 8 s of reading in a 20 s window.
         assert!(
             out.ends_with("2 of 4 met an evaluation's reading of the latest evidence, which took 40% of the measured time\n"),
