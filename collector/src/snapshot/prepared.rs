@@ -109,10 +109,13 @@ pub fn why_not(p: &Prepared, now: &Now) -> Option<String> {
             p.counter, now.counter
         ));
     }
-    let evaluated_ms = chrono::DateTime::parse_from_rfc3339(&p.evaluated_at)
-        .map(|t| t.timestamp_millis())
-        .unwrap_or(i64::MAX);
-    if now.ms < evaluated_ms {
+    let Ok(evaluated) = chrono::DateTime::parse_from_rfc3339(&p.evaluated_at) else {
+        return Some(format!(
+            "its evaluatedAt {:?} is not a time",
+            p.evaluated_at
+        ));
+    };
+    if now.ms < evaluated.timestamp_millis() {
         return Some(format!(
             "the clock is before {}, when its verdicts were evaluated",
             p.evaluated_at
@@ -187,6 +190,15 @@ mod tests {
         assert!(why(now("c1", "j", 8, at)).contains("counter 7 then, 8 now"));
         assert!(why(now("c1", "j", 7, at + 1_000)).contains("stood only until"));
         assert!(why(now("c1", "j", 7, at - 1)).contains("the clock is before"));
+        let garbled = Prepared {
+            evaluated_at: "yesterday".into(),
+            ..p.clone()
+        };
+        let why = why_not(&garbled, &now("c1", "j", 7, at)).unwrap_or_default();
+        assert!(
+            why.contains("evaluatedAt \"yesterday\" is not a time"),
+            "{why}"
+        );
     }
 
     #[test]
