@@ -8,7 +8,9 @@ use crate::records::Documents;
 use crate::rules::evaluate::{Evaluator, Judged};
 use crate::rules::input::{self, Converted, HostFacts};
 use crate::rules::{self, Rule};
-use crate::store::{AgentRecord, EvidenceStamp, LatestPages, Store};
+use crate::store::{
+    AgentRecord, EvidenceStamp, LatestKey, LatestMark, LatestPages, LatestStamp, Store,
+};
 use crate::verdict::ItemResult;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -21,10 +23,118 @@ const LATEST_PAGE: u32 = 2_000;
 /// How a read of the latest evidence came by it (`read_latest_reusing`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LatestRead {
-    /// Taken from the earlier read: the same evidence, seen again.
+    /// Rows of the latest set read from the store: those changed since the
+    /// reading before, or every row for a first reading.
+    pub changed: usize,
+    /// Taken from the reading before: unchanged, or the same evidence seen
+    /// again.
     pub reused: usize,
     /// Read whole and converted.
     pub converted: usize,
+}
+
+/// A reading of the latest evidence, kept for the next one
+/// (`Checklists::read_latest_reusing`).
+#[derive(Default)]
+pub struct Reading {
+    /// Every latest evidence converted, in key order (host, probe,
+    /// subject, bytewise, as the store orders them).
+    pub latest: Vec<Converted>,
+    /// The stamps of those whose content is stored by its hash, by id.
+    pub stamps: Arc<HashMap<String, EvidenceStamp>>,
+    /// Where the store's latest set stood when read; None: nothing read.
+    pub mark: Option<LatestMark>,
+}
+
+impl Reading {
+    /// Puts `latest` back in key order after evidence was taken out of it
+    /// and put back at the end (`counted`).
+    pub fn in_key_order(mut self) -> Self {
+        if !self.latest.is_sorted_by(|a, b| key_of(a) <= key_of(b)) {
+            self.latest.sort_by(|a, b| key_of(a).cmp(&key_of(b)));
+        }
+        self
+    }
+}
+
+/// A converted evidence's key in the latest set.
+fn key_of(c: &Converted) -> (&str, &str, &str) {
+    let e = &c.evidence;
+    (&e.host, &e.probe, &e.subject)
+}
+
+fn latest_key(k: &LatestKey) -> (&str, &str, &str) {
+    (&k.host, &k.probe, &k.subject)
+}
+
+/// `earlier` brought up to date by `changes` (in key order), the new
+/// evidence among them in `converted`: a change to the evidence read
+/// before is that evidence seen again; any other takes its key's place.
+fn merged(
+    earlier: Reading,
+    changes: Vec<LatestStamp>,
+    converted: Vec<Converted>,
+    mark: LatestMark,
+) -> anyhow::Result<(Reading, LatestRead)> {
+    let mut read = LatestRead {
+        changed: changes.len(),
+        converted: converted.len(),
+        reused: 0,
+    };
+    let mut fresh: HashMap<String, Converted> = converted
+        .into_iter()
+        .map(|c| (c.evidence.id.clone(), c))
+        .collect();
+    let mut stamps = Arc::unwrap_or_clone(earlier.stamps);
+    let mut latest = Vec::with_capacity(earlier.latest.len() + fresh.len());
+    let mut gone = Vec::new();
+    let mut before = earlier.latest.into_iter().peekable();
+    for change in changes {
+        let key = latest_key(&change.key);
+        while let Some(c) = before.next_if(|c| key_of(c) < key) {
+            latest.push(c);
+        }
+        let ev = change.stamp.evidence;
+        match before.next_if(|c| key_of(c) == key) {
+            Some(mut c) if c.evidence.id == ev.id => {
+                c.seen_again(&ev);
+                latest.push(c);
+            }
+            prior => {
+                if let Some(p) = prior {
+                    stamps.remove(&p.evidence.id);
+                    gone.push(p);
+                }
+                latest.push(fresh.remove(&ev.id).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "evidence {} of the latest set was not found when read by id (removed while read); the next read reads it again",
+                        ev.id
+                    )
+                })?);
+            }
+        }
+        if let Some(hash) = change.stamp.content_hash {
+            let stamp = EvidenceStamp {
+                evidence: ev,
+                content_hash: Some(hash),
+            };
+            stamps.insert(stamp.evidence.id.clone(), stamp);
+        }
+    }
+    latest.extend(before);
+    read.reused = latest.len().saturating_sub(read.converted);
+    // On the background thread it runs on: never a request's.
+    drop(gone);
+    let stamps = Arc::new(stamps);
+    let mark = Some(mark);
+    Ok((
+        Reading {
+            latest,
+            stamps,
+            mark,
+        },
+        read,
+    ))
 }
 
 /// A catalog or applicant group a request names that does not exist.
@@ -174,110 +284,77 @@ impl Checklists {
         Ok(out)
     }
 
-    /// As `read_latest`, taking from `earlier` (the latest evidence an
-    /// earlier read converted, by id) every evidence it converted: only
-    /// what is new since is read whole and converted. Most of a fleet's
-    /// observations are the same evidence seen again (a run, `store/runs.rs`),
-    /// so a read under ingest reads the few changed bodies, not every
-    /// host's package list. The latest set is walked as stamps (ids and
-    /// times, `Store::latest_stamps_page`) instead.
-    ///
-    /// Also returns the stamps it walked (`EvidenceStamp`, with the hash
-    /// the content is stored under), by id: what a snapshot of this reading
-    /// cites without reading them again. The first read (nothing `earlier`)
-    /// reads whole, with the stamps beside.
+    /// As `read_latest`, from `earlier` (the reading before, kept): only
+    /// the rows of the latest set that changed since it (`Store::
+    /// latest_changes`) are read, and of those only new evidence is read
+    /// whole and converted. Most of a fleet's observations are the same
+    /// evidence seen again (a run, `store/runs.rs`), which only moves its
+    /// times; the rest of the fleet did not change at all. So a read under
+    /// ingest reads the stamps of what was observed since and the few
+    /// changed bodies, not every host's 17 rows and package list. The
+    /// reading carries the stamps (`EvidenceStamp`, with the hash the
+    /// content is stored under), by id: what a snapshot of it cites
+    /// without reading them again. The first read (nothing `earlier`)
+    /// walks the whole latest set.
     pub async fn read_latest_reusing(
         &self,
         store: &dyn Store,
-        mut earlier: HashMap<String, Converted>,
-    ) -> anyhow::Result<(Vec<Converted>, HashMap<String, EvidenceStamp>, LatestRead)> {
-        let mut stamps = HashMap::new();
-        if earlier.is_empty() {
-            let out = self.read_latest_into(store, Some(&mut stamps)).await?;
+        earlier: Reading,
+    ) -> anyhow::Result<(Reading, LatestRead)> {
+        let Some(since) = earlier.mark else {
+            // Marked before the walk: what it misses, the next read gets.
+            let mark = store.latest_mark().await?;
+            let mut stamps = HashMap::new();
+            let latest = self.read_latest_into(store, Some(&mut stamps)).await?;
             let read = LatestRead {
+                changed: latest.len(),
                 reused: 0,
-                converted: out.len(),
+                converted: latest.len(),
             };
-            return Ok((out, stamps, read));
+            let stamps = Arc::new(stamps);
+            let mark = Some(mark);
+            return Ok((
+                Reading {
+                    latest,
+                    stamps,
+                    mark,
+                },
+                read,
+            ));
+        };
+        let (mut changes, mark) = store.latest_changes(since).await?;
+        if !changes.is_sorted_by(|a, b| a.key <= b.key) {
+            changes.sort_by(|a, b| a.key.cmp(&b.key));
         }
-        let keep = Arc::new(input::kept_fields(self.rules.values()));
-        let mut out = Vec::new();
-        let mut read = LatestRead::default();
-        let mut pages = LatestPages::new(LATEST_PAGE);
-        while let Some(page) = pages.next_stamps(store).await? {
-            let mut slots: Vec<Option<Converted>> = Vec::with_capacity(page.len());
-            // Evidence not read before: by id, where its slot is.
-            let mut new: HashMap<String, usize> = HashMap::new();
-            let mut whole = Vec::new();
-            for s in page {
-                let EvidenceStamp {
-                    evidence: ev,
-                    content_hash,
-                } = s.stamp;
-                match earlier.remove(&ev.id) {
-                    Some(mut c) => {
-                        c.seen_again(&ev);
-                        slots.push(Some(c));
-                    }
-                    None => {
-                        new.insert(ev.id.clone(), slots.len());
-                        slots.push(None);
-                    }
+        // The changes whose evidence is not the one read before: read whole
+        // (a row stored whole before deduplication has it in its stamp).
+        let (mut wanted, mut whole) = (Vec::new(), Vec::new());
+        for c in &changes {
+            let before = earlier
+                .latest
+                .binary_search_by(|e| key_of(e).cmp(&latest_key(&c.key)))
+                .ok()
+                .map(|i| earlier.latest[i].evidence.id.as_str());
+            if before != Some(c.stamp.evidence.id.as_str()) {
+                match c.stamp.content_hash {
+                    Some(_) => wanted.push(c.stamp.evidence.id.clone()),
+                    None => whole.push(c.stamp.evidence.clone()),
                 }
-                match content_hash {
-                    Some(hash) => {
-                        let id = ev.id.clone();
-                        stamps.insert(
-                            id,
-                            EvidenceStamp {
-                                evidence: ev,
-                                content_hash: Some(hash),
-                            },
-                        );
-                    }
-                    // A row stored whole before deduplication has its
-                    // content in its stamp.
-                    None if new.contains_key(&ev.id) => whole.push(ev),
-                    None => {}
-                }
-            }
-            read.reused += slots.len() - new.len();
-            if !new.is_empty() {
-                let held: HashSet<&str> = whole.iter().map(|e| e.id.as_str()).collect();
-                let wanted: Vec<String> = new
-                    .keys()
-                    .filter(|id| !held.contains(id.as_str()))
-                    .cloned()
-                    .collect();
-                let mut fresh = store.evidence_by_ids(wanted).await?;
-                fresh.extend(whole);
-                let (keep, payloads) = (keep.clone(), self.payloads.clone());
-                let converted = crate::rules::in_background(move || {
-                    input::convert(&fresh, Some(&keep), &payloads)
-                })
-                .await
-                .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))?;
-                read.converted += converted.len();
-                for c in converted {
-                    if let Some(&slot) = new.get(&c.evidence.id) {
-                        slots[slot] = Some(c);
-                    }
-                }
-            }
-            for (slot, c) in slots.into_iter().enumerate() {
-                out.push(c.ok_or_else(|| {
-                    let id = new.iter().find(|(_, s)| **s == slot).map(|(id, _)| id);
-                    anyhow::anyhow!(
-                        "evidence {} of the latest set was not found when read by id (removed while read); the next read reads it again",
-                        id.map_or("?", |id| id.as_str())
-                    )
-                })?);
             }
         }
-        // What the earlier reading held and this one did not take.
-        crate::rules::free_in_background("evidence no longer latest", earlier);
+        let mut fresh = store.evidence_by_ids(wanted).await?;
+        fresh.extend(whole);
+        let keep = input::kept_fields(self.rules.values());
+        let payloads = self.payloads.clone();
+        let (reading, read) = crate::rules::in_background(move || {
+            let converted = input::convert(&fresh, Some(&keep), &payloads);
+            drop(fresh);
+            merged(earlier, changes, converted, mark)
+        })
+        .await
+        .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))??;
         self.payloads.forget_unused();
-        Ok((out, stamps, read))
+        Ok((reading, read))
     }
 
     /// Evaluates the catalogs `chosen` (their ids, all when none, and an

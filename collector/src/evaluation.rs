@@ -29,10 +29,12 @@
 //!   store is, so whatever is written during an evaluation is picked up by
 //!   the next one: a burst of writes costs at most the running evaluation
 //!   and one more.
-//! - **What is read and judged again.** An evaluation reads whole only the
-//!   latest evidence that is new since the previous one: the rest is the
-//!   same evidence seen again, taken from the previous evaluation's reading
-//!   with its new times (`Checklists::read_latest_reusing`). It runs a host
+//! - **What is read and judged again.** An evaluation reads only the rows
+//!   of the latest set that changed since the previous one's reading
+//!   (`Store::latest_changes`), and of those reads whole only new evidence:
+//!   the rest is the same evidence seen again, taken from the previous
+//!   evaluation's reading with its new times, or unchanged
+//!   (`Checklists::read_latest_reusing`). It runs a host
 //!   rule only on the hosts whose input changed: a rule that reads neither
 //!   `now` nor `observedAt` gives the same result for the same evidence,
 //!   labels and `fleet`, so those hosts take the previous evaluation's
@@ -54,10 +56,9 @@
 //!   them is a restart, whose first evaluation includes it.
 
 use crate::catalog::Catalog;
-use crate::checklists::{self, Checklists, LatestRead};
+use crate::checklists::{self, Checklists, LatestRead, Reading};
 use crate::records::Documents;
 use crate::rules::evaluate::{HostResults, Judged};
-use crate::rules::input::Converted;
 use crate::store::{AgentRecord, EvidenceStamp, Store};
 use crate::verdict::{ItemResult, Outcome};
 use gamsa_proto::v1::{Evidence, Status};
@@ -529,10 +530,9 @@ impl Kept {
 /// next starts from nothing: it reads and judges everything.
 #[derive(Default)]
 struct Earlier {
-    /// The latest evidence it read, by id: what is still latest is taken
-    /// from it, not read and converted again
-    /// (`Checklists::read_latest_reusing`).
-    read: HashMap<String, Converted>,
+    /// The latest evidence it read: what is still latest is taken from it,
+    /// not read and converted again (`Checklists::read_latest_reusing`).
+    read: Reading,
     /// What its host rules gave: a host whose evidence was only seen again
     /// is not judged again by a rule that does not read the time.
     judged: Judged,
@@ -547,9 +547,14 @@ async fn evaluate(
     let started = Instant::now();
     let counter = store.change_counter().await?;
     let agents = store.list_agents().await?;
-    let (mut latest, stamps, read) = checklists
+    let (reading, read) = checklists
         .read_latest_reusing(store.as_ref(), earlier.read)
         .await?;
+    let Reading {
+        mut latest,
+        stamps,
+        mark,
+    } = reading;
     let read_took = started.elapsed();
     let documents = store.documents().await?;
     let checklists = checklists.clone();
@@ -586,7 +591,7 @@ async fn evaluate(
             took: started.elapsed(),
             read,
             host_results: judged.counts,
-            stamps: Arc::new(stamps),
+            stamps: stamps.clone(),
             probes,
             next_change_ms,
             shown,
@@ -596,8 +601,7 @@ async fn evaluate(
         crate::metrics::evaluated(
             evaluation.took.as_secs_f64(),
             read_took.as_secs_f64(),
-            read.reused,
-            read.converted,
+            read,
             judged.counts.reused,
             judged.counts.judged,
         );
@@ -605,6 +609,7 @@ async fn evaluate(
             counter,
             took_ms = evaluation.took.as_millis() as u64,
             read_ms = read_took.as_millis() as u64,
+            changed = read.changed,
             reused = read.reused,
             converted = read.converted,
             hosts_judged = judged.counts.judged,
@@ -612,11 +617,13 @@ async fn evaluate(
             items = evaluation.items.len(),
             "verdicts evaluated"
         );
-        let read = latest
-            .into_iter()
-            .chain(set_aside)
-            .map(|c| (c.evidence.id.clone(), c))
-            .collect();
+        latest.extend(set_aside);
+        let read = Reading {
+            latest,
+            stamps,
+            mark,
+        }
+        .in_key_order();
         (evaluation, Earlier { read, judged })
     })
     .await

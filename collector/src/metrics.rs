@@ -77,6 +77,7 @@ struct Metrics {
     verdicts_evaluations: Counter,
     verdicts_seconds: Histogram,
     verdicts_read_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    verdicts_changed: Counter,
     verdicts_reused: Counter,
     verdicts_converted: Counter,
     verdicts_host_results_reused: Counter,
@@ -133,10 +134,16 @@ fn metrics() -> &'static Metrics {
             "Time kept evaluations spent reading the latest evidence",
             verdicts_read_seconds.clone(),
         );
+        let verdicts_changed = Counter::default();
+        registry.register(
+            "verdicts_evidence_changed",
+            "Rows of the latest set a kept evaluation read as changed since the previous one's reading (every row for a first reading)",
+            verdicts_changed.clone(),
+        );
         let verdicts_reused = Counter::default();
         registry.register(
             "verdicts_evidence_reused",
-            "Latest evidence a kept evaluation took from the previous one's reading (seen again)",
+            "Latest evidence a kept evaluation took from the previous one's reading (unchanged, or seen again)",
             verdicts_reused.clone(),
         );
         let verdicts_converted = Counter::default();
@@ -242,6 +249,7 @@ fn metrics() -> &'static Metrics {
             verdicts_evaluations,
             verdicts_seconds,
             verdicts_read_seconds,
+            verdicts_changed,
             verdicts_reused,
             verdicts_converted,
             verdicts_host_results_reused,
@@ -255,8 +263,7 @@ fn metrics() -> &'static Metrics {
 pub fn evaluated(
     seconds: f64,
     read_seconds: f64,
-    reused: usize,
-    converted: usize,
+    read: crate::checklists::LatestRead,
     hosts_reused: u64,
     hosts_judged: u64,
 ) {
@@ -266,8 +273,9 @@ pub fn evaluated(
     m.verdicts_evaluations.inc();
     m.verdicts_seconds.observe(seconds);
     m.verdicts_read_seconds.inc_by(read_seconds);
-    m.verdicts_reused.inc_by(reused as u64);
-    m.verdicts_converted.inc_by(converted as u64);
+    m.verdicts_changed.inc_by(read.changed as u64);
+    m.verdicts_reused.inc_by(read.reused as u64);
+    m.verdicts_converted.inc_by(read.converted as u64);
 }
 
 pub fn refusal(reason: &str) {

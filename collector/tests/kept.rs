@@ -1,10 +1,12 @@
 //! The kept evaluation against a real SQLite store: it follows writes
 //! (evidence, an NA mark, a revocation) and time (evidence ageing out of
 //! its freshness window) by itself, with nothing asking it to evaluate;
-//! each kept result says which store change it includes and as of when.
-//! (Two collectors sharing PostgreSQL: `tests/tests/ha.rs`.)
+//! each kept result says which store change it includes and as of when;
+//! the reading it keeps, brought up to date by the store's changes, is the
+//! latest set read whole, on SQLite and PostgreSQL. (Two collectors
+//! sharing PostgreSQL: `tests/tests/ha.rs`.)
 
-use gamsa_collector::checklists::Checklists;
+use gamsa_collector::checklists::{Checklists, Reading};
 use gamsa_collector::evaluation::{Evaluation, Kept, VerdictsConfig};
 use gamsa_collector::records::NaMark;
 use gamsa_collector::snapshot::ahead::Ahead;
@@ -467,4 +469,103 @@ async fn the_first_snapshot_writes_only_what_changed_since_it_was_written_ahead(
         Ahead::Taken
     ));
     let _ = stop.send(true);
+}
+
+/// A reading brought up to date by the latest set's changes is what a
+/// whole reading gives: the same evidence, in the same order, with the same
+/// times and values, and the same stamps. Only the changed rows are read,
+/// and only new evidence is converted.
+async fn a_kept_reading_equals_a_whole_one(store: Arc<dyn Store>, exact: bool) {
+    let checklists = Checklists::load(&[]).unwrap();
+    let t = now() - 60_000;
+    let mut first: Vec<Evidence> = ["db-1", "db-2", "web-1", "web-2"]
+        .iter()
+        .map(|h| synced(h, t))
+        .collect();
+    first.push(backed_up("db-1", t, t - HOUR));
+    store.insert_batch(first).await.unwrap();
+    let reading = |earlier: Reading| {
+        let (checklists, store) = (&checklists, store.clone());
+        async move {
+            checklists
+                .read_latest_reusing(store.as_ref(), earlier)
+                .await
+                .unwrap()
+        }
+    };
+    let (kept, whole) = reading(Reading::default()).await;
+    assert_eq!((whole.changed, whole.converted, whole.reused), (5, 5, 0));
+
+    // db-1's clock seen again; db-2's out of sync; a new host; the rest
+    // unchanged.
+    let mut unsynced = synced("db-2", t + 2_000);
+    if let Some(Payload::TimeSync(c)) = unsynced.payload.as_mut() {
+        c.synchronised = false;
+    }
+    store
+        .insert_batch(vec![
+            synced("db-1", t + 1_000),
+            unsynced,
+            synced("app-1", t),
+        ])
+        .await
+        .unwrap();
+    let (kept, read) = reading(kept).await;
+    let (fresh, _) = reading(Reading::default()).await;
+    // PostgreSQL also gives the rows of transactions that ran as the last
+    // reading was marked (another test's, in the same server).
+    if exact {
+        assert_eq!(read.changed, 3, "{read:?}");
+    }
+    assert!((3..=6).contains(&read.changed), "{read:?}");
+    assert_eq!((read.converted, read.reused), (2, 4), "{read:?}");
+    let shown = |r: &Reading| {
+        r.latest
+            .iter()
+            .map(|c| {
+                let e = &c.evidence;
+                (e.host.clone(), e.probe.clone(), e.id.clone(), c.observed_ms)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shown(&kept), shown(&fresh));
+    assert_eq!(
+        shown(&kept)
+            .iter()
+            .map(|s| s.0.as_str())
+            .collect::<Vec<_>>(),
+        ["app-1", "db-1", "db-1", "db-2", "web-1", "web-2"],
+        "in key order"
+    );
+    for (k, f) in kept.latest.iter().zip(&fresh.latest) {
+        assert_eq!(k.evidence, f.evidence);
+        assert_eq!(k.value, f.value, "{}", k.evidence.id);
+        assert_eq!(k.whole, f.whole);
+    }
+    assert_eq!(*kept.stamps, *fresh.stamps);
+    assert_eq!(
+        kept.stamps.len(),
+        6,
+        "the stamp of db-2's evidence before is gone"
+    );
+    let db1 = kept
+        .latest
+        .iter()
+        .find(|c| c.evidence.probe == "time_sync" && c.evidence.host == "db-1");
+    assert_eq!(db1.map(|c| c.observed_ms), Some(t + 1_000), "seen again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_reading_equals_a_whole_one_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gamsa.db")).unwrap());
+    a_kept_reading_equals_a_whole_one(store, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_reading_equals_a_whole_one_on_postgres() {
+    let scratch = gamsa_tests::pg::Scratch::create("gamsa_kept");
+    let location = gamsa_collector::store::Location::Postgres(scratch.url.clone());
+    let store = gamsa_collector::store::open(&location).await.unwrap();
+    a_kept_reading_equals_a_whole_one(store, false).await;
 }

@@ -10,8 +10,8 @@ use gamsa_collector::records::{
 };
 use gamsa_collector::store::{
     self, AgentRecord, Binding, ChangeTally, EnrolClaim, Enrolled, EvidenceQuery, FindingQuery,
-    FindingTally, InsertOutcome, KeyPage, LatestKey, LatestPages, Location, PeriodFindings,
-    PeriodQuery, Store, TokenKind, TokenRecord, User,
+    FindingTally, InsertOutcome, KeyPage, LatestKey, LatestMark, LatestPages, LatestStamp,
+    Location, PeriodFindings, PeriodQuery, Store, TokenKind, TokenRecord, User,
 };
 use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
 use std::collections::BTreeSet;
@@ -136,6 +136,7 @@ contract!(
     retention_prunes_sessions_tokens_and_leases,
     retention_runs_on_one_collector_at_a_time,
     reads_by_many_ids_answer_in_the_order_asked,
+    the_latest_set_s_changes_since_a_mark,
 );
 
 const T0: i64 = 1_763_000_000_000;
@@ -354,8 +355,9 @@ async fn latest_index(b: Backend) -> Result<()> {
         after = Some(LatestKey::of(&last.evidence));
         paged.extend(page);
     }
-    // Each read whole with the stamp a walk of stamps gives it.
-    let walked: Vec<_> = store.latest_stamps_page(None, 10).await?;
+    // Each read whole with the stamp its changes give it (since a mark
+    // before any write: every row).
+    let (walked, _) = store.latest_changes(LatestMark(0)).await?;
     assert_eq!(
         paged.iter().map(|s| &s.stamp).collect::<Vec<_>>(),
         walked.iter().map(|s| &s.stamp).collect::<Vec<_>>()
@@ -370,8 +372,8 @@ async fn latest_index(b: Backend) -> Result<()> {
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].evidence.id, "c1");
 
-    // The same walk as stamps: the same keys, ids and times, no content;
-    // c1 is seen again, a run.
+    // The same set as stamps (its changes since before any write): the
+    // same keys, ids and times, no content; c1 is seen again, a run.
     store
         .insert_batch(vec![Evidence {
             id: "c1-again".into(),
@@ -381,12 +383,7 @@ async fn latest_index(b: Backend) -> Result<()> {
     let paged = store.latest_evidence().await?;
     let c1 = paged.iter().find(|e| e.id == "c1").expect("c1 latest");
     assert!(c1.first_observed_at.is_some(), "{c1:?}");
-    let mut stamps = Vec::new();
-    let mut pages = LatestPages::new(2);
-    while let Some(page) = pages.next_stamps(store.as_ref()).await? {
-        assert!(page.len() <= 2);
-        stamps.extend(page);
-    }
+    let (stamps, _) = store.latest_changes(LatestMark(0)).await?;
     assert_eq!(stamps.len(), paged.len());
     for (s, e) in stamps.iter().zip(&paged) {
         assert_eq!(s.key, LatestKey::of(e));
@@ -2614,5 +2611,126 @@ async fn retention_runs_on_one_collector_at_a_time(b: Backend) -> Result<()> {
     assert_eq!((pruned.evidence, pruned.bodies), (2, 2));
     assert_eq!(ids(&two.latest_evidence_of(&["h1"], &[]).await?), ["old-2"]);
     assert_eq!(two.count_evidence().await?, 2);
+    Ok(())
+}
+
+/// A mark of the latest set taken after every write this test made, once
+/// nothing changed since it: PostgreSQL marks by the oldest transaction
+/// still running in the whole server (another test's, too), and gives the
+/// rows that transaction's successors changed; once it ended, the changes
+/// since a new mark are none.
+async fn quiet_mark(store: &dyn Store) -> Result<LatestMark> {
+    let started = std::time::Instant::now();
+    loop {
+        let mark = store.latest_mark().await?;
+        let (changes, _) = store.latest_changes(mark).await?;
+        if changes.is_empty() {
+            return Ok(mark);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "30 s on, the latest set still has changes since a new mark: {changes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The latest set walked whole, as stamps by key: what `latest_changes`
+/// must agree with.
+async fn walked(store: &dyn Store) -> Result<std::collections::BTreeMap<LatestKey, LatestStamp>> {
+    let mut all = std::collections::BTreeMap::new();
+    let mut pages = LatestPages::new(100);
+    while let Some(page) = pages.next(store).await? {
+        all.extend(page.into_iter().map(|s| {
+            let key = LatestKey::of(&s.evidence);
+            (
+                key.clone(),
+                LatestStamp {
+                    key,
+                    stamp: s.stamp,
+                },
+            )
+        }));
+    }
+    Ok(all)
+}
+
+/// The changes of the latest set since a mark: the rows a write made new or
+/// saw again, in key order, each as a walk of the whole set reads it now;
+/// never a row nothing changed, nor an observation older than the latest.
+async fn the_latest_set_s_changes_since_a_mark(b: Backend) -> Result<()> {
+    let store = b.open().await;
+    let empty = store.latest_mark().await?;
+    let first = vec![
+        distinct_ev("a1", "h1", "tls", "a:443", T0),
+        distinct_ev("b1", "h2", "tls", "b:443", T0),
+        distinct_ev("d1", "h4", "tls", "d:443", T0),
+    ];
+    store.insert_batch(first).await?;
+    let (changes, _) = store.latest_changes(empty).await?;
+    let now = walked(store.as_ref()).await?;
+    assert_eq!(changes, now.values().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| c.stamp.evidence.id.as_str())
+            .collect::<Vec<_>>(),
+        ["a1", "b1", "d1"]
+    );
+
+    // b1 seen again (a run: the same row, later), a new content for h1, a
+    // new key; h4 unchanged.
+    let mark = quiet_mark(store.as_ref()).await?;
+    store
+        .insert_batch(vec![
+            Evidence {
+                id: "b1-again".into(),
+                ..distinct_ev("b1", "h2", "tls", "b:443", T0 + 100)
+            },
+            distinct_ev("a2", "h1", "tls", "a:443", T0 + 200),
+            distinct_ev("c1", "h3", "tls", "c:443", T0 + 300),
+        ])
+        .await?;
+    let (changes, next) = store.latest_changes(mark).await?;
+    let now = walked(store.as_ref()).await?;
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| c.stamp.evidence.id.as_str())
+            .collect::<Vec<_>>(),
+        ["a2", "b1", "c1"],
+        "in key order, h4 left out"
+    );
+    for c in &changes {
+        assert_eq!(Some(c), now.get(&c.key), "as the walk reads it");
+        assert!(c.stamp.content_hash.is_some() && c.stamp.evidence.payload.is_none());
+    }
+    let b1 = &changes[1].stamp.evidence;
+    assert_eq!(
+        b1.observed_at.map(|t| t.unix_millis()),
+        Some(T0 + 100),
+        "seen again: its new last observation"
+    );
+
+    // The mark a reading returns: what is written after it is among the
+    // changes since it.
+    store
+        .insert_batch(vec![distinct_ev("e1", "h5", "tls", "e:443", T0)])
+        .await?;
+    let (changes, _) = store.latest_changes(next).await?;
+    assert!(
+        changes.iter().any(|c| c.stamp.evidence.id == "e1"),
+        "{changes:?}"
+    );
+
+    // An observation older than the latest (a late delivery from an
+    // agent's spool) is stored but changes nothing in the latest set.
+    let mark = quiet_mark(store.as_ref()).await?;
+    let outcome = store
+        .insert_batch(vec![distinct_ev("d0", "h4", "tls", "d:443", T0 - 1_000)])
+        .await?;
+    assert_eq!(outcome.accepted, 1);
+    let (changes, _) = store.latest_changes(mark).await?;
+    assert!(changes.is_empty(), "{changes:?}");
     Ok(())
 }

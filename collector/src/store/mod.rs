@@ -212,34 +212,15 @@ impl LatestPages {
         let page = store
             .latest_evidence_page(self.after.take(), self.limit)
             .await?;
-        Ok(self.advance(page, |s| LatestKey::of(&s.evidence)))
-    }
-
-    /// The next page of stamps (`Store::latest_stamps_page`); None once the
-    /// walk is done.
-    pub async fn next_stamps<S: Store + ?Sized>(
-        &mut self,
-        store: &S,
-    ) -> Result<Option<Vec<LatestStamp>>> {
-        if self.done {
-            return Ok(None);
-        }
-        let page = store
-            .latest_stamps_page(self.after.take(), self.limit)
-            .await?;
-        Ok(self.advance(page, |s| s.key.clone()))
-    }
-
-    fn advance<T>(&mut self, page: Vec<T>, key: impl Fn(&T) -> LatestKey) -> Option<Vec<T>> {
         match page.last() {
-            Some(last) => self.after = Some(key(last)),
+            Some(last) => self.after = Some(LatestKey::of(&last.evidence)),
             None => self.done = true,
         }
-        (!page.is_empty()).then_some(page)
+        Ok((!page.is_empty()).then_some(page))
     }
 }
 
-/// One of the fleet's latest evidence as `latest_stamps_page` reads it: its
+/// One of the fleet's latest evidence as `latest_changes` reads it: its
 /// key and its stamp, without its content.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatestStamp {
@@ -247,8 +228,16 @@ pub struct LatestStamp {
     pub stamp: EvidenceStamp,
 }
 
+/// Where the fleet's latest set stood when it was read
+/// (`Store::latest_mark`, `Store::latest_changes`): what a later reading
+/// reads only the changes since. Opaque: the SQLite store's change
+/// counter, or the oldest PostgreSQL transaction still running then;
+/// `LatestMark(0)` is before any write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatestMark(pub i64);
+
 /// One of the fleet's latest evidence as `latest_evidence_page` reads it:
-/// whole, and its stamp as `latest_stamps_page` would give it, so that a
+/// whole, and its stamp as `latest_changes` would give it, so that a
 /// first reading of the fleet can be cited (a snapshot) without reading
 /// the stamps again.
 #[derive(Debug, Clone, PartialEq)]
@@ -568,14 +557,17 @@ pub trait Store: Send + Sync {
         after: Option<LatestKey>,
         limit: u32,
     ) -> Result<Vec<Stamped>>;
-    /// As `latest_evidence_page`, without the content: what tells a reader
-    /// which of the latest evidence it has read before (their ids) and
-    /// when each was last seen, without reading every body again.
-    async fn latest_stamps_page(
-        &self,
-        after: Option<LatestKey>,
-        limit: u32,
-    ) -> Result<Vec<LatestStamp>>;
+    /// Where the latest set stands now: read before a walk of it
+    /// (`LatestPages`), so that `latest_changes` since this mark gives
+    /// whatever the walk may have missed.
+    async fn latest_mark(&self) -> Result<LatestMark>;
+    /// The latest set's rows that changed since `since` (a new evidence for
+    /// the key, or its evidence seen again), as stamps in key order, and
+    /// the mark the next call starts from. It may also give rows that
+    /// changed just before `since`; it never leaves one out. Rows never
+    /// leave the latest set (retention keeps them), so a reading kept up to
+    /// date by these changes is the latest set, without walking it all.
+    async fn latest_changes(&self, since: LatestMark) -> Result<(Vec<LatestStamp>, LatestMark)>;
     /// The newest evidence of every (probe, subject) of `hosts`, by host,
     /// probe and subject: what a host page or a page of the inventory
     /// shows, in one read, without reading the fleet's; of `probes` only,

@@ -26,9 +26,9 @@ use super::rows::{
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
-    FindingTally, InsertOutcome, LatestKey, LatestSize, LatestStamp, PeriodFindings, PeriodQuery,
-    PruneStep, PrunedRecords, Result, Stamped, Store, StoreError, TokenInfo, TokenKind,
-    TokenRecord, User, NO_CERTIFICATE, TALLY_COLUMNS,
+    FindingTally, InsertOutcome, LatestKey, LatestMark, LatestSize, LatestStamp, PeriodFindings,
+    PeriodQuery, PruneStep, PrunedRecords, Result, Stamped, Store, StoreError, TokenInfo,
+    TokenKind, TokenRecord, User, NO_CERTIFICATE, TALLY_COLUMNS,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -95,12 +95,18 @@ closed AS (
       AND t.observed_ms >= l.observed_ms
       AND l.observed_ms > coalesce(e.last_ms, e.observed_ms)
 )
-INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
-SELECT * FROM t
+INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms, changed)
+SELECT t.*, pg_current_xact_id() FROM t
 ON CONFLICT (host, probe, subject) DO UPDATE
-    SET evidence_seq = EXCLUDED.evidence_seq, observed_ms = EXCLUDED.observed_ms
+    SET evidence_seq = EXCLUDED.evidence_seq, observed_ms = EXCLUDED.observed_ms,
+        changed = EXCLUDED.changed
     WHERE EXCLUDED.observed_ms >= latest.observed_ms
 "#;
+
+/// The oldest transaction still running as the statement's snapshot was
+/// taken: every row of `latest` it does not see was changed by this one or
+/// a later one (`latest.changed`, `migrations/postgres/0017`).
+const OLDEST_RUNNING: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
 
 /// Moves the last observation of runs (`runs.rs`) `$1` to `$2`: in
 /// `latest` where the run is still the latest of its key (`$3`–`$5`, found
@@ -116,7 +122,7 @@ ev AS (
         SELECT 1 FROM latest l WHERE l.host = t.host AND l.probe = t.probe
             AND l.subject = t.subject AND l.evidence_seq = t.seq)
 )
-UPDATE latest l SET observed_ms = t.at FROM t
+UPDATE latest l SET observed_ms = t.at, changed = pg_current_xact_id() FROM t
 WHERE l.host = t.host AND l.probe = t.probe AND l.subject = t.subject
   AND l.evidence_seq = t.seq AND l.observed_ms < t.at
 "#;
@@ -1171,13 +1177,40 @@ impl Store for PgStore {
         found.iter().map(rows::stamped).collect()
     }
 
-    async fn latest_stamps_page(
-        &self,
-        after: Option<LatestKey>,
-        limit: u32,
-    ) -> Result<Vec<LatestStamp>> {
-        let found = self.latest_page(LATEST_STAMP, after, limit).await?;
-        found.iter().map(rows::latest_stamp).collect()
+    async fn latest_mark(&self) -> Result<LatestMark> {
+        sqlx::query_scalar(OLDEST_RUNNING)
+            .fetch_one(&self.pool)
+            .await
+            .map(LatestMark)
+            .map_err(|e| self.err(e))
+    }
+
+    async fn latest_changes(&self, since: LatestMark) -> Result<(Vec<LatestStamp>, LatestMark)> {
+        // One snapshot for the mark and the rows: a row it does not see was
+        // written by a transaction from the snapshot's xmin on.
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let mark = sqlx::query_scalar(OLDEST_RUNNING)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {LATEST_STAMP} FROM {LATEST_FROM}
+             WHERE l.changed >= $1::bigint::text::xid8 ORDER BY l.host, l.probe, l.subject"
+        )))
+        .bind(since.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.rollback().await.map_err(|e| self.err(e))?;
+        let changed = found
+            .iter()
+            .map(rows::latest_stamp)
+            .collect::<Result<_>>()?;
+        Ok((changed, LatestMark(mark)))
     }
 
     async fn latest_evidence_of(&self, hosts: &[&str], probes: &[&str]) -> Result<Vec<Evidence>> {

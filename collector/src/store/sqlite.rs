@@ -15,9 +15,9 @@ use super::rows::{
 use super::runs;
 use super::{
     AgentRecord, Binding, EnrolClaim, Enrolled, EvidenceQuery, EvidenceStamp, FindingQuery,
-    FindingTally, InsertOutcome, LatestKey, LatestSize, LatestStamp, PeriodFindings, PeriodQuery,
-    PruneStep, PrunedRecords, Result, Stamped, Store, StoreError, TokenInfo, TokenKind,
-    TokenRecord, User, NO_CERTIFICATE, TALLY_COLUMNS,
+    FindingTally, InsertOutcome, LatestKey, LatestMark, LatestSize, LatestStamp, PeriodFindings,
+    PeriodQuery, PruneStep, PrunedRecords, Result, Stamped, Store, StoreError, TokenInfo,
+    TokenKind, TokenRecord, User, NO_CERTIFICATE, TALLY_COLUMNS,
 };
 use crate::records::{
     AssessmentTimes, Attestation, Documents, FindingKey, FindingRecord, MaintenanceWindow, NaMark,
@@ -61,6 +61,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0014_seen_again.sql"),
     migration!("0015_seen_at_the_last_assessment.sql"),
     migration!("0016_findings_by_first_sighting.sql"),
+    migration!("0017_latest_changes.sql"),
 ];
 
 /// Pages `compact` gives back to the file system at most per call, so that
@@ -386,6 +387,9 @@ fn commit_group(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let received = crate::clock::now_ms();
     let mut outcomes = vec![InsertOutcome::default(); batches.len()];
+    // The change counter once this commit bumps it: what marks the rows of
+    // `latest` it changes (`Store::latest_changes`).
+    let changed: i64 = tx.query_row("SELECT sum(counter) + 1 FROM changes", [], |r| r.get(0))?;
     {
         let mut find_body = tx.prepare_cached("SELECT seq FROM evidence_bodies WHERE hash = ?1")?;
         let mut add_body =
@@ -410,10 +414,11 @@ fn commit_group(
                AND l.observed_ms > coalesce(evidence.last_ms, evidence.observed_ms)",
         )?;
         let mut latest = tx.prepare_cached(
-            "INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO latest (host, probe, subject, evidence_seq, observed_ms, changed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (host, probe, subject) DO UPDATE
-                 SET evidence_seq = excluded.evidence_seq, observed_ms = excluded.observed_ms
+                 SET evidence_seq = excluded.evidence_seq, observed_ms = excluded.observed_ms,
+                     changed = excluded.changed
                  WHERE excluded.observed_ms >= latest.observed_ms",
         )?;
         // A run that is no longer the latest keeps its last observation in
@@ -424,8 +429,8 @@ fn commit_group(
                      AND subject = ?5 AND evidence_seq = ?1)",
         )?;
         let mut extend_latest = tx.prepare_cached(
-            "UPDATE latest SET observed_ms = ?2 WHERE evidence_seq = ?1 AND observed_ms < ?2
-                 AND host = ?3 AND probe = ?4 AND subject = ?5",
+            "UPDATE latest SET observed_ms = ?2, changed = ?6 WHERE evidence_seq = ?1
+                 AND observed_ms < ?2 AND host = ?3 AND probe = ?4 AND subject = ?5",
         )?;
         let mut unused_body = tx.prepare_cached(
             "DELETE FROM evidence_bodies WHERE seq = ?1
@@ -492,7 +497,9 @@ fn commit_group(
             if n == 1 {
                 let seq = tx.last_insert_rowid();
                 close.execute(params![ev.host, ev.probe, ev.subject, seq, observed])?;
-                latest.execute(params![ev.host, ev.probe, ev.subject, seq, observed])?;
+                latest.execute(params![
+                    ev.host, ev.probe, ev.subject, seq, observed, changed
+                ])?;
                 inserted.insert(i, seq);
             }
         }
@@ -506,7 +513,7 @@ fn commit_group(
         for (seq, at, i) in runs_extended {
             let (h, p, s) = runs::key(rows[i].1);
             extend.execute(params![seq, at, h, p, s])?;
-            extend_latest.execute(params![seq, at, h, p, s])?;
+            extend_latest.execute(params![seq, at, h, p, s, changed])?;
         }
         // Bodies new here that no row uses (those of replays).
         for body in new_bodies {
@@ -1068,13 +1075,28 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn latest_stamps_page(
-        &self,
-        after: Option<LatestKey>,
-        limit: u32,
-    ) -> Result<Vec<LatestStamp>> {
+    async fn latest_mark(&self) -> Result<LatestMark> {
+        self.change_counter().await.map(LatestMark)
+    }
+
+    async fn latest_changes(&self, since: LatestMark) -> Result<(Vec<LatestStamp>, LatestMark)> {
         self.with_read(move |c| {
-            latest_page(c, LATEST_STAMP, after, limit, |r| rows::latest_stamp(r))
+            // One read transaction: the counter and the rows as of one moment.
+            let tx = c.unchecked_transaction().map_err(db_err)?;
+            let mark = tx
+                .query_row("SELECT sum(counter) FROM changes", [], |r| r.get(0))
+                .map_err(db_err)?;
+            let changed = all(
+                &mut *tx
+                    .prepare_cached(&format!(
+                        "SELECT {LATEST_STAMP} FROM {LATEST_FROM} WHERE l.changed > ?1
+                         ORDER BY l.host, l.probe, l.subject"
+                    ))
+                    .map_err(db_err)?,
+                params![since.0],
+                |r| rows::latest_stamp(r),
+            )?;
+            Ok((changed, LatestMark(mark)))
         })
         .await
     }

@@ -941,6 +941,7 @@ struct Evaluations {
     count: f64,
     seconds: f64,
     read_seconds: f64,
+    changed: f64,
     reused: f64,
     converted: f64,
     hosts_reused: f64,
@@ -955,6 +956,7 @@ impl Evaluations {
             count: value("gamsa_collector_verdicts_evaluations_total"),
             seconds: value("gamsa_collector_verdicts_evaluation_seconds_sum"),
             read_seconds: value("gamsa_collector_verdicts_read_seconds_total"),
+            changed: value("gamsa_collector_verdicts_evidence_changed_total"),
             reused: value("gamsa_collector_verdicts_evidence_reused_total"),
             converted: value("gamsa_collector_verdicts_evidence_converted_total"),
             hosts_reused: value("gamsa_collector_verdicts_host_results_reused_total"),
@@ -966,9 +968,10 @@ impl Evaluations {
     fn since(&self, before: &Self, window: f64) -> String {
         let n = self.count - before.count;
         format!(
-            "kept evaluations during the {window:.0} s of ingest: {n:.0}, {:.1} s each on average ({:.1} s of it reading the latest evidence); latest evidence taken from the previous reading {:.0}, read whole {:.0}; host results taken from the previous evaluation {:.0}, judged {:.0}",
+            "kept evaluations during the {window:.0} s of ingest: {n:.0}, {:.1} s each on average ({:.1} s of it reading the latest evidence); rows of the latest set read as changed {:.0}, latest evidence taken from the previous reading {:.0}, read whole {:.0}; host results taken from the previous evaluation {:.0}, judged {:.0}",
             (self.seconds - before.seconds) / n.max(1.0),
             (self.read_seconds - before.read_seconds) / n.max(1.0),
+            self.changed - before.changed,
             self.reused - before.reused,
             self.converted - before.converted,
             self.hosts_reused - before.hosts_reused,
