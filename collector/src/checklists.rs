@@ -322,7 +322,9 @@ impl Checklists {
                 read,
             ));
         };
+        let started = std::time::Instant::now();
         let (mut changes, mark) = store.latest_changes(since).await?;
+        let queried = started.elapsed();
         if !changes.is_sorted_by(|a, b| a.key <= b.key) {
             changes.sort_by(|a, b| a.key.cmp(&b.key));
         }
@@ -344,6 +346,7 @@ impl Checklists {
         }
         let mut fresh = store.evidence_by_ids(wanted).await?;
         fresh.extend(whole);
+        let fetched = started.elapsed();
         let keep = input::kept_fields(self.rules.values());
         let payloads = self.payloads.clone();
         let (reading, read) = crate::rules::in_background(move || {
@@ -354,6 +357,15 @@ impl Checklists {
         .await
         .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))??;
         self.payloads.forget_unused();
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
+        tracing::debug!(
+            changed = read.changed,
+            converted = read.converted,
+            changes_ms = ms(queried),
+            bodies_ms = ms(fetched - queried),
+            merge_ms = ms(started.elapsed() - fetched),
+            "latest changes read"
+        );
         Ok((reading, read))
     }
 

@@ -547,6 +547,7 @@ async fn evaluate(
     let started = Instant::now();
     let counter = store.change_counter().await?;
     let agents = store.list_agents().await?;
+    let agents_took = started.elapsed();
     let (reading, read) = checklists
         .read_latest_reusing(store.as_ref(), earlier.read)
         .await?;
@@ -609,6 +610,7 @@ async fn evaluate(
             counter,
             took_ms = evaluation.took.as_millis() as u64,
             read_ms = read_took.as_millis() as u64,
+            agents_ms = agents_took.as_millis() as u64,
             changed = read.changed,
             reused = read.reused,
             converted = read.converted,

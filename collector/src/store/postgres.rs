@@ -1197,9 +1197,18 @@ impl Store for PgStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
+        // The changed rows first, then each one's evidence and body by
+        // their keys: not a join of every evidence row (the planner cannot
+        // tell how few rows changed).
         let found = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {LATEST_STAMP} FROM {LATEST_FROM}
-             WHERE l.changed >= $1::bigint::text::xid8 ORDER BY l.host, l.probe, l.subject"
+            "WITH l AS MATERIALIZED (
+                 SELECT host, probe, subject, evidence_seq, observed_ms FROM latest
+                 WHERE changed >= $1::bigint::text::xid8)
+             SELECT {LATEST_STAMP} FROM l
+             CROSS JOIN LATERAL (SELECT * FROM evidence WHERE seq = l.evidence_seq OFFSET 0) e
+             LEFT JOIN LATERAL (
+                 SELECT hash FROM evidence_bodies WHERE seq = e.body_seq OFFSET 0) b ON true
+             ORDER BY l.host, l.probe, l.subject"
         )))
         .bind(since.0)
         .fetch_all(&mut *tx)
