@@ -33,6 +33,13 @@ pub struct LatestRead {
     pub converted: usize,
 }
 
+/// The stamps of a reading's evidence whose content is stored by its hash,
+/// by id: what a snapshot of it cites. A persistent map, so that each
+/// evaluation keeps its own while sharing all that did not change with the
+/// one before: a copy costs nothing and an update a few small nodes, where
+/// copying 170,000 stamps every evaluation took a third of a second.
+pub type Stamps = imbl::HashMap<String, Arc<EvidenceStamp>>;
+
 /// A reading of the latest evidence, kept for the next one
 /// (`Checklists::read_latest_reusing`).
 #[derive(Default)]
@@ -41,7 +48,7 @@ pub struct Reading {
     /// subject, bytewise, as the store orders them).
     pub latest: Vec<Converted>,
     /// The stamps of those whose content is stored by its hash, by id.
-    pub stamps: Arc<HashMap<String, EvidenceStamp>>,
+    pub stamps: Arc<Stamps>,
     /// Where the store's latest set stood when read; None: nothing read.
     pub mark: Option<LatestMark>,
 }
@@ -70,12 +77,17 @@ fn latest_key(k: &LatestKey) -> (&str, &str, &str) {
 /// `earlier` brought up to date by `changes` (in key order), the new
 /// evidence among them in `converted`: a change to the evidence read
 /// before is that evidence seen again; any other takes its key's place.
+/// In place: a reading is a large vector (an evidence without its payload
+/// still takes over a kilobyte), which only a new key makes it move.
 fn merged(
     earlier: Reading,
     changes: Vec<LatestStamp>,
     converted: Vec<Converted>,
     mark: LatestMark,
 ) -> anyhow::Result<(Reading, LatestRead)> {
+    let Reading {
+        mut latest, stamps, ..
+    } = earlier;
     let mut read = LatestRead {
         changed: changes.len(),
         converted: converted.len(),
@@ -85,43 +97,40 @@ fn merged(
         .into_iter()
         .map(|c| (c.evidence.id.clone(), c))
         .collect();
-    let mut stamps = Arc::unwrap_or_clone(earlier.stamps);
-    let mut latest = Vec::with_capacity(earlier.latest.len() + fresh.len());
-    let mut gone = Vec::new();
-    let mut before = earlier.latest.into_iter().peekable();
+    let mut take = |id: &str| {
+        fresh.remove(id).ok_or_else(|| {
+            anyhow::anyhow!(
+                "evidence {id} of the latest set was not found when read by id (removed while read); the next read reads it again"
+            )
+        })
+    };
+    let mut stamps = Arc::unwrap_or_clone(stamps);
+    let (mut added, mut gone) = (Vec::new(), Vec::new());
     for change in changes {
-        let key = latest_key(&change.key);
-        while let Some(c) = before.next_if(|c| key_of(c) < key) {
-            latest.push(c);
-        }
         let ev = change.stamp.evidence;
-        match before.next_if(|c| key_of(c) == key) {
-            Some(mut c) if c.evidence.id == ev.id => {
-                c.seen_again(&ev);
-                latest.push(c);
+        let at = latest.binary_search_by(|c| key_of(c).cmp(&latest_key(&change.key)));
+        match at {
+            Ok(i) if latest[i].evidence.id == ev.id => latest[i].seen_again(&ev),
+            Ok(i) => {
+                let prior = std::mem::replace(&mut latest[i], take(&ev.id)?);
+                stamps.remove(&prior.evidence.id);
+                gone.push(prior);
             }
-            prior => {
-                if let Some(p) = prior {
-                    stamps.remove(&p.evidence.id);
-                    gone.push(p);
-                }
-                latest.push(fresh.remove(&ev.id).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "evidence {} of the latest set was not found when read by id (removed while read); the next read reads it again",
-                        ev.id
-                    )
-                })?);
-            }
+            Err(_) => added.push(take(&ev.id)?),
         }
         if let Some(hash) = change.stamp.content_hash {
             let stamp = EvidenceStamp {
                 evidence: ev,
                 content_hash: Some(hash),
             };
-            stamps.insert(stamp.evidence.id.clone(), stamp);
+            stamps.insert(stamp.evidence.id.clone(), Arc::new(stamp));
         }
     }
-    latest.extend(before);
+    if !added.is_empty() {
+        // Two runs in key order: the sort merges them.
+        latest.append(&mut added);
+        latest.sort_by(|a, b| key_of(a).cmp(&key_of(b)));
+    }
     read.reused = latest.len().saturating_sub(read.converted);
     // On the background thread it runs on: never a request's.
     drop(gone);
@@ -256,7 +265,7 @@ impl Checklists {
     async fn read_latest_into(
         &self,
         store: &dyn Store,
-        mut stamps: Option<&mut HashMap<String, EvidenceStamp>>,
+        mut stamps: Option<&mut Stamps>,
     ) -> anyhow::Result<Vec<Converted>> {
         let keep = Arc::new(input::kept_fields(self.rules.values()));
         let mut out = Vec::new();
@@ -266,7 +275,7 @@ impl Checklists {
             for s in page {
                 if let Some(stamps) = stamps.as_deref_mut() {
                     if s.stamp.content_hash.is_some() {
-                        stamps.insert(s.evidence.id.clone(), s.stamp);
+                        stamps.insert(s.evidence.id.clone(), Arc::new(s.stamp));
                     }
                 }
                 evidence.push(s.evidence);
@@ -304,7 +313,7 @@ impl Checklists {
         let Some(since) = earlier.mark else {
             // Marked before the walk: what it misses, the next read gets.
             let mark = store.latest_mark().await?;
-            let mut stamps = HashMap::new();
+            let mut stamps = Stamps::new();
             let latest = self.read_latest_into(store, Some(&mut stamps)).await?;
             let read = LatestRead {
                 changed: latest.len(),

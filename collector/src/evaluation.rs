@@ -56,10 +56,10 @@
 //!   them is a restart, whose first evaluation includes it.
 
 use crate::catalog::Catalog;
-use crate::checklists::{self, Checklists, LatestRead, Reading};
+use crate::checklists::{self, Checklists, LatestRead, Reading, Stamps};
 use crate::records::Documents;
 use crate::rules::evaluate::{HostResults, Judged};
-use crate::store::{AgentRecord, EvidenceStamp, Store};
+use crate::store::{AgentRecord, Store};
 use crate::verdict::{ItemResult, Outcome};
 use gamsa_proto::v1::{Evidence, Status};
 use serde::Deserialize;
@@ -207,7 +207,7 @@ pub struct Evaluation {
     /// the hash each content is stored under): what a snapshot of it cites
     /// without reading them again (rows stored whole, before
     /// deduplication, are not among them).
-    pub stamps: Arc<HashMap<String, EvidenceStamp>>,
+    pub stamps: Arc<Stamps>,
     /// Each agent's probes, from the evidence this evaluation read (every
     /// agent's, revoked ones included).
     pub probes: BTreeMap<String, BTreeMap<String, ProbeHealth>>,

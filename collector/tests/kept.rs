@@ -235,7 +235,7 @@ async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
         async move { store.evidence_stamps(vec![id]).await.unwrap().pop() }
     };
     assert_eq!(e.read.converted, 1, "{:?}", e.read);
-    assert_eq!(e.stamps.get(&id), stamp(&id).await.as_ref());
+    assert_eq!(e.stamps.get(&id).map(|s| &**s), stamp(&id).await.as_ref());
     assert!(e.stamps[&id].content_hash.is_some());
     let newest = |e: &Evaluation| e.probes.get("db-2").map(|p| p["time_sync"].newest_ms);
 
@@ -252,7 +252,7 @@ async fn evidence_seen_again_is_not_read_again_and_stays_fresh() {
     assert_eq!(e.read.converted, 0, "{:?}", e.read);
     assert_eq!(e.read.reused, 1, "{:?}", e.read);
     assert_eq!(
-        e.stamps.get(&id),
+        e.stamps.get(&id).map(|s| &**s),
         stamp(&id).await.as_ref(),
         "its new times"
     );

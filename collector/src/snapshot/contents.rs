@@ -18,13 +18,13 @@
 //! manifest), format 1 (everything in one file) and host parts of format 1
 //! (results inline) are still read and verified.
 
-use crate::checklists::Checklists;
+use crate::checklists::{Checklists, Stamps};
 use crate::evaluation::{Evaluation, Kept};
 use crate::records::{Attestation, NaMark};
-use crate::store::{EvidenceStamp, Store};
+use crate::store::Store;
 use crate::verdict::{ItemResult, Outcome, RowResult};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The format tag of the snapshot envelope this collector writes.
@@ -244,7 +244,7 @@ pub struct Frozen {
     /// The stamps of the evidence the evaluation read, by id, as it read
     /// them (`Evaluation::stamps`); what is not among them is read from the
     /// store.
-    pub stamps: Arc<HashMap<String, EvidenceStamp>>,
+    pub stamps: Arc<Stamps>,
 }
 
 impl Frozen {

@@ -623,7 +623,7 @@ impl Snapshots {
         &self,
         reuse: &mut Option<parts::Reuse>,
         items: parts::Items,
-        stamps: Arc<HashMap<String, crate::store::EvidenceStamp>>,
+        stamps: Arc<crate::checklists::Stamps>,
     ) -> anyhow::Result<(objects::Objects, parts::Written)> {
         let objects = objects::Objects::of(&self.archive.dir);
         let known = match reuse.take() {

@@ -31,6 +31,7 @@ use super::contents::{
     Results, HOST_FORMAT, HOST_FORMAT_1, INDEX_FORMAT, RESULTS_FORMAT,
 };
 use super::objects::{ObjectError, Objects, MARK_EVERY};
+use crate::checklists::Stamps;
 use crate::store::{EvidenceStamp, Store};
 use crate::verdict::{HostResult, ItemResult};
 use gamsa_proto::v1::Evidence;
@@ -268,7 +269,7 @@ pub struct Written {
 /// signs what names them.
 pub async fn write_hosts(
     items: Items,
-    evaluated: Arc<HashMap<String, EvidenceStamp>>,
+    evaluated: Arc<Stamps>,
     store: &dyn Store,
     objects: Objects,
     reuse: Reuse,
@@ -310,7 +311,7 @@ pub async fn write_hosts(
             let (mut known, mut unread) = (Vec::new(), Vec::new());
             for id in cited {
                 match evaluated.get(id) {
-                    Some(s) => known.push(s.clone()),
+                    Some(s) => known.push(EvidenceStamp::clone(s)),
                     None => unread.push(id.clone()),
                 }
             }
@@ -1040,7 +1041,10 @@ mod tests {
         let later = gamsa_proto::Timestamp::from_unix_millis(1_800_000_000_000);
         e1[0].evidence.first_observed_at = stored_at;
         e1[0].evidence.observed_at = Some(later);
-        let evaluated = Arc::new(HashMap::from([("e1".to_string(), e1.remove(0))]));
+        let evaluated = Arc::new(Stamps::from_iter([(
+            "e1".to_string(),
+            Arc::new(e1.remove(0)),
+        )]));
         let objects = Objects::of(&dir.path().join("snapshots"));
         let fleet = items(vec![failing("a", "e1"), failing("b", "e2")]);
         let entries = write_hosts(fleet, evaluated, &store, objects.clone(), Reuse::default())

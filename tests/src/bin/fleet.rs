@@ -1487,7 +1487,7 @@ async fn main() -> Result<()> {
     // The evaluator's debug lines, for what the collector did while a
     // request was slow (`during`).
     let settings = Settings {
-        log: "level = \"info,gamsa_collector::evaluation=debug,gamsa_collector::rules=debug\""
+        log: "level = \"info,gamsa_collector::evaluation=debug,gamsa_collector::checklists=debug,gamsa_collector::rules=debug\""
             .into(),
         sections: "[snapshots]\nwrite_ahead = \"2m\"\n".into(),
         ..Settings::default()
