@@ -8,7 +8,7 @@
 # files one host needs, its whole tar), every page of each paged export is
 # fetched in turn, snapshots are taken (time, peak RSS, size; one while a kept
 # evaluation runs, one by `snapshot create` with the collector stopped, the
-# first after a restart) and the store's bytes are measured, with what grew per table and index, and the kept evaluations (count, time, time reading, evidence reused or read whole, host results reused or judged) are read from /metrics; a request over 100 ms in a call whose median is under it is listed with the collector's log lines meanwhile and what its evaluator was doing (reading the latest evidence, judging, resting). See tests/src/bin/fleet.rs.
+# first after a restart) and the store's bytes are measured, with what grew per table and index, and the kept evaluations (count, time, time reading, rows of the latest set read as changed, evidence reused or read whole, host results reused or judged) are read from /metrics; a request over 100 ms in a call whose median is under it is listed with the collector's log lines meanwhile and what its evaluator was doing (reading the latest evidence, judging, resting). See tests/src/bin/fleet.rs.
 #
 #   bench/fleet.sh [hosts] [sqlite|postgres|postgres://URL] [requests]
 #
