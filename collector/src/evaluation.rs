@@ -602,7 +602,7 @@ async fn evaluate(
         crate::metrics::evaluated(
             evaluation.took.as_secs_f64(),
             read_took.as_secs_f64(),
-            read,
+            (read.changed, read.reused, read.converted),
             judged.counts.reused,
             judged.counts.judged,
         );

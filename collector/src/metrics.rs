@@ -263,7 +263,7 @@ fn metrics() -> &'static Metrics {
 pub fn evaluated(
     seconds: f64,
     read_seconds: f64,
-    read: crate::checklists::LatestRead,
+    (changed, reused, converted): (usize, usize, usize),
     hosts_reused: u64,
     hosts_judged: u64,
 ) {
@@ -273,9 +273,9 @@ pub fn evaluated(
     m.verdicts_evaluations.inc();
     m.verdicts_seconds.observe(seconds);
     m.verdicts_read_seconds.inc_by(read_seconds);
-    m.verdicts_changed.inc_by(read.changed as u64);
-    m.verdicts_reused.inc_by(read.reused as u64);
-    m.verdicts_converted.inc_by(read.converted as u64);
+    m.verdicts_changed.inc_by(changed as u64);
+    m.verdicts_reused.inc_by(reused as u64);
+    m.verdicts_converted.inc_by(converted as u64);
 }
 
 pub fn refusal(reason: &str) {
