@@ -74,7 +74,7 @@ fn latest_key(k: &LatestKey) -> (&str, &str, &str) {
     (&k.host, &k.probe, &k.subject)
 }
 
-/// `earlier` brought up to date by `changes` (in key order), the new
+/// `earlier` brought up to date by `changes`, the new
 /// evidence among them in `converted`: a change to the evidence read
 /// before is that evidence seen again; any other takes its key's place.
 /// In place: a reading is a large vector (an evidence without its payload
@@ -332,11 +332,8 @@ impl Checklists {
             ));
         };
         let started = std::time::Instant::now();
-        let (mut changes, mark) = store.latest_changes(since).await?;
+        let (changes, mark) = store.latest_changes(since).await?;
         let queried = started.elapsed();
-        if !changes.is_sorted_by(|a, b| a.key <= b.key) {
-            changes.sort_by(|a, b| a.key.cmp(&b.key));
-        }
         // The changes whose evidence is not the one read before: read whole
         // (a row stored whole before deduplication has it in its stamp).
         let (mut wanted, mut whole) = (Vec::new(), Vec::new());
