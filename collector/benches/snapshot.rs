@@ -14,7 +14,8 @@
 //! one host's evidence as `gamsa-agent scan --once --format json` writes
 //! it; default `target/fleet-evidence.ndjson`, which `bench/fleet.sh`
 //! makes), GAMSA_BENCH_PG_URL (unset: SQLite in a temporary directory;
-//! set: a scratch schema on that PostgreSQL server, dropped afterwards).
+//! set: a scratch schema on that PostgreSQL server, dropped afterwards),
+//! GAMSA_LOG (the collector's log on stderr; warnings unless set).
 //!
 //! A collector (`server::start`, its kept evaluation running) is filled
 //! with each host's copy of the evidence through the store; once its kept
@@ -106,6 +107,13 @@ fn read_template(path: &str) -> Vec<Evidence> {
 }
 
 fn main() {
+    // The collector's log on stderr, at `GAMSA_LOG` (e.g. `gamsa_collector::rules=debug`
+    // says which rules a whole evaluation's time goes to).
+    gamsa_proto::config::LogConfig {
+        level: "warn".into(),
+        ..Default::default()
+    }
+    .init();
     let hosts: usize = std::env::var("GAMSA_BENCH_HOSTS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -58,11 +58,89 @@ fn evidence_ids(rule: &Rule, h: &HostInput) -> Vec<String> {
         .collect()
 }
 
+/// What a rule's expressions said of one host input: `pass`, and `detail`
+/// where `pass` is false or null.
+#[derive(Clone)]
+struct Ran {
+    pass: Result<Value, String>,
+    detail: Vec<String>,
+}
+
+/// What a rule's expressions said of the hosts judged so far, by what they
+/// read of a host (`Rule::host`): hosts alike in that (made from one image,
+/// reporting the same services) run them once. Within one rule and window
+/// of one evaluation, where `now`, `fleet` and `params` are the same for
+/// every host.
+struct Runs<'r> {
+    rule: &'r Rule,
+    by_input: HashMap<Vec<u8>, Ran>,
+    /// How many times the expressions ran.
+    ran: u64,
+}
+
+impl<'r> Runs<'r> {
+    fn new(rule: &'r Rule) -> Self {
+        Self {
+            rule,
+            by_input: HashMap::new(),
+            ran: 0,
+        }
+    }
+
+    /// What the rule's expressions read of `h`, exactly; None when they
+    /// use `host` whole.
+    fn key(&self, h: &HostInput) -> Option<Vec<u8>> {
+        let mut key = Vec::new();
+        let mut put = |bytes: &[u8]| {
+            key.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            key.extend_from_slice(bytes);
+        };
+        for field in self.rule.host.as_ref()? {
+            put(field.as_bytes());
+            match h.lists.get(field) {
+                Some(d) if self.rule.reads_observed_at => put(&d.timed),
+                Some(d) => put(&d.untimed),
+                // An empty list, or a field of the host itself.
+                None if field == "labels" => put(format!("{:?}", h.labels).as_bytes()),
+                None => put(format!("{:?}", input::field(&h.value, field)).as_bytes()),
+            }
+        }
+        Some(key)
+    }
+
+    fn run(&mut self, base: &Context, h: &HostInput) -> Ran {
+        let key = self.key(h);
+        if let Some(ran) = key.as_ref().and_then(|k| self.by_input.get(k)) {
+            return ran.clone();
+        }
+        self.ran += 1;
+        let mut ctx = base.new_inner_scope();
+        ctx.add_variable_from_value("host", h.value.clone());
+        let pass = run(&self.rule.pass, &ctx);
+        let detail = match pass {
+            Ok(Value::Bool(false)) | Ok(Value::Null) => self
+                .rule
+                .detail
+                .as_ref()
+                .and_then(|d| run(d, &ctx).ok())
+                .map(flatten_strings)
+                .unwrap_or_default(),
+            _ => vec![],
+        };
+        let ran = Ran { pass, detail };
+        if let Some(k) = key {
+            self.by_input.insert(k, ran.clone());
+        }
+        ran
+    }
+}
+
 /// Evaluates one host rule on one host; `scope` is the rule's expectation,
 /// if it has one.
 fn host_result(
     rule: &Rule,
     scope: Option<&expectations::Scope>,
+    runs: &mut Runs,
     base: &Context,
     h: &HostInput,
 ) -> Arc<HostResult> {
@@ -99,16 +177,8 @@ fn host_result(
             vec![],
         );
     }
-    let mut ctx = base.new_inner_scope();
-    ctx.add_variable_from_value("host", h.value.clone());
-    let detail = |ctx: &Context| {
-        rule.detail
-            .as_ref()
-            .and_then(|d| run(d, ctx).ok())
-            .map(flatten_strings)
-            .unwrap_or_default()
-    };
-    match run(&rule.pass, &ctx) {
+    let Ran { pass, detail } = runs.run(base, h);
+    match pass {
         Ok(Value::Bool(true)) if errors.is_empty() => {
             result(Outcome::Pass, "passes".into(), vec![])
         }
@@ -120,12 +190,8 @@ fn host_result(
             ),
             vec![],
         ),
-        Ok(Value::Bool(false)) => result(Outcome::Fail, "fails".into(), detail(&ctx)),
-        Ok(Value::Null) => result(
-            Outcome::Unknown,
-            "evidence does not tell".into(),
-            detail(&ctx),
-        ),
+        Ok(Value::Bool(false)) => result(Outcome::Fail, "fails".into(), detail),
+        Ok(Value::Null) => result(Outcome::Unknown, "evidence does not tell".into(), detail),
         Ok(other) => result(
             Outcome::Unknown,
             format!("pass gave {other:?}, not a bool"),
@@ -198,15 +264,17 @@ struct Earlier<'r> {
 /// evaluated on every core. A result equal to the previous evaluation's is
 /// that one, and results all the previous evaluation's are its vector, so
 /// that what did not change is shared, not copied (and items over them are
-/// not merged again, `Evaluator::merged_hosts`). Returns them and how many were
-/// evaluated.
+/// not merged again, `Evaluator::merged_hosts`). Returns them, how many were
+/// evaluated, and how many times the rule's expressions ran for those
+/// (`Runs`).
 fn host_results(
     rule: &Rule,
     scope: Option<&expectations::Scope>,
     vars: &Vars,
     hosts: &[HostInput],
     earlier: &Earlier,
-) -> (Shared, usize) {
+) -> (Shared, usize, u64) {
+    let ran = std::sync::atomic::AtomicU64::new(0);
     let by_fingerprint: HashMap<(&str, u64), &Arc<HostResult>> = earlier
         .windows
         .iter()
@@ -235,8 +303,14 @@ fn host_results(
         .enumerate()
         .filter(|(i, _)| out[*i].is_none())
         .collect();
-    let fresh = on_every_core(vars, &todo, |base, (i, h)| {
-        (*i, host_result(rule, scope, base, h))
+    let fresh = super::parallel::map_parts(&todo, |part| {
+        let (base, mut runs) = (vars.context(), Runs::new(rule));
+        let judged: Vec<_> = part
+            .iter()
+            .map(|(i, h)| (*i, host_result(rule, scope, &mut runs, &base, h)))
+            .collect();
+        ran.fetch_add(runs.ran, std::sync::atomic::Ordering::Relaxed);
+        judged
     });
     let evaluated = fresh.len();
     for (i, r) in fresh {
@@ -247,9 +321,10 @@ fn host_results(
     let unchanged = earlier.previous.iter().find(|(_, results)| {
         results.len() == out.len() && results.iter().zip(&out).all(|(a, b)| Arc::ptr_eq(a, b))
     });
+    let ran = ran.into_inner();
     match unchanged {
-        Some((_, results)) => (Arc::clone(results), evaluated),
-        None => (Arc::new(out), evaluated),
+        Some((_, results)) => (Arc::clone(results), evaluated, ran),
+        None => (Arc::new(out), evaluated, ran),
     }
 }
 
@@ -494,6 +569,9 @@ pub struct Judged {
 pub struct HostResults {
     pub reused: u64,
     pub judged: u64,
+    /// Of `judged`, how many ran the rule's expressions; the others took
+    /// what they said of a host alike in what they read (`Runs`).
+    pub ran: u64,
 }
 
 struct JudgedWindow {
@@ -571,7 +649,16 @@ impl<'a> Evaluator<'a> {
     fn rule_result(&mut self, rule_id: &str, since: i64) -> &RuleResult {
         let key = (rule_id.to_string(), since);
         if !self.results.contains_key(&key) {
+            let (start, before) = (std::time::Instant::now(), self.counts);
             let result = self.evaluate_rule(rule_id, since);
+            // Which rules an evaluation's time goes to.
+            tracing::debug!(
+                rule = rule_id,
+                judged = self.counts.judged - before.judged,
+                ran = self.counts.ran - before.ran,
+                ms = start.elapsed().as_millis() as u64,
+                "rule evaluated"
+            );
             self.results.insert(key.clone(), result);
         }
         &self.results[&key]
@@ -655,9 +742,10 @@ impl<'a> Evaluator<'a> {
                             previous,
                             previous_stand: !rule.reads_time,
                         };
-                        let (results, evaluated) =
+                        let (results, evaluated, ran) =
                             host_results(rule, scope.as_ref(), &vars, hosts, &earlier);
                         self.counts.judged += evaluated as u64;
+                        self.counts.ran += ran;
                         self.counts.reused += (results.len() - evaluated) as u64;
                         host_rule(rule, scope.as_ref(), results)
                     }
@@ -935,5 +1023,114 @@ mod tests {
         assert_eq!(combine(&[Unknown, Unknown]), Unknown);
         assert_eq!(combine(&[Na, Na]), Na);
         assert_eq!(combine(&[Y, N]), P);
+    }
+
+    /// Four rules over 60 hosts: 50 alike, 10 reporting another payload,
+    /// each at its own time. Each rule's results equal those of every host
+    /// judged alone; the expressions run once for each distinct input a
+    /// part of the hosts holds, unless they read the host's name, the
+    /// times, or the host whole.
+    #[test]
+    fn hosts_alike_in_what_a_rule_reads_run_its_expressions_once() {
+        use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
+        let text = r#"
+[[rule]]
+id = "payload"
+title_en = "t"
+title_ko = "t"
+remediation_en = "r"
+remediation_ko = "r"
+scope = "host"
+needs = ["time_sync"]
+pass = "host.time_sync.all(t, t.synchronised)"
+detail = "host.time_sync.map(t, t.daemon)"
+
+[[rule]]
+id = "name"
+title_en = "t"
+title_ko = "t"
+remediation_en = "r"
+remediation_ko = "r"
+scope = "host"
+needs = ["time_sync"]
+pass = "host.time_sync.all(t, t.synchronised)"
+detail = "host.time_sync.map(t, host.name + ': ' + t.daemon)"
+
+[[rule]]
+id = "whole"
+title_en = "t"
+title_ko = "t"
+remediation_en = "r"
+remediation_ko = "r"
+scope = "host"
+needs = ["time_sync"]
+pass = "size(host) > 0 && host.time_sync.all(t, t.synchronised)"
+
+[[rule]]
+id = "times"
+title_en = "t"
+title_ko = "t"
+remediation_en = "r"
+remediation_ko = "r"
+scope = "host"
+needs = ["time_sync"]
+pass = "host.time_sync.all(t, t.synchronised && t.observedAt != '')"
+"#;
+        let rules = super::super::parse(text, "t.toml").unwrap();
+        assert_eq!(
+            rules[0].host,
+            Some(["time_sync".to_string()].into_iter().collect())
+        );
+        assert_eq!(rules[2].host, None, "size(host) reads it whole");
+        let evidence: Vec<Evidence> = (0..60)
+            .map(|i| Evidence {
+                id: format!("e{i}"),
+                agent_id: format!("a{i}"),
+                host: format!("h{i:02}"),
+                observed_at: Some(gamsa_proto::Timestamp::from_unix_millis(
+                    1_700_000_000_000 + i,
+                )),
+                probe: "time_sync".into(),
+                subject: "clock".into(),
+                status: Status::Observed as i32,
+                payload: Some(Payload::TimeSync(TimeSync {
+                    synchronised: i >= 50,
+                    daemon: if i >= 50 { "chrony" } else { "ntpd" }.into(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            })
+            .collect();
+        let converted = input::convert(&evidence, None, &input::Payloads::default());
+        let (hosts, fleet) = input::build(&converted, 0, &BTreeMap::new());
+        assert_eq!(hosts.len(), 60);
+        let vars = Vars {
+            params: Value::Null,
+            fleet,
+            now: Value::Null,
+        };
+        let none = Earlier {
+            windows: vec![],
+            previous: vec![],
+            previous_stand: false,
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        for (rule, most) in rules.iter().zip([2 * threads, 60, 60, 60]) {
+            let (results, judged, ran) = host_results(rule, None, &vars, &hosts, &none);
+            assert_eq!(judged, 60);
+            assert!(ran <= most, "{}: ran {ran} times", rule.def.id);
+            if rule.def.id != "payload" {
+                assert_eq!(ran, 60, "{}", rule.def.id);
+            }
+            for (h, r) in hosts.iter().zip(results.iter()) {
+                let (alone, ..) = host_results(rule, None, &vars, std::slice::from_ref(h), &none);
+                assert_eq!(**r, *alone[0], "{} on {}", rule.def.id, h.name);
+            }
+            let fails = results.iter().filter(|r| r.outcome == Outcome::Fail);
+            assert_eq!(fails.count(), 50, "{}", rule.def.id);
+        }
+        let (results, ..) = host_results(&rules[1], None, &vars, &hosts, &none);
+        assert_eq!(results[7].detail, ["h07: ntpd"]);
+        assert_eq!(results[8].detail, ["h08: ntpd"]);
     }
 }

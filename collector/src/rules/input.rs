@@ -75,8 +75,8 @@ pub struct Payloads {
 
 impl Payloads {
     /// The payload of `ev` as `payload_value` makes it, converted only if
-    /// no evidence with the same payload was.
-    fn value(&self, ev: &Evidence, keep: Option<&HashSet<String>>) -> Option<Value> {
+    /// no evidence with the same payload was, and the payload's key.
+    fn value(&self, ev: &Evidence, keep: Option<&HashSet<String>>) -> Option<(Value, [u8; 32])> {
         use sha2::Digest;
         let payload = ev.payload.as_ref()?;
         let mut encoded = Vec::with_capacity(payload.encoded_len() + ev.probe.len() + 1);
@@ -92,7 +92,7 @@ impl Payloads {
                 _ => return None,
             },
         };
-        with_times(m, ev)
+        Some((with_times(m, ev)?, key))
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Map>> {
@@ -141,6 +141,9 @@ pub struct Converted {
     pub observed_ms: i64,
     /// The payload as a CEL value; None for error evidence.
     pub value: Option<Value>,
+    /// The payload's key in `Payloads` (its probe and encoding's SHA-256),
+    /// when it was converted there.
+    pub payload: Option<[u8; 32]>,
     /// The evidence whole, for a probe of [`KEPT_WHOLE`]; shared with the
     /// evaluations that reuse it.
     pub whole: Option<Arc<Evidence>>,
@@ -149,23 +152,32 @@ pub struct Converted {
 impl Converted {
     /// `ev` converted, keeping the fields in `keep`.
     pub fn of(ev: &Evidence, keep: Option<&HashSet<String>>) -> Self {
-        Self::with_value(ev, || payload_value(ev, keep))
+        Self::with_value(ev, || Some((payload_value(ev, keep)?, None)))
     }
 
     /// `ev` converted, its payload's value shared through `payloads`.
     pub fn sharing(ev: &Evidence, keep: Option<&HashSet<String>>, payloads: &Payloads) -> Self {
-        Self::with_value(ev, || payloads.value(ev, keep))
+        Self::with_value(ev, || {
+            payloads
+                .value(ev, keep)
+                .map(|(value, key)| (value, Some(key)))
+        })
     }
 
-    fn with_value(ev: &Evidence, value: impl FnOnce() -> Option<Value>) -> Self {
+    fn with_value(
+        ev: &Evidence,
+        value: impl FnOnce() -> Option<(Value, Option<[u8; 32]>)>,
+    ) -> Self {
+        let (value, payload) = if ev.status == Status::Error as i32 {
+            (None, None)
+        } else {
+            value().map_or((None, None), |(v, key)| (Some(v), key))
+        };
         Self {
             evidence: without_payload(ev),
             observed_ms: ev.observed_at.map(|t| t.unix_millis()).unwrap_or(0),
-            value: if ev.status == Status::Error as i32 {
-                None
-            } else {
-                value()
-            },
+            value,
+            payload,
             whole: KEPT_WHOLE
                 .contains(&ev.probe.as_str())
                 .then(|| Arc::new(ev.clone())),
@@ -245,6 +257,43 @@ pub struct HostInput {
     pub errors: BTreeMap<String, Vec<String>>,
     /// Probe → ids of the evidence in this input.
     pub evidence: BTreeMap<String, Vec<String>>,
+    /// Probe → what its list in `value` holds, for probes with a list.
+    pub lists: BTreeMap<String, ListDigest>,
+}
+
+/// A probe's list in a host input, by SHA-256: of each element's payload
+/// (its key in `Payloads`, else its evidence id, which no other host's
+/// evidence has) and subject (`untimed`), and of those and each element's
+/// `observedAt` (`timed`). Equal digests, equal lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListDigest {
+    pub untimed: [u8; 32],
+    pub timed: [u8; 32],
+}
+
+/// Adds one element to a list's digests (`ListDigest`).
+fn digest_element((untimed, timed): &mut (sha2::Sha256, sha2::Sha256), c: &Converted) {
+    use sha2::Digest;
+    let part = |h: &mut sha2::Sha256| {
+        match &c.payload {
+            Some(key) => {
+                h.update([1]);
+                h.update(key);
+            }
+            None => {
+                h.update([0]);
+                h.update((c.evidence.id.len() as u64).to_le_bytes());
+                h.update(c.evidence.id.as_bytes());
+            }
+        }
+        h.update((c.evidence.subject.len() as u64).to_le_bytes());
+        h.update(c.evidence.subject.as_bytes());
+    };
+    part(untimed);
+    part(timed);
+    let at = c.evidence.observed_at.unwrap_or_default();
+    timed.update(at.seconds.to_le_bytes());
+    timed.update(at.nanos.to_le_bytes());
 }
 
 /// What is known about a host besides evidence.
@@ -254,14 +303,17 @@ pub struct HostFacts {
     pub labels: BTreeMap<String, String>,
 }
 
-fn text(v: &Value, field: &str) -> Option<String> {
+/// A field of a map value.
+pub fn field<'v>(v: &'v Value, field: &str) -> Option<&'v Value> {
     match v {
-        Value::Map(m) => match m.map.get(&cel_interpreter::objects::Key::String(Arc::new(
-            field.to_string(),
-        ))) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.to_string()),
-            _ => None,
-        },
+        Value::Map(m) => m.map.get(&Key::String(Arc::new(field.to_string()))),
+        _ => None,
+    }
+}
+
+fn text(v: &Value, name: &str) -> Option<String> {
+    match field(v, name) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.to_string()),
         _ => None,
     }
 }
@@ -291,6 +343,7 @@ pub fn build(
             PROBES.iter().map(|p| (p.name, vec![])).collect();
         let (mut observed, mut errors, mut ids) =
             (BTreeSet::new(), BTreeMap::new(), BTreeMap::new());
+        let mut digests: BTreeMap<&str, (sha2::Sha256, sha2::Sha256)> = BTreeMap::new();
         let mut content = std::collections::hash_map::DefaultHasher::new();
         (name, &facts.agent_id, &facts.labels).hash(&mut content);
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -308,6 +361,7 @@ pub fn build(
                 (Some(v), Some(list)) => {
                     list.push(v.clone());
                     observed.insert(ev.probe.clone());
+                    digest_element(digests.entry(ev.probe.as_str()).or_default(), c);
                 }
                 (None, _) => errors
                     .entry(ev.probe.clone())
@@ -358,6 +412,17 @@ pub fn build(
             observed,
             errors,
             evidence: ids,
+            lists: digests
+                .into_iter()
+                .map(|(p, (untimed, timed))| {
+                    use sha2::Digest;
+                    let digest = ListDigest {
+                        untimed: untimed.finalize().into(),
+                        timed: timed.finalize().into(),
+                    };
+                    (p.to_string(), digest)
+                })
+                .collect(),
         });
     }
     let fleet = json!({ "hostCount": hosts.len(), "zonesByRole": zones_by_role });

@@ -21,7 +21,7 @@ use crate::catalog::RuleReach;
 use crate::verdict::Answers;
 use gamsa_proto::probes::PROBES;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 pub const BUILT_IN: &str = include_str!("../../rules/rules.toml");
@@ -101,6 +101,14 @@ pub struct Rule {
     /// takes it from the previous one where a host's evidence is the same.
     /// Read from the source text, so that it errs towards judging again.
     pub reads_time: bool,
+    /// Whether an expression names `observedAt`.
+    pub reads_observed_at: bool,
+    /// The fields of `host` the expressions select; None when one uses
+    /// `host` otherwise. Two hosts equal in these fields (and in the
+    /// evidence times, where the rule reads `observedAt`) get the same
+    /// answer from the rule's expressions in one evaluation
+    /// (`evaluate::Runs`).
+    pub host: Option<BTreeSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,40 +150,56 @@ fn evidence_fields() -> HashSet<String> {
 }
 
 /// Field names selected anywhere in `expr` (`a.b.c` → b, c).
-fn selected_fields(expr: &cel_parser::ast::IdedExpr, out: &mut Vec<String>) {
-    use cel_parser::ast::{EntryExpr, Expr};
+/// The expressions directly under `expr`.
+fn children(expr: &cel_parser::ast::IdedExpr) -> Vec<&cel_parser::ast::IdedExpr> {
+    use cel_parser::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr};
+    fn entries(entries: &[IdedEntryExpr]) -> Vec<&IdedExpr> {
+        entries
+            .iter()
+            .flat_map(|e| match &e.expr {
+                EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
+                EntryExpr::StructField(f) => vec![&f.value],
+            })
+            .collect()
+    }
     match &expr.expr {
-        Expr::Select(s) => {
-            out.push(s.field.clone());
-            selected_fields(&s.operand, out);
+        Expr::Select(s) => vec![&s.operand],
+        Expr::Call(c) => c.target.iter().map(|t| &**t).chain(&c.args).collect(),
+        Expr::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
+        Expr::List(l) => l.elements.iter().collect(),
+        Expr::Map(m) => entries(&m.entries),
+        Expr::Struct(s) => entries(&s.entries),
+        Expr::Unspecified | Expr::Ident(_) | Expr::Literal(_) => vec![],
+    }
+}
+
+fn selected_fields(expr: &cel_parser::ast::IdedExpr, out: &mut Vec<String>) {
+    if let cel_parser::ast::Expr::Select(s) = &expr.expr {
+        out.push(s.field.clone());
+    }
+    for c in children(expr) {
+        selected_fields(c, out);
+    }
+}
+
+/// The fields of `host` that `expr` selects (`host.services`, `host.name`)
+/// into `out`; false when it uses `host` otherwise (whole, or passed to a
+/// function), so that all of it may matter.
+fn host_fields(expr: &cel_parser::ast::IdedExpr, out: &mut BTreeSet<String>) -> bool {
+    use cel_parser::ast::Expr;
+    match &expr.expr {
+        Expr::Select(s) if matches!(&s.operand.expr, Expr::Ident(n) if n == "host") => {
+            out.insert(s.field.clone());
+            true
         }
-        Expr::Call(c) => {
-            if let Some(t) = &c.target {
-                selected_fields(t, out);
-            }
-            for a in &c.args {
-                selected_fields(a, out);
-            }
-        }
-        Expr::Comprehension(c) => {
-            for e in [
-                &c.iter_range,
-                &c.accu_init,
-                &c.loop_cond,
-                &c.loop_step,
-                &c.result,
-            ] {
-                selected_fields(e, out);
-            }
-        }
-        Expr::List(l) => l.elements.iter().for_each(|e| selected_fields(e, out)),
-        Expr::Map(m) => m.entries.iter().for_each(|e| {
-            if let EntryExpr::MapEntry(me) = &e.expr {
-                selected_fields(&me.key, out);
-                selected_fields(&me.value, out);
-            }
-        }),
-        _ => {}
+        Expr::Ident(n) => n != "host",
+        _ => children(expr).into_iter().all(|c| host_fields(c, out)),
     }
 }
 
@@ -185,6 +209,7 @@ fn compile(
     src: &str,
     known: &HashSet<String>,
     selects: &mut HashSet<String>,
+    host: &mut Option<BTreeSet<String>>,
 ) -> Result<cel_interpreter::Program, String> {
     let program = cel_interpreter::Program::compile(src)
         .map_err(|e| format!("rule {}: {field}: {e}", rule.id))?;
@@ -193,6 +218,11 @@ fn compile(
         .map_err(|e| format!("rule {}: {field}: {e}", rule.id))?;
     let mut fields = Vec::new();
     selected_fields(&ast, &mut fields);
+    if let Some(read) = host {
+        if !host_fields(&ast, read) {
+            *host = None;
+        }
+    }
     let params: HashSet<&str> = rule.params.keys().map(String::as_str).collect();
     for f in fields {
         if !known.contains(&f) && !params.contains(f.as_str()) {
@@ -255,9 +285,9 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
                 def.id
             )));
         }
-        let mut selects = HashSet::new();
+        let (mut selects, mut host) = (HashSet::new(), Some(BTreeSet::new()));
         let mut c = |field: &str, src: Option<&str>| {
-            src.map(|s| compile(&def, field, s, &known, &mut selects))
+            src.map(|s| compile(&def, field, s, &known, &mut selects, &mut host))
                 .transpose()
                 .map_err(err)
         };
@@ -265,16 +295,20 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Rule>, RuleError> {
             c("detail", def.detail.as_deref())?,
             c("offender", def.offender.as_deref())?,
         );
-        let pass = compile(&def, "pass", &def.pass, &known, &mut selects).map_err(err)?;
+        let pass =
+            compile(&def, "pass", &def.pass, &known, &mut selects, &mut host).map_err(err)?;
         let programs = [Some(&pass), detail.as_ref(), offender.as_ref()];
         let sources = [Some(&def.pass), def.detail.as_ref(), def.offender.as_ref()];
-        let reads_time = programs
-            .iter()
-            .flatten()
-            .any(|p| p.references().has_variable("now"))
-            || sources.iter().flatten().any(|s| s.contains("observedAt"));
+        let reads_observed_at = sources.iter().flatten().any(|s| s.contains("observedAt"));
+        let reads_time = reads_observed_at
+            || programs
+                .iter()
+                .flatten()
+                .any(|p| p.references().has_variable("now"));
         let rule = Rule {
             reads_time,
+            reads_observed_at,
+            host,
             pass,
             detail,
             offender,
