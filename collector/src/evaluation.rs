@@ -71,10 +71,18 @@ use tokio::sync::{watch, Notify};
 
 /// How long an answer that must include the writes made before it was
 /// asked for (an export, a snapshot) waits for the kept evaluation to
-/// include them; past it, or when an evaluation takes longer (a large
-/// fleet), it is made from the newest evaluation and says so
-/// (`Kept::current`).
+/// include them; past it, or when an evaluation takes longer than the
+/// answer may wait (`Kept::current`), it is made from the newest
+/// evaluation and says so.
 pub const CATCH_UP: Duration = Duration::from_secs(3);
+
+/// How long an evaluation may take for an export to wait for one: a fleet
+/// under ingest always has a newer write, so an export that waited for it
+/// would take as long as an evaluation (a second at 10,000 hosts) where a
+/// page takes milliseconds. Over it, an export answers from the newest
+/// evaluation and says that the store has changed since. A snapshot, which
+/// an audit freezes, waits whenever evaluations take up to `CATCH_UP`.
+pub const EXPORT_WAITS_FOR: Duration = Duration::from_millis(250);
 
 /// `[verdicts]` in the collector configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -365,16 +373,21 @@ impl Kept {
 
     /// The evaluation that includes every write made so far, waiting at
     /// most `wait` for it (an export asked for now); after that, or at once
-    /// when the last evaluation took longer than `wait` (a large fleet:
+    /// when the last evaluation took longer than `longest` (a large fleet:
     /// waiting would only delay the answer), the newest there is, and
     /// `false`: it is older than the store.
     pub async fn current(
         &self,
         store: &dyn Store,
         wait: Duration,
+        longest: Duration,
     ) -> Result<(Arc<Evaluation>, bool), NotYet> {
         let e = self.get().await?;
-        let wait = if e.took > wait { Duration::ZERO } else { wait };
+        let wait = if e.took > longest {
+            Duration::ZERO
+        } else {
+            wait
+        };
         let behind = self.caught_up(store, wait).await;
         let e = self.get().await?;
         let includes = behind.is_none_or(|counter| e.counter >= counter);
@@ -666,6 +679,35 @@ mod tests {
             documents: Documents::default(),
             next_change_ms: None,
         })
+    }
+
+    /// An export waits for the evaluation including the store's writes
+    /// only where evaluations are quick; a snapshot waits up to `CATCH_UP`
+    /// whenever they take no longer.
+    #[tokio::test]
+    async fn an_export_waits_for_writes_only_where_evaluations_are_quick() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("gamsa.db")).unwrap();
+        let counter = store.change_counter().await.unwrap();
+        let kept = Kept::new(VerdictsConfig::default());
+        // An evaluator runs, and has not yet included the latest write.
+        kept.evaluator.store(true, Ordering::Relaxed);
+        let wait = Duration::from_millis(600);
+        for (took, longest, waits) in [
+            (Duration::from_secs(1), EXPORT_WAITS_FOR, false),
+            (Duration::from_secs(1), CATCH_UP, true),
+            (Duration::from_millis(10), EXPORT_WAITS_FOR, true),
+        ] {
+            let mut e = evaluation(counter - 1);
+            Arc::get_mut(&mut e).unwrap().took = took;
+            kept.current.send_replace(Some(e));
+            let start = Instant::now();
+            let (got, includes) = kept.current(&store, wait, longest).await.unwrap();
+            let waited = start.elapsed() >= wait;
+            assert_eq!(waited, waits, "took {took:?}, longest {longest:?}");
+            assert!(!includes, "behind the store, and says so");
+            assert_eq!(got.counter, counter - 1);
+        }
     }
 
     /// Waits (at most 10 s) until nothing holds what `weak` points to.

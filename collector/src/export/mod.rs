@@ -426,8 +426,9 @@ async fn gather<'a>(src: &Source<'a>, req: &Request) -> Result<Gathered<'a>, Exp
     let group_id = group.map(|g| g.id.as_str());
     let (all, as_of, kept) = match src.kept {
         Some(kept) => {
+            use crate::evaluation::{CATCH_UP, EXPORT_WAITS_FOR};
             let (e, includes) = kept
-                .current(src.store.as_ref(), crate::evaluation::CATCH_UP)
+                .current(src.store.as_ref(), CATCH_UP, EXPORT_WAITS_FOR)
                 .await?;
             let items = e.items_of(catalog, group_id);
             (items, Some((e.as_of_ms, !includes)), Some(e))

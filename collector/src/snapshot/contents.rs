@@ -275,7 +275,8 @@ pub async fn freeze(
 ) -> anyhow::Result<Frozen> {
     let catalogs = catalog_versions(checklists);
     if let Some(kept) = kept {
-        if let Ok((e, _)) = kept.current(store, crate::evaluation::CATCH_UP).await {
+        let catch_up = crate::evaluation::CATCH_UP;
+        if let Ok((e, _)) = kept.current(store, catch_up, catch_up).await {
             return Ok(Frozen::of(e, catalogs));
         }
     }
