@@ -1033,50 +1033,34 @@ mod tests {
     #[test]
     fn hosts_alike_in_what_a_rule_reads_run_its_expressions_once() {
         use gamsa_proto::v1::{evidence::Payload, Evidence, Status, TimeSync};
-        let text = r#"
-[[rule]]
-id = "payload"
-title_en = "t"
-title_ko = "t"
-remediation_en = "r"
-remediation_ko = "r"
-scope = "host"
-needs = ["time_sync"]
-pass = "host.time_sync.all(t, t.synchronised)"
-detail = "host.time_sync.map(t, t.daemon)"
-
-[[rule]]
-id = "name"
-title_en = "t"
-title_ko = "t"
-remediation_en = "r"
-remediation_ko = "r"
-scope = "host"
-needs = ["time_sync"]
-pass = "host.time_sync.all(t, t.synchronised)"
-detail = "host.time_sync.map(t, host.name + ': ' + t.daemon)"
-
-[[rule]]
-id = "whole"
-title_en = "t"
-title_ko = "t"
-remediation_en = "r"
-remediation_ko = "r"
-scope = "host"
-needs = ["time_sync"]
-pass = "size(host) > 0 && host.time_sync.all(t, t.synchronised)"
-
-[[rule]]
-id = "times"
-title_en = "t"
-title_ko = "t"
-remediation_en = "r"
-remediation_ko = "r"
-scope = "host"
-needs = ["time_sync"]
-pass = "host.time_sync.all(t, t.synchronised && t.observedAt != '')"
-"#;
-        let rules = super::super::parse(text, "t.toml").unwrap();
+        let rule = |id: &str, pass: &str, detail: &str| {
+            format!(
+                "[[rule]]\nid = \"{id}\"\ntitle_en = \"t\"\ntitle_ko = \"t\"\n\
+                 remediation_en = \"r\"\nremediation_ko = \"r\"\nscope = \"host\"\n\
+                 needs = [\"time_sync\"]\npass = {pass:?}\n{detail}\n"
+            )
+        };
+        let all = "host.time_sync.all(t, t.synchronised)";
+        let text = [
+            rule(
+                "payload",
+                all,
+                r#"detail = "host.time_sync.map(t, t.daemon)""#,
+            ),
+            rule(
+                "name",
+                all,
+                r#"detail = "host.time_sync.map(t, host.name + ': ' + t.daemon)""#,
+            ),
+            rule("whole", &format!("size(host) > 0 && {all}"), ""),
+            rule(
+                "times",
+                "host.time_sync.all(t, t.synchronised && t.observedAt != '')",
+                "",
+            ),
+        ]
+        .concat();
+        let rules = super::super::parse(&text, "t.toml").unwrap();
         assert_eq!(
             rules[0].host,
             Some(["time_sync".to_string()].into_iter().collect())
