@@ -278,15 +278,16 @@ impl Checklists {
                         stamps.insert(s.evidence.id.clone(), Arc::new(s.stamp));
                     }
                 }
-                evidence.push(s.evidence);
+                evidence.push((s.evidence, s.payload));
             }
             let (keep, payloads) = (keep.clone(), self.payloads.clone());
             out.extend(
                 crate::rules::in_background(move || {
-                    input::convert(&evidence, Some(&keep), &payloads)
+                    input::convert_split(&evidence, Some(&keep), &payloads)
                 })
                 .await
-                .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))?,
+                .ok_or_else(|| anyhow::anyhow!("converting evidence failed"))?
+                .map_err(|e| anyhow::anyhow!("reading the latest evidence: {e}"))?,
             );
         }
         self.payloads.forget_unused();

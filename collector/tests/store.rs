@@ -355,8 +355,9 @@ async fn latest_index(b: Backend) -> Result<()> {
         after = Some(LatestKey::of(&last.evidence));
         paged.extend(page);
     }
-    // Each read whole with the stamp its changes give it (since a mark
-    // before any write: every row).
+    // Each read with its payload encoded and the stamp its changes give it
+    // (since a mark before any write: every row); whole, it is the
+    // evidence as read by id.
     let (walked, _) = store.latest_changes(LatestMark(0)).await?;
     assert_eq!(
         paged.iter().map(|s| &s.stamp).collect::<Vec<_>>(),
@@ -364,8 +365,15 @@ async fn latest_index(b: Backend) -> Result<()> {
     );
     assert!(paged.iter().all(|s| s.stamp.content_hash.is_some()
         && s.stamp.evidence.payload.is_none()
-        && s.evidence.payload.is_some()));
-    let paged: Vec<Evidence> = paged.into_iter().map(|s| s.evidence).collect();
+        && s.evidence.payload.is_none()
+        && !s.payload.is_empty()));
+    let paged = paged
+        .into_iter()
+        .map(|s| s.whole())
+        .collect::<Result<Vec<Evidence>, _>>()?;
+    let mut by_id = store.evidence_by_ids(ids(&paged)).await?;
+    by_id.sort_by_key(|e| paged.iter().position(|p| p.id == e.id));
+    assert_eq!(paged, by_id);
     assert_eq!(ids(&paged), ["e1", "d1", "a4", "b2", "c1"]);
     let from_b2 = LatestKey::of(&paged[3]);
     let rest = store.latest_evidence_page(Some(from_b2), 10).await?;

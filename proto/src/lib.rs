@@ -26,6 +26,7 @@ pub fn descriptor_pool() -> &'static prost_reflect::DescriptorPool {
 
 pub mod config;
 pub mod probes;
+pub mod split;
 pub mod summary;
 mod timestamp;
 pub use timestamp::Timestamp;

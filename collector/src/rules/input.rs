@@ -10,8 +10,9 @@
 //! freshness windows does not convert the fleet's evidence again.
 
 use gamsa_proto::probes::PROBES;
-use gamsa_proto::v1::{Evidence, Status};
+use gamsa_proto::v1::{evidence::Payload, Evidence, Status};
 use serde_json::json;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -77,17 +78,57 @@ impl Payloads {
     /// The payload of `ev` as `payload_value` makes it, converted only if
     /// no evidence with the same payload was, and the payload's key.
     fn value(&self, ev: &Evidence, keep: Option<&HashSet<String>>) -> Option<(Value, [u8; 32])> {
-        use sha2::Digest;
         let payload = ev.payload.as_ref()?;
-        let mut encoded = Vec::with_capacity(payload.encoded_len() + ev.probe.len() + 1);
-        encoded.extend_from_slice(ev.probe.as_bytes());
-        encoded.push(0);
+        let mut encoded = Vec::with_capacity(payload.encoded_len());
         payload.encode(&mut encoded);
-        let key: [u8; 32] = sha2::Sha256::digest(&encoded).into();
+        self.shared(ev, &encoded, || Some(Cow::Borrowed(payload)), keep)
+    }
+
+    /// As `value`, for `ev` without its payload and the payload's fields
+    /// as `encoded` (`gamsa_proto::split`): decoded only if no evidence
+    /// with the same payload was converted.
+    fn value_of_split(
+        &self,
+        ev: &Evidence,
+        encoded: &[u8],
+        keep: Option<&HashSet<String>>,
+    ) -> Result<Option<(Value, [u8; 32])>, prost::DecodeError> {
+        let mut failed = None;
+        let decode = || match gamsa_proto::split::decode_payload(encoded) {
+            Ok(p) => p.map(Cow::Owned),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        };
+        let value = self.shared(ev, encoded, decode, keep);
+        failed.map_or(Ok(value), Err)
+    }
+
+    /// The value of the payload whose fields are `encoded`, of `ev`, made
+    /// of `decoded()` only if unknown; and its key: the SHA-256 of the
+    /// probe and `encoded`. None for no payload.
+    fn shared<'p>(
+        &self,
+        ev: &Evidence,
+        encoded: &[u8],
+        decoded: impl FnOnce() -> Option<Cow<'p, Payload>>,
+        keep: Option<&HashSet<String>>,
+    ) -> Option<(Value, [u8; 32])> {
+        use sha2::Digest;
+        if encoded.is_empty() {
+            return None;
+        }
+        let key: [u8; 32] = sha2::Sha256::new()
+            .chain_update(ev.probe.as_bytes())
+            .chain_update([0])
+            .chain_update(encoded)
+            .finalize()
+            .into();
         let known = self.table().get(&key).cloned();
         let m = match known {
             Some(m) => m,
-            None => match super::value::to_value_keeping(payload, keep) {
+            None => match super::value::to_value_keeping(decoded()?.as_ref(), keep) {
                 Ok(Value::Map(m)) => self.table().entry(key).or_insert(m).clone(),
                 _ => return None,
             },
@@ -152,35 +193,68 @@ pub struct Converted {
 impl Converted {
     /// `ev` converted, keeping the fields in `keep`.
     pub fn of(ev: &Evidence, keep: Option<&HashSet<String>>) -> Self {
-        Self::with_value(ev, || Some((payload_value(ev, keep)?, None)))
+        Self::with_value(without_payload(ev), kept_whole(ev), || {
+            Some((payload_value(ev, keep)?, None))
+        })
     }
 
     /// `ev` converted, its payload's value shared through `payloads`.
     pub fn sharing(ev: &Evidence, keep: Option<&HashSet<String>>, payloads: &Payloads) -> Self {
-        Self::with_value(ev, || {
+        Self::with_value(without_payload(ev), kept_whole(ev), || {
             payloads
                 .value(ev, keep)
                 .map(|(value, key)| (value, Some(key)))
         })
     }
 
-    fn with_value(
+    /// `ev` (without its payload) and its payload's fields as `encoded`
+    /// (`gamsa_proto::split`) converted as `sharing` converts the evidence
+    /// whole: the payload decoded only if no evidence with the same one was
+    /// converted through `payloads`. Fails on a payload that does not decode.
+    pub fn of_split(
         ev: &Evidence,
+        encoded: &[u8],
+        keep: Option<&HashSet<String>>,
+        payloads: &Payloads,
+    ) -> Result<Self, prost::DecodeError> {
+        let whole = match KEPT_WHOLE.contains(&ev.probe.as_str()) {
+            true => Some(Arc::new(Evidence {
+                payload: gamsa_proto::split::decode_payload(encoded)?,
+                ..ev.clone()
+            })),
+            false => None,
+        };
+        let mut failed = None;
+        let converted = Self::with_value(ev.clone(), whole, || {
+            match payloads.value_of_split(ev, encoded, keep) {
+                Ok(value) => value.map(|(value, key)| (value, Some(key))),
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
+            }
+        });
+        failed.map_or(Ok(converted), Err)
+    }
+
+    /// `evidence` (without its payload) with the value `value()` makes of
+    /// its payload, unless it is error evidence, and `whole` as kept.
+    fn with_value(
+        evidence: Evidence,
+        whole: Option<Arc<Evidence>>,
         value: impl FnOnce() -> Option<(Value, Option<[u8; 32]>)>,
     ) -> Self {
-        let (value, payload) = if ev.status == Status::Error as i32 {
+        let (value, payload) = if evidence.status == Status::Error as i32 {
             (None, None)
         } else {
             value().map_or((None, None), |(v, key)| (Some(v), key))
         };
         Self {
-            evidence: without_payload(ev),
-            observed_ms: ev.observed_at.map(|t| t.unix_millis()).unwrap_or(0),
+            observed_ms: evidence.observed_at.map(|t| t.unix_millis()).unwrap_or(0),
+            evidence,
             value,
             payload,
-            whole: KEPT_WHOLE
-                .contains(&ev.probe.as_str())
-                .then(|| Arc::new(ev.clone())),
+            whole,
         }
     }
 
@@ -208,6 +282,27 @@ impl Converted {
     }
 }
 
+/// Converts every evidence, given without its payload and with the
+/// payload's fields as encoded (`gamsa_proto::split`), on every core,
+/// keeping the fields in `keep`, each payload once (`Payloads`). Fails
+/// naming the first evidence whose payload does not decode.
+pub fn convert_split(
+    latest: &[(Evidence, Vec<u8>)],
+    keep: Option<&HashSet<String>>,
+    payloads: &Payloads,
+) -> Result<Vec<Converted>, String> {
+    super::parallel::map_parts(latest, |part| {
+        part.iter()
+            .map(|(ev, encoded)| {
+                Converted::of_split(ev, encoded, keep, payloads)
+                    .map_err(|e| format!("evidence {}: its payload: {e}", ev.id))
+            })
+            .collect()
+    })
+    .into_iter()
+    .collect()
+}
+
 /// Converts every evidence, on every core, keeping the fields in `keep`,
 /// each payload once (`Payloads`).
 pub fn convert(
@@ -220,6 +315,13 @@ pub fn convert(
             .map(|ev| Converted::sharing(ev, keep, payloads))
             .collect()
     })
+}
+
+/// `ev` whole if its probe's evidence is kept whole ([`KEPT_WHOLE`]).
+fn kept_whole(ev: &Evidence) -> Option<Arc<Evidence>> {
+    KEPT_WHOLE
+        .contains(&ev.probe.as_str())
+        .then(|| Arc::new(ev.clone()))
 }
 
 fn without_payload(ev: &Evidence) -> Evidence {
@@ -664,13 +766,6 @@ mod tests {
         ];
         let payloads = Payloads::default();
         let converted = convert(&evidence, None, &payloads);
-        let packages = |c: &Converted| match c.value.as_ref() {
-            Some(Value::Map(m)) => match &m.map[&Key::from("packages")] {
-                Value::List(l) => l.clone(),
-                other => panic!("packages: {other:?}"),
-            },
-            other => panic!("value: {other:?}"),
-        };
         assert!(Arc::ptr_eq(
             &packages(&converted[0]),
             &packages(&converted[1])
@@ -702,6 +797,68 @@ mod tests {
         drop(again);
         payloads.forget_unused();
         assert!(payloads.is_empty());
+    }
+
+    #[test]
+    fn evidence_read_with_its_payload_encoded_converts_as_read_whole() {
+        use prost::Message;
+        let region = ev(
+            "region",
+            Payload::CloudRegion(CloudRegion {
+                zone: "ap-northeast-2a".into(),
+                ..Default::default()
+            }),
+        );
+        let software = ev(
+            "software",
+            Payload::Software(Software {
+                packages: vec![Package {
+                    name: "openssl".into(),
+                    version: "3.0.13-1".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        );
+        let failed = Evidence {
+            status: Status::Error as i32,
+            error: "dpkg: status file unreadable".into(),
+            payload: None,
+            ..software.clone()
+        };
+        let evidence = [region, software, failed];
+        let split: Vec<(Evidence, Vec<u8>)> = evidence
+            .iter()
+            .map(|e| {
+                let s = gamsa_proto::split::split(&[&e.encode_to_vec()]).unwrap();
+                (s.evidence, s.payload)
+            })
+            .collect();
+        let payloads = Payloads::default();
+        let read = convert_split(&split, None, &payloads).unwrap();
+        let whole = convert(&evidence, None, &Payloads::default());
+        for (r, w) in read.iter().zip(&whole) {
+            assert_eq!(r.evidence, w.evidence);
+            assert_eq!(r.observed_ms, w.observed_ms);
+            assert_eq!(r.payload, w.payload, "the same key, read either way");
+            assert_eq!(r.whole, w.whole);
+            match (&r.value, &w.value) {
+                (Some(a), Some(b)) => assert!(same(a, b)),
+                (a, b) => assert!(a.is_none() && b.is_none(), "{a:?} / {b:?}"),
+            }
+        }
+        assert!(read[0].whole.is_some() && read[2].value.is_none());
+        // What a whole reading converted, a split one shares, and back.
+        let again = convert(&evidence[1..2], None, &payloads);
+        assert!(Arc::ptr_eq(&packages(&read[1]), &packages(&again[0])));
+        // A payload that does not decode fails the reading, naming it.
+        let mut bad = split[1].clone();
+        bad.0.id = "e-bad".into();
+        bad.1.truncate(bad.1.len() - 3);
+        let Err(err) = convert_split(&[split[0].clone(), bad], None, &Payloads::default()) else {
+            panic!("a payload cut short converted");
+        };
+        assert!(err.contains("evidence e-bad"), "{err}");
     }
 
     #[test]
@@ -779,6 +936,17 @@ mod tests {
     }
 
     /// Equal and of the same CEL types (`==` would let 5u equal 5).
+    /// The `packages` list of a converted software evidence.
+    fn packages(c: &Converted) -> Arc<Vec<Value>> {
+        match c.value.as_ref() {
+            Some(Value::Map(m)) => match &m.map[&Key::from("packages")] {
+                Value::List(l) => l.clone(),
+                other => panic!("packages: {other:?}"),
+            },
+            other => panic!("value: {other:?}"),
+        }
+    }
+
     fn same(a: &Value, b: &Value) -> bool {
         match (a, b) {
             (Value::Map(a), Value::Map(b)) => {

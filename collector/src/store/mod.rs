@@ -237,13 +237,36 @@ pub struct LatestStamp {
 pub struct LatestMark(pub i64);
 
 /// One of the fleet's latest evidence as `latest_evidence_page` reads it:
-/// whole, and its stamp as `latest_changes` would give it, so that a
-/// first reading of the fleet can be cited (a snapshot) without reading
-/// the stamps again.
+/// its payload left encoded, and its stamp as `latest_changes` would give
+/// it, so that a first reading of the fleet can be cited (a snapshot)
+/// without reading the stamps again.
+///
+/// Why encoded: a reader of the whole fleet that converts each distinct
+/// payload once (the rule input's `Payloads`) knows it by its bytes, and
+/// most of the fleet's payloads are ones it has seen; decoding them all was
+/// most of such a reading's time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stamped {
+    /// The evidence without its payload.
     pub evidence: Evidence,
+    /// Its payload's field as stored (`gamsa_proto::split`); empty for none.
+    pub payload: Vec<u8>,
     pub stamp: EvidenceStamp,
+}
+
+impl Stamped {
+    /// The evidence whole, its payload decoded.
+    pub fn whole(self) -> Result<Evidence> {
+        let id = self.evidence.id.clone();
+        let split = gamsa_proto::split::Split {
+            evidence: self.evidence,
+            payload: self.payload,
+        };
+        split.whole().map_err(|e| StoreError::Corrupt {
+            id,
+            message: e.to_string(),
+        })
+    }
 }
 
 /// An evidence as `evidence_stamps` reads it.
@@ -545,7 +568,9 @@ pub trait Store: Send + Sync {
         let mut out: Vec<Evidence> = Vec::new();
         let mut pages = LatestPages::new(2_000);
         while let Some(page) = pages.next(self).await? {
-            out.extend(page.into_iter().map(|s| s.evidence));
+            for s in page {
+                out.push(s.whole()?);
+            }
         }
         Ok(out)
     }

@@ -112,34 +112,51 @@ impl Stored {
 /// Evidence from its `id`, `body` and `last_ms` columns and its `content`
 /// (the referenced body; NULL for rows stored whole, before deduplication).
 pub(super) fn evidence(row: &impl Columns) -> Result<Evidence> {
+    let (ev, _) = decoded(row, |encodings| {
+        let mut ev = Evidence::default();
+        for e in encodings {
+            ev.merge(*e)?;
+        }
+        Ok::<_, prost::DecodeError>((ev, Vec::new()))
+    })?;
+    Ok(ev)
+}
+
+/// As [`evidence`], its payload left encoded (`gamsa_proto::split`).
+pub(super) fn split(row: &impl Columns) -> Result<(Evidence, Vec<u8>)> {
+    decoded(row, |encodings| {
+        let s = gamsa_proto::split::split(encodings)?;
+        Ok::<_, gamsa_proto::split::SplitError>((s.evidence, s.payload))
+    })
+}
+
+/// What `decode` makes of a row's encodings (its content, then its body),
+/// with the row's id and run (`in_run`).
+fn decoded<E: std::fmt::Display>(
+    row: &impl Columns,
+    decode: impl FnOnce(&[&[u8]]) -> std::result::Result<(Evidence, Vec<u8>), E>,
+) -> Result<(Evidence, Vec<u8>)> {
     let id: String = row.column("id")?;
     let body: Vec<u8> = row.column("body")?;
     let last_ms: Option<i64> = row.column("last_ms")?;
     let content: Option<Vec<u8>> = row.column("content")?;
-    let corrupt = |e: prost::DecodeError| StoreError::Corrupt {
+    let encodings: Vec<&[u8]> = content.iter().chain([&body]).map(Vec::as_slice).collect();
+    let (mut ev, payload) = decode(&encodings).map_err(|e| StoreError::Corrupt {
         id: id.clone(),
         message: e.to_string(),
-    };
-    let mut ev = match content {
-        Some(content) => {
-            let mut ev = Evidence::decode(content.as_slice()).map_err(corrupt)?;
-            ev.merge(body.as_slice()).map_err(corrupt)?;
-            ev
-        }
-        None => Evidence::decode(body.as_slice()).map_err(corrupt)?,
-    };
+    })?;
     ev.id = id;
-    Ok(in_run(ev, last_ms))
+    in_run(&mut ev, last_ms);
+    Ok((ev, payload))
 }
 
 /// `ev` as the run of observations ending at `last_ms` (store/runs.rs):
 /// observed last then, first at its own time.
-fn in_run(mut ev: Evidence, last_ms: Option<i64>) -> Evidence {
-    if let Some(last) = last_ms.filter(|last| *last > observed_ms(&ev)) {
+fn in_run(ev: &mut Evidence, last_ms: Option<i64>) {
+    if let Some(last) = last_ms.filter(|last| *last > observed_ms(ev)) {
         ev.first_observed_at = ev.observed_at.take();
         ev.observed_at = Some(gamsa_proto::Timestamp::from_unix_millis(last));
     }
-    ev
 }
 
 /// Joins the latest row `l` of an evidence `e`, where it is the latest of
@@ -197,8 +214,9 @@ pub(super) fn stamp(row: &impl Columns) -> Result<super::EvidenceStamp> {
         message: e.to_string(),
     })?;
     ev.id = id;
+    in_run(&mut ev, last_ms);
     Ok(super::EvidenceStamp {
-        evidence: in_run(ev, last_ms),
+        evidence: ev,
         content_hash,
     })
 }
@@ -211,11 +229,13 @@ pub(super) const STAMPED: &str = concat!(
     " AS last_ms, b.body AS content, b.hash AS content_hash"
 );
 
-/// An evidence read whole ([`evidence`]) and its stamp ([`stamp`]), from
-/// one row.
+/// An evidence read with its payload left encoded ([`split`]) and its
+/// stamp ([`stamp`]), from one row.
 pub(super) fn stamped(row: &impl Columns) -> Result<super::Stamped> {
+    let (evidence, payload) = split(row)?;
     Ok(super::Stamped {
-        evidence: evidence(row)?,
+        evidence,
+        payload,
         stamp: stamp(row)?,
     })
 }
