@@ -107,7 +107,8 @@ pub struct HostResult {
     pub reason: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub detail: Vec<String>,
-    pub evidence: Vec<String>,
+    /// Shared with the host's other results that cite the same evidence.
+    pub evidence: Arc<Vec<String>>,
 }
 
 /// One row of an item: answered by a rule over hosts, or by an attestation.
@@ -308,7 +309,7 @@ mod tests {
             outcome: Outcome::Fail,
             reason: "fails".into(),
             detail: lines.iter().map(|n| "x".repeat(*n)).collect(),
-            evidence: vec![],
+            evidence: Arc::default(),
         }
     }
 

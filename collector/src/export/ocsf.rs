@@ -323,7 +323,7 @@ mod tests {
             outcome,
             reason: format!("{host} says"),
             detail: vec![],
-            evidence: ev.iter().map(|e| e.to_string()).collect(),
+            evidence: Arc::new(ev.iter().map(|e| e.to_string()).collect()),
         };
         let mut it = item(Verdict::N, &[("a", Outcome::Pass), ("b", Outcome::Fail)]);
         it.rows = vec![

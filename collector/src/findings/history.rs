@@ -72,7 +72,7 @@ mod tests {
                     outcome: *o,
                     reason: String::new(),
                     detail: vec![],
-                    evidence: vec![],
+                    evidence: Default::default(),
                 })
                 .collect(),
         ));

@@ -50,12 +50,23 @@ fn list(names: &[&str]) -> String {
 }
 
 /// Ids of the host's evidence from the probes the rule needs.
-fn evidence_ids(rule: &Rule, h: &HostInput) -> Vec<String> {
-    rule.def
-        .needs
-        .iter()
-        .flat_map(|p| h.evidence.get(p).into_iter().flatten().cloned())
-        .collect()
+fn evidence_ids(rule: &Rule, h: &HostInput) -> Arc<Vec<String>> {
+    match rule.def.needs.as_slice() {
+        // Most rules need one probe: its list, shared, not a copy a host.
+        [probe] => h.evidence.get(probe).cloned().unwrap_or_default(),
+        needs => Arc::new(
+            needs
+                .iter()
+                .flat_map(|p| {
+                    h.evidence
+                        .get(p)
+                        .into_iter()
+                        .flat_map(|ids| ids.iter())
+                        .cloned()
+                })
+                .collect(),
+        ),
+    }
 }
 
 /// What a rule's expressions said of one host input: `pass`, and `detail`

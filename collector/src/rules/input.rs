@@ -357,8 +357,9 @@ pub struct HostInput {
     pub observed: BTreeSet<String>,
     /// Probe → why it could not observe (fresh error evidence).
     pub errors: BTreeMap<String, Vec<String>>,
-    /// Probe → ids of the evidence in this input.
-    pub evidence: BTreeMap<String, Vec<String>>,
+    /// Probe → ids of the evidence in this input; shared with the results
+    /// of rules that need that probe alone.
+    pub evidence: BTreeMap<String, Arc<Vec<String>>>,
     /// Probe → what its list in `value` holds, for probes with a list.
     pub lists: BTreeMap<String, ListDigest>,
 }
@@ -513,7 +514,7 @@ pub fn build(
             content: content.finish(),
             observed,
             errors,
-            evidence: ids,
+            evidence: ids.into_iter().map(|(p, ids)| (p, Arc::new(ids))).collect(),
             lists: digests
                 .into_iter()
                 .map(|(p, (untimed, timed))| {

@@ -611,7 +611,7 @@ impl Places<'_> {
                 field(&mut digest, d);
             }
             digest.update((r.evidence.len() as u64).to_le_bytes());
-            for id in &r.evidence {
+            for id in r.evidence.iter() {
                 let at = *position.entry(id).or_insert_with(|| {
                     cited.push(id.clone());
                     cited.len() as u32 - 1
@@ -929,7 +929,7 @@ mod tests {
             outcome: Outcome::Fail,
             reason: "TLS 1.0 offered".into(),
             detail: vec!["0.0.0.0:443".into()],
-            evidence: vec![evidence.into()],
+            evidence: Arc::new(vec![evidence.into()]),
         }
     }
 
