@@ -103,7 +103,7 @@ fn field(buf: &mut &[u8]) -> Result<u32, SplitError> {
     let number = u32::try_from(key >> 3)
         .ok()
         .filter(|n| *n > 0)
-        .ok_or_else(|| SplitError::Wire("invalid field number"))?;
+        .ok_or(SplitError::Wire("invalid field number"))?;
     let skip = match key & 7 {
         0 => {
             varint(buf)?;
@@ -127,7 +127,7 @@ fn varint(buf: &mut &[u8]) -> Result<u64, SplitError> {
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = buf
             .split_first()
-            .ok_or_else(|| SplitError::Wire("buffer underflow"))?;
+            .ok_or(SplitError::Wire("buffer underflow"))?;
         *buf = rest;
         value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {

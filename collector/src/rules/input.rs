@@ -81,43 +81,24 @@ impl Payloads {
         let payload = ev.payload.as_ref()?;
         let mut encoded = Vec::with_capacity(payload.encoded_len());
         payload.encode(&mut encoded);
-        self.shared(ev, &encoded, || Some(Cow::Borrowed(payload)), keep)
+        let decoded = || Ok(Some(Cow::Borrowed(payload)));
+        self.shared(ev, &encoded, decoded, keep).ok().flatten()
     }
 
-    /// As `value`, for `ev` without its payload and the payload's fields
-    /// as `encoded` (`gamsa_proto::split`): decoded only if no evidence
-    /// with the same payload was converted.
-    fn value_of_split(
-        &self,
-        ev: &Evidence,
-        encoded: &[u8],
-        keep: Option<&HashSet<String>>,
-    ) -> Result<Option<(Value, [u8; 32])>, prost::DecodeError> {
-        let mut failed = None;
-        let decode = || match gamsa_proto::split::decode_payload(encoded) {
-            Ok(p) => p.map(Cow::Owned),
-            Err(e) => {
-                failed = Some(e);
-                None
-            }
-        };
-        let value = self.shared(ev, encoded, decode, keep);
-        failed.map_or(Ok(value), Err)
-    }
-
-    /// The value of the payload whose fields are `encoded`, of `ev`, made
-    /// of `decoded()` only if unknown; and its key: the SHA-256 of the
-    /// probe and `encoded`. None for no payload.
+    /// The value of the payload whose fields are `encoded` (as
+    /// `gamsa_proto::split` leaves them), of `ev`, made of `decoded()` only
+    /// if no evidence with the same payload was converted; and its key: the
+    /// SHA-256 of the probe and `encoded`. None for no payload.
     fn shared<'p>(
         &self,
         ev: &Evidence,
         encoded: &[u8],
-        decoded: impl FnOnce() -> Option<Cow<'p, Payload>>,
+        decoded: impl FnOnce() -> Result<Option<Cow<'p, Payload>>, prost::DecodeError>,
         keep: Option<&HashSet<String>>,
-    ) -> Option<(Value, [u8; 32])> {
+    ) -> Result<Option<(Value, [u8; 32])>, prost::DecodeError> {
         use sha2::Digest;
         if encoded.is_empty() {
-            return None;
+            return Ok(None);
         }
         let key: [u8; 32] = sha2::Sha256::new()
             .chain_update(ev.probe.as_bytes())
@@ -128,12 +109,17 @@ impl Payloads {
         let known = self.table().get(&key).cloned();
         let m = match known {
             Some(m) => m,
-            None => match super::value::to_value_keeping(decoded()?.as_ref(), keep) {
-                Ok(Value::Map(m)) => self.table().entry(key).or_insert(m).clone(),
-                _ => return None,
-            },
+            None => {
+                let Some(payload) = decoded()? else {
+                    return Ok(None);
+                };
+                match super::value::to_value_keeping(payload.as_ref(), keep) {
+                    Ok(Value::Map(m)) => self.table().entry(key).or_insert(m).clone(),
+                    _ => return Ok(None),
+                }
+            }
         };
-        Some((with_times(m, ev)?, key))
+        Ok(with_times(m, ev).map(|v| (v, key)))
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Map>> {
@@ -224,17 +210,14 @@ impl Converted {
             })),
             false => None,
         };
-        let mut failed = None;
-        let converted = Self::with_value(ev.clone(), whole, || {
-            match payloads.value_of_split(ev, encoded, keep) {
-                Ok(value) => value.map(|(value, key)| (value, Some(key))),
-                Err(e) => {
-                    failed = Some(e);
-                    None
-                }
-            }
-        });
-        failed.map_or(Ok(converted), Err)
+        let decoded = || gamsa_proto::split::decode_payload(encoded).map(|p| p.map(Cow::Owned));
+        let value = match ev.status == Status::Error as i32 {
+            true => None,
+            false => payloads.shared(ev, encoded, decoded, keep)?,
+        };
+        Ok(Self::with_value(ev.clone(), whole, || {
+            value.map(|(value, key)| (value, Some(key)))
+        }))
     }
 
     /// `evidence` (without its payload) with the value `value()` makes of
