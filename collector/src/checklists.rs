@@ -436,7 +436,7 @@ pub fn counted(latest: &mut Vec<Converted>, agents: &[AgentRecord]) -> Vec<Conve
 }
 
 /// The hosts of the agents that count (not revoked, with a host name).
-fn known_hosts(agents: &[AgentRecord]) -> BTreeMap<String, HostFacts> {
+pub(crate) fn known_hosts(agents: &[AgentRecord]) -> BTreeMap<String, HostFacts> {
     agents
         .iter()
         .filter(|a| !a.revoked && !a.host.is_empty())

@@ -9,7 +9,8 @@
 //! - `store` (storage trait and backends), `pki` (the collector's CA),
 //!   `tls` (the gRPC listener's TLS), `tokens`;
 //! - `catalog`, `expectations` and `rules`: the rules engine;
-//! - `checklists` (the engine against the store), `evaluation` (the kept
+//! - `checklists` (the engine against the store), `by_hosts` (the same
+//!   a range of hosts at a time, in bounded memory), `evaluation` (the kept
 //!   evaluation pages and the API read), `access_log`, `report`,
 //!   `availability` (outages and availability from synthetic checks),
 //!   `assessment` (the findings history read back and compared);
@@ -28,6 +29,7 @@ pub mod actor;
 pub mod api;
 pub mod assessment;
 pub mod availability;
+pub mod by_hosts;
 pub mod catalog;
 pub mod checklists;
 pub mod clock;

@@ -149,6 +149,51 @@ pub struct RowResult {
     pub attestation: Option<Attestation>,
 }
 
+/// How many hosts had each outcome: in an item (each host's worst over its
+/// rows) and in each of its rows. What a snapshot's manifest says of an
+/// item's hosts, whose own results are in their parts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostCounts {
+    pub item: BTreeMap<Outcome, u64>,
+    pub rows: Vec<BTreeMap<Outcome, u64>>,
+}
+
+impl HostCounts {
+    pub fn of(item: &ItemResult) -> Self {
+        let count = |outcomes: &mut dyn Iterator<Item = Outcome>| {
+            let mut c = BTreeMap::new();
+            for o in outcomes {
+                *c.entry(o).or_default() += 1;
+            }
+            c
+        };
+        HostCounts {
+            item: count(&mut item.hosts.values().copied()),
+            rows: item
+                .rows
+                .iter()
+                .map(|r| count(&mut r.hosts.iter().map(|h| h.outcome)))
+                .collect(),
+        }
+    }
+
+    /// Adds the counts of other hosts.
+    pub fn add(&mut self, other: &HostCounts) {
+        let add = |to: &mut BTreeMap<Outcome, u64>, from: &BTreeMap<Outcome, u64>| {
+            for (o, n) in from {
+                *to.entry(*o).or_default() += n;
+            }
+        };
+        add(&mut self.item, &other.item);
+        if self.rows.len() < other.rows.len() {
+            self.rows.resize_with(other.rows.len(), BTreeMap::new);
+        }
+        for (to, from) in self.rows.iter_mut().zip(&other.rows) {
+            add(to, from);
+        }
+    }
+}
+
 /// One checklist item's answer, its rows, hosts and evidence, as of `evaluated_at`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "answers",
         &[
             "checklists",
+            "by_hosts",
             "evaluation",
             "access_log",
             "report",

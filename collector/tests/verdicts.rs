@@ -704,3 +704,128 @@ async fn row_hosts_are_in_name_order_and_a_page_cut_by_range_is_the_cut_by_name(
     }
     assert!(shared > 10, "rows with more than one host: {shared}");
 }
+
+/// The fleet evaluated a range of hosts at a time (`by_hosts`), `per_range`
+/// hosts to a range, gives what the whole evaluation gives: each item's and
+/// row's verdict, reason and host counts, and each host's results, the
+/// ranges' results in order being the whole evaluation's.
+async fn by_hosts_is_whole(fleet: &Fleet, per_range: usize) -> usize {
+    use gamsa_collector::by_hosts::ByHosts;
+    use gamsa_collector::snapshot::contents::{item_summary, item_summary_counted};
+    let whole = fleet
+        .checklists
+        .evaluate(&fleet.store, &[], None)
+        .await
+        .unwrap();
+    let checklists = std::sync::Arc::new(Checklists::load(&[]).unwrap());
+    let mut walk = ByHosts::start(checklists, &fleet.store, per_range)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut ranges = vec![];
+    while let Some(range) = walk.next(&fleet.store).await.unwrap() {
+        assert_eq!(range.items.len(), whole.len());
+        ranges.push(range.items);
+    }
+    let done = walk.finish().unwrap().unwrap();
+    assert_eq!(done.items.len(), whole.len());
+    let summary = |mut v: serde_json::Value| {
+        v.as_object_mut().unwrap().remove("evaluatedAt");
+        v
+    };
+    for (i, w) in whole.iter().enumerate() {
+        let at = format!("{}/{} in ranges of {per_range}", w.catalog, w.id);
+        assert_eq!(
+            summary(item_summary_counted(&done.items[i], &done.host_counts[i]).unwrap()),
+            summary(item_summary(w).unwrap()),
+            "{at}"
+        );
+        for (r, row) in w.rows.iter().enumerate() {
+            let by_range: Vec<_> = ranges
+                .iter()
+                .flat_map(|items| items[i].rows[r].hosts.iter().map(|h| (**h).clone()))
+                .collect();
+            let all: Vec<_> = row.hosts.iter().map(|h| (**h).clone()).collect();
+            assert_eq!(by_range, all, "{at} row {}", row.id);
+        }
+    }
+    ranges.len()
+}
+
+#[tokio::test]
+async fn a_fleet_evaluated_by_ranges_of_hosts_answers_as_evaluated_whole() {
+    use TlsVersion::*;
+    let stale = Host {
+        observed_ms: now() - 30 * DAY,
+        ..Host::new("db-2")
+    }
+    .region("ap-northeast-2", "ap-northeast-2c", "KR")
+    .uplinks(2);
+    let fleet = Fleet::new(vec![
+        (
+            seoul("web-1", "ap-northeast-2a")
+                .uplinks(2)
+                .tls(443, &[Tls13], 90)
+                .backup(true, "s3://backups", "KR")
+                .disk("/", true)
+                .listening(&[(443, "public")]),
+            "web",
+        ),
+        (
+            seoul("web-2", "ap-northeast-2c")
+                .uplinks(1)
+                .tls(443, &[Tls10, Tls12], 10)
+                .disk("/", false),
+            "web",
+        ),
+        (
+            seoul("web-3", "ap-northeast-2a").error("redundancy", "permission denied"),
+            "web",
+        ),
+        (
+            seoul("db-1", "ap-northeast-2a")
+                .uplinks(2)
+                .backup(false, "s3://backups", "US"),
+            "db",
+        ),
+        (stale, "db"),
+        (
+            tomcat_host("was-1", Some(("10.1.60", 10_001_060))).tls(8443, &[Ssl3, Tls12], 200),
+            "was",
+        ),
+        (Host::new("app-9"), "app"),
+        (seoul("old-1", "ap-northeast-2b").uplinks(2), "db"),
+    ])
+    .await;
+    assert!(fleet.store.set_revoked("old-1", true).await.unwrap());
+    let hosts = 7;
+    for per_range in [1, 2, 3, hosts, 100] {
+        let ranges = by_hosts_is_whole(&fleet, per_range).await;
+        assert_eq!(ranges, hosts.div_ceil(per_range), "ranges of {per_range}");
+    }
+
+    // A host with no agent, and none of the evidence the fleet rules read,
+    // counts in `fleet` only as its own evidence is read: the ranges do
+    // not add up to the fleet rules' `fleet`, and the walk says so.
+    let ghost = seoul("ghost-1", "ap-northeast-2a").disk("/", true);
+    let evidence: Vec<Evidence> = ghost
+        .evidence
+        .into_iter()
+        .filter(|e| e.probe == "encryption")
+        .collect();
+    fleet.store.insert_batch(evidence).await.unwrap();
+    let checklists = std::sync::Arc::new(Checklists::load(&[]).unwrap());
+    let mut walk = gamsa_collector::by_hosts::ByHosts::start(checklists, &fleet.store, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    while walk.next(&fleet.store).await.unwrap().is_some() {}
+    let why = walk.finish().unwrap().err().expect("the ranges differ");
+    assert!(
+        matches!(
+            why,
+            gamsa_collector::rules::hostwise::Whole::FleetDiffers { .. }
+        ),
+        "{why}"
+    );
+}

@@ -10,7 +10,7 @@
 //! expectation leaves it out; a row with no host in scope is UNKNOWN unless
 //! the configuration says no host is expected.
 
-use super::input::{self, HostFacts, HostInput};
+use super::input::{self, FleetFacts, HostFacts, HostInput};
 use super::{Rule, Scope};
 use crate::catalog::{Catalog, Item, Row};
 use crate::expectations::{self, Expectations};
@@ -27,26 +27,82 @@ type Shared = Arc<Vec<Arc<HostResult>>>;
 
 /// A rule's answer over the hosts of one freshness window.
 #[derive(Debug, Clone)]
-struct RuleResult {
+pub struct RuleResult {
     verdict: Verdict,
     reason_en: String,
     reason_ko: String,
     /// Shared by every row that names the rule.
-    hosts: Shared,
+    pub(super) hosts: Shared,
 }
 
-fn list(names: &[&str]) -> String {
-    const SHOWN: usize = 10;
+/// Hosts a reason names before it says how many more there are.
+const SHOWN: usize = 10;
+
+/// `names` (the first of `total` hosts, at least `SHOWN` of them where
+/// there are as many) as a reason lists them.
+fn list<S: AsRef<str>>(names: &[S], total: u64) -> String {
     let mut s = names
         .iter()
         .take(SHOWN)
-        .copied()
+        .map(AsRef::as_ref)
         .collect::<Vec<_>>()
         .join(", ");
-    if names.len() > SHOWN {
-        s.push_str(&format!(" (+{})", names.len() - SHOWN));
+    if total > SHOWN as u64 {
+        s.push_str(&format!(" (+{})", total - SHOWN as u64));
     }
     s
+}
+
+/// How a host rule's results came out: how many of each outcome, and the
+/// first hosts (in name order) that fail and that could not be checked,
+/// as its reason names them. What the rule's answer reads of its results
+/// (`host_rule`), so that the tallies of consecutive ranges of hosts,
+/// added in order, answer as the results of them all (`hostwise`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    results: u64,
+    pass: u64,
+    fail: u64,
+    unknown: u64,
+    failing: Vec<String>,
+    unchecked: Vec<String>,
+}
+
+impl Tally {
+    pub fn of(results: &[Arc<HostResult>]) -> Self {
+        let mut t = Tally {
+            results: results.len() as u64,
+            ..Tally::default()
+        };
+        for r in results {
+            let (count, names) = match r.outcome {
+                Outcome::Pass => (&mut t.pass, None),
+                Outcome::Fail => (&mut t.fail, Some(&mut t.failing)),
+                Outcome::Unknown => (&mut t.unknown, Some(&mut t.unchecked)),
+                Outcome::Na => continue,
+            };
+            *count += 1;
+            if let Some(names) = names.filter(|n| n.len() < SHOWN) {
+                names.push(r.host.clone());
+            }
+        }
+        t
+    }
+
+    /// Adds the tally of hosts that come after these in name order.
+    pub fn add(&mut self, later: &Tally) {
+        self.results += later.results;
+        self.pass += later.pass;
+        self.fail += later.fail;
+        self.unknown += later.unknown;
+        for (names, more) in [
+            (&mut self.failing, &later.failing),
+            (&mut self.unchecked, &later.unchecked),
+        ] {
+            let room = SHOWN.saturating_sub(names.len());
+            names.extend(more.iter().take(room).cloned());
+        }
+    }
 }
 
 /// Ids of the host's evidence from the probes the rule needs.
@@ -339,23 +395,19 @@ fn host_results(
     }
 }
 
-fn host_rule(rule: &Rule, scope: Option<&expectations::Scope>, results: Shared) -> RuleResult {
-    let names = |o: Outcome| -> Vec<&str> {
-        results
-            .iter()
-            .filter(|r| r.outcome == o)
-            .map(|r| r.host.as_str())
-            .collect()
-    };
-    let (pass, fail, unknown) = (
-        names(Outcome::Pass),
-        names(Outcome::Fail),
-        names(Outcome::Unknown),
-    );
-    let considered = pass.len() + fail.len() + unknown.len();
+/// A host rule's answer over the hosts `tally` counts; `results` are
+/// their results (none where only the answer is wanted, `hostwise`).
+fn host_rule(
+    rule: &Rule,
+    scope: Option<&expectations::Scope>,
+    tally: &Tally,
+    results: Shared,
+) -> RuleResult {
+    let (pass, fail, unknown) = (tally.pass, tally.fail, tally.unknown);
+    let considered = pass + fail + unknown;
     let title = &rule.def.title_en;
     let (verdict, en, ko) = if considered == 0 {
-        match scope.filter(|_| !results.is_empty()).map(|s| s.empty()) {
+        match scope.filter(|_| tally.results > 0).map(|s| s.empty()) {
             Some(Ok((en, ko))) => (Verdict::Na, format!("{title}: {en}"), ko),
             Some(Err((en, ko))) => (Verdict::Unknown, format!("{title}: {en}"), ko),
             None => {
@@ -368,26 +420,29 @@ fn host_rule(rule: &Rule, scope: Option<&expectations::Scope>, results: Shared) 
             }
         }
     } else {
-        let verdict = if !fail.is_empty() && rule.def.strict {
+        let verdict = if fail > 0 && rule.def.strict {
             Verdict::N
-        } else if fail.is_empty() && unknown.is_empty() {
+        } else if fail == 0 && unknown == 0 {
             Verdict::Y
-        } else if pass.is_empty() && fail.is_empty() {
+        } else if pass == 0 && fail == 0 {
             Verdict::Unknown
-        } else if pass.is_empty() {
+        } else if pass == 0 {
             Verdict::N
         } else {
             Verdict::P
         };
-        let mut en = format!("{title}: {}/{considered} hosts pass", pass.len());
-        let mut ko = format!("{considered}개 호스트 중 {}개 충족", pass.len());
-        if !fail.is_empty() {
-            en.push_str(&format!("; failing: {}", list(&fail)));
-            ko.push_str(&format!("; 미충족: {}", list(&fail)));
+        let mut en = format!("{title}: {pass}/{considered} hosts pass");
+        let mut ko = format!("{considered}개 호스트 중 {pass}개 충족");
+        if fail > 0 {
+            en.push_str(&format!("; failing: {}", list(&tally.failing, fail)));
+            ko.push_str(&format!("; 미충족: {}", list(&tally.failing, fail)));
         }
-        if !unknown.is_empty() {
-            en.push_str(&format!("; could not check: {}", list(&unknown)));
-            ko.push_str(&format!("; 확인 불가: {}", list(&unknown)));
+        if unknown > 0 {
+            en.push_str(&format!(
+                "; could not check: {}",
+                list(&tally.unchecked, unknown)
+            ));
+            ko.push_str(&format!("; 확인 불가: {}", list(&tally.unchecked, unknown)));
         }
         (verdict, en, ko)
     };
@@ -396,6 +451,26 @@ fn host_rule(rule: &Rule, scope: Option<&expectations::Scope>, results: Shared) 
         reason_en: en,
         reason_ko: ko,
         hosts: results,
+    }
+}
+
+impl RuleResult {
+    /// This answer without its host results.
+    pub fn without_hosts(&self) -> RuleResult {
+        RuleResult {
+            hosts: Arc::default(),
+            ..self.clone()
+        }
+    }
+}
+
+/// The answer naming a rule no rule file defines.
+fn unknown_rule(rule_id: &str) -> RuleResult {
+    RuleResult {
+        verdict: Verdict::Unknown,
+        reason_en: format!("unknown rule {rule_id}"),
+        reason_ko: "알 수 없는 규칙".into(),
+        hosts: Arc::default(),
     }
 }
 
@@ -479,8 +554,8 @@ fn fleet_rule(rule: &Rule, vars: &Vars, hosts: &[HostInput]) -> RuleResult {
                 )
             } else {
                 (
-                    format!("{title}: fails for {}", list(&named)),
-                    format!("미충족: {}", list(&named)),
+                    format!("{title}: fails for {}", list(&named, named.len() as u64)),
+                    format!("미충족: {}", list(&named, named.len() as u64)),
                 )
             };
             mk(verdict, en, ko, results)
@@ -620,11 +695,60 @@ pub struct Evaluator<'a> {
     inputs: HashMap<i64, Vec<HostInput>>,
     contents: HashMap<i64, Arc<Vec<u64>>>,
     fleet: HashMap<i64, Value>,
+    facts: HashMap<i64, FleetFacts>,
     /// Rule results by (rule, window start).
     results: HashMap<(String, i64), RuleResult>,
     /// `worst_outcomes` by the rule results of an item's rows: items naming
     /// the same rules share them, and so do evaluations (`Judged`).
     merged: HashMap<MergeKey, Merged>,
+    /// Rule results given rather than evaluated here (`hostwise`).
+    given: Given<'a>,
+    /// Given a fleet rule's results: them cut to this range of hosts, and
+    /// what `fleet` says of these hosts, by (rule, window asked for).
+    cut: HashMap<(String, i64), RuleResult>,
+    fleet_seen: HashMap<i64, FleetFacts>,
+    differs: Option<String>,
+    /// Given fleet rules: how the host rules' results here came out, by
+    /// (rule, window asked for).
+    tallies: HashMap<(String, i64), Tally>,
+}
+
+/// Rule results an evaluator is given rather than evaluates, by (rule,
+/// window start asked for): how an evaluation a range of hosts at a time
+/// comes to the verdicts of the whole fleet (`hostwise`).
+#[derive(Clone, Copy, Default)]
+pub enum Given<'a> {
+    /// Everything is evaluated here.
+    #[default]
+    Nothing,
+    /// The evidence is that of the hosts from `from` (the first when
+    /// None) up to but not including `to` (the last when None); each fleet
+    /// rule's results over every host are given.
+    Fleet {
+        results: &'a HashMap<(String, i64), RuleResult>,
+        from: Option<&'a str>,
+        to: Option<&'a str>,
+    },
+    /// Every rule's answer is given (without host results).
+    Answers(&'a HashMap<(String, i64), RuleResult>),
+}
+
+/// When the evidence of the rule `rule_id`, on a row of `item`, must have
+/// been observed to count: the rule's own freshness, else the item's, else
+/// the catalog's, before `now_ms`.
+pub fn row_window(
+    rules: &BTreeMap<String, Arc<Rule>>,
+    now_ms: i64,
+    catalog: &Catalog,
+    item: &Item,
+    rule_id: &str,
+) -> i64 {
+    let item_freshness = item.freshness.unwrap_or(catalog.catalog.freshness);
+    let freshness = rules
+        .get(rule_id)
+        .and_then(|r| r.def.freshness)
+        .unwrap_or(item_freshness);
+    now_ms - freshness.as_millis() as i64
 }
 
 impl<'a> Evaluator<'a> {
@@ -650,9 +774,126 @@ impl<'a> Evaluator<'a> {
             inputs: HashMap::new(),
             contents: HashMap::new(),
             fleet: HashMap::new(),
+            facts: HashMap::new(),
             results: HashMap::new(),
             merged: HashMap::new(),
+            given: Given::Nothing,
+            cut: HashMap::new(),
+            fleet_seen: HashMap::new(),
+            differs: None,
+            tallies: HashMap::new(),
         }
+    }
+
+    /// This evaluator, given `given`.
+    pub fn given(self, given: Given<'a>) -> Self {
+        Self { given, ..self }
+    }
+
+    /// The answer of the rule `rule_id` over the window asked for, `since`:
+    /// given, or evaluated here (tallied where fleet rules are given).
+    fn answer(&mut self, rule_id: &str, since: i64) -> RuleResult {
+        let key = (rule_id.to_string(), since);
+        match self.given {
+            Given::Answers(answers) => {
+                if let Some(a) = answers.get(&key) {
+                    return a.clone();
+                }
+            }
+            Given::Fleet { results, from, to } => {
+                if let Some(all) = results.get(&key) {
+                    if let Some(cut) = self.cut.get(&key) {
+                        return cut.clone();
+                    }
+                    let hosts = &all.hosts;
+                    let at = |name: Option<&str>, none| {
+                        name.map_or(none, |n| hosts.partition_point(|h| h.host.as_str() < n))
+                    };
+                    let (first, end) = (at(from, 0), at(to, hosts.len()));
+                    let cut = RuleResult {
+                        hosts: Arc::new(hosts[first..end.max(first)].to_vec()),
+                        ..all.clone()
+                    };
+                    self.check_given(rule_id, since, &cut);
+                    self.cut.insert(key, cut.clone());
+                    return cut;
+                }
+            }
+            Given::Nothing => {}
+        }
+        let start = self.window(since);
+        let r = self.rule_result(rule_id, start).clone();
+        if matches!(self.given, Given::Fleet { .. }) {
+            self.tallies
+                .entry(key)
+                .or_insert_with(|| Tally::of(&r.hosts));
+        }
+        r
+    }
+
+    /// Given the fleet rule `rule_id`'s results `cut` to these hosts over
+    /// the window asked for, `since`: notes what `fleet` says of these
+    /// hosts, and whether the results are of these hosts' evidence (the
+    /// same hosts with the probes it needs, citing the same evidence).
+    fn check_given(&mut self, rule_id: &str, since: i64, cut: &RuleResult) {
+        let start = self.window(since);
+        let facts = self.facts[&start].clone();
+        self.fleet_seen.entry(since).or_insert(facts);
+        let Some(rule) = self.rules.get(rule_id) else {
+            return;
+        };
+        let with: Vec<&HostInput> = self.inputs[&start]
+            .iter()
+            .filter(|h| rule.def.needs.iter().any(|p| h.observed.contains(p)))
+            .collect();
+        let same = with.len() == cut.hosts.len()
+            && with
+                .iter()
+                .zip(cut.hosts.iter())
+                .all(|(h, r)| h.name == r.host && evidence_ids(rule, h) == r.evidence);
+        if !same && self.differs.is_none() {
+            self.differs = Some(format!(
+                "the evidence of the fleet rule {rule_id} differs between its first read and the hosts' (the store changed while read)"
+            ));
+        }
+    }
+
+    /// The answer of the host rule `rule_id` over hosts tallied `tally`,
+    /// without their results.
+    pub fn tallied(&self, rule_id: &str, tally: &Tally) -> RuleResult {
+        match self.rules.get(rule_id) {
+            None => unknown_rule(rule_id),
+            Some(rule) => {
+                let scope = rule
+                    .def
+                    .expects
+                    .as_ref()
+                    .map(|of| self.expectations.scope(of));
+                host_rule(rule, scope.as_ref(), tally, Arc::default())
+            }
+        }
+    }
+
+    /// The result of a fleet rule over the window asked for, `since`, and
+    /// what `fleet` said there.
+    pub fn fleet_rule(&mut self, rule_id: &str, since: i64) -> (RuleResult, FleetFacts) {
+        let start = self.window(since);
+        let r = self.rule_result(rule_id, start).clone();
+        (r, self.facts[&start].clone())
+    }
+
+    /// Given fleet rules: the host rules' tallies, by (rule, window asked
+    /// for); what `fleet` said of these hosts, by window asked for; and
+    /// why the given results are not of these hosts' evidence, if not.
+    #[allow(clippy::type_complexity)]
+    pub fn into_tallies(
+        self,
+    ) -> (
+        HashMap<(String, i64), Tally>,
+        HashMap<i64, FleetFacts>,
+        Option<String>,
+    ) {
+        (self.tallies, self.fleet_seen, self.differs)
     }
 
     /// The result of a rule over the window starting at `since` (a start
@@ -691,7 +932,9 @@ impl<'a> Evaluator<'a> {
                 .any(|c| c.observed_ms >= lo && c.observed_ms < hi)
         });
         let start = same.unwrap_or_else(|| {
-            let (hosts, fleet) = input::build(self.converted, since, self.known);
+            let (hosts, facts) = input::build(self.converted, since, self.known);
+            let fleet = facts.value();
+            self.facts.insert(since, facts);
             let contents = hosts.iter().map(|h| h.content).collect();
             self.contents.insert(since, Arc::new(contents));
             self.inputs.insert(since, hosts);
@@ -705,12 +948,7 @@ impl<'a> Evaluator<'a> {
     fn evaluate_rule(&mut self, rule_id: &str, since: i64) -> RuleResult {
         let hosts = &self.inputs[&since];
         match self.rules.get(rule_id) {
-            None => RuleResult {
-                verdict: Verdict::Unknown,
-                reason_en: format!("unknown rule {rule_id}"),
-                reason_ko: "알 수 없는 규칙".into(),
-                hosts: Arc::default(),
-            },
+            None => unknown_rule(rule_id),
             Some(rule) => {
                 let vars = Vars {
                     params: rule.params.clone(),
@@ -758,7 +996,7 @@ impl<'a> Evaluator<'a> {
                         self.counts.judged += evaluated as u64;
                         self.counts.ran += ran;
                         self.counts.reused += (results.len() - evaluated) as u64;
-                        host_rule(rule, scope.as_ref(), results)
+                        host_rule(rule, scope.as_ref(), &Tally::of(&results), results)
                     }
                     Scope::Fleet => fleet_rule(rule, &vars, hosts),
                 }
@@ -880,19 +1118,13 @@ impl<'a> Evaluator<'a> {
     /// A rule's own freshness wins over the item's (time sync is stale in
     /// an hour, a vulnerability check counts for a year).
     pub fn item(&mut self, catalog: &Catalog, item: &Item, applicable: bool) -> ItemResult {
-        let item_freshness = item.freshness.unwrap_or(catalog.catalog.freshness);
         let cat = &catalog.catalog.id;
         let mut rows = Vec::new();
         for row in &item.rows {
             rows.push(match &row.rule {
                 Some(rule) => {
-                    let freshness = self
-                        .rules
-                        .get(rule)
-                        .and_then(|r| r.def.freshness)
-                        .unwrap_or(item_freshness);
-                    let since = self.window(self.now_ms - freshness.as_millis() as i64);
-                    let r = self.rule_result(rule, since).clone();
+                    let since = row_window(self.rules, self.now_ms, catalog, item, rule);
+                    let r = self.answer(rule, since);
                     self.automated_row(cat, item, row, &r)
                 }
                 None => self.manual_row(cat, item, row),
@@ -1024,6 +1256,36 @@ impl<'a> Evaluator<'a> {
 mod tests {
     use super::*;
 
+    /// Tallies of consecutive hosts, added in order, are the tally of
+    /// them all, naming the same first hosts.
+    #[test]
+    fn tallies_of_consecutive_hosts_add_up_to_the_tally_of_them_all() {
+        use Outcome::*;
+        let results: Vec<Arc<HostResult>> = (0..40)
+            .map(|i| {
+                Arc::new(HostResult {
+                    host: format!("h{i:02}"),
+                    outcome: [Pass, Fail, Fail, Unknown, Na][i % 5],
+                    reason: String::new(),
+                    detail: vec![],
+                    evidence: Arc::default(),
+                })
+            })
+            .collect();
+        let whole = Tally::of(&results);
+        assert_eq!((whole.pass, whole.fail, whole.unknown), (8, 16, 8));
+        assert_eq!(whole.results, 40);
+        assert_eq!(whole.failing.len(), SHOWN);
+        assert_eq!(whole.failing[..3], ["h01", "h02", "h06"]);
+        for size in [1, 3, 7, 40] {
+            let mut added = Tally::default();
+            for part in results.chunks(size) {
+                added.add(&Tally::of(part));
+            }
+            assert_eq!(added, whole, "parts of {size}");
+        }
+    }
+
     #[test]
     fn rows_combine_into_item_verdicts() {
         use Verdict::*;
@@ -1101,7 +1363,7 @@ mod tests {
         assert_eq!(hosts.len(), 60);
         let vars = Vars {
             params: Value::Null,
-            fleet,
+            fleet: fleet.value(),
             now: Value::Null,
         };
         let none = Earlier {

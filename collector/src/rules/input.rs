@@ -404,14 +404,40 @@ fn text(v: &Value, name: &str) -> Option<String> {
     }
 }
 
+/// What `fleet` says of the hosts of one window: how many there are and
+/// the zones seen of each role. Those of consecutive ranges of hosts add
+/// up to those of them all (`add`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetFacts {
+    pub host_count: usize,
+    pub zones_by_role: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl FleetFacts {
+    /// `fleet` in CEL.
+    pub fn value(&self) -> Value {
+        let fleet = json!({ "hostCount": self.host_count, "zonesByRole": self.zones_by_role });
+        cel_interpreter::to_value(fleet).unwrap_or(Value::Null)
+    }
+
+    /// Adds the facts of other hosts.
+    pub fn add(&mut self, other: &FleetFacts) {
+        self.host_count += other.host_count;
+        for (role, zones) in &other.zones_by_role {
+            let mine = self.zones_by_role.entry(role.clone()).or_default();
+            mine.extend(zones.iter().cloned());
+        }
+    }
+}
+
 /// Assembles host inputs from converted evidence observed at or after
 /// `fresh_since_ms`. Hosts in `known` with no fresh evidence still appear
-/// (and so answer UNKNOWN). Returns the hosts and the `fleet` value.
+/// (and so answer UNKNOWN). Returns the hosts and what `fleet` says of them.
 pub fn build(
     converted: &[Converted],
     fresh_since_ms: i64,
     known: &BTreeMap<String, HostFacts>,
-) -> (Vec<HostInput>, Value) {
+) -> (Vec<HostInput>, FleetFacts) {
     let mut by_host: BTreeMap<&str, Vec<&Converted>> = BTreeMap::new();
     for name in known.keys() {
         by_host.entry(name.as_str()).or_default();
@@ -511,11 +537,11 @@ pub fn build(
                 .collect(),
         });
     }
-    let fleet = json!({ "hostCount": hosts.len(), "zonesByRole": zones_by_role });
-    (
-        hosts,
-        cel_interpreter::to_value(fleet).unwrap_or(Value::Null),
-    )
+    let fleet = FleetFacts {
+        host_count: hosts.len(),
+        zones_by_role,
+    };
+    (hosts, fleet)
 }
 
 #[cfg(test)]

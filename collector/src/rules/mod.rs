@@ -12,6 +12,7 @@
 //! and whether its evidence can ever answer a question in full (`answers`).
 
 pub mod evaluate;
+pub mod hostwise;
 pub mod input;
 pub(crate) mod parallel;
 pub use parallel::{free_in_background, in_background};

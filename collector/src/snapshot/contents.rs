@@ -22,7 +22,7 @@ use crate::checklists::{Checklists, Stamps};
 use crate::evaluation::{Evaluation, Kept};
 use crate::records::{Attestation, NaMark};
 use crate::store::Store;
-use crate::verdict::{ItemResult, Outcome, RowResult};
+use crate::verdict::{HostCounts, ItemResult, Outcome, RowResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -317,17 +317,22 @@ pub fn outcome_name(o: Outcome) -> &'static str {
     }
 }
 
-fn counts(outcomes: impl Iterator<Item = Outcome>) -> BTreeMap<&'static str, u64> {
-    let mut c = BTreeMap::new();
-    for o in outcomes {
-        *c.entry(outcome_name(o)).or_default() += 1;
-    }
-    c
+fn named(counts: &BTreeMap<Outcome, u64>) -> BTreeMap<&'static str, u64> {
+    counts.iter().map(|(o, n)| (outcome_name(*o), *n)).collect()
 }
 
 /// An item as the manifest keeps it: everything but which host had which
 /// outcome, which each host's part says; instead, how many had each.
 pub fn item_summary(item: &ItemResult) -> serde_json::Result<serde_json::Value> {
+    item_summary_counted(item, &HostCounts::of(item))
+}
+
+/// `item_summary` of an item whose hosts `counts` counts (its own host
+/// results left out, `by_hosts`).
+pub fn item_summary_counted(
+    item: &ItemResult,
+    counts: &HostCounts,
+) -> serde_json::Result<serde_json::Value> {
     let light = ItemResult {
         hosts: Arc::default(),
         evidence: Arc::default(),
@@ -347,17 +352,16 @@ pub fn item_summary(item: &ItemResult) -> serde_json::Result<serde_json::Value> 
         o.remove("evidence");
         o.insert(
             "hostCounts".into(),
-            serde_json::to_value(counts(item.hosts.values().copied()))?,
+            serde_json::to_value(named(&counts.item))?,
         );
     }
     if let Some(rows) = v.get_mut("rows").and_then(|r| r.as_array_mut()) {
-        for (row, r) in rows.iter_mut().zip(&item.rows) {
+        for (i, row) in rows.iter_mut().enumerate() {
             if let Some(o) = row.as_object_mut() {
                 o.remove("hosts");
-                o.insert(
-                    "hostCounts".into(),
-                    serde_json::to_value(counts(r.hosts.iter().map(|h| h.outcome)))?,
-                );
+                let none = BTreeMap::new();
+                let c = counts.rows.get(i).unwrap_or(&none);
+                o.insert("hostCounts".into(), serde_json::to_value(named(c))?);
             }
         }
     }

@@ -30,9 +30,11 @@ pub mod reports;
 pub mod schedule;
 pub mod seal;
 
+use crate::by_hosts::{self, ByHosts};
 use crate::checklists::Checklists;
 use crate::evaluation::Kept;
 use crate::export::body;
+use crate::rules::hostwise::Whole;
 use crate::store::Store;
 use anyhow::Context;
 use archive::{Archive, Entry};
@@ -435,9 +437,85 @@ impl Snapshots {
         prepared: Preparedness,
     ) -> anyhow::Result<Content> {
         let started = std::time::Instant::now();
+        if self.kept.is_none() {
+            match self.by_hosts(reuse, &prepared, started).await? {
+                Ok(content) => return Ok(content),
+                Err(why) => tracing::info!(%why, "snapshot: the fleet is evaluated whole"),
+            }
+        }
         let frozen =
             contents::freeze(&self.checklists, self.store.as_ref(), self.kept.as_deref()).await?;
         self.content(reuse, frozen, prepared, started).await
+    }
+
+    /// With no kept evaluation: the fleet evaluated a range of hosts at a
+    /// time (`by_hosts`), each range's host parts written as it comes, and
+    /// the summaries of the items; or why it is to be evaluated whole.
+    async fn by_hosts(
+        &self,
+        reuse: &mut Option<parts::Reuse>,
+        prepared: &Preparedness,
+        started: std::time::Instant,
+    ) -> anyhow::Result<Result<Content, Whole>> {
+        let store = self.store.as_ref();
+        let hosts_per_range = by_hosts::HOSTS_PER_RANGE;
+        let mut walk = match ByHosts::start(self.checklists.clone(), store, hosts_per_range).await?
+        {
+            Ok(walk) => walk,
+            Err(why) => return Ok(Err(why)),
+        };
+        let objects = objects::Objects::of(&self.archive.dir);
+        let previous = Arc::new(match reuse.take() {
+            Some(known) => known,
+            None => self.kept_reuse().await,
+        });
+        let (mut wrote, mut hosts, mut contents_read) = (parts::Reuse::default(), Vec::new(), 0);
+        let mut frozen_in = Duration::ZERO;
+        loop {
+            let evaluating = std::time::Instant::now();
+            let range = walk.next(store).await?;
+            frozen_in += evaluating.elapsed();
+            let Some(range) = range else { break };
+            let items: parts::Items = Arc::new(range.items);
+            let written = parts::write_hosts(
+                items,
+                Arc::new(range.stamps),
+                store,
+                objects.clone(),
+                previous.clone(),
+            )
+            .await
+            .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
+            hosts.extend(written.hosts);
+            contents_read += written.contents_read;
+            wrote.absorb(written.reuse.without_seen());
+        }
+        let evaluated = match walk.finish()? {
+            Ok(evaluated) => evaluated,
+            Err(why) => return Ok(Err(why)),
+        };
+        let host_index = self.write_index(objects, hosts).await?;
+        let items = evaluated
+            .items
+            .iter()
+            .zip(&evaluated.host_counts)
+            .map(|(item, counts)| contents::item_summary_counted(item, counts))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Ok(Content {
+            catalogs: contents::catalog_versions(&self.checklists),
+            items,
+            host_index,
+            documents: contents::DocumentEvidence {
+                attestations: evaluated.documents.attestations.clone(),
+                na_marks: evaluated.documents.na_marks.clone(),
+            },
+            evaluated_at: None,
+            wrote: Some(wrote),
+            contents_read,
+            prepared: prepared.clone(),
+            frozen_in,
+            parts_in: started.elapsed().saturating_sub(frozen_in),
+        }))
     }
 
     /// The host parts of `frozen` written and the summaries of its items;
@@ -630,10 +708,15 @@ impl Snapshots {
             Some(known) => known,
             None => self.kept_reuse().await,
         };
-        let written =
-            parts::write_hosts(items, stamps, self.store.as_ref(), objects.clone(), known)
-                .await
-                .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
+        let written = parts::write_hosts(
+            items,
+            stamps,
+            self.store.as_ref(),
+            objects.clone(),
+            Arc::new(known),
+        )
+        .await
+        .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
         Ok((objects, written))
     }
 

@@ -92,11 +92,18 @@ struct Seen {
 
 impl Reuse {
     /// Adds what `other` remembers.
-    fn absorb(&mut self, other: Reuse) {
+    pub fn absorb(&mut self, other: Reuse) {
         self.results.extend(other.results);
         self.contents.extend(other.contents);
         self.parts.extend(other.parts);
         self.hosts.extend(other.hosts);
+    }
+
+    /// This without the hosts' results as digested ([`Seen`]): what a
+    /// process that takes one snapshot keeps of a range of hosts written.
+    pub fn without_seen(mut self) -> Self {
+        self.hosts = HashMap::new();
+        self
     }
 }
 
@@ -265,14 +272,14 @@ pub struct Written {
 }
 
 /// Writes every host's part into `objects`, a batch of hosts at a time,
-/// reusing what `reuse` knows. The caller syncs the objects before it
+/// reusing what `previous` knows. The caller syncs the objects before it
 /// signs what names them.
 pub async fn write_hosts(
     items: Items,
     evaluated: Arc<Stamps>,
     store: &dyn Store,
     objects: Objects,
-    reuse: Reuse,
+    previous: Arc<Reuse>,
 ) -> anyhow::Result<Written> {
     let mut places: FxHashMap<&str, Vec<Place>> = FxHashMap::default();
     let mut layout = Sha256::new();
@@ -332,7 +339,7 @@ pub async fn write_hosts(
     // batches' stamps (read beside the writing), contents read from the
     // store, and the batches (written, the next stamps read).
     let started = std::time::Instant::now();
-    let (previous, mut next) = (Arc::new(reuse), Reuse::default());
+    let mut next = Reuse::default();
     let mut stamps = stamps_of(batches.first()).await?;
     let first_stamps = started.elapsed();
     let (mut contents_read, mut stamps_read) =
@@ -986,9 +993,15 @@ mod tests {
         fleet: Items,
         reuse: Reuse,
     ) -> (Vec<HostEntry>, Reuse) {
-        let w = write_hosts(fleet, Arc::default(), store, objects.clone(), reuse)
-            .await
-            .unwrap();
+        let w = write_hosts(
+            fleet,
+            Arc::default(),
+            store,
+            objects.clone(),
+            Arc::new(reuse),
+        )
+        .await
+        .unwrap();
         (w.hosts, w.reuse)
     }
 
@@ -1047,7 +1060,7 @@ mod tests {
         )]));
         let objects = Objects::of(&dir.path().join("snapshots"));
         let fleet = items(vec![failing("a", "e1"), failing("b", "e2")]);
-        let entries = write_hosts(fleet, evaluated, &store, objects.clone(), Reuse::default())
+        let entries = write_hosts(fleet, evaluated, &store, objects.clone(), Arc::default())
             .await
             .unwrap()
             .hosts;
