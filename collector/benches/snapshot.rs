@@ -22,8 +22,9 @@
 //! evaluation includes them, two snapshots are taken through the
 //! collector's own snapshots: the first writes every object, the second
 //! (nothing changed) reuses them. Then, the collector stopped, as
-//! `snapshot create` with no collector serving: the latest evidence it
-//! reads, the evaluation it makes, then the snapshot.
+//! `snapshot create` with no collector serving and nothing prepared: the
+//! latest evidence read and the fleet evaluated whole, for comparison, then
+//! the snapshot (which evaluates a range of hosts at a time).
 
 use futures::StreamExt;
 use gamsa_collector::{config::Config, server};
@@ -252,11 +253,11 @@ fn main() {
             );
         }
         running.stop().await.unwrap();
-        // As `gamsa-collector snapshot create` with no collector serving:
-        // a state of its own, whose snapshot evaluates every catalog once
-        // (`Kept::evaluate_now`) and snapshots that. First the reading and
-        // the evaluation alone, then the snapshot, each from the heap the
-        // state holds at rest.
+        // As `gamsa-collector snapshot create` with no collector serving
+        // and nothing prepared: a state of its own, whose snapshot
+        // evaluates the fleet a range of hosts at a time (`by_hosts`).
+        // First the reading and the whole evaluation alone, for comparison,
+        // then the snapshot, each from the heap the state holds at rest.
         let cli = server::open_state(&config).await.unwrap();
         for name in ["latest evidence read", "evaluation alone", "snapshot"] {
             let live = LIVE.load(Ordering::Relaxed);

@@ -55,6 +55,17 @@ pub struct Evaluated {
     pub items: Vec<ItemResult>,
     pub host_counts: Vec<HostCounts>,
     pub documents: Arc<Documents>,
+    /// The time it was evaluated at.
+    pub now_ms: i64,
+}
+
+impl Evaluated {
+    /// When it was evaluated, as a snapshot says it.
+    pub fn as_of(&self) -> String {
+        chrono::DateTime::from_timestamp_millis(self.now_ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
 }
 
 impl ByHosts {
@@ -196,6 +207,7 @@ impl ByHosts {
                 items,
                 host_counts,
                 documents: self.documents.clone(),
+                now_ms: self.now_ms,
             }))
     }
 }

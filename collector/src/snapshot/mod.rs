@@ -336,16 +336,25 @@ impl Snapshots {
         let key = key::load_or_create(&self.data_dir)?;
         let head = self.head(&key.verifying_key())?;
         let started = std::time::Instant::now();
-        let prepared = self.sign_prepared().await?;
-        if let (Err(_), Some(kept)) = (&prepared, self.kept.as_ref().filter(|k| !k.evaluates())) {
-            kept.evaluate_now(&self.checklists, &self.store).await?;
-        }
-        // Taken before anything else is read or written: the snapshot is as
-        // of now, and of the evaluation kept (or made just now) before.
-        let mut now = Utc::now();
-        let content = match prepared {
-            Ok(content) => content,
-            Err(prepared) => self.evaluated(&mut reuse, prepared).await?,
+        // The snapshot is as of `now`, taken after the evaluation it
+        // freezes (kept, or made here just before) and before anything else
+        // is read or written.
+        let (mut now, content) = match self.sign_prepared().await? {
+            Ok(content) => (Utc::now(), content),
+            Err(why) if self.kept.as_ref().is_none_or(|k| !k.evaluates()) => {
+                // No evaluator here: the fleet a range of hosts at a time.
+                match self.by_hosts(&mut reuse, &why, started).await? {
+                    Ok(content) => (Utc::now(), content),
+                    Err(whole) => {
+                        tracing::info!(%whole, "snapshot: the fleet is evaluated whole");
+                        if let Some(kept) = &self.kept {
+                            kept.evaluate_now(&self.checklists, &self.store).await?;
+                        }
+                        (Utc::now(), self.evaluated(&mut reuse, why).await?)
+                    }
+                }
+            }
+            Err(why) => (Utc::now(), self.evaluated(&mut reuse, why).await?),
         };
         let body_hosts: u64 = content.host_index.iter().map(|i| i.hosts).sum();
         if let Some(h) = &head {
@@ -437,18 +446,12 @@ impl Snapshots {
         prepared: Preparedness,
     ) -> anyhow::Result<Content> {
         let started = std::time::Instant::now();
-        if self.kept.is_none() {
-            match self.by_hosts(reuse, &prepared, started).await? {
-                Ok(content) => return Ok(content),
-                Err(why) => tracing::info!(%why, "snapshot: the fleet is evaluated whole"),
-            }
-        }
         let frozen =
             contents::freeze(&self.checklists, self.store.as_ref(), self.kept.as_deref()).await?;
         self.content(reuse, frozen, prepared, started).await
     }
 
-    /// With no kept evaluation: the fleet evaluated a range of hosts at a
+    /// With no evaluator here: the fleet evaluated a range of hosts at a
     /// time (`by_hosts`), each range's host parts written as it comes, and
     /// the summaries of the items; or why it is to be evaluated whole.
     async fn by_hosts(
@@ -509,7 +512,7 @@ impl Snapshots {
                 attestations: evaluated.documents.attestations.clone(),
                 na_marks: evaluated.documents.na_marks.clone(),
             },
-            evaluated_at: None,
+            evaluated_at: Some(evaluated.as_of()),
             wrote: Some(wrote),
             contents_read,
             prepared: prepared.clone(),
