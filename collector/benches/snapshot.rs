@@ -259,7 +259,12 @@ fn main() {
         // First the reading and the whole evaluation alone, for comparison,
         // then the snapshot, each from the heap the state holds at rest.
         let cli = server::open_state(&config).await.unwrap();
-        for name in ["latest evidence read", "evaluation alone", "snapshot"] {
+        for name in [
+            "latest evidence read",
+            "evaluation alone",
+            "fleet rules and the first range read",
+            "snapshot",
+        ] {
             let live = LIVE.load(Ordering::Relaxed);
             PEAK.store(live, Ordering::Relaxed);
             let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -267,6 +272,18 @@ fn main() {
             let t = Instant::now();
             let what = match name {
                 "snapshot" => cli.snapshots.create("bench").await.unwrap().entry.id,
+                "fleet rules and the first range read" => {
+                    let hosts = gamsa_collector::by_hosts::HOSTS_PER_RANGE;
+                    let walk = gamsa_collector::by_hosts::ByHosts::start(
+                        cli.checklists.clone(),
+                        cli.store.as_ref(),
+                        hosts,
+                    );
+                    match walk.await.unwrap() {
+                        Ok(_) => "the walk by ranges of hosts started".to_string(),
+                        Err(whole) => format!("the fleet is to be evaluated whole: {whole}"),
+                    }
+                }
                 "evaluation alone" => {
                     let items = cli.checklists.evaluate(cli.store.as_ref(), &[], None).await;
                     let items = items.unwrap();

@@ -174,6 +174,12 @@ pub struct PreparedAtStop {
     pub took: Duration,
 }
 
+/// What `f` gives, and how long it took.
+async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let t = std::time::Instant::now();
+    (f.await, t.elapsed())
+}
+
 /// A stored snapshot as listed: its file and the hash it records.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -343,7 +349,7 @@ impl Snapshots {
             Ok(content) => (Utc::now(), content),
             Err(why) if self.kept.as_ref().is_none_or(|k| !k.evaluates()) => {
                 // No evaluator here: the fleet a range of hosts at a time.
-                match self.by_hosts(&mut reuse, &why, started).await? {
+                match self.by_hosts(&mut reuse, &why).await? {
                     Ok(content) => (Utc::now(), content),
                     Err(whole) => {
                         tracing::info!(%whole, "snapshot: the fleet is evaluated whole");
@@ -458,7 +464,6 @@ impl Snapshots {
         &self,
         reuse: &mut Option<parts::Reuse>,
         prepared: &Preparedness,
-        started: std::time::Instant,
     ) -> anyhow::Result<Result<Content, Whole>> {
         let store = self.store.as_ref();
         let hosts_per_range = by_hosts::HOSTS_PER_RANGE;
@@ -473,25 +478,37 @@ impl Snapshots {
             None => self.kept_reuse().await,
         });
         let (mut wrote, mut hosts, mut contents_read) = (parts::Reuse::default(), Vec::new(), 0);
-        let mut frozen_in = Duration::ZERO;
+        let (mut frozen_in, mut parts_in) = (Duration::ZERO, Duration::ZERO);
+        // A range's parts are written while the next range is evaluated.
+        let mut writing: Option<by_hosts::Range> = None;
         loop {
-            let evaluating = std::time::Instant::now();
-            let range = walk.next(store).await?;
-            frozen_in += evaluating.elapsed();
-            let Some(range) = range else { break };
-            let items: parts::Items = Arc::new(range.items);
-            let written = parts::write_hosts(
-                items,
-                Arc::new(range.stamps),
-                store,
-                objects.clone(),
-                previous.clone(),
-            )
-            .await
-            .with_context(|| format!("writing host parts into {}", objects.dir.display()))?;
-            hosts.extend(written.hosts);
-            contents_read += written.contents_read;
-            wrote.absorb(written.reuse.without_seen());
+            let write = writing.take().map(|range| {
+                let items: parts::Items = Arc::new(range.items);
+                let stamps = Arc::new(range.stamps);
+                parts::write_hosts(items, stamps, store, objects.clone(), previous.clone())
+            });
+            let ((next, took), written) = tokio::join!(timed(walk.next(store)), async {
+                match write {
+                    Some(w) => Some(timed(w).await),
+                    None => None,
+                }
+            });
+            frozen_in += took;
+            if let Some((written, took)) = written {
+                let written = written.with_context(|| {
+                    format!("writing host parts into {}", objects.dir.display())
+                })?;
+                parts_in += took;
+                hosts.extend(written.hosts);
+                contents_read += written.contents_read;
+                let (reuse, seen) = written.reuse.without_seen();
+                wrote.absorb(reuse);
+                crate::rules::free_in_background("a range of hosts' results", seen);
+            }
+            match next? {
+                Some(range) => writing = Some(range),
+                None => break,
+            }
         }
         let evaluated = match walk.finish()? {
             Ok(evaluated) => evaluated,
@@ -517,7 +534,7 @@ impl Snapshots {
             contents_read,
             prepared: prepared.clone(),
             frozen_in,
-            parts_in: started.elapsed().saturating_sub(frozen_in),
+            parts_in,
         }))
     }
 

@@ -99,11 +99,12 @@ impl Reuse {
         self.hosts.extend(other.hosts);
     }
 
-    /// This without the hosts' results as digested ([`Seen`]): what a
-    /// process that takes one snapshot keeps of a range of hosts written.
-    pub fn without_seen(mut self) -> Self {
-        self.hosts = HashMap::new();
-        self
+    /// This without the hosts' results as digested ([`Seen`]), and those:
+    /// what a process that takes one snapshot keeps of a range of hosts
+    /// written, and what it frees.
+    pub fn without_seen(mut self) -> (Self, impl Send + 'static) {
+        let seen = std::mem::take(&mut self.hosts);
+        (self, seen)
     }
 }
 
