@@ -84,12 +84,13 @@ impl Reader {
         }
         let (c, keep) = (self.checklists.clone(), self.keep.clone());
         let converted = crate::rules::in_background(move || {
-            input::convert_split(&split, Some(&keep), &c.payloads)
+            let converted = input::convert_split(&split, Some(&keep), &c.payloads)?;
+            Ok::<_, String>(converted.into_iter().map(unkept).zip(stamps).collect())
         })
         .await
         .context("converting evidence failed")?
         .map_err(|e| anyhow::anyhow!("reading the latest evidence: {e}"))?;
-        Ok(converted.into_iter().zip(stamps).collect())
+        Ok(converted)
     }
 
     /// The next range; None when every host was read.
@@ -216,7 +217,8 @@ impl ByHosts {
                 read.retain(|e| !revoked.contains(&e.agent_id));
                 let (c, kf) = (checklists.clone(), keep.clone());
                 let more = crate::rules::in_background(move || {
-                    input::convert(&read, Some(&kf), &c.payloads)
+                    let converted = input::convert(&read, Some(&kf), &c.payloads);
+                    converted.into_iter().map(unkept).collect::<Vec<_>>()
                 })
                 .await
                 .context("converting evidence failed")?;
@@ -304,6 +306,13 @@ impl ByHosts {
                 now_ms: self.now_ms,
             }))
     }
+}
+
+/// `c` without the evidence whole it keeps for the pages of a kept
+/// evaluation, which no rule reads.
+fn unkept(mut c: Converted) -> Converted {
+    c.whole = None;
+    c
 }
 
 /// Where the host after the first `n` hosts of `evidence` (in host order)

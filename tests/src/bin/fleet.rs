@@ -662,7 +662,7 @@ struct CliSnapshot {
     seconds: f64,
     max_rss_kib: u64,
     bytes: u64,
-    taken_by: &'static str,
+    taken_by: String,
 }
 
 impl CliSnapshot {
@@ -717,7 +717,8 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
         .arg(format!("--as={SNAPSHOT_MEMORY_LIMIT}"))
         .arg(gamsa_tests::binary("gamsa-collector"))
         .args(["snapshot", "create"])
-        .env("GAMSA_COLLECTOR_CONFIG", c.config());
+        .env("GAMSA_COLLECTOR_CONFIG", c.config())
+        .env("GAMSA_LOG", "warn,gamsa_collector::snapshot=info");
     let started = Instant::now();
     let out = cmd
         .output()
@@ -743,12 +744,20 @@ fn snapshot_by_cli(c: &Collector) -> Result<CliSnapshot> {
     let bytes = std::fs::metadata(&path)
         .with_context(|| path.display().to_string())?
         .len();
+    let whole = stderr
+        .lines()
+        .find(|l| l.contains("the fleet is evaluated whole"));
     let taken_by = if stderr.contains("taken by the collector serving") {
-        "taken by the serving collector"
+        "taken by the serving collector".to_string()
     } else if stderr.contains("signed the verdicts the collector evaluated as it stopped") {
-        "signed what the collector prepared as it stopped"
+        "signed what the collector prepared as it stopped".to_string()
+    } else if let Some(line) = whole {
+        format!(
+            "evaluated whole in its own process; its log: {}",
+            line.trim()
+        )
     } else {
-        "evaluated in its own process"
+        "evaluated in its own process, a range of hosts at a time".to_string()
     };
     Ok(CliSnapshot {
         seconds,
