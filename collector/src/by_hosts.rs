@@ -2,8 +2,10 @@
 //! (`rules::hostwise`), for what has no kept evaluation to read and must
 //! stay small: `snapshot create` with the collector stopped and nothing
 //! prepared. Each range's hosts, with their results, are handed out to be
-//! written and dropped; the verdicts come at the end. Memory is one
-//! range's evidence and results, and the fleet rules' results.
+//! written and dropped; the verdicts come at the end. Memory is the fleet
+//! rules' evaluation at the start (every host's input to them), then at
+//! most three ranges (one read, one evaluated, one written) and the fleet
+//! rules' results.
 
 use crate::checklists::{known_hosts, Checklists, Stamps};
 use crate::records::Documents;
